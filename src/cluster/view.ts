@@ -1,0 +1,79 @@
+// The read-only view of the cluster that policies consult. Policies never do I/O of their own:
+// every fact comes through this interface, which decides between the watch caches (hot path)
+// and a bounded live read (rare paths, or to confirm a cache answer that would allow).
+import type { KubeObject, ObjectRef, PartialObjectMetadata, ResourceType } from '../k8s/types.ts';
+
+/**
+ * Thrown by a view method that cannot answer (cache not synced, live read failed or timed out).
+ * The admission engine turns it into an *undecided* outcome, whose meaning is config.
+ */
+export class UndecidedError extends Error {
+  override readonly name = 'UndecidedError';
+  readonly reason: string;
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(reason, options);
+    this.reason = reason;
+  }
+}
+
+/** A Helm release record (Secret or ConfigMap `sh.helm.release.v1.NAME.vN`), metadata only. */
+export interface ReleaseRecordMeta {
+  storage: 'Secret' | 'ConfigMap';
+  namespace: string;
+  /** Object name, e.g. sh.helm.release.v1.web.v3 */
+  objectName: string;
+  release: string;
+  version: number;
+  status: string;
+  deletionTimestamp?: string;
+}
+
+export interface NamespaceState {
+  name: string;
+  /** Set when the namespace is being deleted (Terminating). */
+  deletionTimestamp?: string;
+  phase?: string;
+  labels: Record<string, string>;
+}
+
+export interface ClusterView {
+  /** True once every watch cache has listed at least once. */
+  isSynced(): boolean;
+
+  /** Namespace from the cache; undefined when it does not exist. Throws UndecidedError if unsynced. */
+  getNamespace(name: string): NamespaceState | undefined;
+
+  /**
+   * Objects of a cached resource type (metadata only), optionally limited to one namespace.
+   * The type must be one the view was configured to watch (finalizer registry); otherwise UndecidedError.
+   */
+  listObjectMeta(type: ResourceType, namespace?: string): PartialObjectMetadata[];
+
+  /** Controller Deployments matching a label selector (full objects: status is needed). */
+  listDeployments(labelSelector: string): KubeObject[];
+
+  /** ClusterRoleBindings whose subjects include the ServiceAccount namespace/name. */
+  clusterRoleBindingsFor(serviceAccountNamespace: string, serviceAccountName: string): KubeObject[];
+  clusterRoleExists(name: string): boolean;
+
+  /** Release records of release `release` in every namespace, from the cache. */
+  releaseRecords(release: string): ReleaseRecordMeta[];
+
+  // ---- live reads: bounded by the view's time budget; throw UndecidedError on failure/timeout ----
+
+  /** Live list of release records named `release` in every namespace (metadata only). */
+  liveReleaseRecords(release: string): Promise<ReleaseRecordMeta[]>;
+
+  /** Live GET of a Deployment; undefined when it does not exist. */
+  liveDeployment(namespace: string, name: string): Promise<KubeObject | undefined>;
+
+  /**
+   * Live existence check for many objects, with limited concurrency and the view's time budget.
+   * Returns, per input ref in order: 'exists' | 'gone' | 'deleting' (exists with deletionTimestamp).
+   * Refs whose kind the API server does not serve count as 'gone'.
+   */
+  liveObjectsState(refs: ObjectRef[]): Promise<Array<'exists' | 'gone' | 'deleting'>>;
+
+  /** Whether apiVersion/kind is namespaced, from discovery. undefined when unknown to the server. */
+  isNamespaced(apiVersion: string, kind: string): boolean | undefined;
+}

@@ -1,0 +1,43 @@
+// What a policy returns. A policy is a pure function of (request, view): it describes what it
+// found; the admission engine alone turns findings into allow/deny/warn according to the mode.
+import type { AdmissionRequest } from '../admission/types.ts';
+import type { ClusterView } from '../cluster/view.ts';
+import type { ObjectRef } from '../k8s/types.ts';
+import type { PolicySettings } from './settings.ts';
+
+export type PolicyName = 'olm-orphaned-finalizers' | 'helm-uninstall-namespace';
+export const POLICY_NAMES: readonly PolicyName[] = ['olm-orphaned-finalizers', 'helm-uninstall-namespace'];
+
+/**
+ * violation: the deletion itself causes the harm (denied in enforce mode).
+ * risk: the deletion sets up harm for later (never denied; a warning in enforce and warn modes).
+ */
+export type Severity = 'violation' | 'risk';
+
+export interface Finding {
+  policy: PolicyName;
+  severity: Severity;
+  /** Stable machine-readable id, e.g. `namespace-strands-finalizers`. */
+  code: string;
+  /** One line, short enough for a kubectl warning (<= ~200 chars). */
+  summary: string;
+  /** Full explanation: each object, finalizer or release, why, and what to do. */
+  detail: string;
+  /** Commands that fix or work around it, in order. */
+  remedy: string[];
+  objects: ObjectRef[];
+}
+
+export interface PolicyInput {
+  request: AdmissionRequest;
+  view: ClusterView;
+  settings: PolicySettings;
+}
+
+export interface Policy {
+  readonly name: PolicyName;
+  /** Cheap filter: whether this request is one the policy looks at at all. */
+  appliesTo(request: AdmissionRequest): boolean;
+  /** Findings; throws UndecidedError when the view cannot answer. */
+  evaluate(input: PolicyInput): Promise<Finding[]>;
+}
