@@ -1,0 +1,122 @@
+// The admission engine: parses an AdmissionReview, runs each applicable policy against the
+// cluster view, applies modes, break-glass and the undecided rule, and builds the response.
+// It does no I/O of its own beyond what the view does; logging and metrics belong to the caller,
+// which gets one Decision per policy that looked at the request.
+import { performance } from 'node:perf_hooks';
+import { UndecidedError, type ClusterView } from '../cluster/view.ts';
+import { formatRef } from '../k8s/types.ts';
+import type { PolicySettings } from '../policies/settings.ts';
+import type { Finding, Policy, PolicyName } from '../policies/types.ts';
+import { applyMode, type Mode, type PolicyVerdict, type UndecidedAction, type Verdict } from './modes.ts';
+import { parseAdmissionReview } from './parse.ts';
+import { auditAnnotationValue, buildResponse, denialMessage, requestTarget, undecidedMessage } from './response.ts';
+import type { AdmissionRequest, AdmissionReview } from './types.ts';
+
+export interface Decision {
+  uid: string;
+  policy: PolicyName;
+  verdict: Verdict;
+  mode: Mode;
+  /** `Kind namespace/name` of the object under review. */
+  object: string;
+  operation: string;
+  user: string;
+  /** Finding codes, or the undecided / break-glass reason. */
+  reason?: string;
+  latencyMs: number;
+  dryRun: boolean;
+}
+
+export type AdmissionResult =
+  | { ok: true; review: AdmissionReview; decisions: Decision[] }
+  | { ok: false; httpStatus: 400 | 422; error: string };
+
+export interface EngineDeps {
+  policies: Policy[];
+  view: ClusterView;
+  settings: PolicySettings;
+  modes: Record<PolicyName, Mode>;
+  undecided: UndecidedAction;
+  /** Called for errors that are not UndecidedError (bugs); the request is still answered. */
+  onInternalError?: (err: unknown, policy: PolicyName) => void;
+}
+
+interface Evaluated { verdict: PolicyVerdict; latencyMs: number }
+
+async function evaluatePolicy(policy: Policy, request: AdmissionRequest, deps: EngineDeps): Promise<Evaluated> {
+  const mode = deps.modes[policy.name];
+  const started = performance.now();
+  try {
+    const findings = await policy.evaluate({ request, view: deps.view, settings: deps.settings });
+    return { verdict: applyMode(policy.name, mode, findings), latencyMs: performance.now() - started };
+  } catch (err) {
+    if (!(err instanceof UndecidedError)) deps.onInternalError?.(err, policy.name);
+    const reason = err instanceof UndecidedError ? err.reason : `internal error: ${err instanceof Error ? err.message : String(err)}`;
+    const verdict: PolicyVerdict = { policy: policy.name, mode, verdict: 'undecided', denying: [], warning: [], recorded: [], undecidedReason: reason };
+    return { verdict, latencyMs: performance.now() - started };
+  }
+}
+
+function breakGlassReason(request: AdmissionRequest, annotation: string): string | undefined {
+  const value = request.oldObject?.metadata?.annotations?.[annotation] ?? request.object?.metadata?.annotations?.[annotation];
+  const reason = value?.trim();
+  return reason ? reason : undefined;
+}
+
+export function createAdmissionHandler(deps: EngineDeps): (body: unknown) => Promise<AdmissionResult> {
+  return async (body) => {
+    const parsed = parseAdmissionReview(body);
+    if (!parsed.ok) return { ok: false, httpStatus: 400, error: parsed.error };
+    const request = parsed.review.request;
+    const applicable = deps.policies.filter((p) => deps.modes[p.name] !== 'off' && p.appliesTo(request));
+    const evaluated = await Promise.all(applicable.map((p) => evaluatePolicy(p, request, deps)));
+
+    const breakGlass = breakGlassReason(request, deps.settings.breakGlassAnnotation);
+    const denying: Array<{ policy: string; finding: Finding }> = [];
+    const warnings: string[] = [];
+    const auditAnnotations: Record<string, string> = {};
+    const undecidedDenials: string[] = [];
+    const decisions: Decision[] = [];
+    const target = formatRef(requestTarget(request));
+
+    for (const { verdict: v, latencyMs } of evaluated) {
+      let final: Verdict = v.verdict;
+      if (v.verdict === 'undecided') {
+        const text = undecidedMessage(v.policy, v.undecidedReason ?? 'unknown', deps.undecided);
+        if (deps.undecided === 'deny' && !breakGlass) undecidedDenials.push(text);
+        else warnings.push(text);
+        if (deps.undecided === 'deny' && breakGlass) final = 'break-glass';
+      } else if (v.denying.length > 0 && breakGlass) {
+        final = 'break-glass';
+        warnings.push(...v.denying.map((f) => `teardown-guard [${v.policy}] overridden by break-glass: ${f.summary}`));
+      } else {
+        denying.push(...v.denying.map((finding) => ({ policy: v.policy, finding })));
+      }
+      warnings.push(...v.warning.map((f) => `teardown-guard [${v.policy}] ${f.summary}`));
+      if (v.verdict !== 'allow') auditAnnotations[v.policy] = auditAnnotationValue({ ...v, verdict: final });
+      const codes = [...v.denying, ...v.warning, ...v.recorded].map((f) => f.code);
+      const reason = v.undecidedReason ?? (codes.length > 0 ? codes.join(',') : undefined);
+      const decision: Decision = {
+        uid: request.uid, policy: v.policy, verdict: final, mode: v.mode, object: target,
+        operation: request.operation, user: request.userInfo.username ?? '', latencyMs: Math.round(latencyMs * 1000) / 1000,
+        dryRun: request.dryRun === true,
+      };
+      if (final === 'break-glass') decision.reason = `break-glass: ${breakGlass}`;
+      else if (reason !== undefined) decision.reason = reason;
+      decisions.push(decision);
+    }
+    if (breakGlass && decisions.some((d) => d.verdict === 'break-glass')) {
+      auditAnnotations['break-glass'] = JSON.stringify({ reason: breakGlass.slice(0, 500), user: request.userInfo.username ?? '' });
+    }
+
+    const allowed = denying.length === 0 && undecidedDenials.length === 0;
+    const messages: string[] = [];
+    if (denying.length > 0) messages.push(denialMessage(request, denying, deps.settings.breakGlassAnnotation));
+    messages.push(...undecidedDenials);
+    const response = buildResponse(request.uid, {
+      allowed, warnings, auditAnnotations,
+      ...(allowed ? {} : { denyMessage: messages.join('\n\n') }),
+    });
+    return { ok: true, review: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }, decisions };
+  };
+}

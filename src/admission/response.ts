@@ -1,0 +1,76 @@
+// Builds the AdmissionReview response from per-policy verdicts: the denial text a user reads in
+// kubectl/helm output, the warnings, and the audit annotations audit-log review reads back.
+import type { AdmissionRequest, AdmissionResponse } from './types.ts';
+import type { PolicyVerdict } from './modes.ts';
+import { formatRef, type ObjectRef } from '../k8s/types.ts';
+import type { Finding } from '../policies/types.ts';
+
+/** The API server may truncate warnings over 256 characters. */
+export const MAX_WARNING_CHARS = 256;
+/** Keep each audit annotation value small: audit logs are shipped and indexed. */
+export const MAX_AUDIT_VALUE_CHARS = 2000;
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+export function requestTarget(req: AdmissionRequest): ObjectRef {
+  const apiVersion = req.kind.group ? `${req.kind.group}/${req.kind.version}` : req.kind.version;
+  const ref: ObjectRef = { apiVersion, kind: req.kind.kind, name: req.name ?? req.oldObject?.metadata?.name ?? '' };
+  if (req.namespace) ref.namespace = req.namespace;
+  return ref;
+}
+
+function breakGlassHint(req: AdmissionRequest, annotation: string): string {
+  const t = requestTarget(req);
+  const nsFlag = t.namespace ? ` -n ${t.namespace}` : '';
+  return `To override (admins, recorded in the audit log): kubectl annotate ${t.kind.toLowerCase()} ${t.name}${nsFlag} ${annotation}="<reason>" and retry.`;
+}
+
+export function denialMessage(req: AdmissionRequest, denying: Array<{ policy: string; finding: Finding }>, breakGlassAnnotation: string): string {
+  const blocks = denying.map(({ policy, finding }) => [
+    `teardown-guard [${policy}] ${finding.summary}`,
+    finding.detail,
+    'Fix:',
+    ...finding.remedy.map((r, i) => `  ${i + 1}. ${r}`),
+  ].join('\n'));
+  return [...blocks, breakGlassHint(req, breakGlassAnnotation)].join('\n\n');
+}
+
+export function undecidedMessage(policy: string, reason: string, action: 'allow' | 'deny'): string {
+  return action === 'deny'
+    ? `teardown-guard [${policy}] could not decide (${reason}) and is configured to deny when undecided; retry shortly`
+    : `teardown-guard [${policy}] could not check this request (${reason}); allowed unchecked`;
+}
+
+function findingDigest(f: Finding): Record<string, unknown> {
+  return { code: f.code, severity: f.severity, summary: clip(f.summary, 300), objects: f.objects.slice(0, 10).map(formatRef) };
+}
+
+export function auditAnnotationValue(v: PolicyVerdict): string {
+  const findings = [...v.denying, ...v.warning, ...v.recorded].map(findingDigest);
+  const value: Record<string, unknown> = { verdict: v.verdict, mode: v.mode, findings };
+  if (v.undecidedReason) value['reason'] = v.undecidedReason;
+  let text = JSON.stringify(value);
+  while (text.length > MAX_AUDIT_VALUE_CHARS && findings.length > 1) {
+    findings.pop();
+    value['truncated'] = true;
+    text = JSON.stringify(value);
+  }
+  return clip(text, MAX_AUDIT_VALUE_CHARS);
+}
+
+export interface ResponseParts {
+  allowed: boolean;
+  denyMessage?: string;
+  warnings: string[];
+  auditAnnotations: Record<string, string>;
+}
+
+export function buildResponse(uid: string, parts: ResponseParts): AdmissionResponse {
+  const response: AdmissionResponse = { uid, allowed: parts.allowed };
+  if (!parts.allowed) response.status = { code: 403, reason: 'Forbidden', message: parts.denyMessage ?? 'denied by teardown-guard' };
+  if (parts.warnings.length > 0) response.warnings = parts.warnings.map((w) => clip(w, MAX_WARNING_CHARS));
+  if (Object.keys(parts.auditAnnotations).length > 0) response.auditAnnotations = parts.auditAnnotations;
+  return response;
+}

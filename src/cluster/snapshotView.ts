@@ -1,0 +1,118 @@
+// A ClusterView over a fixed snapshot of cluster state: what unit tests feed the policies (the
+// snapshot is captured from a real control plane, see test/fixtures), and what benchmarks load at
+// scale. The "live" reads answer from a separate map, so a test can model a cache that lags.
+import { UndecidedError, type ClusterView, type NamespaceState, type ReleaseRecordMeta } from './view.ts';
+import { formatRef, type KubeObject, type ObjectRef, type PartialObjectMetadata, type ResourceType } from '../k8s/types.ts';
+import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';
+import { parseRecordName } from '../helm/recordName.ts';
+
+export interface ClusterSnapshot {
+  namespaces: KubeObject[];
+  /** Metadata of objects of watched resource types, keyed by `group/resource` (core: `/secrets`). */
+  objects: Record<string, PartialObjectMetadata[]>;
+  deployments: KubeObject[];
+  clusterRoleBindings: KubeObject[];
+  clusterRoles: string[];
+  /** Release records (Secrets or ConfigMaps, metadata only). */
+  releaseRecords: PartialObjectMetadata[];
+  /** Namespaced-ness by `apiVersion/Kind` (discovery). */
+  namespaced: Record<string, boolean>;
+}
+
+export interface LiveState {
+  /** Objects that exist for live reads, by formatRef(). Defaults to the snapshot. */
+  objects?: Map<string, 'exists' | 'deleting'>;
+  deployments?: KubeObject[];
+  releaseRecords?: PartialObjectMetadata[];
+  /** Makes every live read throw UndecidedError (models a timeout). */
+  failWith?: string;
+}
+
+export function resourceKey(type: Pick<ResourceType, 'group' | 'resource'>): string {
+  return `${type.group}/${type.resource}`;
+}
+
+export function recordMetaOf(obj: PartialObjectMetadata, storage: 'Secret' | 'ConfigMap'): ReleaseRecordMeta | undefined {
+  const m = obj.metadata;
+  const parsed = parseRecordName(m.name ?? '');
+  if (!parsed || m.labels?.['owner'] !== 'helm') return undefined;
+  const version = Number(m.labels['version'] ?? parsed.version);
+  const meta: ReleaseRecordMeta = {
+    storage, namespace: m.namespace ?? '', objectName: m.name ?? '',
+    release: m.labels['name'] ?? parsed.release,
+    version: Number.isSafeInteger(version) ? version : parsed.version,
+    status: m.labels['status'] ?? 'unknown',
+  };
+  if (m.deletionTimestamp) meta.deletionTimestamp = m.deletionTimestamp;
+  return meta;
+}
+
+function toRecords(objs: PartialObjectMetadata[]): ReleaseRecordMeta[] {
+  return objs.flatMap((o) => recordMetaOf(o, o.kind === 'ConfigMap' ? 'ConfigMap' : 'Secret') ?? []);
+}
+
+export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = {}, synced = true): ClusterView & { calls: { live: number } } {
+  const records = toRecords(snapshot.releaseRecords);
+  const liveRecords = live.releaseRecords ? toRecords(live.releaseRecords) : records;
+  const calls = { live: 0 };
+  const requireSynced = (): void => { if (!synced) throw new UndecidedError('watch caches have not synced yet'); };
+  const liveRead = (): void => {
+    calls.live++;
+    if (live.failWith) throw new UndecidedError(live.failWith);
+  };
+  const liveObjects = live.objects;
+  return {
+    calls,
+    isSynced: () => synced,
+    getNamespace(name): NamespaceState | undefined {
+      requireSynced();
+      const ns = snapshot.namespaces.find((n) => n.metadata?.name === name);
+      if (!ns) return undefined;
+      const state: NamespaceState = { name, labels: ns.metadata?.labels ?? {} };
+      if (ns.metadata?.deletionTimestamp) state.deletionTimestamp = ns.metadata.deletionTimestamp;
+      const phase = (ns['status'] as { phase?: string } | undefined)?.phase;
+      if (phase) state.phase = phase;
+      return state;
+    },
+    listObjectMeta(type, namespace) {
+      requireSynced();
+      const all = snapshot.objects[resourceKey(type)];
+      if (!all) throw new UndecidedError(`resource ${resourceKey(type)} is not watched`);
+      return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
+    },
+    listDeployments(labelSelector) {
+      requireSynced();
+      const sel = parseLabelSelector(labelSelector);
+      return snapshot.deployments.filter((d) => matchesLabelSelector(sel, d.metadata?.labels));
+    },
+    clusterRoleBindingsFor(saNamespace, saName) {
+      requireSynced();
+      return snapshot.clusterRoleBindings.filter((b) =>
+        ((b['subjects'] as Array<{ kind?: string; name?: string; namespace?: string }> | undefined) ?? [])
+          .some((s) => s.kind === 'ServiceAccount' && s.name === saName && s.namespace === saNamespace));
+    },
+    clusterRoleExists(name) {
+      requireSynced();
+      return snapshot.clusterRoles.includes(name);
+    },
+    releaseRecords(release) {
+      requireSynced();
+      return records.filter((r) => r.release === release);
+    },
+    async liveReleaseRecords(release) {
+      liveRead();
+      return liveRecords.filter((r) => r.release === release);
+    },
+    async liveDeployment(namespace, name) {
+      liveRead();
+      return (live.deployments ?? snapshot.deployments).find((d) => d.metadata?.namespace === namespace && d.metadata?.name === name);
+    },
+    async liveObjectsState(refs: ObjectRef[]) {
+      liveRead();
+      return refs.map((r) => liveObjects?.get(formatRef(r)) ?? 'gone');
+    },
+    isNamespaced(apiVersion, kind) {
+      return snapshot.namespaced[`${apiVersion}/${kind}`];
+    },
+  };
+}

@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import { ADMIN, review } from '../../test/support/admissionRequests.ts';
+import { APP_MANIFEST, helmCluster, namespace, recordMeta, releaseSecret } from '../../test/support/clusterState.ts';
+import { decide } from '../../test/support/decide.ts';
+import type { KubeObject } from '../k8s/types.ts';
+
+const exists = (...refs: string[]) => new Map(refs.map((r) => [r, 'exists' as const]));
+const purge = (status = 'uninstalling', version = 2) =>
+  review('DELETE', releaseSecret('helm-test', 'web', version, status, APP_MANIFEST));
+
+function helmOwned(kind: string, ns: string, name: string, release: string, releaseNs: string, extra: Record<string, string> = {}): KubeObject {
+  const apiVersion = kind === 'Deployment' ? 'apps/v1' : 'v1';
+  return {
+    apiVersion, kind,
+    metadata: {
+      name, namespace: ns,
+      labels: { 'app.kubernetes.io/managed-by': 'Helm' },
+      annotations: { 'meta.helm.sh/release-name': release, 'meta.helm.sh/release-namespace': releaseNs, ...extra },
+    },
+  };
+}
+
+describe('helm-uninstall-namespace: purge check', () => {
+  it('flags the purge of a release whose resources still exist where a correct uninstall would have deleted them', async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('helm-test', 'web', 1, 'superseded'), recordMeta('helm-test', 'web', 2, 'uninstalling')];
+    const live = { objects: exists('ConfigMap helm-test/web-config', 'Service helm-test/web', 'Deployment helm-test/web') };
+    const { response, decisions } = await decide(purge(), cluster, { live });
+    expect(response.allowed).toBe(false);
+    const msg = response.status?.message ?? '';
+    expect(msg).toContain('Helm release helm-test/web is being purged but 3 of its 5 resources still exist');
+    for (const ref of ['ConfigMap helm-test/web-config', 'Service helm-test/web', 'Deployment helm-test/web']) expect(msg).toContain(`  - ${ref}`);
+    expect(msg).toContain('settings.SetNamespace("helm-test")');
+    expect(msg).toContain('kubectl delete -n helm-test configmap/web-config service/web deployment/web');
+    expect(msg).toContain('often "default"');
+    expect(decisions).toContainEqual(expect.objectContaining({ policy: 'helm-uninstall-namespace', verdict: 'deny', reason: 'release-purged-with-resources-left' }));
+  });
+
+  it('checks cluster-scoped objects without a namespace and explicit-namespace objects in their own namespace', async () => {
+    const cluster = helmCluster();
+    const live = { objects: exists('ClusterRole web-reader', 'ConfigMap shared/web-shared') };
+    const { response } = await decide(purge(), cluster, { live });
+    expect(response.allowed).toBe(false);
+    expect(response.status?.message).toContain('  - ClusterRole web-reader');
+    expect(response.status?.message).toContain('  - ConfigMap shared/web-shared');
+  });
+
+  it('excludes helm.sh/resource-policy: keep objects', async () => {
+    const { response } = await decide(purge(), helmCluster(), { live: { objects: exists('ConfigMap helm-test/web-kept') } });
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toBeUndefined();
+  });
+
+  it('allows a correct uninstall: every resource gone, or still being deleted (finalizers)', async () => {
+    const gone = await decide(purge(), helmCluster(), { live: { objects: new Map() } });
+    expect(gone.response.allowed).toBe(true);
+    const deleting = await decide(purge(), helmCluster(), { live: { objects: new Map([['Deployment helm-test/web', 'deleting' as const]]) } });
+    expect(deleting.response.allowed).toBe(true);
+    expect(deleting.response.warnings).toBeUndefined();
+  });
+
+  it('never flags history pruning of superseded records, and does no live read for it', async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('helm-test', 'web', 1, 'superseded'), recordMeta('helm-test', 'web', 11, 'deployed')];
+    const { response, liveCalls } = await decide(purge('superseded', 1), cluster, { live: { objects: exists('Service helm-test/web') } });
+    expect(response.allowed).toBe(true);
+    expect(liveCalls).toBe(0);
+  });
+
+  it('ignores an older record even if its status label is not superseded', async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('helm-test', 'web', 1, 'failed'), recordMeta('helm-test', 'web', 3, 'deployed')];
+    const { response } = await decide(purge('failed', 1), cluster, { live: { objects: exists('Service helm-test/web') } });
+    expect(response.allowed).toBe(true);
+  });
+
+  it('flags an UPDATE to uninstalled (--keep-history) when resources are left, and allows a correct one', async () => {
+    const old = releaseSecret('helm-test', 'web', 2, 'uninstalling', APP_MANIFEST);
+    const updated = releaseSecret('helm-test', 'web', 2, 'uninstalled', APP_MANIFEST);
+    const body = review('UPDATE', old, { object: updated });
+    const flagged = await decide(body, helmCluster(), { live: { objects: exists('Service helm-test/web') } });
+    expect(flagged.response.allowed).toBe(false);
+    expect(flagged.response.status?.message).toContain('is being marked uninstalled');
+    const correct = await decide(body, helmCluster(), { live: { objects: new Map() } });
+    expect(correct.response.allowed).toBe(true);
+  });
+
+  it('ignores UPDATEs that are not the transition to uninstalled (install, upgrade, the uninstalling mark)', async () => {
+    const old = releaseSecret('helm-test', 'web', 2, 'deployed', APP_MANIFEST);
+    const marking = releaseSecret('helm-test', 'web', 2, 'uninstalling', APP_MANIFEST);
+    const { response, liveCalls } = await decide(review('UPDATE', old, { object: marking }), helmCluster(), { live: { objects: exists('Service helm-test/web') } });
+    expect(response.allowed).toBe(true);
+    expect(liveCalls).toBe(0);
+  });
+
+  it('reads ConfigMap-stored records (one base64 layer fewer)', async () => {
+    const secret = releaseSecret('helm-test', 'web', 2, 'uninstalling', APP_MANIFEST);
+    const data = secret['data'] as { release: string };
+    const cm: KubeObject = { ...secret, kind: 'ConfigMap', data: { release: Buffer.from(data.release, 'base64').toString() } };
+    delete cm['type'];
+    const { response } = await decide(review('DELETE', cm), helmCluster(), { live: { objects: exists('Service helm-test/web') } });
+    expect(response.allowed).toBe(false);
+  });
+
+  it('is undecided (allowed with a warning by default) when the record is corrupt, and never crashes', async () => {
+    const secret = releaseSecret('helm-test', 'web', 2, 'uninstalling', APP_MANIFEST);
+    secret['data'] = { release: Buffer.from('not base64 at all!').toString('base64') };
+    const { response, decisions } = await decide(review('DELETE', secret), helmCluster());
+    expect(response.allowed).toBe(true);
+    expect(response.warnings?.[0]).toMatch(/could not check this request \(release record helm-test\/sh\.helm\.release\.v1\.web\.v2 could not be decoded: release payload is not valid base64\)/);
+    expect(decisions).toContainEqual(expect.objectContaining({ verdict: 'undecided' }));
+  });
+
+  it('is undecided when the live look-ups fail or time out, and denies if configured to', async () => {
+    const live = { failWith: 'live look-up timed out after 1500ms' };
+    const allow = await decide(purge(), helmCluster(), { live });
+    expect(allow.response.allowed).toBe(true);
+    expect(allow.response.warnings?.[0]).toContain('live look-up timed out after 1500ms');
+    const deny = await decide(purge(), helmCluster(), { live, undecided: 'deny' });
+    expect(deny.response.allowed).toBe(false);
+    expect(deny.response.status?.message).toContain('configured to deny when undecided');
+  });
+});
+
+describe('helm-uninstall-namespace: cross-release check', () => {
+  const victim = () => review('DELETE', helmOwned('Deployment', 'default', 'web', 'web', 'default'));
+
+  it("flags a DELETE of default/web's object while helm-test/web is uninstalling (the misdirected SDK uninstall)", async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), recordMeta('helm-test', 'web', 1, 'uninstalling')];
+    const { response } = await decide(victim(), cluster);
+    expect(response.allowed).toBe(false);
+    const msg = response.status?.message ?? '';
+    expect(msg).toContain('Deployment default/web belongs to Helm release default/web (deployed), but the uninstall of helm-test/web is deleting it');
+    expect(msg).toContain('helm rollback web -n default');
+  });
+
+  it("confirms live when the cache has not yet seen the other release's uninstalling mark", async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), recordMeta('helm-test', 'web', 1, 'deployed')];
+    const live = { releaseRecords: [recordMeta('default', 'web', 1, 'deployed'), recordMeta('helm-test', 'web', 1, 'uninstalling')] };
+    const { response, liveCalls } = await decide(victim(), cluster, { live });
+    expect(response.allowed).toBe(false);
+    expect(liveCalls).toBe(1);
+  });
+
+  it('allows the correct uninstall of the owning release, from the cache alone', async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('default', 'web', 1, 'uninstalling'), recordMeta('helm-test', 'web', 1, 'uninstalling')];
+    const { response, liveCalls } = await decide(victim(), cluster);
+    expect(response.allowed).toBe(true);
+    expect(liveCalls).toBe(0);
+  });
+
+  it('allows deletions when no other release of that name is uninstalling (upgrade pruning, kubectl delete)', async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('default', 'web', 2, 'pending-upgrade'), recordMeta('helm-test', 'web', 1, 'deployed')];
+    const { response } = await decide(victim(), cluster);
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toBeUndefined();
+  });
+
+  it('never flags the namespace controller or the garbage collector', async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), recordMeta('helm-test', 'web', 1, 'uninstalling')];
+    for (const username of ['system:serviceaccount:kube-system:namespace-controller', 'system:serviceaccount:kube-system:generic-garbage-collector']) {
+      const body = review('DELETE', helmOwned('Deployment', 'default', 'web', 'web', 'default'), { user: { ...ADMIN, username } });
+      expect((await decide(body, cluster)).response.allowed).toBe(true);
+    }
+  });
+
+  it('never flags deletions inside a Terminating namespace', async () => {
+    const cluster = helmCluster();
+    cluster.namespaces = [namespace('default', true), namespace('helm-test')];
+    cluster.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), recordMeta('helm-test', 'web', 1, 'uninstalling')];
+    expect((await decide(victim(), cluster)).response.allowed).toBe(true);
+  });
+
+  it('never flags hooks', async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), recordMeta('helm-test', 'web', 1, 'uninstalling')];
+    const hook = helmOwned('ConfigMap', 'default', 'pre-delete', 'web', 'default', { 'helm.sh/hook': 'pre-delete' });
+    expect((await decide(review('DELETE', hook), cluster)).response.allowed).toBe(true);
+  });
+
+  it('allows objects of a multi-namespace chart when their own release is uninstalling', async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('helm-test', 'web', 1, 'uninstalling')];
+    const shared = helmOwned('ConfigMap', 'shared', 'web-shared', 'web', 'helm-test');
+    expect((await decide(review('DELETE', shared), cluster)).response.allowed).toBe(true);
+  });
+});

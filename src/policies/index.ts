@@ -1,0 +1,7 @@
+import { helmUninstallNamespace } from './helmUninstallNamespace.ts';
+import { olmOrphanedFinalizers } from './olmOrphanedFinalizers.ts';
+import type { Policy } from './types.ts';
+
+export function builtinPolicies(): Policy[] {
+  return [olmOrphanedFinalizers, helmUninstallNamespace];
+}

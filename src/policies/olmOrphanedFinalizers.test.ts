@@ -1,0 +1,184 @@
+import { describe, expect, it } from 'vitest';
+import { review } from '../../test/support/admissionRequests.ts';
+import { csv, namespace, olmBinding, olmCluster, olmDeployment, recordMeta } from '../../test/support/clusterState.ts';
+import { decide } from '../../test/support/decide.ts';
+import type { FinalizerGuard } from './settings.ts';
+
+const deleteNs = (name: string, terminating = false, dryRun = false) => review('DELETE', namespace(name, terminating), { dryRun });
+
+describe('olm-orphaned-finalizers: DELETE namespace', () => {
+  it('allows deleting an operator namespace while OLM is alive (confirmed by a live read)', async () => {
+    const { response, liveCalls } = await decide(deleteNs('px-operator'), olmCluster());
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toBeUndefined();
+    expect(liveCalls).toBeGreaterThan(0);
+  });
+
+  it('denies when olm-operator is gone, naming the CSV, the finalizer, why, and the fix', async () => {
+    const cluster = olmCluster();
+    cluster.deployments = [];
+    const { response, decisions } = await decide(deleteNs('px-operator'), cluster);
+    expect(response.allowed).toBe(false);
+    expect(response.status?.code).toBe(403);
+    const msg = response.status?.message ?? '';
+    expect(msg).toContain('ClusterServiceVersion px-operator/pixie-operator.v0.1.0');
+    expect(msg).toContain('operators.coreos.com/csv-cleanup');
+    expect(msg).toContain('no Deployment matching app=olm-operator');
+    expect(msg).toContain(`kubectl patch clusterserviceversions.operators.coreos.com pixie-operator.v0.1.0 -n px-operator --type=merge -p '{"metadata":{"finalizers":null}}'`);
+    expect(msg).toContain('olm.owner=pixie-operator.v0.1.0,olm.owner.namespace=px-operator,olm.owner.kind=ClusterServiceVersion');
+    expect(msg).toContain('teardown-guard.io/break-glass');
+    expect(decisions).toContainEqual(expect.objectContaining({ policy: 'olm-orphaned-finalizers', verdict: 'deny', reason: 'namespace-strands-finalizers' }));
+    expect(JSON.parse(response.auditAnnotations?.['olm-orphaned-finalizers'] ?? '{}')).toMatchObject({ verdict: 'deny', mode: 'enforce' });
+  });
+
+  it('denies when the cache still shows olm-operator but a live read finds it deleted (Helm deletes it milliseconds earlier)', async () => {
+    const { response } = await decide(deleteNs('px-operator'), olmCluster(), { live: { deployments: [] } });
+    expect(response.allowed).toBe(false);
+    expect(response.status?.message).toContain('Deployment olm/olm-operator no longer exists');
+  });
+
+  it.each([
+    ['has no available replicas', { available: 0 }],
+    ['is being deleted', { deleting: true }],
+  ])('denies when olm-operator %s', async (why, opts) => {
+    const cluster = olmCluster();
+    cluster.deployments = [olmDeployment('olm', opts)];
+    const { response } = await decide(deleteNs('px-operator'), cluster);
+    expect(response.allowed).toBe(false);
+    expect(response.status?.message).toContain(why);
+  });
+
+  it('denies when the namespace hosting olm-operator is Terminating', async () => {
+    const cluster = olmCluster();
+    cluster.namespaces = cluster.namespaces.map((n) => (n.metadata?.name === 'olm' ? namespace('olm', true) : n));
+    const { response } = await decide(deleteNs('px-operator'), cluster);
+    expect(response.status?.message).toContain('the namespace of Deployment olm/olm-operator is Terminating');
+  });
+
+  it('denies when olm-operator belongs to a Helm release that is uninstalling (the Pixie chart)', async () => {
+    const cluster = olmCluster();
+    cluster.deployments = [olmDeployment('olm', { release: 'pixie' })];
+    cluster.releaseRecords = [recordMeta('olm', 'pixie', 1, 'uninstalling')];
+    const { response } = await decide(deleteNs('px-operator'), cluster);
+    expect(response.allowed).toBe(false);
+    expect(response.status?.message).toContain('belongs to Helm release olm/pixie, which is being uninstalled');
+  });
+
+  it('denies when no ClusterRoleBinding grants olm-operator its ClusterRole', async () => {
+    const cluster = olmCluster();
+    cluster.clusterRoles = [];
+    const { response } = await decide(deleteNs('px-operator'), cluster);
+    expect(response.status?.message).toContain('no ClusterRoleBinding grants ServiceAccount olm/olm-operator-serviceaccount');
+  });
+
+  it("denies deleting OLM's own namespace while packageserver's CSV carries the finalizer", async () => {
+    const { response } = await decide(deleteNs('olm'), olmCluster());
+    expect(response.allowed).toBe(false);
+    const msg = response.status?.message ?? '';
+    expect(msg).toContain('ClusterServiceVersion olm/packageserver');
+    expect(msg).toContain('lives in namespace olm, which this request deletes');
+  });
+
+  it('never denies a namespace that is already Terminating (repeat DELETEs, the namespace controller)', async () => {
+    const cluster = olmCluster();
+    cluster.deployments = [];
+    const { response, liveCalls } = await decide(deleteNs('px-operator', true), cluster);
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toBeUndefined();
+    expect(liveCalls).toBe(0);
+  });
+
+  it('never denies for copied CSVs (they carry no finalizer)', async () => {
+    const cluster = olmCluster();
+    cluster.deployments = [];
+    cluster.objects['operators.coreos.com/clusterserviceversions'] = [csv('px-operator', 'pixie-operator.v0.1.0', { copied: true })];
+    const { response } = await decide(deleteNs('px-operator'), cluster);
+    expect(response.allowed).toBe(true);
+  });
+
+  it.each(['kube-system', 'teardown-guard'])('never denies deleting %s', async (ns) => {
+    const cluster = olmCluster();
+    cluster.deployments = [];
+    cluster.objects['operators.coreos.com/clusterserviceversions'] = [csv(ns, 'x.v1')];
+    const { response } = await decide(deleteNs(ns), cluster);
+    expect(response.allowed).toBe(true);
+  });
+
+  it('gives a dry-run DELETE the same answer as a real one', async () => {
+    const cluster = olmCluster();
+    cluster.deployments = [];
+    const real = await decide(deleteNs('px-operator'), cluster);
+    const dry = await decide(deleteNs('px-operator', false, true), cluster);
+    expect(dry.response.allowed).toBe(real.response.allowed);
+    expect(dry.response.status?.message).toBe(real.response.status?.message);
+    expect(dry.decisions[0]?.dryRun).toBe(true);
+  });
+});
+
+describe('olm-orphaned-finalizers: deleting the controller itself', () => {
+  const deleteDeployment = () => review('DELETE', olmDeployment('olm'));
+
+  it('warns (does not deny) when CSVs with the finalizer merely exist', async () => {
+    const { response } = await decide(deleteDeployment(), olmCluster());
+    expect(response.allowed).toBe(true);
+    expect(response.warnings?.join('\n')).toContain('Deleting Deployment olm/olm-operator leaves 2 object(s) with operators.coreos.com/csv-cleanup');
+  });
+
+  it('denies while a CSV carrying the finalizer is already being deleted', async () => {
+    const cluster = olmCluster();
+    cluster.objects['operators.coreos.com/clusterserviceversions'] = [csv('px-operator', 'pixie-operator.v0.1.0', { deleting: true })];
+    const { response } = await decide(deleteDeployment(), cluster);
+    expect(response.allowed).toBe(false);
+    expect(response.status?.message).toContain('wait for it to remove operators.coreos.com/csv-cleanup');
+  });
+
+  it('allows when another live olm-operator instance remains', async () => {
+    const cluster = olmCluster();
+    cluster.objects['operators.coreos.com/clusterserviceversions'] = [csv('px-operator', 'p.v1', { deleting: true })];
+    cluster.deployments.push(olmDeployment('operator-lifecycle-manager'));
+    cluster.clusterRoleBindings.push(olmBinding('operator-lifecycle-manager'));
+    const { response } = await decide(deleteDeployment(), cluster);
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toBeUndefined();
+  });
+
+  it('treats deleting the ClusterRoleBinding like deleting the controller', async () => {
+    const cluster = olmCluster();
+    cluster.objects['operators.coreos.com/clusterserviceversions'] = [csv('px-operator', 'p.v1', { deleting: true })];
+    const { response } = await decide(review('DELETE', olmBinding('olm')), cluster);
+    expect(response.allowed).toBe(false);
+    expect(response.status?.message).toContain('Deleting ClusterRoleBinding olm-operator-binding-olm');
+  });
+
+  it('treats deleting the ClusterRole like deleting the controller', async () => {
+    const cluster = olmCluster();
+    cluster.objects['operators.coreos.com/clusterserviceversions'] = [csv('px-operator', 'p.v1', { deleting: true })];
+    const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'system:controller:operator-lifecycle-manager' } };
+    const { response } = await decide(review('DELETE', role), cluster);
+    expect(response.allowed).toBe(false);
+  });
+
+  it('ignores Deployments that are not a guarded controller', async () => {
+    const other = { ...olmDeployment('olm'), metadata: { name: 'web', namespace: 'olm', labels: { app: 'web' } } };
+    const { response, decisions } = await decide(review('DELETE', other), olmCluster());
+    expect(response.allowed).toBe(true);
+    expect(decisions.find((d) => d.policy === 'olm-orphaned-finalizers')?.verdict ?? 'allow').toBe('allow');
+  });
+});
+
+describe('olm-orphaned-finalizers: beyond OLM, a configured finalizer guard', () => {
+  const certManagerGuard: FinalizerGuard = {
+    finalizer: 'example.io/cleanup',
+    resource: { group: 'example.io', version: 'v1', resource: 'widgets', kind: 'Widget', namespaced: true },
+    controller: { displayName: 'widget-controller', deploymentSelector: 'app.kubernetes.io/name=widget-controller', requireClusterRoleBinding: false },
+  };
+
+  it('denies deleting a namespace whose Widgets carry the finalizer when widget-controller is gone', async () => {
+    const cluster = olmCluster();
+    cluster.objects['example.io/widgets'] = [{ metadata: { name: 'w1', namespace: 'px-operator', finalizers: ['example.io/cleanup'] } }];
+    const { response } = await decide(deleteNs('px-operator'), cluster, { guards: [certManagerGuard] });
+    expect(response.allowed).toBe(false);
+    expect(response.status?.message).toContain('Widget px-operator/w1 (finalizer example.io/cleanup)');
+    expect(response.status?.message).toContain('no Deployment matching app.kubernetes.io/name=widget-controller (widget-controller) exists');
+  });
+});

@@ -1,0 +1,177 @@
+// Policy `olm-orphaned-finalizers` (DESIGN §2): deny deletions that would leave objects carrying a
+// finalizer whose controller is gone, so the namespace (or object) would hang in Terminating.
+import type { AdmissionRequest } from '../admission/types.ts';
+import type { ClusterView } from '../cluster/view.ts';
+import { apiVersionOf, formatRef, type ObjectRef, type PartialObjectMetadata } from '../k8s/types.ts';
+import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';
+import { controllerLiveness, type PendingRemoval } from './controllerLiveness.ts';
+import type { FinalizerGuard } from './settings.ts';
+import type { Finding, Policy, PolicyInput } from './types.ts';
+
+const NAME = 'olm-orphaned-finalizers';
+
+function isDelete(req: AdmissionRequest, group: string, resource: string): boolean {
+  return req.operation === 'DELETE' && req.resource.group === group && req.resource.resource === resource && !req.subResource;
+}
+
+function carriesGuardedFinalizer(obj: PartialObjectMetadata, guard: FinalizerGuard): boolean {
+  if (guard.ignoreLabel && obj.metadata.labels?.[guard.ignoreLabel] !== undefined) return false;
+  return obj.metadata.finalizers?.includes(guard.finalizer) ?? false;
+}
+
+function refOf(obj: PartialObjectMetadata, guard: FinalizerGuard): ObjectRef {
+  const ref: ObjectRef = {
+    apiVersion: apiVersionOf(guard.resource.group, guard.resource.version),
+    kind: guard.resource.kind,
+    name: obj.metadata.name ?? '',
+  };
+  if (obj.metadata.namespace) ref.namespace = obj.metadata.namespace;
+  return ref;
+}
+
+function manualRemedy(guard: FinalizerGuard, stuck: ObjectRef[]): string[] {
+  const lines: string[] = [];
+  for (const ref of stuck) {
+    const nsFlag = ref.namespace ? ` -n ${ref.namespace}` : '';
+    lines.push(`kubectl patch ${guard.resource.resource}.${guard.resource.group} ${ref.name}${nsFlag} --type=merge -p '{"metadata":{"finalizers":null}}'`);
+    if (guard.cleanupHint && ref.namespace) lines.push(...guard.cleanupHint(ref.namespace, ref.name));
+  }
+  return lines;
+}
+
+function listing(refs: ObjectRef[], guard: FinalizerGuard): string {
+  return refs.map((r) => `  - ${formatRef(r)} (finalizer ${guard.finalizer})`).join('\n');
+}
+
+/** DELETE Namespace N that holds finalizer-carrying objects whose controller will not be alive. */
+async function namespaceStrandsFinalizers(ns: string, guard: FinalizerGuard, view: ClusterView): Promise<Finding | undefined> {
+  const stuck = view.listObjectMeta(guard.resource, ns).filter((o) => carriesGuardedFinalizer(o, guard)).map((o) => refOf(o, guard));
+  if (stuck.length === 0) return undefined;
+  const liveness = await controllerLiveness(guard.controller, view, { namespace: ns });
+  if (liveness.alive) return undefined;
+  const what = stuck.length === 1 ? formatRef(stuck[0] as ObjectRef) : `${stuck.length} ${guard.resource.kind}s`;
+  return {
+    policy: NAME,
+    severity: 'violation',
+    code: 'namespace-strands-finalizers',
+    summary: `deleting namespace ${ns} would leave it Terminating forever: ${what} carries ${guard.finalizer} and ${guard.controller.displayName} is gone`,
+    detail: [
+      `Namespace ${ns} holds objects whose finalizer only ${guard.controller.displayName} removes:`,
+      listing(stuck, guard),
+      `${guard.controller.displayName} counts as gone: ${liveness.whyGone}.`,
+      `If ${ns} were deleted now, the namespace would stay Terminating until someone removes the finalizer by hand.`,
+    ].join('\n'),
+    remedy: [
+      `Bring ${guard.controller.displayName} back (scale it up, or roll back/reinstall the release that removed it), then delete namespace ${ns} again and let it remove the finalizer.`,
+      `Or, if it is never coming back, remove the finalizer by hand, clean up what it would have cleaned, then delete the namespace:`,
+      ...manualRemedy(guard, stuck),
+      `kubectl delete namespace ${ns}`,
+    ],
+    objects: [{ apiVersion: 'v1', kind: 'Namespace', name: ns }, ...stuck],
+  };
+}
+
+/**
+ * The request removes a controller (its Deployment, namespace, or RBAC). Objects already being
+ * deleted will hang at once (violation); objects that merely exist will hang the day they are
+ * deleted (risk). Objects inside a namespace this request deletes are covered by the namespace check.
+ */
+async function controllerRemoval(guard: FinalizerGuard, view: ClusterView, removal: PendingRemoval, removed: string): Promise<Finding[]> {
+  const before = await controllerLiveness(guard.controller, view, {});
+  if (!before.alive) return []; // already gone: removing the rest changes nothing
+  const after = await controllerLiveness(guard.controller, view, removal);
+  if (after.alive) return [];
+  const carrying = view.listObjectMeta(guard.resource)
+    .filter((o) => carriesGuardedFinalizer(o, guard) && o.metadata.namespace !== removal.namespace);
+  const deleting = carrying.filter((o) => o.metadata.deletionTimestamp).map((o) => refOf(o, guard));
+  const existing = carrying.filter((o) => !o.metadata.deletionTimestamp).map((o) => refOf(o, guard));
+  const findings: Finding[] = [];
+  if (deleting.length > 0) {
+    findings.push({
+      policy: NAME,
+      severity: 'violation',
+      code: 'controller-removed-while-finalizing',
+      summary: `${removed} removes ${guard.controller.displayName} while ${deleting.length} object(s) wait for it to remove ${guard.finalizer}`,
+      detail: [
+        `${removed} would leave no live ${guard.controller.displayName}, but these objects are being deleted and wait for it:`,
+        listing(deleting, guard),
+        'They would hang in Terminating (and with them their namespaces).',
+      ].join('\n'),
+      remedy: [
+        'Wait until those objects are gone (kubectl get them until NotFound), then remove the controller.',
+        ...manualRemedy(guard, deleting),
+      ],
+      objects: deleting,
+    });
+  }
+  if (existing.length > 0) {
+    const sample = existing.slice(0, 3).map(formatRef).join(', ');
+    findings.push({
+      policy: NAME,
+      severity: 'risk',
+      code: 'controller-removed-leaves-finalizers',
+      summary: `${removed} leaves ${existing.length} object(s) with ${guard.finalizer} and no controller (e.g. ${sample}); deleting them later will hang`,
+      detail: [
+        `${removed} would leave no live ${guard.controller.displayName}. These objects carry ${guard.finalizer}:`,
+        listing(existing, guard),
+        'Nothing hangs yet, but deleting them (or their namespaces) later will hang until the finalizer is removed by hand.',
+      ].join('\n'),
+      remedy: ['Delete those objects (or their namespaces) first, while the controller runs; then remove the controller.'],
+      objects: existing,
+    });
+  }
+  return findings;
+}
+
+async function evaluate({ request, view, settings }: PolicyInput): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  const guards = settings.finalizerGuards;
+  if (isDelete(request, '', 'namespaces')) {
+    const ns = request.name ?? '';
+    if (settings.exemptNamespaces.includes(ns)) return [];
+    // Already Terminating: repeat DELETEs, and the namespace controller's final DELETE.
+    if (request.oldObject?.metadata?.deletionTimestamp) return [];
+    if (view.getNamespace(ns)?.deletionTimestamp) return [];
+    for (const guard of guards) {
+      const stranded = await namespaceStrandsFinalizers(ns, guard, view);
+      if (stranded) findings.push(stranded);
+      const hostsController = view.listDeployments(guard.controller.deploymentSelector).some((d) => d.metadata?.namespace === ns);
+      if (hostsController) findings.push(...await controllerRemoval(guard, view, { namespace: ns }, `Deleting namespace ${ns}`));
+    }
+    return findings;
+  }
+  if (isDelete(request, 'apps', 'deployments')) {
+    const ns = request.namespace ?? '';
+    const name = request.name ?? '';
+    if (settings.exemptNamespaces.includes(ns)) return [];
+    if (view.getNamespace(ns)?.deletionTimestamp) return [];
+    const labels = request.oldObject?.metadata?.labels;
+    for (const guard of guards) {
+      if (!matchesLabelSelector(parseLabelSelector(guard.controller.deploymentSelector), labels)) continue;
+      findings.push(...await controllerRemoval(guard, view, { deployment: { namespace: ns, name } }, `Deleting Deployment ${ns}/${name}`));
+    }
+    return findings;
+  }
+  if (isDelete(request, 'rbac.authorization.k8s.io', 'clusterrolebindings')) {
+    const name = request.name ?? '';
+    for (const guard of guards.filter((g) => g.controller.requireClusterRoleBinding)) {
+      findings.push(...await controllerRemoval(guard, view, { clusterRoleBinding: name }, `Deleting ClusterRoleBinding ${name}`));
+    }
+    return findings;
+  }
+  if (isDelete(request, 'rbac.authorization.k8s.io', 'clusterroles')) {
+    const name = request.name ?? '';
+    for (const guard of guards.filter((g) => g.controller.requireClusterRoleBinding)) {
+      findings.push(...await controllerRemoval(guard, view, { clusterRole: name }, `Deleting ClusterRole ${name}`));
+    }
+    return findings;
+  }
+  return findings;
+}
+
+export const olmOrphanedFinalizers: Policy = {
+  name: NAME,
+  appliesTo: (req) => isDelete(req, '', 'namespaces') || isDelete(req, 'apps', 'deployments') ||
+    isDelete(req, 'rbac.authorization.k8s.io', 'clusterrolebindings') || isDelete(req, 'rbac.authorization.k8s.io', 'clusterroles'),
+  evaluate,
+};
