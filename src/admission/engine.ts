@@ -68,7 +68,7 @@ export function createAdmissionHandler(deps: EngineDeps): (body: unknown) => Pro
     const parsed = parseAdmissionReview(body);
     if (!parsed.ok) return { ok: false, httpStatus: 400, error: parsed.error };
     const request = parsed.review.request;
-    const applicable = deps.policies.filter((p) => deps.modes[p.name] !== 'off' && p.appliesTo(request));
+    const applicable = deps.policies.filter((p) => deps.modes[p.name] !== 'off' && p.appliesTo(request, deps.settings));
     const evaluated = await Promise.all(applicable.map((p) => evaluatePolicy(p, request, deps)));
 
     const breakGlass = breakGlassReason(request, deps.settings.breakGlassAnnotation);

@@ -115,6 +115,24 @@ describe('olm-orphaned-finalizers: DELETE namespace', () => {
   });
 });
 
+describe('olm-orphaned-finalizers: DELETE of an object carrying the finalizer', () => {
+  it('denies deleting a CSV with csv-cleanup when olm-operator is gone (Helm deletes CSVs last, after the namespace)', async () => {
+    const cluster = olmCluster();
+    cluster.deployments = [];
+    const { response } = await decide(review('DELETE', csv('px-operator', 'pixie-operator.v0.1.0')), cluster);
+    expect(response.allowed).toBe(false);
+    expect(response.status?.message).toContain('deleting ClusterServiceVersion px-operator/pixie-operator.v0.1.0 would leave it Terminating forever');
+  });
+
+  it('allows it while OLM is alive, and always for copied CSVs or ones already being deleted', async () => {
+    expect((await decide(review('DELETE', csv('px-operator', 'p.v1')), olmCluster())).response.allowed).toBe(true);
+    const gone = olmCluster();
+    gone.deployments = [];
+    expect((await decide(review('DELETE', csv('px-operator', 'p.v1', { copied: true })), gone)).response.allowed).toBe(true);
+    expect((await decide(review('DELETE', csv('px-operator', 'p.v1', { deleting: true })), gone)).response.allowed).toBe(true);
+  });
+});
+
 describe('olm-orphaned-finalizers: deleting the controller itself', () => {
   const deleteDeployment = () => review('DELETE', olmDeployment('olm'));
 

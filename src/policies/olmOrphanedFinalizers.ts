@@ -71,6 +71,28 @@ async function namespaceStrandsFinalizers(ns: string, guard: FinalizerGuard, vie
   };
 }
 
+/** DELETE of one object carrying the finalizer (Helm deletes unknown kinds like CSVs last). */
+async function objectStrandsFinalizer(ref: ObjectRef, guard: FinalizerGuard, view: ClusterView): Promise<Finding | undefined> {
+  const liveness = await controllerLiveness(guard.controller, view, {});
+  if (liveness.alive) return undefined;
+  return {
+    policy: NAME,
+    severity: 'violation',
+    code: 'object-strands-finalizer',
+    summary: `deleting ${formatRef(ref)} would leave it Terminating forever: it carries ${guard.finalizer} and ${guard.controller.displayName} is gone`,
+    detail: [
+      `${formatRef(ref)} carries ${guard.finalizer}, which only ${guard.controller.displayName} removes.`,
+      `${guard.controller.displayName} counts as gone: ${liveness.whyGone}.`,
+    ].join('\n'),
+    remedy: [
+      `Bring ${guard.controller.displayName} back, then delete ${formatRef(ref)} again.`,
+      'Or, if it is never coming back, remove the finalizer by hand and clean up what it would have cleaned:',
+      ...manualRemedy(guard, [ref]),
+    ],
+    objects: [ref],
+  };
+}
+
 /**
  * The request removes a controller (its Deployment, namespace, or RBAC). Objects already being
  * deleted will hang at once (violation); objects that merely exist will hang the day they are
@@ -152,6 +174,17 @@ async function evaluate({ request, view, settings }: PolicyInput): Promise<Findi
     }
     return findings;
   }
+  const guarded = guards.filter((g) => isDelete(request, g.resource.group, g.resource.resource));
+  if (guarded.length > 0) {
+    if (request.oldObject?.metadata?.deletionTimestamp) return [];
+    for (const guard of guarded) {
+      const obj: PartialObjectMetadata = { metadata: request.oldObject?.metadata ?? {} };
+      if (!carriesGuardedFinalizer(obj, guard)) continue;
+      const stranded = await objectStrandsFinalizer(refOf(obj, guard), guard, view);
+      if (stranded) findings.push(stranded);
+    }
+    return findings;
+  }
   if (isDelete(request, 'rbac.authorization.k8s.io', 'clusterrolebindings')) {
     const name = request.name ?? '';
     for (const guard of guards.filter((g) => g.controller.requireClusterRoleBinding)) {
@@ -171,7 +204,8 @@ async function evaluate({ request, view, settings }: PolicyInput): Promise<Findi
 
 export const olmOrphanedFinalizers: Policy = {
   name: NAME,
-  appliesTo: (req) => isDelete(req, '', 'namespaces') || isDelete(req, 'apps', 'deployments') ||
+  appliesTo: (req, settings) => isDelete(req, '', 'namespaces') || isDelete(req, 'apps', 'deployments') ||
+    settings.finalizerGuards.some((g) => isDelete(req, g.resource.group, g.resource.resource)) ||
     isDelete(req, 'rbac.authorization.k8s.io', 'clusterrolebindings') || isDelete(req, 'rbac.authorization.k8s.io', 'clusterroles'),
   evaluate,
 };

@@ -37,7 +37,7 @@ export interface PolicyInput {
 export interface Policy {
   readonly name: PolicyName;
   /** Cheap filter: whether this request is one the policy looks at at all. */
-  appliesTo(request: AdmissionRequest): boolean;
+  appliesTo(request: AdmissionRequest, settings: PolicySettings): boolean;
   /** Findings; throws UndecidedError when the view cannot answer. */
   evaluate(input: PolicyInput): Promise<Finding[]>;
 }

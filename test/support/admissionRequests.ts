@@ -2,7 +2,7 @@
 // kube-apiserver 1.36 sends them for DELETE/UPDATE (compare test/fixtures/admission/*.json,
 // captured from a real API server). Policies read only these fields.
 import type { AdmissionReview, UserInfo } from '../../src/admission/types.ts';
-import type { KubeObject } from '../../src/k8s/types.ts';
+import type { KubeObject, PartialObjectMetadata } from '../../src/k8s/types.ts';
 
 const RESOURCES: Record<string, { group: string; version: string; resource: string; namespaced: boolean }> = {
   Namespace: { group: '', version: 'v1', resource: 'namespaces', namespaced: false },
@@ -12,13 +12,14 @@ const RESOURCES: Record<string, { group: string; version: string; resource: stri
   Deployment: { group: 'apps', version: 'v1', resource: 'deployments', namespaced: true },
   ClusterRole: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', namespaced: false },
   ClusterRoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterrolebindings', namespaced: false },
+  ClusterServiceVersion: { group: 'operators.coreos.com', version: 'v1alpha1', resource: 'clusterserviceversions', namespaced: true },
 };
 
 export const ADMIN: UserInfo = { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] };
 
 let counter = 0;
 
-export function review(op: 'DELETE' | 'UPDATE', oldObject: KubeObject, opts: { object?: KubeObject; user?: UserInfo; dryRun?: boolean } = {}): AdmissionReview {
+export function review(op: 'DELETE' | 'UPDATE', oldObject: KubeObject | PartialObjectMetadata, opts: { object?: KubeObject; user?: UserInfo; dryRun?: boolean } = {}): AdmissionReview {
   const kind = oldObject.kind ?? '';
   const r = RESOURCES[kind];
   if (!r) throw new Error(`test builder: unknown kind ${kind}`);
@@ -37,7 +38,7 @@ export function review(op: 'DELETE' | 'UPDATE', oldObject: KubeObject, opts: { o
       operation: op,
       userInfo: opts.user ?? ADMIN,
       object: op === 'DELETE' ? null : (opts.object ?? null),
-      oldObject,
+      oldObject: oldObject as KubeObject,
       dryRun: opts.dryRun ?? false,
       options: op === 'DELETE'
         ? { kind: 'DeleteOptions', apiVersion: 'meta.k8s.io/v1', propagationPolicy: 'Background' }
