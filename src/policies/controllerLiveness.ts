@@ -8,6 +8,11 @@ import { latestRecord } from './releaseRecords.ts';
 
 /** What the request under review removes, so liveness is judged as of after it. */
 export interface PendingRemoval {
+  /**
+   * Judge only whether the controller runs right now: a Helm release that is `uninstalling`
+   * does not count against it (it has not been removed yet).
+   */
+  currentOnly?: boolean;
   namespace?: string;
   deployment?: { namespace: string; name: string };
   clusterRoleBinding?: string;
@@ -51,7 +56,7 @@ function deploymentDeadReasons(
   if (!((status.availableReplicas ?? 0) >= 1)) reasons.push(`${ref} has no available replicas`);
   const release = meta.annotations?.[HELM_RELEASE_NAME];
   const releaseNs = meta.annotations?.[HELM_RELEASE_NAMESPACE];
-  if (release && releaseNs) {
+  if (release && releaseNs && !removal.currentOnly) {
     const latest = latestRecord(records(release), releaseNs);
     if (latest?.status === 'uninstalling') reasons.push(`${ref} belongs to Helm release ${releaseNs}/${release}, which is being uninstalled`);
   }

@@ -142,6 +142,15 @@ describe('olm-orphaned-finalizers: deleting the controller itself', () => {
     expect(response.warnings?.join('\n')).toContain('Deleting Deployment olm/olm-operator leaves 2 object(s) with operators.coreos.com/csv-cleanup');
   });
 
+  it('warns when a Helm uninstall removes a running olm-operator while CSVs still carry the finalizer', async () => {
+    const cluster = olmCluster();
+    cluster.deployments = [olmDeployment('olm', { release: 'pixie' })];
+    cluster.releaseRecords = [recordMeta('olm', 'pixie', 1, 'uninstalling')];
+    const { response } = await decide(review('DELETE', olmDeployment('olm', { release: 'pixie' })), cluster);
+    expect(response.allowed).toBe(true);
+    expect(response.warnings?.join('\n')).toContain('leaves 2 object(s) with operators.coreos.com/csv-cleanup and no controller');
+  });
+
   it('denies while a CSV carrying the finalizer is already being deleted', async () => {
     const cluster = olmCluster();
     cluster.objects['operators.coreos.com/clusterserviceversions'] = [csv('px-operator', 'pixie-operator.v0.1.0', { deleting: true })];

@@ -99,8 +99,8 @@ async function objectStrandsFinalizer(ref: ObjectRef, guard: FinalizerGuard, vie
  * deleted (risk). Objects inside a namespace this request deletes are covered by the namespace check.
  */
 async function controllerRemoval(guard: FinalizerGuard, view: ClusterView, removal: PendingRemoval, removed: string): Promise<Finding[]> {
-  const before = await controllerLiveness(guard.controller, view, {});
-  if (!before.alive) return []; // already gone: removing the rest changes nothing
+  const before = await controllerLiveness(guard.controller, view, { currentOnly: true });
+  if (!before.alive) return []; // not running already: removing the rest changes nothing
   const after = await controllerLiveness(guard.controller, view, removal);
   if (after.alive) return [];
   const carrying = view.listObjectMeta(guard.resource)
