@@ -1,0 +1,7 @@
+# Sourced by the README's two commands: makes a fresh machine ready to run the project.
+# Node 24 (cached), openssl, the npm dependencies from the lockfile, and the pinned
+# control-plane binaries (built once, cached by version).
+. .ci/ensure-node.sh
+command -v openssl >/dev/null || { echo "installing openssl (Debian package)"; apt-get update -qq && apt-get install -y -qq openssl; }
+[ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+bash test/cluster/build-binaries.sh
