@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real control-plane components and Helm from their Go modules at pinned versions,
 # cached by version outside the clone ($TG_CACHE_DIR/bin) so fresh clones and CI reuse them.
-# Prints one progress line per component; exits non-zero if any build fails.
+# Prints one progress line per component; keeps going past a failed component and exits
+# non-zero at the end, naming every one that failed.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
@@ -11,6 +12,7 @@ bin="$cache/bin"
 mkdir -p "$bin"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 started=$(date +%s)
+failed=()
 
 step() { # name target cmd...
   local name=$1 target=$2; shift 2
@@ -18,7 +20,7 @@ step() { # name target cmd...
   echo "[build] $name: building (first run only; this takes minutes on 2 cores)..."
   local t0; t0=$(date +%s)
   local tmp="$target.tmp.$$"
-  if ! "$@" "$tmp"; then rm -f "$tmp"; echo "[build] $name: FAILED" >&2; return 1; fi
+  if ! "$@" "$tmp"; then rm -f "$tmp"; echo "[build] $name: FAILED" >&2; failed+=("$name"); return 0; fi
   mv "$tmp" "$target"
   echo "[build] $name: done in $(( $(date +%s) - t0 ))s"
 }
@@ -33,6 +35,37 @@ go_build_in() { # dir pkg ldflags out
   (cd "$1" && go build -trimpath -ldflags "$3" -o "$4" "$2")
 }
 
+# kubectl comes from the same k8s.io/kubernetes wrapper module; it is built in a scratch copy so
+# the extra go.sum lines kubectl's packages need never touch the committed module.
+kubectl_build() { # out
+  local w; w=$(mktemp -d)
+  cp "$here/go/kube/go.mod" "$here/go/kube/go.sum" "$w/"
+  (cd "$w" && go build -trimpath -ldflags "$kube_ldflags" -o "$1" k8s.io/kubernetes/cmd/kubectl)
+  local rc=$?; rm -rf "$w"; return $rc
+}
+
+# `go install module/pkg@version` needs the proxy's version list (to look up deprecations), which
+# not every module proxy serves. A throwaway wrapper module that requires the exact version, with
+# the module's own go.sum (and replace lines, if any), builds the same package offline-first.
+go_wrap_build() { # module version pkg ldflags out
+  local mod=$1 ver=$2 pkg=$3 ldflags=$4 out=$5
+  local w; w=$(mktemp -d)
+  local dir; dir=$(cd "$w" && GOFLAGS= go mod download -json "$mod@$ver" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  if [ -z "$dir" ]; then rm -rf "$w"; return 1; fi
+  local gover; gover=$(sed -n 's/^go \([0-9.]*\).*/\1/p' "$dir/go.mod" | head -1)
+  {
+    echo "module teardown-guard.test/build/$(basename "$pkg")"
+    echo
+    echo "go ${gover:-1.22}"
+    echo
+    echo "require $mod $ver"
+    sed -n '/^replace (/,/^)/p; /^replace [^(]/p' "$dir/go.mod"
+  } >"$w/go.mod"
+  cp "$dir/go.sum" "$w/go.sum" && chmod u+w "$w/go.sum"
+  (cd "$w" && go build -trimpath -ldflags "$ldflags" -o "$out" "$pkg")
+  local rc=$?; rm -rf "$w"; return $rc
+}
+
 step "etcd $ETCD_VERSION" "$bin/etcd-$ETCD_VERSION" \
   go_build_in "$here/go/etcd" go.etcd.io/etcd/server/v3 "-s -w"
 step "kube-apiserver $KUBE_VERSION" "$bin/kube-apiserver-$KUBE_VERSION" \
@@ -40,31 +73,41 @@ step "kube-apiserver $KUBE_VERSION" "$bin/kube-apiserver-$KUBE_VERSION" \
 step "kube-controller-manager $KUBE_VERSION" "$bin/kube-controller-manager-$KUBE_VERSION" \
   go_build_in "$here/go/kube" k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
 
-go_install_to() { # module@version pkg out
-  local gobin; gobin=$(mktemp -d)
-  (cd "$gobin" && GOBIN="$gobin" GOFLAGS= go install -trimpath -ldflags "-s -w" "$2@$1") &&
-    mv "$gobin/$(basename "$2")" "$3"; local rc=$?; rm -rf "$gobin"; return $rc
-}
+olm_mod=github.com/operator-framework/operator-lifecycle-manager
 step "olm-operator $OLM_VERSION" "$bin/olm-$OLM_VERSION" \
-  go_install_to "v$OLM_VERSION" github.com/operator-framework/operator-lifecycle-manager/cmd/olm
-step "helm $HELM3_VERSION" "$bin/helm-$HELM3_VERSION" \
-  go_install_to "v$HELM3_VERSION" helm.sh/helm/v3/cmd/helm
-step "helm $HELM4_VERSION" "$bin/helm-$HELM4_VERSION" \
-  go_install_to "v$HELM4_VERSION" helm.sh/helm/v4/cmd/helm
-sdk_hash=$(cat "$here/go/helm-sdk-uninstall/"{go.mod,go.sum,main.go} | sha256sum | cut -c1-12)
-step "helm-sdk-uninstall ($sdk_hash)" "$bin/helm-sdk-uninstall-$sdk_hash" \
-  go_build_in "$here/go/helm-sdk-uninstall" . "-s -w"
+  go_wrap_build "$olm_mod" "v$OLM_VERSION" "$olm_mod/cmd/olm" \
+  "-s -w -X $olm_mod/pkg/version.OLMVersion=$OLM_VERSION"
 
 # OLM's CRDs and deployment manifests come from the same pinned modules (data, not code).
 data="$cache/data/olm-$OLM_VERSION"
 if [ ! -f "$data/.complete" ]; then
   echo "[build] OLM manifests $OLM_VERSION: extracting from the module"
-  olm_dir=$(GOFLAGS= go mod download -json "github.com/operator-framework/operator-lifecycle-manager@v$OLM_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-  api_dir=$(GOFLAGS= go mod download -json "github.com/operator-framework/api@v$OLM_API_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-  rm -rf "$data" && mkdir -p "$data/crds"
-  cp "$api_dir"/crds/operators.coreos.com_*.yaml "$data/crds/"
-  cp -r "$olm_dir/deploy/upstream/quickstart" "$data/quickstart"
-  chmod -R u+w "$data"
-  touch "$data/.complete"
+  if olm_dir=$(GOFLAGS= go mod download -json "$olm_mod@v$OLM_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p') &&
+    api_dir=$(GOFLAGS= go mod download -json "github.com/operator-framework/api@v$OLM_API_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p') &&
+    [ -n "$olm_dir" ] && [ -n "$api_dir" ]; then
+    rm -rf "$data" && mkdir -p "$data/crds"
+    cp "$api_dir"/crds/operators.coreos.com_*.yaml "$data/crds/"
+    cp -r "$olm_dir/deploy/upstream/quickstart" "$data/quickstart"
+    chmod -R u+w "$data"
+    touch "$data/.complete"
+  else
+    echo "[build] OLM manifests $OLM_VERSION: FAILED" >&2; failed+=("OLM manifests")
+  fi
+fi
+
+step "helm $HELM3_VERSION" "$bin/helm-$HELM3_VERSION" \
+  go_wrap_build helm.sh/helm/v3 "v$HELM3_VERSION" helm.sh/helm/v3/cmd/helm \
+  "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM3_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+step "helm $HELM4_VERSION" "$bin/helm-$HELM4_VERSION" \
+  go_wrap_build helm.sh/helm/v4 "v$HELM4_VERSION" helm.sh/helm/v4/cmd/helm \
+  "-s -w -X helm.sh/helm/v4/internal/version.version=v$HELM4_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
+sdk_hash=$(cat "$here/go/helm-sdk-uninstall/"{go.mod,go.sum,main.go} | sha256sum | cut -c1-12)
+step "helm-sdk-uninstall ($sdk_hash)" "$bin/helm-sdk-uninstall-$sdk_hash" \
+  go_build_in "$here/go/helm-sdk-uninstall" . "-s -w"
+step "kubectl $KUBE_VERSION" "$bin/kubectl-$KUBE_VERSION" kubectl_build
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "[build] FAILED: ${failed[*]} (after $(( $(date +%s) - started ))s)" >&2
+  exit 1
 fi
 echo "[build] all components ready in $(( $(date +%s) - started ))s"

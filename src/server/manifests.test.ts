@@ -1,0 +1,163 @@
+// Invariants of manifests/ that the README promises, checked on the YAML itself (and, where
+// kubectl is installed, on the kustomize output of each overlay).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse, parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { ALWAYS_EXEMPT_USERS, loadConfig, WEBHOOK_TIMEOUT_MS } from '../config.ts';
+
+const root = fileURLToPath(new URL('../../manifests/', import.meta.url));
+const read = (p: string): string => readFileSync(join(root, p), 'utf8');
+type Doc = Record<string, unknown>;
+const docs = (p: string): Doc[] => parseAllDocuments(read(p)).map((d) => d.toJS() as Doc);
+/** Value at a dotted path (numeric parts index lists). */
+function at<T>(o: unknown, path: string): T {
+  let cur: unknown = o;
+  for (const part of path.split('.')) cur = (cur as Record<string, unknown> | undefined)?.[part];
+  return cur as T;
+}
+
+interface Webhook {
+  name: string; sideEffects: string; timeoutSeconds: number; failurePolicy: string; admissionReviewVersions: string[];
+  clientConfig: { service: { namespace: string; name: string; path: string; port: number } };
+  rules: Array<{ apiGroups: string[]; resources: string[]; operations: string[]; scope: string }>;
+  objectSelector?: { matchLabels?: Record<string, string> };
+  namespaceSelector?: { matchExpressions: Array<{ key: string; operator: string; values: string[] }> };
+  matchConditions: Array<{ name: string; expression: string }>;
+}
+
+const vwc = docs('base/validatingwebhookconfiguration.yaml')[0] as { webhooks: Webhook[] };
+const hook = (name: string): Webhook => {
+  const w = vwc.webhooks.find((x) => x.name === name);
+  if (!w) throw new Error(`webhook ${name} missing`);
+  return w;
+};
+
+describe('ValidatingWebhookConfiguration', () => {
+  it('every webhook: v1 reviews, no side effects, timeout <= 5 s, fail open, /validate on the Service', () => {
+    expect(vwc.webhooks.length).toBe(6);
+    for (const w of vwc.webhooks) {
+      expect(w.admissionReviewVersions).toEqual(['v1']);
+      expect(w.sideEffects).toBe('None');
+      expect(w.timeoutSeconds).toBeLessThanOrEqual(WEBHOOK_TIMEOUT_MS / 1000);
+      expect(w.failurePolicy).toBe('Ignore');
+      expect(w.clientConfig.service).toEqual({ namespace: 'teardown-guard', name: 'teardown-guard', path: '/validate', port: 443 });
+      for (const r of w.rules) expect(r.operations.every((o) => o === 'DELETE' || o === 'UPDATE')).toBe(true);
+    }
+  });
+
+  it('every webhook skips the namespace controller and the garbage collector', () => {
+    for (const w of vwc.webhooks) {
+      for (const user of ALWAYS_EXEMPT_USERS) {
+        expect(w.matchConditions.some((c) => c.expression.includes(`request.userInfo.username != '${user}'`))).toBe(true);
+      }
+    }
+  });
+
+  it('namespaced webhooks exempt kube-system and the guard namespace by kubernetes.io/metadata.name', () => {
+    for (const w of vwc.webhooks.filter((x) => x.name !== 'controller-rbac.teardown-guard.io')) {
+      expect(w.namespaceSelector?.matchExpressions).toEqual([{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'teardown-guard'] }]);
+    }
+  });
+
+  it('has narrow rules', () => {
+    expect(hook('namespaces.teardown-guard.io').rules).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['DELETE'], resources: ['namespaces'], scope: 'Cluster' }]);
+    const records = hook('release-records.teardown-guard.io');
+    expect(records.rules[0]?.resources).toEqual(['secrets', 'configmaps']);
+    expect(records.rules[0]?.operations).toEqual(['DELETE', 'UPDATE']);
+    expect(records.objectSelector).toEqual({ matchLabels: { owner: 'helm' } });
+    const owned = hook('helm-owned.teardown-guard.io');
+    expect(owned.rules).toEqual([{ apiGroups: ['*'], apiVersions: ['*'], operations: ['DELETE'], resources: ['*'], scope: '*' }]);
+    expect(owned.objectSelector).toEqual({ matchLabels: { 'app.kubernetes.io/managed-by': 'Helm' } });
+    expect(hook('controllers.teardown-guard.io').objectSelector).toEqual({ matchLabels: { app: 'olm-operator' } });
+    expect(hook('controller-rbac.teardown-guard.io').rules[0]?.resources).toEqual(['clusterroles', 'clusterrolebindings']);
+    const guarded = hook('guarded-objects.teardown-guard.io');
+    expect(guarded.rules[0]?.resources).toEqual(['clusterserviceversions']);
+    expect(guarded.matchConditions.some((c) => c.expression.includes("'operators.coreos.com/csv-cleanup' in oldObject.metadata.finalizers"))).toBe(true);
+  });
+});
+
+describe('base config.yaml', () => {
+  it('is valid for src/config.ts and consistent with the webhooks', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tg-manifest-config-'));
+    try {
+      const file = join(dir, 'config.yaml');
+      writeFileSync(file, read('base/config.yaml'));
+      const { config } = loadConfig({ file, checkFiles: false });
+      expect(config.guardNamespace).toBe('teardown-guard');
+      expect(config.listen.port).toBe(8443);
+      expect(config.liveLookup.timeoutMs).toBeLessThan(WEBHOOK_TIMEOUT_MS);
+      const deployment = docs('base/deployment.yaml')[0];
+      const grace = at<number>(deployment, 'spec.template.spec.terminationGracePeriodSeconds');
+      expect(grace * 1000).toBeGreaterThan(config.shutdown.delayMs + config.shutdown.drainTimeoutMs);
+      const mounts = at<Array<{ mountPath: string }>>(deployment, 'spec.template.spec.containers.0.volumeMounts');
+      expect(mounts.some((m) => config.tls.certFile.startsWith(`${m.mountPath}/`))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Deployment', () => {
+  const d = docs('base/deployment.yaml')[0];
+  const spec = at<{ replicas: number }>(d, 'spec');
+  const pod = at<{ affinity: { podAntiAffinity?: unknown }; securityContext: { runAsNonRoot: boolean; seccompProfile: { type: string } } }>(d, 'spec.template.spec');
+  const c = at<Record<string, { httpGet?: unknown; requests?: unknown; limits?: unknown }>>(d, 'spec.template.spec.containers.0');
+  it('runs 2 replicas with anti-affinity and a PDB of minAvailable 1', () => {
+    expect(spec.replicas).toBe(2);
+    expect(pod.affinity.podAntiAffinity).toBeDefined();
+    expect(at<number>(docs('base/poddisruptionbudget.yaml')[0], 'spec.minAvailable')).toBe(1);
+  });
+  it('is non-root, read-only, drops all capabilities, RuntimeDefault seccomp, has requests and limits', () => {
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(pod.securityContext.seccompProfile.type).toBe('RuntimeDefault');
+    expect(c['securityContext']).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(c['resources']?.requests).toBeDefined();
+    expect(c['resources']?.limits).toBeDefined();
+  });
+  it('probes /healthz and /readyz over HTTPS', () => {
+    expect(c['livenessProbe']?.httpGet).toMatchObject({ path: '/healthz', scheme: 'HTTPS' });
+    expect(c['readinessProbe']?.httpGet).toMatchObject({ path: '/readyz', scheme: 'HTTPS' });
+  });
+});
+
+describe('RBAC', () => {
+  it('grants no write verb', () => {
+    for (const role of docs('base/rbac.yaml').filter((x) => x['kind'] === 'ClusterRole')) {
+      for (const rule of at<Array<{ verbs: string[] }>>(role, 'rules')) {
+        expect(rule.verbs.every((v) => ['get', 'list', 'watch'].includes(v))).toBe(true);
+      }
+    }
+  });
+});
+
+function kubectlAvailable(): boolean {
+  try {
+    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe.runIf(kubectlAvailable())('kustomize build', () => {
+  it('renders the cert-manager overlay with the CA-injection annotation', () => {
+    const out = execFileSync('kubectl', ['kustomize', join(root, 'overlays/cert-manager')], { encoding: 'utf8' });
+    const all = parseAllDocuments(out).map((x) => x.toJS() as Doc);
+    const hooks = all.find((x) => x['kind'] === 'ValidatingWebhookConfiguration');
+    expect(at<Record<string, string>>(hooks, 'metadata.annotations')['cert-manager.io/inject-ca-from']).toBe('teardown-guard/teardown-guard-serving');
+    const cert = all.find((x) => x['kind'] === 'Certificate' && at(x, 'metadata.name') === 'teardown-guard-serving');
+    expect(at(cert, 'spec.secretName')).toBe('teardown-guard-tls');
+  });
+  it('renders the base with every object in the teardown-guard namespace', () => {
+    const out = execFileSync('kubectl', ['kustomize', join(root, 'base')], { encoding: 'utf8' });
+    const all = parseAllDocuments(out).map((x) => x.toJS() as Doc);
+    for (const o of all.filter((x) => !['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration'].includes(String(x['kind'])))) {
+      expect(at(o, 'metadata.namespace')).toBe('teardown-guard');
+    }
+    expect(at(parse(read('base/kustomization.yaml')), 'namespace')).toBe('teardown-guard');
+  });
+});

@@ -1,0 +1,332 @@
+// A real Kubernetes control plane on loopback: etcd, kube-apiserver and kube-controller-manager
+// built from their Go modules at pinned versions (build-binaries.sh), running as host processes
+// in a temp dir on free 127.0.0.1 ports. Optional OLM (CRDs, quickstart objects, and the real
+// olm-operator supervised by its Deployment object). Used by the integration tests, the scenario
+// suite, `npm run cluster:up` and the demo.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kubeClient, kubeconfigYaml, type KubeClient } from './kubeClient.ts';
+import { binPath, missingComponents, type BinaryName } from './paths.ts';
+import { makeCA, makeLeaf, makeServiceAccountKey, type CA } from './pki.ts';
+import { freePort, onSignalShutdown, registerDir, run, sleep, startDaemon, startWatchdog, tail, unregisterDir, waitFor, type Daemon, type RunResult } from './proc.ts';
+import { installOlm, type OlmMode } from './olm.ts';
+import { startOlmSupervisor, type OlmSupervisor } from './olmSupervisor.ts';
+
+export interface ControlPlaneOptions {
+  /** Progress sink; default prints "[cluster] ..." lines to stderr. Pass () => {} to silence. */
+  log?: (line: string) => void;
+  /** Where the temp dir is created (default os.tmpdir()). */
+  parentDir?: string;
+  /**
+   * OLM: 'none' (default), 'crds' (CRDs + the olm-operator supervisor, for charts that ship OLM
+   * themselves, like Pixie's), or 'quickstart' (CRDs + OLM's quickstart objects, olm-operator running).
+   */
+  olm?: OlmMode;
+  /** Audit webhook backend (e.g. the guard's /audit), batch mode. */
+  auditWebhook?: { url: string; caPem: string };
+  /** Keep the temp dir after stop() (for debugging). */
+  keepDir?: boolean;
+  /** Extra kube-apiserver flags. */
+  apiserverArgs?: string[];
+  /** Bound on each readiness wait (ms). */
+  timeoutMs?: number;
+}
+
+export interface ExecOptions {
+  input?: string;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ControlPlane {
+  kubeconfigPath: string;
+  server: string;
+  caPem: string;
+  /** The cluster CA (cert/key files), e.g. to sign a webhook serving cert. */
+  ca: CA;
+  dir: string;
+  auditLogPath: string;
+  /** Admin REST client (CN=admin, O=system:masters). */
+  client: KubeClient;
+  kubectl(args: string[], o?: ExecOptions): Promise<RunResult>;
+  helm(version: 3 | 4, args: string[], o?: ExecOptions): Promise<RunResult>;
+  /** The Helm SDK program of incident B (test/cluster/go/helm-sdk-uninstall). */
+  helmSdkUninstall(args: string[], o?: ExecOptions): Promise<RunResult>;
+  /** Present unless olm: 'none'. */
+  olm?: OlmSupervisor;
+  /** Environment for running tools against this cluster (KUBECONFIG, HELM_* dirs, HOME). */
+  env: NodeJS.ProcessEnv;
+  /** Log files of the daemons, by name. */
+  logs(): Record<string, string>;
+  /** Last lines of every daemon log (for failure messages). */
+  diagnostics(lines?: number): string;
+  stop(): Promise<void>;
+}
+
+const defaultLog = (line: string) => process.stderr.write(`[cluster] ${line}\n`);
+
+function secs(t0: number): string {
+  return `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+}
+
+export const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: RequestResponse
+    resources:
+      - group: ""
+        resources: ["namespaces", "namespaces/finalize", "namespaces/status", "configmaps"]
+      - group: "operators.coreos.com"
+        resources: ["clusterserviceversions"]
+      - group: "apps"
+        resources: ["deployments"]
+  - level: Metadata
+    resources:
+      - group: ""
+        resources: ["secrets"]
+  - level: Metadata
+`;
+
+// kube-controller-manager's canonical names (1.36); the short forms (namespace, garbagecollector, ...) are aliases.
+const CONTROLLERS = [
+  'namespace-controller',
+  'garbage-collector-controller',
+  'deployment-controller',
+  'replicaset-controller',
+  'serviceaccount-controller',
+  'serviceaccount-token-controller',
+  'clusterrole-aggregation-controller',
+  'root-ca-certificate-publisher-controller',
+];
+
+
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const log = opts.log ?? defaultLog;
+  const timeoutMs = opts.timeoutMs ?? 90_000;
+  const needed: BinaryName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager'];
+  if (opts.olm && opts.olm !== 'none') needed.push('olm');
+  const missing = missingComponents(needed).filter((m) => m !== 'olm-data' || (opts.olm && opts.olm !== 'none'));
+  if (missing.length) {
+    throw new Error(`missing pinned components: ${missing.join(', ')}; run \`npm run build:binaries\` first`);
+  }
+  const t0 = Date.now();
+  const dir = mkdtempSync(join(opts.parentDir ?? tmpdir(), 'tg-cluster-'));
+  registerDir(dir);
+  const pki = join(dir, 'pki');
+  const logsDir = join(dir, 'logs');
+  const home = join(dir, 'home');
+  for (const d of [pki, logsDir, home, join(dir, 'etcd')]) mkdirSync(d, { recursive: true });
+  const groupsFile = join(dir, 'pgids');
+  writeFileSync(groupsFile, '');
+  startWatchdog(process.pid, dir, groupsFile);
+
+  const daemons: Daemon[] = [];
+  let olm: OlmSupervisor | undefined;
+  let client: KubeClient | undefined;
+  let stopped = false;
+
+  const diagnostics = (lines = 30) =>
+    daemons.map((d) => `----- ${d.name} (${d.isRunning() ? 'running' : 'exited'}) ${d.logPath}\n${tail(d.logPath, lines)}`).join('\n') +
+    (olm ? `\n${olm.diagnostics(lines)}` : '');
+
+  let unhook = () => {};
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    unhook();
+    const ts = Date.now();
+    if (olm) await olm.stop().catch(() => {});
+    client?.close();
+    for (const d of [...daemons].reverse()) await d.stop(5000);
+    if (!opts.keepDir) {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    unregisterDir(dir);
+    log(`stopped in ${secs(ts)}${opts.keepDir ? ` (kept ${dir})` : ''}`);
+  };
+
+  const fail = async (err: unknown): Promise<never> => {
+    const msg = err instanceof Error ? err.message : String(err);
+    const diag = diagnostics(40);
+    await stop();
+    throw new Error(`control plane failed to start: ${msg}\n${diag}`);
+  };
+
+  unhook = onSignalShutdown(stop);
+
+  const watchExit = (d: Daemon) => {
+    void d.exited.then((code) => {
+      if (!stopped) log(`${d.name} exited unexpectedly (${code}); log: ${d.logPath}\n${tail(d.logPath, 20)}`);
+    });
+  };
+
+  try {
+    // PKI (openssl) while ports are picked.
+    const tPki = Date.now();
+    const ca = await makeCA(pki);
+    const [serving, admin, kcm, sa, auditClient] = await Promise.all([
+      makeLeaf(pki, 'apiserver', ca, { cn: 'kube-apiserver', dns: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'], ips: ['127.0.0.1', '10.0.0.1'], usage: 'server' }),
+      makeLeaf(pki, 'admin', ca, { cn: 'admin', orgs: ['system:masters'], usage: 'client' }),
+      makeLeaf(pki, 'kube-controller-manager', ca, { cn: 'system:kube-controller-manager', usage: 'client' }),
+      makeServiceAccountKey(pki),
+      makeLeaf(pki, 'apiserver-audit-client', ca, { cn: 'system:kube-apiserver-audit', usage: 'client' }),
+    ]);
+    const [etcdPort, etcdPeerPort, apiPort, kcmPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    log(`pki ready in ${secs(tPki)}; dir ${dir}`);
+
+    // etcd
+    const tEtcd = Date.now();
+    const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+    const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
+    const etcd = startDaemon({
+      name: 'etcd',
+      cmd: binPath('etcd'),
+      groupsFile,
+      logDir: logsDir,
+      args: [
+        '--name=tg', `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=tg=${peerUrl}`, '--initial-cluster-state=new',
+        '--unsafe-no-fsync', '--log-level=warn', '--quota-backend-bytes=2147483648',
+      ],
+    });
+    daemons.push(etcd);
+    watchExit(etcd);
+    await waitFor('etcd /health', timeoutMs, async () => {
+      if (!etcd.isRunning()) throw new Error('etcd exited');
+      const r = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(2000) });
+      const j = (await r.json()) as { health?: string };
+      return j.health === 'true' ? true : undefined;
+    }, 100);
+    log(`etcd ready in ${secs(tEtcd)} (${etcdUrl})`);
+
+    // kube-apiserver
+    const tApi = Date.now();
+    const server = `https://127.0.0.1:${apiPort}`;
+    const auditLogPath = join(dir, 'audit.log');
+    const auditPolicy = join(dir, 'audit-policy.yaml');
+    writeFileSync(auditPolicy, AUDIT_POLICY);
+    const apiArgs = [
+      `--etcd-servers=${etcdUrl}`,
+      '--bind-address=127.0.0.1', `--secure-port=${apiPort}`, '--advertise-address=127.0.0.1',
+      '--endpoint-reconciler-type=none',
+      `--cert-dir=${join(dir, 'apiserver-certs')}`,
+      `--tls-cert-file=${serving.cert}`, `--tls-private-key-file=${serving.key}`,
+      `--client-ca-file=${ca.cert}`,
+      '--authorization-mode=Node,RBAC',
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${sa.pub}`, `--service-account-signing-key-file=${sa.key}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--allow-privileged=true',
+      '--profiling=false',
+      `--audit-policy-file=${auditPolicy}`, `--audit-log-path=${auditLogPath}`,
+      '--audit-log-maxsize=0', '--audit-log-maxbackup=0',
+    ];
+    if (opts.auditWebhook) {
+      const cfg = join(dir, 'audit-webhook.kubeconfig');
+      writeFileSync(cfg, kubeconfigYaml({
+        server: opts.auditWebhook.url, caPem: opts.auditWebhook.caPem, user: 'kube-apiserver-audit',
+        certPem: readFileSync(auditClient.cert, 'utf8'), keyPem: readFileSync(auditClient.key, 'utf8'),
+      }));
+      apiArgs.push(`--audit-webhook-config-file=${cfg}`, '--audit-webhook-mode=batch', '--audit-webhook-batch-max-wait=1s');
+    }
+    apiArgs.push(...(opts.apiserverArgs ?? []));
+    const apiserver = startDaemon({ name: 'kube-apiserver', cmd: binPath('kube-apiserver'), args: apiArgs, logDir: logsDir, groupsFile });
+    daemons.push(apiserver);
+    watchExit(apiserver);
+    const caPem = ca.pem;
+    client = kubeClient({ server, caPem, certFile: admin.cert, keyFile: admin.key });
+    const c = client;
+    await waitFor('kube-apiserver /readyz', timeoutMs, async () => {
+      if (!apiserver.isRunning()) throw new Error('kube-apiserver exited');
+      const r = await c.request('GET', '/readyz', { timeoutMs: 3000 });
+      return r.status === 200 ? true : undefined;
+    }, 200);
+    log(`kube-apiserver ready in ${secs(tApi)} (${server})`);
+
+    // kubeconfigs
+    const kubeconfigPath = join(dir, 'admin.kubeconfig');
+    writeFileSync(kubeconfigPath, kubeconfigYaml({ server, caPem, user: 'admin', certPem: readFileSync(admin.cert, 'utf8'), keyPem: readFileSync(admin.key, 'utf8') }), { mode: 0o600 });
+    const kcmKubeconfig = join(dir, 'kube-controller-manager.kubeconfig');
+    writeFileSync(kcmKubeconfig, kubeconfigYaml({ server, caPem, user: 'system:kube-controller-manager', certPem: readFileSync(kcm.cert, 'utf8'), keyPem: readFileSync(kcm.key, 'utf8') }), { mode: 0o600 });
+
+    // kube-controller-manager
+    const tKcm = Date.now();
+    const kcmDaemon = startDaemon({
+      name: 'kube-controller-manager',
+      cmd: binPath('kube-controller-manager'),
+      groupsFile,
+      logDir: logsDir,
+      args: [
+        `--kubeconfig=${kcmKubeconfig}`,
+        `--authentication-kubeconfig=${kcmKubeconfig}`,
+        `--authorization-kubeconfig=${kcmKubeconfig}`,
+        '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`,
+        `--cert-dir=${join(dir, 'kcm-certs')}`,
+        `--controllers=${CONTROLLERS.join(',')}`,
+        '--use-service-account-credentials=true',
+        `--service-account-private-key-file=${sa.key}`,
+        `--root-ca-file=${ca.cert}`,
+        '--leader-elect=false',
+        '--profiling=false',
+      ],
+    });
+    daemons.push(kcmDaemon);
+    watchExit(kcmDaemon);
+    // Ready when the serviceaccount controller has made default/default (proves kcm talks to the apiserver with its SA credentials).
+    await waitFor('kube-controller-manager (default/default ServiceAccount)', timeoutMs, async () => {
+      if (!kcmDaemon.isRunning()) throw new Error('kube-controller-manager exited');
+      return (await c.get('/api/v1/namespaces/default/serviceaccounts/default')) ? true : undefined;
+    }, 200);
+    log(`kube-controller-manager ready in ${secs(tKcm)}`);
+
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: home,
+      KUBECONFIG: kubeconfigPath,
+      HELM_CACHE_HOME: join(home, 'helm-cache'),
+      HELM_CONFIG_HOME: join(home, 'helm-config'),
+      HELM_DATA_HOME: join(home, 'helm-data'),
+      HELM_NAMESPACE: undefined,
+      TMPDIR: process.env.TMPDIR,
+    };
+    const exec = (cmd: string, args: string[], o: ExecOptions = {}) =>
+      run(cmd, args, { env: { ...env, ...o.env }, timeoutMs: o.timeoutMs ?? 120_000, ...(o.input !== undefined ? { input: o.input } : {}) });
+    const kubectlBin = existsSync(binPath('kubectl')) ? binPath('kubectl') : 'kubectl';
+
+    const cp: ControlPlane = {
+      kubeconfigPath,
+      server,
+      caPem,
+      ca,
+      dir,
+      auditLogPath,
+      client: c,
+      env,
+      kubectl: (args, o) => exec(kubectlBin, args, o),
+      helm: (version, args, o) => exec(binPath(version === 3 ? 'helm3' : 'helm4'), args, o),
+      helmSdkUninstall: (args, o) => exec(binPath('helm-sdk-uninstall'), args, o),
+      logs: () => Object.fromEntries(daemons.map((d) => [d.name, d.logPath])),
+      diagnostics,
+      stop,
+    };
+
+    if (opts.olm && opts.olm !== 'none') {
+      const tOlm = Date.now();
+      olm = startOlmSupervisor({ client: c, server, caPem, dir, logDir: logsDir, groupsFile, log });
+      cp.olm = olm;
+      await installOlm(cp, opts.olm, { log, timeoutMs });
+      log(`OLM (${opts.olm}) ready in ${secs(tOlm)}`);
+    }
+    log(`control plane up in ${secs(t0)}; KUBECONFIG=${kubeconfigPath}`);
+    return cp;
+  } catch (err) {
+    return fail(err);
+  }
+}
+
+/** For callers that want to retry a flaky external step without a dependency on vitest. */
+export { sleep };

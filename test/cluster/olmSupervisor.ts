@@ -1,0 +1,287 @@
+// Runs the real olm-operator binary as a host process, driven by its Deployment object, because
+// this loopback cluster has no kubelet. For every Deployment whose container runs `/bin/olm`
+// (upstream's quickstart, OLM shipped inside a chart like Pixie's, any namespace):
+//   - Deployment present, spec.replicas >= 1, no deletionTimestamp -> the process runs, with the
+//     container's args/env (Downward-API namespace/name resolved, $(VAR) expanded the way the
+//     kubelet does) and a kubeconfig holding a TokenRequest token of the pod template's
+//     ServiceAccount, so OLM acts with exactly the RBAC the manifests grant it;
+//   - its Pods (created by the real deployment/replicaset controllers) are marked Running/Ready
+//     through the pods/status subresource, so the Deployment's own status becomes Available
+//     through the real controllers rather than by overwriting it;
+//   - Deployment deleted, being deleted, or scaled to 0 -> the process is stopped.
+// A bounded poll loop (one LIST per tick), not a watch: simpler to stop, and fast enough.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { kubeconfigYaml, type KubeClient } from './kubeClient.ts';
+import { binPath } from './paths.ts';
+import { startDaemon, tail, waitFor, type Daemon } from './proc.ts';
+
+export interface OlmSupervisorOptions {
+  client: KubeClient;
+  server: string;
+  caPem: string;
+  dir: string;
+  logDir: string;
+  groupsFile?: string;
+  log?: (line: string) => void;
+  pollMs?: number;
+  /** Which container commands map to which host binary (default: /bin/olm -> the pinned olm build). */
+  binaries?: Record<string, string>;
+}
+
+export interface SupervisedProcess {
+  namespace: string;
+  name: string;
+  uid: string;
+  pid: number | undefined;
+  startedAt: number;
+  restarts: number;
+  logPath: string;
+}
+
+export interface SupervisorEvent {
+  at: number;
+  namespace: string;
+  name: string;
+  what: 'started' | 'stopped' | 'exited' | 'pod-ready' | 'waiting';
+  detail?: string;
+}
+
+export interface OlmSupervisor {
+  running(): SupervisedProcess[];
+  isRunning(namespace: string, name: string): boolean;
+  waitRunning(namespace: string, name: string, timeoutMs?: number): Promise<void>;
+  waitStopped(namespace: string, name: string, timeoutMs?: number): Promise<void>;
+  events: SupervisorEvent[];
+  diagnostics(lines?: number): string;
+  stop(): Promise<void>;
+}
+
+interface Container {
+  name: string;
+  image?: string;
+  command?: string[];
+  args?: string[];
+  env?: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath?: string } } }>;
+}
+
+interface Deployment {
+  metadata: { name: string; namespace: string; uid: string; deletionTimestamp?: string; generation?: number };
+  spec: {
+    replicas?: number;
+    selector?: { matchLabels?: Record<string, string> };
+    template?: { spec?: { serviceAccountName?: string; containers?: Container[] } };
+  };
+}
+
+interface Pod {
+  metadata: { name: string; namespace: string; deletionTimestamp?: string };
+  spec?: { containers?: Container[] };
+  status?: { phase?: string; conditions?: Array<{ type: string; status: string }> };
+}
+
+interface Running {
+  key: string;
+  namespace: string;
+  name: string;
+  uid: string;
+  daemon: Daemon | undefined;
+  startedAt: number;
+  restarts: number;
+  /** Do not (re)start before this time (crash backoff). */
+  notBefore: number;
+  logPath: string;
+  lastWait?: string;
+}
+
+/** kubelet-style $(VAR) expansion: defined vars replaced, $$ escapes, unknown left as is. */
+export function expandVars(s: string, vars: Record<string, string>): string {
+  return s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name: string | undefined) => {
+    if (m === '$$') return '$';
+    return name !== undefined && name in vars ? vars[name]! : m;
+  });
+}
+
+export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
+  const log = o.log ?? (() => {});
+  const pollMs = o.pollMs ?? 300;
+  const binaries = o.binaries ?? { '/bin/olm': binPath('olm') };
+  const procs = new Map<string, Running>();
+  const events: SupervisorEvent[] = [];
+  const home = join(o.dir, 'olm-home');
+  mkdirSync(home, { recursive: true });
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let tickRunning: Promise<void> = Promise.resolve();
+
+  const note = (e: Omit<SupervisorEvent, 'at'>) => {
+    events.push({ at: Date.now(), ...e });
+    if (e.what !== 'pod-ready') log(`olm-supervisor: ${e.namespace}/${e.name} ${e.what}${e.detail ? ` (${e.detail})` : ''}`);
+  };
+
+  function olmContainer(d: Deployment): Container | undefined {
+    return d.spec.template?.spec?.containers?.find((c) => c.command?.[0] !== undefined && c.command[0] in binaries);
+  }
+
+  async function tokenFor(ns: string, sa: string): Promise<string> {
+    const r = await o.client.request<{ status?: { token?: string }; message?: string }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 } },
+    });
+    const token = r.body?.status?.token;
+    if (r.status !== 201 || !token) throw new Error(`TokenRequest ${ns}/${sa}: ${r.status} ${r.body?.message ?? r.text.slice(0, 200)}`);
+    return token;
+  }
+
+  async function start(p: Running, d: Deployment, c: Container): Promise<void> {
+    const ns = d.metadata.namespace;
+    const podSpec = d.spec.template?.spec ?? {};
+    const sa = podSpec.serviceAccountName ?? 'default';
+    let token: string;
+    try {
+      token = await tokenFor(ns, sa);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      if (p.lastWait !== why) note({ namespace: ns, name: d.metadata.name, what: 'waiting', detail: why });
+      p.lastWait = why;
+      p.notBefore = Date.now() + 1000;
+      return;
+    }
+    p.lastWait = undefined;
+    const kubeconfig = join(o.dir, `olm-${ns}-${d.metadata.name}.kubeconfig`);
+    writeFileSync(kubeconfig, kubeconfigYaml({ server: o.server, caPem: o.caPem, user: `system:serviceaccount:${ns}:${sa}`, token, namespace: ns }), { mode: 0o600 });
+    const vars: Record<string, string> = {};
+    for (const e of c.env ?? []) {
+      if (e.value !== undefined) vars[e.name] = expandVars(e.value, vars);
+      else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') vars[e.name] = ns;
+      else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') vars[e.name] = `${d.metadata.name}-host`;
+      else if (e.valueFrom?.fieldRef?.fieldPath === 'spec.serviceAccountName') vars[e.name] = sa;
+    }
+    const command = c.command ?? [];
+    const bin = binaries[command[0]!]!;
+    const args = [...command.slice(1), ...(c.args ?? [])].map((a) => expandVars(a, vars));
+    const daemon = startDaemon({
+      name: `olm-operator.${ns}.${d.metadata.name}`,
+      cmd: bin,
+      args,
+      logDir: o.logDir,
+      ...(o.groupsFile ? { groupsFile: o.groupsFile } : {}),
+      // controller-runtime reads KUBECONFIG (olm's pflag set does not carry --kubeconfig).
+      env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: kubeconfig, ...vars },
+    });
+    p.daemon = daemon;
+    p.startedAt = Date.now();
+    p.logPath = daemon.logPath;
+    note({ namespace: ns, name: d.metadata.name, what: 'started', detail: `pid ${daemon.child.pid}, ${bin.split('/').pop()} ${args.join(' ')}, as ${ns}:${sa}` });
+    void daemon.exited.then((code) => {
+      if (p.daemon !== daemon) return;
+      p.daemon = undefined;
+      if (stopped) return;
+      const desired = procs.get(p.key) === p;
+      if (desired) {
+        p.restarts++;
+        const backoff = Math.min(10_000, 1000 * 2 ** Math.min(p.restarts - 1, 4));
+        p.notBefore = Date.now() + backoff;
+        note({ namespace: ns, name: p.name, what: 'exited', detail: `code ${code}; restart in ${backoff}ms; log ${daemon.logPath}\n${tail(daemon.logPath, 15)}` });
+      }
+    });
+  }
+
+  async function markPodsReady(d: Deployment, c: Container): Promise<void> {
+    const sel = Object.entries(d.spec.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+    if (!sel) return;
+    const list = await o.client.get<{ items: Pod[] }>(`/api/v1/namespaces/${d.metadata.namespace}/pods?labelSelector=${encodeURIComponent(sel)}`);
+    for (const pod of list?.items ?? []) {
+      if (pod.metadata.deletionTimestamp) continue;
+      const ready = pod.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True');
+      if (ready) continue;
+      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      const containers = pod.spec?.containers ?? [c];
+      const patch = {
+        status: {
+          phase: 'Running',
+          startTime: now,
+          hostIP: '127.0.0.1',
+          conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map((type) => ({ type, status: 'True', lastTransitionTime: now })),
+          containerStatuses: containers.map((k) => ({
+            name: k.name, image: k.image ?? '', imageID: '', ready: true, started: true, restartCount: 0,
+            state: { running: { startedAt: now } },
+          })),
+        },
+      };
+      const r = await o.client.request('PATCH', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`, {
+        body: patch, contentType: 'application/merge-patch+json',
+      });
+      if (r.status >= 300 && r.status !== 404 && r.status !== 409) {
+        log(`olm-supervisor: marking pod ${pod.metadata.namespace}/${pod.metadata.name} ready failed: ${r.status} ${r.text.slice(0, 300)}`);
+      } else if (r.status < 300) {
+        note({ namespace: d.metadata.namespace, name: d.metadata.name, what: 'pod-ready', detail: pod.metadata.name });
+      }
+    }
+  }
+
+  async function stopProc(p: Running, why: string): Promise<void> {
+    procs.delete(p.key);
+    const d = p.daemon;
+    p.daemon = undefined;
+    if (d) {
+      await d.stop(5000);
+      note({ namespace: p.namespace, name: p.name, what: 'stopped', detail: why });
+    }
+  }
+
+  async function tick(): Promise<void> {
+    const list = await o.client.get<{ items: Deployment[] }>('/apis/apps/v1/deployments');
+    const seen = new Set<string>();
+    for (const d of list?.items ?? []) {
+      const c = olmContainer(d);
+      if (!c) continue;
+      const key = `${d.metadata.namespace}/${d.metadata.name}/${d.metadata.uid}`;
+      const desired = (d.spec.replicas ?? 1) >= 1 && !d.metadata.deletionTimestamp;
+      let p = procs.get(key);
+      if (!desired) {
+        if (p) await stopProc(p, d.metadata.deletionTimestamp ? 'Deployment being deleted' : 'scaled to 0');
+        continue;
+      }
+      seen.add(key);
+      if (!p) {
+        p = { key, namespace: d.metadata.namespace, name: d.metadata.name, uid: d.metadata.uid, daemon: undefined, startedAt: 0, restarts: 0, notBefore: 0, logPath: '' };
+        procs.set(key, p);
+      }
+      if (!p.daemon && Date.now() >= p.notBefore) await start(p, d, c);
+      if (p.daemon?.isRunning() && Date.now() - p.startedAt > 500) await markPodsReady(d, c);
+    }
+    for (const p of [...procs.values()]) if (!seen.has(p.key)) await stopProc(p, 'Deployment deleted');
+  }
+
+  const loop = () => {
+    if (stopped) return;
+    tickRunning = tick()
+      .catch((e: unknown) => log(`olm-supervisor: tick failed: ${e instanceof Error ? e.message : String(e)}`))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(loop, pollMs);
+      });
+  };
+  loop();
+
+  const find = (ns: string, name: string) => [...procs.values()].find((p) => p.namespace === ns && p.name === name);
+  return {
+    events,
+    running: () =>
+      [...procs.values()].filter((p) => p.daemon?.isRunning()).map((p) => ({
+        namespace: p.namespace, name: p.name, uid: p.uid, pid: p.daemon?.child.pid, startedAt: p.startedAt, restarts: p.restarts, logPath: p.logPath,
+      })),
+    isRunning: (ns, name) => Boolean(find(ns, name)?.daemon?.isRunning()),
+    waitRunning: (ns, name, timeoutMs = 60_000) =>
+      waitFor(`olm-operator ${ns}/${name} running`, timeoutMs, () => (find(ns, name)?.daemon?.isRunning() ? true : undefined)).then(() => {}),
+    waitStopped: (ns, name, timeoutMs = 60_000) =>
+      waitFor(`olm-operator ${ns}/${name} stopped`, timeoutMs, () => (find(ns, name)?.daemon?.isRunning() ? undefined : true)).then(() => {}),
+    diagnostics: (lines = 30) =>
+      [...procs.values()].map((p) => `----- olm-operator ${p.namespace}/${p.name} (${p.daemon?.isRunning() ? 'running' : 'not running'}, restarts ${p.restarts}) ${p.logPath}\n${p.logPath ? tail(p.logPath, lines) : ''}`).join('\n'),
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await tickRunning.catch(() => {});
+      for (const p of [...procs.values()]) await stopProc(p, 'supervisor stopped');
+    },
+  };
+}
