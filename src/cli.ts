@@ -1,8 +1,9 @@
-// Entry point: `teardown-guard serve | review | check | version`. Each command lives with the
+// Entry point: `teardown-guard serve | review | check | diagnose | version`. Each command lives with the
 // room it belongs to and registers itself here.
 import { Command, CommanderError } from 'commander';
 import { registerServeCommand } from './server/command.ts';
 import { registerReviewCommand } from './audit/command.ts';
+import { registerCheckCommands } from './check/command.ts';
 import { VERSION } from './version.ts';
 
 export async function main(argv: string[]): Promise<number> {
@@ -14,6 +15,7 @@ export async function main(argv: string[]): Promise<number> {
   program.command('version').description('print the version').action(() => { console.log(VERSION); });
   registerServeCommand(program);
   registerReviewCommand(program);
+  registerCheckCommands(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -4,7 +4,7 @@
 import { UndecidedError, type ClusterView, type NamespaceState, type ReleaseRecordMeta } from './view.ts';
 import { formatRef, type KubeObject, type ObjectRef, type PartialObjectMetadata, type ResourceType } from '../k8s/types.ts';
 import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';
-import { parseRecordName } from '../helm/recordName.ts';
+import { releaseRecordFromMeta } from './releaseRecords.ts';
 
 export interface ClusterSnapshot {
   namespaces: KubeObject[];
@@ -32,23 +32,8 @@ export function resourceKey(type: Pick<ResourceType, 'group' | 'resource'>): str
   return `${type.group}/${type.resource}`;
 }
 
-export function recordMetaOf(obj: PartialObjectMetadata, storage: 'Secret' | 'ConfigMap'): ReleaseRecordMeta | undefined {
-  const m = obj.metadata;
-  const parsed = parseRecordName(m.name ?? '');
-  if (!parsed || m.labels?.['owner'] !== 'helm') return undefined;
-  const version = Number(m.labels['version'] ?? parsed.version);
-  const meta: ReleaseRecordMeta = {
-    storage, namespace: m.namespace ?? '', objectName: m.name ?? '',
-    release: m.labels['name'] ?? parsed.release,
-    version: Number.isSafeInteger(version) ? version : parsed.version,
-    status: m.labels['status'] ?? 'unknown',
-  };
-  if (m.deletionTimestamp) meta.deletionTimestamp = m.deletionTimestamp;
-  return meta;
-}
-
 function toRecords(objs: PartialObjectMetadata[]): ReleaseRecordMeta[] {
-  return objs.flatMap((o) => recordMetaOf(o, o.kind === 'ConfigMap' ? 'ConfigMap' : 'Secret') ?? []);
+  return objs.flatMap((o) => releaseRecordFromMeta(o.kind === 'ConfigMap' ? 'ConfigMap' : 'Secret', o) ?? []);
 }
 
 export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = {}, synced = true): ClusterView & { calls: { live: number } } {

@@ -9,6 +9,7 @@ export interface ManifestObject {
   explicitNamespace?: string;
   /** `helm.sh/resource-policy: keep`: Helm skips it on uninstall, on purpose. */
   keep: boolean;
+  labels?: Record<string, string>;
 }
 
 export interface ManifestLimits {
@@ -43,6 +44,13 @@ export function manifestObjects(manifest: string, limits: ManifestLimits = DEFAU
   return out;
 }
 
+function stringMap(value: unknown): Record<string, string> | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v;
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
 function collect(value: unknown, out: ManifestObject[]): void {
   if (typeof value !== 'object' || value === null) return;
   const obj = value as Record<string, unknown>;
@@ -64,5 +72,7 @@ function collect(value: unknown, out: ManifestObject[]): void {
     keep: String(annotations['helm.sh/resource-policy'] ?? '').trim().toLowerCase() === 'keep',
   };
   if (typeof namespace === 'string' && namespace !== '') entry.explicitNamespace = namespace;
+  const labels = stringMap(meta['labels']);
+  if (labels) entry.labels = labels;
   out.push(entry);
 }

@@ -1,56 +1,82 @@
-// Matches string label selectors (`a=b,c!=d,e in (x,y),f notin (z),g,!h`) against labels, so that
-// configured controller selectors mean the same here as they do to the API server.
-
-type Requirement =
-  | { op: 'eq' | 'neq'; key: string; value: string }
-  | { op: 'in' | 'notin'; key: string; values: string[] }
-  | { op: 'exists' | 'notexists'; key: string };
+// Kubernetes label selectors (the string form used in `?labelSelector=`): parsing into requirements,
+// matching labels, and a canonical form so two spellings of one selector share one cache.
 
 export class LabelSelectorError extends Error {
   override readonly name = 'LabelSelectorError';
 }
 
-export function parseLabelSelector(selector: string): Requirement[] {
+export type Requirement =
+  | { key: string; op: 'exists' | 'notexists' }
+  | { key: string; op: 'in' | 'notin'; values: string[] };
+
+/** Splits on commas that are not inside a `( ... )` value set. */
+function splitTopLevel(selector: string): string[] {
   const parts: string[] = [];
   let depth = 0;
   let current = '';
   for (const ch of selector) {
     if (ch === '(') depth++;
     if (ch === ')') depth--;
-    if (ch === ',' && depth === 0) { parts.push(current); current = ''; continue; }
-    current += ch;
+    if (ch === ',' && depth === 0) {
+      parts.push(current);
+      current = '';
+    } else {
+      current += ch;
+    }
   }
-  if (current.trim() !== '' || parts.length > 0) parts.push(current);
-  return parts.map((raw) => parseRequirement(raw.trim(), selector));
+  parts.push(current);
+  return parts.map((p) => p.trim()).filter((p) => p.length > 0);
 }
 
-function parseRequirement(raw: string, selector: string): Requirement {
-  const setMatch = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(raw);
-  if (setMatch) {
-    const [, key = '', op, list = ''] = setMatch;
-    return { op: op === 'in' ? 'in' : 'notin', key, values: list.split(',').map((v) => v.trim()).filter((v) => v !== '') };
-  }
-  const eqMatch = /^([\w./-]+)\s*(!=|==|=)\s*([\w.-]*)$/.exec(raw);
-  if (eqMatch) {
-    const [, key = '', op, value = ''] = eqMatch;
-    return { op: op === '!=' ? 'neq' : 'eq', key, value };
-  }
-  if (/^![\w./-]+$/.test(raw)) return { op: 'notexists', key: raw.slice(1) };
-  if (/^[\w./-]+$/.test(raw)) return { op: 'exists', key: raw };
-  throw new LabelSelectorError(`label selector "${selector}": cannot parse "${raw}"`);
+const KEY = String.raw`[A-Za-z0-9][-A-Za-z0-9_./]*`;
+const VALUE = String.raw`[-A-Za-z0-9_.]*`;
+const EQUALITY = new RegExp(String.raw`^(${KEY})\s*(==|=|!=)\s*(${VALUE})$`);
+const SET = new RegExp(String.raw`^(${KEY})\s+(in|notin)\s*\(([^)]*)\)$`);
+const EXISTS = new RegExp(String.raw`^(!?)\s*(${KEY})$`);
+
+/** Parses a selector; throws on syntax it does not understand. "" selects everything. */
+export function parseLabelSelector(selector: string): Requirement[] {
+  return splitTopLevel(selector).map((part): Requirement => {
+    let m = EQUALITY.exec(part);
+    if (m?.[1] !== undefined && m[3] !== undefined) {
+      return { key: m[1], op: m[2] === '!=' ? 'notin' : 'in', values: [m[3]] };
+    }
+    m = SET.exec(part);
+    if (m?.[1] !== undefined && m[3] !== undefined) {
+      const values = m[3].split(',').map((v) => v.trim()).filter((v) => v.length > 0);
+      return { key: m[1], op: m[2] === 'notin' ? 'notin' : 'in', values: [...new Set(values)].sort() };
+    }
+    m = EXISTS.exec(part);
+    if (m?.[2] !== undefined) return { key: m[2], op: m[1] === '!' ? 'notexists' : 'exists' };
+    throw new LabelSelectorError(`label selector "${selector}": cannot parse "${part}"`);
+  });
 }
 
-export function matchesLabelSelector(requirements: Requirement[], labels: Record<string, string> | undefined): boolean {
+/** Whether `labels` satisfy every requirement (`notin` also matches a missing key, as in Kubernetes). */
+export function matchesLabelSelector(requirements: readonly Requirement[], labels: Record<string, string> | undefined): boolean {
   const l = labels ?? {};
   return requirements.every((r) => {
-    const has = Object.prototype.hasOwnProperty.call(l, r.key);
+    const has = Object.hasOwn(l, r.key);
     switch (r.op) {
-      case 'eq': return has && l[r.key] === r.value;
-      case 'neq': return !has || l[r.key] !== r.value;
-      case 'in': return has && r.values.includes(l[r.key] as string);
-      case 'notin': return !has || !r.values.includes(l[r.key] as string);
       case 'exists': return has;
       case 'notexists': return !has;
+      case 'in': return has && r.values.includes(l[r.key] ?? '');
+      case 'notin': return !has || !r.values.includes(l[r.key] ?? '');
     }
   });
+}
+
+/** One spelling per selector: requirements sorted, `==` as `=`, set values sorted. */
+export function canonicalLabelSelector(selector: string): string {
+  return parseLabelSelector(selector)
+    .map((r) => {
+      switch (r.op) {
+        case 'exists': return r.key;
+        case 'notexists': return `!${r.key}`;
+        case 'in': return r.values.length === 1 ? `${r.key}=${r.values[0]}` : `${r.key} in (${r.values.join(',')})`;
+        case 'notin': return r.values.length === 1 ? `${r.key}!=${r.values[0]}` : `${r.key} notin (${r.values.join(',')})`;
+      }
+    })
+    .sort()
+    .join(',');
 }

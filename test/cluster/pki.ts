@@ -1,6 +1,8 @@
 // Throwaway PKI for a loopback cluster, made with the openssl CLI: one CA, serving certs with
 // loopback SANs, client certs (CN = user, O = groups), and a service-account signing key.
+// Leaves get random serials: parallel signing with -CAcreateserial races on the shared serial file.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { runOk } from './proc.ts';
 
@@ -44,7 +46,7 @@ export async function makeLeaf(dir: string, base: string, ca: CA, o: LeafOptions
   const sans = [...(o.dns ?? []).map((d) => `DNS:${d}`), ...(o.ips ?? []).map((i) => `IP:${i}`)];
   if (sans.length) lines.push(`subjectAltName=${sans.join(',')}`);
   writeFileSync(ext, lines.join('\n') + '\n');
-  await runOk('openssl', ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', '7', '-sha256', '-extfile', ext]);
+  await runOk('openssl', ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-out', cert, '-days', '7', '-sha256', '-extfile', ext]);
   return { cert, key };
 }
 

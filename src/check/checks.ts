@@ -1,0 +1,113 @@
+// `teardown-guard check`: what deleting a namespace, or uninstalling a release, would do, answered
+// by the same policies the webhook runs, against a read-only view of a live cluster.
+import type { AdmissionRequest } from '../admission/types.ts';
+import type { ClusterView } from '../cluster/view.ts';
+import type { DecodedRelease } from '../helm/releaseRecord.ts';
+import { manifestObjects } from '../helm/manifest.ts';
+import { apiVersionOf, formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
+import { olmOrphanedFinalizers } from '../policies/olmOrphanedFinalizers.ts';
+import type { PolicySettings } from '../policies/settings.ts';
+import type { Finding } from '../policies/types.ts';
+import { simulateUninstall } from './simulatedView.ts';
+import { sortForUninstall } from './uninstallOrder.ts';
+
+export interface CheckStep {
+  object: ObjectRef;
+  findings: Finding[];
+}
+
+export interface CheckReport {
+  target: string;
+  /** safe: nothing would be denied or hang; unsafe: something would; the notes say why. */
+  safe: boolean;
+  steps: CheckStep[];
+  notes: string[];
+}
+
+const CHECK_USER = { username: 'teardown-guard-check' };
+
+function deleteRequest(ref: ObjectRef, resource: string, oldObject: KubeObject): AdmissionRequest {
+  const [group, version] = ref.apiVersion.includes('/') ? ref.apiVersion.split('/') as [string, string] : ['', ref.apiVersion];
+  const req: AdmissionRequest = {
+    uid: 'teardown-guard-check',
+    kind: { group, version, kind: ref.kind },
+    resource: { group, version, resource },
+    name: ref.name,
+    operation: 'DELETE',
+    userInfo: CHECK_USER,
+    oldObject,
+    object: null,
+    dryRun: true,
+  };
+  if (ref.namespace) req.namespace = ref.namespace;
+  return req;
+}
+
+/** Lower-case plural the way the built-in kinds the OLM policy looks at are served. */
+function resourceOf(kind: string, settings: PolicySettings): string {
+  const guard = settings.finalizerGuards.find((g) => g.resource.kind === kind);
+  if (guard) return guard.resource.resource;
+  const known: Record<string, string> = {
+    Namespace: 'namespaces', Deployment: 'deployments', ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings',
+  };
+  return known[kind] ?? `${kind.toLowerCase()}s`;
+}
+
+export async function checkNamespace(name: string, view: ClusterView, settings: PolicySettings): Promise<CheckReport> {
+  const target = `namespace ${name}`;
+  const ns = view.getNamespace(name);
+  if (!ns) throw new Error(`namespace ${name} not found`);
+  if (ns.deletionTimestamp) {
+    return { target, safe: false, steps: [], notes: [`namespace ${name} is already Terminating; run: teardown-guard diagnose namespace ${name}`] };
+  }
+  const ref: ObjectRef = { apiVersion: 'v1', kind: 'Namespace', name };
+  const oldObject: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: ns.labels } };
+  const findings = await olmOrphanedFinalizers.evaluate({ request: deleteRequest(ref, 'namespaces', oldObject), view, settings });
+  const safe = !findings.some((f) => f.severity === 'violation');
+  return { target, safe, steps: [{ object: ref, findings }], notes: safe ? [`deleting namespace ${name} is safe`] : [] };
+}
+
+/**
+ * Replays `helm uninstall` of `release` in Helm's order against a simulated view in which the
+ * release is `uninstalling` and each object deleted so far is gone, and reports every deletion the
+ * guard would deny (each of which, without the guard, would hang).
+ */
+export async function checkRelease(release: DecodedRelease, view: ClusterView, settings: PolicySettings): Promise<CheckReport> {
+  const target = `release ${release.namespace}/${release.name}`;
+  const sim = simulateUninstall(view, release);
+  const steps: CheckStep[] = [];
+  const skipped: string[] = [];
+  for (const obj of sortForUninstall(manifestObjects(release.manifest))) {
+    if (obj.keep) { skipped.push(`${obj.kind} ${obj.name}`); continue; }
+    const namespaced = view.isNamespaced(obj.apiVersion, obj.kind) ?? true;
+    const ref: ObjectRef = { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.name };
+    if (namespaced) ref.namespace = obj.explicitNamespace ?? release.namespace;
+    const oldObject: KubeObject = {
+      apiVersion: obj.apiVersion, kind: obj.kind,
+      metadata: {
+        name: obj.name, ...(ref.namespace ? { namespace: ref.namespace } : {}),
+        labels: { ...obj.labels, 'app.kubernetes.io/managed-by': 'Helm' },
+        annotations: { 'meta.helm.sh/release-name': release.name, 'meta.helm.sh/release-namespace': release.namespace },
+      },
+    };
+    // The live object's finalizers decide the per-object check; take them from the cache.
+    const guard = settings.finalizerGuards.find((g) => g.resource.kind === obj.kind && apiVersionOf(g.resource.group, g.resource.version) === obj.apiVersion);
+    if (guard && oldObject.metadata) {
+      const cached = view.listObjectMeta(guard.resource, ref.namespace).find((o) => o.metadata.name === obj.name);
+      if (cached?.metadata.finalizers) oldObject.metadata.finalizers = cached.metadata.finalizers;
+      if (cached?.metadata.labels) oldObject.metadata.labels = { ...oldObject.metadata.labels, ...cached.metadata.labels };
+    }
+    const request = deleteRequest(ref, resourceOf(obj.kind, settings), oldObject);
+    const findings = olmOrphanedFinalizers.appliesTo(request, settings)
+      ? await olmOrphanedFinalizers.evaluate({ request, view: sim, settings })
+      : [];
+    steps.push({ object: ref, findings });
+    sim.remove(obj.kind, ref.namespace, obj.name);
+  }
+  const violations = steps.filter((s) => s.findings.some((f) => f.severity === 'violation'));
+  const notes = violations.length === 0
+    ? [`uninstalling ${target} is safe: no deletion would strand a finalizer`]
+    : [`uninstalling ${target} would hang on: ${violations.map((s) => formatRef(s.object)).join(', ')} (the guard denies these; without it they stay Terminating)`];
+  if (skipped.length > 0) notes.push(`kept by helm.sh/resource-policy: keep: ${skipped.join(', ')}`);
+  return { target, safe: violations.length === 0, steps, notes };
+}

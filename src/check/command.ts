@@ -1,0 +1,163 @@
+// `teardown-guard check namespace|release` and `teardown-guard diagnose namespace`: read-only
+// commands against a live cluster (kubeconfig, current or --context). Exit codes fit scripts:
+// 0 safe, 1 unsafe (or stuck), 2 error.
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Command } from 'commander';
+import { createKubeClusterView, type KubeClusterView } from '../cluster/kubeClusterView.ts';
+import { ACCEPT_JSON, ACCEPT_METADATA_LIST, createKubeHttpClient, KubeApiError, type KubeHttpClient } from '../cluster/kubeHttp.ts';
+import { ALWAYS_EXEMPT_USERS, loadConfig, policySettings } from '../config.ts';
+import { decodeReleaseRecord } from '../helm/releaseRecord.ts';
+import type { KubeObject, PartialObjectMetadata } from '../k8s/types.ts';
+import { OLM_CSV_CLEANUP_GUARD } from '../olm/finalizerGuards.ts';
+import type { PolicySettings } from '../policies/settings.ts';
+import { latestRecord } from '../policies/releaseRecords.ts';
+import { checkNamespace, checkRelease } from './checks.ts';
+import { diagnoseNamespace, remainingResourceTypes, type Holder } from './diagnose.ts';
+import { renderCheck, renderDiagnosis } from './report.ts';
+
+interface ClusterFlags { kubeconfig?: string; context?: string; config?: string; syncTimeoutMs: string; format: string }
+
+function kubeConfigOf(flags: ClusterFlags): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new Error(`kubeconfig ${flags.kubeconfig ?? '(default: $KUBECONFIG or ~/.kube/config)'} cannot be loaded: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (flags.context) {
+    if (!kc.getContexts().some((c) => c.name === flags.context)) {
+      throw new Error(`--context ${flags.context}: no such context in the kubeconfig (have: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+    }
+    kc.setCurrentContext(flags.context);
+  }
+  if (!kc.getCurrentCluster()) throw new Error('the kubeconfig has no current cluster; pass --kubeconfig or --context');
+  return kc;
+}
+
+function settingsOf(flags: ClusterFlags): PolicySettings {
+  if (flags.config) {
+    // Only the policy part of the config matters here; TLS files are the server's business.
+    const { config } = loadConfig({ file: flags.config, checkFiles: false, flags: { 'tls.certFile': 'unused', 'tls.keyFile': 'unused' } });
+    return policySettings(config);
+  }
+  return {
+    exemptNamespaces: ['kube-system'],
+    exemptUsers: [...ALWAYS_EXEMPT_USERS],
+    finalizerGuards: [OLM_CSV_CLEANUP_GUARD],
+    breakGlassAnnotation: 'teardown-guard.io/break-glass',
+  };
+}
+
+async function withView<T>(flags: ClusterFlags, settings: PolicySettings, body: (view: KubeClusterView, client: KubeHttpClient) => Promise<T>): Promise<T> {
+  const kubeConfig = kubeConfigOf(flags);
+  const timeoutMs = Number(flags.syncTimeoutMs);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new Error(`--sync-timeout-ms: "${flags.syncTimeoutMs}" is not a positive number of milliseconds`);
+  const view = createKubeClusterView({ kubeConfig, finalizerGuards: settings.finalizerGuards, liveTimeoutMs: 5000 });
+  const client = createKubeHttpClient(kubeConfig);
+  view.start();
+  try {
+    if (!(await view.waitForSync(timeoutMs))) {
+      const behind = view.readiness().caches.filter((c) => !c.synced).map((c) => `${c.name}${c.lastError ? ` (${c.lastError})` : ''}`);
+      throw new Error(`the cluster view did not sync within ${timeoutMs}ms: ${behind.join(', ')}`);
+    }
+    return await body(view, client);
+  } finally {
+    client.close();
+    await view.stop();
+  }
+}
+
+function print(flags: ClusterFlags, value: unknown, text: string): void {
+  process.stdout.write(flags.format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+}
+
+async function fetchLatestRecord(view: KubeClusterView, client: KubeHttpClient, namespace: string, name: string): Promise<KubeObject> {
+  const latest = latestRecord(await view.liveReleaseRecords(name), namespace);
+  if (!latest) throw new Error(`release ${namespace}/${name} not found (no record sh.helm.release.v1.${name}.v* in ${namespace})`);
+  const plural = latest.storage === 'Secret' ? 'secrets' : 'configmaps';
+  return client.getJson<KubeObject>({ path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(latest.objectName)}`, accept: ACCEPT_JSON });
+}
+
+/** Lists the objects of the resource types the namespace controller says remain, with their finalizers. */
+async function holdersOf(client: KubeHttpClient, namespace: KubeObject): Promise<Holder[]> {
+  const ns = namespace.metadata?.name ?? '';
+  const holders: Holder[] = [];
+  for (const type of remainingResourceTypes(namespace)) {
+    const dot = type.indexOf('.');
+    const plural = dot < 0 ? type : type.slice(0, dot);
+    const group = dot < 0 ? '' : type.slice(dot + 1);
+    const groupInfo = group === '' ? { preferredVersion: { version: 'v1' } }
+      : await client.getJson<{ preferredVersion?: { version?: string } }>({ path: `/apis/${group}`, accept: ACCEPT_JSON });
+    const version = groupInfo.preferredVersion?.version ?? 'v1';
+    const base = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
+    const list = await client.getJson<{ items?: PartialObjectMetadata[] }>({ path: `${base}/namespaces/${encodeURIComponent(ns)}/${plural}`, accept: ACCEPT_METADATA_LIST });
+    for (const item of list.items ?? []) {
+      const finalizers = item.metadata.finalizers ?? [];
+      if (finalizers.length === 0) continue;
+      const apiVersion = group === '' ? version : `${group}/${version}`;
+      const holder: Holder = { ref: { apiVersion, kind: item.kind && item.kind !== 'PartialObjectMetadata' ? item.kind : plural, namespace: ns, name: item.metadata.name ?? '' }, resource: type, finalizers };
+      if (item.metadata.deletionTimestamp) holder.deletionTimestamp = item.metadata.deletionTimestamp;
+      holders.push(holder);
+    }
+  }
+  return holders;
+}
+
+function clusterOptions(cmd: Command): Command {
+  return cmd
+    .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)')
+    .option('--context <name>', 'kubeconfig context (default: the current one)')
+    .option('--config <file>', 'teardown-guard config file, for extra finalizerGuards')
+    .option('--sync-timeout-ms <ms>', 'how long to wait for the read-only caches to load', '30000')
+    .option('--format <format>', 'text or json', 'text');
+}
+
+async function run(action: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await action();
+  } catch (err) {
+    const detail = err instanceof KubeApiError ? `${err.message}` : err instanceof Error ? err.message : String(err);
+    process.stderr.write(`teardown-guard: ${detail}\n`);
+    process.exitCode = 2;
+  }
+}
+
+export function registerCheckCommands(program: Command): void {
+  const check = program.command('check').description('say, read-only, what deleting a namespace or uninstalling a release would do (exit 0 safe, 1 unsafe, 2 error)');
+  clusterOptions(check.command('namespace <name>').description('would deleting this namespace be denied, or hang?'))
+    .action(async (name: string, flags: ClusterFlags) => run(async () => {
+      const settings = settingsOf(flags);
+      const report = await withView(flags, settings, (view) => checkNamespace(name, view, settings));
+      print(flags, report, renderCheck(report));
+      return report.safe ? 0 : 1;
+    }));
+  clusterOptions(check.command('release <namespace/name>').description('would `helm uninstall` of this release hang on a finalizer?'))
+    .action(async (target: string, flags: ClusterFlags) => run(async () => {
+      const m = /^([a-z0-9-]+)\/([^/]+)$/.exec(target);
+      if (!m || !m[1] || !m[2]) throw new Error(`release "${target}": expected NAMESPACE/NAME, e.g. helm-test/web`);
+      const [ns, name] = [m[1], m[2]];
+      const settings = settingsOf(flags);
+      const report = await withView(flags, settings, async (view, client) => {
+        const release = decodeReleaseRecord(await fetchLatestRecord(view, client, ns, name));
+        return checkRelease(release, view, settings);
+      });
+      print(flags, report, renderCheck(report));
+      return report.safe ? 0 : 1;
+    }));
+  const diagnose = program.command('diagnose').description('explain a namespace stuck in Terminating and how to free it (exit 0 not stuck, 1 stuck, 2 error)');
+  clusterOptions(diagnose.command('namespace <name>').description('which objects and finalizers hold this namespace, and whether their controllers are alive'))
+    .action(async (name: string, flags: ClusterFlags) => run(async () => {
+      const settings = settingsOf(flags);
+      const result = await withView(flags, settings, async (view, client) => {
+        const namespace = await client.getJson<KubeObject>({ path: `/api/v1/namespaces/${encodeURIComponent(name)}`, accept: ACCEPT_JSON })
+          .catch((err: unknown) => {
+            if (err instanceof KubeApiError && err.statusCode === 404) throw new Error(`namespace ${name} not found`);
+            throw err;
+          });
+        return diagnoseNamespace(namespace, await holdersOf(client, namespace), view, settings);
+      });
+      print(flags, result, renderDiagnosis(result));
+      return result.terminating ? 1 : 0;
+    }));
+}

@@ -1,0 +1,94 @@
+// `teardown-guard diagnose namespace NAME`: for a namespace stuck in Terminating, which objects and
+// finalizers hold it, whether each finalizer's controller is alive, and the exact remedy commands.
+import type { ClusterView } from '../cluster/view.ts';
+import { formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
+import { controllerLiveness } from '../policies/controllerLiveness.ts';
+import type { PolicySettings } from '../policies/settings.ts';
+
+/** An object in the namespace that still carries finalizers, with the resource it is served under. */
+export interface Holder {
+  ref: ObjectRef;
+  /** `plural.group` (or `plural` for the core group), as kubectl takes it. */
+  resource: string;
+  finalizers: string[];
+  deletionTimestamp?: string;
+}
+
+export interface FinalizerDiagnosis {
+  finalizer: string;
+  holders: ObjectRef[];
+  /** The registered controller, when the finalizer is in the registry. */
+  controller?: { displayName: string; alive: boolean; whyGone: string };
+  remedy: string[];
+}
+
+export interface NamespaceDiagnosis {
+  namespace: string;
+  terminating: boolean;
+  /** The namespace controller's own account, from status.conditions. */
+  conditions: string[];
+  finalizers: FinalizerDiagnosis[];
+  /** Summary lines for the report's end. */
+  notes: string[];
+}
+
+/** Resource types named in the namespace's NamespaceContentRemaining/FinalizersRemaining conditions. */
+export function remainingResourceTypes(namespace: KubeObject): string[] {
+  const conditions = ((namespace['status'] as { conditions?: Array<{ type?: string; status?: string; message?: string }> } | undefined)?.conditions) ?? [];
+  const types = new Set<string>();
+  for (const c of conditions) {
+    if (c.type !== 'NamespaceContentRemaining' || c.status !== 'True' || !c.message) continue;
+    // "Some resources are remaining: clusterserviceversions.operators.coreos.com has 1 resource instances, ..."
+    for (const m of c.message.matchAll(/([a-z0-9.-]+) has \d+ resource instances/g)) if (m[1]) types.add(m[1]);
+  }
+  return [...types];
+}
+
+export function conditionLines(namespace: KubeObject): string[] {
+  const conditions = ((namespace['status'] as { conditions?: Array<{ type?: string; status?: string; message?: string }> } | undefined)?.conditions) ?? [];
+  return conditions.filter((c) => c.status === 'True' && c.message).map((c) => `${c.type}: ${c.message}`);
+}
+
+export async function diagnoseNamespace(namespace: KubeObject, holders: Holder[], view: ClusterView, settings: PolicySettings): Promise<NamespaceDiagnosis> {
+  const name = namespace.metadata?.name ?? '';
+  const terminating = Boolean(namespace.metadata?.deletionTimestamp);
+  const byFinalizer = new Map<string, Holder[]>();
+  for (const h of holders) for (const f of h.finalizers) byFinalizer.set(f, [...(byFinalizer.get(f) ?? []), h]);
+  const finalizers: FinalizerDiagnosis[] = [];
+  for (const [finalizer, hs] of byFinalizer) {
+    const patch = hs.map((h) => `kubectl patch ${h.resource} ${h.ref.name} -n ${name} --type=json -p '[{"op":"remove","path":"/metadata/finalizers/${h.finalizers.indexOf(finalizer)}"}]'`);
+    const guard = settings.finalizerGuards.find((g) => g.finalizer === finalizer);
+    if (!guard) {
+      finalizers.push({
+        finalizer, holders: hs.map((h) => h.ref),
+        remedy: [
+          `No controller is registered for ${finalizer}: find the operator that owns it (prefix ${finalizer.split('/')[0]}) and check that it runs.`,
+          `If it is gone for good, remove the finalizer by hand (its cleanup will not happen):`, ...patch,
+        ],
+      });
+      continue;
+    }
+    const liveness = await controllerLiveness(guard.controller, view, {});
+    const cleanup = guard.cleanupHint ? hs.flatMap((h) => guard.cleanupHint?.(name, h.ref.name) ?? []) : [];
+    finalizers.push({
+      finalizer, holders: hs.map((h) => h.ref),
+      controller: { displayName: guard.controller.displayName, alive: liveness.alive, whyGone: liveness.whyGone },
+      remedy: liveness.alive
+        ? [`${guard.controller.displayName} is alive: it should remove ${finalizer} shortly. If it does not, read its logs:`,
+          ...liveness.instances.filter((i) => i.deadReasons.length === 0).map((i) => `kubectl logs -n ${i.namespace} deployment/${i.name}`)]
+        : [`Either bring ${guard.controller.displayName} back (it then removes the finalizer and cleans up), or remove the finalizer by hand and clean up what it would have:`,
+          ...patch, ...cleanup],
+    });
+  }
+  const notes: string[] = [];
+  if (!terminating) notes.push(`namespace ${name} is not Terminating; to see what deleting it would do, run: teardown-guard check namespace ${name}`);
+  else if (finalizers.length === 0) notes.push(`no object in ${name} carries a finalizer any more; the namespace controller should finish shortly (see the conditions above)`);
+  else {
+    const gone = finalizers.filter((f) => f.controller && !f.controller.alive).length;
+    const unknown = finalizers.filter((f) => !f.controller).length;
+    notes.push(`${name} is held by ${finalizers.length} finalizer(s) on ${new Set(holders.map((h) => formatRef(h.ref))).size} object(s)` +
+      (gone ? `; ${gone} of them have no live controller and will never be removed without action` : '') +
+      (unknown ? `; ${unknown} belong to controllers teardown-guard does not know` : ''));
+  }
+  return { namespace: name, terminating, conditions: conditionLines(namespace), finalizers, notes };
+}

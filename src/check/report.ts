@@ -1,0 +1,32 @@
+// Plain-text rendering of check and diagnose results, for a person at a terminal.
+import { formatRef } from '../k8s/types.ts';
+import type { CheckReport } from './checks.ts';
+import type { NamespaceDiagnosis } from './diagnose.ts';
+
+export function renderCheck(report: CheckReport): string {
+  const lines = [`${report.safe ? 'SAFE' : 'UNSAFE'}: ${report.target}`];
+  for (const step of report.steps) {
+    for (const f of step.findings) {
+      const label = f.severity === 'violation' ? 'DENIED (would hang without the guard)' : 'WARNING';
+      lines.push('', `${label}: delete ${formatRef(step.object)}`, `  ${f.summary}`, ...f.detail.split('\n').map((l) => `  ${l}`), '  Fix:', ...f.remedy.map((r, i) => `    ${i + 1}. ${r}`));
+    }
+  }
+  lines.push('', ...report.notes);
+  return lines.join('\n');
+}
+
+export function renderDiagnosis(d: NamespaceDiagnosis): string {
+  const lines = [`namespace ${d.namespace}: ${d.terminating ? 'Terminating' : 'not Terminating'}`];
+  if (d.conditions.length > 0) lines.push('conditions (from the namespace controller):', ...d.conditions.map((c) => `  ${c}`));
+  for (const f of d.finalizers) {
+    lines.push('', `finalizer ${f.finalizer} on ${f.holders.length} object(s):`, ...f.holders.map((h) => `  - ${formatRef(h)}`));
+    if (f.controller) {
+      lines.push(`controller ${f.controller.displayName}: ${f.controller.alive ? 'alive' : `GONE (${f.controller.whyGone})`}`);
+    } else {
+      lines.push('controller: not registered with teardown-guard');
+    }
+    lines.push('remedy:', ...f.remedy.map((r) => `  ${r}`));
+  }
+  lines.push('', ...d.notes);
+  return lines.join('\n');
+}

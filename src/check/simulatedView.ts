@@ -1,0 +1,43 @@
+// A ClusterView as it would look part-way through an uninstall: the release marked
+// `uninstalling`, and the objects deleted so far gone. Reads of anything else pass through.
+import type { ClusterView, NamespaceState, ReleaseRecordMeta } from '../cluster/view.ts';
+import type { KubeObject } from '../k8s/types.ts';
+
+export interface SimulatedUninstall extends ClusterView {
+  /** Records an object as deleted by the simulated uninstall. */
+  remove(kind: string, namespace: string | undefined, name: string): void;
+}
+
+export function simulateUninstall(base: ClusterView, release: { namespace: string; name: string }): SimulatedUninstall {
+  const removed = new Set<string>();
+  const key = (kind: string, ns: string | undefined, name: string) => `${kind}/${ns ?? ''}/${name}`;
+  const isRemoved = (kind: string, obj: KubeObject) => removed.has(key(kind, obj.metadata?.namespace, obj.metadata?.name ?? ''));
+  const markUninstalling = (records: ReleaseRecordMeta[]): ReleaseRecordMeta[] => {
+    const own = records.filter((r) => r.namespace === release.namespace && r.release === release.name);
+    const latest = own.reduce<number>((max, r) => Math.max(max, r.version), 0);
+    return records.map((r) => (r.namespace === release.namespace && r.release === release.name && r.version === latest ? { ...r, status: 'uninstalling' } : r));
+  };
+  return {
+    isSynced: () => base.isSynced(),
+    getNamespace(name): NamespaceState | undefined {
+      const ns = base.getNamespace(name);
+      if (!ns || !removed.has(key('Namespace', undefined, name))) return ns;
+      return { ...ns, deletionTimestamp: ns.deletionTimestamp ?? new Date(0).toISOString(), phase: 'Terminating' };
+    },
+    listObjectMeta: (type, namespace) => base.listObjectMeta(type, namespace),
+    listDeployments: (selector) => base.listDeployments(selector).filter((d) => !isRemoved('Deployment', d)),
+    clusterRoleBindingsFor: (ns, sa) => base.clusterRoleBindingsFor(ns, sa).filter((b) => !isRemoved('ClusterRoleBinding', b)),
+    clusterRoleExists: (name) => !removed.has(key('ClusterRole', undefined, name)) && base.clusterRoleExists(name),
+    releaseRecords: (name) => markUninstalling(base.releaseRecords(name)),
+    liveReleaseRecords: async (name) => markUninstalling(await base.liveReleaseRecords(name)),
+    async liveDeployment(namespace, name) {
+      if (removed.has(key('Deployment', namespace, name))) return undefined;
+      return base.liveDeployment(namespace, name);
+    },
+    liveObjectsState: (refs) => base.liveObjectsState(refs),
+    isNamespaced: (apiVersion, kind) => base.isNamespaced(apiVersion, kind),
+    remove(kind, namespace, name) {
+      removed.add(key(kind, namespace, name));
+    },
+  };
+}

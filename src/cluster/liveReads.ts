@@ -1,0 +1,218 @@
+// Bounded live reads: the rare look-ups that must not trust the caches (a record purge, or
+// confirming an answer that would allow). Each call has one overall deadline and a concurrency
+// limit; any failure to get a definite answer is an UndecidedError, never a guess.
+import type { KubeObject, ObjectRef, PartialObjectMetadata } from '../k8s/types.ts';
+import { formatRef } from '../k8s/types.ts';
+import { restPath, type DiscoveredResource, type Discovery } from './discovery.ts';
+import { ACCEPT_JSON, ACCEPT_METADATA, ACCEPT_METADATA_LIST, KubeApiError, type KubeHttpClient } from './kubeHttp.ts';
+import { trimFullObject } from './objectMeta.ts';
+import { releaseRecordFromMeta, sortReleaseRecords } from './releaseRecords.ts';
+import { UndecidedError, type ReleaseRecordMeta } from './view.ts';
+
+export type LiveObjectState = 'exists' | 'gone' | 'deleting';
+
+export interface LiveReaderOptions {
+  client: KubeHttpClient;
+  discovery: Discovery;
+  /** Overall budget of one call, all its requests included. */
+  timeoutMs: number;
+  /** Requests in flight at once within one call. */
+  concurrency: number;
+}
+
+export interface LiveReadCounters {
+  calls: number;
+  /** Calls that ended in UndecidedError (timeouts included). */
+  failures: number;
+  timeouts: number;
+}
+
+/** A Helm label value: what `name=<release>` may contain without breaking the selector. */
+const LABEL_VALUE = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
+
+class DeadlineExceeded extends Error {
+  override readonly name = 'DeadlineExceeded';
+}
+
+interface ListPage { metadata?: { continue?: string }; items?: unknown[] }
+
+export class LiveReader {
+  private readonly options: LiveReaderOptions;
+  private readonly counters: LiveReadCounters = { calls: 0, failures: 0, timeouts: 0 };
+
+  constructor(options: LiveReaderOptions) {
+    this.options = options;
+  }
+
+  stats(): LiveReadCounters {
+    return { ...this.counters };
+  }
+
+  /** Every record of `release` in every namespace, from one label-selected list per storage kind. */
+  releaseRecords(release: string): Promise<ReleaseRecordMeta[]> {
+    return this.bounded(`live list of Helm release records of "${release}"`, async (signal) => {
+      // A name that cannot be a label value cannot be on any record Helm wrote.
+      if (!LABEL_VALUE.test(release)) return [];
+      const selector = `owner=helm,name=${release}`;
+      const storages = [
+        { storage: 'Secret' as const, path: '/api/v1/secrets' },
+        { storage: 'ConfigMap' as const, path: '/api/v1/configmaps' },
+      ];
+      const perStorage = await Promise.all(
+        storages.map(async ({ storage, path }) => {
+          const records: ReleaseRecordMeta[] = [];
+          let continueToken: string | undefined;
+          do {
+            const page = await this.options.client.getJson<ListPage>({
+              path, accept: ACCEPT_METADATA_LIST, signal, query: { labelSelector: selector, limit: 500, continue: continueToken },
+            });
+            for (const item of page.items ?? []) {
+              const record = releaseRecordFromMeta(storage, item as PartialObjectMetadata);
+              if (record && record.release === release) records.push(record);
+            }
+            continueToken = page.metadata?.continue || undefined;
+          } while (continueToken);
+          return records;
+        }),
+      );
+      return sortReleaseRecords(perStorage.flat());
+    });
+  }
+
+  /** One Deployment, whole (its status is the point); undefined when it does not exist. */
+  deployment(namespace: string, name: string): Promise<KubeObject | undefined> {
+    return this.bounded(`live read of Deployment ${namespace}/${name}`, async (signal) => {
+      try {
+        const obj = await this.options.client.getJson<KubeObject>({
+          path: restPath({ group: 'apps', version: 'v1', resource: 'deployments', namespaced: true }, namespace, name),
+          accept: ACCEPT_JSON,
+          signal,
+        });
+        return trimFullObject(obj);
+      } catch (err) {
+        if (err instanceof KubeApiError && err.statusCode === 404) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Per ref, in order: 'exists', 'deleting' (deletionTimestamp set) or 'gone' (404, or a kind the
+   * server does not serve). A namespaced ref without a namespace is the caller's bug: undecided.
+   */
+  objectsState(refs: readonly ObjectRef[]): Promise<LiveObjectState[]> {
+    return this.bounded(`live existence check of ${refs.length} object(s)`, async (signal) => {
+      const resolved = await this.resolveKinds(refs, signal);
+      const states = new Array<LiveObjectState>(refs.length);
+      await forEachLimited(refs.length, this.options.concurrency, signal, async (i) => {
+        const ref = refs[i] as ObjectRef;
+        const resource = resolved.get(kindKey(ref));
+        if (!resource) {
+          states[i] = 'gone';
+          return;
+        }
+        if (resource.namespaced && !ref.namespace) {
+          throw new UndecidedError(`${formatRef(ref)} is namespaced but the reference names no namespace`);
+        }
+        try {
+          const obj = await this.options.client.getJson<PartialObjectMetadata>({
+            path: restPath(resource, ref.namespace, ref.name), accept: ACCEPT_METADATA, signal,
+          });
+          states[i] = obj.metadata?.deletionTimestamp ? 'deleting' : 'exists';
+        } catch (err) {
+          if (err instanceof KubeApiError && err.statusCode === 404) states[i] = 'gone';
+          else throw err;
+        }
+      });
+      return states;
+    });
+  }
+
+  /** Maps each distinct apiVersion/kind to its resource, refreshing discovery at most once on a miss. */
+  private async resolveKinds(refs: readonly ObjectRef[], signal: AbortSignal): Promise<Map<string, DiscoveredResource>> {
+    const { discovery } = this.options;
+    const resolved = new Map<string, DiscoveredResource>();
+    const missing: ObjectRef[] = [];
+    for (const ref of refs) {
+      const key = kindKey(ref);
+      if (resolved.has(key)) continue;
+      const found = discovery.lookup(ref.apiVersion, ref.kind);
+      if (found) resolved.set(key, found);
+      else missing.push(ref);
+    }
+    if (missing.length > 0 || !discovery.isLoaded()) {
+      const refreshing = discovery.isLoaded() ? discovery.refreshIfStale() : discovery.refresh();
+      if (refreshing) {
+        const ok = await raceAbort(refreshing, signal);
+        // Without a successful refresh a miss could be a kind added since the last one: unknown, not gone.
+        if (!ok) throw new UndecidedError(`API discovery failed: ${discovery.status().lastError ?? 'unknown error'}`);
+      }
+      for (const ref of missing) {
+        const found = discovery.lookup(ref.apiVersion, ref.kind);
+        if (found) resolved.set(kindKey(ref), found);
+      }
+    }
+    return resolved;
+  }
+
+  /** Runs `work` under the call's deadline and maps every failure to an UndecidedError. */
+  private async bounded<T>(what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    this.counters.calls++;
+    const { timeoutMs } = this.options;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DeadlineExceeded(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
+    try {
+      return await raceAbort(work(controller.signal), controller.signal);
+    } catch (err) {
+      this.counters.failures++;
+      if (controller.signal.reason instanceof DeadlineExceeded) {
+        this.counters.timeouts++;
+        throw new UndecidedError(controller.signal.reason.message, { cause: err });
+      }
+      if (err instanceof UndecidedError) throw err;
+      const detail = err instanceof KubeApiError ? err.message : err instanceof Error ? err.message : String(err);
+      throw new UndecidedError(`${what} failed: ${detail}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+      // Stop whatever is still in flight (other workers after one failed).
+      controller.abort();
+    }
+  }
+}
+
+function kindKey(ref: Pick<ObjectRef, 'apiVersion' | 'kind'>): string {
+  return `${ref.apiVersion}\n${ref.kind}`;
+}
+
+/** Settles with `promise`, or rejects with the signal's reason as soon as it aborts. */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => { signal.removeEventListener('abort', onAbort); resolve(value); },
+      (err: unknown) => { signal.removeEventListener('abort', onAbort); reject(err as Error); },
+    );
+  });
+}
+
+/** Calls `task(i)` for i in [0, count) with at most `limit` running; the first failure stops the rest. */
+export async function forEachLimited(count: number, limit: number, signal: AbortSignal, task: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && !signal.aborted && next < count) {
+      const index = next++;
+      try {
+        await task(index);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, count)) }, () => worker());
+  await Promise.all(workers);
+  if (signal.aborted) throw signal.reason as Error;
+}

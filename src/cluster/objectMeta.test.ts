@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { toPartialObjectMetadata, trimFullObject } from './objectMeta.ts';
+
+describe('cached object shapes', () => {
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'helm.sh/release.v1',
+    data: { release: 'SDRzSUFBQUFBQUFBLzZ...' },
+    metadata: {
+      name: 'sh.helm.release.v1.web.v1',
+      namespace: 'helm-test',
+      uid: 'u1',
+      resourceVersion: '42',
+      labels: { owner: 'helm', name: 'web' },
+      annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"data":{"release":"..."}}', note: 'kept' },
+      finalizers: ['x/y'],
+      managedFields: [{ manager: 'helm' }],
+      creationTimestamp: '2025-01-01T00:00:00Z',
+    },
+  };
+
+  it('metadata projection keeps only the fields the policies read, never data', () => {
+    const projected = toPartialObjectMetadata(secret);
+    expect(projected).toEqual({
+      apiVersion: 'meta.k8s.io/v1',
+      kind: 'PartialObjectMetadata',
+      metadata: {
+        name: 'sh.helm.release.v1.web.v1', namespace: 'helm-test', uid: 'u1', resourceVersion: '42',
+        labels: { owner: 'helm', name: 'web' }, annotations: { note: 'kept' }, finalizers: ['x/y'],
+      },
+    });
+    expect(JSON.stringify(projected)).not.toContain('SDRz');
+  });
+
+  it('full objects lose managedFields and the last-applied copy', () => {
+    const full = trimFullObject(secret);
+    expect(full.metadata).not.toHaveProperty('managedFields');
+    expect(full.metadata?.annotations).toEqual({ note: 'kept' });
+    expect(full['type']).toBe('helm.sh/release.v1');
+    expect(secret.metadata.managedFields).toHaveLength(1); // the input is not mutated
+  });
+});

@@ -1,0 +1,36 @@
+// Helm release records as the caches see them: Secrets/ConfigMaps named sh.helm.release.v1.NAME.vN
+// with labels owner=helm, name, status, version. Only metadata is read — never data.release.
+import type { PartialObjectMetadata } from '../k8s/types.ts';
+import { parseReleaseRecordName } from '../helm/recordName.ts';
+import type { ReleaseRecordMeta } from './view.ts';
+
+/** Label selector that matches every Helm release record (Helm's storage drivers set it). */
+export const HELM_RECORD_SELECTOR = 'owner=helm';
+
+
+function parseVersionLabel(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d+$/.test(value)) return undefined;
+  const version = Number(value);
+  return Number.isSafeInteger(version) ? version : undefined;
+}
+
+/**
+ * The record an object represents, or undefined if it is not one. Labels win over the object name
+ * because Helm itself finds a release's history by label (owner=helm,name=R), not by object name.
+ */
+export function releaseRecordFromMeta(storage: 'Secret' | 'ConfigMap', obj: PartialObjectMetadata): ReleaseRecordMeta | undefined {
+  const { name: objectName, namespace, labels = {}, deletionTimestamp } = obj.metadata;
+  if (!objectName || !namespace) return undefined;
+  const parsed = parseReleaseRecordName(objectName);
+  const release = labels['name'] || parsed?.release;
+  const version = parseVersionLabel(labels['version']) ?? parsed?.version;
+  if (!release || version === undefined) return undefined;
+  const record: ReleaseRecordMeta = { storage, namespace, objectName, release, version, status: labels['status'] || 'unknown' };
+  if (deletionTimestamp) record.deletionTimestamp = deletionTimestamp;
+  return record;
+}
+
+/** Records ordered by namespace, then version ascending: stable output for messages and tests. */
+export function sortReleaseRecords(records: ReleaseRecordMeta[]): ReleaseRecordMeta[] {
+  return records.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.version - b.version || a.storage.localeCompare(b.storage));
+}
