@@ -1,6 +1,6 @@
 // Builds the AdmissionReview response from per-policy verdicts: the denial text a user reads in
 // kubectl/helm output, the warnings, and the audit annotations audit-log review reads back.
-import type { AdmissionRequest, AdmissionResponse } from './types.ts';
+import { targetName, type AdmissionRequest, type AdmissionResponse } from './types.ts';
 import type { PolicyVerdict } from './modes.ts';
 import { formatRef, type ObjectRef } from '../k8s/types.ts';
 import type { Finding } from '../policies/types.ts';
@@ -16,7 +16,7 @@ function clip(text: string, max: number): string {
 
 export function requestTarget(req: AdmissionRequest): ObjectRef {
   const apiVersion = req.kind.group ? `${req.kind.group}/${req.kind.version}` : req.kind.version;
-  const ref: ObjectRef = { apiVersion, kind: req.kind.kind, name: req.name ?? req.oldObject?.metadata?.name ?? '' };
+  const ref: ObjectRef = { apiVersion, kind: req.kind.kind, name: targetName(req) };
   if (req.namespace) ref.namespace = req.namespace;
   return ref;
 }

@@ -52,3 +52,11 @@ export interface AdmissionReview {
   request?: AdmissionRequest;
   response?: AdmissionResponse;
 }
+
+/**
+ * The name of the object under review. DeleteCollection (the namespace controller emptying a
+ * namespace) sends one request per object with no request.name; the name is in oldObject.
+ */
+export function targetName(request: AdmissionRequest): string {
+  return request.name || request.oldObject?.metadata?.name || request.object?.metadata?.name || '';
+}

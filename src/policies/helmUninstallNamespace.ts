@@ -2,11 +2,11 @@
 // namespace other than the one the release lives in (helm/helm#12766). The misdirected DELETEs
 // themselves answer 404 and never reach a webhook, so the policy watches what does: the purge of
 // the release records, and deletions of another release's objects.
-import type { AdmissionRequest } from '../admission/types.ts';
+import { targetName, type AdmissionRequest } from '../admission/types.ts';
 import { UndecidedError, type ClusterView, type ReleaseRecordMeta } from '../cluster/view.ts';
 import { formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
 import { ManifestParseError, manifestObjects } from '../helm/manifest.ts';
-import { parseRecordName } from '../helm/recordName.ts';
+import { parseReleaseRecordName } from '../helm/recordName.ts';
 import { ReleaseDecodeError, decodeReleaseRecord, type DecodedRelease } from '../helm/releaseRecord.ts';
 import { latestByNamespace, latestRecord } from './releaseRecords.ts';
 import type { Finding, Policy, PolicyInput } from './types.ts';
@@ -23,7 +23,7 @@ function isRecordResource(req: AdmissionRequest): boolean {
 }
 
 function isReleaseRecord(obj: KubeObject | null | undefined): boolean {
-  return obj?.metadata?.labels?.['owner'] === 'helm' && parseRecordName(obj.metadata.name ?? '') !== undefined;
+  return obj?.metadata?.labels?.['owner'] === 'helm' && parseReleaseRecordName(obj.metadata.name ?? '') !== undefined;
 }
 
 function decodeOrUndecided(record: KubeObject): DecodedRelease {
@@ -73,7 +73,7 @@ async function purgeCheck(request: AdmissionRequest, view: ClusterView): Promise
     record = request.object;
     action = 'marked uninstalled';
   }
-  const parsed = parseRecordName(record.metadata?.name ?? '');
+  const parsed = parseReleaseRecordName(record.metadata?.name ?? '');
   const ns = record.metadata?.namespace ?? request.namespace ?? '';
   if (!parsed) return [];
   // Only the latest record stands for the release; deleting an older one is history pruning.
@@ -133,7 +133,7 @@ async function crossReleaseCheck(request: AdmissionRequest, view: ClusterView): 
   const objRef: ObjectRef = {
     apiVersion: request.kind.group ? `${request.kind.group}/${request.kind.version}` : request.kind.version,
     kind: request.kind.kind,
-    name: request.name ?? meta?.name ?? '',
+    name: targetName(request),
   };
   if (request.namespace) objRef.namespace = request.namespace;
   const others = verdict.uninstallingElsewhere.map((r) => `${r.namespace}/${r.release}`);

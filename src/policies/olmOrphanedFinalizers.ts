@@ -1,6 +1,6 @@
 // Policy `olm-orphaned-finalizers` (DESIGN §2): deny deletions that would leave objects carrying a
 // finalizer whose controller is gone, so the namespace (or object) would hang in Terminating.
-import type { AdmissionRequest } from '../admission/types.ts';
+import { targetName, type AdmissionRequest } from '../admission/types.ts';
 import type { ClusterView } from '../cluster/view.ts';
 import { apiVersionOf, formatRef, type ObjectRef, type PartialObjectMetadata } from '../k8s/types.ts';
 import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';
@@ -149,7 +149,7 @@ async function evaluate({ request, view, settings }: PolicyInput): Promise<Findi
   const findings: Finding[] = [];
   const guards = settings.finalizerGuards;
   if (isDelete(request, '', 'namespaces')) {
-    const ns = request.name ?? '';
+    const ns = targetName(request);
     if (settings.exemptNamespaces.includes(ns)) return [];
     // Already Terminating: repeat DELETEs, and the namespace controller's final DELETE.
     if (request.oldObject?.metadata?.deletionTimestamp) return [];
@@ -164,7 +164,7 @@ async function evaluate({ request, view, settings }: PolicyInput): Promise<Findi
   }
   if (isDelete(request, 'apps', 'deployments')) {
     const ns = request.namespace ?? '';
-    const name = request.name ?? '';
+    const name = targetName(request);
     if (settings.exemptNamespaces.includes(ns)) return [];
     if (view.getNamespace(ns)?.deletionTimestamp) return [];
     const labels = request.oldObject?.metadata?.labels;
@@ -186,14 +186,14 @@ async function evaluate({ request, view, settings }: PolicyInput): Promise<Findi
     return findings;
   }
   if (isDelete(request, 'rbac.authorization.k8s.io', 'clusterrolebindings')) {
-    const name = request.name ?? '';
+    const name = targetName(request);
     for (const guard of guards.filter((g) => g.controller.requireClusterRoleBinding)) {
       findings.push(...await controllerRemoval(guard, view, { clusterRoleBinding: name }, `Deleting ClusterRoleBinding ${name}`));
     }
     return findings;
   }
   if (isDelete(request, 'rbac.authorization.k8s.io', 'clusterroles')) {
-    const name = request.name ?? '';
+    const name = targetName(request);
     for (const guard of guards.filter((g) => g.controller.requireClusterRoleBinding)) {
       findings.push(...await controllerRemoval(guard, view, { clusterRole: name }, `Deleting ClusterRole ${name}`));
     }

@@ -24,7 +24,8 @@ export function review(op: 'DELETE' | 'UPDATE', oldObject: KubeObject | PartialO
   const r = RESOURCES[kind];
   if (!r) throw new Error(`test builder: unknown kind ${kind}`);
   const name = oldObject.metadata?.name ?? '';
-  const namespace = r.namespaced ? oldObject.metadata?.namespace : undefined;
+  // The API server sets request.namespace of a Namespace request to the namespace itself.
+  const namespace = kind === 'Namespace' ? oldObject.metadata?.name : r.namespaced ? oldObject.metadata?.namespace : undefined;
   counter++;
   const uid = `00000000-0000-4000-8000-${String(counter).padStart(12, '0')}`;
   const gvk = { group: r.group, version: r.version, kind };

@@ -142,7 +142,7 @@ export const CORE_DISCOVERY: Record<string, boolean> = {
 export function helmCluster(): ClusterSnapshot {
   return {
     namespaces: [namespace('default'), namespace('helm-test'), namespace('shared'), namespace('kube-system')],
-    objects: {},
+    objects: { 'operators.coreos.com/clusterserviceversions': [] },
     deployments: [],
     clusterRoleBindings: [],
     clusterRoles: [],
