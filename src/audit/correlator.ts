@@ -130,7 +130,6 @@ interface Session {
   first: number;
   last: number;
   recordOps: AuditRecord[];
-  sawUpdate: boolean;
   /** Resource DELETEs attributed to the session (not its record deletes). */
   deletes: AuditRecord[];
   /** Objects the session created (hooks): their deletes are the hook lifecycle, not the uninstall. */
@@ -150,6 +149,8 @@ interface NamespaceDeletion {
   /** Retries answered 409 and other telling events (capped). */
   notes: Array<{ rec: AuditRecord; note: string }>;
   race?: { rec: AuditRecord; what: string };
+  /** Objects in it seen being deleted but held by finalizers (from logged list/get responses). */
+  held: Map<string, { resource: string; apiGroup: string; name: string; finalizers: string[] }>;
   reported: boolean;
 }
 
@@ -178,8 +179,10 @@ export class Correlator {
 
   /** Open sessions by release (`actor\0ns\0release`). */
   private readonly sessions = new Map<string, Session>();
-  /** Open sessions by actor (user + user agent), most recent last. */
-  private readonly byActor = new Map<string, Session[]>();
+  /** Per actor (user + user agent): the release (`ns\0name`) its latest record op touched. */
+  private readonly lastRelease: BoundedMap<string, string>;
+  /** Releases an actor just created a record for (install, upgrade, rollback) until its next list. */
+  private readonly installing: BoundedMap<string, true>;
   /** Helm ownership of objects, learned from logged bodies. */
   private readonly owners: BoundedMap<string, HelmOwner>;
   /** Releases whose records were seen (`ns\0name`). */
@@ -205,6 +208,8 @@ export class Correlator {
       ...opts,
     };
     this.owners = new BoundedMap(this.opts.maxOwners);
+    this.lastRelease = new BoundedMap(this.opts.maxSessions);
+    this.installing = new BoundedMap(this.opts.maxSessions);
     this.knownReleases = new BoundedMap(this.opts.maxKnownReleases);
     this.csvNamespaces = new BoundedMap(this.opts.maxKnownReleases);
   }
@@ -224,9 +229,6 @@ export class Correlator {
    * path must not skip a line that matches them.
    */
   interest(): Interest { return this.interestView; }
-
-  /** Latest time seen (ms), or -Infinity before the first record. */
-  currentTime(): number { return this.now; }
 
   /** Moves time forward without an event (sampled log timestamps, or the wall clock in live mode). */
   advanceTo(ms: number): void {
@@ -278,59 +280,71 @@ export class Correlator {
 
   private actorKey(r: AuditRecord): string { return `${actingUser(r)}\u0000${r.userAgent}`; }
 
+  /**
+   * Helm's storage calls, by command: uninstall = list, update (uninstalling), resource DELETEs,
+   * get + delete per version (or a last update with --keep-history); install/upgrade/rollback =
+   * list, (history pruning: get + delete of old versions), create, update(s). Sessions are opened
+   * by record ops; a create ends the session and marks the release "installing" so the command's
+   * own record updates open none, until the actor's next list (the start of its next command).
+   */
   private onRecordOp(r: AuditRecord, t: { namespace: string; release: string; version?: number }): void {
-    this.knownReleases.set(`${t.namespace}\u0000${t.release}`, true);
+    const releaseKey = `${t.namespace}\u0000${t.release}`;
+    this.knownReleases.set(releaseKey, true);
     const actor = this.actorKey(r);
-    const key = `${actor}\u0000${t.namespace}\u0000${t.release}`;
+    const key = `${actor}\u0000${releaseKey}`;
+    this.lastRelease.set(actor, releaseKey);
     let s = this.sessions.get(key);
     if (s && r.time - s.last > this.opts.windowMs) { this.closeSession(s); s = undefined; }
     if (r.verb === 'create') {
-      // A new record (install, upgrade, rollback) ends whatever uninstall was in progress.
       if (s) this.closeSession(s);
+      if (ok(r.code)) this.installing.set(key, true);
       return;
     }
+    if (r.verb === 'list' || r.verb === 'watch') {
+      // A list starts a command; after a finished uninstall it is a new one (the same program
+      // uninstalling a re-installed release of the same name).
+      this.installing.delete(key);
+      if (s && (s.purges.length > 0 || s.markedUninstalled)) { this.closeSession(s); s = undefined; }
+    } else if (this.installing.has(key)) return;
     if (!s) {
       if (this.sessions.size >= this.opts.maxSessions) { this.overflow.sessions++; return; }
       s = {
         actorKey: actor, user: actingUser(r), userAgent: r.userAgent, namespace: t.namespace, release: t.release,
-        driver: r.resource ?? 'secrets', first: r.time, last: r.time, recordOps: [], sawUpdate: false, deletes: [],
+        driver: r.resource ?? 'secrets', first: r.time, last: r.time, recordOps: [], deletes: [],
         created: new Set(), purges: [], versions: new Set(),
       };
       this.sessions.set(key, s);
       this.sessionAgents.set(r.userAgent, (this.sessionAgents.get(r.userAgent) ?? 0) + 1);
-      const list = this.byActor.get(actor) ?? [];
-      list.push(s);
-      this.byActor.set(actor, list);
     }
     s.last = Math.max(s.last, r.time);
     if (t.version !== undefined) s.versions.add(t.version);
     if (!pushCapped(s.recordOps, r, this.opts.maxRecordsPerSession)) this.overflow.sessionRecords++;
-    if ((r.verb === 'update' || r.verb === 'patch') && ok(r.code)) {
-      if (s.deletes.length > 0 || r.recordStatus === 'uninstalled') s.markedUninstalled = r;
-      else s.sawUpdate = true;
-    }
+    // An update after the resource DELETEs is --keep-history marking the release uninstalled.
+    if ((r.verb === 'update' || r.verb === 'patch') && ok(r.code) && (s.deletes.length > 0 || r.recordStatus === 'uninstalled')) s.markedUninstalled = r;
     if (r.verb === 'delete' && ok(r.code)) s.purges.push(r);
   }
 
-  /** The open session of this actor a resource request belongs to: the latest one not yet purged. */
+  /**
+   * The session a resource request of this actor belongs to: the one of the release the actor's
+   * latest record op touched, while it is still deleting. A purged (or marked uninstalled)
+   * release takes no more DELETEs: Helm runs post-delete hooks before the purge, so what the
+   * same client deletes afterwards belongs to its next command.
+   */
   private sessionFor(r: AuditRecord): Session | undefined {
-    const list = this.byActor.get(this.actorKey(r));
-    if (!list) return undefined;
-    let best: Session | undefined;
-    for (const s of list) {
-      // A little slack before the first record op: the log orders events by completion.
-      if (r.time - s.last > this.opts.windowMs || r.time < s.first - 1000) continue;
-      if (!best) { best = s; continue; }
-      const bestPurged = best.purges.length > 0;
-      const purged = s.purges.length > 0;
-      if (bestPurged !== purged) { if (!purged) best = s; } else if (s.first > best.first) best = s;
-    }
-    return best;
+    const actor = this.actorKey(r);
+    const release = this.lastRelease.get(actor);
+    if (release === undefined) return undefined;
+    const s = this.sessions.get(`${actor}\u0000${release}`);
+    if (!s || s.purges.length > 0 || s.markedUninstalled) return undefined;
+    // A little slack before the first record op: the log orders events by completion.
+    if (r.time - s.last > this.opts.windowMs || r.time < s.first - 1000) return undefined;
+    return s;
   }
 
   private onCreate(r: AuditRecord): void {
     const s = this.sessionFor(r);
     if (!s || !r.resource || !r.name) return;
+    if (s.created.size >= this.opts.maxRecordsPerSession) { this.overflow.sessionRecords++; return; }
     s.created.add(objKey(r.resource, r.apiGroup, r.namespace, r.name));
     s.last = Math.max(s.last, r.time);
   }
@@ -353,11 +367,6 @@ export class Correlator {
     this.sessions.delete(key);
     const agents = (this.sessionAgents.get(s.userAgent) ?? 1) - 1;
     if (agents > 0) this.sessionAgents.set(s.userAgent, agents); else this.sessionAgents.delete(s.userAgent);
-    const list = this.byActor.get(s.actorKey);
-    if (list) {
-      const rest = list.filter((x) => x !== s);
-      if (rest.length > 0) this.byActor.set(s.actorKey, rest); else this.byActor.delete(s.actorKey);
-    }
     this.analyzeSession(s);
   }
 
@@ -418,9 +427,7 @@ export class Correlator {
         remedy: [
           `Restore release ${o.releaseNamespace}/${o.releaseName}: helm rollback ${o.releaseName} -n ${o.releaseNamespace} (re-creates the deleted objects from its current revision), or helm upgrade it with the same chart and values.`,
           `Check what else it lost: helm get manifest ${o.releaseName} -n ${o.releaseNamespace} | kubectl get -f - (deleted: ${refs.slice(0, 20).join(' ')})`,
-          client.kind === 'helm-cli'
-            ? `Check how the uninstall of ${s.namespace}/${s.release} was invoked (kube context, --namespace, HELM_NAMESPACE).`
-            : `Fix the uninstalling program so its kube client uses ${s.namespace}: settings.SetNamespace("${s.namespace}") before cfg.Init (helm/helm#12766).`,
+          `Fix the uninstalling program so its kube client uses ${s.namespace}: settings.SetNamespace("${s.namespace}") before cfg.Init (helm/helm#12766).`,
         ],
       });
     }
@@ -436,8 +443,9 @@ export class Correlator {
     const elsewhere = [...new Set(outside.map((d) => d.namespace as string))].sort();
     const versions = [...s.versions].sort((a, b) => a - b);
     const recordDesc = `${s.driver === 'configmaps' ? 'ConfigMaps' : 'Secrets'} sh.helm.release.v1.${s.release}.v{${versions.join(',') || '?'}}`;
-    const clientDesc = client.kind === 'helm-cli' ? `the Helm CLI (${s.userAgent})`
-      : client.kind === 'client-go' ? `the Go program "${client.program}" using client-go's default user agent, i.e. the Helm SDK (${s.userAgent})`
+    const clientDesc = client.kind === 'helm-cli' ? `Helm's kube client (${s.userAgent}: the Helm CLI, or a Go program using the Helm SDK)`
+      : client.kind === 'helm-sdk' ? `a Go program using the Helm SDK (${s.userAgent}: the SDK's built-in version string)`
+      : client.kind === 'client-go' ? `the Go program "${client.program}" (client-go's default user agent ${s.userAgent}), driving the Helm SDK`
       : `${s.userAgent || 'an unknown client'}`;
     const ending = purged ? `then purged the release records (${recordDesc}) in ${s.namespace}`
       : marked ? `then marked the release uninstalled (--keep-history) in ${s.namespace}`
@@ -454,9 +462,7 @@ export class Correlator {
       hitOther.length > 0 ? `${hitOther.length} succeeded on objects of another release (see the cross-release-delete finding), not on this release's own.` : '',
       `Helm ${ending}.`,
       purged || marked ? `\`helm list -n ${s.namespace}\` no longer shows the release, but its resources are very likely still running in ${s.namespace}.` : '',
-      client.kind === 'client-go'
-        ? `This is the Helm SDK pitfall of helm/helm#12766: action.Configuration.Init(getter, "${s.namespace}", ...) puts release storage in ${s.namespace} while the kube client keeps the getter's namespace (${elsewhere.join(', ')}).`
-        : '',
+      `This is the Helm SDK pitfall of helm/helm#12766: action.Configuration.Init(getter, "${s.namespace}", ...) puts release storage in ${s.namespace} while the kube client keeps the getter's namespace (${elsewhere.join(', ')}).`,
     ].filter((t) => t !== '').join(' ');
     const leftovers = [...notFound, ...hitOther].map((d) => ({ resource: d.resource as string, apiGroup: d.apiGroup ?? '', namespace: s.namespace, name: d.name as string, state: 'likely-still-present' as const }));
     const refs = dedupe(leftovers.map((o) => kubectlRef(o.resource, o.apiGroup, o.name)));
@@ -465,9 +471,8 @@ export class Correlator {
       `List everything of the release: kubectl get all -n ${s.namespace} -l app.kubernetes.io/instance=${s.release} (chart convention; objects also carry the annotation meta.helm.sh/release-name=${s.release})`,
       `Either delete the leftovers: kubectl delete -n ${s.namespace} ${refs.join(' ')}`,
       `or re-create the release so Helm owns them again (they still carry its annotations), then uninstall it correctly: helm install ${s.release} CHART -n ${s.namespace} && helm uninstall ${s.release} -n ${s.namespace}`,
-      client.kind === 'helm-cli'
-        ? `Check how the uninstall was invoked (kube context, --namespace, HELM_NAMESPACE) so records and objects point at the same namespace.`
-        : `Fix the program: call settings.SetNamespace("${s.namespace}") before cfg.Init(settings.RESTClientGetter(), "${s.namespace}", ...) so release storage and the kube client agree (helm/helm#12766).`,
+      `Fix the program that uninstalled it: call settings.SetNamespace("${s.namespace}") before cfg.Init(settings.RESTClientGetter(), "${s.namespace}", ...) so release storage and the kube client agree (helm/helm#12766).` +
+        (client.kind === 'helm-cli' ? ' If it was the Helm CLI itself, check how it was invoked (kube context, --namespace, HELM_NAMESPACE).' : ''),
     ];
     this.emit({
       id: stableId('misdirected-uninstall', s.actorKey, s.namespace, s.release, String(s.first)),
@@ -518,8 +523,19 @@ export class Correlator {
     if (r.resource === 'clusterserviceversions' && r.apiGroup === 'operators.coreos.com' && r.namespace) {
       this.csvNamespaces.set(r.namespace, true);
       const p = this.pendingNs.get(r.namespace);
-      if (p && !p.completedBy && r.verb === 'delete' && NAMESPACE_CONTROLLER_USERS.has(actingUser(r)) && ok(r.code) && p.notes.length < 20) {
-        p.notes.push({ rec: r, note: `namespace controller deleted ClusterServiceVersion ${r.name ?? ''}; only olm-operator removes its ${CSV_CLEANUP_FINALIZER} finalizer` });
+      if (p && !p.completedBy && ok(r.code) && NAMESPACE_CONTROLLER_USERS.has(actingUser(r)) && (r.verb === 'delete' || r.verb === 'deletecollection') && !p.notes.some((n) => n.rec.verb === r.verb)) {
+        p.notes.push({ rec: r, note: `namespace controller deleted ${r.name ? `ClusterServiceVersion ${r.name}` : 'the ClusterServiceVersions'}; only olm-operator removes their ${CSV_CLEANUP_FINALIZER} finalizer` });
+      }
+    }
+    if (r.finalizing && r.namespace && ok(r.code)) {
+      const p = this.pendingNs.get(r.namespace);
+      if (p && !p.completedBy) {
+        for (const f of r.finalizing) {
+          const key = `${r.resource ?? ''}/${f.name}`;
+          const first = !p.held.has(key);
+          p.held.set(key, { resource: r.resource ?? '', apiGroup: r.apiGroup ?? '', name: f.name, finalizers: f.finalizers });
+          if (first && p.notes.length < 20) p.notes.push({ rec: r, note: `${r.resource ?? 'object'} ${f.name} is being deleted but still held by finalizer(s) ${f.finalizers.join(', ')}` });
+        }
       }
     }
     if (r.resource === 'namespaces' && !r.apiGroup) {
@@ -551,7 +567,7 @@ export class Correlator {
       if (!ok(r.code) || NAMESPACE_CONTROLLER_USERS.has(user)) return;
       if (this.pendingNs.size >= this.opts.maxPendingNamespaces) { this.dropCompletedNamespaces(); }
       if (this.pendingNs.size >= this.opts.maxPendingNamespaces) { this.overflow.namespaces++; return; }
-      const d: NamespaceDeletion = { namespace: ns, deletedBy: r, notes: [], reported: false };
+      const d: NamespaceDeletion = { namespace: ns, deletedBy: r, notes: [], held: new Map(), reported: false };
       this.pendingNs.delete(ns);
       this.pendingNs.set(ns, d);
       // Namespace deleted after (or while) its finalizers' controller went away.
@@ -601,7 +617,10 @@ export class Correlator {
     const lingered = p.lastAlive ? p.lastAlive.time - p.deletedBy.time : 0;
     const stuck = completedAfter === undefined && lingered >= grace;
     const hung = completedAfter !== undefined && completedAfter >= grace;
-    if (p.race) { if (!stuck && !hung && !(atEnd && completedAfter === undefined)) return; }
+    // A race matters where the controller's finalizers plausibly were: CSVs seen in the namespace,
+    // objects seen held, or the namespace visibly hanging.
+    const plausible = this.csvNamespaces.has(p.namespace) || p.held.size > 0 || stuck || hung;
+    if (p.race && plausible) { if (!stuck && !hung && !(atEnd && completedAfter === undefined)) return; }
     else if (!stuck) return;
     p.reported = true;
     const ns = p.namespace;
@@ -613,31 +632,41 @@ export class Correlator {
     if (hung && p.completedBy) evidence.push(evidenceOf(p.completedBy, `namespace ${ns} finally removed`));
     evidence.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
     const csv = this.csvNamespaces.has(ns);
+    const held = [...p.held.values()];
+    const heldCsvs = held.filter((h) => h.resource === 'clusterserviceversions').map((h) => h.name);
+    const csvNames = heldCsvs.length > 0 ? heldCsvs : ['NAME'];
     const remedy = [
       `See what holds it: kubectl get namespace ${ns} -o jsonpath='{.status.conditions}' (NamespaceFinalizersRemaining / NamespaceContentRemaining name the finalizers)`,
       `List what is left: kubectl api-resources --verbs=list --namespaced -o name | xargs -n1 kubectl get -n ${ns} --ignore-not-found --show-kind`,
-      `If ClusterServiceVersions remain: bring olm-operator back (reinstall OLM or scale its Deployment up) and it finishes the cleanup; or remove the finalizer by hand: kubectl patch csv NAME -n ${ns} --type=merge -p '{"metadata":{"finalizers":null}}'`,
-      `then delete what OLM would have cleaned up: kubectl delete clusterrole,clusterrolebinding,mutatingwebhookconfiguration,validatingwebhookconfiguration -l ${olmOwnerSelector(ns, 'NAME')}`,
+      `If ClusterServiceVersions remain: bring olm-operator back (reinstall OLM or scale its Deployment up) and it finishes the cleanup; or remove the finalizer by hand: ${csvNames.map((n) => `kubectl patch csv ${n} -n ${ns} --type=merge -p '{"metadata":{"finalizers":null}}'`).join('; ')}`,
+      `then delete what OLM would have cleaned up: ${csvNames.map((n) => `kubectl delete clusterrole,clusterrolebinding,mutatingwebhookconfiguration,validatingwebhookconfiguration -l ${olmOwnerSelector(ns, n)}`).join('; ')}`,
       `Next time: delete the operator's namespace while olm-operator is still running (e.g. a pre-delete hook, as Pixie's fix does), and keep teardown-guard's olm-orphaned-finalizers policy in enforce mode.`,
+    ];
+    const heldText = held.length > 0
+      ? ` Still held when last seen: ${held.slice(0, 10).map((h) => `${h.resource} ${h.name} (${h.finalizers.join(', ')})`).join('; ')}.`
+      : '';
+    const objects: FindingObject[] = [
+      { resource: 'namespaces', apiGroup: '', name: ns, state: 'deletion-stuck' },
+      ...held.map((h) => ({ resource: h.resource, apiGroup: h.apiGroup, namespace: ns, name: h.name, state: 'deletion-stuck' as const })),
     ];
     const stuckText = hung && p.completedBy
       ? `It hung in Terminating for ${Math.round((completedAfter ?? 0) / 1000)}s until ${p.completedBy.timestamp}.`
       : stuck
         ? `It still existed ${Math.round(lingered / 1000)}s later (${p.lastAlive?.timestamp}) and the log shows no sign that its deletion completed.`
         : `The log does not show its deletion completing${p.lastAlive ? ` (last seen ${p.lastAlive.timestamp})` : ''}.`;
-    if (p.race) {
+    if (p.race && plausible) {
       this.emit({
         id: stableId('namespace-finalizer-race', ns, p.deletedBy.timestamp),
         code: 'namespace-finalizer-race',
         severity: stuck || hung ? 'high' : 'medium',
         title: `namespace ${ns} deleted ${describeGap(p.deletedBy.time - p.race.rec.time)} ${p.race.what.replace(/ was deleted$/, '')} was removed: its finalizers have no controller`,
         detail: `${p.race.what} at ${p.race.rec.timestamp}; ${actingUser(p.deletedBy)} deleted namespace ${ns} at ${p.deletedBy.timestamp}. ` +
-          `Objects in ${ns} whose finalizers only that controller removes (${csv ? 'ClusterServiceVersions were seen there; ' : ''}${CSV_CLEANUP_FINALIZER} on every non-copied CSV since OLM v0.27.0) cannot be finalized, so the namespace hangs in Terminating. ${stuckText}`,
+          `Objects in ${ns} whose finalizers only that controller removes (${csv ? 'ClusterServiceVersions were seen there; ' : ''}${CSV_CLEANUP_FINALIZER} on every non-copied CSV since OLM v0.27.0) cannot be finalized, so the namespace hangs in Terminating. ${stuckText}${heldText}`,
         firstSeen: evidence[0]?.time ?? p.deletedBy.timestamp,
         lastSeen: evidence[evidence.length - 1]?.time ?? p.deletedBy.timestamp,
         namespaces: dedupe([ns, p.race.rec.namespace ?? '']).filter((x) => x !== ''),
         actor: { user: actingUser(p.deletedBy), userAgent: p.deletedBy.userAgent, client: classifyUserAgent(p.deletedBy.userAgent).kind },
-        objects: [{ resource: 'namespaces', apiGroup: '', name: ns, state: 'deletion-stuck' }],
+        objects,
         evidence,
         remedy,
       });
@@ -646,15 +675,15 @@ export class Correlator {
     this.emit({
       id: stableId('namespace-deletion-incomplete', ns, p.deletedBy.timestamp),
       code: 'namespace-deletion-incomplete',
-      severity: csv ? 'high' : 'medium',
+      severity: csv || held.length > 0 ? 'high' : 'medium',
       title: `namespace ${ns} deleted at ${p.deletedBy.timestamp} never finished terminating in the log`,
-      detail: `${actingUser(p.deletedBy)} deleted namespace ${ns} at ${p.deletedBy.timestamp}. ${stuckText} ` +
+      detail: `${actingUser(p.deletedBy)} deleted namespace ${ns} at ${p.deletedBy.timestamp}. ${stuckText}${heldText} ` +
         (csv ? `ClusterServiceVersions were seen in ${ns}: their ${CSV_CLEANUP_FINALIZER} finalizer needs a running olm-operator.` : 'Some object in it keeps a finalizer that nothing removes.'),
       firstSeen: evidence[0]?.time ?? p.deletedBy.timestamp,
       lastSeen: evidence[evidence.length - 1]?.time ?? p.deletedBy.timestamp,
       namespaces: [ns],
       actor: { user: actingUser(p.deletedBy), userAgent: p.deletedBy.userAgent, client: classifyUserAgent(p.deletedBy.userAgent).kind },
-      objects: [{ resource: 'namespaces', apiGroup: '', name: ns, state: 'deletion-stuck' }],
+      objects,
       evidence,
       remedy,
     });
@@ -841,8 +870,9 @@ function iso(ms: number): string { return new Date(ms).toISOString(); }
 function dedupe<T>(xs: T[]): T[] { return [...new Set(xs)]; }
 
 function describeGap(ms: number): string {
-  const s = Math.round(Math.abs(ms) / 1000);
-  return ms >= 0 ? `${s}s after` : `${s}s before`;
+  const abs = Math.abs(ms);
+  const s = abs < 1000 ? `${Math.round(abs)}ms` : abs < 10_000 ? `${(abs / 1000).toFixed(1)}s` : `${Math.round(abs / 1000)}s`;
+  return ms >= 0 ? `${s} after` : `${s} before`;
 }
 
 function namespaceOfUri(uri: string): string | undefined {

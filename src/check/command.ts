@@ -1,10 +1,11 @@
 // `teardown-guard check namespace|release` and `teardown-guard diagnose namespace`: read-only
 // commands against a live cluster (kubeconfig, current or --context). Exit codes fit scripts:
 // 0 safe, 1 unsafe (or stuck), 2 error.
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
-import { createKubeClusterView, type KubeClusterView } from '../cluster/kubeClusterView.ts';
-import { ACCEPT_JSON, ACCEPT_METADATA_LIST, createKubeHttpClient, KubeApiError, type KubeHttpClient } from '../cluster/kubeHttp.ts';
+import type { KubeClusterView } from '../cluster/kubeClusterView.ts';
+import type { KubeHttpClient } from '../cluster/kubeHttp.ts';
+import { ACCEPT_JSON, ACCEPT_METADATA_LIST } from '../k8s/mediaTypes.ts';
 import { ALWAYS_EXEMPT_USERS, loadConfig, policySettings } from '../config.ts';
 import { decodeReleaseRecord } from '../helm/releaseRecord.ts';
 import type { KubeObject, PartialObjectMetadata } from '../k8s/types.ts';
@@ -17,7 +18,14 @@ import { renderCheck, renderDiagnosis } from './report.ts';
 
 interface ClusterFlags { kubeconfig?: string; context?: string; config?: string; syncTimeoutMs: string; format: string }
 
-function kubeConfigOf(flags: ClusterFlags): KubeConfig {
+// client-node and the cluster modules are imported when a command runs, not when the CLI starts.
+
+function isNotFound(err: unknown): boolean {
+  return (err as { name?: string; statusCode?: number } | null)?.name === 'KubeApiError' && (err as { statusCode?: number }).statusCode === 404;
+}
+
+async function kubeConfigOf(flags: ClusterFlags): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   try {
     if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
@@ -50,7 +58,9 @@ function settingsOf(flags: ClusterFlags): PolicySettings {
 }
 
 async function withView<T>(flags: ClusterFlags, settings: PolicySettings, body: (view: KubeClusterView, client: KubeHttpClient) => Promise<T>): Promise<T> {
-  const kubeConfig = kubeConfigOf(flags);
+  const kubeConfig = await kubeConfigOf(flags);
+  const { createKubeClusterView } = await import('../cluster/kubeClusterView.ts');
+  const { createKubeHttpClient } = await import('../cluster/kubeHttp.ts');
   const timeoutMs = Number(flags.syncTimeoutMs);
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new Error(`--sync-timeout-ms: "${flags.syncTimeoutMs}" is not a positive number of milliseconds`);
   const view = createKubeClusterView({ kubeConfig, finalizerGuards: settings.finalizerGuards, liveTimeoutMs: 5000 });
@@ -79,6 +89,28 @@ async function fetchLatestRecord(view: KubeClusterView, client: KubeHttpClient, 
   return client.getJson<KubeObject>({ path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(latest.objectName)}`, accept: ACCEPT_JSON });
 }
 
+/**
+ * The version of `group` that serves `plural`, and its kind. A group's preferred version need not
+ * serve every resource of the group (operators.coreos.com prefers v2, which serves only
+ * OperatorConditions; CSVs are v1alpha1), so the versions are asked in order, preferred first.
+ */
+async function servingVersion(client: KubeHttpClient, group: string, plural: string): Promise<{ version: string; kind: string } | undefined> {
+  let versions = ['v1'];
+  if (group !== '') {
+    const info = await client.getJson<{ preferredVersion?: { version?: string }; versions?: Array<{ version?: string }> }>({ path: `/apis/${group}`, accept: ACCEPT_JSON });
+    const all = (info.versions ?? []).map((v) => v.version).filter((v): v is string => Boolean(v));
+    const preferred = info.preferredVersion?.version;
+    versions = preferred ? [preferred, ...all.filter((v) => v !== preferred)] : all;
+  }
+  for (const version of versions) {
+    const path = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
+    const list = await client.getJson<{ resources?: Array<{ name?: string; kind?: string }> }>({ path, accept: ACCEPT_JSON });
+    const found = list.resources?.find((r) => r.name === plural);
+    if (found) return { version, kind: found.kind ?? plural };
+  }
+  return undefined;
+}
+
 /** Lists the objects of the resource types the namespace controller says remain, with their finalizers. */
 async function holdersOf(client: KubeHttpClient, namespace: KubeObject): Promise<Holder[]> {
   const ns = namespace.metadata?.name ?? '';
@@ -87,16 +119,16 @@ async function holdersOf(client: KubeHttpClient, namespace: KubeObject): Promise
     const dot = type.indexOf('.');
     const plural = dot < 0 ? type : type.slice(0, dot);
     const group = dot < 0 ? '' : type.slice(dot + 1);
-    const groupInfo = group === '' ? { preferredVersion: { version: 'v1' } }
-      : await client.getJson<{ preferredVersion?: { version?: string } }>({ path: `/apis/${group}`, accept: ACCEPT_JSON });
-    const version = groupInfo.preferredVersion?.version ?? 'v1';
+    const served = await servingVersion(client, group, plural);
+    if (!served) continue; // no longer served (CRD gone): nothing to list
+    const { version, kind } = served;
     const base = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
     const list = await client.getJson<{ items?: PartialObjectMetadata[] }>({ path: `${base}/namespaces/${encodeURIComponent(ns)}/${plural}`, accept: ACCEPT_METADATA_LIST });
     for (const item of list.items ?? []) {
       const finalizers = item.metadata.finalizers ?? [];
       if (finalizers.length === 0) continue;
       const apiVersion = group === '' ? version : `${group}/${version}`;
-      const holder: Holder = { ref: { apiVersion, kind: item.kind && item.kind !== 'PartialObjectMetadata' ? item.kind : plural, namespace: ns, name: item.metadata.name ?? '' }, resource: type, finalizers };
+      const holder: Holder = { ref: { apiVersion, kind, namespace: ns, name: item.metadata.name ?? '' }, resource: type, finalizers };
       if (item.metadata.deletionTimestamp) holder.deletionTimestamp = item.metadata.deletionTimestamp;
       holders.push(holder);
     }
@@ -117,7 +149,7 @@ async function run(action: () => Promise<number>): Promise<void> {
   try {
     process.exitCode = await action();
   } catch (err) {
-    const detail = err instanceof KubeApiError ? `${err.message}` : err instanceof Error ? err.message : String(err);
+    const detail = err instanceof Error ? err.message : String(err);
     process.stderr.write(`teardown-guard: ${detail}\n`);
     process.exitCode = 2;
   }
@@ -152,7 +184,7 @@ export function registerCheckCommands(program: Command): void {
       const result = await withView(flags, settings, async (view, client) => {
         const namespace = await client.getJson<KubeObject>({ path: `/api/v1/namespaces/${encodeURIComponent(name)}`, accept: ACCEPT_JSON })
           .catch((err: unknown) => {
-            if (err instanceof KubeApiError && err.statusCode === 404) throw new Error(`namespace ${name} not found`);
+            if (isNotFound(err)) throw new Error(`namespace ${name} not found`);
             throw err;
           });
         return diagnoseNamespace(namespace, await holdersOf(client, namespace), view, settings);

@@ -56,7 +56,14 @@ export async function diagnoseNamespace(namespace: KubeObject, holders: Holder[]
   for (const h of holders) for (const f of h.finalizers) byFinalizer.set(f, [...(byFinalizer.get(f) ?? []), h]);
   const finalizers: FinalizerDiagnosis[] = [];
   for (const [finalizer, hs] of byFinalizer) {
-    const patch = hs.map((h) => `kubectl patch ${h.resource} ${h.ref.name} -n ${name} --type=json -p '[{"op":"remove","path":"/metadata/finalizers/${h.finalizers.indexOf(finalizer)}"}]'`);
+    // Removal by index, guarded by a `test` of the value at that index: if the list changed since
+    // (another finalizer removed first, so the indexes shifted), the patch fails instead of
+    // removing some other controller's finalizer.
+    const patch = hs.map((h) => {
+      const path = `/metadata/finalizers/${h.finalizers.indexOf(finalizer)}`;
+      const ops = JSON.stringify([{ op: 'test', path, value: finalizer }, { op: 'remove', path }]);
+      return `kubectl patch ${h.resource} ${h.ref.name} -n ${name} --type=json -p '${ops}'`;
+    });
     const guard = settings.finalizerGuards.find((g) => g.finalizer === finalizer);
     if (!guard) {
       finalizers.push({

@@ -8,11 +8,7 @@ import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { VERSION } from '../version.ts';
 
-/** Accept headers for metadata-only reads. The trailing plain JSON lets a server that cannot
- * produce PartialObjectMetadata still answer; callers project to metadata either way. */
-export const ACCEPT_METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
-export const ACCEPT_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
-export const ACCEPT_JSON = 'application/json';
+export { ACCEPT_JSON, ACCEPT_METADATA, ACCEPT_METADATA_LIST } from '../k8s/mediaTypes.ts';
 
 /** Largest body we buffer (a page of a list, a discovery document). */
 const MAX_BODY_BYTES = 64 * 1024 * 1024;

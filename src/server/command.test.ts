@@ -7,7 +7,8 @@ import { Command } from 'commander';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config.ts';
 import { createMetrics } from '../metrics.ts';
-import { registerServeCommand, startServices } from './command.ts';
+import { registerServeCommand } from './command.ts';
+import { startServices } from './services.ts';
 import { collectLogs, generateCerts, httpsRequest, namespaceDeleteReview, tempDir } from './testSupport.ts';
 
 function program(): { cmd: Command; out: string[]; err: string[] } {

@@ -24,7 +24,13 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 
-export interface GenerateOptions { out: string; sizeMb: number; seed: number }
+export interface GenerateOptions {
+  out: string;
+  sizeMb: number;
+  seed: number;
+  /** One planted Helm or namespace activity per this many background events (default 2000). */
+  helmEvery?: number;
+}
 export interface GenerateResult { bytes: number; lines: number; events: number; misdirected: number; correctUninstalls: number; namespaceDeletions: number }
 
 /** mulberry32: small, fast, seedable. */
@@ -196,11 +202,12 @@ export async function generateAuditLog(o: GenerateOptions): Promise<GenerateResu
     if (misdirected) res.misdirected++; else res.correctUninstalls++;
   };
 
+  const helmEvery = o.helmEvery ?? 2000;
   let n = 0;
   let helm = 0;
   while (bytes < target) {
     await background();
-    if (++n % 2000 === 0) await helmActivity(helm++);
+    if (++n % helmEvery === 0) await helmActivity(helm++);
     t += Math.floor(rnd() * 4);
   }
   if (buf.length > 0) out.write(buf.join('\n') + '\n');

@@ -1,0 +1,108 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { Command, CommanderError } from 'commander';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { parseTimeArg, registerReviewCommand, reviewAction } from './command.ts';
+import type { ReviewFlags } from './command.ts';
+import { SDK_UA, auditEvent, helmUninstall, toJsonLines } from './testing/events.ts';
+
+const T0 = Date.parse('2026-03-01T09:00:00Z');
+const dir = mkdtempSync(join(tmpdir(), 'tg-review-cmd-'));
+const file = (name: string, content: string | Buffer) => { const p = join(dir, name); writeFileSync(p, content); return p; };
+
+const misdirected = toJsonLines(helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0 }));
+const clean = toJsonLines(helmUninstall({ releaseNamespace: 'apps', release: 'db', start: T0 }));
+const flags = (f: Partial<ReviewFlags> = {}): ReviewFlags => ({ format: 'human', windowSeconds: 120, guardName: 'teardown-guard', ...f });
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string, cb?: () => void) => { out.push(String(chunk)); cb?.(); return true; }) as typeof process.stdout.write);
+  vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: string) => { err.push(String(chunk)); return true; }) as typeof process.stderr.write);
+  return { out: () => out.join(''), err: () => err.join('') };
+}
+
+afterEach(() => { vi.restoreAllMocks(); });
+
+describe('review exit codes', () => {
+  it('0 without findings, 1 with findings, 2 for input that is not an audit log or a missing file', async () => {
+    const c = capture();
+    expect(await reviewAction([file('clean.log', clean)], flags())).toBe(0);
+    expect(c.out()).toContain('No findings.');
+    expect(await reviewAction([file('bad.log', misdirected)], flags())).toBe(1);
+    expect(await reviewAction([file('pods.json', '{"kind":"PodList","apiVersion":"v1","items":[]}\n')], flags())).toBe(2);
+    expect(c.err()).toContain('not a kube-apiserver audit log');
+    expect(await reviewAction([join(dir, 'missing.log')], flags())).toBe(2);
+    expect(c.err()).toContain('missing.log: no such file');
+    expect(await reviewAction(['-', '-'], flags())).toBe(2);
+  });
+
+  it('reads several inputs, gzip included, as one log in time order', async () => {
+    const events = helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0 });
+    // The session is split over a rotated file (older, gzip) and the current one, given newest first.
+    const older = file('audit.log.1.gz', gzipSync(toJsonLines(events.slice(0, 3))));
+    const newer = file('audit.log', toJsonLines(events.slice(3)));
+    const c = capture();
+    expect(await reviewAction([newer, older], flags({ format: 'json' }))).toBe(1);
+    const report = JSON.parse(c.out()) as { inputs: Array<{ name: string; compressed: boolean }>; findings: Array<{ code: string }> };
+    expect(report.inputs.map((i) => [i.name, i.compressed])).toEqual([[older, true], [newer, false]]);
+    expect(report.findings.map((f) => f.code)).toEqual(['misdirected-uninstall']);
+  });
+
+  it('applies --since/--until to events and --namespace/--user to findings', async () => {
+    const p = file('filters.log', misdirected);
+    const c = capture();
+    expect(await reviewAction([p], flags({ namespace: 'helm-test' }))).toBe(1);
+    expect(await reviewAction([p], flags({ namespace: 'default' }))).toBe(1);
+    expect(await reviewAction([p], flags({ namespace: 'kube-system' }))).toBe(0);
+    expect(await reviewAction([p], flags({ user: 'admin' }))).toBe(1);
+    expect(await reviewAction([p], flags({ user: 'someone-else' }))).toBe(0);
+    expect(c.out()).toContain('(1 before filters)');
+    expect(await reviewAction([p], flags({ since: T0 + 60_000 }))).toBe(0);
+    expect(await reviewAction([p], flags({ until: T0 }))).toBe(0);
+    expect(await reviewAction([p], flags({ since: T0, until: T0 + 60_000 }))).toBe(1);
+    expect(await reviewAction([p], flags({ since: T0 + 1, until: T0 }))).toBe(2);
+  });
+
+  it('writes Markdown and reports malformed lines on stderr for machine formats', async () => {
+    const p = file('md.log', misdirected + 'oops\n');
+    const c = capture();
+    expect(await reviewAction([p], flags({ format: 'markdown' }))).toBe(1);
+    expect(c.out()).toMatch(/^# teardown-guard audit review/);
+    expect(c.err()).toContain('1 malformed line(s) skipped');
+  });
+});
+
+describe('review command line', () => {
+  const program = () => {
+    const p = new Command('teardown-guard').exitOverride();
+    p.configureOutput({ writeErr: () => {}, writeOut: () => {} });
+    registerReviewCommand(p);
+    p.commands.forEach((c) => c.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} }));
+    return p;
+  };
+
+  it('rejects bad usage through commander (mapped to exit 2 by the CLI)', async () => {
+    for (const args of [['review'], ['review', '--format', 'xml', 'f'], ['review', '--since', 'yesterday', 'f'], ['review', '--window-seconds', '0', 'f']]) {
+      await expect(program().parseAsync(['node', 'tg', ...args])).rejects.toBeInstanceOf(CommanderError);
+    }
+  });
+
+  it('parses times as RFC 3339 or a duration before now', () => {
+    expect(parseTimeArg('2026-03-01T09:00:00Z')).toBe(T0);
+    expect(parseTimeArg('30m', T0)).toBe(T0 - 30 * 60_000);
+    expect(parseTimeArg('7d', T0)).toBe(T0 - 7 * 86_400_000);
+    expect(() => parseTimeArg('soon')).toThrow(/RFC 3339/);
+  });
+
+  it('runs end to end and sets the exit code', async () => {
+    const c = capture();
+    const before = process.exitCode;
+    await program().parseAsync(['node', 'tg', 'review', '--format', 'json', file('e2e.log', toJsonLines([auditEvent({ verb: 'get', uri: '/api/v1/namespaces/a/pods/p', at: T0 })]))]);
+    expect(process.exitCode).toBe(0);
+    expect((JSON.parse(c.out()) as { schemaVersion: number }).schemaVersion).toBe(1);
+    process.exitCode = before;
+  });
+});

@@ -1,0 +1,129 @@
+// `teardown-guard review FILE...`: audit-log review from the command line.
+// Exit code: 0 no findings, 1 findings, 2 bad input or usage.
+import { InvalidArgumentError, Option } from 'commander';
+import type { Command } from 'commander';
+import { VERSION } from '../version.ts';
+import { DEFAULT_GUARD_NAME, DEFAULT_WINDOW_MS } from './correlator.ts';
+import { InputError, NotAnAuditLogError } from './reader.ts';
+import { buildReport, renderHuman, renderJson, renderMarkdown } from './report.ts';
+import { runReview } from './review.ts';
+
+export interface ReviewFlags {
+  format: 'human' | 'json' | 'markdown';
+  since?: number;
+  until?: number;
+  namespace?: string;
+  user?: string;
+  windowSeconds: number;
+  strict?: boolean;
+  guardName: string;
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** RFC 3339 time, or a duration (`90s`, `30m`, `2h`, `7d`) meaning that long before now. */
+export function parseTimeArg(value: string, now: number = Date.now()): number {
+  const d = DURATION.exec(value.trim());
+  if (d && d[1] !== undefined && d[2] !== undefined) return now - Number(d[1]) * (UNIT_MS[d[2]] ?? 0);
+  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
+    const ms = Date.parse(value);
+    if (!Number.isNaN(ms)) return ms;
+  }
+  throw new InvalidArgumentError(`expected an RFC 3339 time (2026-03-01T09:00:00Z) or a duration before now (30m, 2h, 7d), got "${value}"`);
+}
+
+function parseWindow(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 86_400) throw new InvalidArgumentError(`expected seconds between 1 and 86400, got "${value}"`);
+  return n;
+}
+
+const PROGRESS_MIN_BYTES = 64 * 1024 * 1024;
+
+function progressPrinter(): { update(p: { rawBytes: number; totalBytes?: number; input: string }): void; done(): void } {
+  const tty = process.stderr.isTTY === true;
+  let lastPrint = 0;
+  let printed = false;
+  const started = Date.now();
+  return {
+    update(p) {
+      if (!tty) return;
+      const large = (p.totalBytes ?? Number.POSITIVE_INFINITY) >= PROGRESS_MIN_BYTES && p.rawBytes >= 8 * 1024 * 1024;
+      const now = Date.now();
+      if (!large || now - lastPrint < 250) return;
+      lastPrint = now;
+      printed = true;
+      const mib = (n: number) => (n / 1048576).toFixed(0);
+      const rate = p.rawBytes / 1048576 / Math.max(0.001, (now - started) / 1000);
+      const pct = p.totalBytes ? ` ${((100 * p.rawBytes) / p.totalBytes).toFixed(1)}% of ${mib(p.totalBytes)} MiB` : '';
+      process.stderr.write(`\rreviewing ${p.input}: ${mib(p.rawBytes)} MiB${pct}, ${rate.toFixed(0)} MiB/s\u001b[K`);
+    },
+    done() { if (printed) process.stderr.write('\r\u001b[K'); },
+  };
+}
+
+export function registerReviewCommand(program: Command): void {
+  program
+    .command('review')
+    .description('review kube-apiserver audit logs (audit.k8s.io/v1 Event JSON lines, .gz too, - for stdin) for misdirected Helm uninstalls, stranded namespaces and the guard\'s own verdicts')
+    .argument('<file...>', 'audit log files; - reads stdin; gzip is detected')
+    .addOption(new Option('-f, --format <format>', 'report format').choices(['human', 'json', 'markdown']).default('human'))
+    .option('--since <time>', 'only events at or after this RFC 3339 time, or this long ago (30m, 2h, 7d)', (v) => parseTimeArg(v))
+    .option('--until <time>', 'only events before this RFC 3339 time, or this long ago', (v) => parseTimeArg(v))
+    .option('-n, --namespace <namespace>', 'only findings that concern this namespace')
+    .option('--user <user>', 'only findings that involve this user')
+    .option('--window-seconds <seconds>', 'uninstall session gap, controller-race window and how long a deleted namespace may linger', parseWindow, DEFAULT_WINDOW_MS / 1000)
+    .option('--strict', 'JSON-parse every line (exact malformed-line report; slower)')
+    .option('--guard-name <text>', 'text that marks the guard\'s webhook name in audit annotations', DEFAULT_GUARD_NAME)
+    .addHelpText('after', '\nExit status: 0 no findings, 1 findings, 2 bad input or usage.\nJSON report schema: src/audit/report.schema.json (schemaVersion 1).')
+    .action(async (files: string[], flags: ReviewFlags) => {
+      process.exitCode = await reviewAction(files, flags);
+    });
+}
+
+export async function reviewAction(files: string[], flags: ReviewFlags): Promise<number> {
+  if (flags.since !== undefined && flags.until !== undefined && flags.since >= flags.until) {
+    process.stderr.write('teardown-guard review: --since must be before --until\n');
+    return 2;
+  }
+  if (files.filter((f) => f === '-').length > 1) {
+    process.stderr.write('teardown-guard review: stdin (-) can be given once\n');
+    return 2;
+  }
+  const progress = progressPrinter();
+  let result;
+  try {
+    result = await runReview({
+      inputs: files,
+      windowMs: flags.windowSeconds * 1000,
+      strict: flags.strict === true,
+      guardName: flags.guardName,
+      onProgress: (p) => progress.update(p),
+      ...(flags.since !== undefined ? { since: flags.since } : {}),
+      ...(flags.until !== undefined ? { until: flags.until } : {}),
+      ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}),
+      ...(flags.user !== undefined ? { user: flags.user } : {}),
+    });
+  } catch (err) {
+    progress.done();
+    if (err instanceof NotAnAuditLogError || err instanceof InputError) {
+      process.stderr.write(`teardown-guard review: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  progress.done();
+  const filters: Record<string, string> = {};
+  if (flags.since !== undefined) filters['since'] = new Date(flags.since).toISOString();
+  if (flags.until !== undefined) filters['until'] = new Date(flags.until).toISOString();
+  if (flags.namespace !== undefined) filters['namespace'] = flags.namespace;
+  if (flags.user !== undefined) filters['user'] = flags.user;
+  const report = buildReport(result, { version: VERSION, filters });
+  const text = flags.format === 'json' ? renderJson(report) : flags.format === 'markdown' ? renderMarkdown(report) : renderHuman(report);
+  await new Promise<void>((resolve) => { process.stdout.write(text, () => resolve()); });
+  if (result.malformedTotal > 0 && flags.format !== 'human') {
+    process.stderr.write(`teardown-guard review: ${result.malformedTotal} malformed line(s) skipped (listed in the report)\n`);
+  }
+  return result.findings.length > 0 ? 1 : 0;
+}

@@ -1,0 +1,121 @@
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import type { AuditEventV1 } from './event.ts';
+import { NotAnAuditLogError, InputError, readAuditInput } from './reader.ts';
+import type { ReadOptions } from './reader.ts';
+import { auditEvent, toJsonLines } from './testing/events.ts';
+
+const T0 = Date.parse('2026-03-01T09:00:00Z');
+const ev = (i: number, verb = 'delete') => auditEvent({ verb, uri: `/api/v1/namespaces/ns/configmaps/c${i}`, at: T0 + i });
+
+/** Feeds `data` in chunks of `size` bytes, to cross every line boundary the hard way. */
+function chunked(data: Buffer, size: number): Readable {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
+  return Readable.from(parts, { objectMode: false });
+}
+
+async function read(data: string | Buffer, o: Partial<ReadOptions> & { chunk?: number } = {}) {
+  const events: Array<{ line: number; ev: AuditEventV1 }> = [];
+  const malformed: Array<{ line: number; reason: string }> = [];
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  const stats = await readAuditInput(chunked(buf, o.chunk ?? 1 << 20), {
+    name: 'test.log',
+    onEvent: (e, line) => events.push({ line, ev: e }),
+    onMalformed: (line, reason) => malformed.push({ line, reason }),
+    ...o,
+  });
+  return { events, malformed, stats };
+}
+
+describe('readAuditInput', () => {
+  it('reads Event JSON lines with their line numbers, across any chunking', async () => {
+    const text = toJsonLines([ev(1), ev(2), ev(3)]);
+    for (const chunk of [1, 7, 64, 1 << 20]) {
+      for (const strict of [true, false]) {
+        const { events, stats } = await read(text, { chunk, strict });
+        expect(events.map((e) => `${e.line}:${e.ev.objectRef?.name}`)).toEqual(['1:c1', '2:c2', '3:c3']);
+        expect(stats).toMatchObject({ lines: 3, events: 3, malformedLines: 0, bytes: text.length, compressed: false });
+      }
+    }
+  });
+
+  it('reports malformed lines by number, skips them and goes on', async () => {
+    const good = toJsonLines([ev(1)]).trim();
+    const text = [good, '', '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Meta', good, 'not json at all', '{"kind":"Pod","apiVersion":"v1"}', good, ''].join('\n');
+    const { events, malformed, stats } = await read(text, { strict: true });
+    expect(events.map((e) => e.line)).toEqual([1, 4, 7]);
+    expect(malformed.map((m) => m.line)).toEqual([3, 5, 6]);
+    expect(malformed[0]?.reason).toMatch(/^not valid JSON/);
+    expect(malformed[2]?.reason).toBe('not an audit.k8s.io Event: a JSON object of kind Pod (v1)');
+    expect(stats.malformedLines).toBe(3);
+  });
+
+  it('catches truncated lines on the fast path too, without parsing the good ones', async () => {
+    const lines = Array.from({ length: 40 }, (_, i) => JSON.stringify(auditEvent({ verb: 'get', uri: `/api/v1/namespaces/ns/pods/p${i}`, at: T0 + i })));
+    lines[30] = (lines[30] as string).slice(0, 200);
+    const { malformed, stats } = await read(lines.join('\n') + '\n');
+    expect(malformed.map((m) => m.line)).toEqual([31]);
+    expect(stats.parsedLines).toBe(20); // only the sniffed first 20 lines; the gets cannot matter
+  });
+
+  it('handles CRLF, a byte-order mark, blank lines and a last line without newline', async () => {
+    const text = '\ufeff' + toJsonLines([ev(1), ev(2)]).replace(/\n/g, '\r\n') + '\r\n\r\n' + JSON.stringify(ev(3));
+    const { events, malformed } = await read(text);
+    expect(malformed).toEqual([]);
+    expect(events.map((e) => e.line)).toEqual([1, 2, 5]);
+  });
+
+  it('accepts an EventList per line (the webhook backend format)', async () => {
+    const list = { kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: [ev(1), ev(2), { kind: 'Event' }] };
+    const { events, malformed } = await read(JSON.stringify(list) + '\n' + JSON.stringify(ev(3)) + '\n');
+    expect(events.map((e) => `${e.line}:${e.ev.objectRef?.name}`)).toEqual(['1:c1', '1:c2', '2:c3']);
+    expect(malformed).toEqual([{ line: 1, reason: 'EventList item 2 is not an audit event' }]);
+  });
+
+  it('reads gzip (also concatenated members) whatever the name', async () => {
+    const a = gzipSync(toJsonLines([ev(1), ev(2)]));
+    const b = gzipSync(toJsonLines([ev(3)]));
+    const { events, stats } = await read(Buffer.concat([a, b]), { chunk: 5 });
+    expect(events.map((e) => e.line)).toEqual([1, 2, 3]);
+    expect(stats.compressed).toBe(true);
+    expect(stats.rawBytes).toBe(a.length + b.length);
+  });
+
+  it('fails clearly on corrupt gzip', async () => {
+    const gz = gzipSync(toJsonLines([ev(1), ev(2)]));
+    gz.writeUInt8((gz.readUInt8(gz.length - 12) ^ 0xff) & 0xff, gz.length - 12);
+    await expect(read(gz.subarray(0, gz.length - 4))).rejects.toThrow(InputError);
+  });
+
+  it('refuses input that is not an audit log', async () => {
+    const pods = Array.from({ length: 30 }, (_, i) => JSON.stringify({ kind: 'Pod', apiVersion: 'v1', metadata: { name: `p${i}` } })).join('\n');
+    await expect(read(pods)).rejects.toThrow(NotAnAuditLogError);
+    await expect(read(pods)).rejects.toThrow(/not a kube-apiserver audit log.*line 1 is a JSON object of kind Pod \(v1\)/);
+    await expect(read('hello\nworld\n')).rejects.toThrow(/none of its 2 non-empty lines is an audit event; line 1 is not JSON/);
+    // A file of events whose first line is damaged is still an audit log.
+    const { events } = await read('{"trunc\n' + toJsonLines([ev(1)]));
+    expect(events).toHaveLength(1);
+  });
+
+  it('reads an empty input as no events', async () => {
+    const { events, stats } = await read('');
+    expect(events).toEqual([]);
+    expect(stats.lines).toBe(0);
+  });
+
+  it('skips over-long lines without buffering them', async () => {
+    const huge = '{"x":"' + 'a'.repeat(5000) + '"}';
+    const text = toJsonLines([ev(1)]) + huge + '\n' + toJsonLines([ev(2)]);
+    const { events, malformed } = await read(text, { maxLineBytes: 1000, chunk: 512 });
+    expect(events.map((e) => e.line)).toEqual([1, 3]);
+    expect(malformed).toEqual([{ line: 2, reason: 'line longer than 1000 bytes: skipped' }]);
+  });
+
+  it('samples a timestamp per chunk so time advances over skipped lines', async () => {
+    const samples: number[] = [];
+    await read(toJsonLines([ev(1, 'get'), ev(2, 'get')]), { onTimeSample: (ms) => samples.push(ms) });
+    expect(samples).toEqual([T0 + 2]);
+  });
+});

@@ -1,0 +1,184 @@
+// The serve wiring: load config, start the cluster view, the audit ingest and the HTTPS server;
+// on SIGTERM/SIGINT drain and stop everything in order. Loaded only when `serve` runs, so the
+// other commands start without express, client-node and the rest.
+import { KubeConfig } from '@kubernetes/client-node';
+import { createAdmissionHandler } from '../admission/engine.ts';
+import { createAuditIngest } from '../audit/ingest.ts';
+import { createKubeClusterView, type KubeClusterView } from '../cluster/kubeClusterView.ts';
+import { finalizerGuardsOf, loadConfig, policyModes, policySettings, type Config } from '../config.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { createMetrics, type Metrics } from '../metrics.ts';
+import { builtinPolicies } from '../policies/index.ts';
+import { findingKind, type Readiness } from './app.ts';
+import { createCallerAuthenticator } from './auth.ts';
+import type { ServeFlags } from './command.ts';
+import { startServer, type RunningServer } from './server.ts';
+
+function flagValues(flags: ServeFlags): Record<string, string | undefined> {
+  return {
+    'listen.host': flags.host,
+    'listen.port': flags.port,
+    'tls.certFile': flags.tlsCertFile,
+    'tls.keyFile': flags.tlsKeyFile,
+    kubeconfig: flags.kubeconfig,
+    'log.level': flags.logLevel,
+  };
+}
+
+/** Loads the kubeconfig the config names, or client-node's default chain. */
+export function loadKubeConfig(config: Config): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (config.kubeconfig !== undefined) kc.loadFromFile(config.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new Error(`config: kubeconfig: ${config.kubeconfig ?? '(default)'} cannot be loaded: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  return kc;
+}
+
+function readinessOf(view: KubeClusterView): Readiness {
+  const r = view.readiness();
+  return {
+    synced: r.synced,
+    caches: [
+      { name: 'discovery', synced: r.discovery.loaded, items: r.discovery.resources },
+      ...r.caches.map((c) => ({ name: c.name, synced: c.synced, items: c.count })),
+    ],
+  };
+}
+
+export interface Services {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  view: KubeClusterView;
+  server: RunningServer;
+  stop(reason: string): Promise<void>;
+}
+
+/** Starts everything; resolves once the HTTPS server listens. Exposed for integration tests. */
+export async function startServices(config: Config, logger: Logger, metrics: Metrics = createMetrics()): Promise<Services> {
+  const kubeConfig = loadKubeConfig(config);
+  const view = createKubeClusterView({
+    kubeConfig,
+    finalizerGuards: finalizerGuardsOf(config),
+    liveTimeoutMs: config.liveLookup.timeoutMs,
+    liveConcurrency: config.liveLookup.concurrency,
+    logger: logger.child({ component: 'cluster' }),
+  });
+  metrics.setCacheSource(() => readinessOf(view).caches);
+  metrics.setClusterCountersSource(() => view.counters());
+
+  const admit = createAdmissionHandler({
+    policies: builtinPolicies(),
+    view,
+    settings: policySettings(config),
+    modes: policyModes(config),
+    undecided: config.undecided,
+    onInternalError: (err, policy) => {
+      logger.error({ policy, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'policy failed with an internal error (answered as undecided)');
+    },
+  });
+
+  const auditLog = logger.child({ component: 'audit' });
+  const ingest = createAuditIngest({
+    maxQueueEvents: config.audit.maxQueueEvents,
+    windowMs: config.audit.windowMs,
+    onFinding: (finding: unknown) => {
+      metrics.auditFindings.inc({ kind: findingKind(finding) });
+      auditLog.warn({ finding }, 'audit finding');
+    },
+  });
+  const auth = createCallerAuthenticator({ mtls: config.tls.clientCAFile !== undefined, ...(config.audit.jwt ? { jwt: config.audit.jwt } : {}) });
+  if (auth.methods.length === 0) logger.warn('POST /audit has no caller authentication configured (tls.clientCAFile, audit.jwt): every audit request will be refused');
+
+  view.start();
+  let server: RunningServer;
+  try {
+    server = await startServer({
+      host: config.listen.host,
+      port: config.listen.port,
+      tls: {
+        certFile: config.tls.certFile,
+        keyFile: config.tls.keyFile,
+        pollIntervalMs: config.tls.pollIntervalMs,
+        ...(config.tls.clientCAFile !== undefined ? { clientCAFile: config.tls.clientCAFile } : {}),
+      },
+      shutdown: config.shutdown,
+      admit,
+      readiness: () => readinessOf(view),
+      metrics,
+      logger,
+      maxBodyBytes: config.maxBodyBytes,
+      audit: { sink: ingest, auth, maxBodyBytes: config.audit.maxBodyBytes },
+    });
+  } catch (err) {
+    await view.stop();
+    await ingest.stop();
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    config, logger, metrics, view, server,
+    stop(reason) {
+      stopping ??= (async () => {
+        await server.shutdown(reason);
+        await view.stop();
+        await ingest.stop();
+        logger.info({ reason }, 'teardown-guard stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+export async function runServe(flags: ServeFlags): Promise<void> {
+  const { config, warnings } = loadConfig({
+    ...(flags.config !== undefined ? { file: flags.config } : {}),
+    env: process.env,
+    flags: flagValues(flags),
+  });
+  if (flags.checkConfig) {
+    for (const w of warnings) console.error(w);
+    console.log(JSON.stringify(config, null, 2));
+    return;
+  }
+  const logger = createLogger({ level: config.log.level });
+  for (const w of warnings) logger.warn(w);
+  logger.info({
+    settings: {
+      listen: config.listen, guardNamespace: config.guardNamespace, policies: config.policies, undecided: config.undecided,
+      liveLookup: config.liveLookup, exemptNamespaces: config.exemptNamespaces, exemptUsers: config.exemptUsers,
+      breakGlassAnnotation: config.breakGlassAnnotation, finalizerGuards: finalizerGuardsOf(config).map((g) => g.finalizer),
+      maxBodyBytes: config.maxBodyBytes, mtls: config.tls.clientCAFile !== undefined, auditJwt: config.audit.jwt !== undefined,
+    },
+  }, 'starting teardown-guard');
+
+  const onRejection = (reason: unknown): void => {
+    logger.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'unhandled promise rejection');
+  };
+  process.on('unhandledRejection', onRejection);
+
+  const services = await startServices(config, logger);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const handler = (sig: NodeJS.Signals): void => {
+      process.off('SIGTERM', handler);
+      process.off('SIGINT', handler);
+      resolve(sig);
+    };
+    process.on('SIGTERM', handler);
+    process.on('SIGINT', handler);
+  });
+  // A second signal while draining stops at once.
+  const hardStop = (): void => { logger.warn('second signal: exiting without draining'); process.exit(1); };
+  process.once('SIGTERM', hardStop);
+  process.once('SIGINT', hardStop);
+  await services.stop(signal);
+  process.off('SIGTERM', hardStop);
+  process.off('SIGINT', hardStop);
+  process.off('unhandledRejection', onRejection);
+  // Everything is closed; if a stray handle still holds the event loop, do not hang the pod.
+  setTimeout(() => process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0), 2000).unref();
+}

@@ -1,0 +1,171 @@
+// The guard under benchmark, as its own process (forked by run.ts with an IPC channel), so its
+// RSS and CPU are its own and the load generator does not share its event loop.
+//
+// It runs the real serve wiring (src/server/services.ts startServices: config, watch-cache
+// ClusterView over the API server, admission engine with the built-in policies, HTTPS express
+// app, logging at the configured level, metrics) and, once the caches have synced, a second
+// HTTPS server on the same stack (startServer: same express app, TLS, body parsing, metrics and
+// logger) whose admission handler is a no-op answering allowed: the HTTP floor.
+//
+//   node test/bench/guardProcess.ts CONFIG.yaml MAX_LIFETIME_S
+//
+// Messages: parent -> {type:'stats'|'gc'|'stop', id}; child -> {type:'ready'|'reply'|'failed', ...}.
+// It exits on 'stop', when the parent goes away (IPC disconnect), or after MAX_LIFETIME_S.
+import { performance } from 'node:perf_hooks';
+import type { AdmissionResult } from '../../src/admission/engine.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/log.ts';
+import { createMetrics } from '../../src/metrics.ts';
+import { startServices, type Services } from '../../src/server/services.ts';
+import { startServer, type RunningServer } from '../../src/server/server.ts';
+
+export interface MemorySnapshot { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }
+
+export interface GuardStats {
+  at: number;
+  mem: MemorySnapshot;
+  /** process.cpuUsage(), microseconds. */
+  cpuUser: number;
+  cpuSystem: number;
+  /** POST /validate requests received by the guard server, and by the no-op server. */
+  reviews: number;
+  noopRequests: number;
+  live: { calls: number; failures: number; timeouts: number };
+  caches: Record<string, number>;
+  watchEvents: number;
+  relists: number;
+}
+
+export interface ReadyMessage {
+  type: 'ready';
+  guardPort: number;
+  noopPort: number;
+  memBeforeCaches: MemorySnapshot;
+  memAfterSync: MemorySnapshot;
+  syncMs: number;
+  caches: Record<string, number>;
+}
+
+export type ParentMessage = { type: 'stats' | 'gc' | 'stop'; id: number };
+export type ChildMessage =
+  | ReadyMessage
+  | { type: 'reply'; id: number; stats?: GuardStats }
+  | { type: 'failed'; error: string };
+
+function mem(): MemorySnapshot {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+}
+
+function send(msg: ChildMessage): void {
+  process.send?.(msg);
+}
+
+/** The HTTP floor: the uid back, allowed. No parsing beyond what express.json already did. */
+async function noopAdmit(body: unknown): Promise<AdmissionResult> {
+  const uid = (body as { request?: { uid?: unknown } } | null)?.request?.uid;
+  return {
+    ok: true,
+    review: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: typeof uid === 'string' ? uid : '', allowed: true } },
+    decisions: [],
+  };
+}
+
+async function main(): Promise<void> {
+  const [configFile, lifetimeArg] = process.argv.slice(2);
+  if (!configFile || !process.send) {
+    console.error('usage: node test/bench/guardProcess.ts CONFIG.yaml MAX_LIFETIME_S (forked with an IPC channel)');
+    process.exit(2);
+  }
+  const lifetime = setTimeout(() => {
+    console.error('guardProcess: maximum lifetime reached, exiting');
+    process.exit(3);
+  }, Math.max(10, Number(lifetimeArg) || 3600) * 1000);
+  lifetime.unref();
+
+  const { config } = loadConfig({ file: configFile, env: {} });
+  const logger = createLogger({ level: config.log.level });
+  const metrics = createMetrics();
+  const memBeforeCaches = mem();
+
+  const running: { services?: Services; noop?: RunningServer } = {};
+  let stopping = false;
+  const stop = async (code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    const hard = setTimeout(() => process.exit(code), 10_000);
+    hard.unref();
+    await running.noop?.shutdown('bench done').catch(() => undefined);
+    await running.services?.stop('bench done').catch(() => undefined);
+    process.exit(code);
+  };
+  process.on('disconnect', () => void stop(0));
+
+  const t0 = performance.now();
+  const services = await startServices(config, logger, metrics);
+  running.services = services;
+  const synced = await services.view.waitForSync(15 * 60_000);
+  const syncMs = performance.now() - t0;
+  if (!synced) throw new Error(`caches did not sync: ${JSON.stringify(services.view.readiness())}`);
+  const memAfterSync = mem();
+  const cacheCounts = (): Record<string, number> => Object.fromEntries(services.view.readiness().caches.map((c) => [c.name, c.count]));
+
+  const noop = await startServer({
+    host: config.listen.host,
+    port: 0,
+    tls: { certFile: config.tls.certFile, keyFile: config.tls.keyFile, pollIntervalMs: config.tls.pollIntervalMs },
+    shutdown: config.shutdown,
+    admit: noopAdmit,
+    readiness: () => ({ synced: true, caches: [] }),
+    metrics: createMetrics({ defaultMetrics: false }),
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+  });
+  running.noop = noop;
+
+  // Requests that reached /validate, counted the same way on both servers (symmetric cost).
+  const counts = { guard: 0, noop: 0 };
+  services.server.server.on('request', (req: { url?: string }) => { if (req.url?.startsWith('/validate')) counts.guard++; });
+  noop.server.on('request', (req: { url?: string }) => { if (req.url?.startsWith('/validate')) counts.noop++; });
+
+  process.on('message', (raw: unknown) => {
+    const msg = raw as ParentMessage;
+    if (msg.type === 'stop') {
+      send({ type: 'reply', id: msg.id });
+      void stop(0);
+      return;
+    }
+    if (msg.type === 'gc') {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (gc) { gc(); gc(); }
+      send({ type: 'reply', id: msg.id });
+      return;
+    }
+    if (msg.type === 'stats') {
+      {
+        const cpu = process.cpuUsage();
+        const counters = services.view.counters();
+        const stats: GuardStats = {
+          at: Date.now(),
+          mem: mem(),
+          cpuUser: cpu.user,
+          cpuSystem: cpu.system,
+          reviews: counts.guard,
+          noopRequests: counts.noop,
+          live: counters.live,
+          caches: cacheCounts(),
+          watchEvents: counters.events,
+          relists: counters.relists,
+        };
+        send({ type: 'reply', id: msg.id, stats });
+      }
+    }
+  });
+
+  send({ type: 'ready', guardPort: services.server.port, noopPort: noop.port, memBeforeCaches, memAfterSync, syncMs, caches: cacheCounts() });
+}
+
+main().catch((err: unknown) => {
+  send({ type: 'failed', error: err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err) });
+  setTimeout(() => process.exit(1), 200).unref();
+});

@@ -1,0 +1,290 @@
+// The guard as a host process next to the loopback cluster: `node bin/teardown-guard.js serve
+// --config FILE`, serving HTTPS on 127.0.0.1 with a certificate from certs/generate.sh, and
+// registered with a ValidatingWebhookConfiguration whose clientConfig.url points at it.
+// Everything that depends on the guard's config keys or webhook rules is in guardConfigYaml()
+// and webhookConfigurationYaml(), so adjusting to the server means editing those two only.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { repoRoot } from '../cluster/paths.ts';
+import { freePort, runOk, sleep, startDaemon, tail, waitFor, type Daemon } from '../cluster/proc.ts';
+
+export type Mode = 'enforce' | 'warn' | 'audit' | 'off';
+
+export interface GuardModes {
+  'olm-orphaned-finalizers'?: Mode;
+  'helm-uninstall-namespace'?: Mode;
+}
+
+export const GUARD_ENTRY = join(repoRoot, 'bin', 'teardown-guard.js');
+export const WEBHOOK_NAME = 'teardown-guard';
+
+/** Why the guard cannot be started here, or undefined when it can. */
+export function guardUnavailableReason(): string | undefined {
+  if (!existsSync(GUARD_ENTRY)) return `${GUARD_ENTRY} missing`;
+  for (const f of ['src/server/command.ts', 'src/server/services.ts', 'src/server/server.ts', 'src/config.ts']) {
+    if (!existsSync(join(repoRoot, f))) return `${f} missing (the guard server is not built yet)`;
+  }
+  return undefined;
+}
+
+export interface GuardCerts {
+  dir: string;
+  caFile: string;
+  caPem: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/** Serving certificate for 127.0.0.1 from the project's own certs/generate.sh (its CA is the caBundle). */
+export async function makeGuardCerts(dir: string): Promise<GuardCerts> {
+  mkdirSync(dir, { recursive: true });
+  const script = join(repoRoot, 'certs', 'generate.sh');
+  await runOk('bash', [script, '--out', dir, '--no-kustomize', '--days', '2', '--ca-days', '2'], { timeoutMs: 60_000 });
+  const caFile = join(dir, 'ca.crt');
+  return { dir, caFile, caPem: readFileSync(caFile, 'utf8'), certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') };
+}
+
+export interface GuardConfigInput {
+  port: number;
+  certs: GuardCerts;
+  kubeconfig: string;
+  modes: GuardModes;
+  /** CA that client certificates on POST /audit must chain to (the cluster CA signs the apiserver's). */
+  auditClientCAFile?: string;
+  logLevel?: string;
+}
+
+/** The guard's config file (keys per src/config.ts). */
+export function guardConfigYaml(c: GuardConfigInput): string {
+  const lines = [
+    'listen:',
+    '  host: 127.0.0.1',
+    `  port: ${c.port}`,
+    'tls:',
+    `  certFile: ${JSON.stringify(c.certs.certFile)}`,
+    `  keyFile: ${JSON.stringify(c.certs.keyFile)}`,
+    ...(c.auditClientCAFile ? [`  clientCAFile: ${JSON.stringify(c.auditClientCAFile)}`] : []),
+    `kubeconfig: ${JSON.stringify(c.kubeconfig)}`,
+    'policies:',
+    ...Object.entries(c.modes).map(([name, mode]) => `  ${name}:\n    mode: ${mode}`),
+    'log:',
+    `  level: ${c.logLevel ?? 'info'}`,
+    'shutdown:',
+    '  delayMs: 0',
+    '  drainTimeoutMs: 2000',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+export const WEBHOOK_MANIFEST = join(repoRoot, 'manifests', 'base', 'validatingwebhookconfiguration.yaml');
+
+type Webhook = { name: string; clientConfig?: unknown; failurePolicy?: string } & Record<string, unknown>;
+
+/**
+ * The ValidatingWebhookConfiguration that points the apiserver at the host-process guard: the
+ * project's own manifests/base/validatingwebhookconfiguration.yaml (rules, selectors,
+ * matchConditions, failurePolicy) with each clientConfig replaced by {url, caBundle}.
+ * Falls back to a minimal equivalent when the manifest is absent.
+ */
+export function webhookConfigurationYaml(url: string, caPem: string, failurePolicy?: 'Fail' | 'Ignore'): string {
+  const caBundle = Buffer.from(caPem).toString('base64');
+  let doc: { metadata?: { name?: string }; webhooks?: Webhook[] } & Record<string, unknown>;
+  if (existsSync(WEBHOOK_MANIFEST)) {
+    doc = parseYaml(readFileSync(WEBHOOK_MANIFEST, 'utf8')) as typeof doc;
+  } else {
+    const common = { admissionReviewVersions: ['v1'], sideEffects: 'None', timeoutSeconds: 5, failurePolicy: 'Ignore', matchPolicy: 'Equivalent' };
+    doc = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      metadata: { name: WEBHOOK_NAME },
+      webhooks: [
+        { name: 'namespaces.teardown-guard.io', ...common, rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['DELETE'], resources: ['namespaces'], scope: 'Cluster' }] },
+        { name: 'release-records.teardown-guard.io', ...common, objectSelector: { matchLabels: { owner: 'helm' } }, rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['DELETE', 'UPDATE'], resources: ['secrets', 'configmaps'] }] },
+        {
+          name: 'helm-owned.teardown-guard.io', ...common, objectSelector: { matchLabels: { 'app.kubernetes.io/managed-by': 'Helm' } },
+          rules: [{ apiGroups: ['*'], apiVersions: ['*'], operations: ['DELETE'], resources: ['*'], scope: '*' }],
+          matchConditions: [{ name: 'not-namespaces', expression: "!(request.resource.group == '' && request.resource.resource == 'namespaces')" }],
+        },
+      ],
+    };
+  }
+  doc.metadata = { name: doc.metadata?.name ?? WEBHOOK_NAME };
+  for (const w of doc.webhooks ?? []) {
+    w.clientConfig = { url, caBundle };
+    if (failurePolicy) w.failurePolicy = failurePolicy;
+  }
+  return stringifyYaml(doc);
+}
+
+export interface Guard {
+  port: number;
+  url: string;
+  certs: GuardCerts;
+  configPath: string;
+  logPath: string;
+  daemon: Daemon;
+  /** Registers (or re-registers) the webhook configuration and waits until the apiserver calls it (failurePolicy: the manifest's unless given). */
+  register(failurePolicy?: 'Fail' | 'Ignore'): Promise<void>;
+  unregister(): Promise<void>;
+  /** Rewrites the config with new modes and restarts the process (same port/certs). */
+  setModes(modes: GuardModes): Promise<void>;
+  logTail(lines?: number): string;
+  stop(): Promise<void>;
+}
+
+export interface StartGuardOptions {
+  modes?: GuardModes;
+  /** Pre-picked port / certs (needed when the apiserver's audit webhook must point here before the guard starts). */
+  port?: number;
+  certs?: GuardCerts;
+  logLevel?: string;
+  log?: (line: string) => void;
+  timeoutMs?: number;
+}
+
+function httpsGet(url: string, caPem: string, timeoutMs = 2000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca: caPem, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): Promise<Guard> {
+  const why = guardUnavailableReason();
+  if (why) throw new Error(`guard unavailable: ${why}`);
+  const log = o.log ?? ((l: string) => process.stderr.write(`[guard] ${l}\n`));
+  const dir = join(cp.dir, 'guard');
+  mkdirSync(dir, { recursive: true });
+  const certs = o.certs ?? (await makeGuardCerts(join(dir, 'certs')));
+  const port = o.port ?? (await freePort());
+  const url = `https://127.0.0.1:${port}`;
+  const configPath = join(dir, 'config.yaml');
+  let modes: GuardModes = { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn', ...o.modes };
+  const timeoutMs = o.timeoutMs ?? 60_000;
+
+  const launch = async (): Promise<Daemon> => {
+    writeFileSync(configPath, guardConfigYaml({ port, certs, kubeconfig: cp.kubeconfigPath, modes, auditClientCAFile: cp.ca.cert, ...(o.logLevel ? { logLevel: o.logLevel } : {}) }));
+    const t0 = Date.now();
+    const d = startDaemon({
+      name: 'teardown-guard',
+      cmd: process.execPath,
+      args: [GUARD_ENTRY, 'serve', '--config', configPath],
+      logDir: dir,
+      env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
+    });
+    await waitFor('teardown-guard /readyz', timeoutMs, async () => {
+      if (!d.isRunning()) throw new Error(`teardown-guard exited:\n${tail(d.logPath, 30)}`);
+      return (await httpsGet(`${url}/readyz`, certs.caPem)) === 200 ? true : undefined;
+    }, 200).catch(async (e: unknown) => {
+      await d.stop(2000);
+      throw e;
+    });
+    log(`serving on ${url} in ${((Date.now() - t0) / 1000).toFixed(1)}s (modes ${JSON.stringify(modes)})`);
+    return d;
+  };
+
+  let daemon = await launch();
+  const guard: Guard = {
+    port,
+    url,
+    certs,
+    configPath,
+    get logPath() {
+      return daemon.logPath;
+    },
+    get daemon() {
+      return daemon;
+    },
+    async register(failurePolicy) {
+      const r = await cp.kubectl(['apply', '-f', '-'], { input: webhookConfigurationYaml(`${url}/validate`, certs.caPem, failurePolicy) });
+      if (r.code !== 0) throw new Error(`registering the webhook failed: ${r.stderr}`);
+      // The apiserver loads webhook configurations asynchronously: probe with a dry-run namespace
+      // DELETE until the guard's log shows a review (or a bounded wait passes).
+      const before = readFileSync(daemon.logPath, 'utf8').length;
+      await cp.kubectl(['create', 'namespace', 'tg-guard-probe']).catch(() => undefined);
+      await waitFor('webhook registered (guard called by the apiserver)', 30_000, async () => {
+        await cp.kubectl(['delete', 'namespace', 'tg-guard-probe', '--dry-run=server']);
+        const after = readFileSync(daemon.logPath, 'utf8');
+        return after.length > before && /"msg":"decision"|validate|review/i.test(after.slice(before)) ? true : undefined;
+      }, 500).catch(() => sleep(2000)); // log format unknown: fall back to the apiserver's usual propagation delay
+      await cp.kubectl(['delete', 'namespace', 'tg-guard-probe', '--wait=false']);
+    },
+    async unregister() {
+      await cp.kubectl(['delete', 'validatingwebhookconfiguration', WEBHOOK_NAME, '--ignore-not-found']);
+      await sleep(1500);
+    },
+    async setModes(m) {
+      modes = { ...modes, ...m };
+      await daemon.stop(5000);
+      daemon = await launch();
+    },
+    logTail: (lines = 40) => tail(daemon.logPath, lines),
+    async stop() {
+      await daemon.stop(5000);
+    },
+  };
+  return guard;
+}
+
+/** TG_REQUIRE_GUARD=1: WITH-guard scenario parts must run (and fail if the guard is missing). */
+export const guardRequired = (): boolean => process.env.TG_REQUIRE_GUARD === '1';
+
+/**
+ * Starts (once) and registers the guard for the WITH-guard parts of a scenario file. Returns
+ * undefined, after printing why, when the guard cannot run here and TG_REQUIRE_GUARD is not set;
+ * with TG_REQUIRE_GUARD=1 the reason is thrown instead.
+ */
+export class GuardSession {
+  private cp: () => ControlPlane;
+  private guard: Guard | undefined;
+  private failed: string | undefined;
+  private registered = false;
+  private modes = '';
+  constructor(cp: () => ControlPlane) {
+    this.cp = cp;
+  }
+  async get(modes: GuardModes): Promise<Guard | undefined> {
+    const why = this.failed ?? guardUnavailableReason();
+    if (why) return this.unavailable(why);
+    try {
+      const key = JSON.stringify(modes);
+      if (!this.guard) this.guard = await startGuard(this.cp(), { modes });
+      else if (key !== this.modes) await this.guard.setModes(modes);
+      this.modes = key;
+      if (!this.registered) {
+        await this.guard.register();
+        this.registered = true;
+      }
+      return this.guard;
+    } catch (e) {
+      this.failed = `the guard did not start: ${e instanceof Error ? e.message : String(e)}`;
+      return this.unavailable(this.failed);
+    }
+  }
+  private unavailable(why: string): undefined {
+    if (guardRequired()) throw new Error(`TG_REQUIRE_GUARD=1 but ${why}`);
+    process.stderr.write(`[scenarios] WITH-guard part skipped: ${why} (set TG_REQUIRE_GUARD=1 to make this a failure)\n`);
+    return undefined;
+  }
+  /** Takes the guard out of the request path (for the WITHOUT-guard parts). */
+  async detach(): Promise<void> {
+    if (this.guard && this.registered) {
+      await this.guard.unregister();
+      this.registered = false;
+    }
+  }
+  async stop(): Promise<void> {
+    await this.detach().catch(() => undefined);
+    await this.guard?.stop();
+    this.guard = undefined;
+  }
+}
