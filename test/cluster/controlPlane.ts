@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { kubeClient, kubeconfigYaml, type KubeClient } from './kubeClient.ts';
 import { binPath, missingComponents, type BinaryName } from './paths.ts';
 import { makeCA, makeLeaf, makeServiceAccountKey, type CA } from './pki.ts';
-import { freePort, onSignalShutdown, registerDir, run, sleep, startDaemon, startWatchdog, tail, unregisterDir, waitFor, type Daemon, type RunResult } from './proc.ts';
+import { freePort, GiveUp, onSignalShutdown, registerDir, run, startDaemon, startWatchdog, tail, unregisterDir, waitFor, type Daemon, type RunResult } from './proc.ts';
 import { installOlm, type OlmMode } from './olm.ts';
 import { startOlmSupervisor, type OlmSupervisor } from './olmSupervisor.ts';
 
@@ -196,7 +196,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     daemons.push(etcd);
     watchExit(etcd);
     await waitFor('etcd /health', timeoutMs, async () => {
-      if (!etcd.isRunning()) throw new Error('etcd exited');
+      if (!etcd.isRunning()) throw new GiveUp('etcd exited');
       const r = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(2000) });
       const j = (await r.json()) as { health?: string };
       return j.health === 'true' ? true : undefined;
@@ -241,7 +241,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     client = kubeClient({ server, caPem, certFile: admin.cert, keyFile: admin.key });
     const c = client;
     await waitFor('kube-apiserver /readyz', timeoutMs, async () => {
-      if (!apiserver.isRunning()) throw new Error('kube-apiserver exited');
+      if (!apiserver.isRunning()) throw new GiveUp('kube-apiserver exited');
       const r = await c.request('GET', '/readyz', { timeoutMs: 3000 });
       return r.status === 200 ? true : undefined;
     }, 200);
@@ -278,7 +278,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     watchExit(kcmDaemon);
     // Ready when the serviceaccount controller has made default/default (proves kcm talks to the apiserver with its SA credentials).
     await waitFor('kube-controller-manager (default/default ServiceAccount)', timeoutMs, async () => {
-      if (!kcmDaemon.isRunning()) throw new Error('kube-controller-manager exited');
+      if (!kcmDaemon.isRunning()) throw new GiveUp('kube-controller-manager exited');
       return (await c.get('/api/v1/namespaces/default/serviceaccounts/default')) ? true : undefined;
     }, 200);
     log(`kube-controller-manager ready in ${secs(tKcm)}`);
@@ -328,5 +328,3 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   }
 }
 
-/** For callers that want to retry a flaky external step without a dependency on vitest. */
-export { sleep };

@@ -181,7 +181,7 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
         p.restarts++;
         const backoff = Math.min(10_000, 1000 * 2 ** Math.min(p.restarts - 1, 4));
         p.notBefore = Date.now() + backoff;
-        note({ namespace: ns, name: p.name, what: 'exited', detail: `code ${code}; restart in ${backoff}ms; log ${daemon.logPath}\n${tail(daemon.logPath, 15)}` });
+        note({ namespace: ns, name: p.name, what: 'exited', detail: `code ${code}, restart in ${backoff}ms; last log line: ${tail(daemon.logPath, 2).trim().split('\n').pop() ?? ''}` });
       }
     });
   }

@@ -251,7 +251,12 @@ export function freePort(): Promise<number> {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Polls `check` every intervalMs until it returns a non-undefined value or timeoutMs passes. */
+/** Thrown from a waitFor check to stop waiting at once (e.g. the awaited process exited). */
+export class GiveUp extends Error {
+  override readonly name = 'GiveUp';
+}
+
+/** Polls `check` every intervalMs until it returns a non-undefined value or timeoutMs passes (a GiveUp error ends it early). */
 export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined> | T | undefined, intervalMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
@@ -260,6 +265,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => P
       const v = await check();
       if (v !== undefined) return v;
     } catch (e) {
+      if (e instanceof GiveUp) throw e;
       lastErr = e;
     }
     if (Date.now() > deadline) {

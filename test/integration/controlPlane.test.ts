@@ -2,12 +2,12 @@
 // controller finishes namespace deletions, and the real olm-operator (supervised by its
 // Deployment object) adds operators.coreos.com/csv-cleanup to a CSV and removes it on deletion,
 // but only while its Deployment wants it running.
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
 import { applyObjects, CSV_CLEANUP, getCsv, OLM_NAMESPACE, waitDeploymentAvailable } from '../cluster/olm.ts';
 import { missingComponents, versions } from '../cluster/paths.ts';
 import { waitFor } from '../cluster/proc.ts';
+import { readAuditEvents, type AuditEvent } from '../scenarios/harness.ts';
 import { csvManifest, operatorGroupManifest } from '../scenarios/objects.ts';
 
 let cp: ControlPlane;
@@ -22,8 +22,8 @@ afterAll(async () => {
   await cp?.stop();
 });
 
-function auditEvents(): Array<Record<string, any>> {
-  return readFileSync(cp.auditLogPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+function auditEvents(): AuditEvent[] {
+  return readAuditEvents(cp.auditLogPath);
 }
 
 describe('loopback control plane', () => {
@@ -68,7 +68,7 @@ describe('loopback control plane', () => {
     await waitFor(`namespace ${ns} gone`, 90_000, async () => ((await cp.client.get(`/api/v1/namespaces/${ns}`)) ? undefined : true), 250);
     console.log(`[test] namespace deletion completed in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     const byController = auditEvents().filter(
-      (e) => e.verb === 'delete' && e.objectRef?.namespace === ns && String(e.user?.username).includes('namespace-controller'),
+      (e) => ['delete', 'deletecollection'].includes(e.verb ?? '') && e.objectRef?.namespace === ns && e.user?.username === 'system:serviceaccount:kube-system:namespace-controller',
     );
     expect(byController.length).toBeGreaterThan(0);
   });
@@ -109,7 +109,7 @@ describe('loopback control plane', () => {
     await waitFor('csv-cleanup added', 60_000, async () => ((await getCsv(cp, ns, csvName))?.metadata.finalizers?.includes(CSV_CLEANUP) ? true : undefined));
 
     // Keep the Deployment object's manifest to restore it afterwards.
-    const saved = await cp.client.get<Record<string, any>>(deploy);
+    const saved = await cp.client.get<{ metadata: { name: string; namespace: string; labels?: Record<string, string> }; spec: unknown }>(deploy);
     await cp.client.must('DELETE', deploy);
     await cp.olm!.waitStopped(OLM_NAMESPACE, 'olm-operator', 30_000);
     await cp.client.must('DELETE', `/apis/operators.coreos.com/v1alpha1/namespaces/${ns}/clusterserviceversions/${csvName}`);

@@ -3,13 +3,14 @@
 // registered with a ValidatingWebhookConfiguration whose clientConfig.url points at it.
 // Everything that depends on the guard's config keys or webhook rules is in guardConfigYaml()
 // and webhookConfigurationYaml(), so adjusting to the server means editing those two only.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
 import { repoRoot } from '../cluster/paths.ts';
-import { freePort, runOk, sleep, startDaemon, tail, waitFor, type Daemon } from '../cluster/proc.ts';
+import { freePort, GiveUp, registerDir, runOk, sleep, startDaemon, tail, waitFor, type Daemon } from '../cluster/proc.ts';
 
 export type Mode = 'enforce' | 'warn' | 'audit' | 'off';
 
@@ -182,7 +183,7 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
       env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
     });
     await waitFor('teardown-guard /readyz', timeoutMs, async () => {
-      if (!d.isRunning()) throw new Error(`teardown-guard exited:\n${tail(d.logPath, 30)}`);
+      if (!d.isRunning()) throw new GiveUp(`teardown-guard exited:\n${tail(d.logPath, 30)}`);
       return (await httpsGet(`${url}/readyz`, certs.caPem)) === 200 ? true : undefined;
     }, 200).catch(async (e: unknown) => {
       await d.stop(2000);
@@ -216,7 +217,8 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
         const after = readFileSync(daemon.logPath, 'utf8');
         return after.length > before && /"msg":"decision"|validate|review/i.test(after.slice(before)) ? true : undefined;
       }, 500).catch(() => sleep(2000)); // log format unknown: fall back to the apiserver's usual propagation delay
-      await cp.kubectl(['delete', 'namespace', 'tg-guard-probe', '--wait=false']);
+      // Gone before anyone lists namespaces (the demo shows `kubectl get ns`).
+      await cp.kubectl(['delete', 'namespace', 'tg-guard-probe', '--timeout=60s']);
     },
     async unregister() {
       await cp.kubectl(['delete', 'validatingwebhookconfiguration', WEBHOOK_NAME, '--ignore-not-found']);
@@ -286,5 +288,29 @@ export class GuardSession {
     await this.detach().catch(() => undefined);
     await this.guard?.stop();
     this.guard = undefined;
+  }
+}
+
+/**
+ * A control plane whose apiserver ships its audit events (audit webhook backend, batch mode) to
+ * the guard's POST /audit, plus the guard itself. The guard's port and certificate are picked
+ * before the apiserver starts (its --audit-webhook-config-file names them); the guard then
+ * authenticates the apiserver by its client certificate (signed by the cluster CA).
+ */
+export async function startControlPlaneWithGuardAudit(
+  start: (auditWebhook: { url: string; caPem: string }) => Promise<ControlPlane>,
+  o: Omit<StartGuardOptions, 'port' | 'certs'> = {},
+): Promise<{ cp: ControlPlane; guard: Guard }> {
+  const certDir = mkdtempSync(join(tmpdir(), 'tg-guard-certs-'));
+  registerDir(certDir);
+  const certs = await makeGuardCerts(certDir);
+  const port = await freePort();
+  const cp = await start({ url: `https://127.0.0.1:${port}/audit`, caPem: certs.caPem });
+  try {
+    const guard = await startGuard(cp, { ...o, port, certs });
+    return { cp, guard };
+  } catch (e) {
+    await cp.stop();
+    throw e;
   }
 }

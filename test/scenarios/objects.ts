@@ -56,3 +56,25 @@ export function csvManifest(namespace: string, name: string, o: { serviceAccount
     },
   };
 }
+
+/**
+ * What catalog-operator's InstallPlan would create next to csvManifest(): the ServiceAccount and a
+ * ClusterRole/Binding meeting its clusterPermissions, labelled olm.owner* so csv-cleanup deletes them.
+ */
+export function csvRbacManifests(namespace: string, csvName: string, o: { serviceAccount?: string } = {}): Array<Record<string, unknown>> {
+  const sa = o.serviceAccount ?? 'demo-operator';
+  const labels = { 'olm.owner': csvName, 'olm.owner.kind': 'ClusterServiceVersion', 'olm.owner.namespace': namespace };
+  const name = `${csvName}-cluster`;
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name, labels },
+      rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace }],
+    },
+  ];
+}

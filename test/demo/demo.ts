@@ -1,0 +1,112 @@
+// `npm run demo`: brings up the real loopback control plane (building the pinned binaries on the
+// first run, with progress), plays incident A (S1) and incident B (S2) without and then with
+// teardown-guard, shows what a user sees (helm output, `kubectl get ns`, the denial text), and
+// tears everything down. The steps are the scenario suite's own (test/scenarios/scenarios.ts).
+//   node test/demo/demo.ts          (npm run cluster:up gives a cluster to explore by hand)
+import { ensureBinaries } from '../cluster/cli.ts';
+import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import { GuardSession, guardUnavailableReason } from '../scenarios/guard.ts';
+import { kubectl, sdkUninstall, Transcript } from '../scenarios/harness.ts';
+import {
+  helmInstallSimpleApp, S1, s1Install, s1ManualCleanup, s1ObserveStuck, s1Recover, s1Uninstall, S2, s2Cleanup, s2SdkUninstall,
+} from '../scenarios/scenarios.ts';
+
+const tty = process.stdout.isTTY;
+const bold = (s: string) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
+const dim = (s: string) => (tty ? `\x1b[2m${s}\x1b[0m` : s);
+const say = (s: string) => process.stdout.write(`${s}\n`);
+const act = (n: string, title: string) => say(`\n${bold(`━━━ ${n}: ${title} ━━━`)}`);
+
+/** Prints commands and their output, leaving out the Helm SDK program's own debug log lines. */
+function transcript(): Transcript {
+  return new Transcript((line) => {
+    if (line.startsWith('$ ')) say(bold(line));
+    else if (line.startsWith('# ')) say(dim(line));
+    else say(line.split('\n').filter((l) => !/^\s+\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /.test(l)).join('\n'));
+  });
+}
+
+async function incidentA(cp: ControlPlane, guard: GuardSession, withGuard: boolean): Promise<void> {
+  const t = transcript();
+  if (!withGuard) {
+    act('Incident A', 'helm uninstall of a chart that ships OLM (Pixie\'s shape), WITHOUT teardown-guard');
+    await guard.detach();
+    await s1Install(cp, t);
+    const u = await s1Uninstall(cp, t);
+    say(dim(`# helm exit code ${u.helm.code}; olm-operator process ${u.olmRunning ? 'still running' : 'stopped with its Deployment'}`));
+    const stuck = await s1ObserveStuck(cp, t, 10_000);
+    say(bold(stuck.stuck ? `→ ${S1.operatorNamespace} is stuck in Terminating: nobody is left to remove the CSV finalizer.` : `→ unexpected: ${S1.operatorNamespace} was not stuck`));
+    say(dim('# resetting with the manual remedy (patch the finalizer away, delete the leaked cluster-scoped objects)'));
+    await s1ManualCleanup(cp, new Transcript());
+    return;
+  }
+  act('Incident A', 'the same uninstall WITH teardown-guard');
+  const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+  if (!g) return;
+  await s1Install(cp, t);
+  const u = await s1Uninstall(cp, t);
+  say(dim(`# helm exit code ${u.helm.code}`));
+  await kubectl(cp, t, ['get', 'ns'], 'nothing is stuck: px-operator is still Active');
+  await kubectl(cp, t, ['delete', 'namespace', S1.operatorNamespace, '--dry-run=server'], 'the denial helm ran into, in full');
+  say(bold('→ Following the fix in the message: bring OLM back, delete the operator namespace while OLM runs, uninstall again.'));
+  const r = await s1Recover(cp, t);
+  await kubectl(cp, t, ['get', 'ns'], 'everything gone');
+  say(bold(r.leftovers.length ? `→ leftovers: ${r.leftovers.join(', ')}` : '→ clean: no namespace, CSV, OLM-owned ClusterRole or release record left behind.'));
+}
+
+async function incidentB(cp: ControlPlane, guard: GuardSession, withGuard: boolean): Promise<void> {
+  const t = transcript();
+  if (!withGuard) {
+    act('Incident B', 'Helm SDK uninstall with Init(getter, "helm-test"), getter namespace "default", WITHOUT teardown-guard');
+    await guard.detach();
+    await helmInstallSimpleApp(cp, t, S2.namespace);
+    const r = await s2SdkUninstall(cp, t);
+    await kubectl(cp, t, ['get', 'deploy,svc,cm', '-n', S2.namespace, '-l', `app.kubernetes.io/instance=${S2.release}`], 'yet everything is still running');
+    say(bold(`→ "uninstalled", records purged (${r.records.length} left), ${r.remaining.length} of 3 resources still there. The DELETEs went to "default" and got 404.`));
+    await s2Cleanup(cp);
+    return;
+  }
+  act('Incident B', 'the same SDK uninstall WITH teardown-guard (helm-uninstall-namespace: enforce)');
+  const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+  if (!g) return;
+  await helmInstallSimpleApp(cp, t, S2.namespace);
+  const r = await s2SdkUninstall(cp, t);
+  say(bold(`→ purge denied: the record is kept (${r.records.map((x) => `${x.name}: ${x.status}`).join(', ')}), nothing is lost track of.`));
+  say(dim('# the fix the message names: the correct uninstall (SetNamespace, or the CLI with -n)'));
+  await sdkUninstall(cp, t, S2.release, { namespace: S2.namespace, setNamespace: true });
+  await kubectl(cp, t, ['get', 'deploy,svc,cm', '-n', S2.namespace, '-l', `app.kubernetes.io/instance=${S2.release}`], 'now really gone');
+  await s2Cleanup(cp);
+}
+
+async function main(): Promise<number> {
+  const t0 = Date.now();
+  say(bold('teardown-guard demo: a real kube-apiserver, kube-controller-manager, olm-operator and Helm on 127.0.0.1'));
+  await ensureBinaries((l) => say(l));
+  const cp = await startControlPlane({ olm: 'crds', log: (l) => say(dim(`[cluster] ${l}`)) });
+  const guard = new GuardSession(() => cp);
+  const why = guardUnavailableReason();
+  if (why) say(bold(`note: teardown-guard cannot run here (${why}); showing the incidents without it only.`));
+  try {
+    await incidentA(cp, guard, false);
+    if (!why) await incidentA(cp, guard, true);
+    await incidentB(cp, guard, false);
+    if (!why) await incidentB(cp, guard, true);
+    say(`\n${bold(`Done in ${((Date.now() - t0) / 1000).toFixed(0)}s.`)}`);
+    return 0;
+  } catch (e) {
+    say(`demo failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    say(cp.diagnostics(15));
+    return 1;
+  } finally {
+    await guard.stop().catch(() => undefined);
+    await cp.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  },
+);

@@ -1,0 +1,162 @@
+// Scenarios S2, S3 (incident B: the Helm SDK uninstall whose DELETEs go to the wrong namespace)
+// and S4 (correct teardowns: no false positives), on the real loopback control plane with the
+// real helm 3/4 CLIs and the Helm SDK program. Each scenario runs WITHOUT the guard first (proving
+// the harness reproduces the incident), then WITH it. WITH-guard parts skip, printing why, when
+// the guard cannot run here, unless TG_REQUIRE_GUARD=1 (then they fail).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import { missingComponents } from '../cluster/paths.ts';
+import { GuardSession } from '../scenarios/guard.ts';
+import {
+  auditEventsSince, auditOffset, DENIED_TEXT, existing, GUARD_TEXT, guardAnnotated, output, releaseRecords, simpleAppObjects, Transcript,
+} from '../scenarios/harness.ts';
+import { helmInstallSimpleApp, S2, s2Cleanup, s2SdkUninstall, S4_CASES, s4Leftovers, s4Reset } from '../scenarios/scenarios.ts';
+
+let cp: ControlPlane;
+const guard = new GuardSession(() => cp);
+const timings: Record<string, number> = {};
+
+beforeAll(async () => {
+  const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'helm3', 'helm4', 'helm-sdk-uninstall']);
+  if (missing.length) throw new Error(`pinned binaries missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
+  cp = await startControlPlane({ olm: 'none' });
+});
+
+afterAll(async () => {
+  await guard.stop();
+  await cp?.stop();
+  console.log(`[scenarios] timings (s): ${Object.entries(timings).map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`).join(' ')}`);
+});
+
+/** Runs `body` with a transcript that is printed if it throws. */
+async function scenario(name: string, body: (t: Transcript) => Promise<void>): Promise<void> {
+  const t = new Transcript();
+  const t0 = Date.now();
+  try {
+    await body(t);
+  } catch (e) {
+    console.error(`[scenarios] ${name} failed; transcript:\n${t.toString()}`);
+    throw e;
+  } finally {
+    timings[name] = Date.now() - t0;
+  }
+}
+
+describe('S2 — incident B: SDK uninstall with Init(getter, "helm-test"), getter namespace "default"', () => {
+  it('without the guard: the release records are purged and every resource is still there', async () => {
+    await scenario('S2-without', async (t) => {
+      await guard.detach();
+      await helmInstallSimpleApp(cp, t, S2.namespace);
+      const from = auditOffset(cp);
+      const r = await s2SdkUninstall(cp, t);
+      expect(r.sdk.code).toBe(0);
+      expect(r.records).toEqual([]);
+      expect(r.helmList).not.toContain(S2.release);
+      expect(r.remaining).toEqual(simpleAppObjects(S2.namespace, S2.release).map((o) => o.display));
+      // Where the DELETEs went: default, answered 404 (they never reached admission).
+      const misdirected = auditEventsSince(cp, from).filter((e) => e.verb === 'delete' && e.objectRef?.namespace === 'default' && e.objectRef?.name?.startsWith(`${S2.release}-`));
+      expect(misdirected.length).toBeGreaterThanOrEqual(3);
+      expect(misdirected.every((e) => e.responseStatus?.code === 404)).toBe(true);
+      await s2Cleanup(cp);
+    });
+  });
+
+  it('with the guard (enforce): the purge is denied, the record kept, the SDK reports the denial', async (ctx) => {
+    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+    if (!g) return ctx.skip();
+    await scenario('S2-with-enforce', async (t) => {
+      await helmInstallSimpleApp(cp, t, S2.namespace);
+      const r = await s2SdkUninstall(cp, t);
+      expect(r.sdk.code).not.toBe(0);
+      expect(output(r.sdk)).toMatch(DENIED_TEXT);
+      expect(output(r.sdk)).toMatch(GUARD_TEXT);
+      expect(r.records.length).toBeGreaterThan(0);
+      expect(r.helmList).toContain(S2.release);
+      expect(r.remaining.length).toBe(3);
+      await s2Cleanup(cp);
+    });
+  });
+
+  it('with the guard (warn): the warning reaches the SDK and the audit log carries the guard annotation', async (ctx) => {
+    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+    if (!g) return ctx.skip();
+    await scenario('S2-with-warn', async (t) => {
+      await helmInstallSimpleApp(cp, t, S2.namespace);
+      const from = auditOffset(cp);
+      const r = await s2SdkUninstall(cp, t);
+      expect(r.sdk.code).toBe(0);
+      expect(r.sdk.stderr).toMatch(/warning/i);
+      expect(r.sdk.stderr).toMatch(GUARD_TEXT);
+      const annotated = guardAnnotated(auditEventsSince(cp, from));
+      expect(annotated.some((e) => e.objectRef?.resource === 'secrets' && e.objectRef?.namespace === S2.namespace)).toBe(true);
+      await s2Cleanup(cp);
+    });
+  });
+});
+
+describe('S3 — the same release name in default and helm-test: the misdirected uninstall deletes default\'s objects', () => {
+  it('without the guard: default/web\'s objects are deleted by the uninstall of helm-test/web', async () => {
+    await scenario('S3-without', async (t) => {
+      await guard.detach();
+      await helmInstallSimpleApp(cp, t, 'default');
+      await helmInstallSimpleApp(cp, t, S2.namespace);
+      const r = await s2SdkUninstall(cp, t);
+      expect(r.sdk.code).toBe(0);
+      expect(r.remainingInDefault).toEqual([]); // another release's data destroyed
+      expect(r.remaining.length).toBe(3); // its own objects untouched
+      expect((await releaseRecords(cp, 'default', S2.release)).at(-1)?.status).toBe('deployed');
+      await s2Cleanup(cp);
+    });
+  });
+
+  it('with the guard (enforce): each misdirected DELETE is denied and default\'s objects survive', async (ctx) => {
+    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+    if (!g) return ctx.skip();
+    await scenario('S3-with-enforce', async (t) => {
+      await helmInstallSimpleApp(cp, t, 'default');
+      await helmInstallSimpleApp(cp, t, S2.namespace);
+      const from = auditOffset(cp);
+      const r = await s2SdkUninstall(cp, t);
+      expect(r.sdk.code).not.toBe(0);
+      expect(output(r.sdk)).toMatch(DENIED_TEXT);
+      expect(r.remainingInDefault).toEqual(simpleAppObjects('default', S2.release).map((o) => o.display));
+      // Flagged on each DELETE: every misdirected DELETE that reached admission was refused.
+      const deletes = auditEventsSince(cp, from).filter((e) => e.verb === 'delete' && e.objectRef?.namespace === 'default' && e.objectRef?.name?.startsWith(`${S2.release}-`));
+      expect(deletes.length).toBeGreaterThanOrEqual(3);
+      expect(deletes.every((e) => e.responseStatus?.code === 403)).toBe(true);
+      expect(await existing(cp, simpleAppObjects('default', S2.release))).toHaveLength(3);
+      await s2Cleanup(cp);
+    });
+  });
+});
+
+describe('S4 — no false positives: correct teardowns', () => {
+  it('without the guard: every case completes (baseline)', async () => {
+    await scenario('S4-without', async (t) => {
+      await guard.detach();
+      for (const c of S4_CASES) await c.run(cp, t);
+      expect(await s4Leftovers(cp)).toEqual([]);
+      await s4Reset(cp);
+    });
+  });
+
+  it('with the guard (both policies enforce): zero denials, zero warnings, same end state', async (ctx) => {
+    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+    if (!g) return ctx.skip();
+    await scenario('S4-with', async (t) => {
+      const from = auditOffset(cp);
+      for (const c of S4_CASES) {
+        const results = await c.run(cp, t);
+        for (const r of results) {
+          expect(output(r), c.name).not.toMatch(DENIED_TEXT);
+          expect(output(r), c.name).not.toMatch(GUARD_TEXT);
+          expect(output(r), c.name).not.toMatch(/warning/i);
+        }
+      }
+      expect(await s4Leftovers(cp)).toEqual([]);
+      const annotated = guardAnnotated(auditEventsSince(cp, from));
+      expect(annotated.map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}: ${JSON.stringify(e.annotations)}`)).toEqual([]);
+      await s4Reset(cp);
+    });
+  });
+});

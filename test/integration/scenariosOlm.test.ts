@@ -1,0 +1,126 @@
+// Scenarios S1 (incident A: uninstalling a chart that ships OLM strands the operator namespace in
+// Terminating) and S5 (OLM's own namespace vs. an operator namespace), on the real loopback
+// control plane with the real olm-operator (supervised by its Deployment) and the real helm CLI.
+// Each scenario runs WITHOUT the guard first, then WITH it. WITH-guard parts skip, printing why,
+// when the guard cannot run here, unless TG_REQUIRE_GUARD=1 (then they fail).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import { CSV_CLEANUP, OLM_NAMESPACE } from '../cluster/olm.ts';
+import { missingComponents } from '../cluster/paths.ts';
+import { GuardSession } from '../scenarios/guard.ts';
+import { DENIED_TEXT, describeNamespace, GUARD_TEXT, namespaceState, output, Transcript } from '../scenarios/harness.ts';
+import {
+  S1, s1Install, s1Leftovers, s1ManualCleanup, s1ObserveStuck, s1Recover, s1Uninstall,
+  s5CreateOperator, s5DeleteOlmNamespace, s5DeleteOperatorNamespace, s5InstallOlm,
+} from '../scenarios/scenarios.ts';
+
+const STUCK_WAIT_MS = Number(process.env.TG_STUCK_WAIT_MS ?? 15_000);
+
+let cp: ControlPlane;
+const guard = new GuardSession(() => cp);
+const timings: Record<string, number> = {};
+
+beforeAll(async () => {
+  const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'olm', 'helm3', 'helm4']);
+  if (missing.length) throw new Error(`pinned binaries missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
+  // OLM CRDs only: S1's chart ships OLM itself (like Pixie's); S5 installs upstream OLM later.
+  cp = await startControlPlane({ olm: 'crds' });
+});
+
+afterAll(async () => {
+  await guard.stop();
+  await cp?.stop();
+  console.log(`[scenarios] timings (s): ${Object.entries(timings).map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`).join(' ')}`);
+});
+
+async function scenario(name: string, body: (t: Transcript) => Promise<void>): Promise<void> {
+  const t = new Transcript();
+  const t0 = Date.now();
+  try {
+    await body(t);
+  } catch (e) {
+    console.error(`[scenarios] ${name} failed; transcript:\n${t.toString()}\n${cp.diagnostics(15)}`);
+    throw e;
+  } finally {
+    timings[name] = Date.now() - t0;
+  }
+}
+
+describe('S1 — incident A: helm uninstall of a chart that ships OLM, an operator namespace and a CSV', () => {
+  it(`without the guard: the operator namespace stays Terminating, held by ${CSV_CLEANUP}`, async () => {
+    await scenario('S1-without', async (t) => {
+      await guard.detach();
+      await s1Install(cp, t);
+      const u = await s1Uninstall(cp, t);
+      expect(u.helm.code).toBe(0); // helm reports success
+      expect(u.records).toEqual([]);
+      expect(u.olmRunning).toBe(false); // uninstalling OLM really stopped OLM
+      const { stuck, last } = await s1ObserveStuck(cp, t, STUCK_WAIT_MS);
+      expect(stuck, describeNamespace(last)).toBe(true);
+      expect(last.phase).toBe('Terminating');
+      expect(last.csvs).toEqual([expect.objectContaining({ name: S1.csv, deleting: true, finalizers: [CSV_CLEANUP] })]);
+      // Reset with the manual remedy (finalizer patch + leaked cluster-scoped objects).
+      await s1ManualCleanup(cp, t);
+      expect(await s1Leftovers(cp)).toEqual([]);
+    });
+  });
+
+  it('with the guard: the namespace DELETE is denied, helm reports it, nothing is stuck; the documented recovery removes everything', async (ctx) => {
+    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+    if (!g) return ctx.skip();
+    await scenario('S1-with', async (t) => {
+      await s1Install(cp, t);
+      const u = await s1Uninstall(cp, t, 3, true);
+      expect(u.helm.code).not.toBe(0);
+      expect(output(u.helm)).toMatch(DENIED_TEXT);
+      expect(output(u.helm)).toMatch(GUARD_TEXT);
+      expect(output(u.helm)).toContain(S1.operatorNamespace);
+      // Nothing stuck: the operator namespace is still Active and its CSV is not being deleted.
+      expect(u.operatorNamespace.phase).toBe('Active');
+      expect(u.operatorNamespace.csvs.every((c) => !c.deleting)).toBe(true);
+      const later = await namespaceState(cp, S1.operatorNamespace);
+      expect(later.phase).toBe('Active');
+      const r = await s1Recover(cp, t);
+      if (r.rollback) expect(r.rollback.code).toBe(0);
+      expect(r.deleteOperatorNamespace.code).toBe(0);
+      expect(r.uninstall.code).toBe(0);
+      expect(r.leftovers).toEqual([]);
+    });
+  });
+});
+
+describe('S5 — OLM\'s own namespace vs. an operator namespace (upstream OLM installed)', () => {
+  it('without the guard: deleting an operator namespace while OLM runs completes (OLM removes csv-cleanup)', async () => {
+    await scenario('S5-without', async (t) => {
+      await guard.detach();
+      await s5InstallOlm(cp);
+      const pkg = await namespaceState(cp, OLM_NAMESPACE);
+      expect(pkg.csvs.find((c) => c.name === 'packageserver')?.finalizers).toContain(CSV_CLEANUP);
+      await s5CreateOperator(cp);
+      const d = await s5DeleteOperatorNamespace(cp, t);
+      expect(d.result.code).toBe(0);
+      expect(d.gone).toBe(true);
+    });
+  });
+
+  it('with the guard: deleting OLM\'s namespace is denied; deleting the operator namespace is allowed and it goes away', async (ctx) => {
+    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+    if (!g) return ctx.skip();
+    await scenario('S5-with', async (t) => {
+      const dry = await s5DeleteOlmNamespace(cp, t, true);
+      expect(dry.result.code).not.toBe(0);
+      expect(output(dry.result)).toMatch(DENIED_TEXT);
+      const real = await s5DeleteOlmNamespace(cp, t);
+      expect(real.result.code).not.toBe(0);
+      expect(output(real.result)).toMatch(DENIED_TEXT);
+      expect(output(real.result)).toMatch(/packageserver/);
+      expect(real.olm.phase).toBe('Active');
+      expect(cp.olm?.isRunning(OLM_NAMESPACE, 'olm-operator')).toBe(true);
+      await s5CreateOperator(cp);
+      const d = await s5DeleteOperatorNamespace(cp, t);
+      expect(d.result.code).toBe(0);
+      expect(output(d.result)).not.toMatch(DENIED_TEXT);
+      expect(d.gone).toBe(true);
+    });
+  });
+});

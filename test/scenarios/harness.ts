@@ -1,0 +1,264 @@
+// Helpers shared by the scenario suite, the demo and (later) the kind e2e: Helm commands against
+// a ControlPlane, release-record and namespace observations, and the manual remedies used to
+// reset the cluster between scenarios. Observations return data; callers decide what to assert
+// or print.
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import type { RunResult } from '../cluster/proc.ts';
+import { sleep, waitFor } from '../cluster/proc.ts';
+import { CSV_CLEANUP } from '../cluster/olm.ts';
+import { clusterDir } from '../cluster/paths.ts';
+
+export const chartsDir = join(clusterDir, '..', 'scenarios', 'charts');
+export const chartPath = (name: 'pixie-like' | 'simple-app' | 'hooks' | 'keep-policy' | 'two-namespaces') => join(chartsDir, name);
+
+/** What the guard's answers look like to clients (denial reason / warning text). Adjust in one place. */
+export const GUARD_TEXT = /teardown-guard|olm-orphaned-finalizers|helm-uninstall-namespace/i;
+export const DENIED_TEXT = /denied the request|admission webhook .* denied/i;
+
+export interface Step {
+  label: string;
+  cmd: string;
+  result: RunResult;
+  ms: number;
+}
+
+/** A scenario's transcript: every command run, in order (the demo prints it, tests attach it to failures). */
+export class Transcript {
+  steps: Step[] = [];
+  notes: string[] = [];
+  private sink: ((s: string) => void) | undefined;
+  constructor(sink?: (s: string) => void) {
+    this.sink = sink;
+  }
+  note(line: string): void {
+    this.notes.push(line);
+    this.sink?.(`# ${line}`);
+  }
+  async run(label: string, cmd: string, p: Promise<RunResult>): Promise<RunResult> {
+    const t0 = Date.now();
+    const result = await p;
+    const step = { label, cmd, result, ms: Date.now() - t0 };
+    this.steps.push(step);
+    if (this.sink) {
+      this.sink(`$ ${cmd}   # ${label} (${(step.ms / 1000).toFixed(1)}s, exit ${result.code})`);
+      const out = `${result.stdout}${result.stderr}`.trimEnd();
+      if (out) this.sink(out.split('\n').map((l) => `  ${l}`).join('\n'));
+    }
+    return result;
+  }
+  toString(): string {
+    return this.steps
+      .map((s) => `$ ${s.cmd}  [${s.label}; exit ${s.result.code}; ${s.ms}ms]\n${s.result.stdout}${s.result.stderr}`)
+      .concat(this.notes.map((n) => `# ${n}`))
+      .join('\n');
+  }
+}
+
+export async function helm(cp: ControlPlane, t: Transcript, version: 3 | 4, args: string[], label = 'helm'): Promise<RunResult> {
+  const shown = args.map((a) => (a.startsWith(chartsDir) ? relative(process.cwd(), a) || a : a));
+  return t.run(label, `helm${version === 4 ? '4' : ''} ${shown.join(' ')}`, cp.helm(version, args, { timeoutMs: 180_000 }));
+}
+
+export async function kubectl(cp: ControlPlane, t: Transcript, args: string[], label = 'kubectl', input?: string): Promise<RunResult> {
+  return t.run(label, `kubectl ${args.join(' ')}`, cp.kubectl(args, input !== undefined ? { input, timeoutMs: 120_000 } : { timeoutMs: 120_000 }));
+}
+
+export async function sdkUninstall(cp: ControlPlane, t: Transcript, release: string, o: { namespace?: string; setNamespace?: boolean; keepHistory?: boolean } = {}): Promise<RunResult> {
+  const args = ['-namespace', o.namespace ?? 'helm-test'];
+  if (o.setNamespace) args.push('-set-namespace');
+  if (o.keepHistory) args.push('-keep-history');
+  args.push(release);
+  return t.run('Helm SDK uninstall', `helm-sdk-uninstall ${args.join(' ')}`, cp.helmSdkUninstall(args, { timeoutMs: 180_000 }));
+}
+
+export async function ensureNamespace(cp: ControlPlane, ns: string): Promise<void> {
+  const r = await cp.client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } });
+  if (r.status !== 201 && r.status !== 409) throw new Error(`create namespace ${ns}: ${r.status} ${r.text}`);
+  // Wait for the default ServiceAccount (kcm) so pods of Deployments can be created there.
+  await waitFor(`${ns}/default ServiceAccount`, 30_000, async () => ((await cp.client.get(`/api/v1/namespaces/${ns}/serviceaccounts/default`)) ? true : undefined), 100);
+}
+
+export interface ReleaseRecord {
+  name: string;
+  version: number;
+  status: string;
+}
+
+/** Helm release records (Secret driver) of `release` in `ns`, oldest first. */
+export async function releaseRecords(cp: ControlPlane, ns: string, release: string): Promise<ReleaseRecord[]> {
+  const list = await cp.client.get<{ items: Array<{ metadata: { name: string; labels?: Record<string, string> } }> }>(
+    `/api/v1/namespaces/${ns}/secrets?labelSelector=${encodeURIComponent(`owner=helm,name=${release}`)}`,
+  );
+  return (list?.items ?? [])
+    .map((s) => ({ name: s.metadata.name, version: Number(s.metadata.labels?.version ?? 0), status: s.metadata.labels?.status ?? '' }))
+    .sort((a, b) => a.version - b.version);
+}
+
+export interface ObjectRef {
+  apiPath: string;
+  display: string;
+}
+
+/** REST paths of simple-app's objects for `release` in `ns`. */
+export function simpleAppObjects(ns: string, release: string): ObjectRef[] {
+  return [
+    { apiPath: `/api/v1/namespaces/${ns}/configmaps/${release}-config`, display: `configmap ${ns}/${release}-config` },
+    { apiPath: `/api/v1/namespaces/${ns}/services/${release}-svc`, display: `service ${ns}/${release}-svc` },
+    { apiPath: `/apis/apps/v1/namespaces/${ns}/deployments/${release}-app`, display: `deployment ${ns}/${release}-app` },
+  ];
+}
+
+export async function existing(cp: ControlPlane, refs: ObjectRef[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const r of refs) {
+    const o = await cp.client.get<{ metadata?: { deletionTimestamp?: string } }>(r.apiPath);
+    if (o && !o.metadata?.deletionTimestamp) out.push(r.display);
+  }
+  return out;
+}
+
+export interface CsvState {
+  namespace: string;
+  name: string;
+  finalizers: string[];
+  deleting: boolean;
+  copied: boolean;
+}
+
+export interface NamespaceState {
+  name: string;
+  exists: boolean;
+  phase?: string;
+  conditions: Array<{ type: string; status: string; reason?: string; message?: string }>;
+  /** Non-copied CSVs in the namespace. */
+  csvs: CsvState[];
+}
+
+export async function csvsIn(cp: ControlPlane, ns?: string): Promise<CsvState[]> {
+  const path = ns ? `/apis/operators.coreos.com/v1alpha1/namespaces/${ns}/clusterserviceversions` : '/apis/operators.coreos.com/v1alpha1/clusterserviceversions';
+  const list = await cp.client.get<{ items: Array<{ metadata: { name: string; namespace: string; finalizers?: string[]; deletionTimestamp?: string; labels?: Record<string, string> } }> }>(path);
+  return (list?.items ?? []).map((c) => ({
+    namespace: c.metadata.namespace,
+    name: c.metadata.name,
+    finalizers: c.metadata.finalizers ?? [],
+    deleting: Boolean(c.metadata.deletionTimestamp),
+    copied: Boolean(c.metadata.labels?.['olm.copiedFrom']),
+  }));
+}
+
+export async function namespaceState(cp: ControlPlane, ns: string): Promise<NamespaceState> {
+  const o = await cp.client.get<{ status?: { phase?: string; conditions?: NamespaceState['conditions'] } }>(`/api/v1/namespaces/${ns}`);
+  if (!o) return { name: ns, exists: false, conditions: [], csvs: [] };
+  const csvs = (await csvsIn(cp, ns).catch(() => [])).filter((c) => !c.copied);
+  return { name: ns, exists: true, phase: o.status?.phase, conditions: o.status?.conditions ?? [], csvs };
+}
+
+export function describeNamespace(s: NamespaceState): string {
+  if (!s.exists) return `namespace ${s.name}: gone`;
+  const csv = s.csvs.map((c) => `csv ${c.name}${c.deleting ? ' (deleting)' : ''} finalizers=[${c.finalizers.join(',')}]`).join('; ');
+  const cond = s.conditions.filter((c) => c.status === 'True').map((c) => `${c.type}${c.message ? `: ${c.message}` : ''}`).join('; ');
+  return `namespace ${s.name}: ${s.phase}${csv ? `; ${csv}` : ''}${cond ? `; ${cond}` : ''}`;
+}
+
+export async function waitNamespaceGone(cp: ControlPlane, ns: string, timeoutMs = 90_000): Promise<void> {
+  await waitFor(`namespace ${ns} gone`, timeoutMs, async () => ((await cp.client.get(`/api/v1/namespaces/${ns}`)) ? undefined : true), 250);
+}
+
+/** Samples the namespace for `ms` and reports whether it stayed Terminating with a csv-cleanup CSV the whole time. */
+export async function stuckFor(cp: ControlPlane, ns: string, ms: number): Promise<{ stuck: boolean; last: NamespaceState }> {
+  // First let the namespace controller reach the CSV (it sets its deletionTimestamp), bounded.
+  await waitFor(`namespace controller deleting the CSVs in ${ns}`, 30_000, async () => {
+    const s = await namespaceState(cp, ns);
+    return !s.exists || s.csvs.length === 0 || s.csvs.some((c) => c.deleting) ? true : undefined;
+  }, 250).catch(() => undefined);
+  const deadline = Date.now() + ms;
+  let last = await namespaceState(cp, ns);
+  let stuck = true;
+  while (Date.now() < deadline) {
+    last = await namespaceState(cp, ns);
+    const held = last.exists && last.phase === 'Terminating' && last.csvs.some((c) => c.deleting && c.finalizers.includes(CSV_CLEANUP));
+    if (!held) {
+      stuck = false;
+      break;
+    }
+    await sleep(1000);
+  }
+  return { stuck, last };
+}
+
+const OWNER_KIND = 'olm.owner.kind=ClusterServiceVersion';
+
+/** Cluster-scoped objects OLM made for CSVs of `ns` (labels olm.owner*). */
+export async function olmOwnedClusterObjects(cp: ControlPlane, ns: string): Promise<string[]> {
+  const sel = encodeURIComponent(`${OWNER_KIND},olm.owner.namespace=${ns}`);
+  const out: string[] = [];
+  for (const [kind, path] of [
+    ['clusterrole', '/apis/rbac.authorization.k8s.io/v1/clusterroles'],
+    ['clusterrolebinding', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings'],
+  ] as const) {
+    const list = await cp.client.get<{ items: Array<{ metadata: { name: string } }> }>(`${path}?labelSelector=${sel}`);
+    for (const i of list?.items ?? []) out.push(`${kind} ${i.metadata.name}`);
+  }
+  return out;
+}
+
+/**
+ * The manual remedy of DESIGN §1 A, used to reset the cluster after a reproduced incident:
+ * drop csv-cleanup from every CSV in `ns`, wait for the namespace to go, delete the cluster-scoped
+ * objects OLM would have cleaned up, and the copies OLM spread into other namespaces.
+ */
+export async function forceRemoveOperatorNamespace(cp: ControlPlane, ns: string, t?: Transcript): Promise<void> {
+  for (const c of await csvsIn(cp, ns).catch(() => [])) {
+    if (!c.finalizers.length) continue;
+    const args = ['patch', 'csv', c.name, '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}'];
+    if (t) await kubectl(cp, t, args, 'manual remedy: drop the finalizer');
+    else await cp.kubectl(args);
+  }
+  if (await cp.client.get(`/api/v1/namespaces/${ns}`)) {
+    await cp.client.request('DELETE', `/api/v1/namespaces/${ns}`);
+    await waitNamespaceGone(cp, ns);
+  }
+  const sel = `${OWNER_KIND},olm.owner.namespace=${ns}`;
+  for (const kind of ['clusterrolebindings', 'clusterroles']) {
+    const args = ['delete', kind, '-l', sel, '--ignore-not-found'];
+    if (t) await kubectl(cp, t, args, 'manual remedy: delete leaked cluster-scoped objects');
+    else await cp.kubectl(args);
+  }
+  await cp.kubectl(['delete', 'csv', '-A', '-l', `olm.copiedFrom=${ns}`, '--ignore-not-found', '--wait=false']);
+}
+
+/** The audit.k8s.io/v1 Event fields the suite reads. */
+export interface AuditEvent {
+  stage?: string;
+  level?: string;
+  verb?: string;
+  user?: { username?: string; groups?: string[] };
+  objectRef?: { apiGroup?: string; resource?: string; namespace?: string; name?: string };
+  responseStatus?: { code?: number };
+  annotations?: Record<string, string>;
+}
+
+export function readAuditEvents(path: string, from = 0): AuditEvent[] {
+  const text = readFileSync(path, 'utf8').slice(from);
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent);
+}
+
+/** Events of the apiserver audit log appended after offset `from` (see auditOffset). */
+export function auditEventsSince(cp: ControlPlane, from: number): AuditEvent[] {
+  return readAuditEvents(cp.auditLogPath, from);
+}
+
+export function auditOffset(cp: ControlPlane): number {
+  return readFileSync(cp.auditLogPath, 'utf8').length;
+}
+
+/** Audit events carrying annotations written by our webhooks (keys "<webhook name>/<key>"). */
+export function guardAnnotated(events: AuditEvent[]): AuditEvent[] {
+  return events.filter((e) => Object.keys(e.annotations ?? {}).some((k) => k.includes('teardown-guard')));
+}
+
+export function output(r: RunResult): string {
+  return `${r.stdout}\n${r.stderr}`;
+}

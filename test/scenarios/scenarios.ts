@@ -1,0 +1,332 @@
+// Scenarios S1–S5 (issue 3) as plain async steps over a ControlPlane. Each step runs the real
+// tools, records a Transcript, and returns what it observed; it asserts nothing. The vitest suite
+// (test/integration/scenarios*.test.ts) asserts on the observations, the demo prints them, and a
+// kind e2e can drive the same steps against another kubeconfig.
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { CSV_CLEANUP, getCsv, installOlm, OLM_NAMESPACE, applyObjects, waitDeploymentAvailable } from '../cluster/olm.ts';
+import { sleep, waitFor } from '../cluster/proc.ts';
+import type { RunResult } from '../cluster/proc.ts';
+import {
+  chartPath, csvsIn, ensureNamespace, existing, forceRemoveOperatorNamespace, helm, kubectl, namespaceState, olmOwnedClusterObjects,
+  releaseRecords, sdkUninstall, simpleAppObjects, stuckFor, Transcript, waitNamespaceGone, type NamespaceState, type ReleaseRecord,
+} from './harness.ts';
+import { csvManifest, csvRbacManifests, operatorGroupManifest } from './objects.ts';
+
+// ---------------------------------------------------------------------------------------------
+// S1 — incident A: a chart that ships OLM, an operator namespace and a CSV (Pixie's shape).
+
+export const S1 = {
+  release: 'pixie',
+  releaseNamespace: 'pl',
+  olmNamespace: 'olm',
+  operatorNamespace: 'px-operator',
+  csv: 'pixie-operator.v0.1.0',
+} as const;
+
+/** `helm install` the pixie-like chart; waits until the real olm-operator runs and has put csv-cleanup on the CSV. */
+export async function s1Install(cp: ControlPlane, t: Transcript, helmVersion: 3 | 4 = 3): Promise<RunResult> {
+  const r = await helm(cp, t, helmVersion, ['install', S1.release, chartPath('pixie-like'), '-n', S1.releaseNamespace, '--create-namespace'], 'install the Pixie-shaped chart');
+  if (r.code !== 0) throw new Error(`helm install failed:\n${r.stdout}${r.stderr}`);
+  await cp.olm?.waitRunning(S1.olmNamespace, 'olm-operator', 60_000);
+  await waitDeploymentAvailable(cp, S1.olmNamespace, 'olm-operator', 60_000);
+  await waitFor('CSV carrying csv-cleanup (added by the real olm-operator)', 60_000, async () =>
+    (await getCsv(cp, S1.operatorNamespace, S1.csv))?.metadata.finalizers?.includes(CSV_CLEANUP) ? true : undefined);
+  // OLM installs the CSV: its ClusterRole/Binding (labelled olm.owner) are what csv-cleanup must delete.
+  await waitFor('OLM-owned ClusterRole/Binding for the CSV', 60_000, async () => ((await olmOwnedClusterObjects(cp, S1.operatorNamespace)).length >= 2 ? true : undefined));
+  t.note(`installed: olm-operator running (host pid ${cp.olm?.running().find((p) => p.namespace === S1.olmNamespace)?.pid}), CSV ${S1.operatorNamespace}/${S1.csv} carries ${CSV_CLEANUP}`);
+  return r;
+}
+
+export interface S1UninstallResult {
+  helm: RunResult;
+  operatorNamespace: NamespaceState;
+  olmRunning: boolean;
+  records: ReleaseRecord[];
+}
+
+export async function s1Uninstall(cp: ControlPlane, t: Transcript, helmVersion: 3 | 4 = 3, debug = false): Promise<S1UninstallResult> {
+  const r = await helm(cp, t, helmVersion, ['uninstall', S1.release, '-n', S1.releaseNamespace, ...(debug ? ['--debug'] : [])], 'uninstall');
+  // The supervisor notices the deleted Deployment within a poll.
+  await sleep(1000);
+  return {
+    helm: r,
+    operatorNamespace: await namespaceState(cp, S1.operatorNamespace),
+    olmRunning: cp.olm?.isRunning(S1.olmNamespace, 'olm-operator') ?? false,
+    records: await releaseRecords(cp, S1.releaseNamespace, S1.release),
+  };
+}
+
+/** Without the guard: is the operator namespace still Terminating, held by csv-cleanup, after `ms`? */
+export async function s1ObserveStuck(cp: ControlPlane, t: Transcript, ms = 20_000): Promise<{ stuck: boolean; last: NamespaceState }> {
+  const r = await stuckFor(cp, S1.operatorNamespace, ms);
+  await kubectl(cp, t, ['get', 'ns'], 'what the user sees');
+  await kubectl(cp, t, ['get', 'csv', '-n', S1.operatorNamespace, '-o', 'custom-columns=NAME:.metadata.name,DELETING:.metadata.deletionTimestamp,FINALIZERS:.metadata.finalizers'], 'the CSV holding it');
+  t.note(`${S1.operatorNamespace} ${r.stuck ? `still Terminating after ${ms / 1000}s, held by ${CSV_CLEANUP}` : 'not stuck'}`);
+  return r;
+}
+
+/** Resets the cluster after the reproduced incident with the manual remedy (finalizer patch + leaked objects). */
+export async function s1ManualCleanup(cp: ControlPlane, t: Transcript): Promise<void> {
+  await forceRemoveOperatorNamespace(cp, S1.operatorNamespace, t);
+  for (const ns of [S1.olmNamespace, S1.releaseNamespace]) {
+    if (await cp.client.get(`/api/v1/namespaces/${ns}`)) {
+      await cp.client.request('DELETE', `/api/v1/namespaces/${ns}`);
+      await waitNamespaceGone(cp, ns);
+    }
+  }
+}
+
+export interface S1RecoveryResult {
+  rollback?: RunResult;
+  deleteOperatorNamespace: RunResult;
+  uninstall: RunResult;
+  leftovers: string[];
+}
+
+/**
+ * The documented recovery after the guard denied the namespace DELETE: bring OLM back if the
+ * uninstall already removed it (helm rollback re-creates the release's objects), delete the
+ * operator namespace while OLM runs (it removes csv-cleanup), then uninstall again.
+ */
+export async function s1Recover(cp: ControlPlane, t: Transcript, helmVersion: 3 | 4 = 3): Promise<S1RecoveryResult> {
+  let rollback: RunResult | undefined;
+  if (!(cp.olm?.isRunning(S1.olmNamespace, 'olm-operator') ?? false)) {
+    // A Terminating olm namespace must finish before the rollback can re-create it.
+    const olmNs = await namespaceState(cp, S1.olmNamespace);
+    if (olmNs.exists && olmNs.phase === 'Terminating') await waitNamespaceGone(cp, S1.olmNamespace);
+    const revision = (await releaseRecords(cp, S1.releaseNamespace, S1.release)).at(-1)?.version ?? 1;
+    rollback = await helm(cp, t, helmVersion, ['rollback', S1.release, String(revision), '-n', S1.releaseNamespace], 'recovery 1: bring OLM back (rollback)');
+    await cp.olm?.waitRunning(S1.olmNamespace, 'olm-operator', 60_000);
+    await waitDeploymentAvailable(cp, S1.olmNamespace, 'olm-operator', 60_000);
+  }
+  const del = await kubectl(cp, t, ['delete', 'namespace', S1.operatorNamespace, '--timeout=90s'], 'recovery 2: delete the operator namespace while OLM runs');
+  const uninstall = await helm(cp, t, helmVersion, ['uninstall', S1.release, '-n', S1.releaseNamespace], 'recovery 3: uninstall');
+  for (const ns of [S1.operatorNamespace, S1.olmNamespace]) await waitNamespaceGone(cp, ns).catch(() => undefined);
+  await cp.olm?.waitStopped(S1.olmNamespace, 'olm-operator', 30_000).catch(() => undefined);
+  return { ...(rollback ? { rollback } : {}), deleteOperatorNamespace: del, uninstall, leftovers: await s1Leftovers(cp) };
+}
+
+/** Everything S1's release or OLM left behind (empty = clean). */
+export async function s1Leftovers(cp: ControlPlane): Promise<string[]> {
+  const out: string[] = [];
+  for (const ns of [S1.operatorNamespace, S1.olmNamespace]) {
+    const s = await namespaceState(cp, ns);
+    if (s.exists) out.push(`namespace ${ns} (${s.phase})`);
+  }
+  for (const c of await csvsIn(cp).catch(() => [])) if (!c.copied || c.name === S1.csv) out.push(`csv ${c.namespace}/${c.name}`);
+  out.push(...(await olmOwnedClusterObjects(cp, S1.operatorNamespace)));
+  for (const r of await releaseRecords(cp, S1.releaseNamespace, S1.release)) out.push(`release record ${r.name} (${r.status})`);
+  if (cp.olm?.isRunning(S1.olmNamespace, 'olm-operator')) out.push('olm-operator process');
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// S2/S3 — incident B: the Helm SDK program initialised with "helm-test" while its kube client
+// keeps the kubeconfig's namespace ("default").
+
+export const S2 = { release: 'web', namespace: 'helm-test' } as const;
+
+export async function helmInstallSimpleApp(cp: ControlPlane, t: Transcript, ns: string, release: string = S2.release, helmVersion: 3 | 4 = 3): Promise<RunResult> {
+  await ensureNamespace(cp, ns);
+  const r = await helm(cp, t, helmVersion, ['install', release, chartPath('simple-app'), '-n', ns], `install ${release} in ${ns}`);
+  if (r.code !== 0) throw new Error(`helm install failed:\n${r.stdout}${r.stderr}`);
+  return r;
+}
+
+export interface SdkUninstallResult {
+  sdk: RunResult;
+  records: ReleaseRecord[];
+  /** simple-app objects still present in the release namespace. */
+  remaining: string[];
+  /** simple-app objects of the same release name still present in "default" (S3). */
+  remainingInDefault: string[];
+  helmList: string;
+}
+
+export async function s2SdkUninstall(cp: ControlPlane, t: Transcript, o: { setNamespace?: boolean; keepHistory?: boolean } = {}): Promise<SdkUninstallResult> {
+  const sdk = await sdkUninstall(cp, t, S2.release, { namespace: S2.namespace, ...o });
+  const list = await helm(cp, t, 3, ['list', '-n', S2.namespace, '-a'], 'helm list afterwards');
+  return {
+    sdk,
+    records: await releaseRecords(cp, S2.namespace, S2.release),
+    remaining: await existing(cp, simpleAppObjects(S2.namespace, S2.release)),
+    remainingInDefault: await existing(cp, simpleAppObjects('default', S2.release)),
+    helmList: list.stdout,
+  };
+}
+
+/** Removes whatever S2/S3 left (objects in helm-test and default, records) so the next scenario starts clean. */
+export async function s2Cleanup(cp: ControlPlane): Promise<void> {
+  for (const ns of [S2.namespace, 'default']) {
+    const records = await releaseRecords(cp, ns, S2.release);
+    if (records.length) await cp.helm(3, ['uninstall', S2.release, '-n', ns]);
+    for (const ref of simpleAppObjects(ns, S2.release)) await cp.client.request('DELETE', ref.apiPath);
+    await cp.kubectl(['delete', 'secret', '-n', ns, '-l', `owner=helm,name=${S2.release}`, '--ignore-not-found']);
+  }
+  if (await cp.client.get(`/api/v1/namespaces/${S2.namespace}`)) {
+    await cp.client.request('DELETE', `/api/v1/namespaces/${S2.namespace}`);
+    await waitNamespaceGone(cp, S2.namespace);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// S4 — no false positives: correct teardowns the guard must leave alone.
+
+export interface S4Case {
+  name: string;
+  run(cp: ControlPlane, t: Transcript): Promise<RunResult[]>;
+}
+
+const ok = (r: RunResult, what: string): RunResult => {
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
+  return r;
+};
+
+export const S4_CASES: S4Case[] = [
+  {
+    name: 'helm 3 CLI install + uninstall -n',
+    async run(cp, t) {
+      await ensureNamespace(cp, 's4-h3');
+      const i = ok(await helm(cp, t, 3, ['install', 'app', chartPath('simple-app'), '-n', 's4-h3'], 'install'), 'install');
+      const u = ok(await helm(cp, t, 3, ['uninstall', 'app', '-n', 's4-h3'], 'uninstall'), 'uninstall');
+      return [i, u];
+    },
+  },
+  {
+    name: 'helm 4 CLI install + uninstall -n',
+    async run(cp, t) {
+      await ensureNamespace(cp, 's4-h4');
+      const i = ok(await helm(cp, t, 4, ['install', 'app', chartPath('simple-app'), '-n', 's4-h4'], 'install'), 'install');
+      const u = ok(await helm(cp, t, 4, ['uninstall', 'app', '-n', 's4-h4'], 'uninstall'), 'uninstall');
+      return [i, u];
+    },
+  },
+  {
+    name: 'Helm SDK uninstall with SetNamespace (the workaround)',
+    async run(cp, t) {
+      await ensureNamespace(cp, 's4-sdk');
+      const i = ok(await helm(cp, t, 3, ['install', 'app', chartPath('simple-app'), '-n', 's4-sdk'], 'install'), 'install');
+      const u = ok(await sdkUninstall(cp, t, 'app', { namespace: 's4-sdk', setNamespace: true }), 'SDK uninstall');
+      return [i, u];
+    },
+  },
+  {
+    name: '--keep-history (CLI and SDK)',
+    async run(cp, t) {
+      await ensureNamespace(cp, 's4-keep');
+      const i1 = ok(await helm(cp, t, 3, ['install', 'cli', chartPath('simple-app'), '-n', 's4-keep'], 'install'), 'install');
+      const i2 = ok(await helm(cp, t, 3, ['install', 'sdk', chartPath('simple-app'), '-n', 's4-keep'], 'install'), 'install');
+      const u1 = ok(await helm(cp, t, 3, ['uninstall', 'cli', '-n', 's4-keep', '--keep-history'], 'uninstall --keep-history'), 'uninstall');
+      const u2 = ok(await sdkUninstall(cp, t, 'sdk', { namespace: 's4-keep', setNamespace: true, keepHistory: true }), 'SDK uninstall');
+      return [i1, i2, u1, u2];
+    },
+  },
+  {
+    name: 'chart with pre-delete and post-delete hooks',
+    async run(cp, t) {
+      await ensureNamespace(cp, 's4-hooks');
+      const i = ok(await helm(cp, t, 3, ['install', 'hooks', chartPath('hooks'), '-n', 's4-hooks'], 'install'), 'install');
+      const u = ok(await helm(cp, t, 3, ['uninstall', 'hooks', '-n', 's4-hooks'], 'uninstall'), 'uninstall');
+      return [i, u];
+    },
+  },
+  {
+    name: 'helm.sh/resource-policy: keep',
+    async run(cp, t) {
+      await ensureNamespace(cp, 's4-keep-policy');
+      const i = ok(await helm(cp, t, 3, ['install', 'kp', chartPath('keep-policy'), '-n', 's4-keep-policy'], 'install'), 'install');
+      const u = ok(await helm(cp, t, 3, ['uninstall', 'kp', '-n', 's4-keep-policy'], 'uninstall'), 'uninstall');
+      return [i, u];
+    },
+  },
+  {
+    name: 'chart creating objects in two namespaces',
+    async run(cp, t) {
+      await ensureNamespace(cp, 's4-two');
+      await ensureNamespace(cp, 's4-shared');
+      const i = ok(await helm(cp, t, 3, ['install', 'two', chartPath('two-namespaces'), '-n', 's4-two', '--set', 'otherNamespace=s4-shared'], 'install'), 'install');
+      const u = ok(await helm(cp, t, 3, ['uninstall', 'two', '-n', 's4-two'], 'uninstall'), 'uninstall');
+      return [i, u];
+    },
+  },
+  {
+    name: 'kubectl delete of an unrelated namespace',
+    async run(cp, t) {
+      await ensureNamespace(cp, 's4-unrelated');
+      await cp.kubectl(['create', 'configmap', 'c', '-n', 's4-unrelated', '--from-literal=a=b']);
+      const d = ok(await kubectl(cp, t, ['delete', 'namespace', 's4-unrelated', '--timeout=90s'], 'delete namespace'), 'delete namespace');
+      return [d];
+    },
+  },
+  {
+    name: 'namespace controller emptying a namespace of Helm-owned objects',
+    async run(cp, t) {
+      await ensureNamespace(cp, 's4-nsdelete');
+      const i = ok(await helm(cp, t, 3, ['install', 'app', chartPath('simple-app'), '-n', 's4-nsdelete'], 'install'), 'install');
+      const d = ok(await kubectl(cp, t, ['delete', 'namespace', 's4-nsdelete', '--timeout=90s'], 'delete namespace (its Helm objects and records go with it)'), 'delete namespace');
+      return [i, d];
+    },
+  },
+];
+
+/** Afterwards: what each S4 case should have removed is gone (and what it should keep is kept). */
+export async function s4Leftovers(cp: ControlPlane): Promise<string[]> {
+  const out: string[] = [];
+  const check = async (path: string, what: string, expectPresent = false) => {
+    const present = Boolean(await cp.client.get(path));
+    if (present !== expectPresent) out.push(`${what} ${present ? 'still present' : 'missing'}`);
+  };
+  await check('/api/v1/namespaces/s4-h3/configmaps/app-config', 's4-h3 configmap');
+  await check('/api/v1/namespaces/s4-h4/configmaps/app-config', 's4-h4 configmap');
+  await check('/api/v1/namespaces/s4-sdk/configmaps/app-config', 's4-sdk configmap');
+  await check('/api/v1/namespaces/s4-keep/configmaps/cli-config', 's4-keep cli configmap');
+  await check('/api/v1/namespaces/s4-keep/configmaps/sdk-config', 's4-keep sdk configmap');
+  await check('/api/v1/namespaces/s4-hooks/configmaps/hooks-app', 's4-hooks app configmap');
+  await check('/api/v1/namespaces/s4-keep-policy/configmaps/kp-kept', 'kept configmap (resource-policy keep)', true);
+  await check('/api/v1/namespaces/s4-keep-policy/configmaps/kp-ephemeral', 's4-keep-policy ephemeral configmap');
+  await check('/api/v1/namespaces/s4-two/configmaps/two-local', 's4-two local configmap');
+  await check('/api/v1/namespaces/s4-shared/configmaps/two-remote', 's4-shared remote configmap');
+  for (const ns of ['s4-unrelated', 's4-nsdelete']) {
+    await waitNamespaceGone(cp, ns, 60_000).catch(() => out.push(`namespace ${ns} still present`));
+  }
+  const kept = await releaseRecords(cp, 's4-keep', 'cli');
+  if (!kept.some((r) => r.status === 'uninstalled')) out.push('s4-keep/cli record not kept as uninstalled');
+  return out;
+}
+
+export async function s4Reset(cp: ControlPlane): Promise<void> {
+  for (const ns of ['s4-h3', 's4-h4', 's4-sdk', 's4-keep', 's4-hooks', 's4-keep-policy', 's4-two', 's4-shared', 's4-unrelated', 's4-nsdelete']) {
+    if (await cp.client.get(`/api/v1/namespaces/${ns}`)) await cp.client.request('DELETE', `/api/v1/namespaces/${ns}`);
+  }
+  for (const ns of ['s4-h3', 's4-h4', 's4-sdk', 's4-keep', 's4-hooks', 's4-keep-policy', 's4-two', 's4-shared', 's4-unrelated', 's4-nsdelete']) {
+    await waitNamespaceGone(cp, ns);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// S5 — OLM's own namespace vs. an operator namespace.
+
+export const S5 = { operatorNamespace: 's5-operator', csv: 's5-operator.v0.1.0' } as const;
+
+/** Installs upstream OLM (quickstart objects) on a cluster started with olm: 'crds'. */
+export async function s5InstallOlm(cp: ControlPlane): Promise<void> {
+  await installOlm(cp, 'quickstart', { timeoutMs: 90_000 });
+}
+
+export async function s5CreateOperator(cp: ControlPlane): Promise<void> {
+  await ensureNamespace(cp, S5.operatorNamespace);
+  await applyObjects(cp, [operatorGroupManifest(S5.operatorNamespace, 'og', [S5.operatorNamespace]), ...csvRbacManifests(S5.operatorNamespace, S5.csv), csvManifest(S5.operatorNamespace, S5.csv)]);
+  await waitFor('csv-cleanup on the S5 CSV', 60_000, async () => ((await getCsv(cp, S5.operatorNamespace, S5.csv))?.metadata.finalizers?.includes(CSV_CLEANUP) ? true : undefined));
+}
+
+export async function s5DeleteOlmNamespace(cp: ControlPlane, t: Transcript, dryRun = false): Promise<{ result: RunResult; olm: NamespaceState }> {
+  const args = ['delete', 'namespace', OLM_NAMESPACE, '--wait=false', ...(dryRun ? ['--dry-run=server'] : [])];
+  const result = await kubectl(cp, t, args, `delete OLM's own namespace${dryRun ? ' (server dry-run)' : ''}`);
+  return { result, olm: await namespaceState(cp, OLM_NAMESPACE) };
+}
+
+export async function s5DeleteOperatorNamespace(cp: ControlPlane, t: Transcript): Promise<{ result: RunResult; gone: boolean }> {
+  const result = await kubectl(cp, t, ['delete', 'namespace', S5.operatorNamespace, '--timeout=90s'], 'delete the operator namespace while OLM runs');
+  const gone = !(await cp.client.get(`/api/v1/namespaces/${S5.operatorNamespace}`));
+  return { result, gone };
+}
