@@ -53,6 +53,8 @@ export interface KubeClusterViewOptions {
  */
 export interface ClusterViewReadiness {
   synced: boolean;
+  /** Synced, and every cache is following the server now (none failing since its last success). */
+  current: boolean;
   discovery: { loaded: boolean; resources: number; refreshes: number; lastError: string | undefined };
   caches: InformerStatus[];
 }
@@ -290,10 +292,13 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     },
 
     readiness() {
+      const caches = [...all.values()].map((informer) => informer.status());
+      const synced = view.isSynced();
       return {
-        synced: view.isSynced(),
+        synced,
+        current: synced && caches.every((c) => c.failingSinceMs === undefined),
         discovery: discovery.status(),
-        caches: [...all.values()].map((informer) => informer.status()),
+        caches,
       };
     },
 

@@ -88,6 +88,12 @@ export interface InformerStatus {
   /** `kind` of the last list answer: PartialObjectMetadataList proves metadata-only negotiation. */
   lastListKind: string | undefined;
   lastError: string | undefined;
+  /**
+   * When list/watch started failing and has not recovered since (epoch ms); undefined while the
+   * cache follows the server. Synced caches keep answering from what they have; readiness uses
+   * this to report that they may be stale.
+   */
+  failingSinceMs: number | undefined;
   counters: InformerCounters;
 }
 
@@ -121,6 +127,7 @@ export class MetadataInformer<T extends CachedObject = PartialObjectMetadata> ex
   private notServed = false;
   private lastListKind: string | undefined;
   private lastError: string | undefined;
+  private failingSinceMs: number | undefined;
   private readonly counters: InformerCounters = { events: 0, bookmarks: 0, lists: 0, relists: 0, reconnects: 0, expired: 0, failures: 0 };
   private stopController: AbortController | undefined;
   private running: Promise<void> | undefined;
@@ -202,6 +209,7 @@ export class MetadataInformer<T extends CachedObject = PartialObjectMetadata> ex
       resourceVersion: this.resourceVersion,
       lastListKind: this.lastListKind,
       lastError: this.lastError,
+      failingSinceMs: this.failingSinceMs,
       counters: { ...this.counters },
     };
   }
@@ -254,6 +262,7 @@ export class MetadataInformer<T extends CachedObject = PartialObjectMetadata> ex
         }
         this.counters.failures++;
         this.lastError = errorMessage(err);
+        this.failingSinceMs ??= Date.now();
         const delayMs = this.backoffMs(attempt);
         this.logger.warn({ cache: this.name, err: this.lastError, retryInMs: delayMs }, 'watch cache request failed; retrying');
         attempt++;
@@ -320,6 +329,7 @@ export class MetadataInformer<T extends CachedObject = PartialObjectMetadata> ex
     this.lastListKind = kind;
     this.notServed = false;
     this.lastError = undefined;
+    this.failingSinceMs = undefined;
     this.replace(items, resourceVersion);
     if (!this.synced) {
       this.synced = true;
@@ -370,6 +380,7 @@ export class MetadataInformer<T extends CachedObject = PartialObjectMetadata> ex
         idleTimeoutMs: (timeoutSeconds + 60) * 1000,
       });
       this.lastError = undefined; // connected again: readiness should not show a healed error
+      this.failingSinceMs = undefined;
       const ended = await new Promise<'expired' | 'closed'>((resolve, reject) => {
         const splitter = new JsonLineSplitter();
         const handle = (values: unknown[]): boolean => {

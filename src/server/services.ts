@@ -39,11 +39,13 @@ export function loadKubeConfig(config: Config): KubeConfig {
 
 function readinessOf(view: KubeClusterView): Readiness {
   const r = view.readiness();
+  // Ready means synced *and* following the server: a cache whose watch keeps failing (API server
+  // restarting, RBAC revoked) answers from what it has, but the pod should say it may be stale.
   return {
-    synced: r.synced,
+    synced: r.current,
     caches: [
       { name: 'discovery', synced: r.discovery.loaded, items: r.discovery.resources },
-      ...r.caches.map((c) => ({ name: c.name, synced: c.synced, items: c.count })),
+      ...r.caches.map((c) => ({ name: c.name, synced: c.synced && c.failingSinceMs === undefined, items: c.count })),
     ],
   };
 }

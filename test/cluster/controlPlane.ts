@@ -62,7 +62,16 @@ export interface ControlPlane {
   /** Last lines of every daemon log (for failure messages). */
   diagnostics(lines?: number): string;
   stop(): Promise<void>;
+  /**
+   * Stops one component (fault tests: an API server restart, etcd down). The rest keeps running;
+   * clients see connection errors until `startComponent` brings it back on the same port and data.
+   */
+  stopComponent(name: RestartableComponent): Promise<void>;
+  /** Starts a component stopped by stopComponent again and waits until it is healthy. */
+  startComponent(name: RestartableComponent): Promise<void>;
 }
+
+export type RestartableComponent = 'etcd' | 'kube-apiserver';
 
 const defaultLog = (line: string) => process.stderr.write(`[cluster] ${line}\n`);
 
@@ -156,11 +165,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
   unhook = onSignalShutdown(stop);
 
+  const stoppedOnPurpose = new Set<Daemon>();
   const watchExit = (d: Daemon) => {
     void d.exited.then((code) => {
-      if (!stopped) log(`${d.name} exited unexpectedly (${code}); log: ${d.logPath}\n${tail(d.logPath, 20)}`);
+      if (!stopped && !stoppedOnPurpose.has(d)) log(`${d.name} exited unexpectedly (${code}); log: ${d.logPath}\n${tail(d.logPath, 20)}`);
     });
   };
+  /** How to start each restartable component again, and how to tell it is healthy. */
+  const components = new Map<RestartableComponent, { start: Parameters<typeof startDaemon>[0]; healthy: () => Promise<boolean> }>();
 
   try {
     // PKI (openssl) while ports are picked.
@@ -180,7 +192,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const tEtcd = Date.now();
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
-    const etcd = startDaemon({
+    const etcdStart = {
       name: 'etcd',
       cmd: binPath('etcd'),
       groupsFile,
@@ -192,6 +204,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         `--initial-cluster=tg=${peerUrl}`, '--initial-cluster-state=new',
         '--unsafe-no-fsync', '--log-level=warn', '--quota-backend-bytes=2147483648',
       ],
+    };
+    const etcd = startDaemon(etcdStart);
+    components.set('etcd', {
+      start: etcdStart,
+      healthy: async () => {
+        const r = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(2000) });
+        return ((await r.json()) as { health?: string }).health === 'true';
+      },
     });
     daemons.push(etcd);
     watchExit(etcd);
@@ -234,12 +254,17 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       apiArgs.push(`--audit-webhook-config-file=${cfg}`, '--audit-webhook-mode=batch', '--audit-webhook-batch-max-wait=1s');
     }
     apiArgs.push(...(opts.apiserverArgs ?? []));
-    const apiserver = startDaemon({ name: 'kube-apiserver', cmd: binPath('kube-apiserver'), args: apiArgs, logDir: logsDir, groupsFile });
+    const apiStart = { name: 'kube-apiserver', cmd: binPath('kube-apiserver'), args: apiArgs, logDir: logsDir, groupsFile };
+    const apiserver = startDaemon(apiStart);
     daemons.push(apiserver);
     watchExit(apiserver);
     const caPem = ca.pem;
     client = kubeClient({ server, caPem, certFile: admin.cert, keyFile: admin.key });
     const c = client;
+    components.set('kube-apiserver', {
+      start: apiStart,
+      healthy: async () => (await c.request('GET', '/readyz', { timeoutMs: 3000 })).status === 200,
+    });
     await waitFor('kube-apiserver /readyz', timeoutMs, async () => {
       if (!apiserver.isRunning()) throw new GiveUp('kube-apiserver exited');
       const r = await c.request('GET', '/readyz', { timeoutMs: 3000 });
@@ -312,6 +337,28 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       logs: () => Object.fromEntries(daemons.map((d) => [d.name, d.logPath])),
       diagnostics,
       stop,
+      async stopComponent(name) {
+        const d = daemons.find((x) => x.name === name && x.isRunning());
+        if (!d) return;
+        stoppedOnPurpose.add(d);
+        await d.stop(5000);
+        log(`${name} stopped (fault injection)`);
+      },
+      async startComponent(name) {
+        const spec = components.get(name);
+        if (!spec) throw new Error(`${name} cannot be restarted`);
+        if (daemons.some((x) => x.name === name && x.isRunning())) return;
+        const t = Date.now();
+        const d = startDaemon(spec.start);
+        const i = daemons.findIndex((x) => x.name === name);
+        if (i >= 0) daemons[i] = d; else daemons.push(d);
+        watchExit(d);
+        await waitFor(`${name} healthy again`, timeoutMs, async () => {
+          if (!d.isRunning()) throw new GiveUp(`${name} exited`);
+          return (await spec.healthy().catch(() => false)) ? true : undefined;
+        }, 200);
+        log(`${name} started again in ${secs(t)}`);
+      },
     };
 
     if (opts.olm && opts.olm !== 'none') {

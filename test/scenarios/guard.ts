@@ -56,6 +56,8 @@ export interface GuardConfigInput {
   /** CA that client certificates on POST /audit must chain to (the cluster CA signs the apiserver's). */
   auditClientCAFile?: string;
   logLevel?: string;
+  /** Further top-level config lines (e.g. `undecided: deny`), appended as they are. */
+  extraYaml?: string;
 }
 
 /** The guard's config file (keys per src/config.ts). */
@@ -76,6 +78,7 @@ export function guardConfigYaml(c: GuardConfigInput): string {
     'shutdown:',
     '  delayMs: 0',
     '  drainTimeoutMs: 2000',
+    ...(c.extraYaml ? [c.extraYaml.trimEnd()] : []),
     '',
   ];
   return lines.join('\n');
@@ -143,6 +146,7 @@ export interface StartGuardOptions {
   port?: number;
   certs?: GuardCerts;
   logLevel?: string;
+  extraYaml?: string;
   log?: (line: string) => void;
   timeoutMs?: number;
 }
@@ -163,8 +167,8 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
   const why = guardUnavailableReason();
   if (why) throw new Error(`guard unavailable: ${why}`);
   const log = o.log ?? ((l: string) => process.stderr.write(`[guard] ${l}\n`));
-  const dir = join(cp.dir, 'guard');
-  mkdirSync(dir, { recursive: true });
+  // One directory per guard: two guards on one cluster (fault tests) must not share files.
+  const dir = mkdtempSync(join(cp.dir, 'guard-'));
   const certs = o.certs ?? (await makeGuardCerts(join(dir, 'certs')));
   const port = o.port ?? (await freePort());
   const url = `https://127.0.0.1:${port}`;
@@ -173,7 +177,7 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
   const timeoutMs = o.timeoutMs ?? 60_000;
 
   const launch = async (): Promise<Daemon> => {
-    writeFileSync(configPath, guardConfigYaml({ port, certs, kubeconfig: cp.kubeconfigPath, modes, auditClientCAFile: cp.ca.cert, ...(o.logLevel ? { logLevel: o.logLevel } : {}) }));
+    writeFileSync(configPath, guardConfigYaml({ port, certs, kubeconfig: cp.kubeconfigPath, modes, auditClientCAFile: cp.ca.cert, ...(o.logLevel ? { logLevel: o.logLevel } : {}), ...(o.extraYaml ? { extraYaml: o.extraYaml } : {}) }));
     const t0 = Date.now();
     const d = startDaemon({
       name: 'teardown-guard',

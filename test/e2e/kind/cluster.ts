@@ -265,6 +265,9 @@ export async function connectCluster(opts: ConnectOptions = {}): Promise<Control
     helmSdkUninstall: (args, o) => exec(tool('helm-sdk-uninstall', 'helm-sdk-uninstall'), args, o),
     logs: () => ({}),
     diagnostics,
+    // kind runs its control plane in a container this process does not own: no fault injection.
+    stopComponent: async (name) => { throw new Error(`kind cluster: cannot stop ${name} from here`); },
+    startComponent: async (name) => { throw new Error(`kind cluster: cannot start ${name} from here`); },
     async stop() {
       if (stopped) return;
       stopped = true;
