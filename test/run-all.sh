@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . test/bootstrap.sh
-exec npx vitest run "$@"
+export TG_REQUIRE_GUARD="${TG_REQUIRE_GUARD:-1}"  
