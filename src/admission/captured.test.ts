@@ -30,6 +30,15 @@ describe('captured AdmissionReview bodies', () => {
     expect(response.auditAnnotations).toBeUndefined();
   });
 
+  it('names a Namespace as cluster-scoped although the API server sets request.namespace to it', async () => {
+    const cluster = helmCluster();
+    cluster.objects['operators.coreos.com/clusterserviceversions'] = [{ metadata: { name: 'op.v1', namespace: 'empty', finalizers: ['operators.coreos.com/csv-cleanup'] } }];
+    const { response, decisions } = await decide(capturedReview('namespace-delete.json').review, cluster);
+    expect(response.allowed).toBe(false);
+    expect(decisions[0]?.object).toBe('Namespace empty');
+    expect(response.status?.message).toContain('kubectl annotate namespace empty teardown-guard.io/break-glass=');
+  });
+
   it('--dry-run=server gets the same answer and is marked dry-run', async () => {
     const { response, decisions } = await decide(capturedReview('namespace-delete-dryrun.json').review, helmCluster());
     expect(response.allowed).toBe(true);

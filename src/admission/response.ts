@@ -17,7 +17,8 @@ function clip(text: string, max: number): string {
 export function requestTarget(req: AdmissionRequest): ObjectRef {
   const apiVersion = req.kind.group ? `${req.kind.group}/${req.kind.version}` : req.kind.version;
   const ref: ObjectRef = { apiVersion, kind: req.kind.kind, name: targetName(req) };
-  if (req.namespace) ref.namespace = req.namespace;
+  // A Namespace request carries its own name in request.namespace; the object is cluster-scoped.
+  if (req.namespace && !(req.kind.group === '' && req.kind.kind === 'Namespace')) ref.namespace = req.namespace;
   return ref;
 }
 
