@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { startControlPlane } from './controlPlane.ts';
 import type { OlmMode } from './olm.ts';
 import { cacheDir, clusterDir, missingComponents } from './paths.ts';
-import { sleep } from './proc.ts';
+import { processAlive, sleep } from './proc.ts';
 
 interface State {
   pid: number;
@@ -25,19 +25,11 @@ interface State {
 
 const stateFile = () => join(cacheDir(), 'cluster', 'state.json');
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function readState(): State | undefined {
   try {
     const s = JSON.parse(readFileSync(stateFile(), 'utf8')) as State;
-    return alive(s.pid) ? s : undefined;
+    return processAlive(s.pid) ? s : undefined;
   } catch {
     return undefined;
   }
@@ -100,8 +92,8 @@ async function down(): Promise<number> {
     return 0;
   }
   process.kill(s.pid, 'SIGTERM');
-  for (let i = 0; i < 60 && alive(s.pid); i++) await sleep(500);
-  if (alive(s.pid)) {
+  for (let i = 0; i < 60 && processAlive(s.pid); i++) await sleep(500);
+  if (processAlive(s.pid)) {
     process.kill(s.pid, 'SIGKILL'); // its watchdog kills the daemons and removes the dir
     console.error(`pid ${s.pid} did not stop in 30s; killed (its watchdog cleans up)`);
   }

@@ -73,6 +73,23 @@ export interface ControlPlane {
 
 export type RestartableComponent = 'etcd' | 'kube-apiserver';
 
+/**
+ * Environment for kubectl, helm and the SDK program: this cluster's kubeconfig, and a private HOME
+ * and Helm dirs so nothing of the user's own configuration (or namespace) leaks into a test.
+ */
+export function toolEnv(home: string, kubeconfigPath: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: home,
+    KUBECONFIG: kubeconfigPath,
+    HELM_CACHE_HOME: join(home, 'helm-cache'),
+    HELM_CONFIG_HOME: join(home, 'helm-config'),
+    HELM_DATA_HOME: join(home, 'helm-data'),
+    HELM_NAMESPACE: undefined,
+    TMPDIR: process.env.TMPDIR,
+  };
+}
+
 const defaultLog = (line: string) => process.stderr.write(`[cluster] ${line}\n`);
 
 function secs(t0: number): string {
@@ -308,16 +325,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     }, 200);
     log(`kube-controller-manager ready in ${secs(tKcm)}`);
 
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: home,
-      KUBECONFIG: kubeconfigPath,
-      HELM_CACHE_HOME: join(home, 'helm-cache'),
-      HELM_CONFIG_HOME: join(home, 'helm-config'),
-      HELM_DATA_HOME: join(home, 'helm-data'),
-      HELM_NAMESPACE: undefined,
-      TMPDIR: process.env.TMPDIR,
-    };
+    const env = toolEnv(home, kubeconfigPath);
     const exec = (cmd: string, args: string[], o: ExecOptions = {}) =>
       run(cmd, args, { env: { ...env, ...o.env }, timeoutMs: o.timeoutMs ?? 120_000, ...(o.input !== undefined ? { input: o.input } : {}) });
     const kubectlBin = existsSync(binPath('kubectl')) ? binPath('kubectl') : 'kubectl';

@@ -8,6 +8,16 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { clusterDir } from './paths.ts';
 
+/** Whether a process exists (EPERM: it exists, but belongs to someone else). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export interface Daemon {
   name: string;
   child: ChildProcess;

@@ -3,6 +3,7 @@
 // every process group listed in GROUPS_FILE and removes DIR. It exits by itself as soon as DIR
 // is gone (the owner stopped the cluster normally) or after cleaning up.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { processAlive } from './proc.ts';
 
 const [ownerArg, dir, groupsFile] = process.argv.slice(2);
 const owner = Number(ownerArg);
@@ -11,14 +12,6 @@ if (!owner || !dir || !groupsFile) {
   process.exit(2);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function cleanup(): void {
   let groups: number[] = [];
@@ -46,7 +39,7 @@ const timer = setInterval(() => {
     clearInterval(timer);
     return;
   }
-  if (!alive(owner)) {
+  if (!processAlive(owner)) {
     clearInterval(timer);
     cleanup();
   }

@@ -8,7 +8,7 @@ import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts
 import { missingComponents } from '../cluster/paths.ts';
 import { GuardSession } from '../scenarios/guard.ts';
 import {
-  auditEventsSince, auditOffset, DENIED_TEXT, existing, GUARD_TEXT, guardAnnotated, output, releaseRecords, simpleAppObjects, Transcript,
+  auditEventsSince, auditOffset, DENIED_TEXT, existing, GUARD_TEXT, guardAnnotated, output, releaseRecords, scenarioRunner, simpleAppObjects,
 } from '../scenarios/harness.ts';
 import { helmInstallSimpleApp, S2, s2Cleanup, s2SdkUninstall, S4_CASES, s4Leftovers, s4Reset } from '../scenarios/scenarios.ts';
 
@@ -28,19 +28,7 @@ afterAll(async () => {
   console.log(`[scenarios] timings (s): ${Object.entries(timings).map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`).join(' ')}`);
 });
 
-/** Runs `body` with a transcript that is printed if it throws. */
-async function scenario(name: string, body: (t: Transcript) => Promise<void>): Promise<void> {
-  const t = new Transcript();
-  const t0 = Date.now();
-  try {
-    await body(t);
-  } catch (e) {
-    console.error(`[scenarios] ${name} failed; transcript:\n${t.toString()}`);
-    throw e;
-  } finally {
-    timings[name] = Date.now() - t0;
-  }
-}
+const scenario = scenarioRunner(() => cp, timings);
 
 describe('S2 — incident B: SDK uninstall with Init(getter, "helm-test"), getter namespace "default"', () => {
   it('without the guard: the release records are purged and every resource is still there', async () => {

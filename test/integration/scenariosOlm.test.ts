@@ -8,7 +8,9 @@ import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts
 import { CSV_CLEANUP, OLM_NAMESPACE } from '../cluster/olm.ts';
 import { missingComponents } from '../cluster/paths.ts';
 import { GuardSession } from '../scenarios/guard.ts';
-import { DENIED_TEXT, describeNamespace, GUARD_TEXT, namespaceState, output, Transcript } from '../scenarios/harness.ts';
+import {
+  DENIED_TEXT, describeNamespace, GUARD_TEXT, namespaceState, output, scenarioRunner,
+} from '../scenarios/harness.ts';
 import {
   S1, s1Install, s1Leftovers, s1ManualCleanup, s1ObserveStuck, s1Recover, s1Uninstall,
   s5CreateOperator, s5DeleteOlmNamespace, s5DeleteOperatorNamespace, s5InstallOlm,
@@ -33,18 +35,7 @@ afterAll(async () => {
   console.log(`[scenarios] timings (s): ${Object.entries(timings).map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`).join(' ')}`);
 });
 
-async function scenario(name: string, body: (t: Transcript) => Promise<void>): Promise<void> {
-  const t = new Transcript();
-  const t0 = Date.now();
-  try {
-    await body(t);
-  } catch (e) {
-    console.error(`[scenarios] ${name} failed; transcript:\n${t.toString()}\n${cp.diagnostics(15)}`);
-    throw e;
-  } finally {
-    timings[name] = Date.now() - t0;
-  }
-}
+const scenario = scenarioRunner(() => cp, timings);
 
 describe('S1 — incident A: helm uninstall of a chart that ships OLM, an operator namespace and a CSV', () => {
   it(`without the guard: the operator namespace stays Terminating, held by ${CSV_CLEANUP}`, async () => {

@@ -251,19 +251,22 @@ export const guardRequired = (): boolean => process.env.TG_REQUIRE_GUARD === '1'
  */
 export class GuardSession {
   private cp: () => ControlPlane;
+  private start: (cp: ControlPlane, o: StartGuardOptions) => Promise<Guard>;
   private guard: Guard | undefined;
   private failed: string | undefined;
   private registered = false;
   private modes = '';
-  constructor(cp: () => ControlPlane) {
+  /** `start` runs the guard: a host process here; the kind e2e passes its in-cluster Deployment. */
+  constructor(cp: () => ControlPlane, start: (cp: ControlPlane, o: StartGuardOptions) => Promise<Guard> = startGuard) {
     this.cp = cp;
+    this.start = start;
   }
   async get(modes: GuardModes): Promise<Guard | undefined> {
     const why = this.failed ?? guardUnavailableReason();
     if (why) return this.unavailable(why);
     try {
       const key = JSON.stringify(modes);
-      if (!this.guard) this.guard = await startGuard(this.cp(), { modes });
+      if (!this.guard) this.guard = await this.start(this.cp(), { modes });
       else if (key !== this.modes) await this.guard.setModes(modes);
       this.modes = key;
       if (!this.registered) {

@@ -262,3 +262,22 @@ export function guardAnnotated(events: AuditEvent[]): AuditEvent[] {
 export function output(r: RunResult): string {
   return `${r.stdout}\n${r.stderr}`;
 }
+
+/**
+ * Runs named scenario bodies with a fresh Transcript each, records their durations in `timings`,
+ * and on failure prints the transcript and the daemons' last log lines before rethrowing.
+ */
+export function scenarioRunner(cp: () => ControlPlane | undefined, timings: Record<string, number>): (name: string, body: (t: Transcript) => Promise<void>) => Promise<void> {
+  return async (name, body) => {
+    const t = new Transcript();
+    const t0 = Date.now();
+    try {
+      await body(t);
+    } catch (e) {
+      console.error(`[scenarios] ${name} failed; transcript:\n${t.toString()}\n${cp()?.diagnostics(15) ?? ''}`);
+      throw e;
+    } finally {
+      timings[name] = Date.now() - t0;
+    }
+  };
+}

@@ -182,24 +182,24 @@ const ok = (r: RunResult, what: string): RunResult => {
   return r;
 };
 
+type ChartName = Parameters<typeof chartPath>[0];
+
+/** One correct CLI teardown: `helm install` into `ns`, then `helm uninstall -n ns` (plus flags). */
+async function cliRoundTrip(cp: ControlPlane, t: Transcript, version: 3 | 4, ns: string, release: string, chart: ChartName, uninstallFlags: string[] = []): Promise<RunResult[]> {
+  await ensureNamespace(cp, ns);
+  const i = ok(await helm(cp, t, version, ['install', release, chartPath(chart), '-n', ns], 'install'), 'install');
+  const u = ok(await helm(cp, t, version, ['uninstall', release, '-n', ns, ...uninstallFlags], `uninstall${uninstallFlags.length ? ` ${uninstallFlags.join(' ')}` : ''}`), 'uninstall');
+  return [i, u];
+}
+
 export const S4_CASES: S4Case[] = [
   {
     name: 'helm 3 CLI install + uninstall -n',
-    async run(cp, t) {
-      await ensureNamespace(cp, 's4-h3');
-      const i = ok(await helm(cp, t, 3, ['install', 'app', chartPath('simple-app'), '-n', 's4-h3'], 'install'), 'install');
-      const u = ok(await helm(cp, t, 3, ['uninstall', 'app', '-n', 's4-h3'], 'uninstall'), 'uninstall');
-      return [i, u];
-    },
+    run: (cp, t) => cliRoundTrip(cp, t, 3, 's4-h3', 'app', 'simple-app'),
   },
   {
     name: 'helm 4 CLI install + uninstall -n',
-    async run(cp, t) {
-      await ensureNamespace(cp, 's4-h4');
-      const i = ok(await helm(cp, t, 4, ['install', 'app', chartPath('simple-app'), '-n', 's4-h4'], 'install'), 'install');
-      const u = ok(await helm(cp, t, 4, ['uninstall', 'app', '-n', 's4-h4'], 'uninstall'), 'uninstall');
-      return [i, u];
-    },
+    run: (cp, t) => cliRoundTrip(cp, t, 4, 's4-h4', 'app', 'simple-app'),
   },
   {
     name: 'Helm SDK uninstall with SetNamespace (the workaround)',
@@ -223,21 +223,11 @@ export const S4_CASES: S4Case[] = [
   },
   {
     name: 'chart with pre-delete and post-delete hooks',
-    async run(cp, t) {
-      await ensureNamespace(cp, 's4-hooks');
-      const i = ok(await helm(cp, t, 3, ['install', 'hooks', chartPath('hooks'), '-n', 's4-hooks'], 'install'), 'install');
-      const u = ok(await helm(cp, t, 3, ['uninstall', 'hooks', '-n', 's4-hooks'], 'uninstall'), 'uninstall');
-      return [i, u];
-    },
+    run: (cp, t) => cliRoundTrip(cp, t, 3, 's4-hooks', 'hooks', 'hooks'),
   },
   {
     name: 'helm.sh/resource-policy: keep',
-    async run(cp, t) {
-      await ensureNamespace(cp, 's4-keep-policy');
-      const i = ok(await helm(cp, t, 3, ['install', 'kp', chartPath('keep-policy'), '-n', 's4-keep-policy'], 'install'), 'install');
-      const u = ok(await helm(cp, t, 3, ['uninstall', 'kp', '-n', 's4-keep-policy'], 'uninstall'), 'uninstall');
-      return [i, u];
-    },
+    run: (cp, t) => cliRoundTrip(cp, t, 3, 's4-keep-policy', 'kp', 'keep-policy'),
   },
   {
     name: 'chart creating objects in two namespaces',

@@ -18,7 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ControlPlane, ControlPlaneOptions, ExecOptions } from '../../cluster/controlPlane.ts';
+import { toolEnv, type ControlPlane, type ControlPlaneOptions, type ExecOptions } from '../../cluster/controlPlane.ts';
 import { kubeClient, type KubeClient } from '../../cluster/kubeClient.ts';
 import { installOlm } from '../../cluster/olm.ts';
 import type { OlmSupervisor, SupervisedProcess, SupervisorEvent } from '../../cluster/olmSupervisor.ts';
@@ -185,16 +185,7 @@ export async function connectCluster(opts: ConnectOptions = {}): Promise<Control
   }
   const client = kubeClient(creds);
 
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: home,
-    KUBECONFIG: kubeconfigPath,
-    HELM_CACHE_HOME: join(home, 'helm-cache'),
-    HELM_CONFIG_HOME: join(home, 'helm-config'),
-    HELM_DATA_HOME: join(home, 'helm-data'),
-    HELM_NAMESPACE: undefined,
-    TMPDIR: process.env.TMPDIR,
-  };
+  const env = toolEnv(home, kubeconfigPath);
   const ctxArgs = opts.context ? ['--kube-context', opts.context] : [];
   const exec = (cmd: string, args: string[], o: ExecOptions = {}) =>
     run(cmd, args, { env: { ...env, ...o.env }, timeoutMs: o.timeoutMs ?? 180_000, ...(o.input !== undefined ? { input: o.input } : {}) });

@@ -21,7 +21,7 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import type { ControlPlane } from '../../cluster/controlPlane.ts';
 import { repoRoot } from '../../cluster/paths.ts';
 import { sleep, waitFor, type Daemon } from '../../cluster/proc.ts';
-import type { Guard, GuardCerts, GuardModes, StartGuardOptions } from '../../scenarios/guard.ts';
+import { GuardSession as LoopbackGuardSession, type Guard, type GuardCerts, type GuardModes, type StartGuardOptions } from '../../scenarios/guard.ts';
 import { tool } from './cluster.ts';
 
 export * from '../../scenarios/guard.ts';
@@ -191,41 +191,11 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
 }
 
 /**
- * The scenario suite's guard handle (same public surface as test/scenarios/guard.ts GuardSession),
- * bound to the in-cluster guard. On kind the guard is the point of the run: if it cannot be
- * started, get() throws instead of skipping the WITH-guard parts.
+ * The scenario suite's GuardSession (same skip/require rules, same mode switching), starting the
+ * guard Deployment in the kind cluster instead of a host process.
  */
-export class GuardSession {
-  private readonly cp: () => ControlPlane;
-  private guard: Guard | undefined;
-  private registered = false;
-  private modes = '';
+export class GuardSession extends LoopbackGuardSession {
   constructor(cp: () => ControlPlane) {
-    this.cp = cp;
-  }
-  async get(modes: GuardModes): Promise<Guard | undefined> {
-    const why = guardUnavailableReason();
-    if (why) throw new Error(`kind e2e: the in-cluster guard is unavailable: ${why}`);
-    const key = JSON.stringify(modes);
-    if (!this.guard) this.guard = await startGuard(this.cp(), { modes });
-    else if (key !== this.modes) await this.guard.setModes(modes);
-    this.modes = key;
-    if (!this.registered) {
-      await this.guard.register();
-      this.registered = true;
-    }
-    return this.guard;
-  }
-  /** Takes the guard out of the request path (for the WITHOUT-guard parts). */
-  async detach(): Promise<void> {
-    if (this.guard && this.registered) {
-      await this.guard.unregister();
-      this.registered = false;
-    }
-  }
-  async stop(): Promise<void> {
-    await this.detach().catch(() => undefined);
-    await this.guard?.stop();
-    this.guard = undefined;
+    super(cp, startGuard);
   }
 }
