@@ -5,21 +5,34 @@
 // ClusterView over the API server, admission engine with the built-in policies, HTTPS express
 // app, logging at the configured level, metrics) and, once the caches have synced, a second
 // HTTPS server on the same stack (startServer: same express app, TLS, body parsing, metrics and
-// logger) whose admission handler is a no-op answering allowed: the HTTP floor.
+// logger) whose admission handler is a no-op answering allowed: the HTTP floor. A third server,
+// "quiet", runs the same admission handler over the same view with the logger at warn, so allow
+// decisions are not logged: it isolates what per-decision logging costs.
 //
 //   node test/bench/guardProcess.ts CONFIG.yaml MAX_LIFETIME_S
 //
 // Messages: parent -> {type:'stats'|'gc'|'stop', id}; child -> {type:'ready'|'reply'|'failed', ...}.
 // It exits on 'stop', when the parent goes away (IPC disconnect), or after MAX_LIFETIME_S.
 import { performance } from 'node:perf_hooks';
-import type { AdmissionResult } from '../../src/admission/engine.ts';
-import { loadConfig } from '../../src/config.ts';
+import { getHeapSpaceStatistics } from 'node:v8';
+import { createAdmissionHandler, type AdmissionResult } from '../../src/admission/engine.ts';
+import { loadConfig, policyModes, policySettings } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
+import { builtinPolicies } from '../../src/policies/index.ts';
 import { startServices, type Services } from '../../src/server/services.ts';
 import { startServer, type RunningServer } from '../../src/server/server.ts';
+import { residentByMapping } from './procStats.ts';
 
-export interface MemorySnapshot { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }
+export interface MemorySnapshot {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  /** V8 heap spaces: name -> [used, committed] bytes. */
+  spaces: Record<string, [number, number]>;
+}
 
 export interface GuardStats {
   at: number;
@@ -30,6 +43,7 @@ export interface GuardStats {
   /** POST /validate requests received by the guard server, and by the no-op server. */
   reviews: number;
   noopRequests: number;
+  quietRequests: number;
   live: { calls: number; failures: number; timeouts: number };
   caches: Record<string, number>;
   watchEvents: number;
@@ -40,7 +54,10 @@ export interface ReadyMessage {
   type: 'ready';
   guardPort: number;
   noopPort: number;
+  quietPort: number;
   memBeforeCaches: MemorySnapshot;
+  /** Resident bytes by mapping kind before the caches started (see procStats.ts). */
+  mappingsBeforeCaches: Record<string, number>;
   memAfterSync: MemorySnapshot;
   syncMs: number;
   caches: Record<string, number>;
@@ -54,7 +71,8 @@ export type ChildMessage =
 
 function mem(): MemorySnapshot {
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+  const spaces = Object.fromEntries(getHeapSpaceStatistics().map((sp): [string, [number, number]] => [sp.space_name, [sp.space_used_size, sp.space_size]]));
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, spaces };
 }
 
 function send(msg: ChildMessage): void {
@@ -83,12 +101,17 @@ async function main(): Promise<void> {
   }, Math.max(10, Number(lifetimeArg) || 3600) * 1000);
   lifetime.unref();
 
+  const trace = (stage: string): void => { process.stderr.write(`guardProcess: ${stage}: rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MiB\n`); };
+  trace('modules loaded');
   const { config } = loadConfig({ file: configFile, env: {} });
+  trace('config loaded');
   const logger = createLogger({ level: config.log.level });
   const metrics = createMetrics();
   const memBeforeCaches = mem();
+  const mappingsBeforeCaches = residentByMapping('self');
+  trace('logger and metrics created (baseline)');
 
-  const running: { services?: Services; noop?: RunningServer } = {};
+  const running: { services?: Services; noop?: RunningServer; quiet?: RunningServer } = {};
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
     if (stopping) return;
@@ -96,6 +119,7 @@ async function main(): Promise<void> {
     const hard = setTimeout(() => process.exit(code), 10_000);
     hard.unref();
     await running.noop?.shutdown('bench done').catch(() => undefined);
+    await running.quiet?.shutdown('bench done').catch(() => undefined);
     await running.services?.stop('bench done').catch(() => undefined);
     process.exit(code);
   };
@@ -122,11 +146,27 @@ async function main(): Promise<void> {
     maxBodyBytes: config.maxBodyBytes,
   });
   running.noop = noop;
+  const quietLogger = createLogger({ level: 'warn' });
+  const quiet = await startServer({
+    host: config.listen.host,
+    port: 0,
+    tls: { certFile: config.tls.certFile, keyFile: config.tls.keyFile, pollIntervalMs: config.tls.pollIntervalMs },
+    shutdown: config.shutdown,
+    admit: createAdmissionHandler({
+      policies: builtinPolicies(), view: services.view, settings: policySettings(config), modes: policyModes(config), undecided: config.undecided,
+    }),
+    readiness: () => ({ synced: true, caches: [] }),
+    metrics: createMetrics({ defaultMetrics: false }),
+    logger: quietLogger,
+    maxBodyBytes: config.maxBodyBytes,
+  });
+  running.quiet = quiet;
 
   // Requests that reached /validate, counted the same way on both servers (symmetric cost).
-  const counts = { guard: 0, noop: 0 };
+  const counts = { guard: 0, noop: 0, quiet: 0 };
   services.server.server.on('request', (req: { url?: string }) => { if (req.url?.startsWith('/validate')) counts.guard++; });
   noop.server.on('request', (req: { url?: string }) => { if (req.url?.startsWith('/validate')) counts.noop++; });
+  quiet.server.on('request', (req: { url?: string }) => { if (req.url?.startsWith('/validate')) counts.quiet++; });
 
   process.on('message', (raw: unknown) => {
     const msg = raw as ParentMessage;
@@ -152,6 +192,7 @@ async function main(): Promise<void> {
           cpuSystem: cpu.system,
           reviews: counts.guard,
           noopRequests: counts.noop,
+          quietRequests: counts.quiet,
           live: counters.live,
           caches: cacheCounts(),
           watchEvents: counters.events,
@@ -162,7 +203,7 @@ async function main(): Promise<void> {
     }
   });
 
-  send({ type: 'ready', guardPort: services.server.port, noopPort: noop.port, memBeforeCaches, memAfterSync, syncMs, caches: cacheCounts() });
+  send({ type: 'ready', guardPort: services.server.port, noopPort: noop.port, quietPort: quiet.port, memBeforeCaches, mappingsBeforeCaches, memAfterSync, syncMs, caches: cacheCounts() });
 }
 
 main().catch((err: unknown) => {

@@ -1,0 +1,211 @@
+// Parent side of test/bench/guardProcess.ts: fork it with a config for the loopback cluster, wait
+// until its caches have synced, ask it for stats, read its RSS from /proc, stop it.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import { repoRoot } from '../cluster/paths.ts';
+import type { ChildMessage, GuardStats, ParentMessage, ReadyMessage } from './guardProcess.ts';
+import { residentByMapping } from './procStats.ts';
+
+const TS_ENTRY = fileURLToPath(new URL('./guardProcess.ts', import.meta.url));
+
+/**
+ * Compiles guardProcess.ts and the src/ modules it loads to JavaScript (tsc, no type check), the
+ * way the container image runs the guard (dist/, no type stripping: Node's TypeScript stripper
+ * alone adds ~20 MiB of RSS). The output goes under node_modules/.cache so that the compiled
+ * files resolve the repository's node_modules. Returns the compiled entry, or throws.
+ */
+export async function compileGuardProcess(log: (line: string) => void): Promise<string> {
+  const outDir = join(repoRoot, 'node_modules', '.cache', 'tg-bench-guard');
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const tsconfig = join(outDir, 'tsconfig.json');
+  writeFileSync(tsconfig, JSON.stringify({
+    extends: relative(outDir, join(repoRoot, 'tsconfig.json')),
+    compilerOptions: { noEmit: false, noCheck: true, outDir: '.', rootDir: relative(outDir, repoRoot), sourceMap: false, declaration: false, incremental: false },
+    files: [relative(outDir, TS_ENTRY)],
+    include: [],
+  }, null, 2));
+  // ESM scope for the emitted .js (a package.json inside node_modules is not looked up past it).
+  // src/version.ts reads ../package.json: give it the repository's name and version.
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { name: string; version: string };
+  writeFileSync(join(outDir, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', private: true }));
+  const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+  const t0 = Date.now();
+  const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
+    const child = spawn(process.execPath, [tsc, '-p', tsconfig], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => chunks.push(b));
+    child.stderr.on('data', (b: Buffer) => chunks.push(b));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, text: Buffer.concat(chunks).toString('utf8') }); });
+  });
+  const entry = join(outDir, relative(repoRoot, TS_ENTRY).replace(/\.ts$/, '.js'));
+  if (out.code !== 0 || !existsSync(entry)) throw new Error(`compiling the guard for the benchmark failed (tsc exit ${out.code}):\n${out.text.slice(0, 3000)}`);
+  log(`guard compiled to JavaScript in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  return entry;
+}
+
+export interface GuardChildOptions {
+  /** Compiled entry from compileGuardProcess(); unset runs guardProcess.ts through type stripping. */
+  entry?: string;
+  dir: string;
+  kubeconfig: string;
+  certFile: string;
+  keyFile: string;
+  logLevel?: string;
+  /** Write a V8 CPU profile (node --cpu-prof) into this directory when the process exits. */
+  cpuProfDir?: string;
+  /** Node options of the guard process (default: what manifests/base/deployment.yaml sets). */
+  nodeOptions?: string[];
+  /** Extra environment for the guard process (e.g. glibc malloc tuning). */
+  env?: Record<string, string>;
+  /** The child exits by itself after this long, whatever happens to the parent. */
+  maxLifetimeS: number;
+  syncTimeoutMs: number;
+}
+
+export interface GuardChild {
+  pid: number;
+  ready: ReadyMessage;
+  guardUrl: string;
+  noopUrl: string;
+  quietUrl: string;
+  logPath: string;
+  stats(): Promise<GuardStats>;
+  gc(): Promise<void>;
+  /** VmRSS and VmHWM (peak) in bytes, read by the parent from /proc. */
+  procRss(): { rss: number; hwm: number };
+  /** Resident bytes by kind of mapping (/proc/PID/smaps): brk heap, anonymous mmaps, files. */
+  residentByMapping(): Record<string, number>;
+  stop(): Promise<void>;
+}
+
+/** NODE_OPTIONS of the guard container in manifests/base/deployment.yaml, split into flags. */
+export function manifestNodeOptions(): string[] {
+  try {
+    const text = readFileSync(join(repoRoot, 'manifests', 'base', 'deployment.yaml'), 'utf8');
+    for (const doc of parseAllDocuments(text)) {
+      const d = doc.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: Array<{ env?: Array<{ name?: string; value?: string }> }> } } } } | null;
+      if (d?.kind !== 'Deployment') continue;
+      for (const c of d.spec?.template?.spec?.containers ?? []) {
+        const value = c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+        if (value !== undefined) return value.split(/\s+/).filter(Boolean);
+      }
+    }
+  } catch {
+    /* no manifest: plain Node defaults */
+  }
+  return [];
+}
+
+export function guardConfig(o: Pick<GuardChildOptions, 'kubeconfig' | 'certFile' | 'keyFile' | 'logLevel'>): string {
+  return [
+    'listen:',
+    '  host: 127.0.0.1',
+    '  port: 0',
+    'tls:',
+    `  certFile: ${JSON.stringify(o.certFile)}`,
+    `  keyFile: ${JSON.stringify(o.keyFile)}`,
+    `kubeconfig: ${JSON.stringify(o.kubeconfig)}`,
+    'log:',
+    `  level: ${o.logLevel ?? 'info'}`,
+    'shutdown:',
+    '  delayMs: 0',
+    '  drainTimeoutMs: 1000',
+    '',
+  ].join('\n');
+}
+
+function readProcStatus(pid: number): { rss: number; hwm: number } {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN) * 1024;
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  } catch {
+    return { rss: Number.NaN, hwm: Number.NaN };
+  }
+}
+
+export async function startGuardChild(o: GuardChildOptions): Promise<GuardChild> {
+  mkdirSync(o.dir, { recursive: true });
+  const configPath = join(o.dir, 'config.yaml');
+  writeFileSync(configPath, guardConfig(o));
+  const logPath = join(o.dir, `guard-${Date.now()}.log`);
+  const fd = openSync(logPath, 'a');
+  // As manifests/base/deployment.yaml runs it: NODE_ENV=production and its NODE_OPTIONS.
+  const execArgv = ['--expose-gc', ...(o.nodeOptions ?? manifestNodeOptions())];
+  if (o.cpuProfDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`);
+  const child: ChildProcess = fork(o.entry ?? TS_ENTRY, [configPath, String(o.maxLifetimeS)], {
+    execArgv, stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env, NODE_ENV: 'production', ...o.env },
+  });
+  closeSync(fd);
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+
+  let nextId = 1;
+  const pending = new Map<number, (m: Extract<ChildMessage, { type: 'reply' }>) => void>();
+  let readyResolve: (m: ReadyMessage) => void = () => {};
+  let readyReject: (e: Error) => void = () => {};
+  const readyP = new Promise<ReadyMessage>((resolve, reject) => { readyResolve = resolve; readyReject = reject; });
+  child.on('message', (raw: unknown) => {
+    const msg = raw as ChildMessage;
+    if (msg.type === 'ready') readyResolve(msg);
+    else if (msg.type === 'failed') readyReject(new Error(`guard process failed: ${msg.error}`));
+    else if (msg.type === 'reply') { pending.get(msg.id)?.(msg); pending.delete(msg.id); }
+  });
+  void exited.then((code) => readyReject(new Error(`guard process exited (${code}) before it was ready; log: ${logPath}\n${tailOf(logPath)}`)));
+  const timer = setTimeout(() => readyReject(new Error(`guard process not ready after ${o.syncTimeoutMs} ms; log: ${logPath}`)), o.syncTimeoutMs);
+
+  const ask = (type: ParentMessage['type'], timeoutMs = 10_000): Promise<Extract<ChildMessage, { type: 'reply' }>> => new Promise((resolve, reject) => {
+    const id = nextId++;
+    const t = setTimeout(() => { pending.delete(id); reject(new Error(`guard process did not answer '${type}' within ${timeoutMs} ms`)); }, timeoutMs);
+    pending.set(id, (m) => { clearTimeout(t); resolve(m); });
+    child.send({ type, id } satisfies ParentMessage);
+  });
+
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try { await ask('stop', 5000); } catch { /* fall through to signals */ }
+    const kill = setTimeout(() => child.kill('SIGKILL'), 12_000);
+    await exited;
+    clearTimeout(kill);
+  };
+
+  let ready: ReadyMessage;
+  try {
+    ready = await readyP;
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  const pid = child.pid as number;
+  return {
+    pid,
+    ready,
+    guardUrl: `https://127.0.0.1:${ready.guardPort}`,
+    noopUrl: `https://127.0.0.1:${ready.noopPort}`,
+    quietUrl: `https://127.0.0.1:${ready.quietPort}`,
+    logPath,
+    async stats() {
+      const r = await ask('stats');
+      if (!r.stats) throw new Error('guard process sent no stats');
+      return r.stats;
+    },
+    async gc() { await ask('gc', 30_000); },
+    procRss: () => readProcStatus(pid),
+    residentByMapping: () => residentByMapping(pid),
+    stop,
+  };
+}
+
+function tailOf(path: string, lines = 20): string {
+  try {
+    return readFileSync(path, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}

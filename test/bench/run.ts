@@ -1,0 +1,322 @@
+// `npm run bench`: the guard's scale and latency benchmarks against a real control plane on
+// loopback (issue 5, parts 1 and 2). Prints a markdown table at the end and, for a full run,
+// writes it to test/bench/RESULTS.md (the README's benchmark section).
+//
+//   npm run bench                          # everything, full scale (takes ~25 min on 2 vCPU)
+//   npm run bench -- --quick               # short measurements on a 1/10-scale cluster
+//   npm run bench -- --only webhook        # webhook | memory | apiserver | load (cluster + guard always)
+//
+// Options: --scale F (cluster size factor; default 1, quick 0.1), --reps N (repetitions, >= 3),
+// --duration S (seconds per webhook measurement; default 5, quick 2), --load-duration S (default
+// 60, quick 15), --connections N (default 8), --concurrency N (parallel creates; default 24),
+// --per-mode N (namespace DELETEs per mode per repetition; default 300, quick 60),
+// --types K1,K2 (webhook request types: ns-delete, ns-delete-csv, helm-owned, helm-cross,
+// record-purge; default all), --cpu-prof (write a V8 CPU profile of the guard process), --ts
+// (run the guard from its TypeScript sources instead of compiling it as the image does),
+// --guard-env K=V,K2=V2 (extra environment for the guard process, e.g. malloc tuning),
+// --guard-node-options "FLAGS" (Node options of the guard; default: NODE_OPTIONS of
+// manifests/base/deployment.yaml), --mem-variant "FLAGS" (extra Node options the memory
+// section also measures; default --max-semi-space-size=2, "" for none),
+// --out FILE, --no-write, --keep
+// (keep the cluster's temp dir), --deadline-min N (hard stop; default 90, quick 30).
+//
+// Sections:
+//   memory     the guard process's RSS before starting its caches and once synced; sync time
+//   webhook    autocannon on /validate per request type, guard vs a no-op handler on the same stack
+//   load       a sustained mixed load at a rate the machine holds, zero errors, RSS start/end
+//   apiserver  namespace DELETE latency through kube-apiserver: no admission, CEL policy, guard webhook
+// Nothing here asserts on timing; goals are reported as met or missed.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, release, tmpdir, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import { missingComponents, repoRoot, versions } from '../cluster/paths.ts';
+import { makeGuardCerts } from '../scenarios/guard.ts';
+import { benchApiserverPath } from './apiserverPath.ts';
+import { postReview, requestTypes, verifyAnswers } from './bodies.ts';
+import { compileGuardProcess, manifestNodeOptions, startGuardChild, type GuardChild } from './guardChild.ts';
+import { populate, totals } from './populate.ts';
+import { rssAfterImport } from './procStats.ts';
+import { goals, renderMarkdown, type BenchReport, type MachineInfo, type MemoryRun } from './report.ts';
+import { benchSustained } from './sustained.ts';
+import { benchWebhook } from './webhook.ts';
+
+const SECTIONS = ['memory', 'webhook', 'load', 'apiserver'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    types: { type: 'string' },
+    scale: { type: 'string' },
+    reps: { type: 'string' },
+    duration: { type: 'string' },
+    'load-duration': { type: 'string' },
+    connections: { type: 'string' },
+    concurrency: { type: 'string' },
+    'per-mode': { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
+    ts: { type: 'boolean', default: false },
+    'guard-env': { type: 'string' },
+    'guard-node-options': { type: 'string' },
+    'mem-variant': { type: 'string' },
+    out: { type: 'string' },
+    'no-write': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    'deadline-min': { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+if (args.help) {
+  const header = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n');
+  console.log(header);
+  process.exit(0);
+}
+
+const quick = args.quick;
+function num(name: string, value: string | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) {
+    console.error(`bench: --${name} must be a number >= ${min}, got ${JSON.stringify(value)}`);
+    process.exit(2);
+  }
+  return n;
+}
+const only = args.only as Section | undefined;
+if (only !== undefined && !SECTIONS.includes(only)) {
+  console.error(`bench: --only must be one of ${SECTIONS.join(', ')}, got ${JSON.stringify(only)}`);
+  process.exit(2);
+}
+const settings = {
+  scale: num('scale', args.scale, quick ? 0.1 : 1, 0.001),
+  reps: Math.round(num('reps', args.reps, 3, 1)),
+  durationS: num('duration', args.duration, quick ? 2 : 5, 1),
+  loadDurationS: num('load-duration', args['load-duration'], quick ? 15 : 60, 5),
+  connections: Math.round(num('connections', args.connections, 8, 1)),
+  concurrency: Math.round(num('concurrency', args.concurrency, 24, 1)),
+  perMode: Math.round(num('per-mode', args['per-mode'], quick ? 60 : 300, 5)),
+  deadlineMin: num('deadline-min', args['deadline-min'], quick ? 30 : 90, 1),
+};
+const selected = (s: Section): boolean => only === undefined || only === s;
+
+const log = (scope: string) => (line: string): void => { process.stderr.write(`[${scope}] ${line}\n`); };
+const say = log('bench');
+const sleep = (msValue: number): Promise<void> => new Promise((r) => setTimeout(r, msValue));
+/** How long after sync the "settled" RSS is read (V8's memory reducer acts after a few idle seconds). */
+const SETTLE_MS = 20_000;
+/**
+ * Node options the memory section also tries. V8 pools the young-generation pages freed after the
+ * cache sync burst (--trace-gc-verbose: "Pool buffering ... chunks"), ~120 MiB at full scale,
+ * resident but in no heap statistic; a small semi-space keeps that pool small.
+ */
+const DEFAULT_MEM_VARIANT = '--max-semi-space-size=2';
+
+function machineInfo(): MachineInfo {
+  let model = 'unknown';
+  try {
+    model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? model;
+  } catch { /* not Linux */ }
+  const v = versions();
+  return {
+    nproc: availableParallelism(),
+    model,
+    memGiB: Math.round(totalmem() / 1024 ** 3),
+    node: process.version,
+    kernel: `Linux ${release()}`,
+    date: new Date().toISOString().slice(0, 10),
+    kube: v.KUBE_VERSION,
+    etcd: v.ETCD_VERSION,
+  };
+}
+
+function commandLine(): string {
+  const rest = process.argv.slice(2);
+  return rest.length > 0 ? `npm run bench -- ${rest.join(' ')}` : 'npm run bench';
+}
+
+async function main(): Promise<number> {
+  const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager']);
+  if (missing.length > 0) {
+    console.error(`bench: missing pinned components: ${missing.join(', ')}; run \`npm run build:binaries\` first`);
+    return 2;
+  }
+  const report: BenchReport = {
+    machine: machineInfo(),
+    settings: { quick, scale: settings.scale, reps: settings.reps, durationS: settings.durationS, connections: settings.connections, loadDurationS: settings.loadDurationS, ...(only ? { only } : {}), command: commandLine() },
+    notes: [],
+  };
+  say(`machine: ${report.machine.nproc} x ${report.machine.model}, Node ${report.machine.node}; settings ${JSON.stringify(settings)}${only ? ` only ${only}` : ''}`);
+
+  // The guard runs compiled, as in the container image (unless --ts).
+  let entry: string | undefined;
+  if (!args.ts) {
+    try {
+      entry = await compileGuardProcess(say);
+    } catch (err) {
+      say(`${err instanceof Error ? err.message : String(err)}\nfalling back to the TypeScript sources`);
+      report.notes.push('The guard ran from its TypeScript sources (compiling failed): its RSS includes Node\'s type stripper (~20 MiB).');
+    }
+  } else {
+    report.notes.push('The guard ran from its TypeScript sources (--ts): its RSS includes Node\'s type stripper (~20 MiB) that the image (compiled dist/) does not load.');
+  }
+
+  const guardEnv = args['guard-env'] ? Object.fromEntries(args['guard-env'].split(',').map((kv) => {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new Error(`--guard-env: expected KEY=VALUE, got ${JSON.stringify(kv)}`);
+    return [kv.slice(0, i), kv.slice(i + 1)];
+  })) : undefined;
+  const nodeOptions = args['guard-node-options'] !== undefined ? args['guard-node-options'].split(/\s+/).filter(Boolean) : manifestNodeOptions();
+  report.nodeOptions = nodeOptions;
+  // A second set of guard starts in the memory section, with extra Node options to compare.
+  const memVariant = (args['mem-variant'] ?? DEFAULT_MEM_VARIANT).split(/\s+/).filter(Boolean).filter((f) => !nodeOptions.includes(f));
+  if (guardEnv) report.notes.push(`Guard process environment: ${Object.entries(guardEnv).map(([k, v]) => `${k}=${v}`).join(' ')}.`);
+
+  let cp: ControlPlane | undefined;
+  let guard: GuardChild | undefined;
+  const profDir = args['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'tg-bench-prof-')) : undefined;
+  try {
+    cp = await startControlPlane({ log: log('cluster'), keepDir: args.keep, timeoutMs: 120_000 });
+    const pop = await populate(cp, { scale: settings.scale, concurrency: settings.concurrency, deadlineMs: 40 * 60_000, log: log('populate') });
+    const expected = totals(pop.layout);
+    report.cluster = { totals: expected, phases: pop.phases, totalMs: pop.totalMs };
+    say(`cluster populated in ${(pop.totalMs / 1000).toFixed(1)}s: ${JSON.stringify(expected)}`);
+
+    const certs = await makeGuardCerts(join(cp.dir, 'bench-guard', 'certs'));
+    const childOptions = {
+      ...(entry ? { entry } : {}),
+      dir: join(cp.dir, 'bench-guard'),
+      kubeconfig: cp.kubeconfigPath,
+      certFile: certs.certFile,
+      keyFile: certs.keyFile,
+      maxLifetimeS: settings.deadlineMin * 60,
+      syncTimeoutMs: 15 * 60_000,
+      ...(profDir ? { cpuProfDir: profDir } : {}),
+      ...(guardEnv ? { env: guardEnv } : {}),
+      nodeOptions,
+    };
+
+    // ---- memory (each start is also a sync-time measurement; the last process stays for the rest) ----
+    const starts = selected('memory') ? Math.max(3, settings.reps) : 1;
+    const fmtMaps = (m: Record<string, number>): string => Object.entries(m).map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(0)}`).join(', ');
+    const measureStart = async (g: GuardChild, label: string): Promise<MemoryRun> => {
+      const r = g.ready;
+      await sleep(SETTLE_MS);
+      const settled = g.procRss().rss;
+      await g.gc();
+      const afterGc = g.procRss().rss;
+      const gcStats = await g.stats();
+      const maps = g.residentByMapping();
+      say(`${label}: synced in ${(r.syncMs / 1000).toFixed(1)}s; RSS ${(r.memBeforeCaches.rss / 2 ** 20).toFixed(0)} MiB before caches, ` +
+        `${(r.memAfterSync.rss / 2 ** 20).toFixed(0)} MiB synced (heap used ${(r.memAfterSync.heapUsed / 2 ** 20).toFixed(0)} of ${(r.memAfterSync.heapTotal / 2 ** 20).toFixed(0)}, external ${(r.memAfterSync.external / 2 ** 20).toFixed(0)}), ` +
+        `${(settled / 2 ** 20).toFixed(0)} MiB ${SETTLE_MS / 1000} s later, ${(afterGc / 2 ** 20).toFixed(0)} MiB after GC; caches ${JSON.stringify(r.caches)}`);
+      say(`  resident by mapping (MiB): before caches ${fmtMaps(r.mappingsBeforeCaches)}; after sync + GC ${fmtMaps(maps)}`);
+      say(`  after GC: heap spaces (used/committed MiB) ${Object.entries(gcStats.mem.spaces).filter(([, [, c]]) => c > 0).map(([k, [u, c]]) => `${k} ${(u / 2 ** 20).toFixed(0)}/${(c / 2 ** 20).toFixed(0)}`).join(', ')}; external ${(gcStats.mem.external / 2 ** 20).toFixed(0)} MiB`);
+      return {
+        mapsBefore: r.mappingsBeforeCaches, mapsAfterGc: maps,
+        beforeCaches: r.memBeforeCaches.rss, afterSync: r.memAfterSync.rss, settled, afterGc,
+        heapBeforeCaches: r.memBeforeCaches.heapUsed, heapAfterSync: r.memAfterSync.heapUsed, heapAfterGc: gcStats.mem.heapUsed,
+        heapCommittedAfterGc: gcStats.mem.heapTotal, externalAfterGc: gcStats.mem.external, syncMs: r.syncMs,
+      };
+    };
+    const variantRuns: MemoryRun[] = [];
+    if (selected('memory') && memVariant.length > 0) {
+      for (let i = 0; i < starts; i++) {
+        const g = await startGuardChild({ ...childOptions, nodeOptions: [...nodeOptions, ...memVariant] });
+        try {
+          variantRuns.push(await measureStart(g, `guard start ${i + 1}/${starts} with ${memVariant.join(' ')}`));
+        } finally {
+          await g.stop();
+        }
+      }
+    }
+    const memRuns: MemoryRun[] = [];
+    for (let i = 0; i < starts; i++) {
+      guard = await startGuardChild(childOptions);
+      memRuns.push(await measureStart(guard, `guard start ${i + 1}/${starts}${nodeOptions.length ? ` (${nodeOptions.join(' ')})` : ''}`));
+      if (i < starts - 1) {
+        await guard.stop();
+        guard = undefined;
+      }
+    }
+    if (!guard) throw new Error('no guard process');
+    const caches = guard.ready.caches;
+    if (selected('memory')) {
+      const flags = nodeOptions;
+      const modules = {
+        node: await rssAfterImport(undefined, flags),
+        clientNode: await rssAfterImport(import.meta.resolve('@kubernetes/client-node'), flags),
+        guard: entry ? await rssAfterImport(pathToFileURL(entry.replace(/test\/bench\/guardProcess\.js$/, 'src/server/services.js')).href, flags) : Number.NaN,
+      };
+      say(`module cost (RSS after import + GC): bare node ${(modules.node / 2 ** 20).toFixed(0)} MiB, @kubernetes/client-node ${(modules.clientNode / 2 ** 20).toFixed(0)} MiB, guard modules ${(modules.guard / 2 ** 20).toFixed(0)} MiB`);
+      report.memory = { runs: memRuns, caches, modules, ...(variantRuns.length > 0 ? { variant: { nodeOptions: memVariant, runs: variantRuns } } : {}) };
+    }
+    const csvCache = Object.entries(caches).find(([k]) => k.startsWith('clusterserviceversions'))?.[1] ?? 0;
+    if ((caches['helm-secrets'] ?? 0) < expected.records || csvCache < expected.csvs || (caches['namespaces'] ?? 0) < expected.namespaces) {
+      report.notes.push(`The guard's caches hold fewer objects than were created (${JSON.stringify(caches)} vs ${JSON.stringify(expected)}).`);
+    }
+
+    // ---- correctness of every benchmark request, on both servers ----
+    const allTypes = requestTypes();
+    const wanted = args.types?.split(',').map((t) => t.trim()).filter(Boolean);
+    const unknown = wanted?.filter((k) => !allTypes.some((t) => t.key === k)) ?? [];
+    if (unknown.length > 0) throw new Error(`--types: unknown ${unknown.join(', ')} (known: ${allTypes.map((t) => t.key).join(', ')})`);
+    const types = wanted ? allTypes.filter((t) => wanted.includes(t.key)) : allTypes;
+    const answers = await verifyAnswers(guard.guardUrl, types);
+    for (const t of types) {
+      const r = await postReview(guard.noopUrl, t.body);
+      if (r.status !== 200 || r.review?.response?.allowed !== true) throw new Error(`no-op server answered ${t.key} with ${r.status} ${r.text.slice(0, 200)}`);
+    }
+    say(`answers verified: ${Object.entries(answers).map(([k, a]) => `${k} allowed=${a.allowed} warnings=${a.warnings?.length ?? 0}`).join('; ')}`);
+
+    if (selected('webhook')) {
+      report.webhook = await benchWebhook(guard, types, {
+        reps: settings.reps, durationS: settings.durationS, warmupS: quick ? 1 : 2, calibrateS: quick ? 2 : 3, connections: settings.connections, log: log('webhook'),
+      });
+    }
+    if (selected('load')) {
+      report.sustained = await benchSustained(guard, types, { durationS: settings.loadDurationS, calibrateS: quick ? 3 : 5, connections: settings.connections, log: log('load') });
+    }
+    if (selected('apiserver')) {
+      report.apiserver = await benchApiserverPath(cp, guard, certs.caPem, { perMode: settings.perMode, reps: settings.reps, concurrency: 1, log: log('apiserver') });
+    }
+  } finally {
+    await guard?.stop().catch(() => undefined);
+    await cp?.stop().catch(() => undefined);
+  }
+  if (profDir) report.notes.push(`CPU profile of the guard process written (node --cpu-prof); open it in Chrome DevTools.`);
+
+  const markdown = renderMarkdown(report);
+  process.stdout.write(`\n${markdown}\n`);
+  const rawPath = join(mkdtempSync(join(tmpdir(), 'tg-bench-')), 'results.json');
+  writeFileSync(rawPath, JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
+  say(`raw results: ${rawPath}${profDir ? `; CPU profile(s): ${profDir}` : ''}`);
+  const out = args.out ?? (!quick && only === undefined ? join(repoRoot, 'test', 'bench', 'RESULTS.md') : undefined);
+  if (out && !args['no-write']) {
+    writeFileSync(out, `${markdown}\n`);
+    say(`wrote ${relative(process.cwd(), out) || out}`);
+  }
+  const missed = goals(report).filter((g) => g.met === false);
+  if (missed.length > 0) say(`goals missed: ${missed.map((g) => g.goal).join('; ')}`);
+  return 0;
+}
+
+const hardStop = setTimeout(() => {
+  say(`deadline of ${settings.deadlineMin} min reached: stopping`);
+  process.exit(1); // proc.ts's exit handler kills the control plane; the guard process exits on disconnect
+}, settings.deadlineMin * 60_000);
+hardStop.unref();
+
+main().then((code) => {
+  clearTimeout(hardStop);
+  process.exitCode = code;
+}, (err: unknown) => {
+  clearTimeout(hardStop);
+  console.error(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,95 @@
+// Part 1: the webhook alone. For each request type, in the same run and on the same process:
+// the guard's /validate and the no-op /validate (same express + HTTPS stack, body parsing,
+// answering allowed), alternating which goes first on each repetition so drift on a shared
+// machine hits both alike. Two load shapes per repetition:
+//   - fixed rate: 200 req/s, or a quarter of the guard's own capacity for that request type when
+//     that is lower (calibrated at the start), so latency is service time rather than queueing:
+//     what the API server sees (real namespace / Helm-object DELETE rates are far lower);
+//   - saturation: as fast as the server answers, for req/s and CPU per request.
+// For the hot paths a third target, "quiet" (the same handler and view, logger at warn so allow
+// decisions are not logged), shows what the per-decision log lines cost.
+import type { GuardChild } from './guardChild.ts';
+import type { GuardStats } from './guardProcess.ts';
+import { runLoad, type LoadResult } from './load.ts';
+import type { RequestType } from './bodies.ts';
+
+export type Target = 'guard' | 'noop' | 'quiet';
+
+/** Requests per second of the fixed-rate measurement (unless a quarter of capacity is lower). */
+export const FIXED_RATE = 200;
+
+export interface TargetRun {
+  load: LoadResult;
+  /** Guard-process CPU (user + system) per request, microseconds. */
+  cpuUsPerReq: number;
+  /** Live reads per request (guard only). */
+  livePerReq: number;
+  liveFailures: number;
+}
+
+export interface TypeResult {
+  type: RequestType;
+  rate: number;
+  fixed: Record<Target, TargetRun[]>;
+  saturation: Record<Target, TargetRun[]>;
+}
+
+export interface WebhookOptions {
+  reps: number;
+  durationS: number;
+  warmupS: number;
+  calibrateS: number;
+  connections: number;
+  log: (line: string) => void;
+}
+
+async function measured(guard: GuardChild, target: Target, body: string, o: { durationS: number; connections: number; overallRate?: number }): Promise<TargetRun> {
+  const before: GuardStats = await guard.stats();
+  const url = target === 'guard' ? guard.guardUrl : target === 'noop' ? guard.noopUrl : guard.quietUrl;
+  const load = await runLoad({ url, body, connections: o.connections, durationS: o.durationS, ...(o.overallRate ? { overallRate: o.overallRate } : {}) });
+  const after: GuardStats = await guard.stats();
+  const requests = target === 'guard' ? after.reviews - before.reviews : target === 'noop' ? after.noopRequests - before.noopRequests : after.quietRequests - before.quietRequests;
+  const cpu = (after.cpuUser + after.cpuSystem) - (before.cpuUser + before.cpuSystem);
+  return {
+    load,
+    cpuUsPerReq: requests > 0 ? cpu / requests : Number.NaN,
+    livePerReq: requests > 0 ? (after.live.calls - before.live.calls) / requests : Number.NaN,
+    liveFailures: after.live.failures - before.live.failures,
+  };
+}
+
+function describe(r: TargetRun): string {
+  const l = r.load.latency;
+  return `${r.load.rps.toFixed(0)} req/s p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} max ${l.max.toFixed(1)} ms, cpu ${r.cpuUsPerReq.toFixed(0)} us/req` +
+    `${r.load.errors || r.load.non2xx ? `, ERRORS ${r.load.errors} non2xx ${r.load.non2xx}` : ''}`;
+}
+
+export async function benchWebhook(guard: GuardChild, types: RequestType[], o: WebhookOptions): Promise<TypeResult[]> {
+  const results: TypeResult[] = [];
+  for (const type of types) {
+    // Warm both paths (JIT, connection pools to the API server), then calibrate the fixed rate.
+    await runLoad({ url: guard.noopUrl, body: type.body, connections: o.connections, durationS: o.warmupS });
+    await runLoad({ url: guard.guardUrl, body: type.body, connections: o.connections, durationS: o.warmupS });
+    const calib = await runLoad({ url: guard.guardUrl, body: type.body, connections: o.connections, durationS: o.calibrateS });
+    const rate = Math.max(1, Math.min(FIXED_RATE, Math.floor((calib.rps * 0.25) / 10) * 10));
+    o.log(`${type.key}: guard capacity ~${calib.rps.toFixed(0)} req/s -> fixed rate ${rate} req/s`);
+    const result: TypeResult = { type, rate, fixed: { guard: [], noop: [], quiet: [] }, saturation: { guard: [], noop: [], quiet: [] } };
+    const targets: Target[] = type.hot ? ['noop', 'guard', 'quiet'] : ['noop', 'guard'];
+    for (let rep = 0; rep < o.reps; rep++) {
+      // Rotate the order each repetition so no target always runs first (or last).
+      const order = targets.map((_, i) => targets[(i + rep) % targets.length] as Target);
+      for (const target of order) {
+        const r = await measured(guard, target, type.body, { durationS: o.durationS, connections: o.connections, overallRate: rate });
+        result.fixed[target].push(r);
+        o.log(`${type.key} rep ${rep + 1}/${o.reps} fixed ${rate}/s ${target.padEnd(5)}: ${describe(r)}`);
+      }
+      for (const target of order) {
+        const r = await measured(guard, target, type.body, { durationS: o.durationS, connections: o.connections });
+        result.saturation[target].push(r);
+        o.log(`${type.key} rep ${rep + 1}/${o.reps} saturated    ${target.padEnd(5)}: ${describe(r)}`);
+      }
+    }
+    results.push(result);
+  }
+  return results;
+}
