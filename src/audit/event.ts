@@ -122,10 +122,23 @@ export function describeNonEvent(v: unknown): string {
   return 'a JSON object that is not an audit.k8s.io Event';
 }
 
-/** Parses an RFC 3339 (micro)timestamp; NaN when absent or invalid. */
-export function parseTime(ts: string | undefined): number {
-  if (!ts) return Number.NaN;
+/** Parses an RFC 3339 (micro)timestamp; NaN when absent, not a string, or invalid. */
+export function parseTime(ts: unknown): number {
+  if (typeof ts !== 'string' || ts === '') return Number.NaN;
   return Date.parse(ts);
+}
+
+/** The value when it is a string: event fields are unvalidated JSON whatever their declared type. */
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Only the string-valued entries of an object (annotations, labels). */
+function stringEntries(v: unknown): Record<string, string> | undefined {
+  if (!isObject(v)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(v)) if (typeof val === 'string') out[k] = val;
+  return out;
 }
 
 /**
@@ -171,30 +184,38 @@ export function labelSelectorOf(requestURI: string): string | undefined {
  */
 export function toRecord(ev: AuditEventV1): AuditRecord | undefined {
   if (!isFinalStage(ev.stage)) return undefined;
-  const timestamp = ev.requestReceivedTimestamp ?? ev.stageTimestamp ?? '';
+  const timestamp = str(ev.requestReceivedTimestamp) ?? str(ev.stageTimestamp) ?? '';
   const time = parseTime(timestamp);
   if (Number.isNaN(time)) return undefined;
-  const ref = ev.objectRef;
+  const ref: Record<string, unknown> | undefined = isObject(ev.objectRef) ? ev.objectRef as unknown as Record<string, unknown> : undefined;
+  const status: Record<string, unknown> | undefined = isObject(ev.responseStatus) ? ev.responseStatus as unknown as Record<string, unknown> : undefined;
   const rec: AuditRecord = {
     auditID: ev.auditID,
     time,
     timestamp,
     verb: ev.verb,
     requestURI: ev.requestURI,
-    user: ev.user.username ?? '',
-    userAgent: typeof ev.userAgent === 'string' ? ev.userAgent : '',
-    level: ev.level,
-    code: typeof ev.responseStatus?.code === 'number' ? ev.responseStatus.code : 0,
+    user: str(ev.user.username) ?? '',
+    userAgent: str(ev.userAgent) ?? '',
+    level: (str(ev.level) ?? 'Metadata') as AuditLevel,
+    code: typeof status?.['code'] === 'number' ? status['code'] : 0,
   };
-  if (ev.impersonatedUser?.username) rec.impersonatedUser = ev.impersonatedUser.username;
+  const impersonated = isObject(ev.impersonatedUser) ? str((ev.impersonatedUser as unknown as Record<string, unknown>)['username']) : undefined;
+  if (impersonated) rec.impersonatedUser = impersonated;
   if (ref) {
-    if (ref.resource) rec.resource = ref.resource;
-    if (ref.subresource) rec.subresource = ref.subresource;
-    if (ref.apiGroup) rec.apiGroup = ref.apiGroup;
-    if (ref.namespace) rec.namespace = ref.namespace;
-    if (ref.name) rec.name = ref.name;
+    const resource = str(ref['resource']);
+    const subresource = str(ref['subresource']);
+    const apiGroup = str(ref['apiGroup']);
+    const namespace = str(ref['namespace']);
+    const name = str(ref['name']);
+    if (resource) rec.resource = resource;
+    if (subresource) rec.subresource = subresource;
+    if (apiGroup) rec.apiGroup = apiGroup;
+    if (namespace) rec.namespace = namespace;
+    if (name) rec.name = name;
   }
-  if (ev.annotations && isObject(ev.annotations) && Object.keys(ev.annotations).length > 0) rec.annotations = ev.annotations;
+  const annotations = stringEntries(ev.annotations);
+  if (annotations && Object.keys(annotations).length > 0) rec.annotations = annotations;
   // Bodies: only at Request/RequestResponse level, never for Secrets logged at Metadata level.
   const respMeta = metaOf(ev.responseObject);
   const reqMeta = metaOf(ev.requestObject);
