@@ -107,6 +107,9 @@ async function main(): Promise<void> {
   trace('config loaded');
   const logger = createLogger({ level: config.log.level });
   const metrics = createMetrics();
+  // A full GC first, so "before caches" and "after sync + GC" compare live data with live data.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) { gc(); gc(); }
   const memBeforeCaches = mem();
   const mappingsBeforeCaches = residentByMapping('self');
   trace('logger and metrics created (baseline)');
@@ -176,7 +179,6 @@ async function main(): Promise<void> {
       return;
     }
     if (msg.type === 'gc') {
-      const gc = (globalThis as { gc?: () => void }).gc;
       if (gc) { gc(); gc(); }
       send({ type: 'reply', id: msg.id });
       return;

@@ -122,8 +122,21 @@ export function renderMarkdown(r: BenchReport): string {
   parts.push('## Benchmarks');
   parts.push('');
   parts.push(`\`${s.command}\`, ${m.date}. Machine: ${m.nproc} vCPU (${m.model}), ${m.memGiB} GiB RAM, ${m.kernel}; Node ${m.node}; kube-apiserver ${m.kube}, etcd ${m.etcd} on 127.0.0.1. ` +
-    `The machine is shared and noisy, so every figure is a median over ${s.reps} repetitions and every comparison is a ratio against a baseline measured in the same run, interleaved with it.` +
+    `The machine is shared and noisy, so every figure is a median over repetitions (webhook: ${s.reps}, memory: 3 process starts, API server: 3) and every comparison is a ratio against a baseline measured in the same run, interleaved with it. Nothing here is a test assertion.` +
     (s.quick ? ' **Quick run** (short durations' + (s.scale !== 1 ? `, cluster at scale ${s.scale}` : '') + '): indicative only.' : ''));
+  parts.push('');
+
+  parts.push('How to run it (the pinned control-plane binaries must be built once: `npm run build:binaries`):');
+  parts.push('');
+  parts.push('```sh');
+  parts.push('npm run bench                 # everything at full scale (~45 min on 2 vCPU); rewrites test/bench/RESULTS.md');
+  parts.push('npm run bench -- --quick      # 1/10-scale cluster, short measurements (~10 min); prints the tables only');
+  parts.push('npm run bench -- --only webhook   # or memory | load | apiserver (the cluster and the guard always start)');
+  parts.push('npm run bench -- --help       # every option (scale, repetitions, durations, CPU profile, Node options)');
+  parts.push('```');
+  parts.push('');
+  parts.push('Everything runs on 127.0.0.1: a real etcd, kube-apiserver and kube-controller-manager (test/cluster), the guard as its own process ' +
+    '(test/bench/guardProcess.ts: the real serve wiring, compiled to JavaScript like the image), autocannon as the load generator. Every loop is bounded; every process stops by itself.');
   parts.push('');
 
   const g = goals(r);
@@ -175,7 +188,7 @@ export function renderMarkdown(r: BenchReport): string {
     parts.push('');
     parts.push('Guard = the real server (`startServices`: watch caches over the cluster above, both policies, decision logging at info, metrics). ' +
       'No-op = a second HTTPS server in the same process on the same stack (`startServer`: express, TLS, JSON body parsing, metrics) whose handler answers allowed. ' +
-      `Fixed rate = ${FIXED_RATE} req/s, or a quarter of the guard's own capacity for that request when lower (calibrated first), so latency is service time rather than queueing; saturation = as fast as answers come. Latency is client-side, ms; ${s.durationS} s per measurement.`);
+      `Fixed rate = ${FIXED_RATE} requests per second evenly spaced (open loop: latency counted from each request's due time), or a quarter of the guard's own capacity for that request when lower (calibrated first), so latency is service time rather than queueing; saturation = autocannon, as fast as answers come. Latency is client-side, ms; ${s.durationS} s per measurement.`);
     parts.push('');
     parts.push(table(
       ['request', 'guard does', 'rate/s', 'guard p50', 'p99', 'max', 'no-op p50', 'p99', 'max', 'p50 ratio', 'p99 ratio'],
@@ -308,8 +321,9 @@ export function findings(r: BenchReport): string[] {
   }
   const rare = (r.webhook ?? []).filter((t) => !t.type.hot);
   if (rare.length > 0) {
-    out.push(`Rare paths (${rare.map((t) => t.type.key).join(', ')}) wait on the API server: each live read is a round trip through kube-apiserver (and etcd for a GET), so their latency is the API server's, not the guard's CPU. ` +
-      rare.map((t) => `${t.type.key}: p50 ${ms(medianOf(t.fixed.guard, (y) => y.load.latency.p50))} ms at ${t.rate} req/s, ${medianOf(t.saturation.guard, (y) => y.livePerReq).toFixed(1)} live reads per review`).join('; ') + '.');
+    out.push(`Rare paths (${rare.map((t) => t.type.key).join(', ')}) make live reads through kube-apiserver (a GET also reaches etcd), so their latency is mostly the API server's round trips; ` +
+      'they also cost the guard several times the CPU of a hot review (the extra HTTPS requests and their JSON; the record purge also decodes the release and parses its manifest). ' +
+      rare.map((t) => `${t.type.key}: p50 ${ms(medianOf(t.fixed.guard, (y) => y.load.latency.p50))} ms at ${t.rate} req/s, ${int(medianOf(t.saturation.guard, (y) => y.cpuUsPerReq))} us CPU per review, ${medianOf(t.saturation.guard, (y) => y.livePerReq).toFixed(1)} live-read calls per review (${t.type.path})`).join('; ') + '.');
   }
   if (r.apiserver) {
     const p = (m: Mode): number => medianOf(r.apiserver!.runs[m], (y) => y.p50);

@@ -2,21 +2,23 @@
 // loopback (issue 5, parts 1 and 2). Prints a markdown table at the end and, for a full run,
 // writes it to test/bench/RESULTS.md (the README's benchmark section).
 //
-//   npm run bench                          # everything, full scale (takes ~25 min on 2 vCPU)
-//   npm run bench -- --quick               # short measurements on a 1/10-scale cluster
+//   npm run bench                          # everything, full scale (~45 min on 2 vCPU)
+//   npm run bench -- --quick               # short measurements on a 1/10-scale cluster (~10 min)
 //   npm run bench -- --only webhook        # webhook | memory | apiserver | load (cluster + guard always)
 //
-// Options: --scale F (cluster size factor; default 1, quick 0.1), --reps N (repetitions, >= 3),
+// Options: --scale F (cluster size factor; default 1, quick 0.1), --reps N (repetitions; default 5,
+// quick 3; memory and API-server sections use at least 3),
 // --duration S (seconds per webhook measurement; default 5, quick 2), --load-duration S (default
 // 60, quick 15), --connections N (default 8), --concurrency N (parallel creates; default 24),
-// --per-mode N (namespace DELETEs per mode per repetition; default 300, quick 60),
+// --per-mode N (namespace DELETEs per mode per repetition; default 250, quick 60),
 // --types K1,K2 (webhook request types: ns-delete, ns-delete-csv, helm-owned, helm-cross,
 // record-purge; default all), --cpu-prof (write a V8 CPU profile of the guard process), --ts
 // (run the guard from its TypeScript sources instead of compiling it as the image does),
 // --guard-env K=V,K2=V2 (extra environment for the guard process, e.g. malloc tuning),
-// --guard-node-options "FLAGS" (Node options of the guard; default: NODE_OPTIONS of
+// --guard-node-options="FLAGS" (Node options of the guard; default: NODE_OPTIONS of
 // manifests/base/deployment.yaml), --mem-variant "FLAGS" (extra Node options the memory
-// section also measures; default --max-semi-space-size=2, "" for none),
+// section also measures; default --max-semi-space-size=2, --mem-variant= for none; write
+// option values that start with "--" as --opt="--flag"),
 // --out FILE, --no-write, --keep
 // (keep the cluster's temp dir), --deadline-min N (hard stop; default 90, quick 30).
 //
@@ -95,12 +97,12 @@ if (only !== undefined && !SECTIONS.includes(only)) {
 }
 const settings = {
   scale: num('scale', args.scale, quick ? 0.1 : 1, 0.001),
-  reps: Math.round(num('reps', args.reps, 3, 1)),
+  reps: Math.round(num('reps', args.reps, quick ? 3 : 5, 1)),
   durationS: num('duration', args.duration, quick ? 2 : 5, 1),
   loadDurationS: num('load-duration', args['load-duration'], quick ? 15 : 60, 5),
   connections: Math.round(num('connections', args.connections, 8, 1)),
   concurrency: Math.round(num('concurrency', args.concurrency, 24, 1)),
-  perMode: Math.round(num('per-mode', args['per-mode'], quick ? 60 : 300, 5)),
+  perMode: Math.round(num('per-mode', args['per-mode'], quick ? 60 : 250, 5)),
   deadlineMin: num('deadline-min', args['deadline-min'], quick ? 30 : 90, 1),
 };
 const selected = (s: Section): boolean => only === undefined || only === s;
@@ -202,7 +204,7 @@ async function main(): Promise<number> {
     };
 
     // ---- memory (each start is also a sync-time measurement; the last process stays for the rest) ----
-    const starts = selected('memory') ? Math.max(3, settings.reps) : 1;
+    const starts = selected('memory') ? 3 : 1;
     const fmtMaps = (m: Record<string, number>): string => Object.entries(m).map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(0)}`).join(', ');
     const measureStart = async (g: GuardChild, label: string): Promise<MemoryRun> => {
       const r = g.ready;
@@ -283,7 +285,7 @@ async function main(): Promise<number> {
       report.sustained = await benchSustained(guard, types, { durationS: settings.loadDurationS, calibrateS: quick ? 3 : 5, connections: settings.connections, log: log('load') });
     }
     if (selected('apiserver')) {
-      report.apiserver = await benchApiserverPath(cp, guard, certs.caPem, { perMode: settings.perMode, reps: settings.reps, concurrency: 1, log: log('apiserver') });
+      report.apiserver = await benchApiserverPath(cp, guard, certs.caPem, { perMode: settings.perMode, reps: 3, concurrency: 1, log: log('apiserver') });
     }
   } finally {
     await guard?.stop().catch(() => undefined);

@@ -1,10 +1,10 @@
-// Part 4: sustained load. A mix of every request type (each hot path weighted 10:1 over each
+// Part 4: sustained load, evenly paced (open loop, load.ts runPaced). A mix of every request type (each hot path weighted 10:1 over each
 // rare path, which is still far more rare-path traffic than a real cluster sends) at a fixed overall rate for a fixed time, with zero errors required and the guard's RSS
 // sampled from /proc throughout. The rate is found, not assumed: a short saturation run gives
 // the guard's capacity for the mix, the run uses half of it, and if that rate is not held
 // without errors the next attempt uses 30 % less (at most two retries).
 import type { GuardChild } from './guardChild.ts';
-import { runLoad, type LoadResult } from './load.ts';
+import { runLoad, runPaced, type LoadResult } from './load.ts';
 import type { RequestType } from './bodies.ts';
 
 export interface SustainedAttempt {
@@ -74,7 +74,7 @@ export async function benchSustained(guard: GuardChild, types: RequestType[], o:
     }, 5000);
     let load: LoadResult;
     try {
-      load = await runLoad({ url: guard.guardUrl, bodies, connections: o.connections, durationS: o.durationS, overallRate: rate });
+      load = await runPaced({ url: guard.guardUrl, bodies, connections: o.connections, durationS: o.durationS, rate });
     } finally {
       clearInterval(sampler);
     }

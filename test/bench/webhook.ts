@@ -2,15 +2,16 @@
 // the guard's /validate and the no-op /validate (same express + HTTPS stack, body parsing,
 // answering allowed), alternating which goes first on each repetition so drift on a shared
 // machine hits both alike. Two load shapes per repetition:
-//   - fixed rate: 200 req/s, or a quarter of the guard's own capacity for that request type when
-//     that is lower (calibrated at the start), so latency is service time rather than queueing:
-//     what the API server sees (real namespace / Helm-object DELETE rates are far lower);
+//   - fixed rate: 200 req/s evenly spaced (open loop, load.ts runPaced), or a quarter of the
+//     guard's own capacity for that request type when that is lower (calibrated at the start), so
+//     latency is service time rather than queueing: what the API server sees (real namespace and
+//     Helm-object DELETE rates are far lower);
 //   - saturation: as fast as the server answers, for req/s and CPU per request.
 // For the hot paths a third target, "quiet" (the same handler and view, logger at warn so allow
 // decisions are not logged), shows what the per-decision log lines cost.
 import type { GuardChild } from './guardChild.ts';
 import type { GuardStats } from './guardProcess.ts';
-import { runLoad, type LoadResult } from './load.ts';
+import { runLoad, runPaced, type LoadResult } from './load.ts';
 import type { RequestType } from './bodies.ts';
 
 export type Target = 'guard' | 'noop' | 'quiet';
@@ -43,10 +44,13 @@ export interface WebhookOptions {
   log: (line: string) => void;
 }
 
-async function measured(guard: GuardChild, target: Target, body: string, o: { durationS: number; connections: number; overallRate?: number }): Promise<TargetRun> {
+/** One measurement: at an even `rate` (open loop), or saturated (autocannon) without one. */
+async function measured(guard: GuardChild, target: Target, body: string, o: { durationS: number; connections: number; rate?: number }): Promise<TargetRun> {
   const before: GuardStats = await guard.stats();
   const url = target === 'guard' ? guard.guardUrl : target === 'noop' ? guard.noopUrl : guard.quietUrl;
-  const load = await runLoad({ url, body, connections: o.connections, durationS: o.durationS, ...(o.overallRate ? { overallRate: o.overallRate } : {}) });
+  const load = o.rate
+    ? await runPaced({ url, bodies: [body], rate: o.rate, durationS: o.durationS, connections: o.connections })
+    : await runLoad({ url, body, connections: o.connections, durationS: o.durationS });
   const after: GuardStats = await guard.stats();
   const requests = target === 'guard' ? after.reviews - before.reviews : target === 'noop' ? after.noopRequests - before.noopRequests : after.quietRequests - before.quietRequests;
   const cpu = (after.cpuUser + after.cpuSystem) - (before.cpuUser + before.cpuSystem);
@@ -79,7 +83,7 @@ export async function benchWebhook(guard: GuardChild, types: RequestType[], o: W
       // Rotate the order each repetition so no target always runs first (or last).
       const order = targets.map((_, i) => targets[(i + rep) % targets.length] as Target);
       for (const target of order) {
-        const r = await measured(guard, target, type.body, { durationS: o.durationS, connections: o.connections, overallRate: rate });
+        const r = await measured(guard, target, type.body, { durationS: o.durationS, connections: o.connections, rate });
         result.fixed[target].push(r);
         o.log(`${type.key} rep ${rep + 1}/${o.reps} fixed ${rate}/s ${target.padEnd(5)}: ${describe(r)}`);
       }
