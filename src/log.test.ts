@@ -66,4 +66,19 @@ describe('logger', () => {
     logDecision(c.logger, { ...d, verdict: 'allow', uid: 'u-2' });
     expect(c.lines()[1]).toMatchObject({ level: 'info', uid: 'u-2', verdict: 'allow' });
   });
+  it('writes only the scalar decision fields (decision lines skip the scrub), at the logger\'s level', () => {
+    const c = collector('warn');
+    const d = {
+      uid: 'u-3', policy: 'helm-uninstall-namespace', verdict: 'deny', mode: 'enforce', object: 'Secret default/sh.helm.release.v1.web.v1',
+      operation: 'DELETE', user: 'bob', latencyMs: 0.5, dryRun: false,
+      // Fields a Decision never has, standing in for a future change that hands it a payload.
+      data: { release: SECRET }, oldObject: { data: SECRET },
+    } as unknown as Decision;
+    logDecision(c.logger, d);
+    logDecision(c.logger, { ...d, verdict: 'allow' });
+    expect(c.raw.join('')).not.toContain(SECRET);
+    expect(c.lines()).toHaveLength(1);
+    const line = c.lines()[0] as Record<string, unknown>;
+    for (const [key, value] of Object.entries(line)) expect([key, typeof value]).not.toEqual([key, 'object']);
+  });
 });

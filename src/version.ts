@@ -1,4 +1,5 @@
-import { createRequire } from 'node:module';
+// A static JSON import, so a bundle (build.ts) carries the version instead of looking for a
+// package.json next to its chunks at run time.
+import pkg from '../package.json' with { type: 'json' };
 
-const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
 export const VERSION: string = pkg.version;

@@ -20,17 +20,18 @@ describe('cached object shapes', () => {
     },
   };
 
-  it('metadata projection keeps only the fields the policies read, never data', () => {
+  it('metadata projection keeps only the fields the policies read: no data, no annotations', () => {
     const projected = toPartialObjectMetadata(secret);
     expect(projected).toEqual({
       apiVersion: 'meta.k8s.io/v1',
       kind: 'PartialObjectMetadata',
       metadata: {
         name: 'sh.helm.release.v1.web.v1', namespace: 'helm-test', uid: 'u1', resourceVersion: '42',
-        labels: { owner: 'helm', name: 'web' }, annotations: { note: 'kept' }, finalizers: ['x/y'],
+        labels: { owner: 'helm', name: 'web' }, finalizers: ['x/y'],
       },
     });
     expect(JSON.stringify(projected)).not.toContain('SDRz');
+    expect(projected.metadata).not.toHaveProperty('annotations');
   });
 
   it('full objects lose managedFields and the last-applied copy', () => {

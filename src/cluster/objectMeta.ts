@@ -1,6 +1,7 @@
 // What the caches keep of an object. Metadata caches keep only the fields the policies read, so
-// a Helm release record (megabytes of payload) or a CSV's spec never stays in memory, whatever the
-// server sent. Full caches (namespaces, controller Deployments, ClusterRoleBindings) keep the object
+// a Helm release record (megabytes of payload), a CSV's spec or its annotations (`alm-examples`
+// alone is often tens of KiB, and OLM copies CSVs into every namespace) never stay in memory,
+// whatever the server sent. Full caches (namespaces, controller Deployments, ClusterRoleBindings) keep the object
 // minus the bookkeeping that only inflates it.
 import type { KubeObject, ObjectMeta, PartialObjectMetadata } from '../k8s/types.ts';
 
@@ -26,7 +27,10 @@ function str(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/** The metadata subset a metadata cache keeps; unknown and unneeded fields are dropped. */
+/**
+ * The metadata subset a metadata cache keeps; unknown and unneeded fields are dropped. No policy
+ * reads the annotations of a metadata-cached object (records, CSVs, ClusterRoles), so none are kept.
+ */
 export function trimObjectMeta(raw: unknown): ObjectMeta {
   const m = (raw !== null && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
   const meta: ObjectMeta = {};
@@ -42,8 +46,6 @@ export function trimObjectMeta(raw: unknown): ObjectMeta {
   if (deletionTimestamp !== undefined) meta.deletionTimestamp = deletionTimestamp;
   const labels = copyStringMap(m['labels']);
   if (labels) meta.labels = labels;
-  const annotations = copyStringMap(m['annotations'], DROPPED_ANNOTATIONS);
-  if (annotations) meta.annotations = annotations;
   const finalizers = m['finalizers'];
   if (Array.isArray(finalizers)) {
     const kept = finalizers.filter((f): f is string => typeof f === 'string');

@@ -1,10 +1,11 @@
 // Parent side of test/bench/guardProcess.ts: fork it with a config for the loopback cluster, wait
 // until its caches have synced, ask it for stats, read its RSS from /proc, stop it.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { bundle } from '../../build.ts';
 import { repoRoot } from '../cluster/paths.ts';
 import type { ChildMessage, GuardStats, ParentMessage, ReadyMessage } from './guardProcess.ts';
 import { residentByMapping } from './procStats.ts';
@@ -12,44 +13,28 @@ import { residentByMapping } from './procStats.ts';
 const TS_ENTRY = fileURLToPath(new URL('./guardProcess.ts', import.meta.url));
 
 /**
- * Compiles guardProcess.ts and the src/ modules it loads to JavaScript (tsc, no type check), the
- * way the container image runs the guard (dist/, no type stripping: Node's TypeScript stripper
- * alone adds ~20 MiB of RSS). The output goes under node_modules/.cache so that the compiled
- * files resolve the repository's node_modules. Returns the compiled entry, or throws.
+ * Bundles guardProcess.ts and src/server/services.ts with build.ts, exactly as the container image
+ * is built (one bundle, no type stripping: Node's TypeScript stripper alone adds ~20 MiB of RSS,
+ * and loading the dependencies file by file another ~45 MiB). Output under node_modules/.cache.
+ * Returns the bundled entry and the bundled serve modules (for their import cost), or throws.
  */
-export async function compileGuardProcess(log: (line: string) => void): Promise<string> {
+export async function bundleGuardProcess(log: (line: string) => void): Promise<{ entry: string; services: string }> {
   const outDir = join(repoRoot, 'node_modules', '.cache', 'tg-bench-guard');
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
-  const tsconfig = join(outDir, 'tsconfig.json');
-  writeFileSync(tsconfig, JSON.stringify({
-    extends: relative(outDir, join(repoRoot, 'tsconfig.json')),
-    compilerOptions: { noEmit: false, noCheck: true, outDir: '.', rootDir: relative(outDir, repoRoot), sourceMap: false, declaration: false, incremental: false },
-    files: [relative(outDir, TS_ENTRY)],
-    include: [],
-  }, null, 2));
   // ESM scope for the emitted .js (a package.json inside node_modules is not looked up past it).
-  // src/version.ts reads ../package.json: give it the repository's name and version.
-  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { name: string; version: string };
-  writeFileSync(join(outDir, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', private: true }));
-  const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+  writeFileSync(join(outDir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
   const t0 = Date.now();
-  const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
-    const child = spawn(process.execPath, [tsc, '-p', tsconfig], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => chunks.push(b));
-    child.stderr.on('data', (b: Buffer) => chunks.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, text: Buffer.concat(chunks).toString('utf8') }); });
-  });
-  const entry = join(outDir, relative(repoRoot, TS_ENTRY).replace(/\.ts$/, '.js'));
-  if (out.code !== 0 || !existsSync(entry)) throw new Error(`compiling the guard for the benchmark failed (tsc exit ${out.code}):\n${out.text.slice(0, 3000)}`);
-  log(`guard compiled to JavaScript in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
-  return entry;
+  await bundle({ guardProcess: TS_ENTRY, services: join(repoRoot, 'src', 'server', 'services.ts') }, outDir);
+  const entry = join(outDir, 'guardProcess.js');
+  const services = join(outDir, 'services.js');
+  if (!existsSync(entry) || !existsSync(services)) throw new Error(`bundling the guard for the benchmark left no ${entry}`);
+  log(`guard bundled (build.ts, as the image) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  return { entry, services };
 }
 
 export interface GuardChildOptions {
-  /** Compiled entry from compileGuardProcess(); unset runs guardProcess.ts through type stripping. */
+  /** Bundled entry from bundleGuardProcess(); unset runs guardProcess.ts through type stripping. */
   entry?: string;
   dir: string;
   kubeconfig: string;

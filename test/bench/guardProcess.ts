@@ -13,7 +13,7 @@
 //
 // Messages: parent -> {type:'stats'|'gc'|'stop', id}; child -> {type:'ready'|'reply'|'failed', ...}.
 // It exits on 'stop', when the parent goes away (IPC disconnect), or after MAX_LIFETIME_S.
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { createAdmissionHandler, type AdmissionResult } from '../../src/admission/engine.ts';
 import { loadConfig, policyModes, policySettings } from '../../src/config.ts';
@@ -48,6 +48,10 @@ export interface GuardStats {
   caches: Record<string, number>;
   watchEvents: number;
   relists: number;
+  /** GC pauses since start (PerformanceObserver 'gc'): count, summed and longest pause, ms. */
+  gc: { count: number; totalMs: number; maxMs: number; maxSinceLastStats: number };
+  /** Event-loop delay since the previous stats call, ms (monitorEventLoopDelay). */
+  loopDelay: { p50: number; p99: number; max: number };
 }
 
 export interface ReadyMessage {
@@ -100,6 +104,19 @@ async function main(): Promise<void> {
     process.exit(3);
   }, Math.max(10, Number(lifetimeArg) || 3600) * 1000);
   lifetime.unref();
+
+  // GC pauses and event-loop delay, to tell GC and blocking apart from the request work itself.
+  const gcStats = { count: 0, totalMs: 0, maxMs: 0, maxSinceLastStats: 0 };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcStats.count++;
+      gcStats.totalMs += e.duration;
+      gcStats.maxMs = Math.max(gcStats.maxMs, e.duration);
+      gcStats.maxSinceLastStats = Math.max(gcStats.maxSinceLastStats, e.duration);
+    }
+  }).observe({ entryTypes: ['gc'] });
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
 
   const trace = (stage: string): void => { process.stderr.write(`guardProcess: ${stage}: rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MiB\n`); };
   trace('modules loaded');
@@ -199,7 +216,11 @@ async function main(): Promise<void> {
           caches: cacheCounts(),
           watchEvents: counters.events,
           relists: counters.relists,
+          gc: { ...gcStats },
+          loopDelay: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
         };
+        gcStats.maxSinceLastStats = 0;
+        loop.reset();
         send({ type: 'reply', id: msg.id, stats });
       }
     }

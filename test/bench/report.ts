@@ -115,6 +115,20 @@ export function goals(r: BenchReport): Goal[] {
 
 const tick = (met: boolean | undefined): string => (met === undefined ? 'n/a' : met ? 'met' : '**missed**');
 
+/** The README's summary: the machine, the goals table and where the full tables are. */
+export function renderReadmeSummary(r: BenchReport): string {
+  const m = r.machine;
+  const lines = [
+    `Last full run: \`${r.settings.command}\`, ${m.date}, ${m.nproc} vCPU (${m.model}), ${m.memGiB} GiB RAM, Node ${m.node}, ` +
+      `kube-apiserver ${m.kube} and etcd ${m.etcd} on 127.0.0.1. Medians over repetitions; every ratio is against a baseline measured in the same run.`,
+    '',
+    table(['goal', 'target', 'measured', 'result'], goals(r).map((o) => [o.goal, o.target, o.measured, tick(o.met)])),
+    '',
+    'Every table behind these figures (cluster build-up, memory per process start, per-request latency and CPU, GC, the sustained run, the API-server path): [test/bench/RESULTS.md](test/bench/RESULTS.md).',
+  ];
+  return lines.join('\n');
+}
+
 export function renderMarkdown(r: BenchReport): string {
   const m = r.machine;
   const s = r.settings;
@@ -136,7 +150,7 @@ export function renderMarkdown(r: BenchReport): string {
   parts.push('```');
   parts.push('');
   parts.push('Everything runs on 127.0.0.1: a real etcd, kube-apiserver and kube-controller-manager (test/cluster), the guard as its own process ' +
-    '(test/bench/guardProcess.ts: the real serve wiring, compiled to JavaScript like the image), autocannon as the load generator. Every loop is bounded; every process stops by itself.');
+    '(test/bench/guardProcess.ts: the real serve wiring, bundled by build.ts like the image), autocannon as the load generator. Every loop is bounded; every process stops by itself.');
   parts.push('');
 
   const g = goals(r);
@@ -162,7 +176,7 @@ export function renderMarkdown(r: BenchReport): string {
   if (r.memory) {
     parts.push('### Memory and cache sync (guard process, view synced against that cluster)');
     parts.push('');
-    parts.push(`The guard runs compiled (as the image does), NODE_ENV=production, NODE_OPTIONS \`${(r.nodeOptions ?? []).join(' ') || '(none)'}\` as manifests/base/deployment.yaml sets them. ` +
+    parts.push(`The guard runs bundled by build.ts (as the image is built), NODE_ENV=production, NODE_OPTIONS \`${(r.nodeOptions ?? []).join(' ') || '(none)'}\` as manifests/base/deployment.yaml sets them. ` +
       'Each start is a fresh process syncing every cache; RSS is read from /proc.');
     parts.push('');
     parts.push(memoryTable(r.memory.runs));
@@ -230,6 +244,17 @@ export function renderMarkdown(r: BenchReport): string {
           int(med(t.saturation.guard, (y) => y.load.rps)), int(med(t.saturation.quiet, (y) => y.load.rps)), int(med(t.saturation.noop, (y) => y.load.rps)),
         ];
       })));
+      parts.push('');
+    }
+    if (hot.length > 0) {
+      parts.push(`Garbage collection and event-loop delay in the guard process during the fixed-rate runs (${FIXED_RATE} req/s; medians):`);
+      parts.push('');
+      const targetNames: Record<Target, string> = { guard: 'guard', quiet: 'quiet', noop: 'no-op' };
+      parts.push(table(['request', 'server', 'p99 ms', 'GC pauses per 1000 req', 'GC ms per 1000 req', 'longest GC pause ms', 'event-loop delay p99 ms'], hot.flatMap((t) =>
+        (['guard', 'quiet', 'noop'] as const).filter((tg) => t.fixed[tg].length > 0).map((tg) => [
+          t.type.title, targetNames[tg], ms(med(t.fixed[tg], (y) => y.load.latency.p99)),
+          med(t.fixed[tg], (y) => y.gcPer1000).toFixed(1), ms(med(t.fixed[tg], (y) => y.gcMsPer1000)), ms(med(t.fixed[tg], (y) => y.gcMaxMs)), ms(med(t.fixed[tg], (y) => y.loopP99)),
+        ]))));
       parts.push('');
     }
     const errs = r.webhook.flatMap((t) => [...t.fixed.guard, ...t.fixed.noop, ...t.fixed.quiet, ...t.saturation.guard, ...t.saturation.noop, ...t.saturation.quiet]).reduce((a, y) => a + y.load.errors + y.load.non2xx + y.load.timeouts, 0);

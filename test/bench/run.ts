@@ -1,6 +1,6 @@
 // `npm run bench`: the guard's scale and latency benchmarks against a real control plane on
 // loopback (issue 5, parts 1 and 2). Prints a markdown table at the end and, for a full run,
-// writes it to test/bench/RESULTS.md (the README's benchmark section).
+// writes it to test/bench/RESULTS.md and the goals table into README.md's Performance section.
 //
 //   npm run bench                          # everything, full scale (~45 min on 2 vCPU)
 //   npm run bench -- --quick               # short measurements on a 1/10-scale cluster (~10 min)
@@ -13,7 +13,7 @@
 // --per-mode N (namespace DELETEs per mode per repetition; default 250, quick 60),
 // --types K1,K2 (webhook request types: ns-delete, ns-delete-csv, helm-owned, helm-cross,
 // record-purge; default all), --cpu-prof (write a V8 CPU profile of the guard process), --ts
-// (run the guard from its TypeScript sources instead of compiling it as the image does),
+// (run the guard from its TypeScript sources instead of bundling it as the image is built),
 // --guard-env K=V,K2=V2 (extra environment for the guard process, e.g. malloc tuning),
 // --guard-node-options="FLAGS" (Node options of the guard; default: NODE_OPTIONS of
 // manifests/base/deployment.yaml), --mem-variant "FLAGS" (extra Node options the memory
@@ -38,10 +38,11 @@ import { missingComponents, repoRoot, versions } from '../cluster/paths.ts';
 import { makeGuardCerts } from '../scenarios/guard.ts';
 import { benchApiserverPath } from './apiserverPath.ts';
 import { postReview, requestTypes, verifyAnswers } from './bodies.ts';
-import { compileGuardProcess, manifestNodeOptions, startGuardChild, type GuardChild } from './guardChild.ts';
+import { bundleGuardProcess, manifestNodeOptions, startGuardChild, type GuardChild } from './guardChild.ts';
 import { populate, totals } from './populate.ts';
 import { rssAfterImport } from './procStats.ts';
-import { goals, renderMarkdown, type BenchReport, type MachineInfo, type MemoryRun } from './report.ts';
+import { replaceReadmeSummary } from './readmeBlock.ts';
+import { goals, renderMarkdown, renderReadmeSummary, type BenchReport, type MachineInfo, type MemoryRun } from './report.ts';
 import { benchSustained } from './sustained.ts';
 import { benchWebhook } from './webhook.ts';
 
@@ -155,17 +156,18 @@ async function main(): Promise<number> {
   };
   say(`machine: ${report.machine.nproc} x ${report.machine.model}, Node ${report.machine.node}; settings ${JSON.stringify(settings)}${only ? ` only ${only}` : ''}`);
 
-  // The guard runs compiled, as in the container image (unless --ts).
+  // The guard runs bundled, as in the container image (unless --ts).
   let entry: string | undefined;
+  let servicesModule: string | undefined;
   if (!args.ts) {
     try {
-      entry = await compileGuardProcess(say);
+      ({ entry, services: servicesModule } = await bundleGuardProcess(say));
     } catch (err) {
       say(`${err instanceof Error ? err.message : String(err)}\nfalling back to the TypeScript sources`);
-      report.notes.push('The guard ran from its TypeScript sources (compiling failed): its RSS includes Node\'s type stripper (~20 MiB).');
+      report.notes.push('The guard ran from its TypeScript sources (bundling failed): its RSS includes Node\'s type stripper (~20 MiB).');
     }
   } else {
-    report.notes.push('The guard ran from its TypeScript sources (--ts): its RSS includes Node\'s type stripper (~20 MiB) that the image (compiled dist/) does not load.');
+    report.notes.push('The guard ran from its TypeScript sources (--ts): its RSS includes Node\'s type stripper (~20 MiB) that the image (bundled dist/) does not load.');
   }
 
   const guardEnv = args['guard-env'] ? Object.fromEntries(args['guard-env'].split(',').map((kv) => {
@@ -253,7 +255,7 @@ async function main(): Promise<number> {
       const modules = {
         node: await rssAfterImport(undefined, flags),
         clientNode: await rssAfterImport(import.meta.resolve('@kubernetes/client-node'), flags),
-        guard: entry ? await rssAfterImport(pathToFileURL(entry.replace(/test\/bench\/guardProcess\.js$/, 'src/server/services.js')).href, flags) : Number.NaN,
+        guard: servicesModule ? await rssAfterImport(pathToFileURL(servicesModule).href, flags) : Number.NaN,
       };
       say(`module cost (RSS after import + GC): bare node ${(modules.node / 2 ** 20).toFixed(0)} MiB, @kubernetes/client-node ${(modules.clientNode / 2 ** 20).toFixed(0)} MiB, guard modules ${(modules.guard / 2 ** 20).toFixed(0)} MiB`);
       report.memory = { runs: memRuns, caches, modules, ...(variantRuns.length > 0 ? { variant: { nodeOptions: memVariant, runs: variantRuns } } : {}) };
@@ -302,6 +304,11 @@ async function main(): Promise<number> {
   if (out && !args['no-write']) {
     writeFileSync(out, `${markdown}\n`);
     say(`wrote ${relative(process.cwd(), out) || out}`);
+    if (args.out === undefined) {
+      const readmePath = join(repoRoot, 'README.md');
+      writeFileSync(readmePath, replaceReadmeSummary(readFileSync(readmePath, 'utf8'), renderReadmeSummary(report)));
+      say('updated the benchmark summary in README.md');
+    }
   }
   const missed = goals(report).filter((g) => g.met === false);
   if (missed.length > 0) say(`goals missed: ${missed.map((g) => g.goal).join('; ')}`);

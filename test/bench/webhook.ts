@@ -18,6 +18,8 @@ export type Target = 'guard' | 'noop' | 'quiet';
 
 /** Requests per second of the fixed-rate measurement (unless a quarter of capacity is lower). */
 export const FIXED_RATE = 200;
+/** Floor of the fixed rate, so a slow rare path still gets samples (5 s x 5 req/s = 25). */
+const MIN_RATE = 5;
 
 export interface TargetRun {
   load: LoadResult;
@@ -26,6 +28,12 @@ export interface TargetRun {
   /** Live reads per request (guard only). */
   livePerReq: number;
   liveFailures: number;
+  /** Guard-process GC during the run: pauses per 1000 requests, paused ms per 1000 requests, longest pause. */
+  gcPer1000: number;
+  gcMsPer1000: number;
+  gcMaxMs: number;
+  /** Event-loop delay of the guard process during the run (ms). */
+  loopP99: number;
 }
 
 export interface TypeResult {
@@ -59,12 +67,17 @@ async function measured(guard: GuardChild, target: Target, body: string, o: { du
     cpuUsPerReq: requests > 0 ? cpu / requests : Number.NaN,
     livePerReq: requests > 0 ? (after.live.calls - before.live.calls) / requests : Number.NaN,
     liveFailures: after.live.failures - before.live.failures,
+    gcPer1000: requests > 0 ? ((after.gc.count - before.gc.count) * 1000) / requests : Number.NaN,
+    gcMsPer1000: requests > 0 ? ((after.gc.totalMs - before.gc.totalMs) * 1000) / requests : Number.NaN,
+    gcMaxMs: after.gc.maxSinceLastStats,
+    loopP99: after.loopDelay.p99,
   };
 }
 
 function describe(r: TargetRun): string {
   const l = r.load.latency;
-  return `${r.load.rps.toFixed(0)} req/s p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} max ${l.max.toFixed(1)} ms, cpu ${r.cpuUsPerReq.toFixed(0)} us/req` +
+  return `${r.load.rps.toFixed(0)} req/s p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} max ${l.max.toFixed(1)} ms, cpu ${r.cpuUsPerReq.toFixed(0)} us/req, ` +
+    `gc ${r.gcPer1000.toFixed(1)}/1000 req (${r.gcMsPer1000.toFixed(1)} ms, max ${r.gcMaxMs.toFixed(1)}), loop p99 ${r.loopP99.toFixed(1)} ms` +
     `${r.load.errors || r.load.non2xx ? `, ERRORS ${r.load.errors} non2xx ${r.load.non2xx}` : ''}`;
 }
 
@@ -75,7 +88,7 @@ export async function benchWebhook(guard: GuardChild, types: RequestType[], o: W
     await runLoad({ url: guard.noopUrl, body: type.body, connections: o.connections, durationS: o.warmupS });
     await runLoad({ url: guard.guardUrl, body: type.body, connections: o.connections, durationS: o.warmupS });
     const calib = await runLoad({ url: guard.guardUrl, body: type.body, connections: o.connections, durationS: o.calibrateS });
-    const rate = Math.max(1, Math.min(FIXED_RATE, Math.floor((calib.rps * 0.25) / 10) * 10));
+    const rate = Math.max(MIN_RATE, Math.min(FIXED_RATE, Math.floor((calib.rps * 0.25) / 10) * 10));
     o.log(`${type.key}: guard capacity ~${calib.rps.toFixed(0)} req/s -> fixed rate ${rate} req/s`);
     const result: TypeResult = { type, rate, fixed: { guard: [], noop: [], quiet: [] }, saturation: { guard: [], noop: [], quiet: [] } };
     const targets: Target[] = type.hot ? ['noop', 'guard', 'quiet'] : ['noop', 'guard'];

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { describeConfigKeys } from '../../src/config.ts';
+import { README_MARKERS, replaceReadmeSummary } from '../bench/readmeBlock.ts';
 
 const START = '<!-- config-table:start -->';
 const END = '<!-- config-table:end -->';
@@ -22,6 +23,11 @@ describe('README', () => {
     expect(start, `README.md needs a ${START} ... ${END} section`).toBeGreaterThan(0);
     const documented = readme.slice(start + START.length, end).trim();
     expect(documented, `README config table is stale; replace it with:\n${configTable()}`).toBe(configTable());
+  });
+
+  it('has the block `npm run bench` rewrites', () => {
+    expect(() => replaceReadmeSummary(readme, 'summary')).not.toThrow();
+    expect(replaceReadmeSummary(readme, 'summary')).toContain(`${README_MARKERS.start}\nsummary\n${README_MARKERS.end}`);
   });
 
   it('starts with the two commands: the demo and all tests, and CI runs that test command', () => {
