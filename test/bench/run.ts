@@ -16,8 +16,8 @@
 // (run the guard from its TypeScript sources instead of bundling it as the image is built),
 // --guard-env K=V,K2=V2 (extra environment for the guard process, e.g. malloc tuning),
 // --guard-node-options="FLAGS" (Node options of the guard; default: NODE_OPTIONS of
-// manifests/base/deployment.yaml), --mem-variant "FLAGS" (extra Node options the memory
-// section also measures; default --max-semi-space-size=2, --mem-variant= for none; write
+// manifests/base/deployment.yaml), --mem-variant "FLAGS" (other Node options the memory
+// section also measures; default the manifest's without --max-semi-space-size; write
 // option values that start with "--" as --opt="--flag"),
 // --out FILE, --no-write, --keep
 // (keep the cluster's temp dir), --deadline-min N (hard stop; default 90, quick 30).
@@ -114,11 +114,14 @@ const sleep = (msValue: number): Promise<void> => new Promise((r) => setTimeout(
 /** How long after sync the "settled" RSS is read (V8's memory reducer acts after a few idle seconds). */
 const SETTLE_MS = 20_000;
 /**
- * Node options the memory section also tries. V8 pools the young-generation pages freed after the
- * cache sync burst (--trace-gc-verbose: "Pool buffering ... chunks"), ~120 MiB at full scale,
- * resident but in no heap statistic; a small semi-space keeps that pool small.
+ * The Node options the memory section compares with by default: the manifest's without
+ * --max-semi-space-size, to show what that flag buys. V8 pools the young-generation pages freed
+ * after the cache sync burst (--trace-gc-verbose: "Pool buffering ... chunks"), ~100 MiB at full
+ * scale, resident but in no heap statistic; a small semi-space keeps that pool small.
  */
-const DEFAULT_MEM_VARIANT = '--max-semi-space-size=2';
+function withoutSemiSpace(options: string[]): string[] {
+  return options.filter((f) => !f.startsWith('--max-semi-space-size'));
+}
 
 function machineInfo(): MachineInfo {
   let model = 'unknown';
@@ -177,8 +180,9 @@ async function main(): Promise<number> {
   })) : undefined;
   const nodeOptions = args['guard-node-options'] !== undefined ? args['guard-node-options'].split(/\s+/).filter(Boolean) : manifestNodeOptions();
   report.nodeOptions = nodeOptions;
-  // A second set of guard starts in the memory section, with extra Node options to compare.
-  const memVariant = (args['mem-variant'] ?? DEFAULT_MEM_VARIANT).split(/\s+/).filter(Boolean).filter((f) => !nodeOptions.includes(f));
+  // A second set of guard starts in the memory section, with other Node options to compare.
+  const memVariantOptions = args['mem-variant'] !== undefined ? args['mem-variant'].split(/\s+/).filter(Boolean) : withoutSemiSpace(nodeOptions);
+  const memVariant = memVariantOptions.join(' ') === nodeOptions.join(' ') ? [] : memVariantOptions;
   if (guardEnv) report.notes.push(`Guard process environment: ${Object.entries(guardEnv).map(([k, v]) => `${k}=${v}`).join(' ')}.`);
 
   let cp: ControlPlane | undefined;
@@ -231,9 +235,9 @@ async function main(): Promise<number> {
     const variantRuns: MemoryRun[] = [];
     if (selected('memory') && memVariant.length > 0) {
       for (let i = 0; i < starts; i++) {
-        const g = await startGuardChild({ ...childOptions, nodeOptions: [...nodeOptions, ...memVariant] });
+        const g = await startGuardChild({ ...childOptions, nodeOptions: memVariant });
         try {
-          variantRuns.push(await measureStart(g, `guard start ${i + 1}/${starts} with ${memVariant.join(' ')}`));
+          variantRuns.push(await measureStart(g, `guard start ${i + 1}/${starts} with NODE_OPTIONS ${memVariant.join(' ') || '(none)'}`));
         } finally {
           await g.stop();
         }
