@@ -1,8 +1,8 @@
 // What the caches keep of an object. Metadata caches keep only the fields the policies read, so
 // a Helm release record (megabytes of payload), a CSV's spec or its annotations (`alm-examples`
 // alone is often tens of KiB, and OLM copies CSVs into every namespace) never stay in memory,
-// whatever the server sent. Full caches (namespaces, controller Deployments, ClusterRoleBindings) keep the object
-// minus the bookkeeping that only inflates it.
+// whatever the server sent. Full caches (namespaces, controller Deployments, ClusterRoleBindings)
+// keep the object minus the bookkeeping that only inflates it.
 import type { KubeObject, ObjectMeta, PartialObjectMetadata } from '../k8s/types.ts';
 
 /**
