@@ -9,7 +9,7 @@ import type { PolicySettings } from '../policies/settings.ts';
 import type { Finding, Policy, PolicyName } from '../policies/types.ts';
 import { applyMode, type Mode, type PolicyVerdict, type UndecidedAction, type Verdict } from './modes.ts';
 import { parseAdmissionReview } from './parse.ts';
-import { auditAnnotationValue, buildResponse, denialMessage, requestTarget, undecidedMessage } from './response.ts';
+import { auditAnnotationValue, buildResponse, denialMessage, denialWarnings, requestTarget, undecidedMessage } from './response.ts';
 import type { AdmissionRequest, AdmissionReview } from './types.ts';
 
 export interface Decision {
@@ -47,7 +47,7 @@ async function evaluatePolicy(policy: Policy, request: AdmissionRequest, deps: E
   const mode = deps.modes[policy.name];
   const started = performance.now();
   try {
-    const findings = await policy.evaluate({ request, view: deps.view, settings: deps.settings });
+    const findings = await policy.evaluate({ request, view: deps.view, settings: deps.settings, nowMs: Date.now() });
     return { verdict: applyMode(policy.name, mode, findings), latencyMs: performance.now() - started };
   } catch (err) {
     if (!(err instanceof UndecidedError)) deps.onInternalError?.(err, policy.name);
@@ -110,6 +110,9 @@ export function createAdmissionHandler(deps: EngineDeps): (body: unknown) => Pro
     }
 
     const allowed = denying.length === 0 && undecidedDenials.length === 0;
+    // Helm 3 and 4 print a denied DELETE only as "failed to delete release" (the status message
+    // needs --debug), but they print warnings: each denial's summary goes there too.
+    if (denying.length > 0) warnings.unshift(...denialWarnings(request, denying));
     const messages: string[] = [];
     if (denying.length > 0) messages.push(denialMessage(request, denying, deps.settings.breakGlassAnnotation));
     messages.push(...undecidedDenials);

@@ -38,6 +38,24 @@ export function denialMessage(req: AdmissionRequest, denying: Array<{ policy: st
   return [...blocks, breakGlassHint(req, breakGlassAnnotation)].join('\n\n');
 }
 
+/** How to read a denial in full: a server-side dry run of the same DELETE gets the same answer. */
+export function fullReasonCommand(req: AdmissionRequest): string {
+  const t = requestTarget(req);
+  const nsFlag = t.namespace ? ` -n ${t.namespace}` : '';
+  const group = req.resource.group ? `.${req.resource.group}` : '';
+  return `kubectl delete ${req.resource.resource}${group} ${t.name}${nsFlag} --dry-run=server`;
+}
+
+/** One warning per denying finding, then where to read the whole reason and the fix. */
+export function denialWarnings(req: AdmissionRequest, denying: Array<{ policy: string; finding: Finding }>): string[] {
+  const lines = denying.map(({ policy, finding }) => `teardown-guard [${policy}] DENIED: ${finding.summary}`);
+  const how = req.operation === 'DELETE'
+    ? `run \`${fullReasonCommand(req)}\` or \`teardown-guard check\``
+    : 'run `teardown-guard check`';
+  lines.push(`teardown-guard: for the whole reason and the fix, ${how}`);
+  return lines;
+}
+
 export function undecidedMessage(policy: string, reason: string, action: 'allow' | 'deny'): string {
   return action === 'deny'
     ? `teardown-guard [${policy}] could not decide (${reason}) and is configured to deny when undecided; retry shortly`

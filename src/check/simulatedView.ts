@@ -35,6 +35,8 @@ export function simulateUninstall(base: ClusterView, release: { namespace: strin
       return base.liveDeployment(namespace, name);
     },
     liveObjectsState: (refs) => base.liveObjectsState(refs),
+    liveObjects: (refs) => base.liveObjects(refs),
+    liveReleaseRecord: (record) => base.liveReleaseRecord(record),
     isNamespaced: (apiVersion, kind) => base.isNamespaced(apiVersion, kind),
     remove(kind, namespace, name) {
       removed.add(key(kind, namespace, name));

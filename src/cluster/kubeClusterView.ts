@@ -281,6 +281,8 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     liveReleaseRecords: (release) => live.releaseRecords(release),
     liveDeployment: (namespace, name) => live.deployment(namespace, name),
     liveObjectsState: (refs: ObjectRef[]) => live.objectsState(refs),
+    liveObjects: (refs: ObjectRef[]) => live.objects(refs),
+    liveReleaseRecord: (record) => live.releaseRecord(record),
 
     isNamespaced(apiVersion, kind) {
       if (!discovery.isLoaded()) throw new UndecidedError('API discovery has not loaded yet');

@@ -7,9 +7,9 @@ import { restPath, type DiscoveredResource, type Discovery } from './discovery.t
 import { ACCEPT_JSON, ACCEPT_METADATA, ACCEPT_METADATA_LIST, KubeApiError, type KubeHttpClient } from './kubeHttp.ts';
 import { trimFullObject } from './objectMeta.ts';
 import { releaseRecordFromMeta, sortReleaseRecords } from './releaseRecords.ts';
-import { UndecidedError, type ReleaseRecordMeta } from './view.ts';
+import { UndecidedError, type HelmOwnerRef, type LiveObject, type LiveObjectState, type ReleaseRecordMeta } from './view.ts';
 
-export type LiveObjectState = 'exists' | 'gone' | 'deleting';
+export type { LiveObjectState } from './view.ts';
 
 export interface LiveReaderOptions {
   client: KubeHttpClient;
@@ -100,15 +100,20 @@ export class LiveReader {
    * Per ref, in order: 'exists', 'deleting' (deletionTimestamp set) or 'gone' (404, or a kind the
    * server does not serve). A namespaced ref without a namespace is the caller's bug: undecided.
    */
-  objectsState(refs: readonly ObjectRef[]): Promise<LiveObjectState[]> {
+  async objectsState(refs: readonly ObjectRef[]): Promise<LiveObjectState[]> {
+    return (await this.objects(refs)).map((o) => o.state);
+  }
+
+  /** As objectsState, with the Helm release each existing object's annotations name. */
+  objects(refs: readonly ObjectRef[]): Promise<LiveObject[]> {
     return this.bounded(`live existence check of ${refs.length} object(s)`, async (signal) => {
       const resolved = await this.resolveKinds(refs, signal);
-      const states = new Array<LiveObjectState>(refs.length);
+      const found = new Array<LiveObject>(refs.length);
       await forEachLimited(refs.length, this.options.concurrency, signal, async (i) => {
         const ref = refs[i] as ObjectRef;
         const resource = resolved.get(kindKey(ref));
         if (!resource) {
-          states[i] = 'gone';
+          found[i] = { state: 'gone' };
           return;
         }
         if (resource.namespaced && !ref.namespace) {
@@ -118,13 +123,33 @@ export class LiveReader {
           const obj = await this.options.client.getJson<PartialObjectMetadata>({
             path: restPath(resource, ref.namespace, ref.name), accept: ACCEPT_METADATA, signal,
           });
-          states[i] = obj.metadata?.deletionTimestamp ? 'deleting' : 'exists';
+          const entry: LiveObject = { state: obj.metadata?.deletionTimestamp ? 'deleting' : 'exists' };
+          const owner = helmOwnerOf(obj);
+          if (owner) entry.helmOwner = owner;
+          found[i] = entry;
         } catch (err) {
-          if (err instanceof KubeApiError && err.statusCode === 404) states[i] = 'gone';
+          if (err instanceof KubeApiError && err.statusCode === 404) found[i] = { state: 'gone' };
           else throw err;
         }
       });
-      return states;
+      return found;
+    });
+  }
+
+  /** One release record, whole; undefined when it no longer exists. Never logged: it holds chart values. */
+  releaseRecord(record: Pick<ReleaseRecordMeta, 'storage' | 'namespace' | 'objectName'>): Promise<KubeObject | undefined> {
+    const resource = record.storage === 'Secret' ? 'secrets' : 'configmaps';
+    return this.bounded(`live read of release record ${record.namespace}/${record.objectName}`, async (signal) => {
+      try {
+        return await this.options.client.getJson<KubeObject>({
+          path: restPath({ group: '', version: 'v1', resource, namespaced: true }, record.namespace, record.objectName),
+          accept: ACCEPT_JSON,
+          signal,
+        });
+      } catch (err) {
+        if (err instanceof KubeApiError && err.statusCode === 404) return undefined;
+        throw err;
+      }
     });
   }
 
@@ -178,6 +203,13 @@ export class LiveReader {
       controller.abort();
     }
   }
+}
+
+/** The release an object's `meta.helm.sh/release-*` annotations name, when both are set. */
+export function helmOwnerOf(obj: PartialObjectMetadata): HelmOwnerRef | undefined {
+  const name = obj.metadata?.annotations?.['meta.helm.sh/release-name'];
+  const namespace = obj.metadata?.annotations?.['meta.helm.sh/release-namespace'];
+  return name && namespace ? { name, namespace } : undefined;
 }
 
 function kindKey(ref: Pick<ObjectRef, 'apiVersion' | 'kind'>): string {

@@ -8,6 +8,7 @@ import type { ReleaseRecordMeta } from './view.ts';
 export const HELM_RECORD_SELECTOR = 'owner=helm';
 
 
+/** A label holding a non-negative integer (version, or Unix seconds). */
 function parseVersionLabel(value: string | undefined): number | undefined {
   if (value === undefined || !/^\d+$/.test(value)) return undefined;
   const version = Number(value);
@@ -26,6 +27,8 @@ export function releaseRecordFromMeta(storage: 'Secret' | 'ConfigMap', obj: Part
   const version = parseVersionLabel(labels['version']) ?? parsed?.version;
   if (!release || version === undefined) return undefined;
   const record: ReleaseRecordMeta = { storage, namespace, objectName, release, version, status: labels['status'] || 'unknown' };
+  const modifiedAtSeconds = parseVersionLabel(labels['modifiedAt']) ?? parseVersionLabel(labels['createdAt']);
+  if (modifiedAtSeconds !== undefined) record.modifiedAtMs = modifiedAtSeconds * 1000;
   if (deletionTimestamp) record.deletionTimestamp = deletionTimestamp;
   return record;
 }

@@ -1,7 +1,7 @@
 // A ClusterView over a fixed snapshot of cluster state: what unit tests feed the policies (the
 // snapshot is captured from a real control plane, see test/fixtures), and what benchmarks load at
 // scale. The "live" reads answer from a separate map, so a test can model a cache that lags.
-import { UndecidedError, type ClusterView, type NamespaceState, type ReleaseRecordMeta } from './view.ts';
+import { UndecidedError, type ClusterView, type HelmOwnerRef, type LiveObject, type NamespaceState, type ReleaseRecordMeta } from './view.ts';
 import { formatRef, type KubeObject, type ObjectRef, type PartialObjectMetadata, type ResourceType } from '../k8s/types.ts';
 import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';
 import { releaseRecordFromMeta } from './releaseRecords.ts';
@@ -22,6 +22,13 @@ export interface ClusterSnapshot {
 export interface LiveState {
   /** Objects that exist for live reads, by formatRef(). Defaults to the snapshot. */
   objects?: Map<string, 'exists' | 'deleting'>;
+  /** Helm ownership annotations of live objects, by formatRef() (absent: none). */
+  owners?: Map<string, HelmOwnerRef>;
+  /**
+   * Whole release records (with data.release) for liveReleaseRecord. Defaults to the snapshot's
+   * release records that carry data; a record without data reads as gone.
+   */
+  fullReleaseRecords?: KubeObject[];
   deployments?: KubeObject[];
   releaseRecords?: PartialObjectMetadata[];
   /** Makes every live read throw UndecidedError (models a timeout). */
@@ -95,6 +102,20 @@ export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = 
     async liveObjectsState(refs: ObjectRef[]) {
       liveRead();
       return refs.map((r) => liveObjects?.get(formatRef(r)) ?? 'gone');
+    },
+    async liveObjects(refs: ObjectRef[]) {
+      liveRead();
+      return refs.map((r): LiveObject => {
+        const state = liveObjects?.get(formatRef(r)) ?? 'gone';
+        const owner = live.owners?.get(formatRef(r));
+        return owner && state !== 'gone' ? { state, helmOwner: owner } : { state };
+      });
+    },
+    async liveReleaseRecord(record) {
+      liveRead();
+      const pool: KubeObject[] = live.fullReleaseRecords ?? snapshot.releaseRecords.map((o): KubeObject => ({ ...o }));
+      return pool.find((o) => o['data'] !== undefined && o.metadata?.namespace === record.namespace &&
+        o.metadata?.name === record.objectName && (o.kind ?? 'Secret') === record.storage);
     },
     isNamespaced(apiVersion, kind) {
       return snapshot.namespaced[`${apiVersion}/${kind}`];

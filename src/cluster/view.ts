@@ -25,7 +25,23 @@ export interface ReleaseRecordMeta {
   release: string;
   version: number;
   status: string;
+  /**
+   * When Helm last wrote the record (its `modifiedAt` label, else `createdAt`; Unix seconds in
+   * the label), in ms. Undefined for records written by a Helm that sets neither.
+   */
+  modifiedAtMs?: number;
   deletionTimestamp?: string;
+}
+
+/** The Helm release an object's ownership annotations name (`meta.helm.sh/release-*`). */
+export interface HelmOwnerRef { name: string; namespace: string }
+
+export type LiveObjectState = 'exists' | 'gone' | 'deleting';
+
+/** A live object's state, and the release its annotations name when it still exists. */
+export interface LiveObject {
+  state: LiveObjectState;
+  helmOwner?: HelmOwnerRef;
 }
 
 export interface NamespaceState {
@@ -72,7 +88,16 @@ export interface ClusterView {
    * Returns, per input ref in order: 'exists' | 'gone' | 'deleting' (exists with deletionTimestamp).
    * Refs whose kind the API server does not serve count as 'gone'.
    */
-  liveObjectsState(refs: ObjectRef[]): Promise<Array<'exists' | 'gone' | 'deleting'>>;
+  liveObjectsState(refs: ObjectRef[]): Promise<LiveObjectState[]>;
+
+  /** As liveObjectsState, with each existing object's Helm ownership annotations. */
+  liveObjects(refs: ObjectRef[]): Promise<LiveObject[]>;
+
+  /**
+   * Live GET of one release record, whole (its payload says where the release lives). Undefined
+   * when it no longer exists. The payload holds chart values: decode it, never log it.
+   */
+  liveReleaseRecord(record: Pick<ReleaseRecordMeta, 'storage' | 'namespace' | 'objectName'>): Promise<KubeObject | undefined>;
 
   /** Whether apiVersion/kind is namespaced, from discovery. undefined when unknown to the server. */
   isNamespaced(apiVersion: string, kind: string): boolean | undefined;

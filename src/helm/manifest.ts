@@ -7,7 +7,11 @@ export interface ManifestObject {
   name: string;
   /** Only when the template sets metadata.namespace explicitly. */
   explicitNamespace?: string;
-  /** `helm.sh/resource-policy: keep`: Helm skips it on uninstall, on purpose. */
+  /**
+   * Helm does not delete it on uninstall: the document carries `helm.sh/resource-policy` with any
+   * value (`keep` keeps it; any other value makes Helm's filterManifestsToKeep drop it from both
+   * lists). For items of a `kind: List` document the List's own annotation is what counts.
+   */
   keep: boolean;
   labels?: Record<string, string>;
 }
@@ -39,9 +43,17 @@ export function manifestObjects(manifest: string, limits: ManifestLimits = DEFAU
     } catch (err) {
       throw new ManifestParseError(`manifest YAML error: ${err instanceof Error ? err.message : String(err)}`);
     }
-    collect(value, out);
+    collect(value, out, undefined);
   }
   return out;
+}
+
+const RESOURCE_POLICY = 'helm.sh/resource-policy';
+
+/** Helm reads the policy from the top-level document's annotations only (its manifest head). */
+function headHasResourcePolicy(meta: Record<string, unknown>): boolean {
+  const annotations = meta['annotations'];
+  return typeof annotations === 'object' && annotations !== null && RESOURCE_POLICY in annotations;
 }
 
 function stringMap(value: unknown): Record<string, string> | undefined {
@@ -51,26 +63,24 @@ function stringMap(value: unknown): Record<string, string> | undefined {
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-function collect(value: unknown, out: ManifestObject[]): void {
+/** `listKeep`: for items of a List, whether the List document itself is skipped by Helm. */
+function collect(value: unknown, out: ManifestObject[], listKeep: boolean | undefined): void {
   if (typeof value !== 'object' || value === null) return;
   const obj = value as Record<string, unknown>;
   const kind = obj['kind'];
   const apiVersion = obj['apiVersion'];
   if (typeof kind !== 'string' || typeof apiVersion !== 'string') return;
+  const meta = (typeof obj['metadata'] === 'object' && obj['metadata'] !== null ? obj['metadata'] : {}) as Record<string, unknown>;
   // Helm's kube client flattens `kind: *List` documents into their items.
   if (kind.endsWith('List') && Array.isArray(obj['items'])) {
-    for (const item of obj['items']) collect(item, out);
+    const keep = listKeep ?? headHasResourcePolicy(meta);
+    for (const item of obj['items']) collect(item, out, keep);
     return;
   }
-  const meta = (typeof obj['metadata'] === 'object' && obj['metadata'] !== null ? obj['metadata'] : {}) as Record<string, unknown>;
   const name = meta['name'];
   if (typeof name !== 'string' || name === '') return;
-  const annotations = (typeof meta['annotations'] === 'object' && meta['annotations'] !== null ? meta['annotations'] : {}) as Record<string, unknown>;
   const namespace = meta['namespace'];
-  const entry: ManifestObject = {
-    apiVersion, kind, name,
-    keep: String(annotations['helm.sh/resource-policy'] ?? '').trim().toLowerCase() === 'keep',
-  };
+  const entry: ManifestObject = { apiVersion, kind, name, keep: listKeep ?? headHasResourcePolicy(meta) };
   if (typeof namespace === 'string' && namespace !== '') entry.explicitNamespace = namespace;
   const labels = stringMap(meta['labels']);
   if (labels) entry.labels = labels;

@@ -1,22 +1,22 @@
 // Whether the controller that removes a finalizer is alive, and will still be alive once the
 // request being reviewed has taken effect. A controller about to go away counts as gone.
-import type { ClusterView, ReleaseRecordMeta } from '../cluster/view.ts';
+//
+// A Helm release record saying `uninstalling` does not count against it: Helm writes that status
+// before the pre-delete hooks run (which may well be deleting the controller's namespaces while it
+// runs: Pixie's fix), and a failed uninstall leaves it for days. What an uninstall in progress
+// will remove is judged where it is removed (the controller's own DELETE), not here.
+import type { ClusterView } from '../cluster/view.ts';
 import type { KubeObject } from '../k8s/types.ts';
 import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';
 import type { ControllerSpec } from './settings.ts';
-import { latestRecord } from './releaseRecords.ts';
 
 /** What the request under review removes, so liveness is judged as of after it. */
 export interface PendingRemoval {
-  /**
-   * Judge only whether the controller runs right now: a Helm release that is `uninstalling`
-   * does not count against it (it has not been removed yet).
-   */
-  currentOnly?: boolean;
   namespace?: string;
   deployment?: { namespace: string; name: string };
   clusterRoleBinding?: string;
   clusterRole?: string;
+  serviceAccount?: { namespace: string; name: string };
 }
 
 export interface ControllerInstance {
@@ -24,6 +24,13 @@ export interface ControllerInstance {
   name: string;
   /** Empty when alive; otherwise every reason it is not. */
   deadReasons: string[];
+  /**
+   * Set when it has no available replica but is coming back (rollout, restart after a drain):
+   * nothing would hang, but a deletion waits until it is available again.
+   */
+  startingReason?: string;
+  /** The Helm release its ownership annotations name. */
+  helmRelease?: { name: string; namespace: string };
 }
 
 export interface ControllerLiveness {
@@ -31,38 +38,59 @@ export interface ControllerLiveness {
   instances: ControllerInstance[];
   /** One sentence: why the controller counts as gone (empty when alive). */
   whyGone: string;
+  /** Alive only through instances that are coming back: why a deletion will wait (else undefined). */
+  waitingFor?: string;
 }
 
 const HELM_RELEASE_NAME = 'meta.helm.sh/release-name';
 const HELM_RELEASE_NAMESPACE = 'meta.helm.sh/release-namespace';
 
-function deploymentDeadReasons(
-  d: KubeObject, spec: ControllerSpec, view: ClusterView, removal: PendingRemoval,
-  records: (release: string) => ReleaseRecordMeta[],
-): string[] {
+interface DeploymentShape {
+  spec?: { replicas?: number; template?: { spec?: { serviceAccountName?: string; serviceAccount?: string } } };
+  status?: { availableReplicas?: number; conditions?: Array<{ type?: string; status?: string; reason?: string }> };
+}
+
+export function serviceAccountOf(d: KubeObject): string {
+  const tpl = (d as DeploymentShape).spec?.template?.spec;
+  return tpl?.serviceAccountName || tpl?.serviceAccount || 'default';
+}
+
+/**
+ * No replica available, yet the Deployment wants one and is not stuck: a rollout (Recreate or
+ * RollingUpdate) or Pods rescheduled after a drain. ProgressDeadlineExceeded means it is stuck.
+ */
+function comingBack(d: KubeObject, ref: string): string | undefined {
+  const shape = d as DeploymentShape;
+  const wanted = shape.spec?.replicas ?? 1;
+  if (wanted < 1) return undefined;
+  const progressing = shape.status?.conditions?.find((c) => c.type === 'Progressing');
+  if (progressing?.status === 'False' || progressing?.reason === 'ProgressDeadlineExceeded') return undefined;
+  return `${ref} has no available replica yet but wants ${wanted} and is progressing`;
+}
+
+function assessDeployment(d: KubeObject, spec: ControllerSpec, view: ClusterView, removal: PendingRemoval): ControllerInstance {
   const meta = d.metadata ?? {};
   const ns = meta.namespace ?? '';
   const name = meta.name ?? '';
   const ref = `Deployment ${ns}/${name}`;
   const reasons: string[] = [];
+  let startingReason: string | undefined;
   if (meta.deletionTimestamp) reasons.push(`${ref} is being deleted`);
   if (removal.deployment && removal.deployment.namespace === ns && removal.deployment.name === name) {
     reasons.push(`this request deletes ${ref}`);
   }
   if (removal.namespace === ns) reasons.push(`${ref} lives in namespace ${ns}, which this request deletes`);
-  const nsState = view.getNamespace(ns);
-  if (nsState?.deletionTimestamp) reasons.push(`the namespace of ${ref} is Terminating`);
-  const status = (d['status'] ?? {}) as { availableReplicas?: number };
-  if (!((status.availableReplicas ?? 0) >= 1)) reasons.push(`${ref} has no available replicas`);
-  const release = meta.annotations?.[HELM_RELEASE_NAME];
-  const releaseNs = meta.annotations?.[HELM_RELEASE_NAMESPACE];
-  if (release && releaseNs && !removal.currentOnly) {
-    const latest = latestRecord(records(release), releaseNs);
-    if (latest?.status === 'uninstalling') reasons.push(`${ref} belongs to Helm release ${releaseNs}/${release}, which is being uninstalled`);
+  if (view.getNamespace(ns)?.deletionTimestamp) reasons.push(`the namespace of ${ref} is Terminating`);
+  const sa = serviceAccountOf(d);
+  if (removal.serviceAccount && removal.serviceAccount.namespace === ns && removal.serviceAccount.name === sa) {
+    reasons.push(`this request deletes ServiceAccount ${ns}/${sa}, which ${ref} runs as`);
+  }
+  if (!(((d as DeploymentShape).status?.availableReplicas ?? 0) >= 1)) {
+    const starting = reasons.length === 0 ? comingBack(d, ref) : undefined;
+    if (starting) startingReason = starting;
+    else reasons.push(`${ref} has no available replicas`);
   }
   if (spec.requireClusterRoleBinding) {
-    const tpl = (d['spec'] as { template?: { spec?: { serviceAccountName?: string } } } | undefined)?.template?.spec;
-    const sa = tpl?.serviceAccountName || 'default';
     const bindings = view.clusterRoleBindingsFor(ns, sa).filter((b) => b.metadata?.name !== removal.clusterRoleBinding);
     const granted = bindings.some((b) => {
       const roleRef = b['roleRef'] as { kind?: string; name?: string } | undefined;
@@ -71,7 +99,12 @@ function deploymentDeadReasons(
     });
     if (!granted) reasons.push(`no ClusterRoleBinding grants ServiceAccount ${ns}/${sa} of ${ref} an existing ClusterRole`);
   }
-  return reasons;
+  const instance: ControllerInstance = { namespace: ns, name, deadReasons: reasons };
+  if (startingReason) instance.startingReason = startingReason;
+  const release = meta.annotations?.[HELM_RELEASE_NAME];
+  const releaseNs = meta.annotations?.[HELM_RELEASE_NAMESPACE];
+  if (release && releaseNs) instance.helmRelease = { name: release, namespace: releaseNs };
+  return instance;
 }
 
 function summarize(spec: ControllerSpec, instances: ControllerInstance[]): string {
@@ -79,45 +112,43 @@ function summarize(spec: ControllerSpec, instances: ControllerInstance[]): strin
   return instances.map((i) => i.deadReasons.join('; ')).join('; ');
 }
 
-function assess(spec: ControllerSpec, deployments: KubeObject[], view: ClusterView, removal: PendingRemoval,
-  records: (release: string) => ReleaseRecordMeta[]): ControllerLiveness {
-  const instances = deployments.map((d) => ({
-    namespace: d.metadata?.namespace ?? '',
-    name: d.metadata?.name ?? '',
-    deadReasons: deploymentDeadReasons(d, spec, view, removal, records),
-  }));
-  const alive = instances.some((i) => i.deadReasons.length === 0);
-  return { alive, instances, whyGone: alive ? '' : summarize(spec, instances) };
+function assess(spec: ControllerSpec, deployments: KubeObject[], view: ClusterView, removal: PendingRemoval): ControllerLiveness {
+  const instances = deployments.map((d) => assessDeployment(d, spec, view, removal));
+  const living = instances.filter((i) => i.deadReasons.length === 0);
+  const alive = living.length > 0;
+  const result: ControllerLiveness = { alive, instances, whyGone: alive ? '' : summarize(spec, instances) };
+  if (alive && living.every((i) => i.startingReason !== undefined)) result.waitingFor = living.map((i) => i.startingReason).join('; ');
+  return result;
 }
 
 /**
- * Cache first. A cache that says "alive" may be milliseconds stale (Helm marks its release
- * `uninstalling` and deletes the Deployment back to back), and "alive" turns a deny into an
- * allow, so that answer is confirmed with live reads of the alive Deployments and their releases,
- * stopping at the first one confirmed alive (the others keep their cached assessment).
+ * Cache first. A cache that says "alive" may be milliseconds stale (Helm deletes the Deployment
+ * right after its previous request), and "alive" turns a deny into an allow, so that answer is
+ * confirmed with a live read of the alive Deployments, stopping at the first one confirmed alive
+ * (the others keep their cached assessment).
  */
 export async function controllerLiveness(spec: ControllerSpec, view: ClusterView, removal: PendingRemoval): Promise<ControllerLiveness> {
-  const cached = assess(spec, view.listDeployments(spec.deploymentSelector), view, removal, (r) => view.releaseRecords(r));
+  const cached = assess(spec, view.listDeployments(spec.deploymentSelector), view, removal);
   if (!cached.alive) return cached;
 
   const selector = parseLabelSelector(spec.deploymentSelector);
   const live: KubeObject[] = [];
-  const liveRecords = new Map<string, ReleaseRecordMeta[]>();
   for (const inst of cached.instances.filter((i) => i.deadReasons.length === 0)) {
     const d = await view.liveDeployment(inst.namespace, inst.name);
     if (!d || !matchesLabelSelector(selector, d.metadata?.labels)) continue;
-    const release = d.metadata?.annotations?.[HELM_RELEASE_NAME];
-    if (release && !liveRecords.has(release)) liveRecords.set(release, await view.liveReleaseRecords(release));
     live.push(d);
     // One instance confirmed alive is enough: confirming every replica of the controller would
     // cost one sequential live GET each per review (200 olm-operators: 200 GETs, ~1 s).
-    const one = assess(spec, [d], view, removal, (r) => liveRecords.get(r) ?? view.releaseRecords(r));
+    const one = assess(spec, [d], view, removal);
     if (one.alive) {
       const instances = cached.instances.map((i) => (i.namespace === inst.namespace && i.name === inst.name ? (one.instances[0] ?? i) : i));
-      return { alive: true, instances, whyGone: '' };
+      const living = instances.filter((i) => i.deadReasons.length === 0);
+      const result: ControllerLiveness = { alive: true, instances, whyGone: '' };
+      if (living.every((i) => i.startingReason !== undefined)) result.waitingFor = living.map((i) => i.startingReason).join('; ');
+      return result;
     }
   }
-  const confirmed = assess(spec, live, view, removal, (r) => liveRecords.get(r) ?? view.releaseRecords(r));
+  const confirmed = assess(spec, live, view, removal);
   if (confirmed.alive) return confirmed;
   // Report what the cache believed too, so the message explains a just-vanished controller.
   const vanished = cached.instances

@@ -125,23 +125,66 @@ describe('helm-uninstall-namespace: purge check', () => {
 describe('helm-uninstall-namespace: cross-release check', () => {
   const victim = () => review('DELETE', helmOwned('Deployment', 'default', 'web', 'web', 'default'));
 
+  const uninstalling = (labels: Record<string, string> = {}, payloadNamespace?: string) =>
+    releaseSecret('helm-test', 'web', 1, 'uninstalling', APP_MANIFEST, {}, { labels, ...(payloadNamespace ? { payloadNamespace } : {}) });
+
   it("flags a DELETE of default/web's object while helm-test/web is uninstalling (the misdirected SDK uninstall)", async () => {
     const cluster = helmCluster();
-    cluster.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), recordMeta('helm-test', 'web', 1, 'uninstalling')];
+    cluster.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), uninstalling()];
     const { response } = await decide(victim(), cluster);
     expect(response.allowed).toBe(false);
     const msg = response.status?.message ?? '';
     expect(msg).toContain('Deployment default/web belongs to Helm release default/web (deployed), but the uninstall of helm-test/web is deleting it');
-    expect(msg).toContain('helm rollback web -n default');
+    // Revision 1 has nothing to roll back to: the remedy re-applies it instead.
+    expect(msg).toContain('helm upgrade web CHART -n default --reuse-values');
+    expect(msg).not.toContain('helm rollback');
+  });
+
+  it('offers a rollback to the revision that exists when there is one', async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('default', 'web', 1, 'superseded'), recordMeta('default', 'web', 4, 'deployed'), uninstalling()];
+    const msg = (await decide(victim(), cluster)).response.status?.message ?? '';
+    expect(msg).toContain('helm rollback web 4 -n default');
   });
 
   it("confirms live when the cache has not yet seen the other release's uninstalling mark", async () => {
     const cluster = helmCluster();
     cluster.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), recordMeta('helm-test', 'web', 1, 'deployed')];
-    const live = { releaseRecords: [recordMeta('default', 'web', 1, 'deployed'), recordMeta('helm-test', 'web', 1, 'uninstalling')] };
+    const live = { releaseRecords: [recordMeta('default', 'web', 1, 'deployed'), uninstalling()], fullReleaseRecords: [uninstalling()] };
     const { response, liveCalls } = await decide(victim(), cluster, { live });
     expect(response.allowed).toBe(false);
-    expect(liveCalls).toBe(1);
+    expect(liveCalls).toBe(2); // the record list, then the uninstalling record's payload
+  });
+
+  it('allows the Flux shape: records stored in another namespace, payload (and objects) in the release namespace', async () => {
+    // helm-controller: storage namespace flux-system, targetNamespace default.
+    const cluster = helmCluster();
+    cluster.releaseRecords = [releaseSecret('flux-system', 'web', 1, 'uninstalling', APP_MANIFEST, {}, { payloadNamespace: 'default' })];
+    const { response, decisions } = await decide(victim(), cluster);
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toBeUndefined();
+    expect(response.auditAnnotations).toBeUndefined();
+    expect(decisions.every((d) => d.verdict === 'allow')).toBe(true);
+  });
+
+  it("never blames another release's uninstall for an object whose own release is upgrading, installing or rolling back", async () => {
+    for (const status of ['pending-upgrade', 'pending-install', 'pending-rollback']) {
+      const cluster = helmCluster();
+      cluster.releaseRecords = [recordMeta('default', 'web', 2, status), uninstalling()];
+      const { response } = await decide(victim(), cluster);
+      expect(response.allowed, status).toBe(true);
+      expect(response.warnings, status).toBeUndefined();
+    }
+  });
+
+  it('ignores a stale uninstalling record (a failed uninstall hours ago) and flags a fresh one', async () => {
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const stale = helmCluster();
+    stale.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), uninstalling({ modifiedAt: String(nowSeconds - 3 * 3600) })];
+    expect((await decide(victim(), stale)).response.allowed).toBe(true);
+    const fresh = helmCluster();
+    fresh.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), uninstalling({ modifiedAt: String(nowSeconds - 60) })];
+    expect((await decide(victim(), fresh)).response.allowed).toBe(false);
   });
 
   it('allows the correct uninstall of the owning release, from the cache alone', async () => {

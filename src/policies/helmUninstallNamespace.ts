@@ -3,11 +3,12 @@
 // themselves answer 404 and never reach a webhook, so the policy watches what does: the purge of
 // the release records, and deletions of another release's objects.
 import { targetName, type AdmissionRequest } from '../admission/types.ts';
-import { UndecidedError, type ClusterView, type ReleaseRecordMeta } from '../cluster/view.ts';
+import type { ClusterView, HelmOwnerRef, ReleaseRecordMeta } from '../cluster/view.ts';
 import { formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
-import { ManifestParseError, manifestObjects } from '../helm/manifest.ts';
 import { parseReleaseRecordName } from '../helm/recordName.ts';
-import { ReleaseDecodeError, decodeReleaseRecord, type DecodedRelease } from '../helm/releaseRecord.ts';
+import type { DecodedRelease } from '../helm/releaseRecord.ts';
+import { DEFAULT_STALE_UNINSTALLING_AFTER_MS, activityOf } from './releaseActivity.ts';
+import { decodeOrUndecided, livePayload, manifestOrUndecided } from './releasePayload.ts';
 import { latestByNamespace, latestRecord } from './releaseRecords.ts';
 import type { Finding, Policy, PolicyInput } from './types.ts';
 
@@ -15,8 +16,13 @@ const NAME = 'helm-uninstall-namespace';
 const RELEASE_NAME = 'meta.helm.sh/release-name';
 const RELEASE_NAMESPACE = 'meta.helm.sh/release-namespace';
 const HOOK = 'helm.sh/hook';
-/** Records whose deletion never means an uninstall: history pruning, or already uninstalled. */
-const NOT_AN_UNINSTALL = new Set(['superseded', 'uninstalled']);
+/**
+ * Only a record saying `uninstalling` (or `deployed`/`unknown`, when Helm's status update before
+ * the DELETEs failed: it only logs that) can be an uninstall's purge. Helm's history pruning
+ * (Storage.removeLeastRecent) deletes superseded, failed and pending records, and with no deployed
+ * record left (or --history-max 1) the newest failed one too, right before the next revision.
+ */
+const PURGEABLE_STATUSES = new Set(['uninstalling', 'deployed', 'unknown']);
 
 function isRecordResource(req: AdmissionRequest): boolean {
   return req.resource.group === '' && (req.resource.resource === 'secrets' || req.resource.resource === 'configmaps') && !req.subResource;
@@ -26,26 +32,10 @@ function isReleaseRecord(obj: KubeObject | null | undefined): boolean {
   return obj?.metadata?.labels?.['owner'] === 'helm' && parseReleaseRecordName(obj.metadata.name ?? '') !== undefined;
 }
 
-function decodeOrUndecided(record: KubeObject): DecodedRelease {
-  try {
-    return decodeReleaseRecord(record);
-  } catch (err) {
-    if (err instanceof ReleaseDecodeError) throw new UndecidedError(`release record ${record.metadata?.namespace}/${record.metadata?.name} could not be decoded: ${err.message}`);
-    throw err;
-  }
-}
-
 /** Where a correct uninstall of `release` would have sent each DELETE. */
 function expectedTargets(release: DecodedRelease, view: ClusterView): ObjectRef[] {
-  let objects;
-  try {
-    objects = manifestObjects(release.manifest);
-  } catch (err) {
-    if (err instanceof ManifestParseError) throw new UndecidedError(`manifest of release ${release.namespace}/${release.name} could not be parsed: ${err.message}`);
-    throw err;
-  }
   const refs: ObjectRef[] = [];
-  for (const o of objects) {
+  for (const o of manifestOrUndecided(release)) {
     if (o.keep) continue;
     const namespaced = view.isNamespaced(o.apiVersion, o.kind);
     if (namespaced === undefined) continue; // the API no longer serves the kind (CRD gone): nothing left
@@ -56,6 +46,10 @@ function expectedTargets(release: DecodedRelease, view: ClusterView): ObjectRef[
   return refs;
 }
 
+function ownedByAnother(owner: HelmOwnerRef | undefined, release: DecodedRelease): boolean {
+  return owner !== undefined && (owner.name !== release.name || owner.namespace !== release.namespace);
+}
+
 /** DELETE of a release record, or UPDATE to `uninstalled` (--keep-history). */
 async function purgeCheck(request: AdmissionRequest, view: ClusterView): Promise<Finding[]> {
   const old = request.oldObject;
@@ -64,7 +58,7 @@ async function purgeCheck(request: AdmissionRequest, view: ClusterView): Promise
   let record: KubeObject;
   let action: string;
   if (request.operation === 'DELETE') {
-    if (NOT_AN_UNINSTALL.has(oldStatus)) return [];
+    if (!PURGEABLE_STATUSES.has(oldStatus || 'unknown')) return [];
     record = old as KubeObject;
     action = 'purged';
   } else {
@@ -83,8 +77,10 @@ async function purgeCheck(request: AdmissionRequest, view: ClusterView): Promise
   const release = decodeOrUndecided(record);
   const targets = expectedTargets(release, view);
   if (targets.length === 0) return [];
-  const states = await view.liveObjectsState(targets);
-  const leftovers = targets.filter((_, i) => states[i] === 'exists');
+  const live = await view.liveObjects(targets);
+  // Helm 4 skips objects whose ownership annotations name another release (moved there with
+  // --take-ownership): still there after a correct uninstall, and not this release's to delete.
+  const leftovers = targets.filter((_, i) => live[i]?.state === 'exists' && !ownedByAnother(live[i]?.helmOwner, release));
   if (leftovers.length === 0) return [];
 
   const relNs = release.namespace;
@@ -110,25 +106,58 @@ async function purgeCheck(request: AdmissionRequest, view: ClusterView): Promise
   }];
 }
 
-/** DELETE of an object owned by release NS/R while another namespace's release R is uninstalling. */
-async function crossReleaseCheck(request: AdmissionRequest, view: ClusterView): Promise<Finding[]> {
+interface CrossReleaseVerdict {
+  own?: ReleaseRecordMeta;
+  /** Releases of the same name stored in other namespaces whose uninstall is running now. */
+  uninstallingElsewhere: ReleaseRecordMeta[];
+}
+
+function judgeCrossRelease(records: ReleaseRecordMeta[], releaseNs: string, nowMs: number, staleAfterMs: number): CrossReleaseVerdict {
+  const latest = latestByNamespace(records);
+  const own = latest.get(releaseNs);
+  // A stale `uninstalling` (a failed uninstall, hours ago) is not deleting anything now.
+  const uninstallingElsewhere = [...latest.values()]
+    .filter((r) => r.namespace !== releaseNs && activityOf(r, nowMs, staleAfterMs).kind === 'uninstalling');
+  return own ? { own, uninstallingElsewhere } : { uninstallingElsewhere };
+}
+
+/** The object's own release is doing this: its uninstall, or its install/upgrade/rollback. */
+function ownOperation(own: ReleaseRecordMeta | undefined, nowMs: number, staleAfterMs: number): boolean {
+  if (!own) return false;
+  const kind = activityOf(own, nowMs, staleAfterMs).kind;
+  return kind === 'uninstalling' || kind === 'stale-uninstalling' || kind === 'own-operation';
+}
+
+/**
+ * Of the uninstalling releases stored elsewhere, those that really live elsewhere. A release whose
+ * payload namespace is the object's release namespace is the object's own release with its
+ * records kept apart (Flux: storageNamespace vs targetNamespace): its uninstall is correct.
+ */
+async function livingElsewhere(candidates: ReleaseRecordMeta[], releaseNs: string, view: ClusterView): Promise<Array<{ record: ReleaseRecordMeta; home: string }>> {
+  const out: Array<{ record: ReleaseRecordMeta; home: string }> = [];
+  for (const record of candidates) {
+    const payload = await livePayload(record, view);
+    if (!payload) continue; // purged meanwhile: its uninstall is over
+    if (payload.namespace !== releaseNs) out.push({ record, home: payload.namespace });
+  }
+  return out;
+}
+
+/** DELETE of an object owned by release NS/R while a release R living in another namespace is uninstalling. */
+async function crossReleaseCheck(request: AdmissionRequest, view: ClusterView, nowMs: number, staleAfterMs: number): Promise<Finding[]> {
   const meta = request.oldObject?.metadata;
   const release = meta?.annotations?.[RELEASE_NAME];
   const releaseNs = meta?.annotations?.[RELEASE_NAMESPACE];
   if (!release || !releaseNs || meta?.annotations?.[HOOK] !== undefined) return [];
 
-  const judge = (records: ReleaseRecordMeta[]): { own?: ReleaseRecordMeta; uninstallingElsewhere: ReleaseRecordMeta[] } => {
-    const latest = latestByNamespace(records);
-    const own = latest.get(releaseNs);
-    const uninstallingElsewhere = [...latest.values()].filter((r) => r.namespace !== releaseNs && r.status === 'uninstalling');
-    return own ? { own, uninstallingElsewhere } : { uninstallingElsewhere };
-  };
-  let verdict = judge(view.releaseRecords(release));
-  if (verdict.own?.status === 'uninstalling') return [];
+  let verdict = judgeCrossRelease(view.releaseRecords(release), releaseNs, nowMs, staleAfterMs);
+  if (ownOperation(verdict.own, nowMs, staleAfterMs)) return [];
   // The cache may not have seen the other release's `uninstalling` update yet (Helm sends it and
   // its first DELETEs back to back), and a stale "no" here would allow: confirm live.
-  verdict = judge(await view.liveReleaseRecords(release));
-  if (verdict.own?.status === 'uninstalling' || verdict.uninstallingElsewhere.length === 0) return [];
+  verdict = judgeCrossRelease(await view.liveReleaseRecords(release), releaseNs, nowMs, staleAfterMs);
+  if (ownOperation(verdict.own, nowMs, staleAfterMs) || verdict.uninstallingElsewhere.length === 0) return [];
+  const elsewhere = await livingElsewhere(verdict.uninstallingElsewhere, releaseNs, view);
+  if (elsewhere.length === 0) return [];
 
   const objRef: ObjectRef = {
     apiVersion: request.kind.group ? `${request.kind.group}/${request.kind.version}` : request.kind.version,
@@ -136,8 +165,12 @@ async function crossReleaseCheck(request: AdmissionRequest, view: ClusterView): 
     name: targetName(request),
   };
   if (request.namespace) objRef.namespace = request.namespace;
-  const others = verdict.uninstallingElsewhere.map((r) => `${r.namespace}/${r.release}`);
+  const others = elsewhere.map((e) => (e.home === e.record.namespace ? `${e.home}/${release}` : `${e.home}/${release} (records in ${e.record.namespace})`));
   const ownStatus = verdict.own?.status ?? 'no record';
+  const restore = verdict.own && verdict.own.status !== 'uninstalled'
+    ? `Restore what was already deleted of ${releaseNs}/${release}: helm upgrade ${release} CHART -n ${releaseNs} --reuse-values (re-applies its current revision)` +
+      (verdict.own.version > 1 ? `, or helm rollback ${release} ${verdict.own.version} -n ${releaseNs}` : '')
+    : `Nothing records ${releaseNs}/${release} any more; re-create what was deleted from your own manifests.`;
   return [{
     policy: NAME,
     severity: 'violation',
@@ -150,18 +183,19 @@ async function crossReleaseCheck(request: AdmissionRequest, view: ClusterView): 
     ].join('\n'),
     remedy: [
       `Stop the program uninstalling ${others.join(', ')}; fix it with settings.SetNamespace("<its namespace>") before action.Configuration.Init.`,
-      `Restore what was already deleted of ${releaseNs}/${release}: helm rollback ${release} -n ${releaseNs}  (or helm upgrade --reuse-values)`,
+      restore,
     ],
     objects: [objRef],
   }];
 }
 
-async function evaluate({ request, view, settings }: PolicyInput): Promise<Finding[]> {
+async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyInput): Promise<Finding[]> {
   if (settings.exemptUsers.includes(request.userInfo.username ?? '')) return [];
   const ns = request.namespace;
   if (ns && view.getNamespace(ns)?.deletionTimestamp) return [];
   if (isRecordResource(request) && isReleaseRecord(request.oldObject)) return purgeCheck(request, view);
-  if (request.operation === 'DELETE') return crossReleaseCheck(request, view);
+  const staleAfterMs = settings.staleUninstallingAfterMs ?? DEFAULT_STALE_UNINSTALLING_AFTER_MS;
+  if (request.operation === 'DELETE') return crossReleaseCheck(request, view, nowMs, staleAfterMs);
   return [];
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { review } from '../../test/support/admissionRequests.ts';
-import { csv, namespace, olmBinding, olmCluster, olmDeployment, recordMeta } from '../../test/support/clusterState.ts';
+import { PIXIE_MANIFEST, csv, namespace, olmBinding, olmCluster, olmDeployment, releaseSecret } from '../../test/support/clusterState.ts';
 import { decide } from '../../test/support/decide.ts';
 import type { FinalizerGuard } from './settings.ts';
 
@@ -38,7 +38,8 @@ describe('olm-orphaned-finalizers: DELETE namespace', () => {
   });
 
   it.each([
-    ['has no available replicas', { available: 0 }],
+    ['has no available replicas', { available: 0, replicas: 0 }],
+    ['has no available replicas', { available: 0, conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }] }],
     ['is being deleted', { deleting: true }],
   ])('denies when olm-operator %s', async (why, opts) => {
     const cluster = olmCluster();
@@ -55,13 +56,25 @@ describe('olm-orphaned-finalizers: DELETE namespace', () => {
     expect(response.status?.message).toContain('the namespace of Deployment olm/olm-operator is Terminating');
   });
 
-  it('denies when olm-operator belongs to a Helm release that is uninstalling (the Pixie chart)', async () => {
+  it("allows it while olm-operator runs, even though its release says uninstalling (Pixie's pre-delete hook)", async () => {
+    // Helm writes `uninstalling` before the pre-delete hooks: OLM still runs while the hook
+    // deletes px-operator, and removes the finalizer.
     const cluster = olmCluster();
     cluster.deployments = [olmDeployment('olm', { release: 'pixie' })];
-    cluster.releaseRecords = [recordMeta('olm', 'pixie', 1, 'uninstalling')];
+    cluster.releaseRecords = [releaseSecret('olm', 'pixie', 1, 'uninstalling', PIXIE_MANIFEST)];
+    const { response, decisions } = await decide(deleteNs('px-operator'), cluster);
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toBeUndefined();
+    expect(decisions.every((d) => d.verdict === 'allow')).toBe(true);
+  });
+
+  it('allows, with a warning that it will wait, while olm-operator is coming back (rollout, drain)', async () => {
+    const cluster = olmCluster();
+    cluster.deployments = [olmDeployment('olm', { available: 0, conditions: [{ type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated' }] })];
     const { response } = await decide(deleteNs('px-operator'), cluster);
-    expect(response.allowed).toBe(false);
-    expect(response.status?.message).toContain('belongs to Helm release olm/pixie, which is being uninstalled');
+    expect(response.allowed).toBe(true);
+    const warning = response.warnings?.join('\n') ?? '';
+    expect(warning).toContain('namespace px-operator will stay Terminating until OLM olm-operator is available again');
   });
 
   it('denies when no ClusterRoleBinding grants olm-operator its ClusterRole', async () => {
@@ -142,13 +155,68 @@ describe('olm-orphaned-finalizers: deleting the controller itself', () => {
     expect(response.warnings?.join('\n')).toContain('Deleting Deployment olm/olm-operator leaves 2 object(s) with operators.coreos.com/csv-cleanup');
   });
 
-  it('warns when a Helm uninstall removes a running olm-operator while CSVs still carry the finalizer', async () => {
+  it('warns when a Helm uninstall removes a running olm-operator but not the namespaces holding CSVs', async () => {
     const cluster = olmCluster();
     cluster.deployments = [olmDeployment('olm', { release: 'pixie' })];
-    cluster.releaseRecords = [recordMeta('olm', 'pixie', 1, 'uninstalling')];
+    cluster.objects['operators.coreos.com/clusterserviceversions'] = [csv('px-operator', 'pixie-operator.v0.1.0')];
+    const olmOnly = PIXIE_MANIFEST.split('\n---').filter((d) => !d.includes('px-operator')).join('\n---');
+    cluster.releaseRecords = [releaseSecret('olm', 'pixie', 1, 'uninstalling', olmOnly)];
+    const { response } = await decide(review('DELETE', olmDeployment('olm', { release: 'pixie' })), cluster);
+    expect(response.status?.message).toBeUndefined();
+    expect(response.allowed).toBe(true);
+    expect(response.warnings?.join('\n')).toContain('leaves 1 object(s) with operators.coreos.com/csv-cleanup and no controller');
+  });
+
+  it('holds back the controller when the same uninstall also deletes a namespace holding CSVs, and says to run it again', async () => {
+    const cluster = olmCluster();
+    cluster.objects['operators.coreos.com/clusterserviceversions'] = [csv('px-operator', 'pixie-operator.v0.1.0')];
+    cluster.deployments = [olmDeployment('olm', { release: 'pixie' })];
+    cluster.releaseRecords = [releaseSecret('olm', 'pixie', 1, 'uninstalling', PIXIE_MANIFEST)];
+    const requests = [
+      review('DELETE', olmDeployment('olm', { release: 'pixie' })),
+      review('DELETE', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'system:controller:operator-lifecycle-manager' } }),
+      review('DELETE', olmBinding('olm')),
+      review('DELETE', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'olm-operator-serviceaccount', namespace: 'olm' } }),
+    ];
+    for (const body of requests) {
+      const { response, decisions } = await decide(body, cluster);
+      const what = body.request?.kind.kind ?? '';
+      expect(response.allowed, what).toBe(false);
+      expect(decisions.map((d) => d.reason).join(','), what).toContain('uninstall-removes-controller-first');
+      const warnings = response.warnings?.join('\n') ?? '';
+      // Helm prints warnings without --debug: the reason and the retry must be there.
+      expect(warnings, what).toContain('DENIED: held back');
+      expect(warnings, what).toContain('run the uninstall again once px-operator is gone');
+      expect(warnings, what).toContain('--dry-run=server');
+      expect(response.status?.message, what).toContain('helm uninstall pixie -n olm');
+    }
+    // The namespace itself goes while OLM runs.
+    expect((await decide(deleteNs('px-operator'), cluster)).response.allowed).toBe(true);
+  });
+
+  it('only warns when the uninstalling record is stale (a failed uninstall hours ago), and says so', async () => {
+    const cluster = olmCluster();
+    cluster.objects['operators.coreos.com/clusterserviceversions'] = [csv('px-operator', 'pixie-operator.v0.1.0')];
+    cluster.deployments = [olmDeployment('olm', { release: 'pixie' })];
+    const modifiedAt = String(Math.floor(Date.now() / 1000) - 5 * 3600);
+    cluster.releaseRecords = [releaseSecret('olm', 'pixie', 1, 'uninstalling', PIXIE_MANIFEST, {}, { labels: { modifiedAt } })];
     const { response } = await decide(review('DELETE', olmDeployment('olm', { release: 'pixie' })), cluster);
     expect(response.allowed).toBe(true);
-    expect(response.warnings?.join('\n')).toContain('leaves 2 object(s) with operators.coreos.com/csv-cleanup and no controller');
+    expect(response.warnings?.join('\n')).toContain('leaves 1 object(s)');
+    expect(JSON.stringify(response)).not.toContain('uninstall-removes-controller-first');
+    expect(response.auditAnnotations?.['olm-orphaned-finalizers']).toBeDefined();
+  });
+
+  it('denies removing OLM while an operator namespace deleted just before is Terminating (kubectl delete ns A B)', async () => {
+    const cached = olmCluster();
+    cached.namespaces = cached.namespaces.map((n) => (n.metadata?.name === 'px-operator' ? namespace('px-operator', true) : n));
+    const fromCache = await decide(deleteNs('olm'), cached);
+    expect(fromCache.response.allowed).toBe(false);
+    expect(fromCache.decisions.map((d) => d.reason).join(',')).toContain('controller-removed-while-finalizing');
+    // The cache has not seen px-operator go Terminating yet: the live read has.
+    const lagging = await decide(deleteNs('olm'), olmCluster(), { live: { objects: new Map([['Namespace px-operator', 'deleting' as const]]) } });
+    expect(lagging.response.allowed).toBe(false);
+    expect(lagging.response.status?.message).toContain('ClusterServiceVersion px-operator/pixie-operator.v0.1.0');
   });
 
   it('denies while a CSV carrying the finalizer is already being deleted', async () => {

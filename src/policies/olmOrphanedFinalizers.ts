@@ -4,9 +4,11 @@ import { targetName, type AdmissionRequest } from '../admission/types.ts';
 import type { ClusterView } from '../cluster/view.ts';
 import { apiVersionOf, formatRef, type ObjectRef, type PartialObjectMetadata } from '../k8s/types.ts';
 import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';
-import { controllerLiveness, type PendingRemoval } from './controllerLiveness.ts';
+import { controllerLiveness, serviceAccountOf, type ControllerLiveness, type PendingRemoval } from './controllerLiveness.ts';
+import { DEFAULT_STALE_UNINSTALLING_AFTER_MS } from './releaseActivity.ts';
 import type { FinalizerGuard } from './settings.ts';
 import type { Finding, Policy, PolicyInput } from './types.ts';
+import { uninstallInProgress, type UninstallInProgress } from './uninstallInProgress.ts';
 
 const NAME = 'olm-orphaned-finalizers';
 
@@ -48,8 +50,9 @@ async function namespaceStrandsFinalizers(ns: string, guard: FinalizerGuard, vie
   const stuck = view.listObjectMeta(guard.resource, ns).filter((o) => carriesGuardedFinalizer(o, guard)).map((o) => refOf(o, guard));
   if (stuck.length === 0) return undefined;
   const liveness = await controllerLiveness(guard.controller, view, { namespace: ns });
-  if (liveness.alive) return undefined;
   const what = stuck.length === 1 ? formatRef(stuck[0] as ObjectRef) : `${stuck.length} ${guard.resource.kind}s`;
+  if (liveness.waitingFor) return waitsForController(ns, what, stuck, guard, liveness);
+  if (liveness.alive) return undefined;
   return {
     policy: NAME,
     severity: 'violation',
@@ -67,6 +70,27 @@ async function namespaceStrandsFinalizers(ns: string, guard: FinalizerGuard, vie
       ...manualRemedy(guard, stuck),
       `kubectl delete namespace ${ns}`,
     ],
+    objects: [{ apiVersion: 'v1', kind: 'Namespace', name: ns }, ...stuck],
+  };
+}
+
+/**
+ * The controller has no available replica but is coming back (rollout, Pods rescheduled after a
+ * drain): the namespace would not hang, it would wait in Terminating until the controller is
+ * available and removes the finalizer. That is allowed, with a warning that says so.
+ */
+function waitsForController(ns: string, what: string, stuck: ObjectRef[], guard: FinalizerGuard, liveness: ControllerLiveness): Finding {
+  return {
+    policy: NAME,
+    severity: 'risk',
+    code: 'namespace-waits-for-controller',
+    summary: `namespace ${ns} will stay Terminating until ${guard.controller.displayName} is available again: ${what} carries ${guard.finalizer}`,
+    detail: [
+      `Namespace ${ns} holds objects whose finalizer only ${guard.controller.displayName} removes:`,
+      listing(stuck, guard),
+      `${liveness.waitingFor ?? ''}. Once it is available it removes the finalizer and the deletion completes; until then ${ns} stays Terminating.`,
+    ].join('\n'),
+    remedy: [`Watch the controller come back: kubectl get deployment -A -l ${guard.controller.deploymentSelector}`],
     objects: [{ apiVersion: 'v1', kind: 'Namespace', name: ns }, ...stuck],
   };
 }
@@ -93,20 +117,76 @@ async function objectStrandsFinalizer(ref: ObjectRef, guard: FinalizerGuard, vie
   };
 }
 
+/** Namespaces among `names` that are Terminating; the cache, confirmed live for a few it says are not. */
+async function terminatingNamespaces(names: string[], view: ClusterView): Promise<Set<string>> {
+  const out = new Set<string>();
+  const unconfirmed: string[] = [];
+  for (const n of names) {
+    if (view.getNamespace(n)?.deletionTimestamp) out.add(n);
+    else unconfirmed.push(n);
+  }
+  // `kubectl delete namespace A B` sends B's DELETE right after A's answer, before the cache may
+  // have seen A go Terminating; a stale "not terminating" would turn a deny into a warning. A few
+  // namespaces are confirmed live (one GET each); past that the cache's answer stands.
+  if (unconfirmed.length > 0 && unconfirmed.length <= LIVE_NAMESPACE_CONFIRMS) {
+    const states = await view.liveObjectsState(unconfirmed.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', name })));
+    unconfirmed.forEach((n, i) => { if (states[i] === 'deleting') out.add(n); });
+  }
+  return out;
+}
+
+const LIVE_NAMESPACE_CONFIRMS = 16;
+
+function heldBackForUninstall(removed: string, guard: FinalizerGuard, uninstall: UninstallInProgress, doomed: ObjectRef[]): Finding {
+  const namespaces = [...new Set(doomed.map((r) => r.namespace ?? ''))].filter((n) => n !== '').sort();
+  const nsText = namespaces.join(', ');
+  const rel = `${uninstall.release.namespace}/${uninstall.release.name}`;
+  return {
+    policy: NAME,
+    severity: 'violation',
+    code: 'uninstall-removes-controller-first',
+    summary: `held back: ${nsText} must finish while ${guard.controller.displayName} runs; run the uninstall again once ${nsText} is gone`,
+    detail: [
+      `Release ${rel} is being uninstalled. It deletes ${guard.controller.displayName} and also namespace(s) ${nsText}, which hold objects whose finalizer only that controller removes:`,
+      listing(doomed, guard),
+      `Helm deletes the controller first (Deployments, RBAC and ServiceAccounts come before Namespaces in its uninstall order), so ${nsText} would stay Terminating forever.`,
+      `${removed} is held back; the same uninstall goes on to delete ${nsText} while the controller still runs, and the controller removes the finalizer.`,
+      'The uninstall therefore ends with an error this time. Run it again once those namespaces are gone: it then removes the controller too.',
+    ].join('\n'),
+    remedy: [
+      `Wait until the namespaces are gone: kubectl wait --for=delete ${namespaces.map((n) => `namespace/${n}`).join(' ')} --timeout=5m`,
+      `Then run the uninstall again: ${uninstall.command}`,
+    ],
+    objects: doomed,
+  };
+}
+
 /**
- * The request removes a controller (its Deployment, namespace, or RBAC). Objects already being
- * deleted will hang at once (violation); objects that merely exist will hang the day they are
- * deleted (risk). Objects inside a namespace this request deletes are covered by the namespace check.
+ * The request removes a controller (its Deployment, namespace, RBAC or ServiceAccount). Objects
+ * already being deleted (or in a Terminating namespace) will hang at once: violation. Objects the
+ * uninstall in progress is about to delete (their namespace is in its manifest): violation, held
+ * back so the namespaces go first. Objects that merely exist hang the day they are deleted: risk.
+ * Objects inside a namespace this request deletes are covered by the namespace check.
  */
-async function controllerRemoval(guard: FinalizerGuard, view: ClusterView, removal: PendingRemoval, removed: string): Promise<Finding[]> {
-  const before = await controllerLiveness(guard.controller, view, { currentOnly: true });
+async function controllerRemoval(guard: FinalizerGuard, view: ClusterView, removal: PendingRemoval, removed: string, staleAfterMs: number, nowMs: number): Promise<Finding[]> {
+  const before = await controllerLiveness(guard.controller, view, {});
   if (!before.alive) return []; // not running already: removing the rest changes nothing
   const after = await controllerLiveness(guard.controller, view, removal);
   if (after.alive) return [];
   const carrying = view.listObjectMeta(guard.resource)
     .filter((o) => carriesGuardedFinalizer(o, guard) && o.metadata.namespace !== removal.namespace);
-  const deleting = carrying.filter((o) => o.metadata.deletionTimestamp).map((o) => refOf(o, guard));
-  const existing = carrying.filter((o) => !o.metadata.deletionTimestamp).map((o) => refOf(o, guard));
+  if (carrying.length === 0) return [];
+  const terminating = await terminatingNamespaces([...new Set(carrying.map((o) => o.metadata.namespace ?? ''))].filter((n) => n !== ''), view);
+  const pending = (o: PartialObjectMetadata): boolean => o.metadata.deletionTimestamp !== undefined || terminating.has(o.metadata.namespace ?? '');
+  const deleting = carrying.filter(pending).map((o) => refOf(o, guard));
+  const rest = carrying.filter((o) => !pending(o));
+
+  const removedNow = before.instances.filter((b) => b.deadReasons.length === 0 &&
+    after.instances.some((a) => a.namespace === b.namespace && a.name === b.name && a.deadReasons.length > 0));
+  const uninstall = rest.length > 0 ? await uninstallInProgress(removedNow, guard, view, nowMs, staleAfterMs) : undefined;
+  const doomed = uninstall?.active ? rest.filter((o) => uninstall.deletes(o)).map((o) => refOf(o, guard)) : [];
+  const existing = rest.filter((o) => !(uninstall?.active && uninstall.deletes(o))).map((o) => refOf(o, guard));
+
   const findings: Finding[] = [];
   if (deleting.length > 0) {
     findings.push({
@@ -115,19 +195,20 @@ async function controllerRemoval(guard: FinalizerGuard, view: ClusterView, remov
       code: 'controller-removed-while-finalizing',
       summary: `${removed} removes ${guard.controller.displayName} while ${deleting.length} object(s) wait for it to remove ${guard.finalizer}`,
       detail: [
-        `${removed} would leave no live ${guard.controller.displayName}, but these objects are being deleted and wait for it:`,
+        `${removed} would leave no live ${guard.controller.displayName}, but these objects are being deleted (or their namespace is Terminating) and wait for it:`,
         listing(deleting, guard),
         'They would hang in Terminating (and with them their namespaces).',
       ].join('\n'),
       remedy: [
-        'Wait until those objects are gone (kubectl get them until NotFound), then remove the controller.',
-        ...manualRemedy(guard, deleting),
+        `Wait until those objects are gone, then remove the controller: kubectl wait --for=delete ${deleting.slice(0, 5).map((r) => `${guard.resource.resource}.${guard.resource.group}/${r.name}${r.namespace ? ` -n ${r.namespace}` : ''}`).join(' ')} --timeout=5m`,
       ],
       objects: deleting,
     });
   }
+  if (uninstall?.active && doomed.length > 0) findings.push(heldBackForUninstall(removed, guard, uninstall, doomed));
   if (existing.length > 0) {
     const sample = existing.slice(0, 3).map(formatRef).join(', ');
+    const staleNote = uninstall?.staleNote ? ` ${uninstall.staleNote}` : '';
     findings.push({
       policy: NAME,
       severity: 'risk',
@@ -136,7 +217,7 @@ async function controllerRemoval(guard: FinalizerGuard, view: ClusterView, remov
       detail: [
         `${removed} would leave no live ${guard.controller.displayName}. These objects carry ${guard.finalizer}:`,
         listing(existing, guard),
-        'Nothing hangs yet, but deleting them (or their namespaces) later will hang until the finalizer is removed by hand.',
+        `Nothing hangs yet, but deleting them (or their namespaces) later will hang until the finalizer is removed by hand.${staleNote}`,
       ].join('\n'),
       remedy: ['Delete those objects (or their namespaces) first, while the controller runs; then remove the controller.'],
       objects: existing,
@@ -145,9 +226,12 @@ async function controllerRemoval(guard: FinalizerGuard, view: ClusterView, remov
   return findings;
 }
 
-async function evaluate({ request, view, settings }: PolicyInput): Promise<Finding[]> {
+async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyInput): Promise<Finding[]> {
   const findings: Finding[] = [];
   const guards = settings.finalizerGuards;
+  const staleAfterMs = settings.staleUninstallingAfterMs ?? DEFAULT_STALE_UNINSTALLING_AFTER_MS;
+  const removal = (guard: FinalizerGuard, what: PendingRemoval, text: string): Promise<Finding[]> =>
+    controllerRemoval(guard, view, what, text, staleAfterMs, nowMs);
   if (isDelete(request, '', 'namespaces')) {
     const ns = targetName(request);
     if (settings.exemptNamespaces.includes(ns)) return [];
@@ -158,7 +242,7 @@ async function evaluate({ request, view, settings }: PolicyInput): Promise<Findi
       const stranded = await namespaceStrandsFinalizers(ns, guard, view);
       if (stranded) findings.push(stranded);
       const hostsController = view.listDeployments(guard.controller.deploymentSelector).some((d) => d.metadata?.namespace === ns);
-      if (hostsController) findings.push(...await controllerRemoval(guard, view, { namespace: ns }, `Deleting namespace ${ns}`));
+      if (hostsController) findings.push(...await removal(guard, { namespace: ns }, `Deleting namespace ${ns}`));
     }
     return findings;
   }
@@ -170,7 +254,7 @@ async function evaluate({ request, view, settings }: PolicyInput): Promise<Findi
     const labels = request.oldObject?.metadata?.labels;
     for (const guard of guards) {
       if (!matchesLabelSelector(parseLabelSelector(guard.controller.deploymentSelector), labels)) continue;
-      findings.push(...await controllerRemoval(guard, view, { deployment: { namespace: ns, name } }, `Deleting Deployment ${ns}/${name}`));
+      findings.push(...await removal(guard, { deployment: { namespace: ns, name } }, `Deleting Deployment ${ns}/${name}`));
     }
     return findings;
   }
@@ -185,17 +269,29 @@ async function evaluate({ request, view, settings }: PolicyInput): Promise<Findi
     }
     return findings;
   }
+  if (isDelete(request, '', 'serviceaccounts')) {
+    const ns = request.namespace ?? '';
+    const name = targetName(request);
+    if (settings.exemptNamespaces.includes(ns)) return [];
+    if (view.getNamespace(ns)?.deletionTimestamp) return [];
+    for (const guard of guards) {
+      const runsAs = view.listDeployments(guard.controller.deploymentSelector)
+        .some((d) => d.metadata?.namespace === ns && serviceAccountOf(d) === name);
+      if (runsAs) findings.push(...await removal(guard, { serviceAccount: { namespace: ns, name } }, `Deleting ServiceAccount ${ns}/${name}`));
+    }
+    return findings;
+  }
   if (isDelete(request, 'rbac.authorization.k8s.io', 'clusterrolebindings')) {
     const name = targetName(request);
     for (const guard of guards.filter((g) => g.controller.requireClusterRoleBinding)) {
-      findings.push(...await controllerRemoval(guard, view, { clusterRoleBinding: name }, `Deleting ClusterRoleBinding ${name}`));
+      findings.push(...await removal(guard, { clusterRoleBinding: name }, `Deleting ClusterRoleBinding ${name}`));
     }
     return findings;
   }
   if (isDelete(request, 'rbac.authorization.k8s.io', 'clusterroles')) {
     const name = targetName(request);
     for (const guard of guards.filter((g) => g.controller.requireClusterRoleBinding)) {
-      findings.push(...await controllerRemoval(guard, view, { clusterRole: name }, `Deleting ClusterRole ${name}`));
+      findings.push(...await removal(guard, { clusterRole: name }, `Deleting ClusterRole ${name}`));
     }
     return findings;
   }
@@ -204,7 +300,7 @@ async function evaluate({ request, view, settings }: PolicyInput): Promise<Findi
 
 export const olmOrphanedFinalizers: Policy = {
   name: NAME,
-  appliesTo: (req, settings) => isDelete(req, '', 'namespaces') || isDelete(req, 'apps', 'deployments') ||
+  appliesTo: (req, settings) => isDelete(req, '', 'namespaces') || isDelete(req, 'apps', 'deployments') || isDelete(req, '', 'serviceaccounts') ||
     settings.finalizerGuards.some((g) => isDelete(req, g.resource.group, g.resource.resource)) ||
     isDelete(req, 'rbac.authorization.k8s.io', 'clusterrolebindings') || isDelete(req, 'rbac.authorization.k8s.io', 'clusterroles'),
   evaluate,

@@ -35,4 +35,9 @@ export interface PolicySettings {
   finalizerGuards: FinalizerGuard[];
   /** Annotation on the object being deleted that lets an admin proceed; its value is the reason. */
   breakGlassAnnotation: string;
+  /**
+   * Age after which a release record still saying `uninstalling` counts as a failed uninstall
+   * rather than one running now (default DEFAULT_STALE_UNINSTALLING_AFTER_MS).
+   */
+  staleUninstallingAfterMs?: number;
 }

@@ -32,6 +32,8 @@ export interface PolicyInput {
   request: AdmissionRequest;
   view: ClusterView;
   settings: PolicySettings;
+  /** The time the request is judged at (record ages); the engine passes the clock, tests a fixed time. */
+  nowMs?: number;
 }
 
 export interface Policy {

@@ -45,6 +45,8 @@ export function tinyView(state: { synced: boolean; namespaces?: NamespaceState[]
     liveReleaseRecords: async () => [],
     liveDeployment: async () => undefined,
     liveObjectsState: async (refs) => refs.map(() => 'gone' as const),
+    liveObjects: async (refs) => refs.map(() => ({ state: 'gone' as const })),
+    liveReleaseRecord: async () => undefined,
     isNamespaced: () => undefined,
   };
 }

@@ -9,6 +9,7 @@ const RESOURCES: Record<string, { group: string; version: string; resource: stri
   Secret: { group: '', version: 'v1', resource: 'secrets', namespaced: true },
   ConfigMap: { group: '', version: 'v1', resource: 'configmaps', namespaced: true },
   Service: { group: '', version: 'v1', resource: 'services', namespaced: true },
+  ServiceAccount: { group: '', version: 'v1', resource: 'serviceaccounts', namespaced: true },
   Deployment: { group: 'apps', version: 'v1', resource: 'deployments', namespaced: true },
   ClusterRole: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', namespaced: false },
   ClusterRoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterrolebindings', namespaced: false },

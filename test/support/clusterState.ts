@@ -26,7 +26,10 @@ export function csv(ns: string, name: string, opts: { copied?: boolean; deleting
   };
 }
 
-export function olmDeployment(ns: string, opts: { available?: number; deleting?: boolean; release?: string } = {}): KubeObject {
+export function olmDeployment(ns: string, opts: {
+  available?: number; deleting?: boolean; release?: string; replicas?: number;
+  conditions?: Array<{ type: string; status: string; reason: string }>;
+} = {}): KubeObject {
   return {
     apiVersion: 'apps/v1', kind: 'Deployment',
     metadata: {
@@ -34,8 +37,8 @@ export function olmDeployment(ns: string, opts: { available?: number; deleting?:
       ...(opts.release ? { annotations: { 'meta.helm.sh/release-name': opts.release, 'meta.helm.sh/release-namespace': ns } } : {}),
       ...(opts.deleting ? { deletionTimestamp: T0 } : {}),
     },
-    spec: { replicas: 1, template: { spec: { serviceAccountName: 'olm-operator-serviceaccount' } } },
-    status: { replicas: 1, availableReplicas: opts.available ?? 1 },
+    spec: { replicas: opts.replicas ?? 1, template: { spec: { serviceAccountName: 'olm-operator-serviceaccount' } } },
+    status: { replicas: opts.replicas ?? 1, availableReplicas: opts.available ?? 1, ...(opts.conditions ? { conditions: opts.conditions } : {}) },
   };
 }
 
@@ -48,27 +51,29 @@ export function olmBinding(ns: string): KubeObject {
   };
 }
 
-export function recordMeta(ns: string, release: string, version: number, status: string, storage: 'Secret' | 'ConfigMap' = 'Secret'): PartialObjectMetadata {
+/** `labels` adds Helm's other record labels, e.g. modifiedAt (Unix seconds). */
+export function recordMeta(ns: string, release: string, version: number, status: string, storage: 'Secret' | 'ConfigMap' = 'Secret', labels: Record<string, string> = {}): PartialObjectMetadata {
   return {
     apiVersion: 'v1', kind: storage,
     metadata: {
       name: `sh.helm.release.v1.${release}.v${version}`, namespace: ns,
-      labels: { owner: 'helm', name: release, status, version: String(version) },
+      labels: { owner: 'helm', name: release, status, version: String(version), ...labels },
     },
   };
 }
 
 /** A full release record as Helm's Secret driver writes it, payload included. */
-export function releaseSecret(ns: string, release: string, version: number, status: string, manifest: string, values: Record<string, unknown> = {}): KubeObject {
+export function releaseSecret(ns: string, release: string, version: number, status: string, manifest: string, values: Record<string, unknown> = {},
+  opts: { payloadNamespace?: string; labels?: Record<string, string> } = {}): KubeObject & PartialObjectMetadata {
   const payload = JSON.stringify({
-    name: release, namespace: ns, version,
+    name: release, namespace: opts.payloadNamespace ?? ns, version,
     info: { status, first_deployed: T0, last_deployed: T0, description: 'Install complete' },
     chart: { metadata: { name: 'app', version: '1.0.0' }, values: {} },
     config: values,
     manifest,
   });
   const helmEncoded = gzipSync(Buffer.from(payload)).toString('base64');
-  const meta = recordMeta(ns, release, version, status);
+  const meta = recordMeta(ns, release, version, status, 'Secret', opts.labels);
   return { ...meta, type: 'helm.sh/release.v1', data: { release: Buffer.from(helmEncoded).toString('base64') } };
 }
 
@@ -150,3 +155,12 @@ export function helmCluster(): ClusterSnapshot {
     namespaced: { ...CORE_DISCOVERY },
   };
 }
+
+/** The Pixie-shaped chart's manifest as Helm stores it: OLM, and the operator namespace with its CSV. */
+export const PIXIE_MANIFEST = [
+  '---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: olm',
+  '---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: olm-operator-serviceaccount\n  namespace: olm',
+  '---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: olm-operator\n  namespace: olm\n  labels:\n    app: olm-operator',
+  '---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: px-operator',
+  '---\napiVersion: operators.coreos.com/v1alpha1\nkind: ClusterServiceVersion\nmetadata:\n  name: pixie-operator.v0.1.0\n  namespace: px-operator',
+].join('\n');
