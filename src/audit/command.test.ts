@@ -60,8 +60,10 @@ describe('review exit codes', () => {
     expect(await reviewAction([p], flags({ user: 'admin' }))).toBe(1);
     expect(await reviewAction([p], flags({ user: 'someone-else' }))).toBe(0);
     expect(c.out()).toContain('(1 before filters)');
-    expect(await reviewAction([p], flags({ since: T0 + 60_000 }))).toBe(0);
-    expect(await reviewAction([p], flags({ until: T0 }))).toBe(0);
+    // A window that leaves no event is "nothing analysed" (3), never "no findings".
+    expect(await reviewAction([p], flags({ since: T0 + 60_000 }))).toBe(3);
+    expect(c.out()).toContain('NOTHING ANALYSED: none of the');
+    expect(await reviewAction([p], flags({ until: T0 }))).toBe(3);
     expect(await reviewAction([p], flags({ since: T0, until: T0 + 60_000 }))).toBe(1);
     expect(await reviewAction([p], flags({ since: T0 + 1, until: T0 }))).toBe(2);
   });

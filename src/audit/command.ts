@@ -1,12 +1,14 @@
 // `teardown-guard review FILE...`: audit-log review from the command line.
-// Exit code: 0 no findings, 1 findings, 2 bad input or usage.
+// Exit code (src/audit/README.md): 0 no findings, 1 findings, 2 bad usage or an input not read to
+// its end (the report still shows every finding), 3 nothing analysed.
 import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
 import { VERSION } from '../version.ts';
 import { DEFAULT_GUARD_NAME, DEFAULT_WINDOW_MS } from './correlator.ts';
-import { InputError, NotAnAuditLogError } from './reader.ts';
-import { buildReport, renderHuman, renderJson, renderMarkdown } from './report.ts';
+import { buildReport, problemWhere, renderHuman, renderJson, renderMarkdown } from './report.ts';
+import type { ReviewReport } from './report.ts';
 import { runReview } from './review.ts';
+import { escapeControls } from './terminal.ts';
 
 export interface ReviewFlags {
   format: 'human' | 'json' | 'markdown';
@@ -76,19 +78,65 @@ export function registerReviewCommand(program: Command): void {
     .option('--window-seconds <seconds>', 'uninstall session gap, controller-race window and how long a deleted namespace may linger', parseWindow, DEFAULT_WINDOW_MS / 1000)
     .option('--strict', 'JSON-parse every line (exact malformed-line report; slower)')
     .option('--guard-name <text>', 'text that marks the guard\'s webhook name in audit annotations', DEFAULT_GUARD_NAME)
-    .addHelpText('after', '\nExit status: 0 no findings, 1 findings, 2 bad input or usage.\nJSON report schema: src/audit/report.schema.json (schemaVersion 1).')
+    .addHelpText('after', '\nExit status: 0 no findings, 1 findings, 2 bad usage or an input not read to its end (damaged, not an audit log, unreadable; findings are still reported), 3 nothing analysed (no event inside --since/--until, or none usable).\nJSON report schema: src/audit/report.schema.json (schemaVersion 1).')
     .action(async (files: string[], flags: ReviewFlags) => {
       process.exitCode = await reviewAction(files, flags);
     });
 }
 
+/** One line on stderr; text from the log or the file system is escaped (see terminal.ts). */
+function say(line: string): void {
+  process.stderr.write(`teardown-guard review: ${escapeControls(line)}\n`);
+}
+
+const quietStreams = new WeakSet<NodeJS.WriteStream>();
+
+/**
+ * A reader that went away (`review ... | head`) is not an error: EPIPE on stdout or stderr is
+ * ignored and the review ends with its own exit status, without a stack trace.
+ */
+function ignoreClosedPipes(): void {
+  for (const s of [process.stdout, process.stderr]) {
+    if (quietStreams.has(s)) continue;
+    quietStreams.add(s);
+    s.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') process.exitCode = 2; });
+  }
+}
+
+/** Writes the report; resolves to an error message when it could not be written (EPIPE is not one). */
+function writeReport(text: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    try {
+      process.stdout.write(text, (err?: Error | null) => {
+        const code = (err as NodeJS.ErrnoException | null | undefined)?.code;
+        resolve(err && code !== 'EPIPE' ? `cannot write the report: ${code ?? err.message}` : undefined);
+      });
+    } catch (err) {
+      resolve(`cannot write the report: ${(err as Error).message}`);
+    }
+  });
+}
+
+/** What stderr says besides the report: damaged inputs, nothing analysed, skipped lines. */
+function notes(report: ReviewReport, format: ReviewFlags['format']): void {
+  for (const i of report.inputs) {
+    if (!i.problem) continue;
+    const at = problemWhere(i);
+    say(`${i.name}: ${i.problem.message}${at ? ` (${at})` : ''}${i.events > 0 ? `; its ${i.events} events before that are in the report` : ''}`);
+  }
+  const s = report.summary;
+  if (s.outcome === 'nothing-analysed') say(`nothing analysed: ${s.events} events read, none used`);
+  if (s.malformedLines > 0 && format !== 'human') say(`${s.malformedLines} malformed line(s) skipped (listed in the report)`);
+}
+
 export async function reviewAction(files: string[], flags: ReviewFlags): Promise<number> {
+  ignoreClosedPipes();
   if (flags.since !== undefined && flags.until !== undefined && flags.since >= flags.until) {
-    process.stderr.write('teardown-guard review: --since must be before --until\n');
+    say('--since must be before --until');
     return 2;
   }
   if (files.filter((f) => f === '-').length > 1) {
-    process.stderr.write('teardown-guard review: stdin (-) can be given once\n');
+    say('stdin (-) can be given once');
     return 2;
   }
   const progress = progressPrinter();
@@ -105,15 +153,9 @@ export async function reviewAction(files: string[], flags: ReviewFlags): Promise
       ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}),
       ...(flags.user !== undefined ? { user: flags.user } : {}),
     });
-  } catch (err) {
+  } finally {
     progress.done();
-    if (err instanceof NotAnAuditLogError || err instanceof InputError) {
-      process.stderr.write(`teardown-guard review: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
   }
-  progress.done();
   const filters: Record<string, string> = {};
   if (flags.since !== undefined) filters['since'] = new Date(flags.since).toISOString();
   if (flags.until !== undefined) filters['until'] = new Date(flags.until).toISOString();
@@ -121,9 +163,9 @@ export async function reviewAction(files: string[], flags: ReviewFlags): Promise
   if (flags.user !== undefined) filters['user'] = flags.user;
   const report = buildReport(result, { version: VERSION, filters });
   const text = flags.format === 'json' ? renderJson(report) : flags.format === 'markdown' ? renderMarkdown(report) : renderHuman(report);
-  await new Promise<void>((resolve) => { process.stdout.write(text, () => resolve()); });
-  if (result.malformedTotal > 0 && flags.format !== 'human') {
-    process.stderr.write(`teardown-guard review: ${result.malformedTotal} malformed line(s) skipped (listed in the report)\n`);
-  }
-  return result.findings.length > 0 ? 1 : 0;
+  const failed = await writeReport(text);
+  // The human report on a terminal already says all of it.
+  if (flags.format !== 'human' || process.stdout.isTTY !== true) notes(report, flags.format);
+  if (failed) { say(failed); return 2; }
+  return report.summary.exitCode;
 }

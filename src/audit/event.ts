@@ -45,6 +45,8 @@ export interface AuditEventV1 {
   responseObject?: unknown;
   requestReceivedTimestamp?: string;
   stageTimestamp?: string;
+  /** audit.k8s.io/v1beta1 as Kubernetes 1.8-1.9 wrote it: the only time (seconds), no userAgent. */
+  timestamp?: string;
   annotations?: Record<string, string>;
 }
 
@@ -54,7 +56,7 @@ export interface HelmOwner { releaseName: string; releaseNamespace: string }
 /** What the correlator keeps of one event: small, flat, no request or response bodies. */
 export interface AuditRecord {
   auditID: string;
-  /** requestReceivedTimestamp (falls back to stageTimestamp), ms since the epoch. */
+  /** eventTimestamp(): requestReceivedTimestamp, else stageTimestamp, else timestamp; ms since the epoch. */
   time: number;
   /** The timestamp as logged, for evidence lines. */
   timestamp: string;
@@ -178,13 +180,18 @@ export function labelSelectorOf(requestURI: string): string | undefined {
   return params.get('labelSelector') ?? undefined;
 }
 
+/** The time an event was received, as logged: requestReceivedTimestamp, else stageTimestamp, else v1beta1's timestamp. */
+export function eventTimestamp(ev: AuditEventV1): string {
+  return str(ev.requestReceivedTimestamp) ?? str(ev.stageTimestamp) ?? str(ev.timestamp) ?? '';
+}
+
 /**
  * Normalizes one event. Returns undefined for stages the review does not read (see
  * isFinalStage) and for events without a usable timestamp.
  */
 export function toRecord(ev: AuditEventV1): AuditRecord | undefined {
   if (!isFinalStage(ev.stage)) return undefined;
-  const timestamp = str(ev.requestReceivedTimestamp) ?? str(ev.stageTimestamp) ?? '';
+  const timestamp = eventTimestamp(ev);
   const time = parseTime(timestamp);
   if (Number.isNaN(time)) return undefined;
   const ref: Record<string, unknown> | undefined = isObject(ev.objectRef) ? ev.objectRef as unknown as Record<string, unknown> : undefined;

@@ -79,6 +79,8 @@ export function classifyLine(buf: Buffer, start: number, end: number, interest: 
   if (st < 0) return 'parse';
   const stage = stringAt(buf, st + STAGE.length, end);
   if (stage === 'RequestReceived' || stage === 'ResponseStarted') return 'not-final';
+  // Any other stage than the final ones is left to the full parser, which decides the same way.
+  if (stage !== 'ResponseComplete' && stage !== 'Panic') return 'parse';
   const v = find(buf, VERB, st, end);
   if (v < 0) return 'parse';
   const verb = stringAt(buf, v + VERB.length, end);

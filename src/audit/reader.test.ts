@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { AuditEventV1 } from './event.ts';
-import { NotAnAuditLogError, InputError, readAuditInput } from './reader.ts';
+import { readAuditInput } from './reader.ts';
 import type { ReadOptions } from './reader.ts';
 import { auditEvent, toJsonLines } from './testing/events.ts';
 
@@ -19,14 +19,16 @@ function chunked(data: Buffer, size: number): Readable {
 async function read(data: string | Buffer, o: Partial<ReadOptions> & { chunk?: number } = {}) {
   const events: Array<{ line: number; ev: AuditEventV1 }> = [];
   const malformed: Array<{ line: number; reason: string }> = [];
+  const skippedTimes: Array<{ ms: number; final: boolean }> = [];
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
   const stats = await readAuditInput(chunked(buf, o.chunk ?? 1 << 20), {
     name: 'test.log',
     onEvent: (e, line) => events.push({ line, ev: e }),
     onMalformed: (line, reason) => malformed.push({ line, reason }),
+    onSkippedEvent: (ms, final) => skippedTimes.push({ ms, final }),
     ...o,
   });
-  return { events, malformed, stats };
+  return { events, malformed, stats, skippedTimes };
 }
 
 describe('readAuditInput', () => {
@@ -71,7 +73,7 @@ describe('readAuditInput', () => {
     const list = { kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: [ev(1), ev(2), { kind: 'Event' }] };
     const { events, malformed } = await read(JSON.stringify(list) + '\n' + JSON.stringify(ev(3)) + '\n');
     expect(events.map((e) => `${e.line}:${e.ev.objectRef?.name}`)).toEqual(['1:c1', '1:c2', '2:c3']);
-    expect(malformed).toEqual([{ line: 1, reason: 'EventList item 2 is not an audit event' }]);
+    expect(malformed).toEqual([{ line: 1, reason: 'item 2 is not an audit event' }]);
   });
 
   it('reads gzip (also concatenated members) whatever the name', async () => {
@@ -83,17 +85,18 @@ describe('readAuditInput', () => {
     expect(stats.rawBytes).toBe(a.length + b.length);
   });
 
-  it('fails clearly on corrupt gzip', async () => {
+  it('marks corrupt gzip as damaged, keeping what was decoded before', async () => {
     const gz = gzipSync(toJsonLines([ev(1), ev(2)]));
     gz.writeUInt8((gz.readUInt8(gz.length - 12) ^ 0xff) & 0xff, gz.length - 12);
-    await expect(read(gz.subarray(0, gz.length - 4))).rejects.toThrow(InputError);
+    const { stats, events } = await read(gz.subarray(0, gz.length - 4));
+    expect(stats.problem).toMatchObject({ kind: 'damaged', message: expect.stringMatching(/^gzip: /) as unknown });
+    expect(events.length).toBeLessThanOrEqual(2);
   });
 
-  it('refuses input that is not an audit log', async () => {
+  it('marks input that is not an audit log, saying what it is', async () => {
     const pods = Array.from({ length: 30 }, (_, i) => JSON.stringify({ kind: 'Pod', apiVersion: 'v1', metadata: { name: `p${i}` } })).join('\n');
-    await expect(read(pods)).rejects.toThrow(NotAnAuditLogError);
-    await expect(read(pods)).rejects.toThrow(/not a kube-apiserver audit log.*line 1 is a JSON object of kind Pod \(v1\)/);
-    await expect(read('hello\nworld\n')).rejects.toThrow(/none of its 2 non-empty lines is an audit event; line 1 is not JSON/);
+    expect((await read(pods)).stats.problem).toMatchObject({ kind: 'not-an-audit-log', message: expect.stringMatching(/not a kube-apiserver audit log.*line 1 is a JSON object of kind Pod \(v1\)/) as unknown });
+    expect((await read('hello\nworld\n')).stats.problem?.message).toMatch(/none of its 2 non-empty lines is an audit event; line 1 is not JSON/);
     // A file of events whose first line is damaged is still an audit log.
     const { events } = await read('{"trunc\n' + toJsonLines([ev(1)]));
     expect(events).toHaveLength(1);
@@ -113,9 +116,11 @@ describe('readAuditInput', () => {
     expect(malformed).toEqual([{ line: 2, reason: 'line longer than 1000 bytes: skipped' }]);
   });
 
-  it('samples a timestamp per chunk so time advances over skipped lines', async () => {
-    const samples: number[] = [];
-    await read(toJsonLines([ev(1, 'get'), ev(2, 'get')]), { onTimeSample: (ms) => samples.push(ms) });
-    expect(samples).toEqual([T0 + 2]);
+  it('reports the time and stage of every line the fast path skips', async () => {
+    const lines = Array.from({ length: 25 }, (_, i) => ev(i, 'get'));
+    lines.push(auditEvent({ verb: 'get', uri: '/api/v1/namespaces/ns/pods/p', at: T0 + 100, stage: 'RequestReceived' }));
+    const { skippedTimes, stats } = await read(toJsonLines(lines));
+    expect(stats.parsedLines).toBe(20);
+    expect(skippedTimes).toEqual([...[20, 21, 22, 23, 24].map((i) => ({ ms: T0 + i, final: true })), { ms: T0 + 100, final: false }]);
   });
 });

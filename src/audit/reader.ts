@@ -1,44 +1,56 @@
-// Streams audit.k8s.io/v1 Event JSON lines (the log backend's format; an EventList per line is
-// accepted too) from a file, a gzip file or stdin, in constant memory: chunks are split on
-// newlines by hand, only the current partial line is carried over, and a line is decoded and
-// JSON-parsed only when the prefilter says it can matter (or in strict mode, always).
+// Streams the audit events of one input (a file, a gzip file or stdin) in bounded memory. JSON
+// lines are split on newlines by hand (only the line that straddles a chunk boundary is copied)
+// and decoded only when the prefilter says they can matter (or in strict mode, always);
+// pretty-printed and array-wrapped JSON goes through JsonValueSplitter; events wrapped by log
+// shippers are unwrapped. A damaged, foreign or hostile input ends with `problem` set and what
+// was read before it kept (src/audit/README.md: "Formats", "Damaged and hostile input").
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import type { ProblemKind, ProblemPosition } from './decompress.ts';
+import { InputProblem, decompressed } from './decompress.ts';
 import type { AuditEventV1 } from './event.ts';
-import { describeNonEvent, isAuditEvent, isAuditEventList } from './event.ts';
+import { isAuditEvent, isAuditEventList } from './event.ts';
+import { JsonValueSplitter } from './jsonSplitter.ts';
+import { lineTime } from './lineTime.ts';
 import type { Interest } from './prefilter.ts';
 import { chunkNeedles, classifyLine } from './prefilter.ts';
+import { describeForeign, describeText, unwrapEvents } from './unwrap.ts';
 
-export class NotAnAuditLogError extends Error {
-  override readonly name = 'NotAnAuditLogError';
-}
+export { InputProblem } from './decompress.ts';
 
-export class InputError extends Error {
-  override readonly name = 'InputError';
-}
+/** Why a line (or value) was skipped; the report counts each. */
+export type SkipCode = 'not-json' | 'truncated' | 'not-an-event' | 'list-item' | 'too-long';
+export const SKIP_CODES: readonly SkipCode[] = ['not-json', 'truncated', 'not-an-event', 'list-item', 'too-long'];
+
+export type InputFormat = 'json-lines' | 'cri-json-lines' | 'pretty-json' | 'json-array' | 'empty';
 
 export interface ReadOptions {
   /** Display name of the input (file name or `-`). */
   name: string;
   onEvent(ev: AuditEventV1, line: number): void;
-  onMalformed(line: number, reason: string): void;
+  /** An event the fast path did not parse: its time, and whether it is at a final stage. */
+  onSkippedEvent?(timeMs: number, finalStage: boolean): void;
+  onMalformed(line: number, reason: string, code: SkipCode): void;
   /** Parse every line (exact malformed-line reporting); otherwise the prefilter skips what cannot matter. */
   strict?: boolean;
   /** What the correlator wants right now (fast path only). */
   interest?: Interest;
   /** Literal that marks the guard's annotations (fast path needle). */
   guardName?: string;
-  /** Called with a timestamp sampled from each chunk, so time advances over skipped lines. */
-  onTimeSample?(ms: number): void;
   /** Raw (possibly compressed) bytes consumed so far. */
   onProgress?(rawBytes: number): void;
   /** How many leading non-empty lines must include an audit event before the input is accepted. */
   sniffLines?: number;
-  /** Longest line accepted; longer ones are reported and skipped without being buffered. */
+  /** Longest line (or JSON value) accepted; longer ones are reported and skipped without being buffered. */
   maxLineBytes?: number;
+  /** Largest gzip inflation ratio accepted (decompression-bomb guard). */
+  maxGzipRatio?: number;
+  /** Inflated bytes before the ratio is checked. */
+  gzipRatioFloorBytes?: number;
 }
+
+export interface InputProblemReport { kind: ProblemKind; message: string; at: ProblemPosition }
 
 export interface InputStats {
   name: string;
@@ -52,147 +64,313 @@ export interface InputStats {
   /** Lines decoded and parsed (the rest were skipped by the fast path). */
   parsedLines: number;
   malformedLines: number;
+  format: InputFormat;
+  /** Events found inside log-shipper records, by where they were (`.log`, `.message`, ...). */
+  wrapped: Record<string, number>;
+  skipped: Record<SkipCode, number>;
+  /** Set when the input could not be read to its end (or at all). */
+  problem?: InputProblemReport;
 }
 
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
 const DEFAULT_SNIFF_LINES = 20;
-const DEFAULT_MAX_LINE = 64 * 1024 * 1024;
+export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_GZIP_RATIO = 100;
+const DEFAULT_RATIO_FLOOR = 16 * 1024 * 1024;
+/** Bytes looked at to tell JSON lines from pretty-printed JSON. */
+const MODE_SNIFF_BYTES = 64 * 1024;
+const MAX_WRAPPER_KINDS = 20;
 const NO_INTEREST: Interest = { pendingNamespaces: new Set(), sessionUserAgents: new Set() };
-const TIMESTAMP_KEY = Buffer.from('"requestReceivedTimestamp":"');
+/** containerd/CRI-O log line: `<RFC 3339 time> <stream> <P|F> <content>`. */
+const CRI_PREFIX = /^\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d) (?:stdout|stderr) ([PF]) /;
+const CRI_SNIFF_CHARS = 64;
 
-/** Checks FILE (or `-` for stdin) can be read; `open` starts reading it. Size is known for files. */
+/** Checks FILE (or `-` for stdin) can be opened; `open` starts reading it. Size is known for files. */
 export async function openInput(path: string): Promise<{ size?: number; open(): Readable }> {
   if (path === '-') return { open: () => process.stdin };
   let size: number;
   try {
     const st = await stat(path);
-    if (st.isDirectory()) throw new InputError(`${path}: is a directory`);
+    if (st.isDirectory()) throw new InputProblem('unreadable', 'is a directory');
     size = st.size;
   } catch (err) {
-    if (err instanceof InputError) throw err;
+    if (err instanceof InputProblem) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+    throw new InputProblem('unreadable', code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message);
   }
   return { size, open: () => createReadStream(path, { highWaterMark: 1 << 20 }) };
 }
 
-/** Yields decompressed chunks; gzip is recognised by its magic bytes, whatever the file is called. */
-async function* decompressed(source: Readable, stats: InputStats, onProgress?: (n: number) => void): AsyncGenerator<Buffer> {
-  const it = (source as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
-  const next = async (): Promise<Buffer | undefined> => {
-    const r = await it.next();
-    if (r.done) return undefined;
-    const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
-    stats.rawBytes += b.length;
-    onProgress?.(stats.rawBytes);
-    return b;
+function emptyStats(name: string): InputStats {
+  return {
+    name, compressed: false, rawBytes: 0, bytes: 0, lines: 0, events: 0, parsedLines: 0, malformedLines: 0,
+    format: 'empty', wrapped: {}, skipped: { 'not-json': 0, truncated: 0, 'not-an-event': 0, 'list-item': 0, 'too-long': 0 },
   };
-  let head = await next();
-  while (head && head.length < 2) {
-    const more = await next();
-    if (!more) break;
-    head = Buffer.concat([head, more]);
-  }
-  if (!head) return;
-  if (head[0] === 0x1f && head[1] === 0x8b) {
-    stats.compressed = true;
-    const first = head;
-    const raw = Readable.from((async function* () {
-      yield first;
-      for (let b = await next(); b; b = await next()) yield b;
-    })(), { objectMode: false });
-    const gunzip = createGunzip();
-    raw.on('error', (e) => gunzip.destroy(e));
-    raw.pipe(gunzip);
-    try {
-      for await (const c of gunzip) yield c as Buffer;
-    } catch (err) {
-      throw new InputError(`${stats.name}: gzip: ${(err as Error).message} (after ${stats.bytes} decompressed bytes)`);
-    }
-    return;
-  }
-  yield head;
-  for (let b = await next(); b; b = await next()) yield b;
+}
+
+/** An input that could not be opened, as the report shows it. */
+export function unopenedStats(name: string, problem: InputProblem): InputStats {
+  return { ...emptyStats(name), problem: { kind: problem.kind, message: problem.message, at: problem.at } };
+}
+
+/** How the text is framed, from its first bytes; undefined while more are needed. */
+function detectFormat(head: Buffer, ended: boolean): InputFormat | undefined {
+  let i = 0;
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) i = 3;
+  while (i < head.length && (head[i] === 0x20 || head[i] === 0x09 || head[i] === NEWLINE || head[i] === CR)) i++;
+  if (i >= head.length) return ended ? 'json-lines' : undefined;
+  if (head[i] === OPEN_BRACKET) return 'json-array';
+  if (head[i] !== OPEN_BRACE) return 'json-lines';
+  const nl = head.indexOf(NEWLINE, i);
+  if (nl < 0) return ended || head.length >= MODE_SNIFF_BYTES ? 'json-lines' : undefined;
+  // Pretty-printers put the opening brace alone on the first line.
+  return head.toString('latin1', i + 1, nl).trim() === '' ? 'pretty-json' : 'json-lines';
 }
 
 /**
- * Reads one input to its end. Throws NotAnAuditLogError when the first non-empty lines hold no
- * audit event at all, InputError on I/O or gzip errors; malformed lines are reported and skipped.
+ * Reads one input to its end, or to the point where it cannot go on (then `problem` says why
+ * and where). Malformed lines are reported and skipped.
  */
 export async function readAuditInput(source: Readable, opts: ReadOptions): Promise<InputStats> {
-  const stats: InputStats = { name: opts.name, compressed: false, rawBytes: 0, bytes: 0, lines: 0, events: 0, parsedLines: 0, malformedLines: 0 };
-  const sniffLines = opts.sniffLines ?? DEFAULT_SNIFF_LINES;
-  const maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE;
-  const interest = opts.interest ?? NO_INTEREST;
-  const needles = chunkNeedles(opts.guardName ?? 'teardown-guard');
-  let sniffed = 0;
-  let sniffEvents = 0;
-  let firstNonEvent: string | undefined;
-  let carry: Buffer | undefined;
-  let dropping = false;
-  let lineNo = 0;
+  const stats = emptyStats(opts.name);
+  const reader = new InputReader(stats, opts);
+  const counters = { rawBytes: 0, bytes: 0, compressed: false };
+  const sync = () => { stats.rawBytes = counters.rawBytes; stats.bytes = counters.bytes; stats.compressed = counters.compressed; };
+  try {
+    const chunks = decompressed(source, counters, {
+      maxRatio: opts.maxGzipRatio ?? DEFAULT_MAX_GZIP_RATIO,
+      ratioFloorBytes: opts.gzipRatioFloorBytes ?? DEFAULT_RATIO_FLOOR,
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    });
+    for await (const chunk of chunks) { sync(); reader.push(chunk); }
+    sync();
+    reader.end();
+  } catch (err) {
+    sync();
+    if (!(err instanceof InputProblem)) throw err;
+    reader.abandon();
+    const at: ProblemPosition = { ...err.at, line: stats.lines };
+    stats.problem = { kind: err.kind, message: err.message, at };
+  } finally {
+    if (typeof (source as Partial<Readable>).destroy === 'function' && source !== process.stdin) source.destroy();
+  }
+  return stats;
+}
 
-  const malformed = (line: number, reason: string) => {
-    stats.malformedLines++;
-    opts.onMalformed(line, reason);
-  };
+/** The framing and parsing state of one input. */
+class InputReader {
+  private readonly sniffLines: number;
+  private readonly maxLine: number;
+  private readonly interest: Interest;
+  private readonly needles: Buffer[];
+  private format: InputFormat | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private splitter: JsonValueSplitter | undefined;
+  private sniffed = 0;
+  private sniffEvents = 0;
+  private firstNonEvent: string | undefined;
+  private carry: Buffer[] = [];
+  private carryBytes = 0;
+  private dropping = false;
+  private lineNo = 0;
+  private criPartial: Buffer[] = [];
+  private criPartialBytes = 0;
 
-  const parseLine = (buf: Buffer, s: number, e: number, line: number) => {
-    stats.parsedLines++;
-    let value: unknown;
-    try {
-      value = JSON.parse(buf.toString('utf8', s, e));
-    } catch (err) {
-      malformed(line, `not valid JSON: ${(err as Error).message}`);
-      if (sniffed < sniffLines) { sniffed++; firstNonEvent ??= `line ${line} is not JSON`; checkSniff(); }
+  private readonly stats: InputStats;
+  private readonly opts: ReadOptions;
+
+  constructor(stats: InputStats, opts: ReadOptions) {
+    this.stats = stats;
+    this.opts = opts;
+    this.sniffLines = opts.sniffLines ?? DEFAULT_SNIFF_LINES;
+    this.maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    this.interest = opts.interest ?? NO_INTEREST;
+    this.needles = chunkNeedles(opts.guardName ?? 'teardown-guard');
+  }
+
+  push(chunk: Buffer): void {
+    if (this.format === undefined) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      const head = this.pending.length === 1 ? chunk : Buffer.concat(this.pending);
+      const f = detectFormat(head, false);
+      if (f === undefined) return;
+      this.start(f);
+      const buffered = this.pending;
+      this.pending = [];
+      for (const b of buffered) this.consume(b);
       return;
     }
-    let found = 0;
-    if (isAuditEvent(value)) {
-      found = 1;
-      stats.events++;
-      opts.onEvent(value, line);
-    } else if (isAuditEventList(value)) {
-      value.items.forEach((item, k) => {
-        if (isAuditEvent(item)) { found++; stats.events++; opts.onEvent(item, line); } else malformed(line, `EventList item ${k} is not an audit event`);
-      });
+    this.consume(chunk);
+  }
+
+  end(): void {
+    if (this.format === undefined) {
+      const head = Buffer.concat(this.pending);
+      if (head.length === 0) return;
+      this.start(detectFormat(head, true) ?? 'json-lines');
+      this.consume(head);
+    }
+    if (this.splitter) {
+      this.splitter.end();
+      this.stats.lines = this.splitter.lines;
     } else {
-      if (sniffed < sniffLines) firstNonEvent ??= `line ${line} is ${describeNonEvent(value)}`;
-      malformed(line, `not an audit.k8s.io Event: ${describeNonEvent(value)}`);
+      if (this.carryBytes > 0 && !this.dropping) {
+        const line = Buffer.concat(this.carry);
+        this.carry = [];
+        this.carryBytes = 0;
+        this.handleLine(line, 0, line.length, false);
+      }
+      if (this.criPartialBytes > 0) this.malformed(this.lineNo, 'not valid JSON (the input ends inside a partial CRI line)', 'truncated');
     }
-    if (sniffed < sniffLines) { sniffed++; if (found > 0) sniffEvents++; }
-    checkSniff();
-  };
-
-  const checkSniff = () => {
-    if (sniffed >= sniffLines && sniffEvents === 0) {
-      throw new NotAnAuditLogError(`${opts.name}: not a kube-apiserver audit log (audit.k8s.io/v1 Event JSON lines): none of the first ${sniffed} non-empty lines is an audit event; ${firstNonEvent ?? ''}`);
+    if (this.sniffed > 0 && this.sniffEvents === 0 && this.stats.events === 0) {
+      throw new InputProblem('not-an-audit-log', `not a kube-apiserver audit log: none of its ${this.sniffed} non-empty lines is an audit event; ${this.firstNonEvent ?? ''}`);
     }
-  };
+  }
 
-  const handleLine = (buf: Buffer, s: number, e: number, hit: boolean) => {
-    lineNo++;
-    stats.lines++;
+  /** The input broke: what was read stays counted; a line cut by the break is not read. */
+  abandon(): void {
+    if (this.splitter) this.stats.lines = this.splitter.lines;
+    this.carry = [];
+    this.carryBytes = 0;
+  }
+
+  private start(f: InputFormat): void {
+    this.format = f;
+    this.stats.format = f;
+    if (f === 'pretty-json' || f === 'json-array') {
+      this.splitter = new JsonValueSplitter(f === 'json-array', this.maxLine, {
+        value: (buf, line) => { this.lineNo = line; this.parse(buf, 0, buf.length, line); },
+        skipped: (line, code, reason) => { this.malformed(line, reason, code); this.sniff(0, reason); },
+      });
+    }
+  }
+
+  private consume(chunk: Buffer): void {
+    if (this.splitter) {
+      this.splitter.push(chunk);
+      this.stats.lines = this.splitter.lines;
+      return;
+    }
+    this.consumeLines(chunk);
+  }
+
+  private malformed(line: number, reason: string, code: SkipCode): void {
+    this.stats.malformedLines++;
+    this.stats.skipped[code]++;
+    this.opts.onMalformed(line, reason, code);
+  }
+
+  /** Counts a sniffed record; refuses the input when the first ones hold no audit event. */
+  private sniff(found: number, nonEvent?: string): void {
+    if (this.sniffed >= this.sniffLines) return;
+    this.sniffed++;
+    if (found > 0) this.sniffEvents++;
+    else if (nonEvent) this.firstNonEvent ??= nonEvent;
+    if (this.sniffed >= this.sniffLines && this.sniffEvents === 0 && this.stats.events === 0) {
+      throw new InputProblem('not-an-audit-log', `not a kube-apiserver audit log: none of the first ${this.sniffed} non-empty lines is an audit event; ${this.firstNonEvent ?? ''}`);
+    }
+  }
+
+  private event(ev: AuditEventV1, line: number): void {
+    this.stats.events++;
+    this.opts.onEvent(ev, line);
+  }
+
+  private parse(buf: Buffer, s: number, e: number, line: number): void {
+    this.stats.parsedLines++;
+    let value: unknown;
+    const text = buf.toString('utf8', s, e);
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      const what = describeText(text.slice(0, 200));
+      this.malformed(line, what ? `not JSON: ${what}` : `not valid JSON: ${(err as Error).message}`, 'not-json');
+      this.sniff(0, `line ${line} is ${what ?? 'not JSON'}`);
+      return;
+    }
+    this.sniff(this.value(value, line), `line ${line} is ${describeForeign(value)}`);
+  }
+
+  /** The events in one parsed value; returns how many. */
+  private value(value: unknown, line: number): number {
+    if (isAuditEvent(value)) { this.event(value, line); return 1; }
+    const items = isAuditEventList(value) ? { events: value.items, via: '' } : unwrapEvents(value);
+    if (!items) {
+      this.malformed(line, `not an audit.k8s.io Event: ${describeForeign(value)}`, 'not-an-event');
+      return 0;
+    }
+    let found = 0;
+    items.events.forEach((item, k) => {
+      if (isAuditEvent(item)) { found++; this.event(item, line); } else this.malformed(line, `${items.via ? `${items.via}: ` : ''}item ${k} is not an audit event`, 'list-item');
+    });
+    if (items.via && found > 0) this.countWrapped(items.via, found);
+    return found;
+  }
+
+  private countWrapped(via: string, n: number): void {
+    const w = this.stats.wrapped;
+    const key = via in w || Object.keys(w).length < MAX_WRAPPER_KINDS ? via : '(other)';
+    w[key] = (w[key] ?? 0) + n;
+  }
+
+  // ---- JSON lines ------------------------------------------------------------------------------
+
+  private handleLine(buf: Buffer, s: number, e: number, hit: boolean): void {
+    this.lineNo++;
+    this.stats.lines++;
     if (e > s && buf[e - 1] === CR) e--;
-    if (lineNo === 1 && e - s >= 3 && buf[s] === 0xef && buf[s + 1] === 0xbb && buf[s + 2] === 0xbf) s += 3;
+    if (this.lineNo === 1 && e - s >= 3 && buf[s] === 0xef && buf[s + 1] === 0xbb && buf[s + 2] === 0xbf) s += 3;
     while (s < e && (buf[s] === 0x20 || buf[s] === 0x09)) s++;
     if (s >= e) return;
-    if (opts.strict || sniffed < sniffLines || hit) { parseLine(buf, s, e, lineNo); return; }
-    const verdict = classifyLine(buf, s, e, interest);
-    if (verdict === 'parse') { parseLine(buf, s, e, lineNo); return; }
-    // Skipped: the structural check still catches truncated and garbled lines.
-    if (buf[s] !== OPEN_BRACE || buf[e - 1] !== CLOSE_BRACE) { malformed(lineNo, 'not valid JSON (truncated or garbled line)'); return; }
-    stats.events++;
-  };
+    const c = buf[s] as number;
+    if (c >= 0x30 && c <= 0x39) {
+      const m = CRI_PREFIX.exec(buf.toString('latin1', s, Math.min(e, s + CRI_SNIFF_CHARS)));
+      if (m) { this.criLine(buf, s + m[0].length, e, m[1] === 'P', hit); return; }
+    }
+    this.record(buf, s, e, hit);
+  }
 
-  const scan = (buf: Buffer, from: number, last: number) => {
+  /** A containerd/CRI-O line: `P` parts are joined until the `F` that ends them. */
+  private criLine(buf: Buffer, s: number, e: number, partial: boolean, hit: boolean): void {
+    this.stats.format = 'cri-json-lines';
+    if (partial || this.criPartialBytes > 0) {
+      this.criPartialBytes += e - s;
+      if (this.criPartialBytes <= this.maxLine) this.criPartial.push(Buffer.from(buf.subarray(s, e)));
+      if (partial) return;
+      const over = this.criPartialBytes > this.maxLine;
+      const joined = over ? undefined : Buffer.concat(this.criPartial);
+      this.criPartial = [];
+      this.criPartialBytes = 0;
+      if (!joined) { this.malformed(this.lineNo, `line longer than ${this.maxLine} bytes: skipped`, 'too-long'); this.sniff(0, `line ${this.lineNo} is too long`); return; }
+      this.record(joined, 0, joined.length, true);
+      return;
+    }
+    this.record(buf, s, e, hit);
+  }
+
+  private record(buf: Buffer, s: number, e: number, hit: boolean): void {
+    if (this.opts.strict || this.sniffed < this.sniffLines || hit) { this.parse(buf, s, e, this.lineNo); return; }
+    const verdict = classifyLine(buf, s, e, this.interest);
+    if (verdict === 'parse') { this.parse(buf, s, e, this.lineNo); return; }
+    // Skipped: the structural check still catches truncated and garbled lines.
+    if (buf[s] !== OPEN_BRACE || buf[e - 1] !== CLOSE_BRACE) { this.malformed(this.lineNo, 'not valid JSON (truncated or garbled line)', 'truncated'); return; }
+    const time = lineTime(buf, s, e);
+    if (Number.isNaN(time)) { this.parse(buf, s, e, this.lineNo); return; }
+    this.stats.events++;
+    this.opts.onSkippedEvent?.(time, verdict === 'skip');
+  }
+
+  private scan(buf: Buffer, from: number, last: number): void {
     // Lines [from, last] are complete. Find the chunk-wide needles once.
     const hits: number[] = [];
-    if (!opts.strict) {
-      for (const nd of needles) {
+    if (!this.opts.strict) {
+      for (const nd of this.needles) {
         for (let p = buf.indexOf(nd, from); p >= 0 && p < last; p = buf.indexOf(nd, p + nd.length)) hits.push(p);
       }
       if (hits.length > 1) hits.sort((a, b) => a - b);
@@ -202,63 +380,69 @@ export async function readAuditInput(source: Readable, opts: ReadOptions): Promi
     while (s <= last) {
       const e = buf.indexOf(NEWLINE, s);
       while (h < hits.length && (hits[h] as number) < s) h++;
-      handleLine(buf, s, e, h < hits.length && (hits[h] as number) < e);
+      this.handleLine(buf, s, e, h < hits.length && (hits[h] as number) < e);
       s = e + 1;
     }
-  };
+  }
 
-  for await (const chunk of decompressed(source, stats, opts.onProgress)) {
-    stats.bytes += chunk.length;
+  private tooLong(): void {
+    this.lineNo++;
+    this.stats.lines++;
+    this.malformed(this.lineNo, `line longer than ${this.maxLine} bytes: skipped`, 'too-long');
+    this.sniff(0, `line ${this.lineNo} is longer than ${this.maxLine} bytes`);
+  }
+
+  private consumeLines(chunk: Buffer): void {
     let s = 0;
     const firstNl = chunk.indexOf(NEWLINE);
     if (firstNl < 0) {
-      // No line ends in this chunk: keep carrying (or keep dropping an over-long line).
-      if (dropping) continue;
-      const carried = (carry?.length ?? 0) + chunk.length;
-      if (carried > maxLine) {
-        lineNo++;
-        stats.lines++;
-        malformed(lineNo, `line longer than ${maxLine} bytes: skipped`);
-        carry = undefined;
-        dropping = true;
+      // No line ends in this chunk: keep carrying (parts, joined once), or keep dropping an over-long line.
+      if (this.dropping) return;
+      if (this.carryBytes + chunk.length > this.maxLine) {
+        this.tooLong();
+        this.carry = [];
+        this.carryBytes = 0;
+        this.dropping = true;
       } else {
-        carry = carry ? Buffer.concat([carry, chunk]) : Buffer.from(chunk);
+        this.carry.push(Buffer.from(chunk));
+        this.carryBytes += chunk.length;
       }
-      continue;
+      return;
     }
-    if (dropping) {
-      dropping = false;
+    if (this.dropping) {
+      this.dropping = false;
       s = firstNl + 1;
-    } else if (carry) {
-      // Only the line that straddles the chunk boundary is copied.
-      const line = Buffer.concat([carry, chunk.subarray(0, firstNl + 1)]);
-      carry = undefined;
-      scan(line, 0, line.length - 1);
+    } else if (this.carryBytes > 0) {
+      if (this.carryBytes + firstNl > this.maxLine) {
+        this.tooLong();
+      } else {
+        // Only the line that straddles the chunk boundary is copied.
+        this.carry.push(chunk.subarray(0, firstNl + 1));
+        const line = Buffer.concat(this.carry);
+        this.scan(line, 0, line.length - 1);
+      }
+      this.carry = [];
+      this.carryBytes = 0;
       s = firstNl + 1;
     }
     const last = chunk.lastIndexOf(NEWLINE);
     if (last >= s) {
-      scan(chunk, s, last);
-      if (opts.onTimeSample) sampleTime(chunk, last, opts.onTimeSample);
+      this.scanBounded(chunk, s, last);
       s = last + 1;
     }
-    if (s < chunk.length) carry = Buffer.from(chunk.subarray(s));
+    if (s < chunk.length) {
+      if (chunk.length - s > this.maxLine) { this.tooLong(); this.dropping = true; } else { this.carry.push(Buffer.from(chunk.subarray(s))); this.carryBytes = chunk.length - s; }
+    }
   }
-  if (carry && carry.length > 0) handleLine(carry, 0, carry.length, false);
-  if (sniffed > 0 && sniffed < sniffLines && sniffEvents === 0) {
-    throw new NotAnAuditLogError(`${opts.name}: not a kube-apiserver audit log (audit.k8s.io/v1 Event JSON lines): none of its ${sniffed} non-empty lines is an audit event; ${firstNonEvent ?? ''}`);
-  }
-  return stats;
-}
 
-/** The requestReceivedTimestamp of the line that ends at `end` (the chunk's last full line). */
-function sampleTime(buf: Buffer, end: number, onTime: (ms: number) => void): void {
-  const start = buf.lastIndexOf(NEWLINE, end - 1) + 1;
-  const p = buf.subarray(start, end).indexOf(TIMESTAMP_KEY);
-  if (p < 0) return;
-  const from = start + p + TIMESTAMP_KEY.length;
-  const q = buf.indexOf(0x22, from);
-  if (q < 0 || q > end || q - from > 40) return;
-  const ms = Date.parse(buf.toString('latin1', from, q));
-  if (!Number.isNaN(ms)) onTime(ms);
+  /** scan(), but lines longer than the limit inside one chunk are skipped too. */
+  private scanBounded(chunk: Buffer, from: number, last: number): void {
+    if (last - from < this.maxLine) { this.scan(chunk, from, last); return; }
+    let s = from;
+    while (s <= last) {
+      const e = chunk.indexOf(NEWLINE, s);
+      if (e - s > this.maxLine) this.tooLong(); else this.scan(chunk, s, e);
+      s = e + 1;
+    }
+  }
 }

@@ -2,8 +2,11 @@
 // report for the terminal and Markdown for tickets and pull requests.
 import type { AuditFinding, AuditSeverity, Evidence } from './findings.ts';
 import { FINDING_CODES } from './findings.ts';
-import type { MalformedLine, ReviewResult } from './review.ts';
+import type { InputReview, MalformedLine, ReviewResult } from './review.ts';
 import type { PendingNamespaceDeletion } from './correlator.ts';
+import type { InputFormat, SkipCode } from './reader.ts';
+import type { ProblemKind } from './decompress.ts';
+import { escapeDeep } from './terminal.ts';
 
 /** Bumped on any incompatible change to the JSON report. */
 export const REPORT_SCHEMA_VERSION = 1;
@@ -14,12 +17,24 @@ export interface ReviewReport {
   generatedAt: string;
   windowSeconds: number;
   filters: { since?: string; until?: string; namespace?: string; user?: string };
-  inputs: Array<{ name: string; compressed: boolean; rawBytes: number; bytes: number; lines: number; events: number; malformedLines: number }>;
+  inputs: ReportInput[];
+  /** Span of the events used. */
   timeRange: { first?: string; last?: string };
+  /** Span of every event read, whatever the filters. */
+  logTimeRange: { first?: string; last?: string };
   summary: {
     events: number;
+    /** Events used (same as eventsUsed; kept for schemaVersion 1 readers). */
     eventsConsidered: number;
+    eventsUsed: number;
+    eventsOutsideWindow: number;
+    eventsEarlierStage: number;
+    eventsWithoutTime: number;
     malformedLines: number;
+    skippedByReason: Record<SkipCode, number>;
+    inputsWithProblems: number;
+    outcome: ReviewOutcome;
+    exitCode: number;
     findings: number;
     findingsBeforeFilters: number;
     bySeverity: Record<AuditSeverity, number>;
@@ -28,6 +43,49 @@ export interface ReviewReport {
   malformed: { total: number; listed: MalformedLine[] };
   pendingNamespaceDeletions: PendingNamespaceDeletion[];
   findings: AuditFinding[];
+}
+
+export type InputStatus = 'ok' | ProblemKind;
+export type ReviewOutcome = 'findings' | 'no-findings' | 'nothing-analysed';
+
+export interface ReportInput {
+  name: string; compressed: boolean; rawBytes: number; bytes: number; lines: number; events: number; malformedLines: number;
+  format: InputFormat;
+  status: InputStatus;
+  problem?: { message: string; rawByte?: number; byte?: number; line?: number };
+  eventsUsed: number; eventsOutsideWindow: number; eventsEarlierStage: number; eventsWithoutTime: number;
+  skipped: Record<SkipCode, number>;
+  wrapped: Record<string, number>;
+  timeRange: { first?: string; last?: string };
+}
+
+/**
+ * Exit status (src/audit/README.md): 2 when an input could not be read to its end, 3 when nothing
+ * was analysed, 1 with findings, 0 without.
+ */
+export function exitCodeOf(outcome: ReviewOutcome, inputsWithProblems: number): number {
+  if (inputsWithProblems > 0) return 2;
+  return outcome === 'nothing-analysed' ? 3 : outcome === 'findings' ? 1 : 0;
+}
+
+const isoOf = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+function range(first: string | undefined, last: string | undefined): { first?: string; last?: string } {
+  return { ...(first ? { first } : {}), ...(last ? { last } : {}) };
+}
+
+function reportInput(i: InputReview): ReportInput {
+  const out: ReportInput = {
+    name: i.name, compressed: i.compressed, rawBytes: i.rawBytes, bytes: i.bytes, lines: i.lines, events: i.events, malformedLines: i.malformedLines,
+    format: i.format,
+    status: i.problem?.kind ?? 'ok',
+    eventsUsed: i.tally.used, eventsOutsideWindow: i.tally.outsideWindow, eventsEarlierStage: i.tally.earlierStage, eventsWithoutTime: i.tally.withoutTime,
+    skipped: i.skipped,
+    wrapped: i.wrapped,
+    timeRange: range(isoOf(i.tally.first), isoOf(i.tally.last)),
+  };
+  if (i.problem) out.problem = { message: i.problem.message, ...i.problem.at };
+  return out;
 }
 
 export interface ReportMeta {
@@ -41,21 +99,28 @@ export function buildReport(r: ReviewResult, meta: ReportMeta): ReviewReport {
   const byCode: Record<string, number> = {};
   for (const c of FINDING_CODES) byCode[c] = 0;
   for (const f of r.findings) { bySeverity[f.severity]++; byCode[f.code] = (byCode[f.code] ?? 0) + 1; }
-  const timeRange: ReviewReport['timeRange'] = {};
-  if (r.firstEventTime) timeRange.first = r.firstEventTime;
-  if (r.lastEventTime) timeRange.last = r.lastEventTime;
+  const outcome: ReviewOutcome = r.nothingAnalysed ? 'nothing-analysed' : r.findings.length > 0 ? 'findings' : 'no-findings';
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
     tool: { name: 'teardown-guard', version: meta.version },
     generatedAt: (meta.now ?? new Date()).toISOString(),
     windowSeconds: r.windowMs / 1000,
     filters: meta.filters,
-    inputs: r.inputs.map((i) => ({ name: i.name, compressed: i.compressed, rawBytes: i.rawBytes, bytes: i.bytes, lines: i.lines, events: i.events, malformedLines: i.malformedLines })),
-    timeRange,
+    inputs: r.inputs.map(reportInput),
+    timeRange: range(r.firstEventTime, r.lastEventTime),
+    logTimeRange: range(r.logFirstTime, r.logLastTime),
     summary: {
-      events: r.inputs.reduce((n, i) => n + i.events, 0),
+      events: r.tally.read,
       eventsConsidered: r.eventsConsidered,
+      eventsUsed: r.tally.used,
+      eventsOutsideWindow: r.tally.outsideWindow,
+      eventsEarlierStage: r.tally.earlierStage,
+      eventsWithoutTime: r.tally.withoutTime,
       malformedLines: r.malformedTotal,
+      skippedByReason: r.skippedByReason,
+      inputsWithProblems: r.problemInputs,
+      outcome,
+      exitCode: exitCodeOf(outcome, r.problemInputs),
       findings: r.findings.length,
       findingsBeforeFilters: r.unfilteredFindings,
       bySeverity,
@@ -93,16 +158,86 @@ function evidenceLine(e: Evidence, actorAgent?: string): string {
 
 function plural(n: number, word: string): string { return `${n} ${word}${n === 1 ? '' : 's'}`; }
 
+const SKIP_WORDS: Record<SkipCode, string> = {
+  'not-json': 'not valid JSON', truncated: 'truncated', 'not-an-event': 'not an audit event', 'list-item': 'list items not events', 'too-long': 'too long',
+};
+
+function skippedText(skipped: Record<SkipCode, number>, total: number): string {
+  const parts = (Object.entries(skipped) as Array<[SkipCode, number]>).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${SKIP_WORDS[k]}`);
+  return `${plural(total, 'line')} skipped${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
+}
+
+const span = (r: { first?: string; last?: string }) => (r.first ? `${r.first} .. ${r.last ?? '?'}` : 'no event time');
+
+/** Events read, used, outside the window, at an earlier stage, without time; lines skipped. */
+function countsText(c: { events: number; eventsUsed: number; eventsOutsideWindow: number; eventsEarlierStage: number; eventsWithoutTime: number }, skipped: Record<SkipCode, number>, malformed: number): string {
+  const extra = [
+    c.eventsOutsideWindow > 0 ? `${c.eventsOutsideWindow} outside --since/--until` : '',
+    c.eventsEarlierStage > 0 ? `${c.eventsEarlierStage} at an earlier stage` : '',
+    c.eventsWithoutTime > 0 ? `${c.eventsWithoutTime} without a time` : '',
+  ].filter((x) => x !== '');
+  return `${plural(c.events, 'event')} read, ${c.eventsUsed} used${extra.length > 0 ? `, ${extra.join(', ')}` : ''}; ${skippedText(skipped, malformed)}`;
+}
+
+const STATUS_WORDS: Record<InputStatus, string> = { ok: 'ok', damaged: 'DAMAGED', 'not-an-audit-log': 'NOT AN AUDIT LOG', unreadable: 'UNREADABLE', stopped: 'STOPPED' };
+
+/** Where an input broke: `compressed byte N, byte M, after line L`. */
+export function problemWhere(i: Pick<ReportInput, 'compressed' | 'problem'>): string {
+  const p = i.problem;
+  if (!p) return '';
+  return [
+    p.rawByte !== undefined && i.compressed ? `compressed byte ${p.rawByte}` : '',
+    p.byte !== undefined ? `${i.compressed ? 'decompressed ' : ''}byte ${p.byte}` : '',
+    p.line !== undefined && p.line > 0 ? `after line ${p.line}` : '',
+  ].filter((x) => x !== '').join(', ');
+}
+
+function problemText(i: ReportInput): string {
+  if (!i.problem) return '';
+  const where = problemWhere(i);
+  return `${STATUS_WORDS[i.status]}${where ? ` (${where})` : ''}: ${i.problem.message}`;
+}
+
+/** One line per input: what it is, what was counted, and where it broke. */
+function inputLine(i: ReportInput): string {
+  const kind = `${i.compressed ? 'gzip, ' : ''}${i.format}${Object.keys(i.wrapped).length > 0 ? `, wrapped in ${Object.keys(i.wrapped).join(' ')}` : ''}`;
+  const counts = countsText({ events: i.events, eventsUsed: i.eventsUsed, eventsOutsideWindow: i.eventsOutsideWindow, eventsEarlierStage: i.eventsEarlierStage, eventsWithoutTime: i.eventsWithoutTime }, i.skipped, i.malformedLines);
+  return `${i.name} (${kind}): ${counts}; ${span(i.timeRange)}${i.problem ? `; ${problemText(i)}` : ''}`;
+}
+
+/** Why nothing was analysed, in one sentence. */
+function nothingAnalysedText(report: ReviewReport): string {
+  const s = report.summary;
+  const f = report.filters;
+  if (s.events === 0) return 'no audit event was read from the input';
+  if (s.eventsOutsideWindow > 0 && s.eventsOutsideWindow + s.eventsEarlierStage + s.eventsWithoutTime === s.events) {
+    const win = [f.since ? `--since ${f.since}` : '', f.until ? `--until ${f.until}` : ''].filter((x) => x !== '').join(' ');
+    return `none of the ${s.events} events read is inside ${win}; the log spans ${span(report.logTimeRange)}`;
+  }
+  return `none of the ${s.events} events read is a completed request with a time (${s.eventsEarlierStage} at an earlier stage, ${s.eventsWithoutTime} without a time); the log spans ${span(report.logTimeRange)}`;
+}
+
 function headline(report: ReviewReport): string {
   const s = report.summary;
   const lines = report.inputs.reduce((n, i) => n + i.lines, 0);
+  if (s.outcome === 'nothing-analysed') return `teardown-guard review: NOTHING ANALYSED: ${nothingAnalysedText(report)}`;
   const range = report.timeRange.first ? `, ${report.timeRange.first} .. ${report.timeRange.last ?? '?'}` : '';
   const filtered = s.findingsBeforeFilters !== s.findings ? ` (${s.findingsBeforeFilters} before filters)` : '';
-  return `teardown-guard review: ${plural(s.findings, 'finding')}${filtered} in ${plural(lines, 'line')} from ${plural(report.inputs.length, 'input')}${range}`;
+  const incomplete = s.inputsWithProblems > 0 ? `; ${plural(s.inputsWithProblems, 'input')} NOT READ TO THE END` : '';
+  return `teardown-guard review: ${plural(s.findings, 'finding')}${filtered} in ${plural(lines, 'line')} from ${plural(report.inputs.length, 'input')}${range}${incomplete}`;
 }
 
-export function renderHuman(report: ReviewReport, width = 100): string {
-  const out: string[] = [headline(report)];
+/** The headline's second part: totals, then one line per input. */
+function countLines(report: ReviewReport): string[] {
+  const s = report.summary;
+  const out = [`Read: ${countsText(s, s.skippedByReason, s.malformedLines)}; log ${span(report.logTimeRange)}`];
+  for (const i of report.inputs) out.push(`  ${inputLine(i)}`);
+  return out;
+}
+
+export function renderHuman(unsafe: ReviewReport, width = 100): string {
+  const report = escapeDeep(unsafe);
+  const out: string[] = [headline(report), ...countLines(report)];
   const f = report.filters;
   const active = Object.entries(f).filter(([, v]) => v !== undefined).map(([k, v]) => `--${k} ${String(v)}`);
   if (active.length > 0) out.push(`Filters: ${active.join(' ')}`);
@@ -125,7 +260,7 @@ export function renderHuman(report: ReviewReport, width = 100): string {
     x.remedy.forEach((r, k) => out.push(`    ${k + 1}. ${r}`));
     out.push('');
   });
-  if (report.findings.length === 0) out.push('No findings.', '');
+  if (report.findings.length === 0) out.push(report.summary.outcome === 'nothing-analysed' ? 'Nothing analysed: no findings can be reported.' : 'No findings.', '');
   if (report.pendingNamespaceDeletions.length > 0) {
     out.push(`Namespace deletions still in progress when the log ends (not findings; review a longer log to know):`);
     for (const p of report.pendingNamespaceDeletions.slice(0, 20)) out.push(`    ${p.namespace}: deleted ${p.deletedAt} by ${p.user}${p.lastSeenAt ? `, last seen ${p.lastSeenAt}` : ''}`);
@@ -145,9 +280,16 @@ export function renderHuman(report: ReviewReport, width = 100): string {
 function mdCell(s: string): string { return s.replace(/\|/g, '\\|').replace(/\n/g, ' '); }
 function mdCode(s: string): string { return '`' + s.replace(/`/g, "'") + '`'; }
 
-export function renderMarkdown(report: ReviewReport): string {
+export function renderMarkdown(unsafe: ReviewReport): string {
+  const report = escapeDeep(unsafe);
   const out: string[] = ['# teardown-guard audit review', '', headline(report).replace(/^teardown-guard review: /, ''), ''];
   const s = report.summary;
+  out.push(`Read: ${countsText(s, s.skippedByReason, s.malformedLines)}; log ${span(report.logTimeRange)}`, '');
+  out.push('| input | format | events read | used | outside window | earlier stage | lines skipped | status |', '|---|---|---|---|---|---|---|---|');
+  for (const i of report.inputs) {
+    out.push(`| ${mdCode(i.name)} | ${i.compressed ? 'gzip, ' : ''}${i.format} | ${i.events} | ${i.eventsUsed} | ${i.eventsOutsideWindow} | ${i.eventsEarlierStage} | ${i.malformedLines} | ${mdCell(i.problem ? problemText(i) : 'ok')} |`);
+  }
+  out.push('');
   out.push(`| severity | findings |`, `|---|---|`, ...(['high', 'medium', 'low'] as const).map((k) => `| ${k} | ${s.bySeverity[k]} |`), '');
   report.findings.forEach((x, i) => {
     out.push(`## ${i + 1}. ${mdCell(x.title)}`, '');
@@ -169,7 +311,7 @@ export function renderMarkdown(report: ReviewReport): string {
     x.remedy.forEach((r, k) => out.push(`${k + 1}. ${r}`));
     out.push('');
   });
-  if (report.findings.length === 0) out.push('No findings.', '');
+  if (report.findings.length === 0) out.push(report.summary.outcome === 'nothing-analysed' ? '**Nothing analysed**: no findings can be reported.' : 'No findings.', '');
   if (report.pendingNamespaceDeletions.length > 0) {
     out.push('## Namespace deletions still in progress at the end of the log', '');
     for (const p of report.pendingNamespaceDeletions) out.push(`- ${mdCode(p.namespace)}: deleted ${p.deletedAt} by ${mdCode(p.user)}${p.lastSeenAt ? `, last seen ${p.lastSeenAt}` : ''}`);

@@ -1,14 +1,20 @@
 // `teardown-guard review`: runs the inputs through the reader and one shared correlator (rotated
-// logs continue each other), applies the filters and returns everything the report needs.
+// logs continue each other), applies the filters and returns everything the report needs. Each
+// input is read on its own terms: one that is damaged, foreign or unreadable is marked with where
+// it broke, and the others' findings stand (src/audit/README.md, "Damaged and hostile input").
+// Every event is counted the same way whether the fast path skipped it or it was parsed.
 import { createGunzip } from 'node:zlib';
 import { createReadStream } from 'node:fs';
 import { Correlator, DEFAULT_GUARD_NAME, DEFAULT_WINDOW_MS } from './correlator.ts';
 import type { CorrelatorStats, PendingNamespaceDeletion } from './correlator.ts';
-import { toRecord } from './event.ts';
+import type { AuditEventV1 } from './event.ts';
+import { eventTimestamp, isFinalStage, parseTime, toRecord } from './event.ts';
 import type { AuditFinding } from './findings.ts';
 import { findingUsers } from './findings.ts';
-import type { InputStats } from './reader.ts';
-import { openInput, readAuditInput } from './reader.ts';
+import type { InputStats, SkipCode } from './reader.ts';
+import { InputProblem, SKIP_CODES, openInput, readAuditInput, unopenedStats } from './reader.ts';
+import type { EventTally } from './tally.ts';
+import { Tally } from './tally.ts';
 
 export interface ReviewOptions {
   inputs: string[];
@@ -27,12 +33,19 @@ export interface ReviewOptions {
   onProgress?(p: { rawBytes: number; totalBytes?: number; input: string }): void;
   /** How many malformed lines are listed individually (all are counted). */
   maxMalformedListed?: number;
+  /** Longest line or JSON value read (see reader.ts). */
+  maxLineBytes?: number;
+  /** Gzip inflation ratio above which an input is stopped as a decompression bomb. */
+  maxGzipRatio?: number;
 }
 
-export interface MalformedLine { input: string; line: number; reason: string }
+export interface MalformedLine { input: string; line: number; reason: string; code: SkipCode }
+
+/** One input as read: the reader's statistics and how its events were counted. */
+export interface InputReview extends InputStats { tally: EventTally }
 
 export interface ReviewResult {
-  inputs: InputStats[];
+  inputs: InputReview[];
   /** Input order actually used (files sorted by their first timestamp). */
   order: string[];
   findings: AuditFinding[];
@@ -40,19 +53,32 @@ export interface ReviewResult {
   unfilteredFindings: number;
   malformed: MalformedLine[];
   malformedTotal: number;
-  /** Events inside the time filter that the correlator read. */
+  /** Events used: at a final stage, with a time, inside the time filter (= tally.used). */
   eventsConsidered: number;
+  /** Every event of every input, counted. */
+  tally: EventTally;
+  /** Lines (or JSON values) skipped, by reason. */
+  skippedByReason: Record<SkipCode, number>;
+  /** Time span of the events used. */
   firstEventTime?: string;
   lastEventTime?: string;
+  /** Time span of every event read, whatever the filters. */
+  logFirstTime?: string;
+  logLastTime?: string;
+  /** No event was analysed (none read, none at a final stage, or none inside --since/--until). */
+  nothingAnalysed: boolean;
+  /** Inputs that could not be read to their end. */
+  problemInputs: number;
   pendingNamespaceDeletions: PendingNamespaceDeletion[];
   correlator: CorrelatorStats;
   windowMs: number;
 }
 
 const PEEK_BYTES = 256 * 1024;
-const TIMESTAMP = /"requestReceivedTimestamp"\s*:\s*"([^"]+)"/;
+/** The first event time in a file's head; quotes may be escaped when a log shipper wrapped the line. */
+const TIMESTAMP = /\\?"(?:requestReceivedTimestamp|stageTimestamp|timestamp)\\?"\s*:\s*\\?"([^"\\]+)/;
 
-/** First requestReceivedTimestamp of a file (gzip or not), to order rotated files; undefined if none. */
+/** First event time of a file (gzip or not), to order rotated files; undefined if none. */
 export async function peekFirstTime(path: string): Promise<number | undefined> {
   const raw = createReadStream(path, { start: 0, end: PEEK_BYTES - 1 });
   const chunks: Buffer[] = [];
@@ -74,6 +100,19 @@ export async function peekFirstTime(path: string): Promise<number | undefined> {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
+/** Rotated files can be named in any order: files are read oldest first (stdin stays where it is). */
+async function readingOrder(inputs: string[]): Promise<string[]> {
+  const order = [...inputs];
+  if (order.includes('-') || order.length < 2) return order;
+  const firsts = new Map<string, number>();
+  for (const p of order) {
+    try { firsts.set(p, (await peekFirstTime(p)) ?? Number.POSITIVE_INFINITY); } catch { firsts.set(p, Number.POSITIVE_INFINITY); }
+  }
+  return order.sort((a, b) => (firsts.get(a) ?? 0) - (firsts.get(b) ?? 0));
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+
 export async function runReview(o: ReviewOptions): Promise<ReviewResult> {
   const windowMs = o.windowMs ?? DEFAULT_WINDOW_MS;
   const maxListed = o.maxMalformedListed ?? 100;
@@ -81,76 +120,73 @@ export async function runReview(o: ReviewOptions): Promise<ReviewResult> {
   const correlator = new Correlator({ windowMs, guardName: o.guardName ?? DEFAULT_GUARD_NAME, onFinding: (f) => all.push(f) });
   const malformed: MalformedLine[] = [];
   let malformedTotal = 0;
-  let considered = 0;
-  let first = Number.POSITIVE_INFINITY;
-  let last = Number.NEGATIVE_INFINITY;
+  const window = { ...(o.since !== undefined ? { since: o.since } : {}), ...(o.until !== undefined ? { until: o.until } : {}) };
+  const total = new Tally(window);
 
-  // Rotated files can be named in any order: read files oldest first (stdin stays where it is).
-  const order = [...o.inputs];
-  if (!order.includes('-') && order.length > 1) {
-    const firsts = new Map<string, number>();
-    for (const p of order) {
-      try { firsts.set(p, (await peekFirstTime(p)) ?? Number.POSITIVE_INFINITY); } catch { firsts.set(p, Number.POSITIVE_INFINITY); }
+  const order = await readingOrder(o.inputs);
+  const opened: Array<{ path: string; size?: number; open?: () => import('node:stream').Readable; problem?: InputProblem }> = [];
+  for (const p of order) {
+    try { opened.push({ path: p, ...(await openInput(p)) }); } catch (err) {
+      if (!(err instanceof InputProblem)) throw err;
+      opened.push({ path: p, problem: err });
     }
-    order.sort((a, b) => (firsts.get(a) ?? 0) - (firsts.get(b) ?? 0));
   }
-
-  const opened = [];
-  for (const p of order) opened.push({ path: p, ...(await openInput(p)) });
-  const knownTotal = opened.every((x) => x.size !== undefined) ? opened.reduce((n, x) => n + (x.size ?? 0), 0) : undefined;
+  const knownTotal = opened.every((x) => x.size !== undefined || x.problem) ? opened.reduce((n, x) => n + (x.size ?? 0), 0) : undefined;
   let doneBytes = 0;
-  const stats: InputStats[] = [];
+  const inputs: InputReview[] = [];
   for (const inp of opened) {
+    const tally = new Tally(window, total);
+    if (!inp.open) { inputs.push({ ...unopenedStats(inp.path, inp.problem as InputProblem), tally: tally.counts }); continue; }
     const st = await readAuditInput(inp.open(), {
       name: inp.path,
       strict: o.strict ?? false,
       interest: correlator.interest(),
       guardName: o.guardName ?? DEFAULT_GUARD_NAME,
-      onEvent: (ev) => {
+      ...(o.maxLineBytes !== undefined ? { maxLineBytes: o.maxLineBytes } : {}),
+      ...(o.maxGzipRatio !== undefined ? { maxGzipRatio: o.maxGzipRatio } : {}),
+      onEvent: (ev: AuditEventV1) => {
+        if (tally.count(parseTime(eventTimestamp(ev)), isFinalStage(ev.stage)) !== 'used') return;
         const r = toRecord(ev);
-        if (!r) return;
-        if (o.since !== undefined && r.time < o.since) return;
-        if (o.until !== undefined && r.time >= o.until) return;
-        considered++;
-        if (r.time < first) first = r.time;
-        if (r.time > last) last = r.time;
-        correlator.push(r);
+        if (r) correlator.push(r);
       },
-      onMalformed: (line, reason) => {
+      onSkippedEvent: (ms, finalStage) => {
+        // The correlator would have ignored the event; its time still moves the clock on.
+        if (tally.count(ms, finalStage) === 'used') correlator.advanceTo(ms);
+      },
+      onMalformed: (line, reason, code) => {
         malformedTotal++;
-        if (malformed.length < maxListed) malformed.push({ input: inp.path, line, reason });
-      },
-      onTimeSample: (ms) => {
-        if (o.since !== undefined && ms < o.since) return;
-        if (o.until !== undefined && ms >= o.until) return;
-        if (ms < first) first = ms;
-        if (ms > last) last = ms;
-        correlator.advanceTo(ms);
+        if (malformed.length < maxListed) malformed.push({ input: inp.path, line, reason, code });
       },
       ...(o.onProgress ? { onProgress: (n: number) => o.onProgress?.({ rawBytes: doneBytes + n, ...(knownTotal !== undefined ? { totalBytes: knownTotal } : {}), input: inp.path }) } : {}),
     });
     doneBytes += st.rawBytes;
-    stats.push(st);
+    inputs.push({ ...st, tally: tally.counts });
   }
   correlator.flush();
   const findings = all
     .filter((f) => o.namespace === undefined || f.namespaces.includes(o.namespace))
     .filter((f) => o.user === undefined || findingUsers(f).includes(o.user))
     .sort((a, b) => a.firstSeen.localeCompare(b.firstSeen) || a.code.localeCompare(b.code) || a.id.localeCompare(b.id));
+  const skippedByReason = Object.fromEntries(SKIP_CODES.map((c) => [c, inputs.reduce((n, i) => n + i.skipped[c], 0)])) as Record<SkipCode, number>;
+  const t = total.counts;
   const result: ReviewResult = {
-    inputs: stats,
+    inputs,
     order,
     findings,
     unfilteredFindings: all.length,
     malformed,
     malformedTotal,
-    eventsConsidered: considered,
+    eventsConsidered: t.used,
+    tally: t,
+    skippedByReason,
+    nothingAnalysed: t.used === 0,
+    problemInputs: inputs.filter((i) => i.problem).length,
     pendingNamespaceDeletions: correlator.pendingNamespaceDeletions()
       .filter((p) => o.namespace === undefined || p.namespace === o.namespace),
     correlator: correlator.stats(),
     windowMs,
   };
-  if (Number.isFinite(first)) result.firstEventTime = new Date(first).toISOString();
-  if (Number.isFinite(last)) result.lastEventTime = new Date(last).toISOString();
+  const times: Array<[keyof ReviewResult, number | undefined]> = [['firstEventTime', t.usedFirst], ['lastEventTime', t.usedLast], ['logFirstTime', t.first], ['logLastTime', t.last]];
+  for (const [k, ms] of times) { const v = iso(ms); if (v) (result as unknown as Record<string, string>)[k] = v; }
   return result;
 }
