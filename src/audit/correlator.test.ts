@@ -83,6 +83,57 @@ describe('misdirected uninstall', () => {
     expect(correlate(helmUninstall({ releaseNamespace: 'apps', release: 'db', deleteCode: 404, start: T0 }))).toEqual([]);
   });
 
+  /** The delete events of `events`, with a logged response body naming `owner` as their release. */
+  const withOwner = (events: AuditEventV1[], owner: { ns: string; name: string }, onlyDeletesIn?: string): AuditEventV1[] => events.map((e) => {
+    if (e.verb !== 'delete' || e.objectRef?.resource === 'secrets' || (onlyDeletesIn && e.objectRef?.namespace !== onlyDeletesIn)) return e;
+    return { ...e, responseObject: { metadata: { name: e.objectRef?.name, namespace: e.objectRef?.namespace, annotations: { 'meta.helm.sh/release-name': owner.name, 'meta.helm.sh/release-namespace': owner.ns } } } };
+  });
+
+  it("does not flag Flux helm-controller's shape: records in flux-system, the release and its objects in apps (DELETEs 200)", () => {
+    const events = withOwner(helmUninstall({ releaseNamespace: 'flux-system', release: 'apps-db', deleteNamespace: 'apps', ua: SDK_UA, start: T0 }), { ns: 'apps', name: 'apps-db' });
+    expect(correlate(events)).toEqual([]);
+  });
+
+  it("does not flag Flux's shape when the DELETEs answer 404 but the log shows the release owns those objects there", () => {
+    // The install (same log) created the objects with their ownership annotations; they were deleted by hand since.
+    const created = ['services/apps-db-web', 'configmaps/apps-db-config'].map((p, i) => {
+      const [resource = '', name = ''] = p.split('/');
+      const e = auditEvent({
+        verb: 'create', uri: `/api/v1/namespaces/apps/${resource}`, ua: SDK_UA, at: T0 - 60_000 + i, level: 'RequestResponse', code: 201,
+        responseObject: { metadata: { name, namespace: 'apps', annotations: { 'meta.helm.sh/release-name': 'apps-db', 'meta.helm.sh/release-namespace': 'apps' } } },
+      });
+      (e.objectRef as Record<string, string>)['name'] = name; // filled from the body by the API server
+      return e;
+    });
+    const uninstall = helmUninstall({
+      releaseNamespace: 'flux-system', release: 'apps-db', deleteNamespace: 'apps', deleteCode: 404, ua: SDK_UA, start: T0,
+      resources: [{ path: '/api/v1', resource: 'services', name: 'apps-db-web' }, { path: '/api/v1', resource: 'configmaps', name: 'apps-db-config' }],
+    });
+    expect(correlate([...created, ...uninstall])).toEqual([]);
+  });
+
+  it('still reports the worse variant when the namespace the DELETEs hit holds a release of that name with its own records', () => {
+    const victimRecords = auditEvent({ verb: 'get', uri: '/api/v1/namespaces/default/secrets/sh.helm.release.v1.web.v1', ua: HELM3_UA, at: T0 - 30_000 });
+    const events = withOwner(helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', ua: SDK_UA, start: T0 }), { ns: 'default', name: 'web' });
+    const codes = correlate([victimRecords, ...events]).map((f) => f.code).sort();
+    expect(codes).toEqual(['cross-release-delete', 'misdirected-uninstall']);
+  });
+
+  it('does not flag a correct CLI uninstall with one 404 in another namespace the release owns there', () => {
+    const events = helmUninstall({
+      releaseNamespace: 'apps', release: 'multi', start: T0,
+      resources: [{ path: '/api/v1', resource: 'services', name: 'multi' }, { path: '/api/v1', resource: 'configmaps', name: 'multi-shared' }],
+    });
+    const shared = events.find((e) => e.requestURI.includes('/configmaps/multi-shared')) as AuditEventV1;
+    Object.assign(shared, auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/shared/configmaps/multi-shared', ua: HELM3_UA, at: shared.requestReceivedTimestamp ?? T0, code: 404 }));
+    const install = auditEvent({
+      verb: 'create', uri: '/api/v1/namespaces/shared/configmaps', ua: HELM3_UA, at: T0 - 60_000, level: 'RequestResponse', code: 201,
+      responseObject: { metadata: { name: 'multi-shared', namespace: 'shared', annotations: { 'meta.helm.sh/release-name': 'multi', 'meta.helm.sh/release-namespace': 'apps' } } },
+    });
+    (install.objectRef as Record<string, string>)['name'] = 'multi-shared';
+    expect(correlate([install, ...events])).toEqual([]);
+  });
+
   it('does not flag a multi-namespace chart whose explicit-namespace objects were deleted', () => {
     const events = helmUninstall({
       releaseNamespace: 'apps', release: 'multi', start: T0,
@@ -160,6 +211,11 @@ describe('cross-release deletes', () => {
     ];
     // The create's objectRef has no name (POST to the collection); the API server fills it from the body.
     ((events[0] as AuditEventV1).objectRef as Record<string, string>)['name'] = 'web';
+    // That install also wrote default/web's own release record: a release of that name lives in
+    // default, so the annotations name a victim, not this release's home (Flux's shape has none there).
+    const record = auditEvent({ verb: 'create', uri: '/api/v1/namespaces/default/secrets', at: T0 - 60_001, ua: HELM3_UA, code: 201 });
+    (record.objectRef as Record<string, string>)['name'] = 'sh.helm.release.v1.web.v1';
+    events.unshift(record);
     // services/web: 404 (misdirected), deployments/web: 200 (another release's object destroyed).
     (events.find((e) => e.requestURI.endsWith('/services/web')) as AuditEventV1).responseStatus = { code: 404 };
     const found = correlate(events);

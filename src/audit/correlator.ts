@@ -4,6 +4,7 @@
 // no I/O. The CLI review and the live POST /audit ingest feed the same class.
 import { createHash } from 'node:crypto';
 import { parseReleaseRecordName } from '../helm/recordName.ts';
+import { releaseHomeFromOwners } from '../helm/releaseHome.ts';
 import { parseLabelSelector } from '../k8s/labelSelector.ts';
 import { CSV_CLEANUP_FINALIZER, olmOwnerSelector } from '../olm/finalizerGuards.ts';
 import type { AuditRecord, HelmOwner } from './event.ts';
@@ -374,9 +375,16 @@ export class Correlator {
     const relevant = s.deletes.filter((d) => !s.created.has(objKey(d.resource, d.apiGroup, d.namespace, d.name)));
     // Namespaces are cluster-scoped (their objectRef carries their own name as namespace).
     const namespaced = relevant.filter((d) => d.namespace && d.resource !== 'namespaces');
-    const outside = namespaced.filter((d) => d.namespace !== s.namespace);
-    const inside = namespaced.filter((d) => d.namespace === s.namespace);
-    const notFound = outside.filter((d) => d.code === 404);
+    // Where the release lives, as admission reads it from the payload (src/helm/releaseHome.ts):
+    // records in one namespace and objects in another is Flux's shape, a correct release.
+    const home = releaseHomeFromOwners(s.release, s.namespace, namespaced.map((d) => d.owner),
+      (ns) => this.knownReleases.has(`${ns}\u0000${s.release}`));
+    const ownedHere = (d: AuditRecord): boolean => d.owner?.releaseName === s.release && d.owner.releaseNamespace === home;
+    const outside = namespaced.filter((d) => d.namespace !== home);
+    const inside = namespaced.filter((d) => d.namespace === home);
+    // A 404 on an object the log shows this very release owns there (a chart's explicit-namespace
+    // object already gone) is a correct uninstall's, not a misdirected one's.
+    const notFound = outside.filter((d) => d.code === 404 && !ownedHere(d));
     const client = classifyUserAgent(s.userAgent);
     const actor = { user: s.user, userAgent: s.userAgent, client: client.kind };
 
@@ -387,11 +395,11 @@ export class Correlator {
       if (!ok(d.code)) continue;
       let owner = d.owner;
       let inferred = false;
-      if (!owner && d.namespace !== s.namespace && this.knownReleases.has(`${d.namespace}\u0000${s.release}`)) {
+      if (!owner && d.namespace !== home && this.knownReleases.has(`${d.namespace}\u0000${s.release}`)) {
         owner = { releaseNamespace: d.namespace as string, releaseName: s.release };
         inferred = true;
       }
-      if (!owner || (owner.releaseNamespace === s.namespace && owner.releaseName === s.release)) continue;
+      if (!owner || (owner.releaseNamespace === home && owner.releaseName === s.release)) continue;
       const vk = `${owner.releaseNamespace}\u0000${owner.releaseName}`;
       const v = victims.get(vk) ?? { owner, deletes: [], inferred: true };
       v.deletes.push(d);
@@ -402,7 +410,7 @@ export class Correlator {
 
     // Misdirection: DELETEs outside the release namespace that found nothing (404) or hit
     // another release's objects. Either way this release's own objects were never deleted.
-    if (notFound.length > 0 || hitOther.length > 0) this.reportMisdirected(s, { outside, inside, notFound, hitOther, client, actor });
+    if (notFound.length > 0 || hitOther.length > 0) this.reportMisdirected(s, { outside, inside, notFound, hitOther, client, actor, home });
 
     for (const v of victims.values()) {
       const o = v.owner;
@@ -435,9 +443,9 @@ export class Correlator {
 
   private reportMisdirected(s: Session, x: {
     outside: AuditRecord[]; inside: AuditRecord[]; notFound: AuditRecord[]; hitOther: AuditRecord[];
-    client: ReturnType<typeof classifyUserAgent>; actor: { user: string; userAgent: string; client: string };
+    client: ReturnType<typeof classifyUserAgent>; actor: { user: string; userAgent: string; client: string }; home: string;
   }): void {
-    const { outside, inside, notFound, hitOther, client } = x;
+    const { outside, inside, notFound, hitOther, client, home } = x;
     const purged = s.purges.length > 0;
     const marked = s.markedUninstalled !== undefined;
     const elsewhere = [...new Set(outside.map((d) => d.namespace as string))].sort();
@@ -457,19 +465,19 @@ export class Correlator {
     const detail = [
       `Release ${s.namespace}/${s.release} was uninstalled by ${s.user} through ${clientDesc} between ${iso(s.first)} and ${iso(s.last)}.`,
       `Its release records live in ${s.namespace}, but ${outside.length} of its DELETEs went to ${elsewhere.join(', ')}` +
-        (inside.length > 0 ? ` (and ${inside.length} to ${s.namespace})` : ` and none to ${s.namespace}`) + '.',
+        (inside.length > 0 ? ` (and ${inside.length} to ${home})` : ` and none to ${home}`) + '.',
       notFound.length > 0 ? `${notFound.length} were answered 404 Not Found: there was nothing to delete there. Helm ignores NotFound and counts those objects as deleted.` : '',
       hitOther.length > 0 ? `${hitOther.length} succeeded on objects of another release (see the cross-release-delete finding), not on this release's own.` : '',
       `Helm ${ending}.`,
-      purged || marked ? `\`helm list -n ${s.namespace}\` no longer shows the release, but its resources are very likely still running in ${s.namespace}.` : '',
+      purged || marked ? `\`helm list -n ${s.namespace}\` no longer shows the release, but its resources are very likely still running in ${home}.` : '',
       `This is the Helm SDK pitfall of helm/helm#12766: action.Configuration.Init(getter, "${s.namespace}", ...) puts release storage in ${s.namespace} while the kube client keeps the getter's namespace (${elsewhere.join(', ')}).`,
     ].filter((t) => t !== '').join(' ');
-    const leftovers = [...notFound, ...hitOther].map((d) => ({ resource: d.resource as string, apiGroup: d.apiGroup ?? '', namespace: s.namespace, name: d.name as string, state: 'likely-still-present' as const }));
+    const leftovers = [...notFound, ...hitOther].map((d) => ({ resource: d.resource as string, apiGroup: d.apiGroup ?? '', namespace: home, name: d.name as string, state: 'likely-still-present' as const }));
     const refs = dedupe(leftovers.map((o) => kubectlRef(o.resource, o.apiGroup, o.name)));
     const remedy = [
-      `Confirm what is still there: kubectl get -n ${s.namespace} ${refs.join(' ')}`,
-      `List everything of the release: kubectl get all -n ${s.namespace} -l app.kubernetes.io/instance=${s.release} (chart convention; objects also carry the annotation meta.helm.sh/release-name=${s.release})`,
-      `Either delete the leftovers: kubectl delete -n ${s.namespace} ${refs.join(' ')}`,
+      `Confirm what is still there: kubectl get -n ${home} ${refs.join(' ')}`,
+      `List everything of the release: kubectl get all -n ${home} -l app.kubernetes.io/instance=${s.release} (chart convention; objects also carry the annotation meta.helm.sh/release-name=${s.release})`,
+      `Either delete the leftovers: kubectl delete -n ${home} ${refs.join(' ')}`,
       `or re-create the release so Helm owns them again (they still carry its annotations), then uninstall it correctly: helm install ${s.release} CHART -n ${s.namespace} && helm uninstall ${s.release} -n ${s.namespace}`,
       `Fix the program that uninstalled it: call settings.SetNamespace("${s.namespace}") before cfg.Init(settings.RESTClientGetter(), "${s.namespace}", ...) so release storage and the kube client agree (helm/helm#12766).` +
         (client.kind === 'helm-cli' ? ' If it was the Helm CLI itself, check how it was invoked (kube context, --namespace, HELM_NAMESPACE).' : ''),

@@ -65,12 +65,27 @@ export async function kubectl(cp: ControlPlane, t: Transcript, args: string[], l
   return t.run(label, `kubectl ${args.join(' ')}`, cp.kubectl(args, input !== undefined ? { input, timeoutMs: 120_000 } : { timeoutMs: 120_000 }));
 }
 
-export async function sdkUninstall(cp: ControlPlane, t: Transcript, release: string, o: { namespace?: string; setNamespace?: boolean; keepHistory?: boolean } = {}): Promise<RunResult> {
+export interface SdkOptions {
+  namespace?: string;
+  setNamespace?: boolean;
+  keepHistory?: boolean;
+  /** helm-controller's shape: records in `namespace`, kube client and release in this one. */
+  targetNamespace?: string;
+}
+
+export async function sdkUninstall(cp: ControlPlane, t: Transcript, release: string, o: SdkOptions = {}): Promise<RunResult> {
   const args = ['-namespace', o.namespace ?? 'helm-test'];
   if (o.setNamespace) args.push('-set-namespace');
+  if (o.targetNamespace) args.push('-target-namespace', o.targetNamespace);
   if (o.keepHistory) args.push('-keep-history');
   args.push(release);
   return t.run('Helm SDK uninstall', `helm-sdk-uninstall ${args.join(' ')}`, cp.helmSdkUninstall(args, { timeoutMs: 180_000 }));
+}
+
+/** Installs `chart` through the SDK the way Flux's helm-controller does (records and release namespaces apart). */
+export async function sdkInstall(cp: ControlPlane, t: Transcript, release: string, chart: string, o: { namespace: string; targetNamespace: string }): Promise<RunResult> {
+  const args = ['-namespace', o.namespace, '-target-namespace', o.targetNamespace, '-install', chart, release];
+  return t.run('Helm SDK install', `helm-sdk-uninstall ${args.map((a) => (a === chart ? relative(process.cwd(), a) || a : a)).join(' ')}`, cp.helmSdkUninstall(args, { timeoutMs: 180_000 }));
 }
 
 export async function ensureNamespace(cp: ControlPlane, ns: string): Promise<void> {

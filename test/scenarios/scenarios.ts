@@ -8,7 +8,7 @@ import { sleep, waitFor } from '../cluster/proc.ts';
 import type { RunResult } from '../cluster/proc.ts';
 import {
   chartPath, csvsIn, ensureNamespace, existing, forceRemoveOperatorNamespace, helm, kubectl, namespaceState, olmOwnedClusterObjects,
-  releaseRecords, sdkUninstall, simpleAppObjects, stuckFor, Transcript, waitNamespaceGone, type NamespaceState, type ReleaseRecord,
+  releaseRecords, sdkInstall, sdkUninstall, simpleAppObjects, stuckFor, Transcript, waitNamespaceGone, type NamespaceState, type ReleaseRecord,
 } from './harness.ts';
 import { csvManifest, csvRbacManifests, operatorGroupManifest } from './objects.ts';
 
@@ -240,6 +240,25 @@ export const S4_CASES: S4Case[] = [
     },
   },
   {
+    // Flux's helm-controller: records in the HelmRelease's namespace, the release and its objects
+    // in spec.targetNamespace; the uninstall's DELETEs go to the target namespace, correctly.
+    name: "Flux helm-controller's shape: records in one namespace, the release in another (SDK install + uninstall)",
+    async run(cp, t) {
+      await ensureNamespace(cp, 's4-flux-store');
+      await ensureNamespace(cp, 's4-flux-target');
+      const o = { namespace: 's4-flux-store', targetNamespace: 's4-flux-target' };
+      const i = ok(await sdkInstall(cp, t, 'fx', chartPath('simple-app'), o), 'SDK install');
+      const u = ok(await sdkUninstall(cp, t, 'fx', o), 'SDK uninstall');
+      return [i, u];
+    },
+  },
+  {
+    // kube-system stays exempt from the namespace-deletion denial only; its releases (CNI,
+    // metrics-server) are reviewed for incident B, and a correct uninstall there stays silent.
+    name: 'helm 3 CLI install + uninstall of a release in kube-system',
+    run: (cp, t) => cliRoundTrip(cp, t, 3, 'kube-system', 'ks', 'simple-app'),
+  },
+  {
     name: 'kubectl delete of an unrelated namespace',
     async run(cp, t) {
       await ensureNamespace(cp, 's4-unrelated');
@@ -275,6 +294,9 @@ export async function s4Leftovers(cp: ControlPlane): Promise<string[]> {
   await check('/api/v1/namespaces/s4-keep-policy/configmaps/kp-kept', 'kept configmap (resource-policy keep)', true);
   await check('/api/v1/namespaces/s4-keep-policy/configmaps/kp-ephemeral', 's4-keep-policy ephemeral configmap');
   await check('/api/v1/namespaces/s4-two/configmaps/two-local', 's4-two local configmap');
+  await check('/api/v1/namespaces/s4-flux-target/configmaps/fx-config', 's4-flux-target configmap');
+  if ((await releaseRecords(cp, 's4-flux-store', 'fx')).length > 0) out.push('s4-flux-store/fx records still present');
+  await check('/api/v1/namespaces/kube-system/configmaps/ks-config', 'kube-system configmap');
   await check('/api/v1/namespaces/s4-shared/configmaps/two-remote', 's4-shared remote configmap');
   for (const ns of ['s4-unrelated', 's4-nsdelete']) {
     await waitNamespaceGone(cp, ns, 60_000).catch(() => out.push(`namespace ${ns} still present`));
@@ -284,11 +306,13 @@ export async function s4Leftovers(cp: ControlPlane): Promise<string[]> {
   return out;
 }
 
+const S4_NAMESPACES = ['s4-h3', 's4-h4', 's4-sdk', 's4-keep', 's4-hooks', 's4-keep-policy', 's4-two', 's4-shared', 's4-flux-store', 's4-flux-target', 's4-unrelated', 's4-nsdelete'];
+
 export async function s4Reset(cp: ControlPlane): Promise<void> {
-  for (const ns of ['s4-h3', 's4-h4', 's4-sdk', 's4-keep', 's4-hooks', 's4-keep-policy', 's4-two', 's4-shared', 's4-unrelated', 's4-nsdelete']) {
+  for (const ns of S4_NAMESPACES) {
     if (await cp.client.get(`/api/v1/namespaces/${ns}`)) await cp.client.request('DELETE', `/api/v1/namespaces/${ns}`);
   }
-  for (const ns of ['s4-h3', 's4-h4', 's4-sdk', 's4-keep', 's4-hooks', 's4-keep-policy', 's4-two', 's4-shared', 's4-unrelated', 's4-nsdelete']) {
+  for (const ns of S4_NAMESPACES) {
     await waitNamespaceGone(cp, ns);
   }
 }
