@@ -3,5 +3,8 @@
 # control-plane binaries (built once, cached by version).
 . .ci/ensure-node.sh
 command -v openssl >/dev/null || { echo "installing openssl (Debian package)"; apt-get update -qq && apt-get install -y -qq openssl; }
+# The node mode's Debian packages (containerd, runc, CNI plugins, buildah, ...); root only, like
+# the node mode itself.
+if [ "$(id -u)" = 0 ]; then bash test/cluster/node/install-packages.sh || echo "node packages not installed: node mode unavailable" >&2; fi
 [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
 bash test/cluster/build-binaries.sh

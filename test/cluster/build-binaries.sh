@@ -35,14 +35,16 @@ go_build_in() { # dir pkg ldflags out
   (cd "$1" && go build -trimpath -ldflags "$3" -o "$4" "$2")
 }
 
-# kubectl comes from the same k8s.io/kubernetes wrapper module; it is built in a scratch copy so
-# the extra go.sum lines kubectl's packages need never touch the committed module.
-kubectl_build() { # out
+# kubectl, kubelet and kube-scheduler come from the same k8s.io/kubernetes wrapper module; they
+# are built in a scratch copy so the extra go.sum lines their packages need never touch the
+# committed module.
+kube_scratch_build() { # pkg out
   local w; w=$(mktemp -d)
   cp "$here/go/kube/go.mod" "$here/go/kube/go.sum" "$w/"
-  (cd "$w" && go build -trimpath -ldflags "$kube_ldflags" -o "$1" k8s.io/kubernetes/cmd/kubectl)
+  (cd "$w" && go build -trimpath -ldflags "$kube_ldflags" -o "$2" "$1")
   local rc=$?; rm -rf "$w"; return $rc
 }
+kubectl_build() { kube_scratch_build k8s.io/kubernetes/cmd/kubectl "$1"; }
 
 # `go install module/pkg@version` needs the proxy's version list (to look up deprecations), which
 # not every module proxy serves. A throwaway wrapper module that requires the exact version, with
@@ -105,6 +107,16 @@ sdk_hash=$(cat "$here/go/helm-sdk-uninstall/"{go.mod,go.sum,main.go} | sha256sum
 step "helm-sdk-uninstall ($sdk_hash)" "$bin/helm-sdk-uninstall-$sdk_hash" \
   go_build_in "$here/go/helm-sdk-uninstall" . "-s -w"
 step "kubectl $KUBE_VERSION" "$bin/kubectl-$KUBE_VERSION" kubectl_build
+
+# Node mode (test/cluster/README.md): kubelet and kube-scheduler from the same wrapper module, and
+# the node images (pause, the two bases of the Dockerfile's stages) from the cached Node 24.
+step "kubelet $KUBE_VERSION" "$bin/kubelet-$KUBE_VERSION" kube_scratch_build k8s.io/kubernetes/cmd/kubelet
+step "kube-scheduler $KUBE_VERSION" "$bin/kube-scheduler-$KUBE_VERSION" kube_scratch_build k8s.io/kubernetes/cmd/kube-scheduler
+if command -v buildah >/dev/null; then
+  bash "$here/node/build-images.sh" "$cache" "$(command -v node)" || { echo "[build] node images: FAILED" >&2; failed+=("node images"); }
+else
+  echo "[build] node images: skipped (no buildah; test/cluster/node/install-packages.sh installs it, as root)"
+fi
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "[build] FAILED: ${failed[*]} (after $(( $(date +%s) - started ))s)" >&2

@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { kubeClient, kubeconfigYaml, type KubeClient } from './kubeClient.ts';
 import { binPath, missingComponents, type BinaryName } from './paths.ts';
 import { makeCA, makeLeaf, makeServiceAccountKey, type CA } from './pki.ts';
-import { freePort, GiveUp, onSignalShutdown, registerDir, run, startDaemon, startWatchdog, tail, unregisterDir, waitFor, type Daemon, type RunResult } from './proc.ts';
+import { freePort, GiveUp, onExitCleanup, onSignalShutdown, registerDir, run, startDaemon, startWatchdog, tail, unregisterDir, waitFor, type Daemon, type RunResult } from './proc.ts';
 import { installOlm, type OlmMode } from './olm.ts';
 import { startOlmSupervisor, type OlmSupervisor } from './olmSupervisor.ts';
+import { acquireNodeLock, restoreIfOwner, type NodeLock } from './node/lock.ts';
+import { makeNodePki, NODE_CONTROLLERS, nodeApiserverArgs, startNode, type KubeNode, type NodePki } from './node/node.ts';
 
 export interface ControlPlaneOptions {
   /** Progress sink; default prints "[cluster] ..." lines to stderr. Pass () => {} to silence. */
@@ -31,6 +33,11 @@ export interface ControlPlaneOptions {
   apiserverArgs?: string[];
   /** Bound on each readiness wait (ms). */
   timeoutMs?: number;
+  /**
+   * Adds a real node: containerd, runc, CNI, kubelet and kube-scheduler (node/node.ts). One node
+   * cluster per host at a time (node/lock.ts); needs root and the node packages and images.
+   */
+  node?: boolean;
 }
 
 export interface ExecOptions {
@@ -55,6 +62,8 @@ export interface ControlPlane {
   helmSdkUninstall(args: string[], o?: ExecOptions): Promise<RunResult>;
   /** Present unless olm: 'none'. */
   olm?: OlmSupervisor;
+  /** Present with node: true. */
+  node?: KubeNode;
   /** Environment for running tools against this cluster (KUBECONFIG, HELM_* dirs, HOME). */
   env: NodeJS.ProcessEnv;
   /** Log files of the daemons, by name. */
@@ -133,11 +142,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const timeoutMs = opts.timeoutMs ?? 90_000;
   const needed: BinaryName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager'];
   if (opts.olm && opts.olm !== 'none') needed.push('olm');
+  if (opts.node) needed.push('kubelet', 'kube-scheduler');
   const missing = missingComponents(needed).filter((m) => m !== 'olm-data' || (opts.olm && opts.olm !== 'none'));
   if (missing.length) {
     throw new Error(`missing pinned components: ${missing.join(', ')}; run \`npm run build:binaries\` first`);
   }
   const t0 = Date.now();
+  // Before anything else: a second node cluster must not touch the host's bridge and NAT chain.
+  const lock: NodeLock | undefined = opts.node ? acquireNodeLock() : undefined;
   const dir = mkdtempSync(join(opts.parentDir ?? tmpdir(), 'tg-cluster-'));
   registerDir(dir);
   const pki = join(dir, 'pki');
@@ -146,16 +158,20 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   for (const d of [pki, logsDir, home, join(dir, 'etcd')]) mkdirSync(d, { recursive: true });
   const groupsFile = join(dir, 'pgids');
   writeFileSync(groupsFile, '');
-  startWatchdog(process.pid, dir, groupsFile);
+  startWatchdog(process.pid, dir, groupsFile, lock?.dir);
+  // On an exit without stop(), the host is given back before the dir (and its mounts) goes.
+  const undoExitCleanup = lock ? onExitCleanup(() => restoreIfOwner(lock.dir, process.pid)) : () => {};
 
   const daemons: Daemon[] = [];
   let olm: OlmSupervisor | undefined;
+  let node: KubeNode | undefined;
   let client: KubeClient | undefined;
   let stopped = false;
 
   const diagnostics = (lines = 30) =>
     daemons.map((d) => `----- ${d.name} (${d.isRunning() ? 'running' : 'exited'}) ${d.logPath}\n${tail(d.logPath, lines)}`).join('\n') +
-    (olm ? `\n${olm.diagnostics(lines)}` : '');
+    (olm ? `\n${olm.diagnostics(lines)}` : '') +
+    (node ? `\n${node.diagnostics(lines)}` : '');
 
   let unhook = () => {};
   const stop = async () => {
@@ -164,6 +180,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     unhook();
     const ts = Date.now();
     if (olm) await olm.stop().catch(() => {});
+    // The node first: its restore script unmounts what lives under dir and gives the host back.
+    if (node) await node.stop();
+    else if (lock) rmSync(lock.dir, { recursive: true, force: true });
+    undoExitCleanup();
     client?.close();
     for (const d of [...daemons].reverse()) await d.stop(5000);
     if (!opts.keepDir) {
@@ -195,12 +215,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     // PKI (openssl) while ports are picked.
     const tPki = Date.now();
     const ca = await makeCA(pki);
-    const [serving, admin, kcm, sa, auditClient] = await Promise.all([
+    const nodePkiP: Promise<NodePki | undefined> = opts.node ? makeNodePki(pki, ca) : Promise.resolve(undefined);
+    const [serving, admin, kcm, sa, auditClient, nodePki] = await Promise.all([
       makeLeaf(pki, 'apiserver', ca, { cn: 'kube-apiserver', dns: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'], ips: ['127.0.0.1', '10.0.0.1'], usage: 'server' }),
       makeLeaf(pki, 'admin', ca, { cn: 'admin', orgs: ['system:masters'], usage: 'client' }),
       makeLeaf(pki, 'kube-controller-manager', ca, { cn: 'system:kube-controller-manager', usage: 'client' }),
       makeServiceAccountKey(pki),
       makeLeaf(pki, 'apiserver-audit-client', ca, { cn: 'system:kube-apiserver-audit', usage: 'client' }),
+      nodePkiP,
     ]);
     const [etcdPort, etcdPeerPort, apiPort, kcmPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     log(`pki ready in ${secs(tPki)}; dir ${dir}`);
@@ -270,6 +292,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       }));
       apiArgs.push(`--audit-webhook-config-file=${cfg}`, '--audit-webhook-mode=batch', '--audit-webhook-batch-max-wait=1s');
     }
+    if (nodePki) apiArgs.push(...nodeApiserverArgs(nodePki, ca));
     apiArgs.push(...(opts.apiserverArgs ?? []));
     const apiStart = { name: 'kube-apiserver', cmd: binPath('kube-apiserver'), args: apiArgs, logDir: logsDir, groupsFile };
     const apiserver = startDaemon(apiStart);
@@ -308,7 +331,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         `--authorization-kubeconfig=${kcmKubeconfig}`,
         '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`,
         `--cert-dir=${join(dir, 'kcm-certs')}`,
-        `--controllers=${CONTROLLERS.join(',')}`,
+        `--controllers=${[...CONTROLLERS, ...(opts.node ? NODE_CONTROLLERS : [])].join(',')}`,
         '--use-service-account-credentials=true',
         `--service-account-private-key-file=${sa.key}`,
         `--root-ca-file=${ca.cert}`,
@@ -325,6 +348,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     }, 200);
     log(`kube-controller-manager ready in ${secs(tKcm)}`);
 
+    if (lock && nodePki) {
+      node = await startNode({ dir, logsDir, groupsFile, server, apiPort, ca, pki: nodePki, client: c, lock, log, timeoutMs });
+    }
+
     const env = toolEnv(home, kubeconfigPath);
     const exec = (cmd: string, args: string[], o: ExecOptions = {}) =>
       run(cmd, args, { env: { ...env, ...o.env }, timeoutMs: o.timeoutMs ?? 120_000, ...(o.input !== undefined ? { input: o.input } : {}) });
@@ -338,11 +365,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       dir,
       auditLogPath,
       client: c,
+      ...(node ? { node } : {}),
       env,
       kubectl: (args, o) => exec(kubectlBin, args, o),
       helm: (version, args, o) => exec(binPath(version === 3 ? 'helm3' : 'helm4'), args, o),
       helmSdkUninstall: (args, o) => exec(binPath('helm-sdk-uninstall'), args, o),
-      logs: () => Object.fromEntries(daemons.map((d) => [d.name, d.logPath])),
+      logs: () => ({ ...Object.fromEntries(daemons.map((d) => [d.name, d.logPath])), ...node?.logs() }),
       diagnostics,
       stop,
       async stopComponent(name) {

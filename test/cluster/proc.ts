@@ -48,6 +48,14 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
 function cleanupSync(): void {
   for (const g of registry.groups) killGroup(g, 'SIGKILL');
   registry.groups.clear();
+  for (const fn of exitCleanups) {
+    try {
+      fn();
+    } catch {
+      /* best effort */
+    }
+  }
+  exitCleanups.clear();
   for (const d of registry.dirs) {
     try {
       rmSync(d, { recursive: true, force: true });
@@ -84,6 +92,19 @@ function installHandlers(): void {
   }
 }
 
+const exitCleanups = new Set<() => void>();
+/**
+ * Registers a synchronous step of the last-resort cleanup, run after the process groups are
+ * killed and before the registered dirs are removed (the node mode's host restore).
+ */
+export function onExitCleanup(fn: () => void): () => void {
+  installHandlers();
+  exitCleanups.add(fn);
+  return () => {
+    exitCleanups.delete(fn);
+  };
+}
+
 const shutdownHooks = new Set<() => Promise<void>>();
 /** Registers an async stop to run (bounded to 15s) on SIGINT/SIGTERM/SIGHUP before the hard sweep. */
 export function onSignalShutdown(hook: () => Promise<void>): () => void {
@@ -105,11 +126,13 @@ export function unregisterDir(dir: string): void {
 
 /**
  * Starts a detached watchdog that kills the process groups listed in `groupsFile` and removes
- * `dir` as soon as process `ownerPid` is gone (covers SIGKILL of a test worker). It exits by
+ * `dir` as soon as process `ownerPid` is gone (covers SIGKILL of a test worker). With
+ * `nodeLockDir` it first runs the node's restore script (node/lock.ts) if the owner still holds it. It exits by
  * itself when `dir` disappears (normal stop) or its owner dies.
  */
-export function startWatchdog(ownerPid: number, dir: string, groupsFile: string): void {
-  const child = spawn(process.execPath, [join(clusterDir, 'watchdog.ts'), String(ownerPid), dir, groupsFile], {
+export function startWatchdog(ownerPid: number, dir: string, groupsFile: string, nodeLockDir?: string): void {
+  const args = [join(clusterDir, 'watchdog.ts'), String(ownerPid), dir, groupsFile, ...(nodeLockDir ? [nodeLockDir] : [])];
+  const child = spawn(process.execPath, args, {
     detached: true,
     stdio: 'ignore',
   });

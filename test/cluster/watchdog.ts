@@ -1,11 +1,13 @@
-// Detached watchdog for a loopback cluster: `node watchdog.ts OWNER_PID DIR GROUPS_FILE`.
+// Detached watchdog for a loopback cluster: `node watchdog.ts OWNER_PID DIR GROUPS_FILE [NODE_LOCK_DIR]`.
 // When the owner process disappears (even by SIGKILL, which skips its exit handlers) it kills
-// every process group listed in GROUPS_FILE and removes DIR. It exits by itself as soon as DIR
+// every process group listed in GROUPS_FILE, gives the host back (the node mode's restore script,
+// while the owner still holds the node lock) and removes DIR. It exits by itself as soon as DIR
 // is gone (the owner stopped the cluster normally) or after cleaning up.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { restoreIfOwner } from './node/lock.ts';
 import { processAlive } from './proc.ts';
 
-const [ownerArg, dir, groupsFile] = process.argv.slice(2);
+const [ownerArg, dir, groupsFile, nodeLockDir] = process.argv.slice(2);
 const owner = Number(ownerArg);
 if (!owner || !dir || !groupsFile) {
   console.error('usage: watchdog.ts OWNER_PID DIR GROUPS_FILE');
@@ -27,6 +29,8 @@ function cleanup(): void {
       /* gone */
     }
   }
+  // Unmounts what lives under DIR, so nothing is removed through a mount below.
+  if (nodeLockDir) restoreIfOwner(nodeLockDir, owner);
   try {
     rmSync(dir!, { recursive: true, force: true });
   } catch {
