@@ -73,7 +73,7 @@ async function head(it: AsyncIterator<Buffer | string>, n: number, counters: Dec
 function ioProblem(err: unknown, counters: DecompressCounters): InputProblem {
   const e = err as NodeJS.ErrnoException;
   const what = e.code === 'EACCES' ? 'permission denied' : e.code === 'EIO' ? 'I/O error' : e.code === 'EISDIR' ? 'is a directory' : (e.message || String(err));
-  return new InputProblem('unreadable', `read failed after ${counters.rawBytes} bytes: ${what}`, { rawByte: counters.rawBytes });
+  return new InputProblem('unreadable', counters.rawBytes === 0 ? what : `read failed after ${counters.rawBytes} bytes: ${what}`, { rawByte: counters.rawBytes });
 }
 
 /**
