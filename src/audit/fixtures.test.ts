@@ -1,8 +1,11 @@
 // The audit logs of real control-plane scenarios (test/fixtures/audit/, captured by capture.ts
 // there): reviewing each must report exactly that scenario's incidents, and nothing for the
 // no-false-positive one, with the fast path and strict parsing alike.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { AuditFinding } from './findings.ts';
 import { buildReport, renderHuman, renderJson, renderMarkdown } from './report.ts';
@@ -111,5 +114,30 @@ describe('captured scenarios', () => {
       'cross-release-delete', 'guard-break-glass', 'guard-bypassed', 'guard-denied', 'guard-warned', 'guard-warned',
       'misdirected-uninstall', 'misdirected-uninstall', 'misdirected-uninstall', 'namespace-finalizer-race', 'namespace-finalizer-race',
     ]);
+  });
+
+  it('same answer every way: fast path and --strict, plain and gzip give the same time range, counts and findings', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'tg-fixtures-'));
+    for (const [name, entry] of Object.entries(manifest)) {
+      const raw = readFileSync(dir + entry.file);
+      const plain = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw;
+      const files = { plain: join(tmp, `${name}.jsonl`), gzip: join(tmp, `${name}.jsonl.gz`) };
+      writeFileSync(files.plain, plain);
+      writeFileSync(files.gzip, gzipSync(plain));
+      const answers = [];
+      for (const path of [files.plain, files.gzip]) {
+        for (const strict of [false, true]) {
+          const r = await runReview({ inputs: [path], strict });
+          answers.push({
+            timeRange: [r.firstEventTime, r.lastEventTime], logTimeRange: [r.logFirstTime, r.logLastTime],
+            tally: r.tally, skipped: r.malformedTotal, findings: r.findings, pending: r.pendingNamespaceDeletions,
+          });
+        }
+      }
+      // Every line of a captured log is an event, and each is counted once.
+      expect(answers[0]?.tally.read, name).toBe(plain.toString('utf8').split('\n').filter((l) => l !== '').length);
+      expect(answers[0]?.tally.used, name).toBeGreaterThan(0);
+      for (const a of answers.slice(1)) expect(a, name).toEqual(answers[0]);
+    }
   });
 });
