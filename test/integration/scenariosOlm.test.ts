@@ -9,10 +9,10 @@ import { CSV_CLEANUP, OLM_NAMESPACE } from '../cluster/olm.ts';
 import { missingComponents } from '../cluster/paths.ts';
 import { GuardSession } from '../scenarios/guard.ts';
 import {
-  DENIED_TEXT, describeNamespace, GUARD_TEXT, namespaceState, output, scenarioRunner,
+  DENIED_TEXT, describeNamespace, GUARD_TEXT, helm, namespaceState, output, scenarioRunner, waitNamespaceGone,
 } from '../scenarios/harness.ts';
 import {
-  S1, s1Install, s1Leftovers, s1ManualCleanup, s1ObserveStuck, s1Recover, s1Uninstall,
+  S1, s1DeleteNamespacesTogether, s1Install, s1Leftovers, s1ManualCleanup, s1ObserveStuck, s1Recover, s1Uninstall, s1UninstallTwice,
   s5CreateOperator, s5DeleteOlmNamespace, s5DeleteOperatorNamespace, s5InstallOlm,
 } from '../scenarios/scenarios.ts';
 
@@ -56,26 +56,63 @@ describe('S1 — incident A: helm uninstall of a chart that ships OLM, an operat
     });
   });
 
-  it('with the guard: the namespace DELETE is denied, helm reports it, nothing is stuck; the documented recovery removes everything', async (ctx) => {
+  for (const helmVersion of [3, 4] as const) {
+    it(`with the guard (helm ${helmVersion}): the first uninstall is held back at OLM and says why; run again, it finishes and leaves nothing`, async (ctx) => {
+      const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+      if (!g) return ctx.skip();
+      await scenario(`S1-with-helm${helmVersion}`, async (t) => {
+        await s1Install(cp, t, helmVersion);
+        const r = await s1UninstallTwice(cp, t, helmVersion);
+        // Without --debug Helm prints only "failed to delete release", plus the guard's warnings.
+        expect(r.first.code).not.toBe(0);
+        expect(output(r.first)).toMatch(GUARD_TEXT);
+        expect(output(r.first)).toContain('DENIED: held back');
+        expect(output(r.first)).toContain(`run the uninstall again once ${S1.operatorNamespace} is gone`);
+        expect(r.olmRunningAfterFirst).toBe(true);
+        timings[`S1-helm${helmVersion}-operator-ns-gone`] = r.operatorNamespaceGoneMs;
+        expect(r.second.code, output(r.second)).toBe(0);
+        expect(output(r.second)).not.toMatch(DENIED_TEXT);
+        expect(r.leftovers).toEqual([]);
+      });
+    });
+  }
+
+  it('with the guard: the documented recovery still works after the controller was removed by hand (incident A denial)', async (ctx) => {
     const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
     if (!g) return ctx.skip();
-    await scenario('S1-with', async (t) => {
+    await scenario('S1-with-recovery', async (t) => {
       await s1Install(cp, t);
-      const u = await s1Uninstall(cp, t, 3, true);
+      // OLM removed outside Helm (kubectl): the operator namespace's deletion is what gets denied.
+      const del = await cp.kubectl(['delete', 'deployment', 'olm-operator', '-n', S1.olmNamespace]);
+      expect(del.code, del.stderr).toBe(0);
+      await cp.olm?.waitStopped(S1.olmNamespace, 'olm-operator', 30_000);
+      const u = await s1Uninstall(cp, t, 3);
       expect(u.helm.code).not.toBe(0);
-      expect(output(u.helm)).toMatch(DENIED_TEXT);
-      expect(output(u.helm)).toMatch(GUARD_TEXT);
-      expect(output(u.helm)).toContain(S1.operatorNamespace);
-      // Nothing stuck: the operator namespace is still Active and its CSV is not being deleted.
+      expect(output(u.helm)).toContain(`DENIED: deleting namespace ${S1.operatorNamespace} would leave it Terminating forever`);
       expect(u.operatorNamespace.phase).toBe('Active');
-      expect(u.operatorNamespace.csvs.every((c) => !c.deleting)).toBe(true);
-      const later = await namespaceState(cp, S1.operatorNamespace);
-      expect(later.phase).toBe('Active');
       const r = await s1Recover(cp, t);
       if (r.rollback) expect(r.rollback.code).toBe(0);
       expect(r.deleteOperatorNamespace.code).toBe(0);
       expect(r.uninstall.code).toBe(0);
       expect(r.leftovers).toEqual([]);
+    });
+  });
+
+  it('with the guard: `kubectl delete namespace` of the operator namespace and OLM\'s together never leaves the operator namespace hanging', async (ctx) => {
+    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+    if (!g) return ctx.skip();
+    await scenario('S1-namespaces-together', async (t) => {
+      await s1Install(cp, t);
+      const d = await s1DeleteNamespacesTogether(cp, t, [S1.operatorNamespace, S1.olmNamespace]);
+      // The operator namespace goes while OLM runs; OLM's namespace is denied while it finalizes.
+      expect(output(d.result)).toMatch(DENIED_TEXT);
+      await waitNamespaceGone(cp, S1.operatorNamespace, 120_000);
+      expect(cp.olm?.isRunning(S1.olmNamespace, 'olm-operator')).toBe(true);
+      const u = await helm(cp, t, 3, ['uninstall', S1.release, '-n', S1.releaseNamespace], 'uninstall what is left');
+      expect(u.code, output(u)).toBe(0);
+      await waitNamespaceGone(cp, S1.olmNamespace, 120_000).catch(() => undefined);
+      await cp.olm?.waitStopped(S1.olmNamespace, 'olm-operator', 30_000).catch(() => undefined);
+      expect(await s1Leftovers(cp)).toEqual([]);
     });
   });
 });

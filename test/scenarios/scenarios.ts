@@ -106,6 +106,42 @@ export async function s1Recover(cp: ControlPlane, t: Transcript, helmVersion: 3 
   return { ...(rollback ? { rollback } : {}), deleteOperatorNamespace: del, uninstall, leftovers: await s1Leftovers(cp) };
 }
 
+export interface S1RerunResult {
+  first: RunResult;
+  olmRunningAfterFirst: boolean;
+  /** From the end of the first uninstall until the operator namespace was gone. */
+  operatorNamespaceGoneMs: number;
+  second: RunResult;
+  leftovers: string[];
+}
+
+/**
+ * With the guard: the first `helm uninstall` is held back at OLM (its Deployment, RBAC, SA and
+ * namespace) while it deletes the operator namespace, which OLM then finalizes; the same command
+ * run again once that namespace is gone removes OLM and the release.
+ */
+export async function s1UninstallTwice(cp: ControlPlane, t: Transcript, helmVersion: 3 | 4): Promise<S1RerunResult> {
+  const args = ['uninstall', S1.release, '-n', S1.releaseNamespace];
+  const first = await helm(cp, t, helmVersion, args, 'uninstall (the guard holds OLM back)');
+  await sleep(1000); // the supervisor would notice a deleted Deployment within a poll
+  const olmRunningAfterFirst = cp.olm?.isRunning(S1.olmNamespace, 'olm-operator') ?? false;
+  const started = Date.now();
+  await waitNamespaceGone(cp, S1.operatorNamespace, 120_000);
+  const operatorNamespaceGoneMs = Date.now() - started;
+  t.note(`${S1.operatorNamespace} gone ${(operatorNamespaceGoneMs / 1000).toFixed(1)} s after the first uninstall returned`);
+  const second = await helm(cp, t, helmVersion, args, 'the same uninstall again');
+  await waitNamespaceGone(cp, S1.olmNamespace, 120_000).catch(() => undefined);
+  await cp.olm?.waitStopped(S1.olmNamespace, 'olm-operator', 30_000).catch(() => undefined);
+  return { first, olmRunningAfterFirst, operatorNamespaceGoneMs, second, leftovers: await s1Leftovers(cp) };
+}
+
+/** `kubectl delete namespace` of the operator namespace and OLM's in one command, in the given order. */
+export async function s1DeleteNamespacesTogether(cp: ControlPlane, t: Transcript, order: string[]): Promise<{ result: RunResult; operator: NamespaceState }> {
+  const result = await kubectl(cp, t, ['delete', 'namespace', ...order, '--wait=false'], `delete ${order.join(' and ')} in one command`);
+  await sleep(2000);
+  return { result, operator: await namespaceState(cp, S1.operatorNamespace) };
+}
+
 /** Everything S1's release or OLM left behind (empty = clean). */
 export async function s1Leftovers(cp: ControlPlane): Promise<string[]> {
   const out: string[] = [];
