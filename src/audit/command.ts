@@ -5,6 +5,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
 import { VERSION } from '../version.ts';
 import { DEFAULT_GUARD_NAME, DEFAULT_WINDOW_MS } from './correlator.ts';
+import { DEFAULT_MAX_LINE_BYTES } from './reader.ts';
 import { buildReport, problemWhere, renderHuman, renderJson, renderMarkdown } from './report.ts';
 import type { ReviewReport } from './report.ts';
 import { runReview } from './review.ts';
@@ -19,6 +20,8 @@ export interface ReviewFlags {
   windowSeconds: number;
   strict?: boolean;
   guardName: string;
+  /** Longest line (or JSON value) read, MiB; longer ones are skipped and counted. */
+  maxLineMib?: number;
 }
 
 const DURATION = /^(\d+(?:\.\d+)?)(s|m|h|d)$/;
@@ -33,6 +36,12 @@ export function parseTimeArg(value: string, now: number = Date.now()): number {
     if (!Number.isNaN(ms)) return ms;
   }
   throw new InvalidArgumentError(`expected an RFC 3339 time (2026-03-01T09:00:00Z) or a duration before now (30m, 2h, 7d), got "${value}"`);
+}
+
+function parseLineMib(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new InvalidArgumentError(`expected MiB between 1 and 1024, got "${value}"`);
+  return n;
 }
 
 function parseWindow(value: string): number {
@@ -77,6 +86,7 @@ export function registerReviewCommand(program: Command): void {
     .option('--user <user>', 'only findings that involve this user')
     .option('--window-seconds <seconds>', 'uninstall session gap, controller-race window and how long a deleted namespace may linger', parseWindow, DEFAULT_WINDOW_MS / 1000)
     .option('--strict', 'JSON-parse every line (exact malformed-line report; slower)')
+    .option('--max-line-mib <n>', 'longest line (or JSON value) read; longer ones are skipped and counted. Memory: about 100 MiB + 7 x this (src/audit/README.md)', parseLineMib, DEFAULT_MAX_LINE_BYTES / 1048576)
     .option('--guard-name <text>', 'text that marks the guard\'s webhook name in audit annotations', DEFAULT_GUARD_NAME)
     .addHelpText('after', '\nExit status: 0 no findings, 1 findings, 2 bad usage or an input not read to its end (damaged, not an audit log, unreadable; findings are still reported), 3 nothing analysed (no event inside --since/--until, or none usable).\nJSON report schema: src/audit/report.schema.json (schemaVersion 1).')
     .action(async (files: string[], flags: ReviewFlags) => {
@@ -147,6 +157,7 @@ export async function reviewAction(files: string[], flags: ReviewFlags): Promise
       windowMs: flags.windowSeconds * 1000,
       strict: flags.strict === true,
       guardName: flags.guardName,
+      ...(flags.maxLineMib !== undefined ? { maxLineBytes: flags.maxLineMib * 1048576 } : {}),
       onProgress: (p) => progress.update(p),
       ...(flags.since !== undefined ? { since: flags.since } : {}),
       ...(flags.until !== undefined ? { until: flags.until } : {}),

@@ -142,13 +142,13 @@ describe('bounded work on hostile input', () => {
       onProgress: () => { peakArrayBuffers = Math.max(peakArrayBuffers, process.memoryUsage().arrayBuffers); },
     });
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(malformed).toEqual([{ line: 21, reason: 'line longer than 67108864 bytes: skipped' }]);
+    expect(malformed).toEqual([{ line: 21, reason: 'line longer than 16777216 bytes (--max-line-mib): skipped' }]);
     // Parsed or skipped by the fast path, every event around the long line is counted.
     expect(stats.events).toBe(sdk.length);
     expect(events).toBeGreaterThan(20);
     expect(stats.problem).toBeUndefined();
-    // At most the 64 MiB limit is held, never the 100 MiB line.
-    expect(peakArrayBuffers - baseline).toBeLessThan(80 * MiB);
+    // At most the 16 MiB limit is held, never the 100 MiB line.
+    expect(peakArrayBuffers - baseline).toBeLessThan(32 * MiB);
   }, 30_000);
 
   it('names other compressions and archives with the command that converts them', async () => {

@@ -18,6 +18,8 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACE = 0x7d;
 const CLOSE_BRACKET = 0x5d;
 const COMMA = 0x2c;
+/** How much of a value's start is searched for a list field. */
+const LIST_SNIFF_BYTES = 64 * 1024;
 
 function isSpace(c: number): boolean { return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; }
 
@@ -35,6 +37,8 @@ export class JsonValueSplitter {
   private opened = false;
   private closed = false;
   private junkLine = 0;
+  /** The skipped value looked like a list of events (the hint says how to split it). */
+  private holdsList = false;
 
   private readonly arrayMode: boolean;
   private readonly maxValueBytes: number;
@@ -94,14 +98,22 @@ export class JsonValueSplitter {
   private keep(part: Buffer): void {
     if (this.dropping) return;
     this.partsBytes += part.length;
-    if (this.partsBytes > this.maxValueBytes) { this.dropping = true; this.parts = []; return; }
+    if (this.partsBytes > this.maxValueBytes) {
+      this.dropping = true;
+      this.holdsList = this.parts.length > 0 && /"(items|events|hits)"\s*:\s*\[/.test(Buffer.concat(this.parts).toString('utf8', 0, LIST_SNIFF_BYTES));
+      this.parts = [];
+      return;
+    }
     this.parts.push(Buffer.from(part));
   }
 
   private finish(chunk: Buffer, from: number, to: number): void {
     this.collecting = false;
     if (from >= 0) this.keep(chunk.subarray(from, to));
-    if (this.dropping) this.sink.skipped(this.startLine, 'too-long', `value longer than ${this.maxValueBytes} bytes: skipped`);
+    if (this.dropping) {
+      const hint = this.holdsList ? '; it holds a list: write one event per line first (an EventList: jq -c \'.items[]\' FILE) or raise --max-line-mib' : '';
+      this.sink.skipped(this.startLine, 'too-long', `JSON value longer than ${this.maxValueBytes} bytes (--max-line-mib): skipped${hint}`);
+    }
     else this.sink.value(this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts), this.startLine);
     this.parts = [];
     this.partsBytes = 0;

@@ -113,7 +113,7 @@ describe('readAuditInput', () => {
     const text = toJsonLines([ev(1)]) + huge + '\n' + toJsonLines([ev(2)]);
     const { events, malformed } = await read(text, { maxLineBytes: 1000, chunk: 512 });
     expect(events.map((e) => e.line)).toEqual([1, 3]);
-    expect(malformed).toEqual([{ line: 2, reason: 'line longer than 1000 bytes: skipped' }]);
+    expect(malformed).toEqual([{ line: 2, reason: 'line longer than 1000 bytes (--max-line-mib): skipped' }]);
   });
 
   it('reports the time and stage of every line the fast path skips', async () => {
@@ -122,5 +122,49 @@ describe('readAuditInput', () => {
     const { skippedTimes, stats } = await read(toJsonLines(lines));
     expect(stats.parsedLines).toBe(20);
     expect(skippedTimes).toEqual([...[20, 21, 22, 23, 24].map((i) => ({ ms: T0 + i, final: true })), { ms: T0 + 100, final: false }]);
+  });
+});
+
+describe('formats besides JSON lines', () => {
+  const lines = [ev(1), ev(2), ev(3)].map((e) => JSON.stringify(e));
+
+  it('reads pretty-printed values and arrays across any chunking, with the line each starts on', async () => {
+    const pretty = [ev(1), ev(2)].map((e) => JSON.stringify(e, null, 2)).join('\n');
+    const array = `[${lines.join(',\n')}]`;
+    for (const chunk of [1, 13, 1 << 20]) {
+      const p = await read(pretty, { chunk });
+      expect(p.stats.format).toBe('pretty-json');
+      expect(p.events.map((e) => e.ev.objectRef?.name)).toEqual(['c1', 'c2']);
+      expect(p.events[1]?.line).toBe(pretty.split('\n').findIndex((l, i) => i > 0 && l === '{') + 1);
+      const a = await read(array, { chunk });
+      expect(a.stats.format).toBe('json-array');
+      expect(a.events.map((e) => `${e.line}:${e.ev.objectRef?.name}`)).toEqual(['1:c1', '2:c2', '3:c3']);
+    }
+  });
+
+  it('skips a pretty-printed value over the limit and says how to split a list', async () => {
+    const list = JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items: Array.from({ length: 50 }, (_, i) => ev(i)) }, null, 2);
+    const { malformed, stats } = await read(`${list}\n${JSON.stringify(ev(99), null, 2)}\n`, { maxLineBytes: 4096, chunk: 1000 });
+    expect(malformed).toEqual([{ line: 1, reason: "JSON value longer than 4096 bytes (--max-line-mib): skipped; it holds a list: write one event per line first (an EventList: jq -c '.items[]' FILE) or raise --max-line-mib" }]);
+    expect(stats.events).toBe(1);
+  });
+
+  it('joins the partial lines of CRI logs and reads log-shipper records', async () => {
+    const cri = `2026-03-01T09:00:00.000000001Z stdout P ${lines[0]?.slice(0, 100)}\n2026-03-01T09:00:00.000000002Z stdout F ${lines[0]?.slice(100)}\n2026-03-01T09:00:00.1Z stderr F ${lines[1]}\n`;
+    const c = await read(cri, { strict: true });
+    expect(c.stats.format).toBe('cri-json-lines');
+    expect(c.events.map((e) => e.ev.objectRef?.name)).toEqual(['c1', 'c2']);
+    const docker = lines.map((l) => JSON.stringify({ log: `${l}\n`, stream: 'stdout' })).join('\n');
+    const d = await read(docker);
+    expect(d.events).toHaveLength(3);
+    expect(d.stats.wrapped).toEqual({ '.log': 3 });
+  });
+
+  it('names what users mistake for the audit log', async () => {
+    const k8sEvents = Array.from({ length: 3 }, () => JSON.stringify({ kind: 'Event', apiVersion: 'v1', reason: 'Killing' })).join('\n');
+    expect((await read(k8sEvents)).stats.problem?.message).toMatch(/a Kubernetes Event object \(v1, as `kubectl get events -o json` prints\), not an audit event/);
+    expect((await read('I1122 00:51:05.222792       1 server.go:123] starting\n')).stats.problem?.message).toMatch(/a klog line/);
+    const gcp = JSON.stringify({ protoPayload: { '@type': 'type.googleapis.com/google.cloud.audit.AuditLog' } });
+    expect((await read(gcp)).stats.problem?.message).toMatch(/Google Cloud Logging audit entry/);
   });
 });

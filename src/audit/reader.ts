@@ -78,7 +78,11 @@ const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
 const DEFAULT_SNIFF_LINES = 20;
-export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
+/**
+ * A line being parsed costs up to about 7 times its size in memory (src/audit/README.md, "Memory
+ * bound"); 16 MiB keeps the whole review under 256 MiB. `--max-line-mib` raises it.
+ */
+export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_GZIP_RATIO = 100;
 const DEFAULT_RATIO_FLOOR = 16 * 1024 * 1024;
 /** Bytes looked at to tell JSON lines from pretty-printed JSON. */
@@ -347,7 +351,7 @@ class InputReader {
       const joined = over ? undefined : Buffer.concat(this.criPartial);
       this.criPartial = [];
       this.criPartialBytes = 0;
-      if (!joined) { this.malformed(this.lineNo, `line longer than ${this.maxLine} bytes: skipped`, 'too-long'); this.sniff(0, `line ${this.lineNo} is too long`); return; }
+      if (!joined) { this.malformed(this.lineNo, `line longer than ${this.maxLine} bytes (--max-line-mib): skipped`, 'too-long'); this.sniff(0, `line ${this.lineNo} is too long`); return; }
       this.record(joined, 0, joined.length, true);
       return;
     }
@@ -388,7 +392,7 @@ class InputReader {
   private tooLong(): void {
     this.lineNo++;
     this.stats.lines++;
-    this.malformed(this.lineNo, `line longer than ${this.maxLine} bytes: skipped`, 'too-long');
+    this.malformed(this.lineNo, `line longer than ${this.maxLine} bytes (--max-line-mib): skipped`, 'too-long');
     this.sniff(0, `line ${this.lineNo} is longer than ${this.maxLine} bytes`);
   }
 
