@@ -4,6 +4,7 @@
 // (--config) > defaults. Every key is described once in SCHEMA below; the environment variable
 // name is derived from the key (`liveLookup.timeoutMs` -> TG_LIVE_LOOKUP_TIMEOUT_MS).
 // Every error names the key, the bad value and what is allowed; unknown keys are errors too.
+import { DEFAULT_STALE_UNINSTALLING_AFTER_MS } from './policies/releaseActivity.ts';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { basename } from 'node:path';
@@ -54,6 +55,8 @@ export interface Config {
   /** Effective list: the namespace controller and the garbage collector, then the configured extras. */
   exemptUsers: string[];
   breakGlassAnnotation: string;
+  /** Age after which a release record still saying `uninstalling` is a failed uninstall, not a running one. */
+  staleUninstallingAfterMs: number;
   /** Configured guards only; the built-in OLM guard is added by policySettings(). */
   finalizerGuards: FinalizerGuard[];
   audit: { jwt?: JwtAuthConfig; maxQueueEvents: number; windowMs: number; maxBodyBytes: number };
@@ -150,6 +153,7 @@ const SCHEMA: Node = {
     exemptNamespaces: { t: 'list', def: [], check: checkDnsLabel, doc: 'Extra namespaces whose deletion is never denied (kube-system and guardNamespace always are).' },
     exemptUsers: { t: 'list', def: [], check: checkUser, doc: 'Extra users the policies never flag (namespace controller and garbage collector always).' },
     breakGlassAnnotation: { t: 'str', def: 'teardown-guard.io/break-glass', check: checkQualifiedKey, doc: 'Annotation on the object being deleted that overrides a denial; its value is the reason.' },
+    staleUninstallingAfterMs: { t: 'int', def: DEFAULT_STALE_UNINSTALLING_AFTER_MS, min: 60_000, max: 30 * 86_400_000, unit: 'ms', doc: 'A release record saying "uninstalling" for longer than this (Helm\'s modifiedAt label) is a failed uninstall, not one running now.' },
     finalizerGuards: { t: 'guards', doc: 'Extra guarded finalizers (the OLM csv-cleanup guard is built in); file only.' },
     audit: {
       t: 'obj',
@@ -628,6 +632,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     exemptNamespaces: unique(['kube-system', guardNamespace, ...at<string[]>('exemptNamespaces')]),
     exemptUsers: unique([...ALWAYS_EXEMPT_USERS, ...at<string[]>('exemptUsers')]),
     breakGlassAnnotation: at<string>('breakGlassAnnotation'),
+    staleUninstallingAfterMs: at<number>('staleUninstallingAfterMs'),
     finalizerGuards: at<FinalizerGuard[]>('finalizerGuards'),
     audit: { maxQueueEvents: audit.maxQueueEvents, windowMs: audit.windowMs, maxBodyBytes: audit.maxBodyBytes, ...(jwt ? { jwt } : {}) },
     log: at<Config['log']>('log'),
@@ -651,6 +656,7 @@ export function policySettings(config: Config): PolicySettings {
     exemptUsers: [...config.exemptUsers],
     finalizerGuards: finalizerGuardsOf(config),
     breakGlassAnnotation: config.breakGlassAnnotation,
+    staleUninstallingAfterMs: config.staleUninstallingAfterMs,
   };
 }
 
