@@ -131,18 +131,20 @@ async function* inflate(head: Buffer, rest: AsyncIterator<Buffer | string> | und
       if (first) {
         first = false;
         const bin = describeBinary(chunk);
-        if (bin) throw new InputProblem('not-an-audit-log', `gzip holding ${bin}`, { rawByte: counters.rawBytes, byte: 0 });
+        if (bin) throw new InputProblem('not-an-audit-log', `gzip holding ${bin}`, { rawByte: gunzip.bytesWritten, byte: 0 });
       }
       counters.bytes += chunk.length;
-      if (counters.bytes >= o.ratioFloorBytes && counters.bytes > o.maxRatio * counters.rawBytes) {
-        throw new InputProblem('stopped', `gzip: decompression ratio over ${o.maxRatio}:1 (${counters.bytes} bytes from ${counters.rawBytes} compressed): a decompression bomb, not an audit log (real audit logs compress 5-30:1); stopped. If it is a log, decompress it yourself: zcat FILE | teardown-guard review -`, { rawByte: counters.rawBytes, byte: counters.bytes });
+      // bytesWritten: compressed bytes zlib has consumed (reads run ahead of it).
+      const consumed = gunzip.bytesWritten;
+      if (counters.bytes >= o.ratioFloorBytes && counters.bytes > o.maxRatio * consumed) {
+        throw new InputProblem('stopped', `gzip: decompression ratio over ${o.maxRatio}:1 (${counters.bytes} bytes from ${consumed} compressed): a decompression bomb, not an audit log (real audit logs compress 5-30:1); stopped. If it is a log, decompress it yourself: zcat FILE | teardown-guard review -`, { rawByte: consumed, byte: counters.bytes });
       }
       yield chunk;
     }
   } catch (err) {
     if (err instanceof InputProblem) throw err;
     if (readError) throw readError;
-    throw new InputProblem('damaged', `gzip: ${(err as Error).message}`, { rawByte: counters.rawBytes, byte: counters.bytes });
+    throw new InputProblem('damaged', `gzip: ${(err as Error).message}`, { rawByte: Math.min(counters.rawBytes, gunzip.bytesWritten), byte: counters.bytes });
   } finally {
     raw.destroy();
     gunzip.destroy();
