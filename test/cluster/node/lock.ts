@@ -38,7 +38,8 @@ export function acquireNodeLock(lockDir = NODE_LOCK_DIR): NodeLock {
       const owner = ownerOf(lockDir);
       // No owner yet and just made: another process is between mkdir and writing its pid.
       const justMade = !owner && Date.now() - statSync(lockDir).mtimeMs < 10_000;
-      if (justMade || (owner && owner !== process.pid && processAlive(owner))) {
+      // A live owner may be this very process (a second cluster in the same test file).
+      if (justMade || (owner && processAlive(owner))) {
         throw new Error(`another node cluster is running (pid ${owner}, lock ${lockDir}); node mode runs one cluster per host`, { cause: e });
       }
       runRestoreScript(join(lockDir, 'restore.sh'));

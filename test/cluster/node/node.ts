@@ -126,7 +126,9 @@ function cniConflist(d: NodePaths): string {
     name: n.cniNetwork,
     plugins: [{
       type: 'bridge', bridge: n.bridge, isGateway: true, ipMasq: false, hairpinMode: true,
-      ipam: { type: 'host-local', ranges: [[{ subnet: n.podSubnet, gateway: n.podGateway }]], dataDir: d.cniIpamDir },
+      // Pods get a route to the Service range only (the DNAT of the API server's Service IP),
+      // no default route: nothing from a Pod leaves the machine.
+      ipam: { type: 'host-local', ranges: [[{ subnet: n.podSubnet, gateway: n.podGateway }]], routes: [{ dst: n.serviceRange }], dataDir: d.cniIpamDir },
     }],
   }, null, 2);
 }

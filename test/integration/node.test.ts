@@ -1,0 +1,207 @@
+// The guard as users run it (issue 11): its image built here from the project's Dockerfile,
+// running as Pods on a real node of the loopback control plane (test/cluster/README.md, "Node
+// mode"), installed the way README.md ("Install on a cluster") says, and reached by the API server
+// through its Service. Everything is observed on the real components: the Node and Pod objects,
+// `kubectl exec`/`logs` through the kubelet, the API server's answers and its audit log.
+//
+//   1. one node cluster per host: a second one is refused while this one runs
+//   2. the node is Ready: the pinned kubelet over containerd, the node IP from the harness
+//   3. both replicas Ready, running the image built here, as uid 65532 with a read-only root and
+//      seccomp in force (read inside the container)
+//   4. a namespace DELETE (dry run) of a namespace whose CSV finalizer has no controller is denied
+//      by the in-cluster guard: the API server names the webhook, the guard Pods log the decision,
+//      the audit log carries the guard's annotation and no fail-open
+//   5. `kubectl rollout restart` during a stream of such DELETEs: every one is still denied by the
+//      guard (none allowed, none failed open in the audit log), and the Pods were replaced
+//
+// Timings (image build, node up, install, rollout) are printed as "[node-test] ..." lines.
+// Needs root and the node packages; `test/bootstrap.sh` installs them, `build-binaries.sh` builds
+// the kubelet, kube-scheduler and the node images. The guard's image is built from the working
+// tree; TG_NODE_IMAGE_SOURCE=head builds the last commit instead (while others edit the tree).
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import { buildGuardImage, type GuardImage } from '../cluster/node/images.ts';
+import { GUARD_DEPLOYMENT, GUARD_NAMESPACE, installGuard, type InstalledGuard } from '../cluster/node/installGuard.ts';
+import { NODE_NET } from '../cluster/node/host.ts';
+import { NODE_NAME } from '../cluster/node/node.ts';
+import { missingComponents } from '../cluster/paths.ts';
+import { sleep, waitFor } from '../cluster/proc.ts';
+import { csvManifest } from '../scenarios/objects.ts';
+
+const log = (line: string) => process.stderr.write(`[node-test] ${line}\n`);
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+const GUARD_SELECTOR = 'app.kubernetes.io/name=teardown-guard,app.kubernetes.io/component=webhook';
+const NS_WEBHOOK = 'namespaces.teardown-guard.io';
+const STRANDED = 'stranded';
+
+let cp: ControlPlane;
+let work: string;
+let image: GuardImage;
+let installed: InstalledGuard;
+let nodeUpMs = 0;
+
+interface PodObject {
+  metadata: { name: string; uid: string; deletionTimestamp?: string };
+  status?: { phase?: string; podIP?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ image: string; ready: boolean }> };
+}
+interface AuditEvent { verb?: string; objectRef?: { resource?: string; name?: string }; annotations?: Record<string, string>; responseStatus?: { code?: number } }
+
+function prerequisites(): string[] {
+  const missing: string[] = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'olm', 'kubelet', 'kube-scheduler']);
+  if (process.getuid?.() !== 0) missing.push('root (the node mode changes host networking)');
+  for (const bin of ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/bin/buildah', '/usr/lib/cni/bridge', '/usr/sbin/iptables']) {
+    if (!existsSync(bin)) missing.push(`${bin} (test/cluster/node/install-packages.sh)`);
+  }
+  return missing;
+}
+
+async function guardPods(): Promise<PodObject[]> {
+  const list = await cp.client.must<{ items: PodObject[] }>('GET', `/api/v1/namespaces/${GUARD_NAMESPACE}/pods?labelSelector=${encodeURIComponent(GUARD_SELECTOR)}`);
+  return list.items;
+}
+
+const isReady = (p: PodObject) => !p.metadata.deletionTimestamp && Boolean(p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+
+/** A namespace holding a CSV that carries csv-cleanup, with no olm-operator anywhere: deleting it would hang. */
+async function strandedNamespace(name: string): Promise<void> {
+  const ns = await cp.kubectl(['create', 'namespace', name]);
+  if (ns.code !== 0) throw new Error(`creating namespace ${name}: ${ns.stderr}`);
+  const csv = csvManifest(name, 'op.v1') as { metadata: Record<string, unknown> };
+  csv.metadata['finalizers'] = ['operators.coreos.com/csv-cleanup'];
+  const r = await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(csv) });
+  if (r.code !== 0) throw new Error(`creating the CSV failed: ${r.stderr}`);
+}
+
+function dryRunDelete(name: string) {
+  return cp.client.request<{ message?: string }>('DELETE', `/api/v1/namespaces/${name}?dryRun=All`, { timeoutMs: 15_000 });
+}
+
+function auditEvents(): AuditEvent[] {
+  return readFileSync(cp.auditLogPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent);
+}
+
+const namespaceDeletes = (name: string) => auditEvents().filter((e) => e.verb === 'delete' && e.objectRef?.resource === 'namespaces' && e.objectRef.name === name);
+const failedOpen = (e: AuditEvent) => Object.keys(e.annotations ?? {}).filter((k) => k.startsWith('failed-open.'));
+
+beforeAll(async () => {
+  const missing = prerequisites();
+  if (missing.length) throw new Error(`node mode prerequisites missing: ${missing.join('; ')}. Run \`bash test/bootstrap.sh\` as root.`);
+  const t0 = Date.now();
+  // OLM's CRDs: the guard watches CSVs, and the stranded namespace holds one.
+  cp = await startControlPlane({ node: true, olm: 'crds' });
+  nodeUpMs = Date.now() - t0;
+  work = mkdtempSync(join(tmpdir(), 'tg-node-test-'));
+  image = await buildGuardImage({ outDir: work, source: process.env.TG_NODE_IMAGE_SOURCE === 'head' ? 'head' : 'worktree', log });
+  const tImport = Date.now();
+  await cp.node!.importImage(image.path);
+  log(`image imported into the node in ${secs(Date.now() - tImport)}`);
+  installed = await installGuard(cp, join(work, 'install'), image.ref);
+  log(`timings: image build ${secs(image.buildMs)}, cluster with node up ${secs(nodeUpMs)}, install until both replicas Ready ${secs(installed.installMs)}`);
+  await strandedNamespace(STRANDED);
+});
+
+afterAll(async () => {
+  await cp?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('node mode', () => {
+  it('refuses a second node cluster while this one runs', async () => {
+    await expect(startControlPlane({ node: true, log: () => {} })).rejects.toThrow(/another node cluster is running/);
+  });
+
+  it('the node is Ready: the pinned kubelet over containerd, the node IP on the host', async () => {
+    const node = await cp.client.must<{ status: { nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string }; addresses: Array<{ type: string; address: string }> } }>('GET', `/api/v1/nodes/${NODE_NAME}`);
+    expect(node.status.nodeInfo.kubeletVersion).toMatch(/^v1\.36\./);
+    expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\//);
+    expect(node.status.addresses).toContainEqual({ type: 'InternalIP', address: NODE_NET.nodeIP });
+  });
+});
+
+describe('the guard installed from its image, as the README says', () => {
+  it('runs two Ready replicas of the image built here, on the pod network', async () => {
+    const pods = (await guardPods()).filter(isReady);
+    expect(pods).toHaveLength(2);
+    for (const p of pods) {
+      expect(p.status?.containerStatuses?.[0]?.image).toBe(image.ref);
+      expect(p.status?.podIP?.startsWith(NODE_NET.podSubnet.split('.').slice(0, 3).join('.'))).toBe(true);
+    }
+  });
+
+  it('runs as uid 65532 with a read-only root and seccomp (read inside the container through kubectl exec)', async () => {
+    const pod = (await guardPods()).find(isReady)!;
+    const script = [
+      "const fs = require('node:fs');",
+      "let root = 'writable'; try { fs.writeFileSync('/probe', 'x'); } catch (e) { root = e.code; }",
+      "const seccomp = /^Seccomp:\\s*(\\d)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1];",
+      'console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), root, seccomp }));',
+    ].join(' ');
+    const r = await cp.kubectl(['-n', GUARD_NAMESPACE, 'exec', pod.metadata.name, '--', '/nodejs/bin/node', '-e', script]);
+    expect(r.code, r.stderr).toBe(0);
+    // seccomp 2 = filter mode (RuntimeDefault); EROFS = readOnlyRootFilesystem.
+    expect(JSON.parse(r.stdout.trim())).toEqual({ uid: 65532, gid: 65532, root: 'EROFS', seccomp: '2' });
+  });
+
+  it('answers a namespace DELETE through its Service: denied by the in-cluster guard, logged by its Pod, annotated in the audit log', async () => {
+    const r = await dryRunDelete(STRANDED);
+    expect(r.status, r.text).toBe(403);
+    expect(r.body.message).toContain(`admission webhook "${NS_WEBHOOK}" denied the request`);
+    // The decision line of one of the two Pods (`kubectl logs` goes through the kubelet).
+    await waitFor('the guard Pod logs the decision', 20_000, async () => {
+      const logs = await cp.kubectl(['-n', GUARD_NAMESPACE, 'logs', '-l', GUARD_SELECTOR, '--prefix', '--tail=-1']);
+      const lines = logs.stdout.split('\n').filter((l) => l.includes('"msg":"decision"') && l.includes(STRANDED));
+      return lines.some((l) => l.includes('"verdict":"deny"') && l.includes('"dryRun":true')) ? true : undefined;
+    }, 500);
+    const events = await waitFor('the audit event of the DELETE', 20_000, () => {
+      const ev = namespaceDeletes(STRANDED).filter((e) => e.responseStatus?.code === 403);
+      return ev.length ? ev : undefined;
+    }, 500);
+    expect(Object.keys(events[0]!.annotations ?? {}).some((k) => k.startsWith(`${NS_WEBHOOK}/`))).toBe(true);
+    expect(events.flatMap(failedOpen)).toEqual([]);
+  });
+
+  it('keeps answering during `kubectl rollout restart`: every DELETE of a stream denied by the guard, none failed open', async () => {
+    const before = new Set((await guardPods()).map((p) => p.metadata.uid));
+    const auditBefore = namespaceDeletes(STRANDED).length;
+    const statuses = new Map<number, number>();
+    const allowedMessages: string[] = [];
+    let streaming = true;
+    const stream = (async () => {
+      while (streaming) {
+        const res = await dryRunDelete(STRANDED).catch(() => ({ status: 0, body: { message: 'request failed' } }));
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status !== 403 || !res.body.message?.includes(NS_WEBHOOK)) allowedMessages.push(`${res.status}: ${res.body.message ?? ''}`);
+        await sleep(50);
+      }
+    })();
+    await sleep(2000);
+    const t0 = Date.now();
+    const restart = await cp.kubectl(['-n', GUARD_NAMESPACE, 'rollout', 'restart', `deploy/${GUARD_DEPLOYMENT}`]);
+    expect(restart.code, restart.stderr).toBe(0);
+    const status = await cp.kubectl(['-n', GUARD_NAMESPACE, 'rollout', 'status', `deploy/${GUARD_DEPLOYMENT}`, '--timeout=240s'], { timeoutMs: 250_000 });
+    expect(status.code, status.stderr).toBe(0);
+    // Until the old Pods are gone (their shutdown delay and drain), not only until the new ones are Ready.
+    await waitFor('the old guard Pods gone', 120_000, async () => ((await guardPods()).some((p) => before.has(p.metadata.uid)) ? undefined : true), 500);
+    const rolloutMs = Date.now() - t0;
+    await sleep(2000);
+    streaming = false;
+    await stream;
+    const total = [...statuses.values()].reduce((a, b) => a + b, 0);
+    log(`rollout restart: ${secs(rolloutMs)} until both old Pods were gone; ${total} DELETEs streamed, by status ${JSON.stringify(Object.fromEntries(statuses))}`);
+
+    const after = await guardPods();
+    expect(after.filter(isReady)).toHaveLength(2);
+    expect(after.some((p) => before.has(p.metadata.uid))).toBe(false);
+    expect(total).toBeGreaterThan(20);
+    expect(allowedMessages).toEqual([]);
+    const events = await waitFor('the stream in the audit log', 20_000, () => {
+      const ev = namespaceDeletes(STRANDED).slice(auditBefore);
+      return ev.length >= total ? ev : undefined;
+    }, 500);
+    expect(events.flatMap(failedOpen)).toEqual([]);
+    expect(events.every((e) => e.responseStatus?.code === 403)).toBe(true);
+  });
+});
