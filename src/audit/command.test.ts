@@ -68,6 +68,15 @@ describe('review exit codes', () => {
     expect(await reviewAction([p], flags({ since: T0 + 1, until: T0 }))).toBe(2);
   });
 
+  it('3 when no event is usable: only earlier stages are logged', async () => {
+    const early = toJsonLines([1, 2, 3].map((i) => auditEvent({ verb: 'delete', uri: `/api/v1/namespaces/a/configmaps/c${i}`, at: T0 + i, stage: 'RequestReceived' })));
+    const c = capture();
+    expect(await reviewAction([file('early.log', early)], flags({ format: 'markdown' }))).toBe(3);
+    expect(c.out()).toContain('NOTHING ANALYSED: none of the 3 events read is a completed request with a time (3 at an earlier stage, 0 without a time)');
+    expect(c.out()).not.toContain('No findings.');
+    expect(c.err()).toContain('nothing analysed: 3 events read, none used');
+  });
+
   it('writes Markdown and reports malformed lines on stderr for machine formats', async () => {
     const p = file('md.log', misdirected + 'oops\n');
     const c = capture();

@@ -121,7 +121,8 @@ async function* inflate(head: Buffer, rest: AsyncIterator<Buffer | string> | und
       }
     } catch (err) { readError = ioProblem(err, counters); throw readError; }
   })(), { objectMode: false });
-  const gunzip = createGunzip();
+  // 256 KiB pieces instead of the default 16 KiB: fewer turns of the read loop per inflated MiB.
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   raw.on('error', (e) => gunzip.destroy(e));
   raw.pipe(gunzip);
   let first = true;

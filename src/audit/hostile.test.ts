@@ -13,6 +13,7 @@ import type { ReviewFlags } from './command.ts';
 import { readAuditInput } from './reader.ts';
 import type { ReviewReport } from './report.ts';
 import { runReview } from './review.ts';
+import { validate } from './testing/schema.ts';
 
 const fixtures = fileURLToPath(new URL('../../test/fixtures/audit/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'tg-hostile-'));
@@ -64,6 +65,7 @@ describe('one damaged input never discards the others\' findings', () => {
     expect(codes).toContain('misdirected-uninstall'); // from the intact input
     expect(codes).toContain('guard-denied'); // from the decoded part of the damaged one
     expect(report.summary).toMatchObject({ inputsWithProblems: 1, exitCode: 2, outcome: 'findings' });
+    expect(validate(report)).toEqual([]);
     expect(err).toContain(`${cut}: gzip: unexpected end of file`);
   });
 
@@ -83,6 +85,7 @@ describe('one damaged input never discards the others\' findings', () => {
     const { code, report, err } = await jsonReview([sdk, `${fixtures}fixtures.json`, join(dir, 'missing.log'), dir]);
     expect(code).toBe(2);
     expect(report.inputs.map((i) => i.status).sort()).toEqual(['not-an-audit-log', 'ok', 'unreadable', 'unreadable']);
+    expect(validate(report)).toEqual([]);
     expect(report.findings.map((f) => f.code)).toEqual(['misdirected-uninstall']);
     expect(err).toContain('missing.log: no such file');
     expect(err).toContain(`${dir}: is a directory`);

@@ -5,6 +5,8 @@
 // Every event is counted the same way whether the fast path skipped it or it was parsed.
 import { createGunzip } from 'node:zlib';
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { Correlator, DEFAULT_GUARD_NAME, DEFAULT_WINDOW_MS } from './correlator.ts';
 import type { CorrelatorStats, PendingNamespaceDeletion } from './correlator.ts';
 import type { AuditEventV1 } from './event.ts';
@@ -100,10 +102,19 @@ export async function peekFirstTime(path: string): Promise<number | undefined> {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-/** Rotated files can be named in any order: files are read oldest first (stdin stays where it is). */
+/** Every input is a regular file (a pipe or stdin cannot be peeked at without losing what is read). */
+async function allRegularFiles(inputs: string[]): Promise<boolean> {
+  for (const p of inputs) {
+    if (p === '-') return false;
+    try { if (!(await stat(p)).isFile()) return false; } catch { /* reported when opened */ }
+  }
+  return true;
+}
+
+/** Rotated files can be named in any order: files are read oldest first (with a pipe or stdin, as given). */
 async function readingOrder(inputs: string[]): Promise<string[]> {
   const order = [...inputs];
-  if (order.includes('-') || order.length < 2) return order;
+  if (order.length < 2 || !(await allRegularFiles(order))) return order;
   const firsts = new Map<string, number>();
   for (const p of order) {
     try { firsts.set(p, (await peekFirstTime(p)) ?? Number.POSITIVE_INFINITY); } catch { firsts.set(p, Number.POSITIVE_INFINITY); }
@@ -124,7 +135,7 @@ export async function runReview(o: ReviewOptions): Promise<ReviewResult> {
   const total = new Tally(window);
 
   const order = await readingOrder(o.inputs);
-  const opened: Array<{ path: string; size?: number; open?: () => import('node:stream').Readable; problem?: InputProblem }> = [];
+  const opened: Array<{ path: string; size?: number; open?: () => Readable; problem?: InputProblem }> = [];
   for (const p of order) {
     try { opened.push({ path: p, ...(await openInput(p)) }); } catch (err) {
       if (!(err instanceof InputProblem)) throw err;
