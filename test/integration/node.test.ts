@@ -13,6 +13,11 @@
 //      the audit log carries the guard's annotation and no fail-open
 //   5. `kubectl rollout restart` during a stream of such DELETEs: every one is still denied by the
 //      guard (none allowed, none failed open in the audit log), and the Pods were replaced
+//   6. a drain-like eviction of both Pods: the PodDisruptionBudget refuses the second eviction
+//      until the first Pod's replacement is Ready, and the stream is still answered throughout
+//   7. both Pods down: the API server fails open (the DELETE is admitted, the audit event carries
+//      `failed-open...`), and `review`, run from the image inside a guard Pod, reports guard-bypassed
+//   8. the guard never blocks its own uninstall: `kubectl delete -k` of the overlay succeeds
 //
 // Timings (image build, node up, install, rollout) are printed as "[node-test] ..." lines.
 // Needs root and the node packages; `test/bootstrap.sh` installs them, `build-binaries.sh` builds
@@ -81,6 +86,39 @@ function dryRunDelete(name: string) {
 
 function auditEvents(): AuditEvent[] {
   return readFileSync(cp.auditLogPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent);
+}
+
+/**
+ * Dry-run DELETEs of the stranded namespace, one every 50 ms until stopped: each one the guard
+ * answers is denied; anything else (allowed = failed open, or an error) is collected.
+ */
+function deleteStream(): { stop(): Promise<{ total: number; byStatus: Record<number, number>; notDenied: string[] }> } {
+  const byStatus: Record<number, number> = {};
+  const notDenied: string[] = [];
+  let streaming = true;
+  const loop = (async () => {
+    while (streaming) {
+      const res = await dryRunDelete(STRANDED).catch(() => ({ status: 0, body: { message: 'request failed' } }));
+      byStatus[res.status] = (byStatus[res.status] ?? 0) + 1;
+      if (res.status !== 403 || !res.body.message?.includes(NS_WEBHOOK)) notDenied.push(`${res.status}: ${res.body.message ?? ''}`);
+      await sleep(50);
+    }
+  })();
+  return {
+    async stop() {
+      streaming = false;
+      await loop;
+      return { total: Object.values(byStatus).reduce((a, b) => a + b, 0), byStatus, notDenied };
+    },
+  };
+}
+
+/** The audit events of the stream's DELETEs once all `total` are written, after the first `skip`. */
+function streamEvents(skip: number, total: number): Promise<AuditEvent[]> {
+  return waitFor('the stream in the audit log', 20_000, () => {
+    const ev = namespaceDeletes(STRANDED).slice(skip);
+    return ev.length >= total ? ev : undefined;
+  }, 500);
 }
 
 const namespaceDeletes = (name: string) => auditEvents().filter((e) => e.verb === 'delete' && e.objectRef?.resource === 'namespaces' && e.objectRef.name === name);
@@ -166,17 +204,7 @@ describe('the guard installed from its image, as the README says', () => {
   it('keeps answering during `kubectl rollout restart`: every DELETE of a stream denied by the guard, none failed open', async () => {
     const before = new Set((await guardPods()).map((p) => p.metadata.uid));
     const auditBefore = namespaceDeletes(STRANDED).length;
-    const statuses = new Map<number, number>();
-    const allowedMessages: string[] = [];
-    let streaming = true;
-    const stream = (async () => {
-      while (streaming) {
-        const res = await dryRunDelete(STRANDED).catch(() => ({ status: 0, body: { message: 'request failed' } }));
-        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-        if (res.status !== 403 || !res.body.message?.includes(NS_WEBHOOK)) allowedMessages.push(`${res.status}: ${res.body.message ?? ''}`);
-        await sleep(50);
-      }
-    })();
+    const stream = deleteStream();
     await sleep(2000);
     const t0 = Date.now();
     const restart = await cp.kubectl(['-n', GUARD_NAMESPACE, 'rollout', 'restart', `deploy/${GUARD_DEPLOYMENT}`]);
@@ -187,21 +215,85 @@ describe('the guard installed from its image, as the README says', () => {
     await waitFor('the old guard Pods gone', 120_000, async () => ((await guardPods()).some((p) => before.has(p.metadata.uid)) ? undefined : true), 500);
     const rolloutMs = Date.now() - t0;
     await sleep(2000);
-    streaming = false;
-    await stream;
-    const total = [...statuses.values()].reduce((a, b) => a + b, 0);
-    log(`rollout restart: ${secs(rolloutMs)} until both old Pods were gone; ${total} DELETEs streamed, by status ${JSON.stringify(Object.fromEntries(statuses))}`);
+    const { total, byStatus, notDenied } = await stream.stop();
+    log(`rollout restart: ${secs(rolloutMs)} until both old Pods were gone; ${total} DELETEs streamed, by status ${JSON.stringify(byStatus)}`);
 
     const after = await guardPods();
     expect(after.filter(isReady)).toHaveLength(2);
     expect(after.some((p) => before.has(p.metadata.uid))).toBe(false);
     expect(total).toBeGreaterThan(20);
-    expect(allowedMessages).toEqual([]);
-    const events = await waitFor('the stream in the audit log', 20_000, () => {
-      const ev = namespaceDeletes(STRANDED).slice(auditBefore);
-      return ev.length >= total ? ev : undefined;
-    }, 500);
+    expect(notDenied).toEqual([]);
+    const events = await streamEvents(auditBefore, total);
     expect(events.flatMap(failedOpen)).toEqual([]);
     expect(events.every((e) => e.responseStatus?.code === 403)).toBe(true);
+  });
+
+  it('a drain-like eviction of both Pods: the PodDisruptionBudget holds one back until the replacement is Ready; none failed open', async () => {
+    const [a, b] = (await guardPods()).filter(isReady);
+    expect(b).toBeDefined();
+    const auditBefore = namespaceDeletes(STRANDED).length;
+    const stream = deleteStream();
+    await sleep(1000);
+    const evict = (p: PodObject) => cp.client.request<{ message?: string }>('POST', `/api/v1/namespaces/${GUARD_NAMESPACE}/pods/${p.metadata.name}/eviction`, {
+      body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: p.metadata.name, namespace: GUARD_NAMESPACE } },
+    });
+    const t0 = Date.now();
+    expect((await evict(a!)).status).toBe(201);
+    // minAvailable: 1 with one Pod already going: the second eviction is refused (429), as kubectl drain sees it.
+    const refused = await evict(b!);
+    expect(refused.status, refused.text).toBe(429);
+    // kubectl drain retries; it goes through once the first Pod's replacement is Ready.
+    let refusals = 1;
+    await waitFor('the second eviction admitted', 120_000, async () => {
+      const r = await evict(b!);
+      if (r.status === 429) refusals++;
+      return r.status === 201 ? true : undefined;
+    }, 1000);
+    await waitFor('both evicted Pods replaced and gone', 120_000, async () => {
+      const pods = await guardPods();
+      const gone = !pods.some((p) => p.metadata.uid === a!.metadata.uid || p.metadata.uid === b!.metadata.uid);
+      return gone && pods.filter(isReady).length === 2 ? true : undefined;
+    }, 500);
+    const drainMs = Date.now() - t0;
+    await sleep(1000);
+    const { total, byStatus, notDenied } = await stream.stop();
+    log(`eviction of both Pods: ${secs(drainMs)}, second eviction refused ${refusals} times; ${total} DELETEs streamed, by status ${JSON.stringify(byStatus)}`);
+    expect(notDenied).toEqual([]);
+    const events = await streamEvents(auditBefore, total);
+    expect(events.flatMap(failedOpen)).toEqual([]);
+  });
+
+  it('both Pods down: the API server fails open, and `review` (run from the image in a guard Pod) reports guard-bypassed', async () => {
+    const scale = (replicas: number) => cp.kubectl(['-n', GUARD_NAMESPACE, 'scale', `deploy/${GUARD_DEPLOYMENT}`, `--replicas=${replicas}`]);
+    expect((await scale(0)).code).toBe(0);
+    await waitFor('no guard Pod left', 120_000, async () => ((await guardPods()).length === 0 ? true : undefined), 500);
+    const r = await dryRunDelete(STRANDED);
+    // Admitted without the guard: failurePolicy Ignore (manifests/base/validatingwebhookconfiguration.yaml).
+    expect(r.status, r.text).toBe(200);
+    const bypassed = await waitFor('the fail-open in the audit log', 20_000, () => {
+      const ev = namespaceDeletes(STRANDED).filter((e) => e.responseStatus?.code === 200 && failedOpen(e).length);
+      return ev.length ? ev : undefined;
+    }, 500);
+    expect(Object.entries(bypassed[0]!.annotations ?? {}).filter(([k]) => k.startsWith('failed-open.')).map(([, v]) => v)).toContain(NS_WEBHOOK);
+
+    expect((await scale(2)).code).toBe(0);
+    const status = await cp.kubectl(['-n', GUARD_NAMESPACE, 'rollout', 'status', `deploy/${GUARD_DEPLOYMENT}`, '--timeout=120s'], { timeoutMs: 130_000 });
+    expect(status.code, status.stderr).toBe(0);
+    const pod = (await guardPods()).find(isReady)!;
+    const review = await cp.kubectl(['-n', GUARD_NAMESPACE, 'exec', '-i', pod.metadata.name, '--', '/nodejs/bin/node', '/app/bin/teardown-guard.js', 'review', '-', '--format', 'json'], {
+      input: readFileSync(cp.auditLogPath, 'utf8'),
+    });
+    // Exit 1: findings.
+    expect(review.code, review.stderr).toBe(1);
+    const report = JSON.parse(review.stdout) as { findings: Array<{ code: string; namespaces?: string[] }> };
+    const found = report.findings.filter((f) => f.code === 'guard-bypassed');
+    expect(found.length).toBeGreaterThan(0);
+  });
+
+  it('never blocks its own uninstall: `kubectl delete -k` of the overlay succeeds', async () => {
+    const r = await cp.kubectl(['delete', '-k', installed.overlayDir, '--timeout=120s'], { timeoutMs: 130_000 });
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(await cp.client.get(`/api/v1/namespaces/${GUARD_NAMESPACE}`)).toBeUndefined();
+    expect(await cp.client.get('/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/teardown-guard')).toBeUndefined();
   });
 });
