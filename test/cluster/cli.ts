@@ -1,8 +1,8 @@
 // `npm run cluster:up` / `npm run cluster:down`: a loopback control plane for poking at by hand.
-//   node test/cluster/cli.ts up [--olm none|crds|quickstart] [--keep-dir]
+//   node test/cluster/cli.ts up [--olm none|crds|quickstart] [--node] [--keep-dir]
 //       builds missing pinned binaries (first run only), starts etcd, kube-apiserver,
-//       kube-controller-manager (and OLM, default quickstart), prints the kubeconfig path, and
-//       keeps running until Ctrl-C or `down`.
+//       kube-controller-manager (and OLM, default quickstart; with --node a real node, see
+//       README.md "Node mode"), prints the kubeconfig path, and keeps running until Ctrl-C or `down`.
 //   node test/cluster/cli.ts down     stops the one started by `up` (pid/state file in the cache dir)
 //   node test/cluster/cli.ts status   prints the state file of the running one
 import { spawn } from 'node:child_process';
@@ -61,7 +61,7 @@ async function up(args: string[]): Promise<number> {
     return 2;
   }
   await ensureBinaries();
-  const cp = await startControlPlane({ olm, keepDir: args.includes('--keep-dir') });
+  const cp = await startControlPlane({ olm, keepDir: args.includes('--keep-dir'), node: args.includes('--node') });
   mkdirSync(join(cacheDir(), 'cluster'), { recursive: true });
   const state: State = { pid: process.pid, kubeconfigPath: cp.kubeconfigPath, server: cp.server, dir: cp.dir, auditLogPath: cp.auditLogPath, startedAt: new Date().toISOString() };
   writeFileSync(stateFile(), JSON.stringify(state, null, 2));
