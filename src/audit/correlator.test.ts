@@ -134,6 +134,15 @@ describe('misdirected uninstall', () => {
     expect(correlate([install, ...events])).toEqual([]);
   });
 
+  it('never opens an uninstall session for kubectl touching a record by hand (kubectl label, then a delete elsewhere)', () => {
+    const label = auditEvent({ verb: 'patch', uri: '/api/v1/namespaces/a/secrets/sh.helm.release.v1.st.v1', ua: KUBECTL_UA, at: T0 });
+    const del = auditEvent({
+      verb: 'delete', uri: '/api/v1/namespaces/b/configmaps/st-config', ua: KUBECTL_UA, at: T0 + 1000, level: 'RequestResponse',
+      responseObject: { metadata: { name: 'st-config', namespace: 'b', annotations: { 'meta.helm.sh/release-name': 'st', 'meta.helm.sh/release-namespace': 'b' } } },
+    });
+    expect(correlate([label, del])).toEqual([]);
+  });
+
   it('does not flag a multi-namespace chart whose explicit-namespace objects were deleted', () => {
     const events = helmUninstall({
       releaseNamespace: 'apps', release: 'multi', start: T0,

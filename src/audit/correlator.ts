@@ -291,6 +291,9 @@ export class Correlator {
   private onRecordOp(r: AuditRecord, t: { namespace: string; release: string; version?: number }): void {
     const releaseKey = `${t.namespace}\u0000${t.release}`;
     this.knownReleases.set(releaseKey, true);
+    // kubectl is no Helm storage driver: a person labelling or reading a record by hand starts no
+    // uninstall, and what that person deletes next is not one.
+    if (classifyUserAgent(r.userAgent).kind === 'kubectl') return;
     const actor = this.actorKey(r);
     const key = `${actor}\u0000${releaseKey}`;
     this.lastRelease.set(actor, releaseKey);

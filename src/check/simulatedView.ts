@@ -29,6 +29,7 @@ export function simulateUninstall(base: ClusterView, release: { namespace: strin
     clusterRoleBindingsFor: (ns, sa) => base.clusterRoleBindingsFor(ns, sa).filter((b) => !isRemoved('ClusterRoleBinding', b)),
     clusterRoleExists: (name) => !removed.has(key('ClusterRole', undefined, name)) && base.clusterRoleExists(name),
     releaseRecords: (name) => markUninstalling(base.releaseRecords(name)),
+    uninstallingRecords: () => base.uninstallingRecords(),
     liveReleaseRecords: async (name) => markUninstalling(await base.liveReleaseRecords(name)),
     async liveDeployment(namespace, name) {
       if (removed.has(key('Deployment', namespace, name))) return undefined;

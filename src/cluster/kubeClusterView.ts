@@ -113,6 +113,8 @@ function guardCacheName(resource: Pick<ResourceType, 'group' | 'resource'>): str
   return resource.group === '' ? resource.resource : `${resource.resource}.${resource.group}`;
 }
 
+const UNINSTALLING_KEY = 'status uninstalling';
+
 export function createKubeClusterView(options: KubeClusterViewOptions): KubeClusterView {
   const logger = options.logger ?? SILENT_LOGGER;
   const client: KubeHttpClient = createKubeHttpClient(options.kubeConfig);
@@ -154,8 +156,9 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     }
   }
 
-  // Release records by release name, across both storage drivers.
-  const records = new ObjectIndex<ReleaseRecordMeta>((r) => [r.release]);
+  // Release records by release name, across both storage drivers; those saying `uninstalling` also
+  // under one key that no release name can be (label values cannot contain a space).
+  const records = new ObjectIndex<ReleaseRecordMeta>((r) => [r.release, ...(r.status === 'uninstalling' ? [UNINSTALLING_KEY] : [])]);
   const followRecords = (storage: 'Secret' | 'ConfigMap') => (change: InformerChange<PartialObjectMetadata>): void => {
     const { name, namespace } = change.object.metadata;
     if (!name) return;
@@ -275,7 +278,12 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
 
     releaseRecords(release) {
       requireSynced(helmSecrets, helmConfigMaps);
-      return sortReleaseRecords(records.get(release));
+      return sortReleaseRecords(records.get(release).filter((r) => r.release === release));
+    },
+
+    uninstallingRecords() {
+      requireSynced(helmSecrets, helmConfigMaps);
+      return sortReleaseRecords(records.get(UNINSTALLING_KEY));
     },
 
     liveReleaseRecords: (release) => live.releaseRecords(release),

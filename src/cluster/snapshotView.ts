@@ -91,6 +91,10 @@ export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = 
       requireSynced();
       return records.filter((r) => r.release === release);
     },
+    uninstallingRecords() {
+      requireSynced();
+      return records.filter((r) => r.status === 'uninstalling');
+    },
     async liveReleaseRecords(release) {
       liveRead();
       return liveRecords.filter((r) => r.release === release);

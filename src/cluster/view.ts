@@ -75,6 +75,9 @@ export interface ClusterView {
   /** Release records of release `release` in every namespace, from the cache. */
   releaseRecords(release: string): ReleaseRecordMeta[];
 
+  /** Every release record whose status label says `uninstalling`, from the cache (usually none). */
+  uninstallingRecords(): ReleaseRecordMeta[];
+
   // ---- live reads: bounded by the view's time budget; throw UndecidedError on failure/timeout ----
 
   /** Live list of release records named `release` in every namespace (metadata only). */

@@ -233,3 +233,61 @@ describe('helm-uninstall-namespace: cross-release check', () => {
     expect((await decide(review('DELETE', shared), cluster)).response.allowed).toBe(true);
   });
 });
+
+describe('helm-uninstall-namespace: misdirected DELETEs that hit objects of other releases or of none', () => {
+  const uninstallingWeb = () => releaseSecret('helm-test', 'web', 1, 'uninstalling', APP_MANIFEST);
+  const otherRelease = () => review('DELETE', helmOwned('ConfigMap', 'default', 'web-config', 'cache', 'default'));
+
+  it("flags the uninstall of helm-test/web deleting default's web-config, which belongs to release default/cache", async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('default', 'cache', 3, 'deployed'), uninstallingWeb()];
+    const { response, decisions } = await decide(otherRelease(), cluster, { live: { objects: exists('ConfigMap helm-test/web-config') } });
+    expect(response.allowed).toBe(false);
+    expect(decisions.map((d) => d.reason).join(',')).toContain('uninstall-deletes-unrelated-object');
+    expect(response.status?.message).toContain('ConfigMap default/web-config belongs to Helm release default/cache, but the uninstall of helm-test/web is deleting it instead of ConfigMap helm-test/web-config');
+  });
+
+  it('flags it for an object no release owns too', async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [uninstallingWeb()];
+    const bare: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'web-config', namespace: 'default', labels: { 'app.kubernetes.io/managed-by': 'Helm' } } };
+    const { response } = await decide(review('DELETE', bare), cluster, { live: { objects: exists('ConfigMap helm-test/web-config') } });
+    expect(response.allowed).toBe(false);
+    expect(response.status?.message).toContain('belongs to no Helm release');
+  });
+
+  it("stays silent when the uninstall is deleting its own object too (a hand delete of a same-named object elsewhere), or the names differ", async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('default', 'cache', 3, 'deployed'), uninstallingWeb()];
+    const deleting = await decide(otherRelease(), cluster, { live: { objects: new Map([['ConfigMap helm-test/web-config', 'deleting' as const]]) } });
+    expect(deleting.response.allowed).toBe(true);
+    expect(deleting.response.warnings).toBeUndefined();
+    const unrelated = review('DELETE', helmOwned('ConfigMap', 'default', 'something-else', 'cache', 'default'));
+    const other = await decide(unrelated, cluster, { live: { objects: exists('ConfigMap helm-test/web-config') } });
+    expect(other.response.allowed).toBe(true);
+    expect(other.liveCalls).toBeGreaterThan(0); // the running uninstall's manifest was read
+  });
+
+  it("stays silent on the correct uninstall of default/cache while helm-test/web's failed uninstall still says uninstalling", async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('default', 'cache', 3, 'uninstalling'), uninstallingWeb()];
+    const live = { objects: exists('ConfigMap helm-test/web-config') };
+    expect((await decide(otherRelease(), cluster, { live })).response.allowed).toBe(true);
+    // The cache has not seen cache's own uninstalling mark yet; the live records have.
+    const lagging = helmCluster();
+    lagging.releaseRecords = [recordMeta('default', 'cache', 3, 'deployed'), uninstallingWeb()];
+    const liveRecords = { ...live, releaseRecords: [recordMeta('default', 'cache', 3, 'uninstalling'), uninstallingWeb()], fullReleaseRecords: [uninstallingWeb()] };
+    const { response } = await decide(otherRelease(), lagging, { live: liveRecords });
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toBeUndefined();
+  });
+
+  it('reads nothing live when no release is uninstalling (the hot path)', async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('default', 'cache', 3, 'deployed'), recordMeta('helm-test', 'web', 1, 'deployed')];
+    const bare: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'web-config', namespace: 'default', labels: { 'app.kubernetes.io/managed-by': 'Helm' } } };
+    const { response, liveCalls } = await decide(review('DELETE', bare), cluster);
+    expect(response.allowed).toBe(true);
+    expect(liveCalls).toBe(0);
+  });
+});

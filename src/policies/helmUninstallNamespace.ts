@@ -189,14 +189,74 @@ async function crossReleaseCheck(request: AdmissionRequest, view: ClusterView, n
   }];
 }
 
+/**
+ * DELETE of an object that the manifest of a release being uninstalled names by kind and name,
+ * without a namespace, while the object sits in another namespace than the release's own and is
+ * not that release's: the SDK's kube client sends the uninstall's DELETEs to its own namespace,
+ * whatever owns the object of that name there (helm/helm#12766). Same-name releases are the
+ * cross-release check's. Only Helm-owned objects reach the guard (the webhook selects on
+ * app.kubernetes.io/managed-by=Helm); review covers the rest from the audit log.
+ */
+async function misdirectedDeleteCheck(request: AdmissionRequest, view: ClusterView, nowMs: number, staleAfterMs: number): Promise<Finding[]> {
+  const ns = request.namespace;
+  const meta = request.oldObject?.metadata;
+  if (!ns || !request.name || meta?.annotations?.[HOOK] !== undefined) return [];
+  const ownerName = meta?.annotations?.[RELEASE_NAME];
+  const ownerNs = meta?.annotations?.[RELEASE_NAMESPACE];
+  const running = view.uninstallingRecords().filter((r) => r.release !== ownerName && activityOf(r, nowMs, staleAfterMs).kind === 'uninstalling');
+  if (running.length === 0) return [];
+  // The object's own release being uninstalled (or upgraded) deletes it: that is its own teardown.
+  const ownBusy = async (live: boolean): Promise<boolean> => {
+    if (!ownerName || !ownerNs) return false;
+    const records = live ? await view.liveReleaseRecords(ownerName) : view.releaseRecords(ownerName);
+    return ownOperation(latestRecord(records, ownerNs), nowMs, staleAfterMs);
+  };
+  if (await ownBusy(false)) return [];
+  const group = request.kind.group;
+  const findings: Finding[] = [];
+  for (const record of running) {
+    const payload = await livePayload(record, view);
+    if (!payload || payload.namespace === ns) continue;
+    const named = manifestOrUndecided(payload).find((o) => !o.keep && o.explicitNamespace === undefined && o.kind === request.kind.kind &&
+      o.name === request.name && (o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '') === group);
+    if (!named) continue;
+    // A correct uninstall deletes its own object in its own namespace; while that one still exists
+    // untouched, the DELETE that reached another namespace is the uninstall's misdirected one.
+    const own: ObjectRef = { apiVersion: named.apiVersion, kind: named.kind, name: named.name, namespace: payload.namespace };
+    const [state] = await view.liveObjects([own]);
+    if (state?.state !== 'exists') continue;
+    // Helm marks its own release uninstalling and sends the first DELETEs right after: the cache may lag.
+    if (await ownBusy(true)) return [];
+    const victim: ObjectRef = { apiVersion: named.apiVersion, kind: named.kind, name: named.name, namespace: ns };
+    const belongs = ownerName && ownerNs ? `Helm release ${ownerNs}/${ownerName}` : 'no Helm release';
+    findings.push({
+      policy: NAME,
+      severity: 'violation',
+      code: 'uninstall-deletes-unrelated-object',
+      summary: `${formatRef(victim)} belongs to ${belongs}, but the uninstall of ${payload.namespace}/${payload.name} is deleting it instead of ${formatRef(own)}`,
+      detail: [
+        `Release ${payload.namespace}/${payload.name} is being uninstalled; its manifest names ${named.kind} ${named.name} without a namespace, so a correct uninstall deletes ${formatRef(own)}, which still exists.`,
+        `This DELETE reached ${formatRef(victim)} instead, which belongs to ${belongs}: the uninstall's kube client sends its DELETEs to namespace ${ns} (helm/helm#12766, Helm Go SDK without settings.SetNamespace).`,
+      ].join('\n'),
+      remedy: [
+        `Stop the program uninstalling ${payload.namespace}/${payload.name}; fix it with settings.SetNamespace("${payload.namespace}") before action.Configuration.Init.`,
+        ownerName && ownerNs ? `Check what release ${ownerNs}/${ownerName} already lost: helm get manifest ${ownerName} -n ${ownerNs} | kubectl get -f -` : `Re-create what was already deleted in ${ns} from your own manifests.`,
+      ],
+      objects: [victim],
+    });
+  }
+  return findings;
+}
+
 async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyInput): Promise<Finding[]> {
   if (settings.exemptUsers.includes(request.userInfo.username ?? '')) return [];
   const ns = request.namespace;
   if (ns && view.getNamespace(ns)?.deletionTimestamp) return [];
   if (isRecordResource(request) && isReleaseRecord(request.oldObject)) return purgeCheck(request, view);
   const staleAfterMs = settings.staleUninstallingAfterMs ?? DEFAULT_STALE_UNINSTALLING_AFTER_MS;
-  if (request.operation === 'DELETE') return crossReleaseCheck(request, view, nowMs, staleAfterMs);
-  return [];
+  if (request.operation !== 'DELETE') return [];
+  const sameName = await crossReleaseCheck(request, view, nowMs, staleAfterMs);
+  return sameName.length > 0 ? sameName : misdirectedDeleteCheck(request, view, nowMs, staleAfterMs);
 }
 
 export const helmUninstallNamespace: Policy = {

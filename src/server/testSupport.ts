@@ -42,6 +42,7 @@ export function tinyView(state: { synced: boolean; namespaces?: NamespaceState[]
     clusterRoleBindingsFor: () => [],
     clusterRoleExists: () => false,
     releaseRecords: () => [],
+    uninstallingRecords: () => [],
     liveReleaseRecords: async () => [],
     liveDeployment: async () => undefined,
     liveObjectsState: async (refs) => refs.map(() => 'gone' as const),

@@ -12,6 +12,7 @@ import { makeCA, makeLeaf, makeServiceAccountKey, type CA } from './pki.ts';
 import { freePort, GiveUp, onExitCleanup, onSignalShutdown, registerDir, run, startDaemon, startWatchdog, tail, unregisterDir, waitFor, type Daemon, type RunResult } from './proc.ts';
 import { installOlm, type OlmMode } from './olm.ts';
 import { startOlmSupervisor, type OlmSupervisor } from './olmSupervisor.ts';
+import { startHookJobRunner, type HookJobRunner } from './hookJobRunner.ts';
 import { acquireNodeLock, restoreIfOwner, type NodeLock } from './node/lock.ts';
 import { makeNodePki, NODE_CONTROLLERS, nodeApiserverArgs, startNode, type KubeNode, type NodePki } from './node/node.ts';
 
@@ -64,6 +65,8 @@ export interface ControlPlane {
   olm?: OlmSupervisor;
   /** Present with node: true. */
   node?: KubeNode;
+  /** Runs Helm hook Jobs' kubectl commands as host processes; present without a node (which runs them as Pods). */
+  hookJobs?: HookJobRunner;
   /** Environment for running tools against this cluster (KUBECONFIG, HELM_* dirs, HOME). */
   env: NodeJS.ProcessEnv;
   /** Log files of the daemons, by name. */
@@ -164,6 +167,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
   const daemons: Daemon[] = [];
   let olm: OlmSupervisor | undefined;
+  let hookJobs: HookJobRunner | undefined;
   let node: KubeNode | undefined;
   let client: KubeClient | undefined;
   let stopped = false;
@@ -180,6 +184,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     unhook();
     const ts = Date.now();
     if (olm) await olm.stop().catch(() => {});
+    if (hookJobs) await hookJobs.stop().catch(() => {});
     // The node first: its restore script unmounts what lives under dir and gives the host back.
     if (node) await node.stop();
     else if (lock) rmSync(lock.dir, { recursive: true, force: true });
@@ -397,6 +402,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       },
     };
 
+    if (!opts.node) {
+      hookJobs = startHookJobRunner({ client: c, server, caPem, dir: join(dir, 'hook-jobs'), log });
+      cp.hookJobs = hookJobs;
+    }
     if (opts.olm && opts.olm !== 'none') {
       const tOlm = Date.now();
       olm = startOlmSupervisor({ client: c, server, caPem, dir, logDir: logsDir, groupsFile, log });

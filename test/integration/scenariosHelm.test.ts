@@ -8,7 +8,7 @@ import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts
 import { missingComponents } from '../cluster/paths.ts';
 import { GuardSession } from '../scenarios/guard.ts';
 import {
-  auditEventsSince, auditOffset, DENIED_TEXT, existing, GUARD_TEXT, guardAnnotated, output, releaseRecords, scenarioRunner, simpleAppObjects,
+  auditEventsSince, auditOffset, chartPath, DENIED_TEXT, ensureNamespace, existing, GUARD_TEXT, guardAnnotated, helm, output, releaseRecords, scenarioRunner, simpleAppObjects,
 } from '../scenarios/harness.ts';
 import { helmInstallSimpleApp, S2, s2Cleanup, s2SdkUninstall, S4_CASES, s4Leftovers, s4Reset } from '../scenarios/scenarios.ts';
 import { Correlator } from '../../src/audit/correlator.ts';
@@ -130,6 +130,46 @@ describe('S3 — the same release name in default and helm-test: the misdirected
       expect(deletes.every((e) => e.responseStatus?.code === 403)).toBe(true);
       expect(await existing(cp, simpleAppObjects('default', S2.release))).toHaveLength(3);
       await s2Cleanup(cp);
+    });
+  });
+});
+
+describe('S3b — a release of another name owns an object the misdirected uninstall deletes by name', () => {
+  // default/cache's ConfigMap is named web-config, like helm-test/web's own: the SDK uninstall of
+  // helm-test/web sends its DELETE of web-config to default and hits cache's.
+  const installBoth = async (t: Parameters<Parameters<typeof scenario>[1]>[0]) => {
+    await ensureNamespace(cp, 'default');
+    const c = await helm(cp, t, 3, ['install', 'cache', chartPath('simple-app'), '-n', 'default', '--set', 'configName=web-config'], 'install default/cache (ConfigMap web-config)');
+    expect(c.code, output(c)).toBe(0);
+    await helmInstallSimpleApp(cp, t, S2.namespace);
+  };
+  const cleanup = async () => {
+    await cp.helm(3, ['uninstall', 'cache', '-n', 'default']);
+    await s2Cleanup(cp);
+  };
+
+  it("without the guard: default/cache's ConfigMap is deleted by the uninstall of helm-test/web", async () => {
+    await scenario('S3b-without', async (t) => {
+      await guard.detach();
+      await installBoth(t);
+      const r = await s2SdkUninstall(cp, t);
+      expect(r.sdk.code).toBe(0);
+      expect(await cp.client.get('/api/v1/namespaces/default/configmaps/web-config')).toBeUndefined();
+      await cleanup();
+    });
+  });
+
+  it("with the guard (enforce): that DELETE is denied and default/cache's ConfigMap survives", async (ctx) => {
+    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+    if (!g) return ctx.skip();
+    await scenario('S3b-with-enforce', async (t) => {
+      await installBoth(t);
+      const r = await s2SdkUninstall(cp, t);
+      expect(r.sdk.code).not.toBe(0);
+      expect(output(r.sdk)).toMatch(DENIED_TEXT);
+      expect(output(r.sdk)).toContain('ConfigMap default/web-config belongs to Helm release default/cache');
+      expect(await cp.client.get('/api/v1/namespaces/default/configmaps/web-config')).toBeDefined();
+      await cleanup();
     });
   });
 });

@@ -9,7 +9,7 @@ import { CSV_CLEANUP, OLM_NAMESPACE } from '../cluster/olm.ts';
 import { missingComponents } from '../cluster/paths.ts';
 import { GuardSession } from '../scenarios/guard.ts';
 import {
-  DENIED_TEXT, describeNamespace, GUARD_TEXT, helm, namespaceState, output, scenarioRunner, waitNamespaceGone,
+  auditEventsSince, auditOffset, DENIED_TEXT, describeNamespace, GUARD_TEXT, guardAnnotated, helm, namespaceState, output, scenarioRunner, waitNamespaceGone,
 } from '../scenarios/harness.ts';
 import {
   S1, s1DeleteNamespacesTogether, s1Install, s1Leftovers, s1ManualCleanup, s1ObserveStuck, s1Recover, s1Uninstall, s1UninstallTwice,
@@ -115,6 +115,36 @@ describe('S1 — incident A: helm uninstall of a chart that ships OLM, an operat
       expect(await s1Leftovers(cp)).toEqual([]);
     });
   });
+});
+
+describe("S1-fix — Pixie's own fix (pixie-io/pixie#2059): a pre-delete hook Job deletes the operator namespace while OLM runs", () => {
+  for (const withGuard of [false, true]) {
+    it(`${withGuard ? 'with' : 'without'} the guard: the first helm uninstall succeeds, the hook Job really ran, nothing is left${withGuard ? ', zero denials, warnings and guard annotations' : ''}`, async (ctx) => {
+      if (withGuard) {
+        const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+        if (!g) return ctx.skip();
+      } else {
+        await guard.detach();
+      }
+      await scenario(`S1-fix-${withGuard ? 'with' : 'without'}`, async (t) => {
+        await s1Install(cp, t, 3, true);
+        const from = auditOffset(cp);
+        const u = await s1Uninstall(cp, t, 3);
+        expect(u.helm.code, output(u.helm)).toBe(0);
+        expect(output(u.helm)).not.toMatch(GUARD_TEXT);
+        expect(output(u.helm)).not.toMatch(/warning/i);
+        // The hook's kubectl ran as the Job's ServiceAccount and waited for the namespace.
+        const hook = cp.hookJobs?.runs.filter((r) => r.name === 'csv-deleter') ?? [];
+        expect(hook.map((r) => r.code)).toEqual([0]);
+        expect(hook[0]?.output).toContain(`namespace "${S1.operatorNamespace}" deleted`);
+        await waitNamespaceGone(cp, S1.olmNamespace, 120_000).catch(() => undefined);
+        await cp.olm?.waitStopped(S1.olmNamespace, 'olm-operator', 30_000).catch(() => undefined);
+        expect(await s1Leftovers(cp)).toEqual([]);
+        if (withGuard) expect(guardAnnotated(auditEventsSince(cp, from)).map((e) => `${e.verb} ${e.objectRef?.resource}/${e.objectRef?.name}`)).toEqual([]);
+        cp.hookJobs?.runs.splice(0);
+      });
+    });
+  }
 });
 
 describe('S5 — OLM\'s own namespace vs. an operator namespace (upstream OLM installed)', () => {

@@ -23,9 +23,14 @@ export const S1 = {
   csv: 'pixie-operator.v0.1.0',
 } as const;
 
-/** `helm install` the pixie-like chart; waits until the real olm-operator runs and has put csv-cleanup on the CSV. */
-export async function s1Install(cp: ControlPlane, t: Transcript, helmVersion: 3 | 4 = 3): Promise<RunResult> {
-  const r = await helm(cp, t, helmVersion, ['install', S1.release, chartPath('pixie-like'), '-n', S1.releaseNamespace, '--create-namespace'], 'install the Pixie-shaped chart');
+/**
+ * `helm install` the pixie-like chart; waits until the real olm-operator runs and has put
+ * csv-cleanup on the CSV. `withFix` adds Pixie's pre-delete csv-deleter hook (pixie-io/pixie#2059).
+ */
+export async function s1Install(cp: ControlPlane, t: Transcript, helmVersion: 3 | 4 = 3, withFix = false): Promise<RunResult> {
+  const fix = withFix ? ['--set', 'csvDeleterHook=true'] : [];
+  const r = await helm(cp, t, helmVersion, ['install', S1.release, chartPath('pixie-like'), '-n', S1.releaseNamespace, '--create-namespace', ...fix],
+    `install the Pixie-shaped chart${withFix ? ' with its pre-delete hook fix' : ''}`);
   if (r.code !== 0) throw new Error(`helm install failed:\n${r.stdout}${r.stderr}`);
   await cp.olm?.waitRunning(S1.olmNamespace, 'olm-operator', 60_000);
   await waitDeploymentAvailable(cp, S1.olmNamespace, 'olm-operator', 60_000);
@@ -289,6 +294,43 @@ export const S4_CASES: S4Case[] = [
     },
   },
   {
+    // Storage.removeLeastRecent keeps the last deployed record and prunes the rest, oldest first:
+    // after a failed upgrade (v2 failed, v1 deployed) --history-max 2 deletes the *newest* record,
+    // v2, right before writing v3. A purge-looking DELETE that is history pruning.
+    name: 'history pruning of the newest (failed) record by --history-max after a failed upgrade',
+    async run(cp, t) {
+      const ns = 's4-prune';
+      await ensureNamespace(cp, ns);
+      const chart = chartPath('simple-app');
+      const i = ok(await helm(cp, t, 3, ['install', 'pr', chart, '-n', ns], 'install'), 'install');
+      const bad = await helm(cp, t, 3, ['upgrade', 'pr', chart, '-n', ns, '--set', 'replicas=-1'], 'upgrade rejected by the API server (records v2 failed)');
+      if (bad.code === 0) throw new Error('the failing upgrade succeeded');
+      const good = ok(await helm(cp, t, 3, ['upgrade', 'pr', chart, '-n', ns, '--history-max', '2'], 'upgrade with --history-max 2 (prunes v2)'), 'upgrade');
+      const records = (await releaseRecords(cp, ns, 'pr')).map((r) => r.version);
+      if (records.includes(2) || !records.includes(3)) throw new Error(`expected v2 pruned and v3 written, records: ${records.join(',')}`);
+      const u = ok(await helm(cp, t, 3, ['uninstall', 'pr', '-n', ns], 'uninstall'), 'uninstall');
+      return [i, good, u];
+    },
+  },
+  {
+    // A failed uninstall of s4-stale-a/st hours ago left its record `uninstalling` (Helm's
+    // modifiedAt label tells when): deleting s4-stale-b/st's objects now is nobody's uninstall.
+    name: "a stale `uninstalling` record of a same-named release elsewhere (a failed uninstall 5 h ago)",
+    async run(cp, t) {
+      for (const ns of ['s4-stale-a', 's4-stale-b']) await ensureNamespace(cp, ns);
+      const chart = chartPath('simple-app');
+      const ia = ok(await helm(cp, t, 3, ['install', 'st', chart, '-n', 's4-stale-a'], 'install'), 'install');
+      const ib = ok(await helm(cp, t, 3, ['install', 'st', chart, '-n', 's4-stale-b'], 'install'), 'install');
+      const fiveHoursAgo = String(Math.floor(Date.now() / 1000) - 5 * 3600);
+      ok(await kubectl(cp, t, ['label', 'secret', '-n', 's4-stale-a', 'sh.helm.release.v1.st.v1', '--overwrite', 'status=uninstalling', `modifiedAt=${fiveHoursAgo}`],
+        'leave s4-stale-a/st as a failed uninstall left it, 5 h ago'), 'label');
+      const d = ok(await kubectl(cp, t, ['delete', 'configmap', 'st-config', '-n', 's4-stale-b'], 'delete one of s4-stale-b/st\'s objects by hand'), 'delete');
+      const ua = ok(await helm(cp, t, 3, ['uninstall', 'st', '-n', 's4-stale-a'], 'finish the failed uninstall'), 'uninstall');
+      const ub = ok(await helm(cp, t, 3, ['uninstall', 'st', '-n', 's4-stale-b'], 'uninstall'), 'uninstall');
+      return [ia, ib, d, ua, ub];
+    },
+  },
+  {
     // kube-system stays exempt from the namespace-deletion denial only; its releases (CNI,
     // metrics-server) are reviewed for incident B, and a correct uninstall there stays silent.
     name: 'helm 3 CLI install + uninstall of a release in kube-system',
@@ -333,6 +375,9 @@ export async function s4Leftovers(cp: ControlPlane): Promise<string[]> {
   await check('/api/v1/namespaces/s4-flux-target/configmaps/fx-config', 's4-flux-target configmap');
   if ((await releaseRecords(cp, 's4-flux-store', 'fx')).length > 0) out.push('s4-flux-store/fx records still present');
   await check('/api/v1/namespaces/kube-system/configmaps/ks-config', 'kube-system configmap');
+  await check('/api/v1/namespaces/s4-prune/configmaps/pr-config', 's4-prune configmap');
+  await check('/api/v1/namespaces/s4-stale-a/configmaps/st-config', 's4-stale-a configmap');
+  await check('/api/v1/namespaces/s4-stale-b/configmaps/st-config', 's4-stale-b configmap');
   await check('/api/v1/namespaces/s4-shared/configmaps/two-remote', 's4-shared remote configmap');
   for (const ns of ['s4-unrelated', 's4-nsdelete']) {
     await waitNamespaceGone(cp, ns, 60_000).catch(() => out.push(`namespace ${ns} still present`));
@@ -342,7 +387,7 @@ export async function s4Leftovers(cp: ControlPlane): Promise<string[]> {
   return out;
 }
 
-const S4_NAMESPACES = ['s4-h3', 's4-h4', 's4-sdk', 's4-keep', 's4-hooks', 's4-keep-policy', 's4-two', 's4-shared', 's4-flux-store', 's4-flux-target', 's4-unrelated', 's4-nsdelete'];
+const S4_NAMESPACES = ['s4-stale-a', 's4-stale-b', 's4-prune', 's4-h3', 's4-h4', 's4-sdk', 's4-keep', 's4-hooks', 's4-keep-policy', 's4-two', 's4-shared', 's4-flux-store', 's4-flux-target', 's4-unrelated', 's4-nsdelete'];
 
 export async function s4Reset(cp: ControlPlane): Promise<void> {
   for (const ns of S4_NAMESPACES) {
