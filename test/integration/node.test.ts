@@ -18,22 +18,25 @@
 //   7. both Pods down: the API server fails open (the DELETE is admitted, the audit event carries
 //      `failed-open...`), and `review`, run from the image inside a guard Pod, reports guard-bypassed
 //   8. the guard never blocks its own uninstall: `kubectl delete -k` of the overlay succeeds
+//   9. stop() gives the host back: no link, route, NAT chain, mount, process, cgroup or lock of the
+//      node left, the sysctls and fixed host dirs as they were before the cluster started
 //
 // Timings (image build, node up, install, rollout) are printed as "[node-test] ..." lines.
 // Needs root and the node packages; `test/bootstrap.sh` installs them, `build-binaries.sh` builds
 // the kubelet, kube-scheduler and the node images. The guard's image is built from the working
 // tree; TG_NODE_IMAGE_SOURCE=head builds the last commit instead (while others edit the tree).
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
 import { buildGuardImage, type GuardImage } from '../cluster/node/images.ts';
 import { GUARD_DEPLOYMENT, GUARD_NAMESPACE, installGuard, type InstalledGuard } from '../cluster/node/installGuard.ts';
-import { NODE_NET } from '../cluster/node/host.ts';
+import { NODE_NET, snapshotHost, type HostSnapshot } from '../cluster/node/host.ts';
+import { NODE_LOCK_DIR } from '../cluster/node/lock.ts';
 import { NODE_NAME } from '../cluster/node/node.ts';
 import { missingComponents } from '../cluster/paths.ts';
-import { sleep, waitFor } from '../cluster/proc.ts';
+import { runOk, sleep, waitFor } from '../cluster/proc.ts';
 import { csvManifest } from '../scenarios/objects.ts';
 
 const log = (line: string) => process.stderr.write(`[node-test] ${line}\n`);
@@ -47,12 +50,38 @@ let work: string;
 let image: GuardImage;
 let installed: InstalledGuard;
 let nodeUpMs = 0;
+let hostBefore: HostSnapshot;
+let hostNetBefore: string[];
+let podCgroupsBefore: string[];
+const podCgroups = () => readdirSync('/sys/fs/cgroup').filter((c) => existsSync(`/sys/fs/cgroup/${c}/kubepods`));
 
 interface PodObject {
   metadata: { name: string; uid: string; deletionTimestamp?: string };
   status?: { phase?: string; podIP?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ image: string; ready: boolean }> };
 }
 interface AuditEvent { verb?: string; objectRef?: { resource?: string; name?: string }; annotations?: Record<string, string>; responseStatus?: { code?: number } }
+
+/** The node's host-wide network objects that exist right now (links, blackhole routes, NAT chain). */
+async function hostNetwork(): Promise<string[]> {
+  const links = (await runOk('ip', ['-o', 'link', 'show'])).stdout.split('\n').filter((l) => l.includes('tgnode')).map((l) => `link ${l.split(':')[1]?.trim()}`);
+  const routes = (await runOk('ip', ['route', 'show', 'type', 'blackhole'])).stdout.split('\n').filter(Boolean).map((l) => `route ${l.trim()}`);
+  const nat = (await runOk('iptables', ['-w', '5', '-t', 'nat', '-S'])).stdout.split('\n').filter((l) => l.includes(NODE_NET.natChain)).map((l) => `nat ${l}`);
+  return [...links, ...routes, ...nat];
+}
+
+/** Processes whose command line names a path under `dir` (the node's daemons and runtime shims). */
+function processesUnder(dir: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (cmd.includes(dir) && !cmd.includes('watchdog.ts')) found.push(`${pid} ${cmd.slice(0, 120)}`);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return found;
+}
 
 function prerequisites(): string[] {
   const missing: string[] = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'olm', 'kubelet', 'kube-scheduler']);
@@ -127,6 +156,9 @@ const failedOpen = (e: AuditEvent) => Object.keys(e.annotations ?? {}).filter((k
 beforeAll(async () => {
   const missing = prerequisites();
   if (missing.length) throw new Error(`node mode prerequisites missing: ${missing.join('; ')}. Run \`bash test/bootstrap.sh\` as root.`);
+  hostBefore = snapshotHost();
+  hostNetBefore = await hostNetwork();
+  podCgroupsBefore = podCgroups();
   const t0 = Date.now();
   // OLM's CRDs: the guard watches CSVs, and the stranded namespace holds one.
   cp = await startControlPlane({ node: true, olm: 'crds' });
@@ -295,5 +327,21 @@ describe('the guard installed from its image, as the README says', () => {
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(await cp.client.get(`/api/v1/namespaces/${GUARD_NAMESPACE}`)).toBeUndefined();
     expect(await cp.client.get('/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/teardown-guard')).toBeUndefined();
+  });
+});
+
+describe('stop()', () => {
+  it('gives the host back: nothing of the node left, sysctls and fixed dirs as before', async () => {
+    const running = await hostNetwork();
+    expect(running.length).toBeGreaterThan(hostNetBefore.length);
+    const dir = cp.dir;
+    await cp.stop();
+    expect(await hostNetwork()).toEqual(hostNetBefore);
+    expect(snapshotHost()).toEqual(hostBefore);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir))).toEqual([]);
+    expect(processesUnder(dir)).toEqual([]);
+    expect(existsSync(NODE_LOCK_DIR)).toBe(false);
+    expect(existsSync(dir)).toBe(false);
+    expect(podCgroups()).toEqual(podCgroupsBefore);
   });
 });
