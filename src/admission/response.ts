@@ -3,7 +3,7 @@
 import { targetName, type AdmissionRequest, type AdmissionResponse } from './types.ts';
 import type { PolicyVerdict } from './modes.ts';
 import { formatRef, type ObjectRef } from '../k8s/types.ts';
-import type { Finding } from '../policies/types.ts';
+import { formatRemedy, type Finding } from '../policies/types.ts';
 
 /** The API server may truncate warnings over 256 characters. */
 export const MAX_WARNING_CHARS = 256;
@@ -33,7 +33,7 @@ export function denialMessage(req: AdmissionRequest, denying: Array<{ policy: st
     `teardown-guard [${policy}] ${finding.summary}`,
     finding.detail,
     'Fix:',
-    ...finding.remedy.map((r, i) => `  ${i + 1}. ${r}`),
+    ...formatRemedy(finding.remedy),
   ].join('\n'));
   return [...blocks, breakGlassHint(req, breakGlassAnnotation)].join('\n\n');
 }

@@ -1,5 +1,6 @@
 // Plain-text rendering of check and diagnose results, for a person at a terminal.
 import { formatRef } from '../k8s/types.ts';
+import { formatRemedy } from '../policies/types.ts';
 import type { CheckReport } from './checks.ts';
 import type { NamespaceDiagnosis } from './diagnose.ts';
 
@@ -8,7 +9,7 @@ export function renderCheck(report: CheckReport): string {
   for (const step of report.steps) {
     for (const f of step.findings) {
       const label = f.severity === 'violation' ? 'DENIED (would hang without the guard)' : 'WARNING';
-      lines.push('', `${label}: delete ${formatRef(step.object)}`, `  ${f.summary}`, ...f.detail.split('\n').map((l) => `  ${l}`), '  Fix:', ...f.remedy.map((r, i) => `    ${i + 1}. ${r}`));
+      lines.push('', `${label}: delete ${formatRef(step.object)}`, `  ${f.summary}`, ...f.detail.split('\n').map((l) => `  ${l}`), '  Fix:', ...formatRemedy(f.remedy, '    '));
     }
   }
   lines.push('', ...report.notes);

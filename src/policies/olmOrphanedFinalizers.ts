@@ -31,12 +31,13 @@ function refOf(obj: PartialObjectMetadata, guard: FinalizerGuard): ObjectRef {
   return ref;
 }
 
+/** The manual way out, as sub-steps of an "Or:" alternative. */
 function manualRemedy(guard: FinalizerGuard, stuck: ObjectRef[]): string[] {
   const lines: string[] = [];
   for (const ref of stuck) {
     const nsFlag = ref.namespace ? ` -n ${ref.namespace}` : '';
-    lines.push(`kubectl patch ${guard.resource.resource}.${guard.resource.group} ${ref.name}${nsFlag} --type=merge -p '{"metadata":{"finalizers":null}}'`);
-    if (guard.cleanupHint && ref.namespace) lines.push(...guard.cleanupHint(ref.namespace, ref.name));
+    lines.push(`  kubectl patch ${guard.resource.resource}.${guard.resource.group} ${ref.name}${nsFlag} --type=merge -p '{"metadata":{"finalizers":null}}'`);
+    if (guard.cleanupHint && ref.namespace) lines.push(...guard.cleanupHint(ref.namespace, ref.name).map((l) => `  ${l}`));
   }
   return lines;
 }
@@ -66,9 +67,9 @@ async function namespaceStrandsFinalizers(ns: string, guard: FinalizerGuard, vie
     ].join('\n'),
     remedy: [
       `Bring ${guard.controller.displayName} back (scale it up, or roll back/reinstall the release that removed it), then delete namespace ${ns} again and let it remove the finalizer.`,
-      `Or, if it is never coming back, remove the finalizer by hand, clean up what it would have cleaned, then delete the namespace:`,
+      `Or, if it is never coming back: remove the finalizer by hand, clean up what it would have cleaned, then delete the namespace:`,
       ...manualRemedy(guard, stuck),
-      `kubectl delete namespace ${ns}`,
+      `  kubectl delete namespace ${ns}`,
     ],
     objects: [{ apiVersion: 'v1', kind: 'Namespace', name: ns }, ...stuck],
   };
@@ -110,7 +111,7 @@ async function objectStrandsFinalizer(ref: ObjectRef, guard: FinalizerGuard, vie
     ].join('\n'),
     remedy: [
       `Bring ${guard.controller.displayName} back, then delete ${formatRef(ref)} again.`,
-      'Or, if it is never coming back, remove the finalizer by hand and clean up what it would have cleaned:',
+      'Or, if it is never coming back: remove the finalizer by hand and clean up what it would have cleaned:',
       ...manualRemedy(guard, [ref]),
     ],
     objects: [ref],

@@ -23,7 +23,10 @@ export interface Finding {
   summary: string;
   /** Full explanation: each object, finalizer or release, why, and what to do. */
   detail: string;
-  /** Commands that fix or work around it, in order. */
+  /**
+   * What fixes it. Each entry is a step or an alternative ("Or: ..."); an entry starting with two
+   * spaces is a sub-step of the entry before it (rendered indented, not numbered): formatRemedy.
+   */
   remedy: string[];
   objects: ObjectRef[];
 }
@@ -42,4 +45,10 @@ export interface Policy {
   appliesTo(request: AdmissionRequest, settings: PolicySettings): boolean;
   /** Findings; throws UndecidedError when the view cannot answer. */
   evaluate(input: PolicyInput): Promise<Finding[]>;
+}
+
+/** Numbers the steps and indents each step's sub-steps under it, so alternatives read as alternatives. */
+export function formatRemedy(remedy: readonly string[], indent = '  '): string[] {
+  let n = 0;
+  return remedy.map((r) => (r.startsWith('  ') ? `${indent}   ${r.trimStart()}` : `${indent}${++n}. ${r}`));
 }

@@ -331,6 +331,24 @@ export const S4_CASES: S4Case[] = [
     },
   },
   {
+    // Helm 4 skips, on uninstall, objects whose ownership annotations name another release:
+    // own-b took shared-config over from own-a with --take-ownership, so uninstalling own-a
+    // purges its record with that object still there, correctly.
+    name: 'helm 4: uninstall of a release whose object another release took over (--take-ownership)',
+    async run(cp, t) {
+      const ns = 's4-own';
+      await ensureNamespace(cp, ns);
+      const chart = chartPath('simple-app');
+      const shared = ['--set', 'configName=shared-config'];
+      const a = ok(await helm(cp, t, 4, ['install', 'own-a', chart, '-n', ns, ...shared], 'install own-a'), 'install');
+      const b = ok(await helm(cp, t, 4, ['install', 'own-b', chart, '-n', ns, ...shared, '--take-ownership'], 'install own-b, taking shared-config over'), 'install');
+      const ua = ok(await helm(cp, t, 4, ['uninstall', 'own-a', '-n', ns], 'uninstall own-a (skips shared-config)'), 'uninstall');
+      if (!(await cp.client.get(`/api/v1/namespaces/${ns}/configmaps/shared-config`))) throw new Error('helm 4 deleted the object another release owns');
+      const ub = ok(await helm(cp, t, 4, ['uninstall', 'own-b', '-n', ns], 'uninstall own-b'), 'uninstall');
+      return [a, b, ua, ub];
+    },
+  },
+  {
     // kube-system stays exempt from the namespace-deletion denial only; its releases (CNI,
     // metrics-server) are reviewed for incident B, and a correct uninstall there stays silent.
     name: 'helm 3 CLI install + uninstall of a release in kube-system',
@@ -376,6 +394,7 @@ export async function s4Leftovers(cp: ControlPlane): Promise<string[]> {
   if ((await releaseRecords(cp, 's4-flux-store', 'fx')).length > 0) out.push('s4-flux-store/fx records still present');
   await check('/api/v1/namespaces/kube-system/configmaps/ks-config', 'kube-system configmap');
   await check('/api/v1/namespaces/s4-prune/configmaps/pr-config', 's4-prune configmap');
+  await check('/api/v1/namespaces/s4-own/configmaps/shared-config', 's4-own shared configmap');
   await check('/api/v1/namespaces/s4-stale-a/configmaps/st-config', 's4-stale-a configmap');
   await check('/api/v1/namespaces/s4-stale-b/configmaps/st-config', 's4-stale-b configmap');
   await check('/api/v1/namespaces/s4-shared/configmaps/two-remote', 's4-shared remote configmap');
@@ -387,7 +406,7 @@ export async function s4Leftovers(cp: ControlPlane): Promise<string[]> {
   return out;
 }
 
-const S4_NAMESPACES = ['s4-stale-a', 's4-stale-b', 's4-prune', 's4-h3', 's4-h4', 's4-sdk', 's4-keep', 's4-hooks', 's4-keep-policy', 's4-two', 's4-shared', 's4-flux-store', 's4-flux-target', 's4-unrelated', 's4-nsdelete'];
+const S4_NAMESPACES = ['s4-own', 's4-stale-a', 's4-stale-b', 's4-prune', 's4-h3', 's4-h4', 's4-sdk', 's4-keep', 's4-hooks', 's4-keep-policy', 's4-two', 's4-shared', 's4-flux-store', 's4-flux-target', 's4-unrelated', 's4-nsdelete'];
 
 export async function s4Reset(cp: ControlPlane): Promise<void> {
   for (const ns of S4_NAMESPACES) {
