@@ -33,9 +33,10 @@ function matchesAt(buf: Buffer, needle: Buffer, at: number, end: number): boolea
 
 /** requestReceivedTimestamp of the line buf[start, end) in ms, or NaN when it cannot be read safely. */
 export function lineTime(buf: Buffer, start: number, end: number): number {
-  const p = buf.subarray(start, end).lastIndexOf(RECEIVED);
-  if (p < 0) return Number.NaN;
-  const from = start + p + RECEIVED.length;
+  // Searched in place (no subarray per line); a match before `start` belongs to another line.
+  const p = end - start < RECEIVED.length ? -1 : buf.lastIndexOf(RECEIVED, end - RECEIVED.length);
+  if (p < start) return Number.NaN;
+  const from = p + RECEIVED.length;
   const q = timeEnd(buf, from, end);
   if (q < 0 || !matchesAt(buf, STAGE, q, end)) return Number.NaN;
   const s2 = q + STAGE.length;
