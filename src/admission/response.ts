@@ -49,9 +49,9 @@ export function fullReasonCommand(req: AdmissionRequest): string {
 /** One warning per denying finding, then where to read the whole reason and the fix. */
 export function denialWarnings(req: AdmissionRequest, denying: Array<{ policy: string; finding: Finding }>): string[] {
   const lines = denying.map(({ policy, finding }) => `teardown-guard [${policy}] DENIED: ${finding.summary}`);
-  const how = req.operation === 'DELETE'
-    ? `run \`${fullReasonCommand(req)}\` or \`teardown-guard check\``
-    : 'run `teardown-guard check`';
+  const t = requestTarget(req);
+  const check = t.kind === 'Namespace' && req.resource.group === '' ? ` or \`teardown-guard check namespace ${t.name}\`` : '';
+  const how = req.operation === 'DELETE' ? `run \`${fullReasonCommand(req)}\`${check}` : 'see the audit log';
   lines.push(`teardown-guard: for the whole reason and the fix, ${how}`);
   return lines;
 }

@@ -8,7 +8,7 @@ import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts
 import { GuardSession, guardUnavailableReason } from '../scenarios/guard.ts';
 import { kubectl, sdkUninstall, Transcript } from '../scenarios/harness.ts';
 import {
-  helmInstallSimpleApp, S1, s1Install, s1ManualCleanup, s1ObserveStuck, s1Recover, s1Uninstall, S2, s2Cleanup, s2SdkUninstall,
+  helmInstallSimpleApp, S1, s1Install, s1ManualCleanup, s1ObserveStuck, s1Recover, s1Uninstall, s1UninstallTwice, S2, s2Cleanup, s2SdkUninstall,
 } from '../scenarios/scenarios.ts';
 
 const tty = process.stdout.isTTY;
@@ -44,14 +44,18 @@ async function incidentA(cp: ControlPlane, guard: GuardSession, withGuard: boole
   const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
   if (!g) return;
   await s1Install(cp, t);
-  const u = await s1Uninstall(cp, t);
-  say(dim(`# helm exit code ${u.helm.code}`));
-  await kubectl(cp, t, ['get', 'ns'], 'nothing is stuck: px-operator is still Active');
-  await kubectl(cp, t, ['delete', 'namespace', S1.operatorNamespace, '--dry-run=server'], 'the denial helm ran into, in full');
-  say(bold('→ Following the fix in the message: bring OLM back, delete the operator namespace while OLM runs, uninstall again.'));
-  const r = await s1Recover(cp, t);
+  say(dim('# the guard holds OLM back while the same uninstall deletes px-operator; OLM removes the finalizer'));
+  const r = await s1UninstallTwice(cp, t, 3);
+  say(dim(`# first helm uninstall: exit ${r.first.code} (it said why, and to run it again); px-operator gone ${(r.operatorNamespaceGoneMs / 1000).toFixed(1)} s later; second: exit ${r.second.code}`));
   await kubectl(cp, t, ['get', 'ns'], 'everything gone');
   say(bold(r.leftovers.length ? `→ leftovers: ${r.leftovers.join(', ')}` : '→ clean: no namespace, CSV, OLM-owned ClusterRole or release record left behind.'));
+  say(dim('# with OLM already removed by hand, the namespace deletion itself is what the guard denies:'));
+  await s1Install(cp, t);
+  await kubectl(cp, t, ['delete', 'deployment', 'olm-operator', '-n', S1.olmNamespace], 'OLM removed outside Helm');
+  await cp.olm?.waitStopped(S1.olmNamespace, 'olm-operator', 30_000);
+  await kubectl(cp, t, ['delete', 'namespace', S1.operatorNamespace, '--dry-run=server'], 'the denial, in full');
+  const rec = await s1Recover(cp, t);
+  say(bold(rec.leftovers.length ? `→ leftovers: ${rec.leftovers.join(', ')}` : '→ recovered as the message says (bring OLM back, delete the namespace while OLM runs, uninstall): clean.'));
 }
 
 async function incidentB(cp: ControlPlane, guard: GuardSession, withGuard: boolean): Promise<void> {

@@ -113,6 +113,18 @@ describe('S1 — incident A: helm uninstall of a chart that ships OLM, an operat
       await waitNamespaceGone(cp, S1.olmNamespace, 120_000).catch(() => undefined);
       await cp.olm?.waitStopped(S1.olmNamespace, 'olm-operator', 30_000).catch(() => undefined);
       expect(await s1Leftovers(cp)).toEqual([]);
+
+      // The other order: OLM's namespace goes first (only a warning: the CSV merely exists), so
+      // the operator namespace's deletion is denied and it stays Active, never Terminating.
+      await s1Install(cp, t);
+      const r = await s1DeleteNamespacesTogether(cp, t, [S1.olmNamespace, S1.operatorNamespace]);
+      expect(output(r.result)).toMatch(DENIED_TEXT);
+      expect(output(r.result)).toContain(`deleting namespace ${S1.operatorNamespace} would leave it Terminating forever`);
+      expect(r.operator.phase).toBe('Active');
+      // Reset by hand (the manual remedy) without the guard in the way.
+      await guard.detach();
+      await s1ManualCleanup(cp, t);
+      expect(await s1Leftovers(cp)).toEqual([]);
     });
   });
 });
