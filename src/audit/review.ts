@@ -156,9 +156,9 @@ export async function runReview(o: ReviewOptions): Promise<ReviewResult> {
       ...(o.maxLineBytes !== undefined ? { maxLineBytes: o.maxLineBytes } : {}),
       ...(o.maxGzipRatio !== undefined ? { maxGzipRatio: o.maxGzipRatio } : {}),
       onEvent: (ev: AuditEventV1) => {
-        if (tally.count(parseTime(eventTimestamp(ev)), isFinalStage(ev.stage)) !== 'used') return;
-        const r = toRecord(ev);
-        if (r) correlator.push(r);
+        // toRecord parses the time of final-stage events; the others only need it for the tally.
+        const r = isFinalStage(ev.stage) ? toRecord(ev) : undefined;
+        if (tally.count(r ? r.time : parseTime(eventTimestamp(ev)), r !== undefined || isFinalStage(ev.stage)) === 'used' && r) correlator.push(r);
       },
       onSkippedEvent: (ms, finalStage) => {
         // The correlator would have ignored the event; its time still moves the clock on.
