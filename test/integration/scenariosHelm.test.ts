@@ -8,7 +8,7 @@ import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts
 import { missingComponents } from '../cluster/paths.ts';
 import { GuardSession } from '../scenarios/guard.ts';
 import {
-  auditEventsSince, auditOffset, chartPath, DENIED_TEXT, ensureNamespace, existing, GUARD_TEXT, guardAnnotated, helm, output, releaseRecords, scenarioRunner, simpleAppObjects,
+  auditEventsSince, auditOffset, chartPath, DENIED_TEXT, ensureNamespace, existing, GUARD_TEXT, guardAnnotated, helm, output, releaseRecords, scenarioRunner, sdkUninstall, simpleAppObjects,
 } from '../scenarios/harness.ts';
 import { helmInstallSimpleApp, S2, s2Cleanup, s2SdkUninstall, S4_CASES, s4Leftovers, s4Reset } from '../scenarios/scenarios.ts';
 import { Correlator } from '../../src/audit/correlator.ts';
@@ -94,6 +94,23 @@ describe('S2 — incident B: SDK uninstall with Init(getter, "helm-test"), gette
       const annotated = guardAnnotated(auditEventsSince(cp, from));
       expect(annotated.some((e) => e.objectRef?.resource === 'secrets' && e.objectRef?.namespace === S2.namespace)).toBe(true);
       await s2Cleanup(cp);
+    });
+  });
+});
+
+describe('S2-kube-system — incident B for a release in kube-system (CNI, metrics-server live there)', () => {
+  it('with the guard (warn): the misdirected SDK purge of a kube-system release is flagged, not exempt', async (ctx) => {
+    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+    if (!g) return ctx.skip();
+    await scenario('S2-kube-system', async (t) => {
+      const i = await helm(cp, t, 3, ['install', 'ks', chartPath('simple-app'), '-n', 'kube-system'], 'install kube-system/ks');
+      expect(i.code, output(i)).toBe(0);
+      const u = await sdkUninstall(cp, t, 'ks', { namespace: 'kube-system' });
+      expect(u.code).toBe(0);
+      expect(u.stderr).toMatch(GUARD_TEXT);
+      expect(u.stderr).toContain('Helm release kube-system/ks is being purged but 3 of its 3 resources still exist');
+      expect(await existing(cp, simpleAppObjects('kube-system', 'ks'))).toHaveLength(3);
+      for (const ref of simpleAppObjects('kube-system', 'ks')) await cp.client.request('DELETE', ref.apiPath);
     });
   });
 });
