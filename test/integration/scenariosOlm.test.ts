@@ -5,11 +5,12 @@
 // when the guard cannot run here, unless TG_REQUIRE_GUARD=1 (then they fail).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import { waitFor } from '../cluster/proc.ts';
 import { CSV_CLEANUP, OLM_NAMESPACE } from '../cluster/olm.ts';
 import { missingComponents } from '../cluster/paths.ts';
 import { GuardSession } from '../scenarios/guard.ts';
 import {
-  auditEventsSince, auditOffset, DENIED_TEXT, describeNamespace, GUARD_TEXT, guardAnnotated, helm, namespaceState, output, scenarioRunner, waitNamespaceGone,
+  auditEventsSince, auditOffset, DENIED_TEXT, describeNamespace, GUARD_TEXT, guardAnnotated, helm, kubectl, namespaceState, output, scenarioRunner, waitNamespaceGone,
 } from '../scenarios/harness.ts';
 import {
   S1, s1DeleteNamespacesTogether, s1Install, s1Leftovers, s1ManualCleanup, s1ObserveStuck, s1Recover, s1Uninstall, s1UninstallTwice,
@@ -124,6 +125,36 @@ describe('S1 — incident A: helm uninstall of a chart that ships OLM, an operat
       // Reset by hand (the manual remedy) without the guard in the way.
       await guard.detach();
       await s1ManualCleanup(cp, t);
+      expect(await s1Leftovers(cp)).toEqual([]);
+    });
+  });
+});
+
+describe('S1-rollout — olm-operator coming back (a Recreate rollout) is not gone', () => {
+  it('with the guard: deleting the operator namespace mid rollout is allowed with a warning that it waits, and it completes', async (ctx) => {
+    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+    if (!g) return ctx.skip();
+    await scenario('S1-rollout', async (t) => {
+      await s1Install(cp, t);
+      // Recreate drops the old Pod first; minReadySeconds keeps the new one unavailable a while:
+      // availableReplicas 0, replicas 1, Progressing True, as after a drain or during an upgrade.
+      const patch = await cp.kubectl(['patch', 'deployment', 'olm-operator', '-n', S1.olmNamespace, '--type=merge', '-p',
+        JSON.stringify({ spec: { minReadySeconds: 30, strategy: { type: 'Recreate', rollingUpdate: null } } })]);
+      expect(patch.code, patch.stderr).toBe(0);
+      const restart = await cp.kubectl(['rollout', 'restart', 'deployment/olm-operator', '-n', S1.olmNamespace]);
+      expect(restart.code, restart.stderr).toBe(0);
+      await waitFor('olm-operator with no available replica mid rollout', 30_000, async () => {
+        const d = await cp.client.get<{ status?: { availableReplicas?: number } }>(`/apis/apps/v1/namespaces/${S1.olmNamespace}/deployments/olm-operator`);
+        return (d?.status?.availableReplicas ?? 0) === 0 ? true : undefined;
+      }, 100);
+      const d = await kubectl(cp, t, ['delete', 'namespace', S1.operatorNamespace, '--wait=false'], 'delete the operator namespace mid rollout');
+      expect(d.code, output(d)).toBe(0);
+      expect(output(d)).toContain(`namespace ${S1.operatorNamespace} will stay Terminating until OLM olm-operator is available again`);
+      await waitNamespaceGone(cp, S1.operatorNamespace, 120_000);
+      const u = await helm(cp, t, 3, ['uninstall', S1.release, '-n', S1.releaseNamespace], 'uninstall the rest');
+      expect(u.code, output(u)).toBe(0);
+      await waitNamespaceGone(cp, S1.olmNamespace, 120_000).catch(() => undefined);
+      await cp.olm?.waitStopped(S1.olmNamespace, 'olm-operator', 30_000).catch(() => undefined);
       expect(await s1Leftovers(cp)).toEqual([]);
     });
   });
