@@ -7,7 +7,7 @@
 // cluster (test/cluster/node) runs hook Jobs as real Pods instead.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { kubeconfigYaml, type KubeClient } from './kubeClient.ts';
+import { kubeconfigYaml, serviceAccountToken, type KubeClient } from './kubeClient.ts';
 import { binPath } from './paths.ts';
 import { run } from './proc.ts';
 
@@ -52,14 +52,7 @@ export function startHookJobRunner(o: HookJobRunnerOptions): HookJobRunner {
   let stopped = false;
   mkdirSync(o.dir, { recursive: true });
 
-  async function tokenFor(ns: string, sa: string): Promise<string> {
-    const r = await o.client.request<{ status?: { token?: string }; message?: string }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-    });
-    const token = r.body?.status?.token;
-    if (r.status !== 201 || !token) throw new Error(`TokenRequest ${ns}/${sa}: ${r.status} ${r.body?.message ?? r.text.slice(0, 200)}`);
-    return token;
-  }
+  const tokenFor = (ns: string, sa: string): Promise<string> => serviceAccountToken(o.client, ns, sa, 3600);
 
   /** startTime was set when the run began (and is immutable from then on). */
   async function setStatus(job: Job, ok: boolean, message: string): Promise<void> {

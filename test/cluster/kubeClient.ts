@@ -141,3 +141,13 @@ export function kubeconfigYaml(o: { server: string; caPem: string; user: string;
     '',
   ].join('\n');
 }
+
+/** A TokenRequest token of ServiceAccount ns/sa: how the harness runs a controller or a hook as that account. */
+export async function serviceAccountToken(client: KubeClient, ns: string, sa: string, expirationSeconds: number): Promise<string> {
+  const r = await client.request<{ status?: { token?: string }; message?: string }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds } },
+  });
+  const token = r.body?.status?.token;
+  if (r.status !== 201 || !token) throw new Error(`TokenRequest ${ns}/${sa}: ${r.status} ${r.body?.message ?? r.text.slice(0, 200)}`);
+  return token;
+}

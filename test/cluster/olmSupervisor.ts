@@ -12,7 +12,7 @@
 // A bounded poll loop (one LIST per tick), not a watch: simpler to stop, and fast enough.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { kubeconfigYaml, type KubeClient } from './kubeClient.ts';
+import { kubeconfigYaml, serviceAccountToken, type KubeClient } from './kubeClient.ts';
 import { binPath } from './paths.ts';
 import { startDaemon, tail, waitFor, type Daemon } from './proc.ts';
 
@@ -123,14 +123,7 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
     return d.spec.template?.spec?.containers?.find((c) => c.command?.[0] !== undefined && c.command[0] in binaries);
   }
 
-  async function tokenFor(ns: string, sa: string): Promise<string> {
-    const r = await o.client.request<{ status?: { token?: string }; message?: string }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 } },
-    });
-    const token = r.body?.status?.token;
-    if (r.status !== 201 || !token) throw new Error(`TokenRequest ${ns}/${sa}: ${r.status} ${r.body?.message ?? r.text.slice(0, 200)}`);
-    return token;
-  }
+  const tokenFor = (ns: string, sa: string): Promise<string> => serviceAccountToken(o.client, ns, sa, 86_400);
 
   async function start(p: Running, d: Deployment, c: Container): Promise<void> {
     const ns = d.metadata.namespace;
