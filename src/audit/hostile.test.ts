@@ -1,6 +1,7 @@
 // Damaged and hostile input (src/audit/README.md, "Damaged and hostile input"): one bad input never
 // discards the others' findings, and bombs and over-long lines cost bounded work. Bombs are made
 // here on the fly, small (200 MiB inflated), never stored.
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +92,18 @@ describe('one damaged input never discards the others\' findings', () => {
     expect(err).toContain(`${dir}: is a directory`);
     // One line per damaged input, one for the skipped line of fixtures.json.
     expect(err.trim().split('\n')).toHaveLength(4);
+  });
+
+  it('a pipe among the inputs is read whole (not peeked at to order the files)', async () => {
+    const fifo = join(dir, 'audit.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const writer = spawn('sh', ['-c', `cat "${fixtures}guard-verdicts.jsonl" > "${fifo}"`]);
+    const written = new Promise((resolve) => writer.once('close', resolve));
+    const r = await runReview({ inputs: [fifo, sdk] });
+    expect(await written).toBe(0);
+    expect(r.order).toEqual([fifo, sdk]);
+    expect(r.inputs[0]?.events).toBe(verdicts.toString().split('\n').filter((l) => l !== '').length);
+    expect(r.inputs[0]?.problem).toBeUndefined();
   });
 
   it('an I/O error while reading is one line and ends only that input', async () => {
