@@ -112,13 +112,16 @@ function summarize(spec: ControllerSpec, instances: ControllerInstance[]): strin
   return instances.map((i) => i.deadReasons.join('; ')).join('; ');
 }
 
-function assess(spec: ControllerSpec, deployments: KubeObject[], view: ClusterView, removal: PendingRemoval): ControllerLiveness {
-  const instances = deployments.map((d) => assessDeployment(d, spec, view, removal));
+function livenessOf(spec: ControllerSpec, instances: ControllerInstance[]): ControllerLiveness {
   const living = instances.filter((i) => i.deadReasons.length === 0);
   const alive = living.length > 0;
   const result: ControllerLiveness = { alive, instances, whyGone: alive ? '' : summarize(spec, instances) };
   if (alive && living.every((i) => i.startingReason !== undefined)) result.waitingFor = living.map((i) => i.startingReason).join('; ');
   return result;
+}
+
+function assess(spec: ControllerSpec, deployments: KubeObject[], view: ClusterView, removal: PendingRemoval): ControllerLiveness {
+  return livenessOf(spec, deployments.map((d) => assessDeployment(d, spec, view, removal)));
 }
 
 /**
@@ -141,11 +144,7 @@ export async function controllerLiveness(spec: ControllerSpec, view: ClusterView
     // cost one sequential live GET each per review (200 olm-operators: 200 GETs, ~1 s).
     const one = assess(spec, [d], view, removal);
     if (one.alive) {
-      const instances = cached.instances.map((i) => (i.namespace === inst.namespace && i.name === inst.name ? (one.instances[0] ?? i) : i));
-      const living = instances.filter((i) => i.deadReasons.length === 0);
-      const result: ControllerLiveness = { alive: true, instances, whyGone: '' };
-      if (living.every((i) => i.startingReason !== undefined)) result.waitingFor = living.map((i) => i.startingReason).join('; ');
-      return result;
+      return livenessOf(spec, cached.instances.map((i) => (i.namespace === inst.namespace && i.name === inst.name ? (one.instances[0] ?? i) : i)));
     }
   }
   const confirmed = assess(spec, live, view, removal);
@@ -154,6 +153,5 @@ export async function controllerLiveness(spec: ControllerSpec, view: ClusterView
   const vanished = cached.instances
     .filter((i) => i.deadReasons.length === 0 && !live.some((d) => d.metadata?.namespace === i.namespace && d.metadata?.name === i.name))
     .map((i) => ({ ...i, deadReasons: [`Deployment ${i.namespace}/${i.name} no longer exists`] }));
-  const instances = [...confirmed.instances, ...vanished];
-  return { alive: false, instances, whyGone: summarize(spec, instances) };
+  return livenessOf(spec, [...confirmed.instances, ...vanished]);
 }
