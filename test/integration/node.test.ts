@@ -53,7 +53,7 @@ let nodeUpMs = 0;
 let hostBefore: HostSnapshot;
 let hostNetBefore: string[];
 let podCgroupsBefore: string[];
-const podCgroups = () => readdirSync('/sys/fs/cgroup').filter((c) => existsSync(`/sys/fs/cgroup/${c}/kubepods`));
+const podCgroups = () => readdirSync('/sys/fs/cgroup').filter((c) => existsSync(`/sys/fs/cgroup/${c}/${NODE_NET.cgroupRoot}`));
 
 interface PodObject {
   metadata: { name: string; uid: string; deletionTimestamp?: string };

@@ -3,7 +3,8 @@
 // host-wide, so only one node cluster runs at a time (lock.ts). The restore script is written
 // before anything is changed and is the only undo path: stop(), the exit handlers, the watchdog
 // (after SIGKILL) and the next node cluster (after a crash) all run it.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runOk } from '../proc.ts';
 
 /** Fixed names: one node cluster at a time, so they never collide (lock.ts enforces it). */
@@ -20,7 +21,14 @@ export const NODE_NET = {
   kubernetesServiceIP: '10.0.0.1',
   natChain: 'TG-NODE-DNAT',
   cniNetwork: 'tg-node',
+  /**
+   * The kubelet's cgroupRoot: every Pod cgroup lives under /sys/fs/cgroup/<hierarchy>/tg-node, so
+   * the restore never touches the cgroups of anything else on the host (a real kubelet's kubepods).
+   */
+  cgroupRoot: 'tg-node',
 } as const;
+
+const CGROUP_FS = '/sys/fs/cgroup';
 
 /** Host sysctls the kubelet (container manager) and the CNI bridge plugin set. */
 const SYSCTLS = [
@@ -79,14 +87,15 @@ export function restoreScript(r: RestoreInputs): string {
     '  c=$(tr "\\0" " " <"$p/cmdline" 2>/dev/null) || continue',
     '  case "$c" in *containerd-shim*" -address $sock "*|*containerd-shim*" -address $sock") kill -9 "${p#/proc/}" 2>/dev/null ;; esac',
     'done',
-    // Every container process is in the kubelet's pod cgroups.
+    // Every container process is in the kubelet's pod cgroups, under this node's cgroup root.
+    `cg=${q(n.cgroupRoot)}`,
     'for i in 1 2 3; do',
-    '  for f in $(find /sys/fs/cgroup/*/kubepods -name cgroup.procs 2>/dev/null); do',
+    `  for f in $(find ${CGROUP_FS}/*/"$cg" -name cgroup.procs 2>/dev/null); do`,
     '    for pid in $(cat "$f" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done',
     '  done',
     '  sleep 0.2',
     'done',
-    'for d in /sys/fs/cgroup/*/kubepods; do',
+    `for d in ${CGROUP_FS}/*/"$cg"; do`,
     '  [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \\; 2>/dev/null',
     'done',
     // Mounts under the node dir (rootfs overlays, volumes, netns, the kubelet's rshared root):
@@ -111,6 +120,23 @@ export function restoreScript(r: RestoreInputs): string {
     'exit 0',
   ];
   return lines.join('\n') + '\n';
+}
+
+/**
+ * The kubelet's cgroupRoot must exist in every hierarchy before it starts. A new cpuset cgroup
+ * starts with no CPUs and no memory nodes; it gets its parent's.
+ */
+export function createCgroupRoot(): void {
+  for (const h of readdirSync(CGROUP_FS)) {
+    const parent = join(CGROUP_FS, h);
+    if (!existsSync(join(parent, 'cgroup.procs'))) continue;
+    const dir = join(parent, NODE_NET.cgroupRoot);
+    mkdirSync(dir, { recursive: true });
+    for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+      const target = join(dir, f);
+      if (existsSync(target) && !readFileSync(target, 'utf8').trim()) writeFileSync(target, readFileSync(join(parent, f), 'utf8'));
+    }
+  }
 }
 
 export function writeRestoreScript(path: string, r: RestoreInputs): void {

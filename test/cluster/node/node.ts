@@ -8,7 +8,7 @@ import { kubeconfigYaml, type KubeClient } from '../kubeClient.ts';
 import { binPath } from '../paths.ts';
 import { makeLeaf, type CA, type CertPair } from '../pki.ts';
 import { freePort, GiveUp, run, startDaemon, tail, waitFor, type Daemon, type RunResult } from '../proc.ts';
-import { NODE_NET, setupHostNetwork, snapshotHost, writeRestoreScript } from './host.ts';
+import { createCgroupRoot, NODE_NET, setupHostNetwork, snapshotHost, writeRestoreScript } from './host.ts';
 import { runRestoreScript, type NodeLock } from './lock.ts';
 import { pauseImageArchive } from './images.ts';
 
@@ -149,9 +149,10 @@ authorization: { mode: Webhook }
 tlsCertFile: ${o.pki.kubeletServing.cert}
 tlsPrivateKeyFile: ${o.pki.kubeletServing.key}
 containerRuntimeEndpoint: unix://${d.containerdSocket}
-# This host has cgroup v1 and no systemd.
+# This host has cgroup v1 and no systemd. Pods under this node's own cgroup root (host.ts).
 cgroupDriver: cgroupfs
 failCgroupV1: false
+cgroupRoot: /${NODE_NET.cgroupRoot}
 failSwapOn: false
 podLogsDir: ${d.podLogsDir}
 volumePluginDir: ${d.volumePluginDir}
@@ -229,6 +230,7 @@ export async function startNode(o: NodeStartOptions): Promise<KubeNode> {
 
   try {
     await setupHostNetwork(o.apiPort);
+    createCgroupRoot();
     // The CNI config must be there before containerd starts (it reads it once at start-up here).
     writeFileSync(join(d.cniConfDir, '10-tg-node.conflist'), cniConflist(d));
     const pause = pauseImageArchive();
