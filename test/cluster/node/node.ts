@@ -201,6 +201,66 @@ function nodePaths(clusterDir: string): NodePaths {
 interface NodeCondition { type: string; status: string }
 interface NodeObject { spec?: { taints?: unknown[] }; status?: { conditions?: NodeCondition[] } }
 
+type Ctr = (args: string[], timeoutMs?: number) => Promise<RunResult>;
+
+async function startContainerd(d: NodePaths, o: NodeStartOptions, ctr: Ctr): Promise<Daemon> {
+  // The CNI config must be there before containerd starts (it reads it once at start-up here).
+  writeFileSync(join(d.cniConfDir, '10-tg-node.conflist'), cniConflist(d));
+  writeFileSync(join(d.root, 'containerd.toml'), containerdConfig(d, pauseImageArchive().ref));
+  const containerd = startDaemon({ name: 'containerd', cmd: 'containerd', args: ['--config', join(d.root, 'containerd.toml')], logDir: o.logsDir, groupsFile: o.groupsFile });
+  await waitFor('containerd', o.timeoutMs, async () => {
+    if (!containerd.isRunning()) throw new GiveUp('containerd exited');
+    if (!existsSync(d.containerdSocket)) return undefined;
+    return (await ctr(['version'], 5000)).code === 0 ? true : undefined;
+  }, 100).catch(async (e: unknown) => {
+    await containerd.stop(5000);
+    throw e;
+  });
+  return containerd;
+}
+
+const kubeconfigFor = (o: NodeStartOptions, user: string, cp: CertPair) =>
+  kubeconfigYaml({ server: o.server, caPem: o.ca.pem, user, certPem: readFileSync(cp.cert, 'utf8'), keyPem: readFileSync(cp.key, 'utf8') });
+
+async function startKubelet(d: NodePaths, o: NodeStartOptions): Promise<Daemon> {
+  const [kubeletPort, healthzPort] = await Promise.all([freePort(), freePort()]);
+  const kubeconfig = join(d.root, 'kubelet.kubeconfig');
+  writeFileSync(kubeconfig, kubeconfigFor(o, `system:node:${NODE_NAME}`, o.pki.kubelet), { mode: 0o600 });
+  writeFileSync(join(d.root, 'kubelet.yaml'), kubeletConfig(d, o, { kubelet: kubeletPort, healthz: healthzPort }));
+  return startDaemon({
+    name: 'kubelet', cmd: binPath('kubelet'), logDir: o.logsDir, groupsFile: o.groupsFile,
+    args: [
+      `--config=${join(d.root, 'kubelet.yaml')}`, `--kubeconfig=${kubeconfig}`,
+      `--root-dir=${d.kubeletRoot}`, `--cert-dir=${join(d.kubeletRoot, 'pki')}`,
+      `--hostname-override=${NODE_NAME}`, `--node-ip=${NODE_NET.nodeIP}`, '--v=1',
+    ],
+  });
+}
+
+async function startScheduler(d: NodePaths, o: NodeStartOptions): Promise<Daemon> {
+  const port = await freePort();
+  const kubeconfig = join(d.root, 'kube-scheduler.kubeconfig');
+  writeFileSync(kubeconfig, kubeconfigFor(o, 'system:kube-scheduler', o.pki.scheduler), { mode: 0o600 });
+  return startDaemon({
+    name: 'kube-scheduler', cmd: binPath('kube-scheduler'), logDir: o.logsDir, groupsFile: o.groupsFile,
+    args: [
+      `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
+      '--bind-address=127.0.0.1', `--secure-port=${port}`, `--cert-dir=${join(d.root, 'scheduler-certs')}`,
+      '--leader-elect=false', '--profiling=false',
+    ],
+  });
+}
+
+/** Ready, and the not-ready taint lifted by the node-lifecycle controller (else nothing schedules). */
+function waitNodeReady(o: NodeStartOptions, daemons: Daemon[]): Promise<true> {
+  return waitFor(`node ${NODE_NAME} Ready and untainted`, o.timeoutMs, async () => {
+    for (const dm of daemons) if (!dm.isRunning()) throw new GiveUp(`${dm.name} exited`);
+    const n = await o.client.get<NodeObject>(`/api/v1/nodes/${NODE_NAME}`);
+    const ready = n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    return ready && !(n?.spec?.taints?.length) ? true : undefined;
+  }, 200);
+}
+
 export async function startNode(o: NodeStartOptions): Promise<KubeNode> {
   const t0 = Date.now();
   const d = nodePaths(o.dir);
@@ -221,7 +281,7 @@ export async function startNode(o: NodeStartOptions): Promise<KubeNode> {
   };
   const diagnostics = (lines = 30) =>
     daemons.map((dm) => `----- ${dm.name} (${dm.isRunning() ? 'running' : 'exited'}) ${dm.logPath}\n${tail(dm.logPath, lines)}`).join('\n');
-  const ctr = (args: string[], timeoutMs = 120_000) => run('ctr', ['--address', d.containerdSocket, '--namespace', 'k8s.io', ...args], { timeoutMs });
+  const ctr: Ctr = (args, timeoutMs = 120_000) => run('ctr', ['--address', d.containerdSocket, '--namespace', 'k8s.io', ...args], { timeoutMs });
   const importImage = async (archivePath: string) => {
     const r = await ctr(['images', 'import', archivePath], 300_000);
     if (r.code !== 0) throw new Error(`ctr images import ${archivePath} failed (${r.code}): ${r.stderr}`);
@@ -231,56 +291,12 @@ export async function startNode(o: NodeStartOptions): Promise<KubeNode> {
   try {
     await setupHostNetwork(o.apiPort);
     createCgroupRoot();
-    // The CNI config must be there before containerd starts (it reads it once at start-up here).
-    writeFileSync(join(d.cniConfDir, '10-tg-node.conflist'), cniConflist(d));
-    const pause = pauseImageArchive();
-    writeFileSync(join(d.root, 'containerd.toml'), containerdConfig(d, pause.ref));
-    const containerd = startDaemon({ name: 'containerd', cmd: 'containerd', args: ['--config', join(d.root, 'containerd.toml')], logDir: o.logsDir, groupsFile: o.groupsFile });
-    daemons.push(containerd);
-    await waitFor('containerd', o.timeoutMs, async () => {
-      if (!containerd.isRunning()) throw new GiveUp('containerd exited');
-      if (!existsSync(d.containerdSocket)) return undefined;
-      return (await ctr(['version'], 5000)).code === 0 ? true : undefined;
-    }, 100);
-    await importImage(pause.path);
+    daemons.push(await startContainerd(d, o, ctr));
+    await importImage(pauseImageArchive().path);
     o.log(`containerd ready in ${secs(t0)}`);
-
     const tKubelet = Date.now();
-    const [kubeletPort, healthzPort, schedulerPort] = await Promise.all([freePort(), freePort(), freePort()]);
-    const caPem = o.ca.pem;
-    const kc = (user: string, cp: CertPair) => kubeconfigYaml({ server: o.server, caPem, user, certPem: readFileSync(cp.cert, 'utf8'), keyPem: readFileSync(cp.key, 'utf8') });
-    const kubeletKubeconfig = join(d.root, 'kubelet.kubeconfig');
-    writeFileSync(kubeletKubeconfig, kc(`system:node:${NODE_NAME}`, o.pki.kubelet), { mode: 0o600 });
-    writeFileSync(join(d.root, 'kubelet.yaml'), kubeletConfig(d, o, { kubelet: kubeletPort, healthz: healthzPort }));
-    const kubelet = startDaemon({
-      name: 'kubelet', cmd: binPath('kubelet'), logDir: o.logsDir, groupsFile: o.groupsFile,
-      args: [
-        `--config=${join(d.root, 'kubelet.yaml')}`, `--kubeconfig=${kubeletKubeconfig}`,
-        `--root-dir=${d.kubeletRoot}`, `--cert-dir=${join(d.kubeletRoot, 'pki')}`,
-        `--hostname-override=${NODE_NAME}`, `--node-ip=${NODE_NET.nodeIP}`, '--v=1',
-      ],
-    });
-    daemons.push(kubelet);
-
-    const schedKubeconfig = join(d.root, 'kube-scheduler.kubeconfig');
-    writeFileSync(schedKubeconfig, kc('system:kube-scheduler', o.pki.scheduler), { mode: 0o600 });
-    const scheduler = startDaemon({
-      name: 'kube-scheduler', cmd: binPath('kube-scheduler'), logDir: o.logsDir, groupsFile: o.groupsFile,
-      args: [
-        `--kubeconfig=${schedKubeconfig}`, `--authentication-kubeconfig=${schedKubeconfig}`, `--authorization-kubeconfig=${schedKubeconfig}`,
-        '--bind-address=127.0.0.1', `--secure-port=${schedulerPort}`, `--cert-dir=${join(d.root, 'scheduler-certs')}`,
-        '--leader-elect=false', '--profiling=false',
-      ],
-    });
-    daemons.push(scheduler);
-
-    // Ready, and the not-ready taint lifted by the node-lifecycle controller (else nothing schedules).
-    await waitFor(`node ${NODE_NAME} Ready and untainted`, o.timeoutMs, async () => {
-      for (const dm of [kubelet, scheduler, containerd]) if (!dm.isRunning()) throw new GiveUp(`${dm.name} exited`);
-      const n = await o.client.get<NodeObject>(`/api/v1/nodes/${NODE_NAME}`);
-      const ready = n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-      return ready && !(n?.spec?.taints?.length) ? true : undefined;
-    }, 200);
+    daemons.push(await startKubelet(d, o), await startScheduler(d, o));
+    await waitNodeReady(o, daemons);
     o.log(`node ${NODE_NAME} Ready in ${secs(tKubelet)} (kubelet, kube-scheduler; node up in ${secs(t0)})`);
   } catch (err) {
     const diag = diagnostics(40);
