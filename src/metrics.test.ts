@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Decision } from './admission/engine.ts';
-import { createMetrics, slug, undecidedReasonLabel } from './metrics.ts';
+import { createMetrics, slug } from './metrics.ts';
 
 const base: Decision = {
   uid: 'u', policy: 'helm-uninstall-namespace', verdict: 'warn', mode: 'warn', object: 'Secret ns/x',
@@ -10,7 +10,7 @@ const base: Decision = {
 describe('metrics', () => {
   it('counts and times decisions by policy and verdict, undecided by reason, break-glass by policy', async () => {
     const m = createMetrics({ defaultMetrics: false });
-    m.recordReview([base, { ...base, policy: 'olm-orphaned-finalizers', verdict: 'undecided', reason: 'lookup of Deployment olm/olm-operator timed out after 1500ms' }], 0.004);
+    m.recordReview([base, { ...base, policy: 'olm-orphaned-finalizers', verdict: 'undecided', reason: 'lookup of Deployment olm/olm-operator timed out after 1500ms', undecidedKind: 'timeout' }], 0.004);
     m.recordReview([{ ...base, policy: 'olm-orphaned-finalizers', verdict: 'break-glass', reason: 'break-glass: planned teardown' }], 0.001);
     m.recordReview([], 0.0002);
     const text = await m.registry.metrics();
@@ -44,12 +44,19 @@ describe('metrics', () => {
     expect(await createMetrics().registry.metrics()).toContain('process_cpu_user_seconds_total');
   });
 
+  it('labels undecided outcomes by their typed kind, never by message text', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    const base = { uid: 'u', mode: 'enforce' as const, object: 'Namespace x', operation: 'DELETE', user: 'admin', latencyMs: 1, dryRun: false };
+    m.recordReview([
+      { ...base, policy: 'olm-orphaned-finalizers', verdict: 'undecided', reason: 'anything at all, timed out or not', undecidedKind: 'decode' },
+      { ...base, policy: 'helm-uninstall-namespace', verdict: 'undecided', reason: 'internal error: boom' },
+    ], 0.01);
+    const text = await m.registry.metrics();
+    expect(text).toMatch(/teardown_guard_undecided_total\{policy="olm-orphaned-finalizers",reason="decode"\} 1/);
+    expect(text).toMatch(/teardown_guard_undecided_total\{policy="helm-uninstall-namespace",reason="internal"\} 1/);
+  });
+
   it('keeps label values bounded', () => {
-    expect(undecidedReasonLabel('cluster cache "namespaces" has not synced yet')).toBe('cache-not-synced');
-    expect(undecidedReasonLabel('live read timed out')).toBe('timeout');
-    expect(undecidedReasonLabel('release record payload is not valid gzip')).toBe('bad-payload');
-    expect(undecidedReasonLabel('internal error: boom')).toBe('internal-error');
-    expect(undecidedReasonLabel(undefined)).toBe('other');
     expect(slug('Helm Record Purged / Leftovers!'.repeat(10)).length).toBeLessThanOrEqual(64);
     expect(slug(42)).toBe('unknown');
   });

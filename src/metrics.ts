@@ -37,18 +37,6 @@ export interface Metrics {
   setClusterCountersSource(source: () => ClusterCounters): void;
 }
 
-/** A short, bounded label for an undecided reason. */
-export function undecidedReasonLabel(reason: string | undefined): string {
-  const r = (reason ?? '').toLowerCase();
-  if (/not (yet )?synced|unsynced|sync/.test(r)) return 'cache-not-synced';
-  if (/time(d)? ?out|deadline|budget/.test(r)) return 'timeout';
-  if (/gzip|decompress|decode|payload|too large|corrupt|base64|release record/.test(r)) return 'bad-payload';
-  if (/internal error/.test(r)) return 'internal-error';
-  if (/forbidden|unauthori[sz]ed|40[13]/.test(r)) return 'forbidden';
-  if (/look-?up|live|get |list |request|connect|econn|network|5\d\d/.test(r)) return 'lookup-failed';
-  return 'other';
-}
-
 /** A metric-safe slug of at most 64 characters. */
 export function slug(value: unknown, fallback = 'unknown'): string {
   if (typeof value !== 'string' || value === '') return fallback;
@@ -175,7 +163,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
         const labels = { policy: d.policy, verdict: d.verdict };
         admissionRequests.inc(labels);
         admissionDuration.observe(labels, d.latencyMs / 1000);
-        if (d.verdict === 'undecided') undecided.inc({ policy: d.policy, reason: undecidedReasonLabel(d.reason) });
+        if (d.verdict === 'undecided') undecided.inc({ policy: d.policy, reason: d.undecidedKind ?? 'internal' });
         if (d.verdict === 'break-glass') breakGlass.inc({ policy: d.policy });
       }
     },

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { review } from '../../test/support/admissionRequests.ts';
 import { APP_MANIFEST, helmCluster, namespace, olmCluster, releaseSecret } from '../../test/support/clusterState.ts';
-import { decide } from '../../test/support/decide.ts';
+import { TEST_SETTINGS, decide } from '../../test/support/decide.ts';
+import { createSnapshotView } from '../cluster/snapshotView.ts';
+import { UndecidedError, type ClusterView } from '../cluster/view.ts';
+import { builtinPolicies } from '../policies/index.ts';
+import { createAdmissionHandler } from './engine.ts';
 import type { KubeObject } from '../k8s/types.ts';
 
 function strandedCluster() {
@@ -108,5 +112,31 @@ describe('bad bodies', () => {
     const role: KubeObject = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'r', annotations: { 'meta.helm.sh/release-name': 'web', 'meta.helm.sh/release-namespace': 'default' } } };
     const { response } = await decide(review('DELETE', role), helmCluster());
     expect(response.allowed).toBe(true);
+  });
+});
+
+describe('one deadline per review', () => {
+  it('hands every policy of a review the same view bounded by one deadline of reviewBudgetMs, and reports a timeout as its kind', async () => {
+    const base = createSnapshotView(olmCluster());
+    const deadlines: AbortSignal[] = [];
+    const view: ClusterView = {
+      ...base,
+      withDeadline(deadline) {
+        deadlines.push(deadline);
+        // A live read that outlasts the budget, as a slow API server would make it.
+        return { ...base, liveDeployment: () => new Promise((_, reject) => deadline.addEventListener('abort', () => reject(new UndecidedError('timeout', 'the review\'s live-lookup budget ran out')), { once: true })) };
+      },
+    };
+    const handler = createAdmissionHandler({
+      policies: builtinPolicies(), view, settings: TEST_SETTINGS, undecided: 'allow', reviewBudgetMs: 50,
+      modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' },
+    });
+    const result = await handler(review('DELETE', namespace('px-operator')));
+    if (!result.ok) throw new Error(result.error);
+    expect(deadlines).toHaveLength(1); // both policies, one budget
+    expect(deadlines[0]?.aborted).toBe(true);
+    const olm = result.decisions.find((d) => d.policy === 'olm-orphaned-finalizers');
+    expect(olm).toMatchObject({ verdict: 'undecided', undecidedKind: 'timeout' });
+    expect(result.review.response?.allowed).toBe(true);
   });
 });

@@ -3,7 +3,7 @@
 // It does no I/O of its own beyond what the view does; logging and metrics belong to the caller,
 // which gets one Decision per policy that looked at the request.
 import { performance } from 'node:perf_hooks';
-import { UndecidedError, type ClusterView } from '../cluster/view.ts';
+import { UndecidedError, type ClusterView, type UndecidedKind } from '../cluster/view.ts';
 import { formatRef } from '../k8s/types.ts';
 import type { PolicySettings } from '../policies/settings.ts';
 import type { Finding, Policy, PolicyName } from '../policies/types.ts';
@@ -23,6 +23,8 @@ export interface Decision {
   user: string;
   /** Finding codes, or the undecided / break-glass reason. */
   reason?: string;
+  /** Why the policy could not decide (the metric label), when undecided. */
+  undecidedKind?: UndecidedKind;
   latencyMs: number;
   dryRun: boolean;
 }
@@ -39,21 +41,26 @@ export interface EngineDeps {
   undecided: UndecidedAction;
   /** Called for errors that are not UndecidedError (bugs); the request is still answered. */
   onInternalError?: (err: unknown, policy: PolicyName) => void;
+  /**
+   * One review's budget for live reads, shared by every policy and every read it makes
+   * (liveLookup.timeoutMs): the review answers undecided rather than outlive the webhook timeout.
+   */
+  reviewBudgetMs?: number;
 }
 
-interface Evaluated { verdict: PolicyVerdict; latencyMs: number }
+interface Evaluated { verdict: PolicyVerdict; latencyMs: number; undecidedKind?: UndecidedKind }
 
-async function evaluatePolicy(policy: Policy, request: AdmissionRequest, deps: EngineDeps): Promise<Evaluated> {
+async function evaluatePolicy(policy: Policy, request: AdmissionRequest, view: ClusterView, deps: EngineDeps): Promise<Evaluated> {
   const mode = deps.modes[policy.name];
   const started = performance.now();
   try {
-    const findings = await policy.evaluate({ request, view: deps.view, settings: deps.settings, nowMs: Date.now() });
+    const findings = await policy.evaluate({ request, view, settings: deps.settings, nowMs: Date.now() });
     return { verdict: applyMode(policy.name, mode, findings), latencyMs: performance.now() - started };
   } catch (err) {
     if (!(err instanceof UndecidedError)) deps.onInternalError?.(err, policy.name);
     const reason = err instanceof UndecidedError ? err.reason : `internal error: ${err instanceof Error ? err.message : String(err)}`;
     const verdict: PolicyVerdict = { policy: policy.name, mode, verdict: 'undecided', denying: [], warning: [], recorded: [], undecidedReason: reason };
-    return { verdict, latencyMs: performance.now() - started };
+    return { verdict, latencyMs: performance.now() - started, undecidedKind: err instanceof UndecidedError ? err.kind : 'internal' };
   }
 }
 
@@ -69,7 +76,8 @@ export function createAdmissionHandler(deps: EngineDeps): (body: unknown) => Pro
     if (!parsed.ok) return { ok: false, httpStatus: 400, error: parsed.error };
     const request = parsed.review.request;
     const applicable = deps.policies.filter((p) => deps.modes[p.name] !== 'off' && p.appliesTo(request, deps.settings));
-    const evaluated = await Promise.all(applicable.map((p) => evaluatePolicy(p, request, deps)));
+    const view = deps.reviewBudgetMs !== undefined && applicable.length > 0 ? deps.view.withDeadline(AbortSignal.timeout(deps.reviewBudgetMs)) : deps.view;
+    const evaluated = await Promise.all(applicable.map((p) => evaluatePolicy(p, request, view, deps)));
 
     const breakGlass = breakGlassReason(request, deps.settings.breakGlassAnnotation);
     const denying: Array<{ policy: string; finding: Finding }> = [];
@@ -79,7 +87,7 @@ export function createAdmissionHandler(deps: EngineDeps): (body: unknown) => Pro
     const decisions: Decision[] = [];
     const target = formatRef(requestTarget(request));
 
-    for (const { verdict: v, latencyMs } of evaluated) {
+    for (const { verdict: v, latencyMs, undecidedKind } of evaluated) {
       let final: Verdict = v.verdict;
       if (v.verdict === 'undecided') {
         const text = undecidedMessage(v.policy, v.undecidedReason ?? 'unknown', deps.undecided);
@@ -103,6 +111,7 @@ export function createAdmissionHandler(deps: EngineDeps): (body: unknown) => Pro
       };
       if (final === 'break-glass') decision.reason = `break-glass: ${breakGlass}`;
       else if (reason !== undefined) decision.reason = reason;
+      if (undecidedKind) decision.undecidedKind = undecidedKind;
       decisions.push(decision);
     }
     if (breakGlass && decisions.some((d) => d.verdict === 'break-glass')) {

@@ -182,7 +182,7 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     for (const informer of informers) {
       if (!informer.hasSynced()) {
         const { lastError } = informer.status();
-        throw new UndecidedError(`cluster cache "${informer.name}" has not synced yet${lastError ? ` (${lastError})` : ''}`);
+        throw new UndecidedError('cache-unsynced', `cluster cache "${informer.name}" has not synced yet${lastError ? ` (${lastError})` : ''}`);
       }
     }
   }
@@ -249,7 +249,7 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
 
     listObjectMeta(type, namespace) {
       const informer = guarded.get(guardCacheName(type));
-      if (!informer) throw new UndecidedError(`resource ${guardCacheName(type)} is not watched (not in the finalizer registry)`);
+      if (!informer) throw new UndecidedError('internal', `resource ${guardCacheName(type)} is not watched (not in the finalizer registry)`);
       requireSynced(informer);
       return informer.list(namespace);
     },
@@ -259,9 +259,9 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
       try {
         informer = deployments.get(canonicalLabelSelector(labelSelector));
       } catch (err) {
-        throw new UndecidedError(`invalid Deployment selector "${labelSelector}": ${err instanceof Error ? err.message : String(err)}`);
+        throw new UndecidedError('internal', `invalid Deployment selector "${labelSelector}": ${err instanceof Error ? err.message : String(err)}`);
       }
-      if (!informer) throw new UndecidedError(`Deployments matching "${labelSelector}" are not watched (no finalizer guard uses that selector)`);
+      if (!informer) throw new UndecidedError('internal', `Deployments matching "${labelSelector}" are not watched (no finalizer guard uses that selector)`);
       requireSynced(informer);
       return informer.list();
     },
@@ -292,8 +292,19 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     liveObjects: (refs: ObjectRef[]) => live.objects(refs),
     liveReleaseRecord: (record) => live.releaseRecord(record),
 
+    withDeadline(deadline) {
+      return {
+        ...view,
+        liveReleaseRecords: (release) => live.releaseRecords(release, deadline),
+        liveDeployment: (namespace, name) => live.deployment(namespace, name, deadline),
+        liveObjectsState: (refs: ObjectRef[]) => live.objectsState(refs, deadline),
+        liveObjects: (refs: ObjectRef[]) => live.objects(refs, deadline),
+        liveReleaseRecord: (record) => live.releaseRecord(record, deadline),
+      };
+    },
+
     isNamespaced(apiVersion, kind) {
-      if (!discovery.isLoaded()) throw new UndecidedError('API discovery has not loaded yet');
+      if (!discovery.isLoaded()) throw new UndecidedError('cache-unsynced', 'API discovery has not loaded yet');
       const found = discovery.lookup(apiVersion, kind);
       if (found) return found.namespaced;
       // Maybe a kind added since the last refresh: look again in the background (throttled).

@@ -49,7 +49,7 @@ export class LiveReader {
   }
 
   /** Every record of `release` in every namespace, from one label-selected list per storage kind. */
-  releaseRecords(release: string): Promise<ReleaseRecordMeta[]> {
+  releaseRecords(release: string, reviewDeadline?: AbortSignal): Promise<ReleaseRecordMeta[]> {
     return this.bounded(`live list of Helm release records of "${release}"`, async (signal) => {
       // A name that cannot be a label value cannot be on any record Helm wrote.
       if (!LABEL_VALUE.test(release)) return [];
@@ -76,11 +76,11 @@ export class LiveReader {
         }),
       );
       return sortReleaseRecords(perStorage.flat());
-    });
+    }, reviewDeadline);
   }
 
   /** One Deployment, whole (its status is the point); undefined when it does not exist. */
-  deployment(namespace: string, name: string): Promise<KubeObject | undefined> {
+  deployment(namespace: string, name: string, reviewDeadline?: AbortSignal): Promise<KubeObject | undefined> {
     return this.bounded(`live read of Deployment ${namespace}/${name}`, async (signal) => {
       try {
         const obj = await this.options.client.getJson<KubeObject>({
@@ -93,19 +93,19 @@ export class LiveReader {
         if (err instanceof KubeApiError && err.statusCode === 404) return undefined;
         throw err;
       }
-    });
+    }, reviewDeadline);
   }
 
   /**
    * Per ref, in order: 'exists', 'deleting' (deletionTimestamp set) or 'gone' (404, or a kind the
    * server does not serve). A namespaced ref without a namespace is the caller's bug: undecided.
    */
-  async objectsState(refs: readonly ObjectRef[]): Promise<LiveObjectState[]> {
-    return (await this.objects(refs)).map((o) => o.state);
+  async objectsState(refs: readonly ObjectRef[], reviewDeadline?: AbortSignal): Promise<LiveObjectState[]> {
+    return (await this.objects(refs, reviewDeadline)).map((o) => o.state);
   }
 
   /** As objectsState, with the Helm release each existing object's annotations name. */
-  objects(refs: readonly ObjectRef[]): Promise<LiveObject[]> {
+  objects(refs: readonly ObjectRef[], reviewDeadline?: AbortSignal): Promise<LiveObject[]> {
     return this.bounded(`live existence check of ${refs.length} object(s)`, async (signal) => {
       const resolved = await this.resolveKinds(refs, signal);
       const found = new Array<LiveObject>(refs.length);
@@ -117,7 +117,7 @@ export class LiveReader {
           return;
         }
         if (resource.namespaced && !ref.namespace) {
-          throw new UndecidedError(`${formatRef(ref)} is namespaced but the reference names no namespace`);
+          throw new UndecidedError('internal', `${formatRef(ref)} is namespaced but the reference names no namespace`);
         }
         try {
           const obj = await this.options.client.getJson<PartialObjectMetadata>({
@@ -133,11 +133,11 @@ export class LiveReader {
         }
       });
       return found;
-    });
+    }, reviewDeadline);
   }
 
   /** One release record, whole; undefined when it no longer exists. Never logged: it holds chart values. */
-  releaseRecord(record: Pick<ReleaseRecordMeta, 'storage' | 'namespace' | 'objectName'>): Promise<KubeObject | undefined> {
+  releaseRecord(record: Pick<ReleaseRecordMeta, 'storage' | 'namespace' | 'objectName'>, reviewDeadline?: AbortSignal): Promise<KubeObject | undefined> {
     const resource = record.storage === 'Secret' ? 'secrets' : 'configmaps';
     return this.bounded(`live read of release record ${record.namespace}/${record.objectName}`, async (signal) => {
       try {
@@ -150,7 +150,7 @@ export class LiveReader {
         if (err instanceof KubeApiError && err.statusCode === 404) return undefined;
         throw err;
       }
-    });
+    }, reviewDeadline);
   }
 
   /** Maps each distinct apiVersion/kind to its resource, refreshing discovery at most once on a miss. */
@@ -170,7 +170,7 @@ export class LiveReader {
       if (refreshing) {
         const ok = await raceAbort(refreshing, signal);
         // Without a successful refresh a miss could be a kind added since the last one: unknown, not gone.
-        if (!ok) throw new UndecidedError(`API discovery failed: ${discovery.status().lastError ?? 'unknown error'}`);
+        if (!ok) throw new UndecidedError('lookup-failed', `API discovery failed: ${discovery.status().lastError ?? 'unknown error'}`);
       }
       for (const ref of missing) {
         const found = discovery.lookup(ref.apiVersion, ref.kind);
@@ -180,25 +180,35 @@ export class LiveReader {
     return resolved;
   }
 
-  /** Runs `work` under the call's deadline and maps every failure to an UndecidedError. */
-  private async bounded<T>(what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` under the call's own budget and the review's deadline (when given), and maps every
+   * failure to an UndecidedError of the right kind.
+   */
+  private async bounded<T>(what: string, work: (signal: AbortSignal) => Promise<T>, reviewDeadline?: AbortSignal): Promise<T> {
     this.counters.calls++;
     const { timeoutMs } = this.options;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new DeadlineExceeded(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
+    const onReviewDeadline = (): void => controller.abort(new DeadlineExceeded(`the review's live-lookup budget ran out during the ${what}`));
+    if (reviewDeadline?.aborted) onReviewDeadline();
+    else reviewDeadline?.addEventListener('abort', onReviewDeadline, { once: true });
     try {
+      // A review whose budget is already spent sends nothing more.
+      if (controller.signal.aborted) throw controller.signal.reason as Error;
       return await raceAbort(work(controller.signal), controller.signal);
     } catch (err) {
       this.counters.failures++;
       if (controller.signal.reason instanceof DeadlineExceeded) {
         this.counters.timeouts++;
-        throw new UndecidedError(controller.signal.reason.message, { cause: err });
+        throw new UndecidedError('timeout', controller.signal.reason.message, { cause: err });
       }
       if (err instanceof UndecidedError) throw err;
       const detail = err instanceof KubeApiError ? err.message : err instanceof Error ? err.message : String(err);
-      throw new UndecidedError(`${what} failed: ${detail}`, { cause: err });
+      const kind = err instanceof KubeApiError && (err.statusCode === 401 || err.statusCode === 403) ? 'forbidden' : 'lookup-failed';
+      throw new UndecidedError(kind, `${what} failed: ${detail}`, { cause: err });
     } finally {
       clearTimeout(timer);
+      reviewDeadline?.removeEventListener('abort', onReviewDeadline);
       // Stop whatever is still in flight (other workers after one failed).
       controller.abort();
     }

@@ -47,10 +47,10 @@ export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = 
   const records = toRecords(snapshot.releaseRecords);
   const liveRecords = live.releaseRecords ? toRecords(live.releaseRecords) : records;
   const calls = { live: 0 };
-  const requireSynced = (): void => { if (!synced) throw new UndecidedError('watch caches have not synced yet'); };
+  const requireSynced = (): void => { if (!synced) throw new UndecidedError('cache-unsynced', 'watch caches have not synced yet'); };
   const liveRead = (): void => {
     calls.live++;
-    if (live.failWith) throw new UndecidedError(live.failWith);
+    if (live.failWith) throw new UndecidedError('lookup-failed', live.failWith);
   };
   const liveObjects = live.objects;
   return {
@@ -69,7 +69,7 @@ export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = 
     listObjectMeta(type, namespace) {
       requireSynced();
       const all = snapshot.objects[resourceKey(type)];
-      if (!all) throw new UndecidedError(`resource ${resourceKey(type)} is not watched`);
+      if (!all) throw new UndecidedError('internal', `resource ${resourceKey(type)} is not watched`);
       return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
     },
     listDeployments(labelSelector) {
@@ -124,5 +124,7 @@ export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = 
     isNamespaced(apiVersion, kind) {
       return snapshot.namespaced[`${apiVersion}/${kind}`];
     },
+    // Snapshot reads answer at once: no deadline can pass during them.
+    withDeadline() { return this; },
   };
 }

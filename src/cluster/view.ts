@@ -9,12 +9,23 @@ import type { KubeObject, ObjectRef, PartialObjectMetadata, ResourceType } from 
  */
 export class UndecidedError extends Error {
   override readonly name = 'UndecidedError';
+  readonly kind: UndecidedKind;
   readonly reason: string;
-  constructor(reason: string, options?: { cause?: unknown }) {
+  constructor(kind: UndecidedKind, reason: string, options?: { cause?: unknown }) {
     super(reason, options);
+    this.kind = kind;
     this.reason = reason;
   }
 }
+
+/**
+ * Why a view could not answer; the metric label of an undecided outcome.
+ * cache-unsynced: a watch cache has not listed yet; timeout: the review's deadline passed;
+ * forbidden: the API server refused the guard's read (RBAC); lookup-failed: a live read failed
+ * otherwise (network, 5xx, discovery); decode: a release record or manifest could not be read;
+ * internal: the guard's own configuration or code (a type not watched, a bug).
+ */
+export type UndecidedKind = 'cache-unsynced' | 'timeout' | 'forbidden' | 'lookup-failed' | 'decode' | 'internal';
 
 /** A Helm release record (Secret or ConfigMap `sh.helm.release.v1.NAME.vN`), metadata only. */
 export interface ReleaseRecordMeta {
@@ -104,4 +115,11 @@ export interface ClusterView {
 
   /** Whether apiVersion/kind is namespaced, from discovery. undefined when unknown to the server. */
   isNamespaced(apiVersion: string, kind: string): boolean | undefined;
+
+  /**
+   * The same view with every live read also bounded by `deadline`: one review's budget, shared by
+   * all its live reads however many there are (timeouts then say so). Views without live reads
+   * of their own may return themselves.
+   */
+  withDeadline(deadline: AbortSignal): ClusterView;
 }

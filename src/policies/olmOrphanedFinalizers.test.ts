@@ -28,9 +28,9 @@ describe('olm-orphaned-finalizers: DELETE namespace', () => {
     expect(msg).toContain('olm.owner=pixie-operator.v0.1.0,olm.owner.namespace=px-operator,olm.owner.kind=ClusterServiceVersion');
     expect(msg).toContain('teardown-guard.io/break-glass');
     // Two alternatives, numbered; the manual one's commands indented under it, not numbered as steps.
-    expect(msg).toMatch(/\n  1\. Bring OLM olm-operator back[^\n]*\n  2\. Or, if it is never coming back: [^\n]*\n     kubectl patch clusterserviceversions/);
+    expect(msg).toMatch(/\n {2}1\. Bring OLM olm-operator back[^\n]*\n {2}2\. Or, if it is never coming back: [^\n]*\n {5}kubectl patch clusterserviceversions/);
     expect(msg).toContain('\n     kubectl delete namespace px-operator');
-    expect(msg).not.toMatch(/\n  3\. /);
+    expect(msg).not.toMatch(/\n {2}3\. /);
     expect(decisions).toContainEqual(expect.objectContaining({ policy: 'olm-orphaned-finalizers', verdict: 'deny', reason: 'namespace-strands-finalizers' }));
     expect(JSON.parse(response.auditAnnotations?.['olm-orphaned-finalizers'] ?? '{}')).toMatchObject({ verdict: 'deny', mode: 'enforce' });
   });

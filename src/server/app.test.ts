@@ -25,7 +25,7 @@ const olmStandIn: Policy = {
   appliesTo: (r) => r.resource.resource === 'namespaces' && r.operation === 'DELETE',
   async evaluate({ request }) {
     if (request.name === 'stuck') return [finding('olm-orphaned-finalizers', 'violation', 'stuck')];
-    if (request.name === 'unsynced') throw new UndecidedError('cluster cache "namespaces" has not synced yet');
+    if (request.name === 'unsynced') throw new UndecidedError('cache-unsynced', 'cluster cache "namespaces" has not synced yet');
     return [];
   },
 };
@@ -116,7 +116,7 @@ describe('HTTPS app', () => {
     expect(review.response.allowed).toBe(true);
     expect(review.response.warnings?.join('\n')).toContain('has not synced');
     const text = await metrics.registry.metrics();
-    expect(text).toMatch(/teardown_guard_undecided_total\{policy="olm-orphaned-finalizers",reason="cache-not-synced"\} 1/);
+    expect(text).toMatch(/teardown_guard_undecided_total\{policy="olm-orphaned-finalizers",reason="cache-unsynced"\} 1/);
   });
 
   it('never logs or answers with Secret data', async () => {

@@ -102,7 +102,7 @@ current-context: x
       expect(logs.lines.some((l) => l['msg'] === 'decision' && l['uid'] === 'uid-undecided' && l['verdict'] === 'undecided')).toBe(true);
 
       const metrics = await httpsRequest(port, { path: '/metrics', ca });
-      expect(metrics.body).toMatch(/teardown_guard_undecided_total\{policy="olm-orphaned-finalizers",reason="cache-not-synced"\} 1/);
+      expect(metrics.body).toMatch(/teardown_guard_undecided_total\{policy="olm-orphaned-finalizers",reason="cache-unsynced"\} 1/);
       expect(metrics.body).toMatch(/teardown_guard_cache_synced\{cache="namespaces"\} 0/);
     } finally {
       const t0 = Date.now();

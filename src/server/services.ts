@@ -78,6 +78,7 @@ export async function startServices(config: Config, logger: Logger, metrics: Met
     settings: policySettings(config),
     modes: policyModes(config),
     undecided: config.undecided,
+    reviewBudgetMs: config.liveLookup.timeoutMs,
     onInternalError: (err, policy) => {
       logger.error({ policy, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'policy failed with an internal error (answered as undecided)');
     },

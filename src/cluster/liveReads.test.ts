@@ -1,0 +1,84 @@
+// LiveReader with an injected HTTP client standing in for a slow API server: the per-review
+// deadline (engine -> view.withDeadline -> every live read) and the typed undecided kinds.
+// The responses are shaped like the real API server's (test/integration/clusterView.test.ts reads
+// the same paths from a real one); only their timing and failures are controlled here.
+import { describe, expect, it } from 'vitest';
+import { Discovery } from './discovery.ts';
+import { KubeApiError, type KubeHttpClient, type KubeRequest } from './kubeHttp.ts';
+import { LiveReader } from './liveReads.ts';
+import { UndecidedError } from './view.ts';
+
+interface Seen { path: string; aborted: boolean }
+
+/** Answers each GET after `delayMs`, unless its signal aborts first (then rejects, as the real client does). */
+function slowClient(delayMs: number, seen: Seen[], answer: (path: string) => unknown = () => ({ metadata: { name: 'olm-operator' } })): KubeHttpClient {
+  return {
+    getJson<T>(req: KubeRequest): Promise<T> {
+      const entry = { path: req.path, aborted: false };
+      seen.push(entry);
+      return new Promise<T>((resolve, reject) => {
+        let done = false;
+        const timer = setTimeout(() => {
+          done = true;
+          try { resolve(answer(req.path) as T); } catch (e) { reject(e as Error); }
+        }, delayMs);
+        req.signal?.addEventListener('abort', () => {
+          if (done) return;
+          entry.aborted = true;
+          clearTimeout(timer);
+          reject(new Error('aborted'));
+        }, { once: true });
+      });
+    },
+    openStream: () => Promise.reject(new Error('not used')),
+    close: () => {},
+  };
+}
+
+function reader(client: KubeHttpClient, timeoutMs: number): LiveReader {
+  return new LiveReader({ client, discovery: new Discovery({ client }), timeoutMs, concurrency: 2 });
+}
+
+describe('LiveReader: one deadline per review', () => {
+  it('a review whose reads together outlast its budget ends undecided (timeout), cancelling the read in flight', async () => {
+    const seen: Seen[] = [];
+    const live = reader(slowClient(150, seen), 10_000); // each read alone is well within its own budget
+    const review = new AbortController();
+    const first = await live.deployment('olm', 'olm-operator', review.signal);
+    expect(first?.metadata?.name).toBe('olm-operator');
+    const second = live.deployment('olm', 'olm-operator', review.signal);
+    setTimeout(() => review.abort(), 20); // the review's budget runs out during the second read
+    const err = await second.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UndecidedError);
+    expect((err as UndecidedError).kind).toBe('timeout');
+    expect((err as UndecidedError).reason).toContain("review's live-lookup budget ran out during the live read of Deployment olm/olm-operator");
+    expect(seen.map((s) => s.aborted)).toEqual([false, true]);
+  });
+
+  it('a read started after the deadline passed is not sent at all', async () => {
+    const seen: Seen[] = [];
+    const live = reader(slowClient(5, seen), 10_000);
+    const err = await live.releaseRecords('web', AbortSignal.abort()).catch((e: unknown) => e);
+    expect((err as UndecidedError).kind).toBe('timeout');
+    expect(seen).toEqual([]);
+  });
+
+  it("without a review deadline each read keeps its own budget", async () => {
+    const seen: Seen[] = [];
+    const err = await reader(slowClient(200, seen), 30).deployment('olm', 'olm-operator').catch((e: unknown) => e);
+    expect((err as UndecidedError).kind).toBe('timeout');
+    expect((err as UndecidedError).reason).toContain('timed out after 30 ms');
+  });
+});
+
+describe('LiveReader: undecided kinds', () => {
+  it('401/403 are forbidden, other API errors lookup-failed, 404 is an answer', async () => {
+    const status = (code: number) => () => { throw new KubeApiError(code, `GET /apis/apps/v1/namespaces/olm/deployments/x: ${code}`); };
+    const seen: Seen[] = [];
+    const forbidden = await reader(slowClient(1, seen, status(403)), 1000).deployment('olm', 'x').catch((e: unknown) => e);
+    expect((forbidden as UndecidedError).kind).toBe('forbidden');
+    const failed = await reader(slowClient(1, seen, status(503)), 1000).deployment('olm', 'x').catch((e: unknown) => e);
+    expect((failed as UndecidedError).kind).toBe('lookup-failed');
+    expect(await reader(slowClient(1, seen, status(404)), 1000).deployment('olm', 'x')).toBeUndefined();
+  });
+});
