@@ -61,7 +61,9 @@ go_wrap_build() { # module version pkg ldflags out
     echo "go ${gover:-1.22}"
     echo
     echo "require $mod $ver"
-    sed -n '/^replace (/,/^)/p; /^replace [^(]/p' "$dir/go.mod"
+    # Local-path replaces name nested modules, absent from the module zip; the require line's
+    # published release of that module is used instead.
+    sed -n '/^replace (/,/^)/p; /^replace [^(]/p' "$dir/go.mod" | sed '/=>[[:space:]]*\.\{1,2\}\//d'
   } >"$w/go.mod"
   cp "$dir/go.sum" "$w/go.sum" && chmod u+w "$w/go.sum"
   (cd "$w" && go build -trimpath -ldflags "$ldflags" -o "$out" "$pkg")
@@ -107,6 +109,29 @@ sdk_hash=$(cat "$here/go/helm-sdk-uninstall/"{go.mod,go.sum,main.go} | sha256sum
 step "helm-sdk-uninstall ($sdk_hash)" "$bin/helm-sdk-uninstall-$sdk_hash" \
   go_build_in "$here/go/helm-sdk-uninstall" . "-s -w"
 step "kubectl $KUBE_VERSION" "$bin/kubectl-$KUBE_VERSION" kubectl_build
+
+# Flux's helm-controller, and its CRDs plus the source-controller CRDs it watches, from the
+# source-controller release whose api module its go.mod requires (data, not code).
+flux_mod=github.com/fluxcd/helm-controller
+step "helm-controller $HELM_CONTROLLER_VERSION" "$bin/helm-controller-$HELM_CONTROLLER_VERSION" \
+  go_wrap_build "$flux_mod" "v$HELM_CONTROLLER_VERSION" "$flux_mod" "-s -w"
+flux_data="$cache/data/flux-$HELM_CONTROLLER_VERSION"
+if [ ! -f "$flux_data/.complete" ]; then
+  echo "[build] Flux CRDs $HELM_CONTROLLER_VERSION: extracting from the modules"
+  mod_dir() { GOFLAGS= go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'; }
+  if hc_dir=$(mod_dir "$flux_mod@v$HELM_CONTROLLER_VERSION") && [ -n "$hc_dir" ] &&
+    src_ver=$(sed -n 's|^[[:space:]]*github.com/fluxcd/source-controller/api \(v[^ ]*\).*|\1|p' "$hc_dir/go.mod") && [ -n "$src_ver" ] &&
+    src_dir=$(mod_dir "github.com/fluxcd/source-controller@$src_ver") && [ -n "$src_dir" ] &&
+    grep -q "github.com/fluxcd/source-controller/api $src_ver" "$src_dir/go.mod"; then
+    rm -rf "$flux_data" && mkdir -p "$flux_data/crds"
+    cp "$hc_dir"/config/crd/bases/*.yaml "$src_dir"/config/crd/bases/*.yaml "$flux_data/crds/"
+    echo "$src_ver" >"$flux_data/source-controller-version"
+    chmod -R u+w "$flux_data"
+    touch "$flux_data/.complete"
+  else
+    echo "[build] Flux CRDs $HELM_CONTROLLER_VERSION: FAILED" >&2; failed+=("Flux CRDs")
+  fi
+fi
 
 # Node mode (test/cluster/README.md): kubelet and kube-scheduler from the same wrapper module, and
 # the node images (pause, the two bases of the Dockerfile's stages) from the cached Node 24.

@@ -22,6 +22,7 @@ export interface Versions {
   OLM_API_VERSION: string;
   HELM3_VERSION: string;
   HELM4_VERSION: string;
+  HELM_CONTROLLER_VERSION: string;
   NPM_VERSION: string;
 }
 
@@ -33,7 +34,7 @@ export function versions(): Versions {
     const m = /^\s*([A-Z0-9_]+)=(\S+)\s*$/.exec(line);
     if (m) out[m[1]!] = m[2]!;
   }
-  for (const k of ['ETCD_VERSION', 'KUBE_VERSION', 'OLM_VERSION', 'OLM_API_VERSION', 'HELM3_VERSION', 'HELM4_VERSION', 'NPM_VERSION']) {
+  for (const k of ['ETCD_VERSION', 'KUBE_VERSION', 'OLM_VERSION', 'OLM_API_VERSION', 'HELM3_VERSION', 'HELM4_VERSION', 'HELM_CONTROLLER_VERSION', 'NPM_VERSION']) {
     if (!out[k]) throw new Error(`test/cluster/versions.env: ${k} missing`);
   }
   versionsMemo = out as unknown as Versions;
@@ -48,7 +49,7 @@ export function helmSdkHash(): string {
   return h.digest('hex').slice(0, 12);
 }
 
-export type BinaryName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kubectl' | 'olm' | 'helm3' | 'helm4' | 'helm-sdk-uninstall' | 'kubelet' | 'kube-scheduler';
+export type BinaryName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kubectl' | 'olm' | 'helm3' | 'helm4' | 'helm-sdk-uninstall' | 'kubelet' | 'kube-scheduler' | 'helm-controller';
 
 export function binPath(name: BinaryName): string {
   const v = versions();
@@ -64,11 +65,17 @@ export function binPath(name: BinaryName): string {
     case 'helm3': return join(bin, `helm-${v.HELM3_VERSION}`);
     case 'helm4': return join(bin, `helm-${v.HELM4_VERSION}`);
     case 'helm-sdk-uninstall': return join(bin, `helm-sdk-uninstall-${helmSdkHash()}`);
+    case 'helm-controller': return join(bin, `helm-controller-${v.HELM_CONTROLLER_VERSION}`);
   }
 }
 
 export function olmDataDir(): string {
   return join(cacheDir(), 'data', `olm-${versions().OLM_VERSION}`);
+}
+
+/** Flux's CRDs (helm-controller's and the source-controller ones it watches), extracted by build-binaries.sh. */
+export function fluxDataDir(): string {
+  return join(cacheDir(), 'data', `flux-${versions().HELM_CONTROLLER_VERSION}`);
 }
 
 export const allBinaries: BinaryName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'olm', 'helm3', 'helm4', 'helm-sdk-uninstall'];
