@@ -15,23 +15,27 @@
 //      guard (none allowed, none failed open in the audit log), and the Pods were replaced
 //   6. a drain-like eviction of both Pods: the PodDisruptionBudget refuses the second eviction
 //      until the first Pod's replacement is Ready, and the stream is still answered throughout
-//   7. both Pods down: the API server fails open (the DELETE is admitted, the audit event carries
+//   7. the serving certificate rotated as the self-signed overlay says (generate.sh, re-apply): both
+//      Pods serve the new certificate without a restart, and the webhook still answers
+//   8. both Pods down: the API server fails open (the DELETE is admitted, the audit event carries
 //      `failed-open...`), and `review`, run from the image inside a guard Pod, reports guard-bypassed
-//   8. the guard never blocks its own uninstall: `kubectl delete -k` of the overlay succeeds
-//   9. stop() gives the host back: no link, route, NAT chain, mount, process, cgroup or lock of the
+//   9. the guard never blocks its own uninstall: `kubectl delete -k` of the overlay succeeds
+//  10. stop() gives the host back: no link, route, NAT chain, mount, process, cgroup or lock of the
 //      node left, the sysctls and fixed host dirs as they were before the cluster started
 //
 // Timings (image build, node up, install, rollout) are printed as "[node-test] ..." lines.
 // Needs root and the node packages; `test/bootstrap.sh` installs them, `build-binaries.sh` builds
 // the kubelet, kube-scheduler and the node images. The guard's image is built from the working
 // tree; TG_NODE_IMAGE_SOURCE=head builds the last commit instead (while others edit the tree).
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
 import { buildGuardImage, type GuardImage } from '../cluster/node/images.ts';
-import { GUARD_DEPLOYMENT, GUARD_NAMESPACE, installGuard, type InstalledGuard } from '../cluster/node/installGuard.ts';
+import { GUARD_DEPLOYMENT, GUARD_NAMESPACE, installGuard, rotateServingCert, type InstalledGuard } from '../cluster/node/installGuard.ts';
 import { NODE_NET, snapshotHost, type HostSnapshot } from '../cluster/node/host.ts';
 import { NODE_LOCK_DIR } from '../cluster/node/lock.ts';
 import { NODE_NAME } from '../cluster/node/node.ts';
@@ -57,7 +61,20 @@ const podCgroups = () => readdirSync('/sys/fs/cgroup').filter((c) => existsSync(
 
 interface PodObject {
   metadata: { name: string; uid: string; deletionTimestamp?: string };
-  status?: { phase?: string; podIP?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ image: string; ready: boolean }> };
+  status?: { phase?: string; podIP?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ image: string; ready: boolean; restartCount: number }> };
+}
+
+/** SHA-256 fingerprint of the certificate a Pod serves on :8443 (the host reaches Pod IPs over the bridge). */
+function servedFingerprint(podIP: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: podIP, port: 8443, servername: 'teardown-guard.teardown-guard.svc', rejectUnauthorized: false, timeout: 5000 }, () => {
+      const fp = sock.getPeerX509Certificate()?.fingerprint256 ?? '';
+      sock.end();
+      resolve(fp);
+    });
+    sock.once('error', reject);
+    sock.once('timeout', () => sock.destroy(new Error(`TLS to ${podIP}:8443 timed out`)));
+  });
 }
 interface AuditEvent { verb?: string; objectRef?: { resource?: string; name?: string }; annotations?: Record<string, string>; responseStatus?: { code?: number } }
 
@@ -293,6 +310,26 @@ describe('the guard installed from its image, as the README says', () => {
     expect(notDenied).toEqual([]);
     const events = await streamEvents(auditBefore, total);
     expect(events.flatMap(failedOpen)).toEqual([]);
+  });
+
+  it('the serving certificate rotated by updating its Secret is served by both Pods without a restart', async () => {
+    const pods = (await guardPods()).filter(isReady);
+    expect(pods).toHaveLength(2);
+    const oldFp = await servedFingerprint(pods[0]!.status!.podIP!);
+    const t0 = Date.now();
+    const newFp = new X509Certificate(await rotateServingCert(cp, installed)).fingerprint256;
+    expect(newFp).not.toBe(oldFp);
+    await waitFor('both Pods serving the new certificate', 180_000, async () => {
+      const fps = await Promise.all(pods.map((p) => servedFingerprint(p.status!.podIP!)));
+      return fps.every((fp) => fp === newFp) ? true : undefined;
+    }, 1000);
+    log(`certificate rotation: new certificate served by both Pods ${secs(Date.now() - t0)} after re-applying the overlay`);
+    const after = await guardPods();
+    expect(after.map((p) => p.metadata.uid).sort()).toEqual(pods.map((p) => p.metadata.uid).sort());
+    expect(after.map((p) => p.status?.containerStatuses?.[0]?.restartCount)).toEqual([0, 0]);
+    const r = await dryRunDelete(STRANDED);
+    expect(r.status, r.text).toBe(403);
+    expect(r.body.message).toContain(NS_WEBHOOK);
   });
 
   it('both Pods down: the API server fails open, and `review` (run from the image in a guard Pod) reports guard-bypassed', async () => {

@@ -3,7 +3,7 @@
 // The overlay is generated next to a copy of manifests/ and only changes the image reference
 // (kustomize `images`) on top of overlays/self-signed, so the working tree and its
 // overlays/self-signed/generated/ are never touched.
-import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { ControlPlane } from '../controlPlane.ts';
@@ -16,6 +16,8 @@ export const GUARD_DEPLOYMENT = 'teardown-guard';
 export interface InstalledGuard {
   /** The generated overlay (`kubectl delete -k` it to uninstall). */
   overlayDir: string;
+  /** certs/generate.sh's output dir (CA kept there, so a re-run rotates only the serving cert). */
+  certsDir: string;
   /** From `kubectl apply -k` until `rollout status` reports every replica updated and available. */
   installMs: number;
 }
@@ -27,13 +29,20 @@ function splitRef(ref: string): { newName: string; newTag: string } {
   return { newName: ref.slice(0, i), newTag: ref.slice(i + 1) };
 }
 
+const generatedDir = (workDir: string) => join(workDir, 'manifests', 'overlays', 'self-signed', 'generated');
+const certsDir = (workDir: string) => join(workDir, 'certs');
+
+/** certs/generate.sh into the copy's overlay inputs; keeps an existing CA (manifests/overlays/self-signed). */
+async function generateCerts(workDir: string): Promise<void> {
+  await runOk('bash', [join(repoRoot, 'certs', 'generate.sh'), '--out', certsDir(workDir), '--kustomize-dir', generatedDir(workDir), '--days', '2', '--ca-days', '2'], { timeoutMs: 60_000 });
+}
+
 /** Writes the copy of manifests/, its certificates and the image overlay under `workDir`. */
 export async function prepareGuardOverlay(workDir: string, imageRef: string): Promise<string> {
   const manifests = join(workDir, 'manifests');
   cpSync(join(repoRoot, 'manifests'), manifests, { recursive: true });
-  const generated = join(manifests, 'overlays', 'self-signed', 'generated');
-  rmSync(generated, { recursive: true, force: true });
-  await runOk('bash', [join(repoRoot, 'certs', 'generate.sh'), '--out', join(workDir, 'certs'), '--kustomize-dir', generated, '--days', '2', '--ca-days', '2'], { timeoutMs: 60_000 });
+  rmSync(generatedDir(workDir), { recursive: true, force: true });
+  await generateCerts(workDir);
   const overlayDir = join(manifests, 'overlays', 'node-image');
   mkdirSync(overlayDir, { recursive: true });
   writeFileSync(join(overlayDir, 'kustomization.yaml'), stringify({
@@ -52,5 +61,18 @@ export async function installGuard(cp: ControlPlane, workDir: string, imageRef: 
   if (apply.code !== 0) throw new Error(`kubectl apply -k failed:\n${apply.stdout}\n${apply.stderr}`);
   const status = await cp.kubectl(['-n', GUARD_NAMESPACE, 'rollout', 'status', `deploy/${GUARD_DEPLOYMENT}`, `--timeout=${Math.round(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 10_000 });
   if (status.code !== 0) throw new Error(`rollout status failed:\n${status.stdout}\n${status.stderr}`);
-  return { overlayDir, installMs: Date.now() - t0 };
+  return { overlayDir, certsDir: certsDir(workDir), installMs: Date.now() - t0 };
+}
+
+/**
+ * Rotation as the self-signed overlay documents it: `certs/generate.sh` again (same CA, new
+ * serving certificate) and re-apply. The Secret keeps its name, so the kubelet updates the mounted
+ * files in place. Returns the new certificate's PEM.
+ */
+export async function rotateServingCert(cp: ControlPlane, installed: InstalledGuard): Promise<string> {
+  const workDir = join(installed.certsDir, '..');
+  await generateCerts(workDir);
+  const apply = await cp.kubectl(['apply', '-k', installed.overlayDir]);
+  if (apply.code !== 0) throw new Error(`kubectl apply -k failed:\n${apply.stdout}\n${apply.stderr}`);
+  return readFileSync(join(installed.certsDir, 'tls.crt'), 'utf8');
 }

@@ -164,6 +164,8 @@ imageGCLowThresholdPercent: 99
 # The disk and memory are shared with other work; only evict when really out of them.
 evictionHard: { memory.available: "50Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%" }
 clusterDomain: cluster.local
+# Pod sync every 10 s (default 1 min): a changed Secret reaches its volume within seconds.
+syncFrequency: 10s
 rotateCertificates: false
 serializeImagePulls: false
 `;
