@@ -28,7 +28,7 @@ const MiB = 1024 * 1024;
 export const MIN_BODY_BYTES = 3 * MiB;
 export const DEFAULT_BODY_BYTES = 4 * MiB;
 
-/** Always exempt, whatever the config says (DESIGN §2 "never flags"). */
+/** Always exempt, whatever the config says (ARCHITECTURE.md §4, invariant 6). */
 export const ALWAYS_EXEMPT_USERS: readonly string[] = [
   'system:serviceaccount:kube-system:namespace-controller',
   'system:serviceaccount:kube-system:generic-garbage-collector',

@@ -1,4 +1,4 @@
-// How a policy's findings become an answer, per mode (DESIGN §2 "Modes").
+// How a policy's findings become an answer, per mode (README.md, "Modes, undecided, break-glass").
 import type { Finding, PolicyName } from '../policies/types.ts';
 
 export type Mode = 'enforce' | 'warn' | 'audit' | 'off';

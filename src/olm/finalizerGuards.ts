@@ -1,4 +1,4 @@
-// OLM facts (DESIGN §1A): since OLM v0.27.0 every non-copied ClusterServiceVersion carries
+// OLM facts (ARCHITECTURE.md §1A): since OLM v0.27.0 every non-copied ClusterServiceVersion carries
 // `operators.coreos.com/csv-cleanup`, and only the olm-operator process removes it.
 import type { FinalizerGuard } from '../policies/settings.ts';
 

@@ -1,4 +1,4 @@
-// Policy `helm-uninstall-namespace` (DESIGN §2): flag uninstall-driven deletions aimed at a
+// Policy `helm-uninstall-namespace` (ARCHITECTURE.md §1B, §1C): flag uninstall-driven deletions aimed at a
 // namespace other than the one the release lives in (helm/helm#12766). The misdirected DELETEs
 // themselves answer 404 and never reach a webhook, so the policy watches what does: the purge of
 // the release records, and deletions of another release's objects.

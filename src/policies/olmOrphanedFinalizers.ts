@@ -1,4 +1,4 @@
-// Policy `olm-orphaned-finalizers` (DESIGN §2): deny deletions that would leave objects carrying a
+// Policy `olm-orphaned-finalizers` (ARCHITECTURE.md §1A, §2): deny deletions that would leave objects carrying a
 // finalizer whose controller is gone, so the namespace (or object) would hang in Terminating.
 import { targetName, type AdmissionRequest } from '../admission/types.ts';
 import type { ClusterView } from '../cluster/view.ts';

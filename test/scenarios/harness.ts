@@ -220,7 +220,7 @@ export async function olmOwnedClusterObjects(cp: ControlPlane, ns: string): Prom
 }
 
 /**
- * The manual remedy of DESIGN §1 A, used to reset the cluster after a reproduced incident:
+ * The manual remedy of src/ARCHITECTURE.md §1A, used to reset the cluster after a reproduced incident:
  * drop csv-cleanup from every CSV in `ns`, wait for the namespace to go, delete the cluster-scoped
  * objects OLM would have cleaned up, and the copies OLM spread into other namespaces.
  */

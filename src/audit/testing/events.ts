@@ -108,7 +108,7 @@ export function toJsonLines(events: AuditEventV1[]): string {
   return events.map((e) => JSON.stringify(e)).join('\n') + '\n';
 }
 
-/** A Helm uninstall as the storage driver and kube client issue it (DESIGN §1B, helm pkg/action/uninstall.go). */
+/** A Helm uninstall as the storage driver and kube client issue it (src/ARCHITECTURE.md §1B). */
 export function helmUninstall(o: {
   releaseNamespace: string;
   release: string;
