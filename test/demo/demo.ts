@@ -41,8 +41,7 @@ async function incidentA(cp: ControlPlane, guard: GuardSession, withGuard: boole
     return;
   }
   act('Incident A', 'the same uninstall WITH teardown-guard');
-  const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
-  if (!g) return;
+  await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
   await s1Install(cp, t);
   say(dim('# the guard holds OLM back while the same uninstall deletes px-operator; OLM removes the finalizer'));
   const r = await s1UninstallTwice(cp, t, 3);
@@ -71,8 +70,7 @@ async function incidentB(cp: ControlPlane, guard: GuardSession, withGuard: boole
     return;
   }
   act('Incident B', 'the same SDK uninstall WITH teardown-guard (helm-uninstall-namespace: enforce)');
-  const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
-  if (!g) return;
+  await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
   await helmInstallSimpleApp(cp, t, S2.namespace);
   const r = await s2SdkUninstall(cp, t);
   say(bold(`→ purge denied: the record is kept (${r.records.map((x) => `${x.name}: ${x.status}`).join(', ')}), nothing is lost track of.`));

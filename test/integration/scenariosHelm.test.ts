@@ -1,8 +1,8 @@
 // Scenarios S2, S3 (incident B: the Helm SDK uninstall whose DELETEs go to the wrong namespace)
 // and S4 (correct teardowns: no false positives), on the real loopback control plane with the
 // real helm 3/4 CLIs and the Helm SDK program. Each scenario runs WITHOUT the guard first (proving
-// the harness reproduces the incident), then WITH it. WITH-guard parts skip, printing why, when
-// the guard cannot run here, unless TG_REQUIRE_GUARD=1 (then they fail).
+// the harness reproduces the incident), then WITH it; a WITH-guard part fails, saying why, when
+// the guard cannot run here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
 import { missingComponents } from '../cluster/paths.ts';
@@ -65,9 +65,8 @@ describe('S2 — incident B: SDK uninstall with Init(getter, "helm-test"), gette
     });
   });
 
-  it('with the guard (enforce): the purge is denied, the record kept, the SDK reports the denial', async (ctx) => {
-    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
-    if (!g) return ctx.skip();
+  it('with the guard (enforce): the purge is denied, the record kept, the SDK reports the denial', async () => {
+    await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
     await scenario('S2-with-enforce', async (t) => {
       await helmInstallSimpleApp(cp, t, S2.namespace);
       const r = await s2SdkUninstall(cp, t);
@@ -81,9 +80,8 @@ describe('S2 — incident B: SDK uninstall with Init(getter, "helm-test"), gette
     });
   });
 
-  it('with the guard (warn): the warning reaches the SDK and the audit log carries the guard annotation', async (ctx) => {
-    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
-    if (!g) return ctx.skip();
+  it('with the guard (warn): the warning reaches the SDK and the audit log carries the guard annotation', async () => {
+    await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
     await scenario('S2-with-warn', async (t) => {
       await helmInstallSimpleApp(cp, t, S2.namespace);
       const from = auditOffset(cp);
@@ -99,9 +97,8 @@ describe('S2 — incident B: SDK uninstall with Init(getter, "helm-test"), gette
 });
 
 describe('S2-kube-system — incident B for a release in kube-system (CNI, metrics-server live there)', () => {
-  it('with the guard (warn): the misdirected SDK purge of a kube-system release is flagged, not exempt', async (ctx) => {
-    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
-    if (!g) return ctx.skip();
+  it('with the guard (warn): the misdirected SDK purge of a kube-system release is flagged, not exempt', async () => {
+    await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
     await scenario('S2-kube-system', async (t) => {
       const i = await helm(cp, t, 3, ['install', 'ks', chartPath('simple-app'), '-n', 'kube-system'], 'install kube-system/ks');
       expect(i.code, output(i)).toBe(0);
@@ -130,9 +127,8 @@ describe('S3 — the same release name in default and helm-test: the misdirected
     });
   });
 
-  it('with the guard (enforce): each misdirected DELETE is denied and default\'s objects survive', async (ctx) => {
-    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
-    if (!g) return ctx.skip();
+  it('with the guard (enforce): each misdirected DELETE is denied and default\'s objects survive', async () => {
+    await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
     await scenario('S3-with-enforce', async (t) => {
       await helmInstallSimpleApp(cp, t, 'default');
       await helmInstallSimpleApp(cp, t, S2.namespace);
@@ -176,9 +172,8 @@ describe('S3b — a release of another name owns an object the misdirected unins
     });
   });
 
-  it("with the guard (enforce): that DELETE is denied and default/cache's ConfigMap survives", async (ctx) => {
-    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
-    if (!g) return ctx.skip();
+  it("with the guard (enforce): that DELETE is denied and default/cache's ConfigMap survives", async () => {
+    await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
     await scenario('S3b-with-enforce', async (t) => {
       await installBoth(t);
       const r = await s2SdkUninstall(cp, t);
@@ -205,9 +200,8 @@ describe('S4 — no false positives: correct teardowns', () => {
     });
   });
 
-  it('with the guard (both policies enforce): zero denials, zero warnings, same end state', async (ctx) => {
-    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
-    if (!g) return ctx.skip();
+  it('with the guard (both policies enforce): zero denials, zero warnings, same end state', async () => {
+    await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
     await scenario('S4-with', async (t) => {
       const from = auditOffset(cp);
       for (const c of S4_CASES) {

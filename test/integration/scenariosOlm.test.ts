@@ -1,8 +1,8 @@
 // Scenarios S1 (incident A: uninstalling a chart that ships OLM strands the operator namespace in
 // Terminating) and S5 (OLM's own namespace vs. an operator namespace), on the real loopback
 // control plane with the real olm-operator (supervised by its Deployment) and the real helm CLI.
-// Each scenario runs WITHOUT the guard first, then WITH it. WITH-guard parts skip, printing why,
-// when the guard cannot run here, unless TG_REQUIRE_GUARD=1 (then they fail).
+// Each scenario runs WITHOUT the guard first, then WITH it; a WITH-guard part fails, saying why,
+// when the guard cannot run here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
 import { waitFor } from '../cluster/proc.ts';
@@ -58,9 +58,8 @@ describe('S1 — incident A: helm uninstall of a chart that ships OLM, an operat
   });
 
   for (const helmVersion of [3, 4] as const) {
-    it(`with the guard (helm ${helmVersion}): the first uninstall is held back at OLM and says why; run again, it finishes and leaves nothing`, async (ctx) => {
-      const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
-      if (!g) return ctx.skip();
+    it(`with the guard (helm ${helmVersion}): the first uninstall is held back at OLM and says why; run again, it finishes and leaves nothing`, async () => {
+      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
       await scenario(`S1-with-helm${helmVersion}`, async (t) => {
         await s1Install(cp, t, helmVersion);
         const r = await s1UninstallTwice(cp, t, helmVersion);
@@ -78,9 +77,8 @@ describe('S1 — incident A: helm uninstall of a chart that ships OLM, an operat
     });
   }
 
-  it('with the guard: the documented recovery still works after the controller was removed by hand (incident A denial)', async (ctx) => {
-    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
-    if (!g) return ctx.skip();
+  it('with the guard: the documented recovery still works after the controller was removed by hand (incident A denial)', async () => {
+    await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
     await scenario('S1-with-recovery', async (t) => {
       await s1Install(cp, t);
       // OLM removed outside Helm (kubectl): the operator namespace's deletion is what gets denied.
@@ -99,9 +97,8 @@ describe('S1 — incident A: helm uninstall of a chart that ships OLM, an operat
     });
   });
 
-  it('with the guard: `kubectl delete namespace` of the operator namespace and OLM\'s together never leaves the operator namespace hanging', async (ctx) => {
-    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
-    if (!g) return ctx.skip();
+  it('with the guard: `kubectl delete namespace` of the operator namespace and OLM\'s together never leaves the operator namespace hanging', async () => {
+    await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
     await scenario('S1-namespaces-together', async (t) => {
       await s1Install(cp, t);
       const d = await s1DeleteNamespacesTogether(cp, t, [S1.operatorNamespace, S1.olmNamespace]);
@@ -131,9 +128,8 @@ describe('S1 — incident A: helm uninstall of a chart that ships OLM, an operat
 });
 
 describe('S1-rollout — olm-operator coming back (a Recreate rollout) is not gone', () => {
-  it('with the guard: deleting the operator namespace mid rollout is allowed with a warning that it waits, and it completes', async (ctx) => {
-    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
-    if (!g) return ctx.skip();
+  it('with the guard: deleting the operator namespace mid rollout is allowed with a warning that it waits, and it completes', async () => {
+    await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
     await scenario('S1-rollout', async (t) => {
       await s1Install(cp, t);
       // Recreate drops the old Pod first; minReadySeconds keeps the new one unavailable a while:
@@ -162,10 +158,9 @@ describe('S1-rollout — olm-operator coming back (a Recreate rollout) is not go
 
 describe("S1-fix — Pixie's own fix (pixie-io/pixie#2059): a pre-delete hook Job deletes the operator namespace while OLM runs", () => {
   for (const withGuard of [false, true]) {
-    it(`${withGuard ? 'with' : 'without'} the guard: the first helm uninstall succeeds, the hook Job really ran, nothing is left${withGuard ? ', zero denials, warnings and guard annotations' : ''}`, async (ctx) => {
+    it(`${withGuard ? 'with' : 'without'} the guard: the first helm uninstall succeeds, the hook Job really ran, nothing is left${withGuard ? ', zero denials, warnings and guard annotations' : ''}`, async () => {
       if (withGuard) {
-        const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
-        if (!g) return ctx.skip();
+        await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
       } else {
         await guard.detach();
       }
@@ -204,9 +199,8 @@ describe('S5 — OLM\'s own namespace vs. an operator namespace (upstream OLM in
     });
   });
 
-  it('with the guard: deleting OLM\'s namespace is denied; deleting the operator namespace is allowed and it goes away', async (ctx) => {
-    const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
-    if (!g) return ctx.skip();
+  it('with the guard: deleting OLM\'s namespace is denied; deleting the operator namespace is allowed and it goes away', async () => {
+    await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
     await scenario('S5-with', async (t) => {
       const dry = await s5DeleteOlmNamespace(cp, t, true);
       expect(dry.result.code).not.toBe(0);

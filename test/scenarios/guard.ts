@@ -241,13 +241,9 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
   return guard;
 }
 
-/** TG_REQUIRE_GUARD=1: WITH-guard scenario parts must run (and fail if the guard is missing). */
-export const guardRequired = (): boolean => process.env.TG_REQUIRE_GUARD === '1';
-
 /**
- * Starts (once) and registers the guard for the WITH-guard parts of a scenario file. Returns
- * undefined, after printing why, when the guard cannot run here and TG_REQUIRE_GUARD is not set;
- * with TG_REQUIRE_GUARD=1 the reason is thrown instead.
+ * Starts (once) and registers the guard for the WITH-guard parts of a scenario file. A scenario
+ * that needs the guard fails when it cannot run, saying why; it never skips.
  */
 export class GuardSession {
   private cp: () => ControlPlane;
@@ -261,9 +257,9 @@ export class GuardSession {
     this.cp = cp;
     this.start = start;
   }
-  async get(modes: GuardModes): Promise<Guard | undefined> {
+  async get(modes: GuardModes): Promise<Guard> {
     const why = this.failed ?? guardUnavailableReason();
-    if (why) return this.unavailable(why);
+    if (why) throw new Error(`the scenario needs teardown-guard, which cannot run: ${why}`);
     try {
       const key = JSON.stringify(modes);
       if (!this.guard) this.guard = await this.start(this.cp(), { modes });
@@ -276,13 +272,8 @@ export class GuardSession {
       return this.guard;
     } catch (e) {
       this.failed = `the guard did not start: ${e instanceof Error ? e.message : String(e)}`;
-      return this.unavailable(this.failed);
+      throw new Error(`the scenario needs teardown-guard: ${this.failed}`, { cause: e });
     }
-  }
-  private unavailable(why: string): undefined {
-    if (guardRequired()) throw new Error(`TG_REQUIRE_GUARD=1 but ${why}`);
-    process.stderr.write(`[scenarios] WITH-guard part skipped: ${why} (set TG_REQUIRE_GUARD=1 to make this a failure)\n`);
-    return undefined;
   }
   /** Takes the guard out of the request path (for the WITHOUT-guard parts). */
   async detach(): Promise<void> {

@@ -191,7 +191,7 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
 }
 
 /**
- * The scenario suite's GuardSession (same skip/require rules, same mode switching), starting the
+ * The scenario suite's GuardSession (fails when the guard cannot run, same mode switching), starting the
  * guard Deployment in the kind cluster instead of a host process.
  */
 export class GuardSession extends LoopbackGuardSession {
