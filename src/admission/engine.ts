@@ -31,7 +31,7 @@ export interface Decision {
 
 export type AdmissionResult =
   | { ok: true; review: AdmissionReview; decisions: Decision[] }
-  | { ok: false; httpStatus: 400 | 422; error: string };
+  | { ok: false; httpStatus: 400; error: string };
 
 export interface EngineDeps {
   policies: Policy[];

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Correlator } from './correlator.ts';
 import { isAuditEvent, toRecord } from './event.ts';
+import { FINDING_CODES, type AuditFinding } from './findings.ts';
 import { readAuditInput } from './reader.ts';
 
 const RUNS = Number(process.env['TG_FUZZ_RUNS'] ?? 10_000);
@@ -14,9 +15,9 @@ const realLines = readFileSync(new URL('../../test/fixtures/audit/sdk-cross-rele
 const realEvents = realLines.map((l) => JSON.parse(l) as Record<string, unknown>);
 const FIELDS = ['verb', 'objectRef', 'user', 'userAgent', 'responseStatus', 'requestObject', 'responseObject', 'annotations', 'stageTimestamp', 'requestReceivedTimestamp', 'requestURI', 'stage', 'level'];
 
-function correlate(events: unknown[]): number {
-  let findings = 0;
-  const c = new Correlator({ onFinding: () => { findings++; } });
+function correlate(events: unknown[]): AuditFinding[] {
+  const findings: AuditFinding[] = [];
+  const c = new Correlator({ onFinding: (f) => { findings.push(f); } });
   for (const e of events) {
     if (!isAuditEvent(e)) continue;
     const r = toRecord(e);
@@ -37,7 +38,13 @@ describe('audit-event parsing under fuzzing', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: Math.max(0, realEvents.length - 16) }), fc.array(mutated, { minLength: 1, maxLength: 6 }), (start, mutations) => {
       const events = realEvents.slice(start, start + 16).map((e) => structuredClone(e));
       for (const m of mutations) (events[m.index % events.length] as Record<string, unknown>)[m.field] = m.value;
-      expect(correlate(events)).toBeGreaterThanOrEqual(0);
+      // Whatever the input, every finding is whole: a known code, an id, a title, its evidence.
+      for (const f of correlate(events)) {
+        expect(FINDING_CODES).toContain(f.code);
+        expect(f.id.startsWith(`${f.code}:`)).toBe(true);
+        expect(f.title.length).toBeGreaterThan(0);
+        expect(Array.isArray(f.evidence)).toBe(true);
+      }
     }), { numRuns: RUNS });
   }, 120_000);
 
