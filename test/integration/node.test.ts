@@ -286,6 +286,11 @@ describe('the guard installed from its image, as the README says', () => {
     const evict = (p: PodObject) => cp.client.request<{ message?: string }>('POST', `/api/v1/namespaces/${GUARD_NAMESPACE}/pods/${p.metadata.name}/eviction`, {
       body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: p.metadata.name, namespace: GUARD_NAMESPACE } },
     });
+    // The disruption controller has seen both replicas Ready since the rollout.
+    await waitFor('the PodDisruptionBudget allows one disruption', 60_000, async () => {
+      const pdb = await cp.client.get<{ status?: { disruptionsAllowed?: number } }>(`/apis/policy/v1/namespaces/${GUARD_NAMESPACE}/poddisruptionbudgets/${GUARD_DEPLOYMENT}`);
+      return (pdb?.status?.disruptionsAllowed ?? 0) >= 1 ? true : undefined;
+    }, 500);
     const t0 = Date.now();
     expect((await evict(a!)).status).toBe(201);
     // minAvailable: 1 with one Pod already going: the second eviction is refused (429), as kubectl drain sees it.
