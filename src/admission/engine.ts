@@ -10,7 +10,7 @@ import type { Finding, Policy, PolicyName } from '../policies/types.ts';
 import { applyMode, type Mode, type PolicyVerdict, type UndecidedAction, type Verdict } from './modes.ts';
 import { parseAdmissionReview } from './parse.ts';
 import { auditAnnotationValue, buildResponse, denialMessage, denialWarnings, requestTarget, undecidedMessage } from './response.ts';
-import type { AdmissionRequest, AdmissionReview } from './types.ts';
+import type { AdmissionRequest, AdmissionReview } from '../k8s/admissionReview.ts';
 
 export interface Decision {
   uid: string;

@@ -1,6 +1,6 @@
 // Validates an incoming body as an admission.k8s.io/v1 AdmissionReview request. Every rejection
 // says what was wrong, so a misconfigured webhook registration is easy to diagnose.
-import type { AdmissionRequest, AdmissionReview } from './types.ts';
+import type { AdmissionRequest, AdmissionReview } from '../k8s/admissionReview.ts';
 
 export type ParseResult =
   | { ok: true; review: AdmissionReview & { request: AdmissionRequest } }

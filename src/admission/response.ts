@@ -1,6 +1,6 @@
 // Builds the AdmissionReview response from per-policy verdicts: the denial text a user reads in
 // kubectl/helm output, the warnings, and the audit annotations audit-log review reads back.
-import { targetName, type AdmissionRequest, type AdmissionResponse } from './types.ts';
+import { targetName, type AdmissionRequest, type AdmissionResponse } from '../k8s/admissionReview.ts';
 import type { PolicyVerdict } from './modes.ts';
 import { formatRef, type ObjectRef } from '../k8s/types.ts';
 import { formatRemedy, type Finding } from '../policies/types.ts';

@@ -1,6 +1,6 @@
 // `teardown-guard check`: what deleting a namespace, or uninstalling a release, would do, answered
 // by the same policies the webhook runs, against a read-only view of a live cluster.
-import type { AdmissionRequest } from '../admission/types.ts';
+import type { AdmissionRequest } from '../k8s/admissionReview.ts';
 import type { ClusterView } from '../cluster/view.ts';
 import type { DecodedRelease } from '../helm/releaseRecord.ts';
 import { manifestObjects } from '../helm/manifest.ts';

@@ -12,7 +12,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject, ObjectRef, PartialObjectMetadata, ResourceType } from '../k8s/types.ts';
-import type { FinalizerGuard } from '../policies/settings.ts';
+import type { FinalizerGuard } from '../finalizers/guard.ts';
 import { backoffDelayMs } from './backoff.ts';
 import { Discovery } from './discovery.ts';
 import { createKubeHttpClient, type KubeHttpClient } from './kubeHttp.ts';

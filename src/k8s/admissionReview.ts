@@ -1,6 +1,6 @@
 // admission.k8s.io/v1 AdmissionReview, field for field as the API server sends and expects it.
 // Only the fields the guard reads or writes are typed tightly.
-import type { KubeObject } from '../k8s/types.ts';
+import type { KubeObject } from './types.ts';
 
 export interface GroupVersionKind { group: string; version: string; kind: string }
 export interface GroupVersionResource { group: string; version: string; resource: string }

@@ -1,6 +1,6 @@
 // OLM facts (ARCHITECTURE.md §1A): since OLM v0.27.0 every non-copied ClusterServiceVersion carries
 // `operators.coreos.com/csv-cleanup`, and only the olm-operator process removes it.
-import type { FinalizerGuard } from '../policies/settings.ts';
+import type { FinalizerGuard } from '../finalizers/guard.ts';
 
 export const CSV_CLEANUP_FINALIZER = 'operators.coreos.com/csv-cleanup';
 /** Copied CSVs (OLM mirrors a CSV into every namespace its OperatorGroup targets) never carry it. */

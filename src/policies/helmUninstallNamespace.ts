@@ -2,7 +2,7 @@
 // namespace other than the one the release lives in (helm/helm#12766). The misdirected DELETEs
 // themselves answer 404 and never reach a webhook, so the policy watches what does: the purge of
 // the release records, and deletions of another release's objects.
-import { targetName, type AdmissionRequest } from '../admission/types.ts';
+import { targetName, type AdmissionRequest } from '../k8s/admissionReview.ts';
 import type { ClusterView, HelmOwnerRef, ReleaseRecordMeta } from '../cluster/view.ts';
 import { formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
 import { parseReleaseRecordName } from '../helm/recordName.ts';

@@ -1,6 +1,6 @@
 // Policy `olm-orphaned-finalizers` (ARCHITECTURE.md §1A, §2): deny deletions that would leave objects carrying a
 // finalizer whose controller is gone, so the namespace (or object) would hang in Terminating.
-import { targetName, type AdmissionRequest } from '../admission/types.ts';
+import { targetName, type AdmissionRequest } from '../k8s/admissionReview.ts';
 import type { ClusterView } from '../cluster/view.ts';
 import { apiVersionOf, formatRef, type ObjectRef, type PartialObjectMetadata } from '../k8s/types.ts';
 import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';

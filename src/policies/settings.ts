@@ -1,31 +1,7 @@
 // The part of the configuration the policies read. Produced (validated) by src/config.ts.
-import type { ResourceType } from '../k8s/types.ts';
+import type { FinalizerGuard } from '../finalizers/guard.ts';
 
-/**
- * How to tell whether the controller that removes a finalizer is alive.
- * Liveness: some Deployment matching `deploymentSelector` exists, is not being deleted, has
- * status.availableReplicas >= 1, its namespace is not Terminating (nor the one being deleted),
- * the Helm release that owns it (if any) is not `uninstalling`, and (when `requireClusterRoleBinding`)
- * a ClusterRoleBinding binds its ServiceAccount to a ClusterRole that exists.
- */
-export interface ControllerSpec {
-  /** Human name used in messages, e.g. "OLM olm-operator". */
-  displayName: string;
-  /** Label selector for the controller's Deployment(s), e.g. `app=olm-operator`. */
-  deploymentSelector: string;
-  requireClusterRoleBinding: boolean;
-}
-
-/** One guarded finalizer: which objects carry it, and which controller removes it. */
-export interface FinalizerGuard {
-  finalizer: string;
-  resource: ResourceType;
-  /** Objects with this label never carry the finalizer (OLM copied CSVs: `olm.copiedFrom`). */
-  ignoreLabel?: string;
-  controller: ControllerSpec;
-  /** Extra remedy text for leaked objects once the finalizer is removed by hand. */
-  cleanupHint?: (namespace: string, name: string) => string[];
-}
+export type { ControllerSpec, FinalizerGuard } from '../finalizers/guard.ts';
 
 export interface PolicySettings {
   /** Namespaces whose deletion is never denied (kube-system, the guard's own). */

@@ -1,6 +1,6 @@
 // What a policy returns. A policy is a pure function of (request, view): it describes what it
 // found; the admission engine alone turns findings into allow/deny/warn according to the mode.
-import type { AdmissionRequest } from '../admission/types.ts';
+import type { AdmissionRequest } from '../k8s/admissionReview.ts';
 import type { ClusterView } from '../cluster/view.ts';
 import type { ObjectRef } from '../k8s/types.ts';
 import type { PolicySettings } from './settings.ts';

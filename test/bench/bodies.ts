@@ -3,7 +3,7 @@
 // cluster (test/bench/populate.ts), plus what answer each one must get, so a run that measured a
 // broken path (unsynced cache, failing live read, wrong target) is caught instead of reported.
 import { request as httpsRequest } from 'node:https';
-import type { AdmissionResponse, AdmissionReview } from '../../src/admission/types.ts';
+import type { AdmissionResponse, AdmissionReview } from '../../src/k8s/admissionReview.ts';
 import { capturedReview } from '../support/fixtures.ts';
 import { appNamespace, opNamespace } from './populate.ts';
 

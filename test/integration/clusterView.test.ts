@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKubeClusterView, type KubeClusterView } from '../../src/cluster/kubeClusterView.ts';
 import { UndecidedError } from '../../src/cluster/view.ts';
 import type { ResourceType } from '../../src/k8s/types.ts';
-import type { FinalizerGuard } from '../../src/policies/settings.ts';
+import type { FinalizerGuard } from '../../src/finalizers/guard.ts';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
 import type { KubeClient } from '../cluster/kubeClient.ts';
 

@@ -1,7 +1,7 @@
 // Builds admission.k8s.io/v1 AdmissionReview bodies for unit tests, field for field as
 // kube-apiserver 1.36 sends them for DELETE/UPDATE (compare test/fixtures/admission/*.json,
 // captured from a real API server). Policies read only these fields.
-import type { AdmissionReview, UserInfo } from '../../src/admission/types.ts';
+import type { AdmissionReview, UserInfo } from '../../src/k8s/admissionReview.ts';
 import type { KubeObject, PartialObjectMetadata } from '../../src/k8s/types.ts';
 
 const RESOURCES: Record<string, { group: string; version: string; resource: string; namespaced: boolean }> = {

@@ -1,7 +1,7 @@
 // Runs one AdmissionReview through the real engine and built-in policies over a snapshot view.
 import { createAdmissionHandler, type Decision } from '../../src/admission/engine.ts';
 import type { Mode, UndecidedAction } from '../../src/admission/modes.ts';
-import type { AdmissionResponse, AdmissionReview } from '../../src/admission/types.ts';
+import type { AdmissionResponse, AdmissionReview } from '../../src/k8s/admissionReview.ts';
 import { createSnapshotView, type ClusterSnapshot, type LiveState } from '../../src/cluster/snapshotView.ts';
 import { OLM_CSV_CLEANUP_GUARD } from '../../src/olm/finalizerGuards.ts';
 import { builtinPolicies } from '../../src/policies/index.ts';

@@ -1,7 +1,7 @@
 // Loads AdmissionReview bodies captured from a real kube-apiserver (test/fixtures/admission,
 // recaptured by test/fixtures/admission/capture.ts).
 import { readFileSync } from 'node:fs';
-import type { AdmissionReview } from '../../src/admission/types.ts';
+import type { AdmissionReview } from '../../src/k8s/admissionReview.ts';
 
 export interface CapturedReview { fixture: string; review: AdmissionReview }
 
