@@ -1,4 +1,6 @@
-// Lint: typescript-eslint's recommended rules over the sources and tests.
+// Lint: typescript-eslint's recommended rules over the sources and tests, and the type-checked
+// rules that catch real async bugs: a promise nobody awaits or handles, and a promise passed where
+// a plain callback is expected (express handlers, event listeners).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -11,6 +13,14 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-constant-condition': ['error', { checkLoops: false }],
+    },
+  },
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
     },
   },
 );
