@@ -177,7 +177,7 @@ beforeAll(async () => {
   if (!existsSync(join(fluxDataDir(), '.complete'))) missing.push('flux-data');
   if (missing.length) throw new Error(`pinned components missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
   cp = await startControlPlane({ olm: 'none' });
-  await withDiagnostics('controller-start', async () => {
+  await withDiagnostics('flux-setup', async () => {
     hc = await startHelmController(cp);
     timings['controller-ready'] = hc.readyInMs;
     for (const ns of [APPS, STORE, TARGET]) await ensureNamespace(cp, ns);
