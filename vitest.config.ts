@@ -10,6 +10,9 @@ export default defineConfig({
           name: 'unit',
           include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts'],
           environment: 'node',
+          // Unit tests that stream hundreds of MiB (hostile inputs, fuzzing) share 2 cores with
+          // the integration suite's control plane; 5 s is vitest's default, not a goal of ours.
+          testTimeout: 30_000,
         },
       },
       {
