@@ -1,7 +1,8 @@
 // The Flux shape for real (issue 10, item 1): Flux's helm-controller, built from its Go module at
 // the pinned version, runs as a host process against the loopback control plane and installs a
-// HelmRelease whose records live in one namespace (spec.storageNamespace) and whose objects live
-// in another (spec.targetNamespace); deleting the HelmRelease makes it uninstall the release.
+// HelmRelease whose records live in one namespace (spec.storageNamespace, or the HelmRelease's
+// own) and whose objects live in another (spec.targetNamespace); deleting the HelmRelease makes it
+// uninstall the release.
 // Without the guard first (proving the install and uninstall really happen), then with the guard,
 // both policies in enforce: no denial, no warning, no guard annotation, and the audit review
 // (src/audit/README.md) finds no misdirected uninstall in the real audit log.
@@ -29,8 +30,12 @@ const APPS = 'flux-apps';
 const STORE = 'flux-store';
 const TARGET = 'flux-target';
 const CHART = 'simple-app';
-const HR: HelmReleaseSpec = { namespace: APPS, name: 'web', chartRef: CHART, storageNamespace: STORE, targetNamespace: TARGET };
-const RELEASE = releaseNameOf(HR);
+/** Flux keeps records in spec.storageNamespace when set, else in the HelmRelease's own namespace; both deploy into TARGET. */
+const SHAPES: HelmReleaseSpec[] = [
+  { namespace: APPS, name: 'web', chartRef: CHART, storageNamespace: STORE, targetNamespace: TARGET },
+  { namespace: APPS, name: 'api', chartRef: CHART, targetNamespace: TARGET },
+];
+const storageOf = (hr: HelmReleaseSpec) => hr.storageNamespace ?? hr.namespace;
 const CONTROLLER_USER = `system:serviceaccount:${FLUX_NAMESPACE}:${HELM_CONTROLLER_SA}`;
 const INSTALL_TIMEOUT_MS = 45_000;
 const UNINSTALL_TIMEOUT_MS = 45_000;
@@ -57,9 +62,9 @@ async function recordPayloadNamespace(cp: ControlPlane, ns: string, secret: stri
   return (JSON.parse(gunzipSync(gz).toString('utf8')) as { namespace?: string }).namespace;
 }
 
-async function releaseNamespaceAnnotations(cp: ControlPlane): Promise<Array<string | undefined>> {
+async function releaseNamespaceAnnotations(cp: ControlPlane, release: string): Promise<Array<string | undefined>> {
   const out: Array<string | undefined> = [];
-  for (const ref of simpleAppObjects(TARGET, RELEASE)) {
+  for (const ref of simpleAppObjects(TARGET, release)) {
     const o = await cp.client.get<{ metadata?: { annotations?: Record<string, string> } }>(ref.apiPath);
     out.push(o?.metadata?.annotations?.['meta.helm.sh/release-namespace']);
   }
@@ -84,6 +89,8 @@ function guardDecisions(g: Guard, from: number): Array<{ verdict?: string; polic
 }
 
 interface Run {
+  hr: HelmReleaseSpec;
+  release: string;
   installMs: number;
   uninstallMs: number;
   recordsAfterInstall: string[];
@@ -105,50 +112,62 @@ const guard = new GuardSession(() => cp);
 const timings: Record<string, number> = {};
 
 /** Installs through a new HelmRelease, observes, deletes it, observes; every wait bounded. */
-async function installAndUninstall(label: string): Promise<Run> {
+async function installAndUninstall(label: string, hr: HelmReleaseSpec): Promise<Run> {
+  const release = releaseNameOf(hr);
+  const storage = storageOf(hr);
   const from = auditOffset(cp);
   const logFrom = readFileSync(hc!.logPath, 'utf8').length;
   const downloadsBefore = artifact!.downloads();
   const t0 = Date.now();
-  await createHelmRelease(cp, HR);
-  await waitHelmReleaseReady(cp, APPS, HR.name, INSTALL_TIMEOUT_MS);
+  await createHelmRelease(cp, hr);
+  await waitHelmReleaseReady(cp, hr.namespace, hr.name, INSTALL_TIMEOUT_MS);
   const installMs = Date.now() - t0;
-  const records = await releaseRecords(cp, STORE, RELEASE);
-  const elsewhere = [...(await releaseRecords(cp, APPS, RELEASE)), ...(await releaseRecords(cp, TARGET, RELEASE))];
+  const records = await releaseRecords(cp, storage, release);
+  const elsewhere: Awaited<ReturnType<typeof releaseRecords>> = [];
+  for (const ns of [APPS, STORE, TARGET].filter((n) => n !== storage)) elsewhere.push(...(await releaseRecords(cp, ns, release)));
   const observed = {
     recordsAfterInstall: records.map((r) => `v${r.version} ${r.status}`),
     recordsElsewhere: elsewhere.map((r) => r.name),
-    payloadNamespace: records[0] ? await recordPayloadNamespace(cp, STORE, records[0].name) : undefined,
-    objectsAfterInstall: await existing(cp, simpleAppObjects(TARGET, RELEASE)),
-    annotationNamespaces: await releaseNamespaceAnnotations(cp),
+    payloadNamespace: records[0] ? await recordPayloadNamespace(cp, storage, records[0].name) : undefined,
+    objectsAfterInstall: await existing(cp, simpleAppObjects(TARGET, release)),
+    annotationNamespaces: await releaseNamespaceAnnotations(cp, release),
     downloads: artifact!.downloads() - downloadsBefore,
   };
   const t1 = Date.now();
-  await deleteHelmReleaseAndWait(cp, APPS, HR.name, UNINSTALL_TIMEOUT_MS);
+  await deleteHelmReleaseAndWait(cp, hr.namespace, hr.name, UNINSTALL_TIMEOUT_MS);
   const uninstallMs = Date.now() - t1;
   timings[`${label}-install`] = installMs;
   timings[`${label}-uninstall`] = uninstallMs;
   // The audit log is written asynchronously; the uninstall's last events land within a moment.
   await new Promise((r) => setTimeout(r, 1500));
   return {
+    hr,
+    release,
     installMs,
     uninstallMs,
     ...observed,
-    recordsAfterUninstall: (await releaseRecords(cp, STORE, RELEASE)).map((r) => r.name),
-    objectsAfterUninstall: await existing(cp, simpleAppObjects(TARGET, RELEASE)),
+    recordsAfterUninstall: (await releaseRecords(cp, storage, release)).map((r) => r.name),
+    objectsAfterUninstall: await existing(cp, simpleAppObjects(TARGET, release)),
     events: auditEventsSince(cp, from),
     controllerLog: readFileSync(hc!.logPath, 'utf8').slice(logFrom),
   };
 }
 
-/** Runs a scenario body; on failure the error carries helm-controller's and the cluster's log tails. */
+/**
+ * Runs a scenario step. A failed wait or request is rethrown carrying helm-controller's and the
+ * cluster's log tails; a failed assertion keeps its diff and the tails go to stderr beside it.
+ */
 async function withDiagnostics<T>(name: string, body: () => Promise<T>): Promise<T> {
   const t0 = Date.now();
   try {
     return await body();
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new Error(`${name}: ${msg}\n----- helm-controller (last 40 lines)\n${hc?.logTail(40) ?? '(not started)'}\n${cp?.diagnostics(10) ?? ''}`, { cause: e });
+    const tails = `----- helm-controller (last 40 lines)\n${hc?.logTail(40) ?? '(not started)'}\n${cp?.diagnostics(10) ?? ''}`;
+    if (e instanceof Error && e.name === 'AssertionError') {
+      console.error(`[flux] ${name} failed\n${tails}`);
+      throw e;
+    }
+    throw new Error(`${name}: ${e instanceof Error ? e.message : String(e)}\n${tails}`, { cause: e });
   } finally {
     timings[name] = Date.now() - t0;
   }
@@ -156,20 +175,37 @@ async function withDiagnostics<T>(name: string, body: () => Promise<T>): Promise
 
 /** Assertions shared by both runs: the release really was installed Flux's way and really uninstalled. */
 function expectRealInstallAndUninstall(r: Run): void {
+  const storage = storageOf(r.hr);
   expect(r.downloads, 'helm-controller downloaded the chart artifact').toBeGreaterThanOrEqual(1);
-  expect(r.recordsAfterInstall, `records in ${STORE}`).toEqual(['v1 deployed']);
-  expect(r.recordsElsewhere, `no records in ${APPS} or ${TARGET}`).toEqual([]);
+  expect(r.recordsAfterInstall, `records in ${storage}`).toEqual(['v1 deployed']);
+  expect(r.recordsElsewhere, `records only in ${storage}`).toEqual([]);
   expect(r.payloadNamespace, 'the record payload names the target namespace').toBe(TARGET);
-  expect(r.objectsAfterInstall).toEqual(simpleAppObjects(TARGET, RELEASE).map((o) => o.display));
+  expect(r.objectsAfterInstall).toEqual(simpleAppObjects(TARGET, r.release).map((o) => o.display));
   expect(r.annotationNamespaces).toEqual([TARGET, TARGET, TARGET]);
   expect(r.recordsAfterUninstall, 'records purged by the uninstall').toEqual([]);
   expect(r.objectsAfterUninstall, 'objects deleted by the uninstall').toEqual([]);
   // The uninstall was helm-controller's: its ServiceAccount deleted the objects in the target namespace and the record in the storage namespace.
   const deletes = r.events.filter((e) => e.verb === 'delete' && e.stage === 'ResponseComplete' && e.user?.username === CONTROLLER_USER);
-  expect(deletes.some((e) => e.objectRef?.resource === 'secrets' && e.objectRef.namespace === STORE)).toBe(true);
+  expect(deletes.some((e) => e.objectRef?.resource === 'secrets' && e.objectRef.namespace === storage)).toBe(true);
   expect(deletes.filter((e) => e.objectRef?.namespace === TARGET).map((e) => e.objectRef?.resource).sort()).toEqual(['configmaps', 'deployments', 'services']);
   const findings = review(withoutHarnessReads(r.events)).filter((f) => REVIEWED.includes(f.code));
   expect(findings.map((f) => `${f.code}: ${f.title}`)).toEqual([]);
+}
+
+/** With the guard in enforce: it reviewed every DELETE of the uninstall and said nothing to anyone. */
+function expectGuardSilent(g: Guard, guardFrom: number, r: Run): void {
+  expect(denied(r.events).map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}`)).toEqual([]);
+  expect(guardAnnotated(r.events).map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}: ${JSON.stringify(e.annotations)}`)).toEqual([]);
+  // Warnings reach helm-controller's client, which logs them; denials surface in its log too.
+  expect(r.controllerLog).not.toMatch(GUARD_TEXT);
+  expect(r.controllerLog).not.toMatch(DENIED_TEXT);
+  // The guard was asked (its webhooks match the Helm-owned objects and the record) and allowed every request.
+  const decisions = guardDecisions(g, guardFrom);
+  const reviewed = new Set(decisions.filter((d) => d.operation === 'DELETE' && d.user === CONTROLLER_USER).map((d) => d.object));
+  expect([...reviewed].sort(), 'the guard reviewed every DELETE of the uninstall').toEqual([
+    `ConfigMap ${TARGET}/${r.release}-config`, `Deployment ${TARGET}/${r.release}-app`, `Secret ${storageOf(r.hr)}/sh.helm.release.v1.${r.release}.v1`, `Service ${TARGET}/${r.release}-svc`,
+  ]);
+  expect(decisions.filter((d) => d.verdict !== 'allow').map((d) => JSON.stringify(d))).toEqual([]);
 }
 
 beforeAll(async () => {
@@ -194,31 +230,25 @@ afterAll(async () => {
   console.log(`[flux] timings (s): ${Object.entries(timings).map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`).join(' ')}`);
 });
 
-describe("Flux helm-controller (real): records in spec.storageNamespace, objects in spec.targetNamespace", () => {
+describe("Flux helm-controller (real): records in spec.storageNamespace or the HelmRelease's namespace, objects in spec.targetNamespace", () => {
   it('without the guard: helm-controller installs, and uninstalls when the HelmRelease is deleted', async () => {
     await guard.detach();
-    const r = await withDiagnostics('without-guard', () => installAndUninstall('without'));
-    expectRealInstallAndUninstall(r);
+    for (const hr of SHAPES) {
+      await withDiagnostics(`without-guard-${hr.name}`, async () => expectRealInstallAndUninstall(await installAndUninstall(`without-${hr.name}`, hr)));
+    }
   });
 
   it('with the guard (both policies enforce): no denial, no warning, no guard annotation, no review finding', async (ctx) => {
     const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
     if (!g) return ctx.skip();
-    const guardFrom = readFileSync(g.logPath, 'utf8').length;
-    const r = await withDiagnostics('with-guard', () => installAndUninstall('with'));
-    expectRealInstallAndUninstall(r);
-    expect(denied(r.events).map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}`)).toEqual([]);
-    expect(guardAnnotated(r.events).map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}: ${JSON.stringify(e.annotations)}`)).toEqual([]);
-    // Warnings reach helm-controller's client, which logs them; denials surface in its log too.
-    expect(r.controllerLog).not.toMatch(GUARD_TEXT);
-    expect(r.controllerLog).not.toMatch(DENIED_TEXT);
-    // The guard was asked (its webhooks match the Helm-owned objects and the record) and allowed every request.
-    const decisions = guardDecisions(g, guardFrom);
-    const reviewed = new Set(decisions.filter((d) => d.operation === 'DELETE' && d.user === CONTROLLER_USER).map((d) => d.object));
-    expect([...reviewed].sort(), 'the guard reviewed every DELETE of the uninstall').toEqual([
-      `ConfigMap ${TARGET}/${RELEASE}-config`, `Deployment ${TARGET}/${RELEASE}-app`, `Secret ${STORE}/sh.helm.release.v1.${RELEASE}.v1`, `Service ${TARGET}/${RELEASE}-svc`,
-    ]);
-    expect(decisions.filter((d) => d.verdict !== 'allow').map((d) => JSON.stringify(d))).toEqual([]);
+    for (const hr of SHAPES) {
+      const guardFrom = readFileSync(g.logPath, 'utf8').length;
+      await withDiagnostics(`with-guard-${hr.name}`, async () => {
+        const r = await installAndUninstall(`with-${hr.name}`, hr);
+        expectRealInstallAndUninstall(r);
+        expectGuardSilent(g, guardFrom, r);
+      });
+    }
   });
 
   it('helm-controller stops by itself when the cluster stops', async () => {
