@@ -3,7 +3,7 @@
 // The cluster state each test sets up is the one the capture ran against.
 import { describe, expect, it } from 'vitest';
 import { review } from '../../test/support/admissionRequests.ts';
-import { APP_MANIFEST, helmCluster, namespace, recordMeta, releaseSecret } from '../../test/support/clusterState.ts';
+import { simpleAppManifest, helmCluster, namespace, recordMeta, releaseSecret } from '../../test/support/clusterState.ts';
 import { decide } from '../../test/support/decide.ts';
 import { capturedReview } from '../../test/support/fixtures.ts';
 
@@ -88,8 +88,10 @@ describe('captured AdmissionReview bodies', () => {
 
   it("incident B, worse variant: the SDK uninstall of helm-test/web deleting default/web's Deployment is flagged", async () => {
     const cluster = helmCluster();
-    cluster.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), releaseSecret('helm-test', 'web', 1, 'uninstalling', APP_MANIFEST)];
-    const { response } = await decide(capturedReview('helm-owned-delete-other-release.json').review, cluster);
+    cluster.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), releaseSecret('helm-test', 'web', 1, 'uninstalling', simpleAppManifest('web'))];
+    // helm-test/web's own Deployment, where a correct uninstall deletes it, is untouched.
+    const live = { objects: new Map([['Deployment helm-test/web-app', 'exists' as const]]) };
+    const { response } = await decide(capturedReview('helm-owned-delete-other-release.json').review, cluster, { live });
     expect(response.allowed).toBe(false);
     expect(response.status?.message).toContain('Deployment default/web-app belongs to Helm release default/web (deployed), but the uninstall of helm-test/web is deleting it');
   });

@@ -134,6 +134,21 @@ describe('misdirected uninstall', () => {
     expect(correlate([install, ...events])).toEqual([]);
   });
 
+  it('never reports a client that only read records (a dashboard) and then deleted elsewhere, nor takes an empty list as records', () => {
+    const ua = 'dashboard/v1.0.0 (linux/amd64) kubernetes/$Format';
+    // An empty list in b, then a's record read: the client's latest record op names a/st.
+    const reads = [
+      auditEvent({ verb: 'list', uri: '/api/v1/namespaces/b/secrets?labelSelector=name%3Dst%2Cowner%3Dhelm', ua, at: T0 }),
+      auditEvent({ verb: 'list', uri: '/api/v1/namespaces/a/secrets?labelSelector=name%3Dst%2Cowner%3Dhelm', ua, at: T0 + 10 }),
+      auditEvent({ verb: 'get', uri: '/api/v1/namespaces/a/secrets/sh.helm.release.v1.st.v1', ua, at: T0 + 20 }),
+    ];
+    const del = auditEvent({
+      verb: 'delete', uri: '/api/v1/namespaces/b/configmaps/st-config', ua, at: T0 + 1000, level: 'RequestResponse',
+      responseObject: { metadata: { name: 'st-config', namespace: 'b', annotations: { 'meta.helm.sh/release-name': 'st', 'meta.helm.sh/release-namespace': 'b' } } },
+    });
+    expect(correlate([...reads, del])).toEqual([]);
+  });
+
   it('never opens an uninstall session for kubectl touching a record by hand (kubectl label, then a delete elsewhere)', () => {
     const label = auditEvent({ verb: 'patch', uri: '/api/v1/namespaces/a/secrets/sh.helm.release.v1.st.v1', ua: KUBECTL_UA, at: T0 });
     const del = auditEvent({

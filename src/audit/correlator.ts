@@ -290,7 +290,9 @@ export class Correlator {
    */
   private onRecordOp(r: AuditRecord, t: { namespace: string; release: string; version?: number }): void {
     const releaseKey = `${t.namespace}\u0000${t.release}`;
-    this.knownReleases.set(releaseKey, true);
+    // A record seen by name proves the release has records there; a list by labels does not (its
+    // answer, usually logged at Metadata level, may be empty).
+    if (t.version !== undefined && ok(r.code)) this.knownReleases.set(releaseKey, true);
     // kubectl is no Helm storage driver: a person labelling or reading a record by hand starts no
     // uninstall, and what that person deletes next is not one.
     if (classifyUserAgent(r.userAgent).kind === 'kubectl') return;
@@ -375,6 +377,9 @@ export class Correlator {
   }
 
   private analyzeSession(s: Session): void {
+    // Helm's uninstall writes its record (uninstalling, then the purge or the final update) before
+    // and after its DELETEs; a client that only read records (a dashboard, a backup tool) uninstalled nothing.
+    if (!s.recordOps.some((r) => r.verb === 'update' || r.verb === 'patch' || r.verb === 'delete')) return;
     const relevant = s.deletes.filter((d) => !s.created.has(objKey(d.resource, d.apiGroup, d.namespace, d.name)));
     // Namespaces are cluster-scoped (their objectRef carries their own name as namespace).
     const namespaced = relevant.filter((d) => d.namespace && d.resource !== 'namespaces');

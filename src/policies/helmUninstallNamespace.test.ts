@@ -125,13 +125,15 @@ describe('helm-uninstall-namespace: purge check', () => {
 describe('helm-uninstall-namespace: cross-release check', () => {
   const victim = () => review('DELETE', helmOwned('Deployment', 'default', 'web', 'web', 'default'));
 
+  // The uninstalling release's own Deployment, where a correct uninstall deletes it, is untouched.
+  const ownStillThere = { objects: exists('Deployment helm-test/web') };
   const uninstalling = (labels: Record<string, string> = {}, payloadNamespace?: string) =>
     releaseSecret('helm-test', 'web', 1, 'uninstalling', APP_MANIFEST, {}, { labels, ...(payloadNamespace ? { payloadNamespace } : {}) });
 
   it("flags a DELETE of default/web's object while helm-test/web is uninstalling (the misdirected SDK uninstall)", async () => {
     const cluster = helmCluster();
     cluster.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), uninstalling()];
-    const { response } = await decide(victim(), cluster);
+    const { response } = await decide(victim(), cluster, { live: ownStillThere });
     expect(response.allowed).toBe(false);
     const msg = response.status?.message ?? '';
     expect(msg).toContain('Deployment default/web belongs to Helm release default/web (deployed), but the uninstall of helm-test/web is deleting it');
@@ -143,17 +145,17 @@ describe('helm-uninstall-namespace: cross-release check', () => {
   it('offers a rollback to the revision that exists when there is one', async () => {
     const cluster = helmCluster();
     cluster.releaseRecords = [recordMeta('default', 'web', 1, 'superseded'), recordMeta('default', 'web', 4, 'deployed'), uninstalling()];
-    const msg = (await decide(victim(), cluster)).response.status?.message ?? '';
+    const msg = (await decide(victim(), cluster, { live: ownStillThere })).response.status?.message ?? '';
     expect(msg).toContain('helm rollback web 4 -n default');
   });
 
   it("confirms live when the cache has not yet seen the other release's uninstalling mark", async () => {
     const cluster = helmCluster();
     cluster.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), recordMeta('helm-test', 'web', 1, 'deployed')];
-    const live = { releaseRecords: [recordMeta('default', 'web', 1, 'deployed'), uninstalling()], fullReleaseRecords: [uninstalling()] };
+    const live = { ...ownStillThere, releaseRecords: [recordMeta('default', 'web', 1, 'deployed'), uninstalling()], fullReleaseRecords: [uninstalling()] };
     const { response, liveCalls } = await decide(victim(), cluster, { live });
     expect(response.allowed).toBe(false);
-    expect(liveCalls).toBe(2); // the record list, then the uninstalling record's payload
+    expect(liveCalls).toBe(3); // the record list, the uninstalling record's payload, its own Deployment
   });
 
   it('allows the Flux shape: records stored in another namespace, payload (and objects) in the release namespace', async () => {
@@ -184,7 +186,19 @@ describe('helm-uninstall-namespace: cross-release check', () => {
     expect((await decide(victim(), stale)).response.allowed).toBe(true);
     const fresh = helmCluster();
     fresh.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), uninstalling({ modifiedAt: String(nowSeconds - 60) })];
-    expect((await decide(victim(), fresh)).response.allowed).toBe(false);
+    expect((await decide(victim(), fresh, { live: ownStillThere })).response.allowed).toBe(false);
+  });
+
+  it("stays silent on a hand delete while the other release's uninstall runs: an object its manifest does not name, or while its own goes too", async () => {
+    const cluster = helmCluster();
+    cluster.releaseRecords = [recordMeta('default', 'web', 1, 'deployed'), uninstalling()];
+    const notInManifest = review('DELETE', helmOwned('ConfigMap', 'default', 'web-extra', 'web', 'default'));
+    const a = await decide(notInManifest, cluster, { live: { objects: exists('ConfigMap helm-test/web-extra') } });
+    expect(a.response.allowed).toBe(true);
+    expect(a.response.warnings).toBeUndefined();
+    const b = await decide(victim(), cluster, { live: { objects: new Map([['Deployment helm-test/web', 'deleting' as const]]) } });
+    expect(b.response.allowed).toBe(true);
+    expect(b.response.warnings).toBeUndefined();
   });
 
   it('allows the correct uninstall of the owning release, from the cache alone', async () => {
@@ -244,7 +258,8 @@ describe('helm-uninstall-namespace: misdirected DELETEs that hit objects of othe
     const { response, decisions } = await decide(otherRelease(), cluster, { live: { objects: exists('ConfigMap helm-test/web-config') } });
     expect(response.allowed).toBe(false);
     expect(decisions.map((d) => d.reason).join(',')).toContain('uninstall-deletes-unrelated-object');
-    expect(response.status?.message).toContain('ConfigMap default/web-config belongs to Helm release default/cache, but the uninstall of helm-test/web is deleting it instead of ConfigMap helm-test/web-config');
+    expect(response.status?.message).toContain('ConfigMap default/web-config belongs to Helm release default/cache (deployed), but the uninstall of helm-test/web is deleting it');
+    expect(response.status?.message).toContain('a correct uninstall deletes ConfigMap helm-test/web-config, which still exists');
   });
 
   it('flags it for an object no release owns too', async () => {

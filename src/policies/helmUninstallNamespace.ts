@@ -2,7 +2,7 @@
 // namespace other than the one the release lives in (helm/helm#12766). The misdirected DELETEs
 // themselves answer 404 and never reach a webhook, so the policy watches what does: the purge of
 // the release records, and deletions of another release's objects.
-import { targetName, type AdmissionRequest } from '../k8s/admissionReview.ts';
+import type { AdmissionRequest } from '../k8s/admissionReview.ts';
 import type { ClusterView, HelmOwnerRef, ReleaseRecordMeta } from '../cluster/view.ts';
 import { formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
 import { parseReleaseRecordName } from '../helm/recordName.ts';
@@ -106,21 +106,6 @@ async function purgeCheck(request: AdmissionRequest, view: ClusterView): Promise
   }];
 }
 
-interface CrossReleaseVerdict {
-  own?: ReleaseRecordMeta;
-  /** Releases of the same name stored in other namespaces whose uninstall is running now. */
-  uninstallingElsewhere: ReleaseRecordMeta[];
-}
-
-function judgeCrossRelease(records: ReleaseRecordMeta[], releaseNs: string, nowMs: number, staleAfterMs: number): CrossReleaseVerdict {
-  const latest = latestByNamespace(records);
-  const own = latest.get(releaseNs);
-  // A stale `uninstalling` (a failed uninstall, hours ago) is not deleting anything now.
-  const uninstallingElsewhere = [...latest.values()]
-    .filter((r) => r.namespace !== releaseNs && activityOf(r, nowMs, staleAfterMs).kind === 'uninstalling');
-  return own ? { own, uninstallingElsewhere } : { uninstallingElsewhere };
-}
-
 /** The object's own release is doing this: its uninstall, or its install/upgrade/rollback. */
 function ownOperation(own: ReleaseRecordMeta | undefined, nowMs: number, staleAfterMs: number): boolean {
   if (!own) return false;
@@ -128,122 +113,105 @@ function ownOperation(own: ReleaseRecordMeta | undefined, nowMs: number, staleAf
   return kind === 'uninstalling' || kind === 'stale-uninstalling' || kind === 'own-operation';
 }
 
-/**
- * Of the uninstalling releases stored elsewhere, those that really live elsewhere. A release whose
- * payload namespace is the object's release namespace is the object's own release with its
- * records kept apart (Flux: storageNamespace vs targetNamespace): its uninstall is correct.
- */
-async function livingElsewhere(candidates: ReleaseRecordMeta[], releaseNs: string, view: ClusterView): Promise<Array<{ record: ReleaseRecordMeta; home: string }>> {
-  const out: Array<{ record: ReleaseRecordMeta; home: string }> = [];
-  for (const record of candidates) {
-    const payload = await livePayload(record, view);
-    if (!payload) continue; // purged meanwhile: its uninstall is over
-    if (payload.namespace !== releaseNs) out.push({ record, home: payload.namespace });
-  }
-  return out;
+/** Fresh `uninstalling` records of other releases, or of the same release stored elsewhere. */
+function runningUninstalls(records: ReleaseRecordMeta[], owner: HelmOwnerRef | undefined, nowMs: number, staleAfterMs: number): ReleaseRecordMeta[] {
+  return latestRecords(records).filter((r) => activityOf(r, nowMs, staleAfterMs).kind === 'uninstalling' &&
+    !(owner && r.release === owner.name && r.namespace === owner.namespace));
 }
 
-/** DELETE of an object owned by release NS/R while a release R living in another namespace is uninstalling. */
-async function crossReleaseCheck(request: AdmissionRequest, view: ClusterView, nowMs: number, staleAfterMs: number): Promise<Finding[]> {
-  const meta = request.oldObject?.metadata;
-  const release = meta?.annotations?.[RELEASE_NAME];
-  const releaseNs = meta?.annotations?.[RELEASE_NAMESPACE];
-  if (!release || !releaseNs || meta?.annotations?.[HOOK] !== undefined) return [];
+/** The latest record of each release in each namespace. */
+function latestRecords(records: ReleaseRecordMeta[]): ReleaseRecordMeta[] {
+  const byRelease = new Map<string, ReleaseRecordMeta[]>();
+  for (const r of records) byRelease.set(r.release, [...(byRelease.get(r.release) ?? []), r]);
+  return [...byRelease.values()].flatMap((rs) => [...latestByNamespace(rs).values()]);
+}
 
-  let verdict = judgeCrossRelease(view.releaseRecords(release), releaseNs, nowMs, staleAfterMs);
-  if (ownOperation(verdict.own, nowMs, staleAfterMs)) return [];
-  // The cache may not have seen the other release's `uninstalling` update yet (Helm sends it and
-  // its first DELETEs back to back), and a stale "no" here would allow: confirm live.
-  verdict = judgeCrossRelease(await view.liveReleaseRecords(release), releaseNs, nowMs, staleAfterMs);
-  if (ownOperation(verdict.own, nowMs, staleAfterMs) || verdict.uninstallingElsewhere.length === 0) return [];
-  const elsewhere = await livingElsewhere(verdict.uninstallingElsewhere, releaseNs, view);
-  if (elsewhere.length === 0) return [];
+interface Misdirection { record: ReleaseRecordMeta; release: DecodedRelease; own: ObjectRef; victim: ObjectRef }
 
-  const objRef: ObjectRef = {
-    apiVersion: request.kind.group ? `${request.kind.group}/${request.kind.version}` : request.kind.version,
-    kind: request.kind.kind,
-    name: targetName(request),
-  };
-  if (request.namespace) objRef.namespace = request.namespace;
-  const others = elsewhere.map((e) => (e.home === e.record.namespace ? `${e.home}/${release}` : `${e.home}/${release} (records in ${e.record.namespace})`));
-  const ownStatus = verdict.own?.status ?? 'no record';
-  const restore = verdict.own && verdict.own.status !== 'uninstalled'
-    ? `Restore what was already deleted of ${releaseNs}/${release}: helm upgrade ${release} CHART -n ${releaseNs} --reuse-values (re-applies its current revision)` +
-      (verdict.own.version > 1 ? `, or helm rollback ${release} ${verdict.own.version} -n ${releaseNs}` : '')
-    : `Nothing records ${releaseNs}/${release} any more; re-create what was deleted from your own manifests.`;
-  return [{
+/**
+ * Whether this DELETE is a running uninstall's, sent to the wrong namespace: the uninstalling
+ * release lives elsewhere (its payload namespace; Flux keeps records apart, that is no evidence),
+ * its manifest names this kind and name without a namespace, and its own object of that name, where
+ * a correct uninstall deletes it, still exists untouched. A hand delete of an object that manifest
+ * does not name, or of a same-named one while the release's own goes too, is nobody's uninstall.
+ */
+async function misdirection(request: AdmissionRequest, record: ReleaseRecordMeta, view: ClusterView): Promise<Misdirection | undefined> {
+  const ns = request.namespace;
+  const name = request.name;
+  if (!ns || !name) return undefined;
+  const release = await livePayload(record, view);
+  if (!release || release.namespace === ns) return undefined;
+  const group = request.kind.group;
+  const named = manifestOrUndecided(release).find((o) => !o.keep && o.explicitNamespace === undefined && o.kind === request.kind.kind &&
+    o.name === name && (o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '') === group);
+  if (!named) return undefined;
+  const own: ObjectRef = { apiVersion: named.apiVersion, kind: named.kind, name: named.name, namespace: release.namespace };
+  const [state] = await view.liveObjects([own]);
+  if (state?.state !== 'exists') return undefined;
+  return { record, release, own, victim: { ...own, namespace: ns } };
+}
+
+function restoreAdvice(owner: HelmOwnerRef, own: ReleaseRecordMeta | undefined): string {
+  if (!own || own.status === 'uninstalled') return `Nothing records ${owner.namespace}/${owner.name} any more; re-create what was deleted from your own manifests.`;
+  return `Restore what was already deleted of ${owner.namespace}/${owner.name}: helm upgrade ${owner.name} CHART -n ${owner.namespace} --reuse-values (re-applies its current revision)` +
+    (own.version > 1 ? `, or helm rollback ${owner.name} ${own.version} -n ${owner.namespace}` : '');
+}
+
+function misdirectedFinding(m: Misdirection, owner: HelmOwnerRef | undefined, ownRecord: ReleaseRecordMeta | undefined): Finding {
+  const uninstalling = m.release.namespace === m.record.namespace
+    ? `${m.release.namespace}/${m.release.name}` : `${m.release.namespace}/${m.release.name} (records in ${m.record.namespace})`;
+  const sameName = owner?.name === m.release.name;
+  const belongs = owner ? `Helm release ${owner.namespace}/${owner.name} (${ownRecord?.status ?? 'no record'})` : 'no Helm release';
+  return {
     policy: NAME,
     severity: 'violation',
-    code: 'uninstall-deletes-other-release',
-    summary: `${formatRef(objRef)} belongs to Helm release ${releaseNs}/${release} (${ownStatus}), but the uninstall of ${others.join(', ')} is deleting it`,
+    code: sameName ? 'uninstall-deletes-other-release' : 'uninstall-deletes-unrelated-object',
+    summary: `${formatRef(m.victim)} belongs to ${belongs}, but the uninstall of ${uninstalling} is deleting it`,
     detail: [
-      `${formatRef(objRef)} is owned by Helm release ${releaseNs}/${release}, whose latest record is "${ownStatus}", not "uninstalling".`,
-      `Meanwhile release ${others.join(', ')} of the same name is being uninstalled. Its uninstall is sending DELETEs to namespace ${objRef.namespace ?? releaseNs}`,
-      'instead of its own: another release\'s objects are being destroyed (helm/helm#12766, Helm Go SDK without settings.SetNamespace).',
+      `Release ${uninstalling} is being uninstalled; its manifest names ${m.own.kind} ${m.own.name} without a namespace, so a correct uninstall deletes ${formatRef(m.own)}, which still exists.`,
+      `This DELETE reached ${formatRef(m.victim)} instead, which belongs to ${belongs}: the uninstall's kube client sends its DELETEs to namespace ${m.victim.namespace ?? ''}`,
+      'instead of its own (helm/helm#12766, Helm Go SDK without settings.SetNamespace): another release\'s objects are being destroyed.',
     ].join('\n'),
     remedy: [
-      `Stop the program uninstalling ${others.join(', ')}; fix it with settings.SetNamespace("<its namespace>") before action.Configuration.Init.`,
-      restore,
+      `Stop the program uninstalling ${uninstalling}; fix it with settings.SetNamespace("${m.release.namespace}") before action.Configuration.Init.`,
+      owner ? restoreAdvice(owner, ownRecord) : `Re-create what was already deleted in ${m.victim.namespace ?? ''} from your own manifests.`,
     ],
-    objects: [objRef],
-  }];
+    objects: [m.victim],
+  };
 }
 
 /**
- * DELETE of an object that the manifest of a release being uninstalled names by kind and name,
- * without a namespace, while the object sits in another namespace than the release's own and is
- * not that release's: the SDK's kube client sends the uninstall's DELETEs to its own namespace,
- * whatever owns the object of that name there (helm/helm#12766). Same-name releases are the
- * cross-release check's. Only Helm-owned objects reach the guard (the webhook selects on
+ * DELETE of a (Helm-owned) object while another release's uninstall runs: flagged when it is that
+ * uninstall's misdirected DELETE. Only Helm-owned objects reach the guard (the webhook selects on
  * app.kubernetes.io/managed-by=Helm); review covers the rest from the audit log.
  */
 async function misdirectedDeleteCheck(request: AdmissionRequest, view: ClusterView, nowMs: number, staleAfterMs: number): Promise<Finding[]> {
-  const ns = request.namespace;
   const meta = request.oldObject?.metadata;
-  if (!ns || !request.name || meta?.annotations?.[HOOK] !== undefined) return [];
+  if (!request.namespace || !request.name || meta?.annotations?.[HOOK] !== undefined) return [];
   const ownerName = meta?.annotations?.[RELEASE_NAME];
   const ownerNs = meta?.annotations?.[RELEASE_NAMESPACE];
-  const running = view.uninstallingRecords().filter((r) => r.release !== ownerName && activityOf(r, nowMs, staleAfterMs).kind === 'uninstalling');
-  if (running.length === 0) return [];
-  // The object's own release being uninstalled (or upgraded) deletes it: that is its own teardown.
-  const ownBusy = async (live: boolean): Promise<boolean> => {
-    if (!ownerName || !ownerNs) return false;
-    const records = live ? await view.liveReleaseRecords(ownerName) : view.releaseRecords(ownerName);
-    return ownOperation(latestRecord(records, ownerNs), nowMs, staleAfterMs);
-  };
-  if (await ownBusy(false)) return [];
-  const group = request.kind.group;
+  const owner: HelmOwnerRef | undefined = ownerName && ownerNs ? { name: ownerName, namespace: ownerNs } : undefined;
+  const ownRecord = (records: ReleaseRecordMeta[]) => (owner ? latestRecord(records, owner.namespace) : undefined);
+
+  let ownRecords = owner ? view.releaseRecords(owner.name) : [];
+  if (ownOperation(ownRecord(ownRecords), nowMs, staleAfterMs)) return [];
+  // The cache may not have seen a same-named release's `uninstalling` update yet (Helm sends it and
+  // its first DELETEs back to back), and a stale "no" here would allow: those are confirmed live.
+  if (owner) {
+    ownRecords = await view.liveReleaseRecords(owner.name);
+    if (ownOperation(ownRecord(ownRecords), nowMs, staleAfterMs)) return [];
+  }
+  const candidates = runningUninstalls([...ownRecords, ...view.uninstallingRecords().filter((r) => r.release !== owner?.name)], owner, nowMs, staleAfterMs);
   const findings: Finding[] = [];
-  for (const record of running) {
-    const payload = await livePayload(record, view);
-    if (!payload || payload.namespace === ns) continue;
-    const named = manifestOrUndecided(payload).find((o) => !o.keep && o.explicitNamespace === undefined && o.kind === request.kind.kind &&
-      o.name === request.name && (o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '') === group);
-    if (!named) continue;
-    // A correct uninstall deletes its own object in its own namespace; while that one still exists
-    // untouched, the DELETE that reached another namespace is the uninstall's misdirected one.
-    const own: ObjectRef = { apiVersion: named.apiVersion, kind: named.kind, name: named.name, namespace: payload.namespace };
-    const [state] = await view.liveObjects([own]);
-    if (state?.state !== 'exists') continue;
-    // Helm marks its own release uninstalling and sends the first DELETEs right after: the cache may lag.
-    if (await ownBusy(true)) return [];
-    const victim: ObjectRef = { apiVersion: named.apiVersion, kind: named.kind, name: named.name, namespace: ns };
-    const belongs = ownerName && ownerNs ? `Helm release ${ownerNs}/${ownerName}` : 'no Helm release';
-    findings.push({
-      policy: NAME,
-      severity: 'violation',
-      code: 'uninstall-deletes-unrelated-object',
-      summary: `${formatRef(victim)} belongs to ${belongs}, but the uninstall of ${payload.namespace}/${payload.name} is deleting it instead of ${formatRef(own)}`,
-      detail: [
-        `Release ${payload.namespace}/${payload.name} is being uninstalled; its manifest names ${named.kind} ${named.name} without a namespace, so a correct uninstall deletes ${formatRef(own)}, which still exists.`,
-        `This DELETE reached ${formatRef(victim)} instead, which belongs to ${belongs}: the uninstall's kube client sends its DELETEs to namespace ${ns} (helm/helm#12766, Helm Go SDK without settings.SetNamespace).`,
-      ].join('\n'),
-      remedy: [
-        `Stop the program uninstalling ${payload.namespace}/${payload.name}; fix it with settings.SetNamespace("${payload.namespace}") before action.Configuration.Init.`,
-        ownerName && ownerNs ? `Check what release ${ownerNs}/${ownerName} already lost: helm get manifest ${ownerName} -n ${ownerNs} | kubectl get -f -` : `Re-create what was already deleted in ${ns} from your own manifests.`,
-      ],
-      objects: [victim],
-    });
+  for (const record of candidates) {
+    const m = await misdirection(request, record, view);
+    if (!m) continue;
+    // A different-named owner's own uninstall or upgrade may have started since the cache saw it.
+    if (owner && owner.name !== record.release) {
+      const live = latestRecord(await view.liveReleaseRecords(owner.name), owner.namespace);
+      if (ownOperation(live, nowMs, staleAfterMs)) return [];
+    }
+    findings.push(misdirectedFinding(m, owner, ownRecord(ownRecords)));
   }
   return findings;
 }
@@ -255,8 +223,7 @@ async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyI
   if (isRecordResource(request) && isReleaseRecord(request.oldObject)) return purgeCheck(request, view);
   const staleAfterMs = settings.staleUninstallingAfterMs ?? DEFAULT_STALE_UNINSTALLING_AFTER_MS;
   if (request.operation !== 'DELETE') return [];
-  const sameName = await crossReleaseCheck(request, view, nowMs, staleAfterMs);
-  return sameName.length > 0 ? sameName : misdirectedDeleteCheck(request, view, nowMs, staleAfterMs);
+  return misdirectedDeleteCheck(request, view, nowMs, staleAfterMs);
 }
 
 export const helmUninstallNamespace: Policy = {

@@ -164,3 +164,16 @@ export const PIXIE_MANIFEST = [
   '---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: px-operator',
   '---\napiVersion: operators.coreos.com/v1alpha1\nkind: ClusterServiceVersion\nmetadata:\n  name: pixie-operator.v0.1.0\n  namespace: px-operator',
 ].join('\n');
+
+/**
+ * The manifest Helm stores for test/scenarios/charts/simple-app installed as `release` (the chart
+ * the captured fixtures were recorded with): ConfigMap RELEASE-config, Service RELEASE-svc,
+ * Deployment RELEASE-app.
+ */
+export function simpleAppManifest(release: string): string {
+  return [
+    `---\n# Source: simple-app/templates/configmap.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${release}-config`,
+    `---\n# Source: simple-app/templates/service.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: ${release}-svc`,
+    `---\n# Source: simple-app/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${release}-app`,
+  ].join('\n');
+}
