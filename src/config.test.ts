@@ -6,6 +6,7 @@ import {
   ConfigError, DEFAULT_BODY_BYTES, describeConfigKeys, didYouMean, envNameFor, loadConfig, policyModes, policySettings, type LoadOptions,
 } from './config.ts';
 import { CSV_CLEANUP_FINALIZER } from './olm/finalizerGuards.ts';
+import { loadPolicySettings } from './config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tg-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -229,6 +230,13 @@ finalizerGuards:
     }]);
     expect(policySettings(config).finalizerGuards.map((g) => g.finalizer)).toEqual([CSV_CLEANUP_FINALIZER, 'example.com/cleanup']);
   });
+  it('loads the policy settings of a file without TLS (check, diagnose, review), and still refuses bad guards', () => {
+    const settings = loadPolicySettings(yamlFile(good));
+    expect(settings.finalizerGuards.map((g) => g.finalizer)).toEqual([CSV_CLEANUP_FINALIZER, 'example.com/cleanup']);
+    expect(() => loadConfig({ file: yamlFile(good) })).toThrow(/tls\.certFile: is required/);
+    expect(() => loadPolicySettings(yamlFile('finalizerGuards:\n  - finalizer: example.com/x\n'))).toThrow(/finalizerGuards\[0\]\.resource: is required/);
+  });
+
   it('requireClusterRoleBinding defaults to true; the core group is ""', () => {
     const file = yamlFile(`
 finalizerGuards:

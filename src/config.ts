@@ -79,7 +79,8 @@ export class ConfigError extends Error {
 
 type Check = (value: string) => string | undefined;
 
-interface StrLeaf { t: 'str'; def?: string; required?: string; allowed?: readonly string[]; check?: Check; file?: boolean; doc: string }
+/** `serveOnly`: required by `serve` only; the commands that read policy settings (check, diagnose, review) do not need it. */
+interface StrLeaf { t: 'str'; def?: string; required?: string; serveOnly?: boolean; allowed?: readonly string[]; check?: Check; file?: boolean; doc: string }
 interface IntLeaf { t: 'int'; def: number; min: number; max: number; unit?: string; doc: string }
 interface ListLeaf { t: 'list'; def: string[]; check?: Check; doc: string }
 interface GuardsLeaf { t: 'guards'; doc: string }
@@ -127,8 +128,8 @@ const SCHEMA: Node = {
     tls: {
       t: 'obj',
       fields: {
-        certFile: { t: 'str', required: 'the PEM serving certificate (chain) the webhook presents', file: true, doc: 'PEM serving certificate; reloaded when the file changes.' },
-        keyFile: { t: 'str', required: 'the PEM private key of tls.certFile', file: true, doc: 'PEM private key; reloaded with certFile.' },
+        certFile: { t: 'str', required: 'the PEM serving certificate (chain) the webhook presents', serveOnly: true, file: true, doc: 'PEM serving certificate; reloaded when the file changes.' },
+        keyFile: { t: 'str', required: 'the PEM private key of tls.certFile', serveOnly: true, file: true, doc: 'PEM private key; reloaded with certFile.' },
         clientCAFile: { t: 'str', file: true, doc: 'PEM CA bundle that client certificates on POST /audit must chain to (mTLS). Unset: no client certificates are requested.' },
         pollIntervalMs: { t: 'int', def: 10_000, min: 500, max: 600_000, unit: 'ms', doc: 'Poll interval that backs up fs.watch for certificate changes.' },
       },
@@ -250,7 +251,11 @@ export interface LoadOptions {
   flags?: Record<string, string | number | undefined>;
   /** Check that configured files exist (default true). */
   checkFiles?: boolean;
+  /** `policies`: only what check, diagnose and review read; serve-only keys (TLS files) may be unset. */
+  purpose?: ConfigPurpose;
 }
+
+export type ConfigPurpose = 'serve' | 'policies';
 
 export interface LoadedConfig {
   config: Config;
@@ -315,6 +320,7 @@ interface Ctx {
   flags: Record<string, string | number | undefined>;
   checkFiles: boolean;
   flagNames: Record<string, string>;
+  purpose: ConfigPurpose;
 }
 
 function getPath(root: unknown, path: string[]): unknown {
@@ -366,7 +372,7 @@ function resolveLeaf(key: string, leaf: Exclude<Leaf, GuardsLeaf>, fileValue: un
   switch (leaf.t) {
     case 'str': {
       if (src === undefined) {
-        if (leaf.required) {
+        if (leaf.required && !(leaf.serveOnly && ctx.purpose === 'policies')) {
           const flag = Object.entries(FLAG_KEYS).find(([, k]) => k === key)?.[0];
           ctx.problems.push(`config: ${key}: is required: ${leaf.required}; set it in the config file, env ${envNameFor(key)}${flag ? ` or flag ${flag}` : ''}`);
         }
@@ -569,6 +575,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     problems, env, flags,
     fileLabel: opts.file !== undefined ? basename(opts.file) : '',
     checkFiles: opts.checkFiles ?? true,
+    purpose: opts.purpose ?? 'serve',
     flagNames: Object.fromEntries(Object.entries(FLAG_KEYS).map(([f, k]) => [k, f])),
   };
   checkUnknownKeys(SCHEMA, fileRoot, '', ctx);
@@ -647,6 +654,11 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 /** Every finalizer guard in force: the built-in OLM one, then the configured ones. */
 export function finalizerGuardsOf(config: Config): FinalizerGuard[] {
   return [OLM_CSV_CLEANUP_GUARD, ...config.finalizerGuards];
+}
+
+/** The policy settings of a config file, for the commands that are not the server (check, diagnose, review). */
+export function loadPolicySettings(file: string): PolicySettings {
+  return policySettings(loadConfig({ file, checkFiles: false, purpose: 'policies' }).config);
 }
 
 /** The slice of the config the policies read. */

@@ -26,6 +26,30 @@ function capture() {
 
 afterEach(() => { vi.restoreAllMocks(); });
 
+describe('review --config', () => {
+  it("follows the config file's finalizerGuards like the built-in OLM one, and names a bad config", async () => {
+    const c = capture();
+    const config = file('guard.yaml', [
+      'finalizerGuards:',
+      '  - finalizer: example.com/cleanup',
+      '    resource: { group: example.com, version: v1, resource: widgets, kind: Widget, namespaced: true }',
+      '    controller: { displayName: widget-operator, deploymentSelector: "app=widget-operator", requireClusterRoleBinding: false }',
+      '',
+    ].join('\n'));
+    const log = file('widgets.log', toJsonLines([
+      auditEvent({ verb: 'create', uri: '/apis/example.com/v1/namespaces/shop/widgets', at: T0 - 600_000, code: 201 }),
+      auditEvent({ verb: 'delete', uri: '/apis/apps/v1/namespaces/widgets-system/deployments/widget-operator', at: T0 }),
+      auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/shop', at: T0 + 2000, level: 'RequestResponse' }),
+      auditEvent({ verb: 'update', uri: '/api/v1/namespaces/shop/status', at: T0 + 200_000, user: 'system:serviceaccount:kube-system:namespace-controller' }),
+    ]));
+    expect(await reviewAction([log], flags({ config, format: 'json' }))).toBe(1);
+    expect(c.out()).toContain('widget-operator');
+    expect(c.out()).toContain('namespace-finalizer-race');
+    expect(await reviewAction([log], flags({ config: file('bad.yaml', 'finalizerGuards: [{ finalizer: x }]\n') }))).toBe(2);
+    expect(c.err()).toContain('finalizerGuards[0]');
+  });
+});
+
 describe('review exit codes', () => {
   it('0 without findings, 1 with findings, 2 for input that is not an audit log or a missing file', async () => {
     const c = capture();

@@ -3,6 +3,7 @@
 // its end (the report still shows every finding), 3 nothing analysed.
 import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
+import type { FinalizerGuard } from '../finalizers/guard.ts';
 import { VERSION } from '../version.ts';
 import { DEFAULT_GUARD_NAME, DEFAULT_WINDOW_MS } from './correlator.ts';
 import { DEFAULT_MAX_LINE_BYTES } from './reader.ts';
@@ -22,6 +23,8 @@ export interface ReviewFlags {
   guardName: string;
   /** Longest line (or JSON value) read, MiB; longer ones are skipped and counted. */
   maxLineMib?: number;
+  /** The guard's config file: its finalizerGuards are followed like the built-in OLM one. */
+  config?: string;
 }
 
 const DURATION = /^(\d+(?:\.\d+)?)(s|m|h|d)$/;
@@ -88,6 +91,7 @@ export function registerReviewCommand(program: Command): void {
     .option('--strict', 'JSON-parse every line (exact malformed-line report; slower)')
     .option('--max-line-mib <n>', 'longest line (or JSON value) read; longer ones are skipped and counted. Memory: about 100 MiB + 7 x this (src/audit/README.md)', parseLineMib, DEFAULT_MAX_LINE_BYTES / 1048576)
     .option('--guard-name <text>', 'text that marks the guard\'s webhook name in audit annotations', DEFAULT_GUARD_NAME)
+    .option('--config <file>', 'the guard\'s config file: its finalizerGuards are followed like the built-in OLM one')
     .addHelpText('after', '\nExit status: 0 no findings, 1 findings, 2 bad usage or an input not read to its end (damaged, not an audit log, unreadable; findings are still reported), 3 nothing analysed (no event inside --since/--until, or none usable).\nJSON report schema: src/audit/report.schema.json (schemaVersion 1).')
     .action(async (files: string[], flags: ReviewFlags) => {
       process.exitCode = await reviewAction(files, flags);
@@ -149,10 +153,23 @@ export async function reviewAction(files: string[], flags: ReviewFlags): Promise
     say('stdin (-) can be given once');
     return 2;
   }
+  let finalizerGuards: FinalizerGuard[] | undefined;
+  if (flags.config !== undefined) {
+    // Loaded only when asked: review's start-up does not pay for the config machinery otherwise.
+    const { ConfigError, loadPolicySettings } = await import('../config.ts');
+    try {
+      finalizerGuards = loadPolicySettings(flags.config).finalizerGuards;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      for (const problem of err.problems) say(problem);
+      return 2;
+    }
+  }
   const progress = progressPrinter();
   let result;
   try {
     result = await runReview({
+      ...(finalizerGuards ? { finalizerGuards } : {}),
       inputs: files,
       windowMs: flags.windowSeconds * 1000,
       strict: flags.strict === true,

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Correlator } from './correlator.ts';
 import type { CorrelatorOptions } from './correlator.ts';
+import type { FinalizerGuard } from '../finalizers/guard.ts';
+import { OLM_CSV_CLEANUP_GUARD } from '../olm/finalizerGuards.ts';
 import type { AuditEventV1 } from './event.ts';
 import { toRecord } from './event.ts';
 import type { AuditFinding } from './findings.ts';
@@ -285,16 +287,39 @@ describe('namespaces', () => {
     expect(rest).toEqual([]);
     expect(f?.code).toBe('namespace-finalizer-race');
     expect(f?.severity).toBe('high');
-    expect(f?.title).toBe('namespace px-operator deleted 2.0s after Deployment olm/olm-operator (OLM\'s olm-operator) was removed: its finalizers have no controller');
+    expect(f?.title).toBe('namespace px-operator deleted 2.0s after Deployment olm/olm-operator (OLM olm-operator) was removed: its finalizers have no controller');
     expect(f?.namespaces).toEqual(['px-operator', 'olm']);
     expect(f?.evidence.map((e) => e.note)).toEqual([
-      'Deployment olm/olm-operator (OLM\'s olm-operator) was deleted',
+      'Deployment olm/olm-operator (OLM olm-operator) was deleted',
       'namespace px-operator deleted',
-      'namespace controller deleted ClusterServiceVersion px-operator.v0.1.0; only olm-operator removes their operators.coreos.com/csv-cleanup finalizer',
+      'namespace controller deleted ClusterServiceVersion px-operator.v0.1.0; only OLM olm-operator removes their operators.coreos.com/csv-cleanup finalizer',
       'namespace controller updated the namespace status (content or finalizers remaining)',
       'namespace px-operator still exists 198s after its deletion',
     ]);
-    expect(f?.remedy.join('\n')).toContain('kubectl patch csv NAME -n px-operator --type=merge -p \'{"metadata":{"finalizers":null}}\'');
+    expect(f?.remedy.join('\n')).toContain('kubectl patch clusterserviceversions.operators.coreos.com NAME -n px-operator --type=merge -p \'{"metadata":{"finalizers":null}}\'');
+  });
+
+  it('follows a configured finalizer guard like the built-in one: its controller (by the labels a logged body shows) and its kind', () => {
+    const vm: FinalizerGuard = {
+      finalizer: 'apps.victoriametrics.com/finalizer',
+      resource: { group: 'operator.victoriametrics.com', version: 'v1beta1', resource: 'vmagents', kind: 'VMAgent', namespaced: true },
+      controller: { displayName: 'the VictoriaMetrics operator', deploymentSelector: 'app.kubernetes.io/name=victoria-metrics-operator', requireClusterRoleBinding: false },
+    };
+    const operator = { metadata: { name: 'vm-operator', namespace: 'vm-system', labels: { 'app.kubernetes.io/name': 'victoria-metrics-operator' } } };
+    const events = [
+      auditEvent({ verb: 'create', uri: '/apis/operator.victoriametrics.com/v1beta1/namespaces/monitoring/vmagents', at: T0 - 600_000, code: 201 }),
+      auditEvent({ verb: 'delete', uri: '/apis/apps/v1/namespaces/vm-system/deployments/vm-operator', at: T0, ua: HELM3_UA, level: 'RequestResponse', responseObject: operator }),
+      nsDelete('monitoring', T0 + 2_000, 200, 'admin', HELM3_UA),
+      nc('delete', '/apis/operator.victoriametrics.com/v1beta1/namespaces/monitoring/vmagents/main', T0 + 3_000),
+      nc('update', '/api/v1/namespaces/monitoring/status', T0 + 200_000),
+    ];
+    const [f] = correlate(events, { finalizerGuards: [OLM_CSV_CLEANUP_GUARD, vm] });
+    expect(f?.code).toBe('namespace-finalizer-race');
+    expect(f?.title).toContain('after Deployment vm-system/vm-operator (the VictoriaMetrics operator) was removed');
+    expect(f?.detail).toContain('apps.victoriametrics.com/finalizer');
+    expect(f?.remedy.join('\n')).toContain('kubectl patch vmagents.operator.victoriametrics.com NAME -n monitoring');
+    // Without that guard configured, the same log shows no controller removal (only OLM's is known).
+    expect(correlate(events).map((x) => x.code)).not.toContain('namespace-finalizer-race');
   });
 
   it('names the objects a logged list response shows held by finalizers', () => {
@@ -315,7 +340,7 @@ describe('namespaces', () => {
       { resource: 'clusterserviceversions', apiGroup: 'operators.coreos.com', namespace: 'px-operator', name: 'px.v1', state: 'deletion-stuck' },
     ]);
     expect(f?.detail).toContain('Still held when last seen: clusterserviceversions px.v1 (operators.coreos.com/csv-cleanup).');
-    expect(f?.remedy.join('\n')).toContain("kubectl patch csv px.v1 -n px-operator --type=merge");
+    expect(f?.remedy.join('\n')).toContain("kubectl patch clusterserviceversions.operators.coreos.com px.v1 -n px-operator --type=merge");
     expect(f?.remedy.join('\n')).toContain('-l olm.owner=px.v1,olm.owner.namespace=px-operator,olm.owner.kind=ClusterServiceVersion');
   });
 
@@ -327,7 +352,7 @@ describe('namespaces', () => {
     ];
     const found = correlate(events);
     expect(found.map((f) => `${f.code} ${f.objects[0]?.name} ${f.severity}`)).toEqual(['namespace-finalizer-race px-operator medium']);
-    expect(found[0]?.title).toContain('1.0s before namespace olm, home of OLM\'s olm-operator');
+    expect(found[0]?.title).toContain('1.0s before namespace olm, home of OLM olm-operator');
   });
 
   it('does not call a race where nothing shows the controller\'s finalizers were there', () => {

@@ -80,6 +80,8 @@ export interface AuditRecord {
   owner?: HelmOwner;
   /** Label `status` of a release record in a logged body (Request level or higher). */
   recordStatus?: string;
+  /** The object's labels, when a logged body shows them (a controller Deployment's selector labels). */
+  labels?: Record<string, string>;
   /** `labelSelector` query parameter of list/watch/deletecollection requests. */
   labelSelector?: string;
   /**
@@ -230,6 +232,7 @@ export function toRecord(ev: AuditEventV1): AuditRecord | undefined {
   if (owner) rec.owner = owner;
   const labels = stringMap(respMeta?.['labels']) ?? stringMap(reqMeta?.['labels']);
   if (labels && labels['owner'] === 'helm' && typeof labels['status'] === 'string') rec.recordStatus = labels['status'];
+  if (labels && rec.resource === 'deployments') rec.labels = { ...labels };
   const finalizing = finalizingObjects(ev.responseObject);
   if (finalizing.length > 0) rec.finalizing = finalizing;
   if (ev.verb === 'list' || ev.verb === 'watch' || ev.verb === 'deletecollection') {

@@ -83,7 +83,7 @@ describe('captured scenarios', () => {
     expect(objects(f, 'deletion-stuck')).toEqual(['namespaces /px-operator', 'clusterserviceversions.operators.coreos.com px-operator/pixie-operator.v0.1.0']);
     expect(f?.evidence[0]).toMatchObject({ verb: 'delete', requestURI: '/apis/apps/v1/namespaces/olm/deployments/olm-operator', code: 200 });
     expect(f?.detail).toMatch(/It still existed \d+s later/);
-    expect(f?.remedy.join('\n')).toContain('kubectl patch csv pixie-operator.v0.1.0 -n px-operator');
+    expect(f?.remedy.join('\n')).toContain('kubectl patch clusterserviceversions.operators.coreos.com pixie-operator.v0.1.0 -n px-operator');
     // OLM's own namespace (no CSV left in it) finished terminating.
     expect(r.pendingNamespaceDeletions).toEqual([]);
   });

@@ -3,6 +3,7 @@
 // kept waiting. A bounded queue feeds the same correlator the CLI uses; what does not fit is
 // dropped and counted (the caller logs and meters it). Time advances with the events and, when
 // they pause, with the wall clock, so sessions close and findings come out without new traffic.
+import type { FinalizerGuard } from '../finalizers/guard.ts';
 import { Correlator, DEFAULT_WINDOW_MS } from './correlator.ts';
 import type { CorrelatorStats } from './correlator.ts';
 import { isAuditEvent, toRecord } from './event.ts';
@@ -20,6 +21,8 @@ export interface AuditIngestOptions {
   /** How often the wall clock advances correlator time (default 5 s). */
   tickMs?: number;
   guardName?: string;
+  /** Finalizer guards to follow (the server passes the same registry admission reads). */
+  finalizerGuards?: FinalizerGuard[];
   /** For tests. */
   now?: () => number;
 }
@@ -53,6 +56,7 @@ export function createAuditIngest(opts: AuditIngestOptions): AuditIngest {
     windowMs,
     reportStuckNamespacesAfterMs: opts.stuckNamespaceAfterMs ?? 10 * 60_000,
     ...(opts.guardName ? { guardName: opts.guardName } : {}),
+    ...(opts.finalizerGuards ? { finalizerGuards: opts.finalizerGuards } : {}),
     onFinding: (f) => {
       counters.findings++;
       try { opts.onFinding(f); } catch { /* a reporting failure must not stop correlation */ }

@@ -3,6 +3,7 @@
 // input is read on its own terms: one that is damaged, foreign or unreadable is marked with where
 // it broke, and the others' findings stand (src/audit/README.md, "Damaged and hostile input").
 // Every event is counted the same way whether the fast path skipped it or it was parsed.
+import type { FinalizerGuard } from '../finalizers/guard.ts';
 import { createGunzip } from 'node:zlib';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -31,6 +32,8 @@ export interface ReviewOptions {
   windowMs?: number;
   strict?: boolean;
   guardName?: string;
+  /** Finalizer guards to follow (default: the built-in OLM one). */
+  finalizerGuards?: FinalizerGuard[];
   /** Progress over all inputs: raw bytes read, total raw bytes when known. */
   onProgress?(p: { rawBytes: number; totalBytes?: number; input: string }): void;
   /** How many malformed lines are listed individually (all are counted). */
@@ -128,7 +131,10 @@ export async function runReview(o: ReviewOptions): Promise<ReviewResult> {
   const windowMs = o.windowMs ?? DEFAULT_WINDOW_MS;
   const maxListed = o.maxMalformedListed ?? 100;
   const all: AuditFinding[] = [];
-  const correlator = new Correlator({ windowMs, guardName: o.guardName ?? DEFAULT_GUARD_NAME, onFinding: (f) => all.push(f) });
+  const correlator = new Correlator({
+    windowMs, guardName: o.guardName ?? DEFAULT_GUARD_NAME, onFinding: (f) => all.push(f),
+    ...(o.finalizerGuards ? { finalizerGuards: o.finalizerGuards } : {}),
+  });
   const malformed: MalformedLine[] = [];
   let malformedTotal = 0;
   const window = { ...(o.since !== undefined ? { since: o.since } : {}), ...(o.until !== undefined ? { until: o.until } : {}) };

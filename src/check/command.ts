@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { KubeClusterView } from '../cluster/kubeClusterView.ts';
 import type { KubeHttpClient } from '../cluster/kubeHttp.ts';
 import { ACCEPT_JSON, ACCEPT_METADATA_LIST } from '../k8s/mediaTypes.ts';
-import { ALWAYS_EXEMPT_USERS, loadConfig, policySettings } from '../config.ts';
+import { ALWAYS_EXEMPT_USERS, loadPolicySettings } from '../config.ts';
 import { decodeReleaseRecord } from '../helm/releaseRecord.ts';
 import type { KubeObject, PartialObjectMetadata } from '../k8s/types.ts';
 import { OLM_CSV_CLEANUP_GUARD } from '../olm/finalizerGuards.ts';
@@ -45,9 +45,7 @@ async function kubeConfigOf(flags: ClusterFlags): Promise<KubeConfig> {
 
 function settingsOf(flags: ClusterFlags): PolicySettings {
   if (flags.config) {
-    // Only the policy part of the config matters here; TLS files are the server's business.
-    const { config } = loadConfig({ file: flags.config, checkFiles: false, flags: { 'tls.certFile': 'unused', 'tls.keyFile': 'unused' } });
-    return policySettings(config);
+    return loadPolicySettings(flags.config);
   }
   return {
     exemptNamespaces: ['kube-system'],

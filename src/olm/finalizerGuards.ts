@@ -11,6 +11,9 @@ export function olmOwnerSelector(namespace: string, csvName: string): string {
   return `olm.owner=${csvName},olm.owner.namespace=${namespace},olm.owner.kind=ClusterServiceVersion`;
 }
 
+/** Namespaces olm-operator is installed to by default (upstream, chart, OpenShift). */
+export const OLM_DEFAULT_NAMESPACES: readonly string[] = ['olm', 'operator-lifecycle-manager', 'openshift-operator-lifecycle-manager'];
+
 export const OLM_CSV_CLEANUP_GUARD: FinalizerGuard = {
   finalizer: CSV_CLEANUP_FINALIZER,
   resource: {

@@ -88,6 +88,7 @@ export async function startServices(config: Config, logger: Logger, metrics: Met
   const ingest = createAuditIngest({
     maxQueueEvents: config.audit.maxQueueEvents,
     windowMs: config.audit.windowMs,
+    finalizerGuards: finalizerGuardsOf(config),
     onFinding: (finding: unknown) => {
       metrics.auditFindings.inc({ kind: findingKind(finding) });
       auditLog.warn({ finding }, 'audit finding');
