@@ -11,7 +11,7 @@ import type { ProblemKind, ProblemPosition } from './decompress.ts';
 import { InputProblem, decompressed } from './decompress.ts';
 import type { AuditEventV1 } from './event.ts';
 import { isAuditEvent, isAuditEventList } from './event.ts';
-import { JsonValueSplitter } from './jsonSplitter.ts';
+import { CLOSE_BRACE, JsonValueSplitter, NEWLINE, OPEN_BRACE, OPEN_BRACKET } from './jsonSplitter.ts';
 import { lineTime } from './lineTime.ts';
 import type { Interest } from './prefilter.ts';
 import { chunkNeedles, classifyLine } from './prefilter.ts';
@@ -72,11 +72,7 @@ export interface InputStats {
   problem?: InputProblemReport;
 }
 
-const NEWLINE = 0x0a;
 const CR = 0x0d;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
 const DEFAULT_SNIFF_LINES = 20;
 /**
  * A line being parsed costs up to about 7 times its size in memory (src/audit/README.md, "Memory

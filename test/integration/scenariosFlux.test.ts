@@ -21,9 +21,8 @@ import { createHelmRelease, deleteHelmReleaseAndWait, releaseNameOf, waitHelmRel
 import { GuardSession, type Guard } from '../scenarios/guard.ts';
 import {
   auditEventsSince, auditOffset, chartPath, DENIED_TEXT, ensureNamespace, existing, GUARD_TEXT, guardAnnotated, releaseRecords, simpleAppObjects, type AuditEvent,
+  reviewAuditEvents,
 } from '../scenarios/harness.ts';
-import { Correlator } from '../../src/audit/correlator.ts';
-import { toRecord, type AuditEventV1 } from '../../src/audit/event.ts';
 import type { AuditFinding } from '../../src/audit/findings.ts';
 
 const APPS = 'flux-apps';
@@ -40,19 +39,6 @@ const CONTROLLER_USER = `system:serviceaccount:${FLUX_NAMESPACE}:${HELM_CONTROLL
 const INSTALL_TIMEOUT_MS = 45_000;
 const UNINSTALL_TIMEOUT_MS = 45_000;
 const REVIEWED: ReadonlyArray<AuditFinding['code']> = ['misdirected-uninstall', 'cross-release-delete', 'guard-denied', 'guard-warned'];
-
-/** `teardown-guard review`'s correlator over the events the real API server logged. */
-function review(events: readonly object[]): AuditFinding[] {
-  const found: AuditFinding[] = [];
-  const c = new Correlator({ onFinding: (f) => found.push(f) });
-  for (const e of events) {
-    // Lines of the real API server's log; toRecord reads every field as unvalidated JSON.
-    const r = toRecord(e as AuditEventV1);
-    if (r) c.push(r);
-  }
-  c.flush(false);
-  return found;
-}
 
 /** The namespace inside a Helm release record (Secret driver: base64 of gzipped JSON). */
 async function recordPayloadNamespace(cp: ControlPlane, ns: string, secret: string): Promise<string | undefined> {
@@ -188,7 +174,7 @@ function expectRealInstallAndUninstall(r: Run): void {
   const deletes = r.events.filter((e) => e.verb === 'delete' && e.stage === 'ResponseComplete' && e.user?.username === CONTROLLER_USER);
   expect(deletes.some((e) => e.objectRef?.resource === 'secrets' && e.objectRef.namespace === storage)).toBe(true);
   expect(deletes.filter((e) => e.objectRef?.namespace === TARGET).map((e) => e.objectRef?.resource).sort()).toEqual(['configmaps', 'deployments', 'services']);
-  const findings = review(withoutHarnessReads(r.events)).filter((f) => REVIEWED.includes(f.code));
+  const findings = reviewAuditEvents(withoutHarnessReads(r.events)).filter((f) => REVIEWED.includes(f.code));
   expect(findings.map((f) => `${f.code}: ${f.title}`)).toEqual([]);
 }
 

@@ -9,24 +9,9 @@ import { missingComponents } from '../cluster/paths.ts';
 import { GuardSession } from '../scenarios/guard.ts';
 import {
   auditEventsSince, auditOffset, chartPath, DENIED_TEXT, ensureNamespace, existing, GUARD_TEXT, guardAnnotated, helm, output, releaseRecords, scenarioRunner, sdkUninstall, simpleAppObjects,
+  reviewAuditEvents,
 } from '../scenarios/harness.ts';
 import { helmInstallSimpleApp, S2, s2Cleanup, s2SdkUninstall, S4_CASES, s4Leftovers, s4Reset } from '../scenarios/scenarios.ts';
-import { Correlator } from '../../src/audit/correlator.ts';
-import { toRecord, type AuditEventV1 } from '../../src/audit/event.ts';
-import type { AuditFinding } from '../../src/audit/findings.ts';
-
-/** `teardown-guard review`'s correlator over the events the real API server logged. */
-function review(events: readonly object[]): AuditFinding[] {
-  const found: AuditFinding[] = [];
-  const c = new Correlator({ onFinding: (f) => found.push(f) });
-  for (const e of events) {
-    // Lines of the real API server's log; toRecord reads every field as unvalidated JSON.
-    const r = toRecord(e as AuditEventV1);
-    if (r) c.push(r);
-  }
-  c.flush(false);
-  return found;
-}
 
 let cp: ControlPlane;
 const guard = new GuardSession(() => cp);
@@ -194,7 +179,7 @@ describe('S4 — no false positives: correct teardowns', () => {
       for (const c of S4_CASES) await c.run(cp, t);
       expect(await s4Leftovers(cp)).toEqual([]);
       // Audit review agrees with admission: no correct teardown here (the Flux shape included) is a finding.
-      const helmFindings = review(auditEventsSince(cp, from)).filter((f) => f.code === 'misdirected-uninstall' || f.code === 'cross-release-delete');
+      const helmFindings = reviewAuditEvents(auditEventsSince(cp, from)).filter((f) => f.code === 'misdirected-uninstall' || f.code === 'cross-release-delete');
       expect(helmFindings.map((f) => f.title)).toEqual([]);
       await s4Reset(cp);
     });

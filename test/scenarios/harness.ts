@@ -2,6 +2,9 @@
 // a ControlPlane, release-record and namespace observations, and the manual remedies used to
 // reset the cluster between scenarios. Observations return data; callers decide what to assert
 // or print.
+import { Correlator } from '../../src/audit/correlator.ts';
+import { toRecord, type AuditEventV1 } from '../../src/audit/event.ts';
+import type { AuditFinding } from '../../src/audit/findings.ts';
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
@@ -295,4 +298,17 @@ export function scenarioRunner(cp: () => ControlPlane | undefined, timings: Reco
       timings[name] = Date.now() - t0;
     }
   };
+}
+
+/** `teardown-guard review`'s correlator over the events the real API server logged. */
+export function reviewAuditEvents(events: readonly object[]): AuditFinding[] {
+  const found: AuditFinding[] = [];
+  const c = new Correlator({ onFinding: (f) => found.push(f) });
+  for (const e of events) {
+    // Lines of the real API server's log; toRecord reads every field as unvalidated JSON.
+    const r = toRecord(e as AuditEventV1);
+    if (r) c.push(r);
+  }
+  c.flush(false);
+  return found;
 }
