@@ -97,7 +97,10 @@ else
 fi
 
 # --- serving certificate --------------------------------------------------------------------
-sans="DNS:$service,DNS:$service.$namespace,DNS:$service.$namespace.svc,DNS:$service.$namespace.svc.cluster.local,DNS:localhost,IP:127.0.0.1"
+# The webhook Service and the audit receiver's (components/audit-receiver) share the certificate.
+sans="DNS:$service,DNS:$service.$namespace,DNS:$service.$namespace.svc,DNS:$service.$namespace.svc.cluster.local"
+sans="$sans,DNS:$service-audit,DNS:$service-audit.$namespace,DNS:$service-audit.$namespace.svc,DNS:$service-audit.$namespace.svc.cluster.local"
+sans="$sans,DNS:localhost,IP:127.0.0.1"
 for san in "${extra_sans[@]+"${extra_sans[@]}"}"; do sans="$sans,$san"; done
 
 issue() { # issue NAME CN EKU SANS

@@ -163,3 +163,24 @@ describe.runIf(kubectlAvailable())('kustomize build', () => {
     expect(at(parse(read('base/kustomization.yaml')), 'namespace')).toBe('teardown-guard');
   });
 });
+
+describe('components/audit-receiver', () => {
+  const [deployment] = docs('components/audit-receiver/deployment.yaml');
+  const [service] = docs('components/audit-receiver/service.yaml');
+  const webhookService = docs('base/service.yaml')[0];
+
+  it('is one receiver, recreated rather than rolled, so no session is split between two', () => {
+    expect(at<number>(deployment, 'spec.replicas')).toBe(1);
+    expect(at<string>(deployment, 'spec.strategy.type')).toBe('Recreate');
+    expect(at<Record<string, string>>(service, 'spec.selector')).toEqual(at<Record<string, string>>(deployment, 'spec.template.metadata.labels'));
+  });
+
+  it('is selected by its own Service only, and runs the webhook Deployment\'s container', () => {
+    const labels = at<Record<string, string>>(deployment, 'spec.template.metadata.labels');
+    const webhookSelector = at<Record<string, string>>(webhookService, 'spec.selector');
+    expect(Object.entries(webhookSelector).every(([k, v]) => labels[k] === v)).toBe(false);
+    const base = docs('base/deployment.yaml')[0];
+    expect(at<unknown>(deployment, 'spec.template.spec.containers')).toEqual(at<unknown>(base, 'spec.template.spec.containers'));
+    expect(at<unknown>(deployment, 'spec.template.spec.volumes')).toEqual(at<unknown>(base, 'spec.template.spec.volumes'));
+  });
+});

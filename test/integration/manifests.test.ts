@@ -126,6 +126,10 @@ describe('every kustomization validates against the real API server (server-side
       name: 'both components (on base)',
       dir: () => composed('both-on-base', 'base', ['components/fail-closed-namespaces', 'components/live-lookups-all-kinds']), expectKinds: ['ValidatingWebhookConfiguration'],
     },
+    {
+      name: 'components/audit-receiver (on overlays/self-signed): one receiver, Recreate, its own Service',
+      dir: () => composed('audit-receiver', 'overlays/self-signed', ['components/audit-receiver']), expectKinds: ['Deployment', 'Service'],
+    },
   ];
 
   for (const c of cases) {
