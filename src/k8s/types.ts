@@ -54,3 +54,9 @@ export function formatRef(ref: ObjectRef): string {
 export function apiVersionOf(group: string, version: string): string {
   return group === '' ? version : `${group}/${version}`;
 }
+
+/** The API group of an apiVersion: "" for the core group (`v1`), `apps` for `apps/v1`. */
+export function groupOf(apiVersion: string): string {
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? '' : apiVersion.slice(0, slash);
+}

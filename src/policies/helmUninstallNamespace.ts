@@ -4,7 +4,7 @@
 // the release records, and deletions of another release's objects.
 import type { AdmissionRequest } from '../k8s/admissionReview.ts';
 import type { ClusterView, HelmOwnerRef, ReleaseRecordMeta } from '../cluster/view.ts';
-import { formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
+import { formatRef, groupOf, type KubeObject, type ObjectRef } from '../k8s/types.ts';
 import { parseReleaseRecordName } from '../helm/recordName.ts';
 import type { DecodedRelease } from '../helm/releaseRecord.ts';
 import { DEFAULT_STALE_UNINSTALLING_AFTER_MS, activityOf } from './releaseActivity.ts';
@@ -143,7 +143,7 @@ async function misdirection(request: AdmissionRequest, record: ReleaseRecordMeta
   if (!release || release.namespace === ns) return undefined;
   const group = request.kind.group;
   const named = manifestOrUndecided(release).find((o) => !o.keep && o.explicitNamespace === undefined && o.kind === request.kind.kind &&
-    o.name === name && (o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '') === group);
+    o.name === name && groupOf(o.apiVersion) === group);
   if (!named) return undefined;
   const own: ObjectRef = { apiVersion: named.apiVersion, kind: named.kind, name: named.name, namespace: release.namespace };
   const [state] = await view.liveObjects([own]);
@@ -195,8 +195,9 @@ async function misdirectedDeleteCheck(request: AdmissionRequest, view: ClusterVi
 
   let ownRecords = owner ? view.releaseRecords(owner.name) : [];
   if (ownOperation(ownRecord(ownRecords), nowMs, staleAfterMs)) return [];
-  // The cache may not have seen a same-named release's `uninstalling` update yet (Helm sends it and
-  // its first DELETEs back to back), and a stale "no" here would allow: those are confirmed live.
+  // The cache may not have seen the owner's own `uninstalling` (or a same-named release's elsewhere)
+  // yet: Helm sends it and its first DELETEs back to back, and a stale answer here would flag or
+  // allow wrongly. One live list answers both.
   if (owner) {
     ownRecords = await view.liveReleaseRecords(owner.name);
     if (ownOperation(ownRecord(ownRecords), nowMs, staleAfterMs)) return [];
@@ -206,11 +207,6 @@ async function misdirectedDeleteCheck(request: AdmissionRequest, view: ClusterVi
   for (const record of candidates) {
     const m = await misdirection(request, record, view);
     if (!m) continue;
-    // A different-named owner's own uninstall or upgrade may have started since the cache saw it.
-    if (owner && owner.name !== record.release) {
-      const live = latestRecord(await view.liveReleaseRecords(owner.name), owner.namespace);
-      if (ownOperation(live, nowMs, staleAfterMs)) return [];
-    }
     findings.push(misdirectedFinding(m, owner, ownRecord(ownRecords)));
   }
   return findings;

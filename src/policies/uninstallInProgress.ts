@@ -4,7 +4,8 @@
 // an operator's controller and the namespaces holding its finalizer-bearing objects removes the
 // controller first: the case the guard holds back (README.md, "Policies").
 import type { ClusterView, ReleaseRecordMeta } from '../cluster/view.ts';
-import type { PartialObjectMetadata } from '../k8s/types.ts';
+import { groupOf, type PartialObjectMetadata } from '../k8s/types.ts';
+import type { DecodedRelease } from '../helm/releaseRecord.ts';
 import type { ControllerInstance } from './controllerLiveness.ts';
 import { activityOf, formatAge } from './releaseActivity.ts';
 import { livePayload, manifestOrUndecided } from './releasePayload.ts';
@@ -24,14 +25,18 @@ export interface UninstallInProgress {
   staleNote?: string;
 }
 
-/** The release's latest record: stored in its own namespace, or (Flux) elsewhere with a payload saying so. */
-async function latestOf(name: string, home: string, view: ClusterView): Promise<ReleaseRecordMeta | undefined> {
+/**
+ * The release's latest record: stored in its own namespace, or (Flux) elsewhere with a payload
+ * saying so; with that payload when it was read to find the record.
+ */
+async function latestOf(name: string, home: string, view: ClusterView): Promise<{ record: ReleaseRecordMeta; payload?: DecodedRelease } | undefined> {
   const latest = latestByNamespace(await view.liveReleaseRecords(name));
   const own = latest.get(home);
-  if (own) return own;
+  if (own) return { record: own };
   for (const record of latest.values()) {
     if (record.status !== 'uninstalling') continue;
-    if ((await livePayload(record, view))?.namespace === home) return record;
+    const payload = await livePayload(record, view);
+    if (payload?.namespace === home) return { record, payload };
   }
   return undefined;
 }
@@ -42,8 +47,9 @@ export async function uninstallInProgress(
   for (const instance of removed) {
     const owner = instance.helmRelease;
     if (!owner) continue;
-    const record = await latestOf(owner.name, owner.namespace, view);
-    if (!record) continue;
+    const found = await latestOf(owner.name, owner.namespace, view);
+    if (!found) continue;
+    const { record } = found;
     const activity = activityOf(record, nowMs, staleAfterMs);
     const release = { namespace: owner.namespace, name: owner.name };
     const command = record.namespace === owner.namespace
@@ -56,14 +62,14 @@ export async function uninstallInProgress(
       };
     }
     if (activity.kind !== 'uninstalling') continue;
-    const payload = await livePayload(record, view);
+    const payload = found.payload ?? await livePayload(record, view);
     if (!payload) continue;
     const namespaces = new Set<string>();
     const objects = new Set<string>();
     for (const o of manifestOrUndecided(payload)) {
       if (o.keep) continue;
-      if (o.kind === 'Namespace' && (o.apiVersion === 'v1')) namespaces.add(o.name);
-      else if (o.kind === guard.resource.kind && o.apiVersion.split('/')[0] === guard.resource.group) {
+      if (o.kind === 'Namespace' && groupOf(o.apiVersion) === '') namespaces.add(o.name);
+      else if (o.kind === guard.resource.kind && groupOf(o.apiVersion) === guard.resource.group) {
         objects.add(`${o.explicitNamespace ?? payload.namespace}/${o.name}`);
       }
     }
