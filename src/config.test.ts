@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
+import type { Mode, UndecidedAction } from './admission/modes.ts';
+import type { FinalizerGuard } from './finalizers/guard.ts';
 import {
-  ConfigError, DEFAULT_BODY_BYTES, describeConfigKeys, didYouMean, envNameFor, loadConfig, policyModes, policySettings, type LoadOptions,
+  ConfigError, DEFAULT_BODY_BYTES, describeConfigKeys, type LogLevel, didYouMean, envNameFor, loadConfig, policyModes, policySettings, type LoadOptions,
 } from './config.ts';
 import { CSV_CLEANUP_FINALIZER } from './olm/finalizerGuards.ts';
 import { loadPolicySettings } from './config.ts';
@@ -289,5 +291,29 @@ describe('key descriptions', () => {
   it('did-you-mean stays quiet when nothing is close', () => {
     expect(didYouMean('zzzzzz', ['listen', 'tls'])).toBe('');
     expect(didYouMean('lisen', ['listen', 'tls'])).toBe(' (did you mean "listen"?)');
+  });
+});
+
+describe('types from the schema', () => {
+  it('the loaded config has the types the schema declares', () => {
+    const { config } = loadConfig({ env: TLS_ENV });
+    expectTypeOf(config.undecided).toEqualTypeOf<UndecidedAction>();
+    expectTypeOf(config.log.level).toEqualTypeOf<LogLevel>();
+    expectTypeOf(config.policies['helm-uninstall-namespace'].mode).toEqualTypeOf<Mode>();
+    expectTypeOf(config.tls.certFile).toEqualTypeOf<string>();
+    expectTypeOf(config.tls.clientCAFile).toEqualTypeOf<string | undefined>();
+    expectTypeOf(config.kubeconfig).toEqualTypeOf<string | undefined>();
+    expectTypeOf(config.finalizerGuards).toExtend<FinalizerGuard[]>();
+    expect(config.undecided).toBe('allow');
+  });
+  it('policy settings of a file: every key is still checked, only the TLS files may be unset', () => {
+    expect(() => loadPolicySettings(yamlFile('listen: { port: 70000 }\nundecided: maybe\n'))).toThrow(
+      /listen\.port: 70000 is not an integer between 0 and 65535[^\n]*\nconfig: undecided: "maybe" is not one of allow, deny/);
+    expect(loadPolicySettings(yamlFile('guardNamespace: ops\n')).exemptNamespaces).toEqual(['kube-system', 'ops']);
+  });
+  it('a finalizer guard that is not a mapping is one problem, not one per field', () => {
+    expect(problems({ file: yamlFile('finalizerGuards:\n  - example.com/x\n'), env: TLS_ENV })).toEqual([
+      expect.stringMatching(/^config: finalizerGuards\[0\]: "example\.com\/x" is not a mapping; expected keys finalizer, resource, ignoreLabel, controller \(in config-\d+\.yaml\)$/),
+    ]);
   });
 });
