@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { VERSION } from '../version.ts';
 
@@ -54,7 +55,12 @@ export interface KubeHttpClient {
 
 type TlsFields = Pick<https.RequestOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'rejectUnauthorized' | 'servername'>;
 
-export function createKubeHttpClient(kubeConfig: KubeConfig): KubeHttpClient {
+/** Where requests go. Default: pooled sockets to the kubeconfig's server; tests pass an in-memory stream per request. */
+export interface KubeTransport {
+  connect(url: URL): Duplex;
+}
+
+export function createKubeHttpClient(kubeConfig: KubeConfig, transport?: KubeTransport): KubeHttpClient {
   const agents = new Map<string, http.Agent>();
 
   // KubeConfig re-reads cert files and refreshes exec/OIDC tokens inside applyToHTTPSOptions, so it
@@ -73,7 +79,11 @@ export function createKubeHttpClient(kubeConfig: KubeConfig): KubeHttpClient {
     };
     await kubeConfig.applyToHTTPSOptions(options);
     const isHttp = url.protocol === 'http:';
-    if (!cluster.proxyUrl) options.agent = agentFor(options, isHttp);
+    if (transport) {
+      // node:http uses createConnection only without an agent, and applyToHTTPSOptions may set one.
+      delete options.agent;
+      options.createConnection = () => transport.connect(url);
+    } else if (!cluster.proxyUrl) options.agent = agentFor(options, isHttp);
     if (request.signal) options.signal = request.signal;
     return { url, options, isHttp };
   }
