@@ -256,6 +256,8 @@ export interface AuditEvent {
   objectRef?: { apiGroup?: string; resource?: string; namespace?: string; name?: string };
   responseStatus?: { code?: number };
   annotations?: Record<string, string>;
+  requestReceivedTimestamp?: string;
+  stageTimestamp?: string;
 }
 
 export function readAuditEvents(path: string, from = 0): AuditEvent[] {
