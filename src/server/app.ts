@@ -100,29 +100,47 @@ function jsonProblem(err: BodyParserError & { body?: unknown }): string {
   return pos !== undefined ? `syntax error at byte offset ${pos}` : 'syntax error';
 }
 
+/** What the routes share: requests in flight, and whether shutdown has begun. */
+interface ServerState { inFlight: number; shuttingDown: boolean }
+
 export function createApp(deps: AppDeps): AppHandle {
-  const { metrics, logger } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  let inFlight = 0;
-  let shuttingDown = false;
+  const state: ServerState = { inFlight: 0, shuttingDown: false };
+  app.use(trackRequests(state, deps.logger));
+  addValidateRoutes(app, deps);
+  addAuditRoutes(app, deps);
+  addProbeRoutes(app, deps, state);
+  app.use((req, res) => { sendError(res, 404, `no route for ${req.method} ${req.path.slice(0, 200)}`); });
+  app.use(errorHandler(deps));
+  return {
+    app,
+    inFlight: () => state.inFlight,
+    beginShutdown() { state.shuttingDown = true; },
+    isShuttingDown: () => state.shuttingDown,
+  };
+}
 
-  app.use((req, res, next) => {
-    inFlight++;
+/** Counts requests in flight, logs each at debug, and asks clients to close once shutdown began. */
+function trackRequests(state: ServerState, logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    state.inFlight++;
     const started = performance.now();
     let done = false;
     res.once('close', () => {
       if (done) return;
       done = true;
-      inFlight--;
+      state.inFlight--;
       logger.debug({ method: req.method, path: req.path.slice(0, 200), status: res.statusCode, ms: Math.round(performance.now() - started) }, 'http request');
     });
-    if (shuttingDown) res.setHeader('Connection', 'close');
+    if (state.shuttingDown) res.setHeader('Connection', 'close');
     next();
-  });
+  };
+}
 
-  // ---- admission ----
+function addValidateRoutes(app: express.Express, deps: AppDeps): void {
+  const { metrics, logger } = deps;
   const validateJson = express.json({ limit: deps.maxBodyBytes, strict: true, type: 'application/json' });
   app.post('/validate', requireJsonBody('an admission.k8s.io/v1 AdmissionReview'), validateJson, async (req: Request, res: Response) => {
     const started = performance.now();
@@ -138,24 +156,12 @@ export function createApp(deps: AppDeps): AppHandle {
     res.status(200).json(result.review);
   });
   app.all('/validate', (_req, res) => { res.setHeader('Allow', 'POST'); sendError(res, 405, 'use POST /validate with an admission.k8s.io/v1 AdmissionReview'); });
+}
 
-  // ---- audit ----
-  const audit = deps.audit;
-  const authenticate: RequestHandler = async (req, res, next) => {
-    if (!audit) { sendError(res, 503, 'audit ingestion is not enabled on this server'); return; }
-    const result = await audit.auth.authenticate(req);
-    if (!result.ok) {
-      metrics.auditRejected.inc({ reason: 'unauthenticated' });
-      logger.warn({ reason: result.reason, remote: req.socket.remoteAddress }, 'audit: unauthenticated request rejected');
-      res.setHeader('WWW-Authenticate', 'Bearer realm="teardown-guard-audit"');
-      sendError(res, 401, `unauthenticated: ${result.reason}`);
-      return;
-    }
-    res.locals['principal'] = result.principal;
-    next();
-  };
+function addAuditRoutes(app: express.Express, deps: AppDeps): void {
+  const { metrics, logger, audit } = deps;
   const auditJson = express.json({ limit: audit?.maxBodyBytes ?? 1, strict: true, type: 'application/json' });
-  app.post('/audit', authenticate, requireJsonBody('an audit.k8s.io/v1 EventList'), auditJson, (req: Request, res: Response) => {
+  app.post('/audit', authenticateAuditCaller(deps), requireJsonBody('an audit.k8s.io/v1 EventList'), auditJson, (req: Request, res: Response) => {
     const body = req.body as unknown;
     const problem = eventListProblem(body);
     if (problem) {
@@ -173,31 +179,57 @@ export function createApp(deps: AppDeps): AppHandle {
     res.status(200).json({ accepted, dropped });
   });
   app.all('/audit', (_req, res) => { res.setHeader('Allow', 'POST'); sendError(res, 405, 'use POST /audit with an audit.k8s.io/v1 EventList'); });
+}
 
-  // ---- probes and metrics ----
-  app.get('/healthz', (_req, res) => { res.status(200).json({ status: 'ok' }); });
-  app.get('/readyz', (_req, res) => {
-    if (shuttingDown) { res.status(503).json({ ready: false, reason: 'shutting down' }); return; }
-    let r: Readiness;
-    try {
-      r = deps.readiness();
-    } catch (err) {
-      res.status(503).json({ ready: false, reason: `readiness check failed: ${err instanceof Error ? err.message : String(err)}` });
+/** 503 when audit ingestion is off, 401 for a caller that does not authenticate. */
+function authenticateAuditCaller(deps: AppDeps): RequestHandler {
+  const { metrics, logger, audit } = deps;
+  return async (req, res, next) => {
+    if (!audit) { sendError(res, 503, 'audit ingestion is not enabled on this server'); return; }
+    const result = await audit.auth.authenticate(req);
+    if (!result.ok) {
+      metrics.auditRejected.inc({ reason: 'unauthenticated' });
+      logger.warn({ reason: result.reason, remote: req.socket.remoteAddress }, 'audit: unauthenticated request rejected');
+      res.setHeader('WWW-Authenticate', 'Bearer realm="teardown-guard-audit"');
+      sendError(res, 401, `unauthenticated: ${result.reason}`);
       return;
     }
-    if (r.synced) { res.status(200).json({ ready: true, caches: r.caches }); return; }
-    const notSynced = r.caches.filter((c) => !c.synced).map((c) => c.name);
-    res.status(503).json({ ready: false, reason: notSynced.length > 0 ? `watch caches not synced: ${notSynced.join(', ')}` : 'watch caches not synced', notSynced, caches: r.caches });
+    res.locals['principal'] = result.principal;
+    next();
+  };
+}
+
+function addProbeRoutes(app: express.Express, deps: AppDeps, state: ServerState): void {
+  const { metrics } = deps;
+  app.get('/healthz', (_req, res) => { res.status(200).json({ status: 'ok' }); });
+  app.get('/readyz', (_req, res) => {
+    const { status, body } = readinessAnswer(deps, state);
+    res.status(status).json(body);
   });
   app.get('/metrics', async (_req, res) => {
     const text = await metrics.registry.metrics();
     res.setHeader('Content-Type', metrics.registry.contentType);
     res.status(200).send(text);
   });
+}
 
-  app.use((req, res) => { sendError(res, 404, `no route for ${req.method} ${req.path.slice(0, 200)}`); });
+function readinessAnswer(deps: AppDeps, state: ServerState): { status: number; body: Record<string, unknown> } {
+  if (state.shuttingDown) return { status: 503, body: { ready: false, reason: 'shutting down' } };
+  let r: Readiness;
+  try {
+    r = deps.readiness();
+  } catch (err) {
+    return { status: 503, body: { ready: false, reason: `readiness check failed: ${err instanceof Error ? err.message : String(err)}` } };
+  }
+  if (r.synced) return { status: 200, body: { ready: true, caches: r.caches } };
+  const notSynced = r.caches.filter((c) => !c.synced).map((c) => c.name);
+  return { status: 503, body: { ready: false, reason: notSynced.length > 0 ? `watch caches not synced: ${notSynced.join(', ')}` : 'watch caches not synced', notSynced, caches: r.caches } };
+}
 
-  const onError: ErrorRequestHandler = (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+/** Every error answer is JSON; body problems never echo the body; anything else is a 500, logged. */
+function errorHandler(deps: AppDeps): ErrorRequestHandler {
+  const { metrics, logger } = deps;
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const isAudit = req.path === '/audit';
     if (err instanceof HttpError) {
       if (!isAudit) metrics.admissionErrors.inc({ status: String(err.status) });
@@ -216,14 +248,6 @@ export function createApp(deps: AppDeps): AppHandle {
     if (!isAudit) metrics.admissionErrors.inc({ status: '500' });
     logger.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err), path: req.path.slice(0, 200) }, 'internal error while serving request');
     sendError(res, 500, 'internal error; see the teardown-guard log');
-  };
-  app.use(onError);
-
-  return {
-    app,
-    inFlight: () => inFlight,
-    beginShutdown() { shuttingDown = true; },
-    isShuttingDown: () => shuttingDown,
   };
 }
 
