@@ -2,7 +2,8 @@
 import type { ApiserverResult, Mode } from './apiserverPath.ts';
 import type { PhaseResult } from './populate.ts';
 import type { SustainedResult } from './sustained.ts';
-import { int, medianOf, mib, ms, ratio, secs, x } from './stats.ts';
+import type { SlowApiResult, SlowApiSample } from './slowApiServer.ts';
+import { int, median, medianOf, mib, ms, ratio, secs, x } from './stats.ts';
 import { FIXED_RATE, type Target, type TypeResult } from './webhook.ts';
 
 export interface MachineInfo {
@@ -48,6 +49,7 @@ export interface BenchReport {
   webhook?: TypeResult[];
   sustained?: SustainedResult;
   apiserver?: ApiserverResult;
+  slowApi?: SlowApiResult;
   notes: string[];
 }
 
@@ -145,7 +147,7 @@ export function renderMarkdown(r: BenchReport): string {
   parts.push('```sh');
   parts.push('npm run bench                 # everything at full scale (~45 min on 2 vCPU); rewrites test/bench/RESULTS.md');
   parts.push('npm run bench -- --quick      # 1/10-scale cluster, short measurements (~10 min); prints the tables only');
-  parts.push('npm run bench -- --only webhook   # or memory | load | apiserver (the cluster and the guard always start)');
+  parts.push('npm run bench -- --only webhook   # or memory | load | apiserver (the cluster and the guard always start) | slow-api (its own small cluster)');
   parts.push('npm run bench -- --help       # every option (scale, repetitions, durations, CPU profile, Node options)');
   parts.push('```');
   parts.push('');
@@ -298,6 +300,8 @@ export function renderMarkdown(r: BenchReport): string {
     parts.push('');
   }
 
+  if (r.slowApi) parts.push(...slowApiSection(r.slowApi));
+
   const f = findings(r);
   if (f.length > 0) {
     parts.push('### What the numbers say');
@@ -387,4 +391,23 @@ function memoryTable(runs: MemoryRun[]): string {
     maps('files', 'resident in file mappings (code)'),
     row('cache sync time, s', (m) => m.syncMs, secs),
   ]);
+}
+
+function slowApiSection(a: SlowApiResult): string[] {
+  const row = (name: string, samples: SlowApiSample[]): string[] => {
+    const api = samples.map((x) => x.apiserverMs);
+    const policy = samples.map((x) => x.policyMs);
+    const verdicts = [...new Set(samples.map((x) => x.verdict))].join(', ');
+    return [name, ms(median(api)), ms(Math.max(...api)), ms(median(policy)), ms(Math.max(...policy)), verdicts, String(samples.filter((x) => x.failedOpen).length)];
+  };
+  return [
+    `### A slow API server: one deadline per review (${a.fast.length} repetitions)`,
+    '',
+    `A hand DELETE of a Helm-owned ConfigMap while a release of the same name elsewhere is uninstalling: its review reads live, in sequence, the owner's records, the uninstalling release's payload and that release's own copy. ` +
+      `Slow = every chunk the API server sends held ${a.delayMs} ms by a proxy between the guard and kube-apiserver; liveLookup.timeoutMs = ${a.budgetMs} ms, so each read alone fits, the three do not. ` +
+      'kube-apiserver ms = its audit event, RequestReceived to ResponseComplete; policy ms = the guard\'s decision line; failed open = kube-apiserver\'s failed-open annotation (the 5 s webhook timeout).',
+    '',
+    table(['API server', 'kube-apiserver p50 ms', 'max ms', 'policy p50 ms', 'max ms', 'verdicts', 'failed open'], [row('fast', a.fast), row(`slow (+${a.delayMs} ms per chunk)`, a.slow)]),
+    '',
+  ];
 }

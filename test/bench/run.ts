@@ -4,7 +4,7 @@
 //
 //   npm run bench                          # everything, full scale (~45 min on 2 vCPU)
 //   npm run bench -- --quick               # short measurements on a 1/10-scale cluster (~10 min)
-//   npm run bench -- --only webhook        # webhook | memory | apiserver | load (cluster + guard always)
+//   npm run bench -- --only webhook        # webhook | memory | apiserver | load | slow-api (cluster + guard always)
 //
 // Options: --scale F (cluster size factor; default 1, quick 0.1), --reps N (repetitions; default 5,
 // quick 3; memory and API-server sections use at least 3),
@@ -27,6 +27,8 @@
 //   webhook    autocannon on /validate per request type, guard vs a no-op handler on the same stack
 //   load       a sustained mixed load at a rate the machine holds, zero errors, RSS start/end
 //   apiserver  namespace DELETE latency through kube-apiserver: no admission, CEL policy, guard webhook
+//   slow-api   a review needing three live reads with the API server fast, then slowed by a delaying
+//              proxy: the answer within the review's budget (own small cluster, run first)
 // Nothing here asserts on timing; goals are reported as met or missed.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release, tmpdir, totalmem } from 'node:os';
@@ -43,10 +45,11 @@ import { populate, totals } from './populate.ts';
 import { rssAfterImport } from './procStats.ts';
 import { replaceReadmeSummary } from './readmeBlock.ts';
 import { goals, renderMarkdown, renderReadmeSummary, type BenchReport, type MachineInfo, type MemoryRun } from './report.ts';
+import { benchSlowApiServer } from './slowApiServer.ts';
 import { benchSustained } from './sustained.ts';
 import { benchWebhook } from './webhook.ts';
 
-const SECTIONS = ['memory', 'webhook', 'load', 'apiserver'] as const;
+const SECTIONS = ['memory', 'webhook', 'load', 'apiserver', 'slow-api'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values: args } = parseArgs({
@@ -146,19 +149,8 @@ function commandLine(): string {
   return rest.length > 0 ? `npm run bench -- ${rest.join(' ')}` : 'npm run bench';
 }
 
-async function main(): Promise<number> {
-  const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager']);
-  if (missing.length > 0) {
-    console.error(`bench: missing pinned components: ${missing.join(', ')}; run \`npm run build:binaries\` first`);
-    return 2;
-  }
-  const report: BenchReport = {
-    machine: machineInfo(),
-    settings: { quick, scale: settings.scale, reps: settings.reps, durationS: settings.durationS, connections: settings.connections, loadDurationS: settings.loadDurationS, ...(only ? { only } : {}), command: commandLine() },
-    notes: [],
-  };
-  say(`machine: ${report.machine.nproc} x ${report.machine.model}, Node ${report.machine.node}; settings ${JSON.stringify(settings)}${only ? ` only ${only}` : ''}`);
-
+/** Every section but slow-api: one populated cluster, the guard as its own process. Returns the CPU profile dir, if any. */
+async function benchOnPopulatedCluster(report: BenchReport): Promise<string | undefined> {
   // The guard runs bundled, as in the container image (unless --ts).
   let entry: string | undefined;
   let servicesModule: string | undefined;
@@ -298,6 +290,25 @@ async function main(): Promise<number> {
     await cp?.stop().catch(() => undefined);
   }
   if (profDir) report.notes.push(`CPU profile of the guard process written (node --cpu-prof); open it in Chrome DevTools.`);
+  return profDir;
+}
+
+async function main(): Promise<number> {
+  const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager']);
+  if (missing.length > 0) {
+    console.error(`bench: missing pinned components: ${missing.join(', ')}; run \`npm run build:binaries\` first`);
+    return 2;
+  }
+  const report: BenchReport = {
+    machine: machineInfo(),
+    settings: { quick, scale: settings.scale, reps: settings.reps, durationS: settings.durationS, connections: settings.connections, loadDurationS: settings.loadDurationS, ...(only ? { only } : {}), command: commandLine() },
+    notes: [],
+  };
+  say(`machine: ${report.machine.nproc} x ${report.machine.model}, Node ${report.machine.node}; settings ${JSON.stringify(settings)}${only ? ` only ${only}` : ''}`);
+
+  if (selected('slow-api')) report.slowApi = await benchSlowApiServer({ reps: settings.reps, log: log('slow-api') });
+  const profDir = SECTIONS.some((section) => section !== 'slow-api' && selected(section)) ? await benchOnPopulatedCluster(report) : undefined;
+
 
   const markdown = renderMarkdown(report);
   process.stdout.write(`\n${markdown}\n`);

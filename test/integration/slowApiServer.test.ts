@@ -9,56 +9,29 @@
 // timeout, cut by the review's deadline, not a per-read one), and kube-apiserver must never time
 // the webhook out (no failed-open annotation, no fail-open count).
 // Timing is not asserted here: `npm run bench` reports it (slow API server figures).
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
-import { kubeconfigVia, startDelayProxy, type DelayProxy } from '../cluster/delayProxy.ts';
 import { waitFor } from '../cluster/proc.ts';
-import { startGuard, type Guard } from '../scenarios/guard.ts';
-import { auditEventsOf, decisionLines, FAILED_OPEN_PREFIX, SLOW, guardMetric } from '../support/slowApiServer.ts';
+import { auditEventsOf, decisionLines, FAILED_OPEN_PREFIX, guardMetric, SLOW, SLOW_NS, startSlowApiSetup, type SlowApiSetup } from '../support/slowApiServer.ts';
 
-let cp: ControlPlane;
-let proxy: DelayProxy;
-let guard: Guard;
-const NS = 'slow-api';
-/** Where the other `web` release is uninstalling. */
-const OTHER_NS = 'slow-other';
-const CHART = join(import.meta.dirname, '../scenarios/charts/simple-app');
+let setup: SlowApiSetup;
 
 beforeAll(async () => {
-  cp = await startControlPlane({ olm: 'none' });
-  proxy = await startDelayProxy(cp.server);
-  const viaProxy = kubeconfigVia(cp.kubeconfigPath, proxy.url, join(cp.dir, 'kubeconfig-via-delay-proxy'));
-  guard = await startGuard({ ...cp, kubeconfigPath: viaProxy }, {
-    modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' },
-    extraYaml: `liveLookup:\n  timeoutMs: ${SLOW.budgetMs}`,
-  });
-  await guard.register('Fail');
-  for (const ns of [NS, OTHER_NS]) {
-    expect((await cp.kubectl(['create', 'namespace', ns])).code).toBe(0);
-    const install = await cp.helm(3, ['install', 'web', CHART, '-n', ns]);
-    expect(install.code, install.stderr).toBe(0);
-  }
-  // The other release's uninstall has begun: Helm's first step writes status uninstalling (ARCHITECTURE.md §1B).
-  const nowS = String(Math.floor(Date.now() / 1000));
-  const label = await cp.kubectl(['label', 'secret', 'sh.helm.release.v1.web.v1', '-n', OTHER_NS, 'status=uninstalling', `modifiedAt=${nowS}`, '--overwrite']);
-  expect(label.code, label.stderr).toBe(0);
+  setup = await startSlowApiSetup();
 });
 
 afterAll(async () => {
-  await guard?.stop();
-  await proxy?.close();
-  await cp?.stop();
+  await setup?.stop();
 });
 
 describe('a slow API server', () => {
   it('a review needing several live reads answers undecided (timeout) within its budget; kube-apiserver never fails open', async () => {
-    const deleteRecord = () => cp.kubectl(['delete', 'configmap', 'web-config', '-n', NS, '--dry-run=server']);
+    const { cp, proxy, guard } = setup;
+    const deleteConfigMap = () => setup.deleteNeedingThreeReads();
     // Fast API server first: the same request is decided (denied: it looks like the other release's
     // uninstall deleting in the wrong namespace) after its three live reads, and the guard's
     // connections to the API server are open and warm.
     const readsBefore = await guardMetric(guard, 'teardown_guard_live_reads_total', {});
-    const fast = await deleteRecord();
+    const fast = await deleteConfigMap();
     expect(fast.code, fast.stderr).toBe(1);
     expect(fast.stderr).toMatch(/teardown-guard \[helm-uninstall-namespace\]/);
     expect(fast.stderr).not.toMatch(/could not (check|decide)/);
@@ -66,9 +39,9 @@ describe('a slow API server', () => {
     const timeoutsBefore = await guardMetric(guard, 'teardown_guard_undecided_total', { policy: 'helm-uninstall-namespace', reason: 'timeout' });
 
     proxy.setDelayMs(SLOW.delayMs);
-    let slow: Awaited<ReturnType<typeof deleteRecord>>;
+    let slow: Awaited<ReturnType<typeof deleteConfigMap>>;
     try {
-      slow = await deleteRecord();
+      slow = await deleteConfigMap();
     } finally {
       proxy.setDelayMs(0);
     }
@@ -83,7 +56,7 @@ describe('a slow API server', () => {
 
     // kube-apiserver's own record of the request: the guard's verdict, no fail-open.
     const event = await waitFor('the audit event of the slow DELETE', 10_000, () =>
-      auditEventsOf(cp.auditLogPath, { verb: 'delete', resource: 'configmaps', name: 'web-config', namespace: NS }).at(-1));
+      auditEventsOf(cp.auditLogPath, { verb: 'delete', resource: 'configmaps', name: 'web-config', namespace: SLOW_NS }).at(-1));
     const annotations = event.annotations ?? {};
     expect(JSON.parse(annotations['helm-owned.teardown-guard.io/helm-uninstall-namespace'] ?? '{}')).toMatchObject({
       verdict: 'undecided', reason: expect.stringMatching(/^the review's live-lookup budget ran out during the live /),
@@ -92,6 +65,5 @@ describe('a slow API server', () => {
     const metrics = (await cp.client.request('GET', '/metrics')).text;
     expect(metrics).toMatch(/^apiserver_admission_webhook_admission_duration_seconds_count\{[^}]*teardown-guard/m);
     expect(metrics).not.toMatch(/^apiserver_admission_webhook_fail_open_count\{[^}]*teardown-guard[^}]*\} [1-9]/m);
-    process.stderr.write(`[slow-api] budget ${SLOW.budgetMs} ms, API server delay ${SLOW.delayMs} ms per chunk: policy latency ${decision?.latencyMs ?? '?'} ms, DELETE as kube-apiserver saw it ${event.latencyMs} ms\n`);
   });
 });

@@ -1,8 +1,15 @@
-// What the slow-API-server test (test/integration/slowApiServer.test.ts) and its bench figures read:
-// kube-apiserver's audit events of one object, the guard's decision log lines, the guard's metrics.
+// The slow-API-server setup that test/integration/slowApiServer.test.ts asserts on and `npm run
+// bench` (test/bench/slowApiServer.ts) times: the real control plane, a delaying proxy in front of
+// it (test/cluster/delayProxy.ts), the guard reading the cluster through the proxy, and a request
+// whose review needs three live reads in sequence. Plus what both read back: kube-apiserver's audit
+// events of one object, the guard's decision log lines, the guard's metrics.
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import type { Guard } from '../scenarios/guard.ts';
+import { join } from 'node:path';
+import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import { kubeconfigVia, startDelayProxy, type DelayProxy } from '../cluster/delayProxy.ts';
+import type { RunResult } from '../cluster/proc.ts';
+import { startGuard, type Guard } from '../scenarios/guard.ts';
 import { readAuditEvents } from '../scenarios/harness.ts';
 
 /**
@@ -10,6 +17,62 @@ import { readAuditEvents } from '../scenarios/harness.ts';
  * answer on a warm connection) fits in the budget, two in sequence do not.
  */
 export const SLOW = { budgetMs: 1000, delayMs: 700 } as const;
+
+export const SLOW_NS = 'slow-api';
+/** Where the other `web` release is uninstalling. */
+const OTHER_NS = 'slow-other';
+const CHART = join(import.meta.dirname, '../scenarios/charts/simple-app');
+
+export interface SlowApiSetup {
+  cp: ControlPlane;
+  proxy: DelayProxy;
+  guard: Guard;
+  /**
+   * `kubectl delete configmap web-config -n slow-api --dry-run=server`: a hand DELETE of a
+   * Helm-owned object while a release of the same name elsewhere is uninstalling (incident B's
+   * shape). Its review reads live, in sequence: the owner's release records, the uninstalling
+   * release's payload, and that release's own copy of the object.
+   */
+  deleteNeedingThreeReads(): Promise<RunResult>;
+  stop(): Promise<void>;
+}
+
+export async function startSlowApiSetup(log?: (line: string) => void): Promise<SlowApiSetup> {
+  const cp = await startControlPlane({ olm: 'none', ...(log ? { log } : {}) });
+  const stops: Array<() => Promise<void>> = [() => cp.stop()];
+  const stop = async (): Promise<void> => { for (const s of stops.reverse()) await s().catch(() => undefined); };
+  try {
+    const proxy = await startDelayProxy(cp.server);
+    stops.push(() => proxy.close());
+    const viaProxy = kubeconfigVia(cp.kubeconfigPath, proxy.url, join(cp.dir, 'kubeconfig-via-delay-proxy'));
+    const guard = await startGuard({ ...cp, kubeconfigPath: viaProxy }, {
+      modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' },
+      extraYaml: `liveLookup:\n  timeoutMs: ${SLOW.budgetMs}`,
+      ...(log ? { log } : {}),
+    });
+    stops.push(() => guard.stop());
+    await guard.register('Fail');
+    for (const ns of [SLOW_NS, OTHER_NS]) {
+      await must(cp.kubectl(['create', 'namespace', ns]));
+      await must(cp.helm(3, ['install', 'web', CHART, '-n', ns]));
+    }
+    // The other release's uninstall has begun: Helm's first step writes status uninstalling (ARCHITECTURE.md §1B).
+    const nowS = String(Math.floor(Date.now() / 1000));
+    await must(cp.kubectl(['label', 'secret', 'sh.helm.release.v1.web.v1', '-n', OTHER_NS, 'status=uninstalling', `modifiedAt=${nowS}`, '--overwrite']));
+    return {
+      cp, proxy, guard, stop,
+      deleteNeedingThreeReads: () => cp.kubectl(['delete', 'configmap', 'web-config', '-n', SLOW_NS, '--dry-run=server']),
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function must(run: Promise<RunResult>): Promise<void> {
+  const r = await run;
+  if (r.code !== 0) throw new Error(`slow API server setup failed (exit ${r.code}): ${r.stderr}`);
+}
 
 /** kube-apiserver's audit annotation when a validating webhook failed open (k8s.io/apiserver, validating/dispatcher.go). */
 export const FAILED_OPEN_PREFIX = 'failed-open.validating.webhook.admission.k8s.io/';
