@@ -12,7 +12,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { Mode, UndecidedAction } from './admission/modes.ts';
 import { LabelSelectorError, parseLabelSelector } from './k8s/labelSelector.ts';
 import type { ResourceType } from './k8s/types.ts';
-import { OLM_CSV_CLEANUP_GUARD } from './olm/finalizerGuards.ts';
+import { BUILTIN_FINALIZER_GUARDS, FinalizerRegistry } from './registry/finalizerRegistry.ts';
 import type { FinalizerGuard, PolicySettings } from './policies/settings.ts';
 import { POLICY_NAMES, type PolicyName } from './policies/types.ts';
 
@@ -450,7 +450,8 @@ function parseGuards(raw: unknown, key: string, ctx: Ctx): FinalizerGuard[] {
   const problem = (k: string, v: unknown, allowed: string): void => { ctx.problems.push(`config: ${k}: ${show(v)} is not ${allowed}${where}`); };
   if (!Array.isArray(raw)) { problem(key, raw, 'a list of finalizer guards'); return []; }
   const guards: FinalizerGuard[] = [];
-  const seen = new Set<string>([OLM_CSV_CLEANUP_GUARD.finalizer]);
+  const builtIn = new Set(BUILTIN_FINALIZER_GUARDS.map((g) => g.finalizer));
+  const seen = new Set<string>(builtIn);
   raw.forEach((item: unknown, i) => {
     const base = `${key}[${i}]`;
     if (!isPlainObject(item)) { problem(base, item, 'a mapping with finalizer, resource and controller'); return; }
@@ -481,7 +482,7 @@ function parseGuards(raw: unknown, key: string, ctx: Ctx): FinalizerGuard[] {
     };
     const finalizer = str(item, 'finalizer', base, { check: checkQualifiedKey });
     if (finalizer !== undefined && seen.has(finalizer)) {
-      ctx.problems.push(`config: ${base}.finalizer: ${show(finalizer)} is already guarded${finalizer === OLM_CSV_CLEANUP_GUARD.finalizer ? ' (built in)' : ' (listed twice)'}${where}`);
+      ctx.problems.push(`config: ${base}.finalizer: ${show(finalizer)} is already guarded${builtIn.has(finalizer) ? ' (built in)' : ' (listed twice)'}${where}`);
     }
     if (finalizer !== undefined) seen.add(finalizer);
     const ignoreLabel = str(item, 'ignoreLabel', base, { optional: true, check: checkQualifiedKey });
@@ -652,8 +653,13 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 }
 
 /** Every finalizer guard in force: the built-in OLM one, then the configured ones. */
+/** The finalizer registry of a config: the built-in guards plus its finalizerGuards. */
+export function finalizerRegistryOf(config: Config): FinalizerRegistry {
+  return new FinalizerRegistry(config.finalizerGuards);
+}
+
 export function finalizerGuardsOf(config: Config): FinalizerGuard[] {
-  return [OLM_CSV_CLEANUP_GUARD, ...config.finalizerGuards];
+  return finalizerRegistryOf(config).guards();
 }
 
 /** The policy settings of a config file, for the commands that are not the server (check, diagnose, review). */

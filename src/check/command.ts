@@ -9,7 +9,7 @@ import { ACCEPT_JSON, ACCEPT_METADATA_LIST } from '../k8s/mediaTypes.ts';
 import { ALWAYS_EXEMPT_USERS, loadPolicySettings } from '../config.ts';
 import { decodeReleaseRecord } from '../helm/releaseRecord.ts';
 import type { KubeObject, PartialObjectMetadata } from '../k8s/types.ts';
-import { OLM_CSV_CLEANUP_GUARD } from '../olm/finalizerGuards.ts';
+import { BUILTIN_FINALIZER_GUARDS } from '../registry/finalizerRegistry.ts';
 import type { PolicySettings } from '../policies/settings.ts';
 import { latestRecord } from '../policies/releaseRecords.ts';
 import { checkNamespace, checkRelease } from './checks.ts';
@@ -50,7 +50,7 @@ function settingsOf(flags: ClusterFlags): PolicySettings {
   return {
     exemptNamespaces: ['kube-system'],
     exemptUsers: [...ALWAYS_EXEMPT_USERS],
-    finalizerGuards: [OLM_CSV_CLEANUP_GUARD],
+    finalizerGuards: [...BUILTIN_FINALIZER_GUARDS],
     breakGlassAnnotation: 'teardown-guard.io/break-glass',
   };
 }
