@@ -1,9 +1,10 @@
-// Entry point: `teardown-guard serve | review | check | diagnose | version`. Each command lives with the
+// Entry point: `teardown-guard serve | review | check | diagnose | render-manifests | version`. Each command lives with the
 // room it belongs to and registers itself here.
 import { Command, CommanderError } from 'commander';
 import { registerServeCommand } from './server/command.ts';
 import { registerReviewCommand } from './audit/command.ts';
 import { registerCheckCommands } from './check/command.ts';
+import { registerRenderCommand } from './registry/command.ts';
 import { VERSION } from './version.ts';
 
 export async function main(argv: string[]): Promise<number> {
@@ -16,6 +17,7 @@ export async function main(argv: string[]): Promise<number> {
   registerServeCommand(program);
   registerReviewCommand(program);
   registerCheckCommands(program);
+  registerRenderCommand(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -11,7 +11,7 @@ import { basename } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { Mode, UndecidedAction } from './admission/modes.ts';
 import { LabelSelectorError, parseLabelSelector } from './k8s/labelSelector.ts';
-import { OLM_CSV_CLEANUP_GUARD } from './olm/finalizerGuards.ts';
+import { BUILTIN_FINALIZER_GUARDS, FinalizerRegistry } from './registry/finalizerRegistry.ts';
 import type { FinalizerGuard, PolicySettings } from './policies/settings.ts';
 import type { PolicyName } from './policies/types.ts';
 import {
@@ -106,11 +106,12 @@ const FINALIZER_GUARD = obj({
 
 /** A finalizer is guarded once: the built-in OLM guard's, and each configured one. */
 function notGuardedTwice(items: { key: string; value: { finalizer: string } }[]): ItemProblem[] {
-  const seen = new Set<string>([OLM_CSV_CLEANUP_GUARD.finalizer]);
+  const builtInFinalizers = new Set(BUILTIN_FINALIZER_GUARDS.map((g) => g.finalizer));
+  const seen = new Set<string>(builtInFinalizers);
   const problems: ItemProblem[] = [];
   for (const { key, value: { finalizer } } of items) {
     if (finalizer === '') continue;
-    const builtIn = finalizer === OLM_CSV_CLEANUP_GUARD.finalizer;
+    const builtIn = builtInFinalizers.has(finalizer);
     if (seen.has(finalizer)) problems.push({ key: `${key}.finalizer`, problem: `${show(finalizer)} is already guarded${builtIn ? ' (built in)' : ' (listed twice)'}` });
     seen.add(finalizer);
   }
@@ -333,15 +334,27 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   return { config, warnings };
 }
 
-/** Every finalizer guard in force: the built-in OLM one, then the configured ones. */
+/** The finalizer registry of a config: the built-in guards plus its finalizerGuards. */
+export function finalizerRegistryOf(config: Pick<Config, 'finalizerGuards'>): FinalizerRegistry {
+  return new FinalizerRegistry(config.finalizerGuards);
+}
+
+/** Every finalizer guard in force: the built-in ones, then the configured ones. */
 export function finalizerGuardsOf(config: Pick<Config, 'finalizerGuards'>): FinalizerGuard[] {
-  return [OLM_CSV_CLEANUP_GUARD, ...config.finalizerGuards];
+  return finalizerRegistryOf(config).guards();
 }
 
 /**
  * The policy settings of a config file, for the commands that are not the server (check, diagnose,
  * review): the whole file is checked, but the keys only `serve` needs (TLS files) may be unset.
  */
+/** The finalizerGuards a config file adds to the built-in ones (render-manifests reads only these). */
+export function loadConfiguredFinalizerGuards(file: string): FinalizerGuard[] {
+  const { settings, problems } = readSettings({ file, checkFiles: false }, 'policies', []);
+  if (problems.length > 0) throw new ConfigError(unique(problems));
+  return [...settings.finalizerGuards];
+}
+
 export function loadPolicySettings(file: string): PolicySettings {
   const { settings, problems } = readSettings({ file, checkFiles: false }, 'policies', []);
   if (problems.length > 0) throw new ConfigError(unique(problems));

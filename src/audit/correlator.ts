@@ -6,7 +6,7 @@
 //   uninstallSessions.ts   misdirected uninstalls and the other releases' objects they deleted
 //   namespaceDeletions.ts  namespaces that raced their finalizers' controller or never completed
 //   guardVerdicts.ts       the guard's own verdicts and fail-opens, from audit annotations
-import { OLM_CSV_CLEANUP_GUARD } from '../olm/finalizerGuards.ts';
+import { BUILTIN_FINALIZER_GUARDS } from '../registry/finalizerRegistry.ts';
 import type { AuditRecord } from './event.ts';
 import type { AuditFinding } from './findings.ts';
 import type { Interest } from './prefilter.ts';
@@ -52,7 +52,7 @@ export class Correlator {
       maxOwners: 100_000,
       maxKnownReleases: 100_000,
       maxPendingNamespaces: 10_000,
-      finalizerGuards: [OLM_CSV_CLEANUP_GUARD],
+      finalizerGuards: [...BUILTIN_FINALIZER_GUARDS],
       ...opts,
     };
     this.ctx = {

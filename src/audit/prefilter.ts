@@ -62,8 +62,11 @@ function findWithin(buf: Buffer, needle: Buffer, from: number, end: number): num
   return p < 0 ? -1 : from + p;
 }
 
+import { BUILTIN_FINALIZER_GUARDS } from '../registry/finalizerRegistry.ts';
+
 const ALWAYS_VERBS = new Set(['delete', 'deletecollection']);
-const ALWAYS_RESOURCES = new Set(['namespaces', 'clusterserviceversions']);
+// Namespaces, and every resource type a built-in guard watches (the finalizer registry).
+const ALWAYS_RESOURCES = new Set(['namespaces', ...BUILTIN_FINALIZER_GUARDS.map((g) => g.resource.resource)]);
 const RECORD_RESOURCES = new Set(['secrets', 'configmaps']);
 
 export type LineVerdict = 'parse' | 'skip' | 'not-final';

@@ -9,11 +9,11 @@ import { ACCEPT_JSON, ACCEPT_METADATA_LIST } from '../k8s/mediaTypes.ts';
 import { ALWAYS_EXEMPT_USERS, loadPolicySettings } from '../config.ts';
 import { decodeReleaseRecord } from '../helm/releaseRecord.ts';
 import type { KubeObject, PartialObjectMetadata } from '../k8s/types.ts';
-import { OLM_CSV_CLEANUP_GUARD } from '../olm/finalizerGuards.ts';
+import { BUILTIN_FINALIZER_GUARDS } from '../registry/finalizerRegistry.ts';
 import type { PolicySettings } from '../policies/settings.ts';
 import { latestRecord } from '../policies/releaseRecords.ts';
 import { checkNamespace, checkRelease } from './checks.ts';
-import { diagnoseNamespace, remainingResourceTypes, type Holder } from './diagnose.ts';
+import { diagnoseNamespace, remainingResourceTypes, unavailableApiServices, type Holder, type UnavailableApiService } from './diagnose.ts';
 import { renderCheck, renderDiagnosis } from './report.ts';
 
 interface ClusterFlags { kubeconfig?: string; context?: string; config?: string; syncTimeoutMs: string; format: string }
@@ -50,7 +50,7 @@ function settingsOf(flags: ClusterFlags): PolicySettings {
   return {
     exemptNamespaces: ['kube-system'],
     exemptUsers: [...ALWAYS_EXEMPT_USERS],
-    finalizerGuards: [OLM_CSV_CLEANUP_GUARD],
+    finalizerGuards: [...BUILTIN_FINALIZER_GUARDS],
     breakGlassAnnotation: 'teardown-guard.io/break-glass',
   };
 }
@@ -134,6 +134,14 @@ async function holdersOf(client: KubeHttpClient, namespace: KubeObject): Promise
   return holders;
 }
 
+/** Unavailable APIServices, read only when the namespace controller reports a discovery failure. */
+async function unavailableApiServicesOf(client: KubeHttpClient, namespace: KubeObject): Promise<UnavailableApiService[]> {
+  const conditions = (namespace['status'] as { conditions?: Array<{ type?: string; status?: string }> } | undefined)?.conditions ?? [];
+  if (!conditions.some((c) => c.type === 'NamespaceDeletionDiscoveryFailure' && c.status === 'True')) return [];
+  const list = await client.getJson<{ items?: KubeObject[] }>({ path: '/apis/apiregistration.k8s.io/v1/apiservices', accept: ACCEPT_JSON });
+  return unavailableApiServices(list.items ?? []);
+}
+
 function clusterOptions(cmd: Command): Command {
   return cmd
     .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)')
@@ -185,7 +193,7 @@ export function registerCheckCommands(program: Command): void {
             if (isNotFound(err)) throw new Error(`namespace ${name} not found`);
             throw err;
           });
-        return diagnoseNamespace(namespace, await holdersOf(client, namespace), view, settings);
+        return diagnoseNamespace(namespace, await holdersOf(client, namespace), view, settings, await unavailableApiServicesOf(client, namespace));
       });
       print(flags, result, renderDiagnosis(result));
       return result.terminating ? 1 : 0;

@@ -1,6 +1,7 @@
 // `teardown-guard diagnose namespace NAME`: for a namespace stuck in Terminating, which objects and
 // finalizers hold it, whether each finalizer's controller is alive, and the exact remedy commands.
 import type { ClusterView } from '../cluster/view.ts';
+import { removedByControlPlane } from '../finalizers/controlPlaneFinalizers.ts';
 import { formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
 import { controllerLiveness } from '../policies/controllerLiveness.ts';
 import type { PolicySettings } from '../policies/settings.ts';
@@ -19,6 +20,28 @@ export interface FinalizerDiagnosis {
   holders: ObjectRef[];
   /** The registered controller, when the finalizer is in the registry. */
   controller?: { displayName: string; alive: boolean; whyGone: string };
+  /** Set when the control plane removes this finalizer itself (src/finalizers/controlPlaneFinalizers.ts). */
+  controlPlane?: boolean;
+  remedy: string[];
+}
+
+/** An aggregated APIService that is not Available: the namespace controller cannot discover its resources. */
+export interface UnavailableApiService {
+  name: string;
+  /** The Service it proxies to (absent: served locally). */
+  service?: { namespace: string; name: string };
+  /** The Available condition's reason and message (e.g. ServiceNotFound). */
+  reason: string;
+}
+
+/**
+ * Why discovery fails while the namespace is deleted: kube-controller-manager's namespace deleter
+ * records NamespaceDeletionDiscoveryFailure and, while any group fails discovery, never finalizes
+ * the namespace (pkg/controller/namespace/deletion: deleteAllContent returns the discovery error).
+ */
+export interface DiscoveryDiagnosis {
+  condition: string;
+  apiServices: UnavailableApiService[];
   remedy: string[];
 }
 
@@ -28,6 +51,8 @@ export interface NamespaceDiagnosis {
   /** The namespace controller's own account, from status.conditions. */
   conditions: string[];
   finalizers: FinalizerDiagnosis[];
+  /** Set when the namespace controller reports NamespaceDeletionDiscoveryFailure. */
+  discovery?: DiscoveryDiagnosis;
   /** Summary lines for the report's end. */
   notes: string[];
 }
@@ -44,12 +69,45 @@ export function remainingResourceTypes(namespace: KubeObject): string[] {
   return [...types];
 }
 
+function trueCondition(namespace: KubeObject, type: string): { message?: string } | undefined {
+  const conditions = ((namespace['status'] as { conditions?: Array<{ type?: string; status?: string; message?: string }> } | undefined)?.conditions) ?? [];
+  return conditions.find((c) => c.type === type && c.status === 'True');
+}
+
+/** APIServices whose Available condition is not True, from a list of APIService objects. */
+export function unavailableApiServices(apiServices: KubeObject[]): UnavailableApiService[] {
+  return apiServices.flatMap((a): UnavailableApiService[] => {
+    const status = a['status'] as { conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }> } | undefined;
+    const available = status?.conditions?.find((c) => c.type === 'Available');
+    if (available?.status === 'True') return [];
+    const spec = a['spec'] as { service?: { namespace?: string; name?: string } | null } | undefined;
+    const out: UnavailableApiService = {
+      name: a.metadata?.name ?? '',
+      reason: available ? `${available.reason ?? 'not Available'}${available.message ? `: ${available.message}` : ''}` : 'no Available condition yet',
+    };
+    if (spec?.service?.namespace && spec.service.name) out.service = { namespace: spec.service.namespace, name: spec.service.name };
+    return [out];
+  });
+}
+
+function discoveryDiagnosis(condition: string, apiServices: UnavailableApiService[]): DiscoveryDiagnosis {
+  const remedy = apiServices.length > 0
+    ? [
+      'Bring each backend back (reinstall or scale up what serves it), or, if that API is gone for good, delete its APIService; the namespace controller then retries by itself:',
+      ...apiServices.map((a) => `kubectl delete apiservice ${a.name}`),
+    ]
+    : ['No APIService is unavailable now: the failure was transient; the namespace controller retries by itself (kubectl get apiservice to check again).'];
+  return { condition, apiServices, remedy };
+}
+
 export function conditionLines(namespace: KubeObject): string[] {
   const conditions = ((namespace['status'] as { conditions?: Array<{ type?: string; status?: string; message?: string }> } | undefined)?.conditions) ?? [];
   return conditions.filter((c) => c.status === 'True' && c.message).map((c) => `${c.type}: ${c.message}`);
 }
 
-export async function diagnoseNamespace(namespace: KubeObject, holders: Holder[], view: ClusterView, settings: PolicySettings): Promise<NamespaceDiagnosis> {
+export async function diagnoseNamespace(
+  namespace: KubeObject, holders: Holder[], view: ClusterView, settings: PolicySettings, apiServices: UnavailableApiService[] = [],
+): Promise<NamespaceDiagnosis> {
   const name = namespace.metadata?.name ?? '';
   const terminating = Boolean(namespace.metadata?.deletionTimestamp);
   const byFinalizer = new Map<string, Holder[]>();
@@ -64,6 +122,13 @@ export async function diagnoseNamespace(namespace: KubeObject, holders: Holder[]
       const ops = JSON.stringify([{ op: 'test', path, value: finalizer }, { op: 'remove', path }]);
       return `kubectl patch ${h.resource} ${h.ref.name} -n ${name} --type=json -p '${ops}'`;
     });
+    if (removedByControlPlane(finalizer)) {
+      finalizers.push({
+        finalizer, holders: hs.map((h) => h.ref), controlPlane: true,
+        remedy: [`The control plane removes ${finalizer} itself once what it protects is released (a PVC no Pod uses, dependents deleted, a Job's Pod accounted for). Nothing to patch; if it stays, look at what still uses these objects.`],
+      });
+      continue;
+    }
     const guard = settings.finalizerGuards.find((g) => g.finalizer === finalizer);
     if (!guard) {
       finalizers.push({
@@ -87,15 +152,25 @@ export async function diagnoseNamespace(namespace: KubeObject, holders: Holder[]
           ...patch, ...cleanup],
     });
   }
+  const discoveryFailure = terminating ? trueCondition(namespace, 'NamespaceDeletionDiscoveryFailure') : undefined;
+  const discovery = discoveryFailure ? discoveryDiagnosis(discoveryFailure.message ?? 'discovery failed', apiServices) : undefined;
   const notes: string[] = [];
   if (!terminating) notes.push(`namespace ${name} is not Terminating; to see what deleting it would do, run: teardown-guard check namespace ${name}`);
-  else if (finalizers.length === 0) notes.push(`no object in ${name} carries a finalizer any more; the namespace controller should finish shortly (see the conditions above)`);
-  else {
+  if (discovery) {
+    notes.push(`${name} cannot finish while API discovery fails` + (discovery.apiServices.length > 0
+      ? `: ${discovery.apiServices.length} APIService(s) unavailable (${discovery.apiServices.map((a) => a.name).join(', ')})`
+      : ''));
+  }
+  if (terminating && finalizers.length > 0) {
     const gone = finalizers.filter((f) => f.controller && !f.controller.alive).length;
-    const unknown = finalizers.filter((f) => !f.controller).length;
+    const unknown = finalizers.filter((f) => !f.controller && !f.controlPlane).length;
     notes.push(`${name} is held by ${finalizers.length} finalizer(s) on ${new Set(holders.map((h) => formatRef(h.ref))).size} object(s)` +
       (gone ? `; ${gone} of them have no live controller and will never be removed without action` : '') +
       (unknown ? `; ${unknown} belong to controllers teardown-guard does not know` : ''));
+  } else if (terminating && !discovery) {
+    notes.push(`no object in ${name} carries a finalizer any more; the namespace controller should finish shortly (see the conditions above)`);
   }
-  return { namespace: name, terminating, conditions: conditionLines(namespace), finalizers, notes };
+  const result: NamespaceDiagnosis = { namespace: name, terminating, conditions: conditionLines(namespace), finalizers, notes };
+  if (discovery) result.discovery = discovery;
+  return result;
 }

@@ -21,12 +21,19 @@ export function renderDiagnosis(d: NamespaceDiagnosis): string {
   if (d.conditions.length > 0) lines.push('conditions (from the namespace controller):', ...d.conditions.map((c) => `  ${c}`));
   for (const f of d.finalizers) {
     lines.push('', `finalizer ${f.finalizer} on ${f.holders.length} object(s):`, ...f.holders.map((h) => `  - ${formatRef(h)}`));
-    if (f.controller) {
+    if (f.controlPlane) {
+      lines.push('controller: the control plane (removes it by itself)');
+    } else if (f.controller) {
       lines.push(`controller ${f.controller.displayName}: ${f.controller.alive ? 'alive' : `GONE (${f.controller.whyGone})`}`);
     } else {
       lines.push('controller: not registered with teardown-guard');
     }
     lines.push('remedy:', ...f.remedy.map((r) => `  ${r}`));
+  }
+  if (d.discovery) {
+    lines.push('', `API discovery fails (NamespaceDeletionDiscoveryFailure): ${d.discovery.condition}`,
+      ...d.discovery.apiServices.map((a) => `  - APIService ${a.name}${a.service ? ` -> Service ${a.service.namespace}/${a.service.name}` : ''}: ${a.reason}`),
+      'remedy:', ...d.discovery.remedy.map((r) => `  ${r}`));
   }
   lines.push('', ...d.notes);
   return lines.join('\n');

@@ -9,6 +9,9 @@
 //     with OLM already gone), exit 1 and a report naming the CSV, the finalizer, that the
 //     controller is gone, the kubectl patch and the olm.owner cleanup; then the printed commands,
 //     run as printed, free the namespace and remove the leaked cluster-scoped objects;
+//   - diagnose namespace on a namespace held by an APIService whose Service is missing
+//     (NamespaceDeletionDiscoveryFailure): exit 1, names the APIService and its Service; the
+//     printed `kubectl delete apiservice`, run as printed, lets the namespace go;
 //   - bad input (unknown context, malformed NS/NAME, unknown release or namespace): exit 2.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
@@ -139,6 +142,44 @@ describe('once the olm-operator Deployment is gone', () => {
     const r = await cli(['diagnose', 'namespace', 'cc-simple']);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/not Terminating/);
+  });
+});
+
+describe('a namespace held by an unavailable aggregated API', () => {
+  const API = 'v1.tg-missing.example.com';
+  const NS = 'cc-discovery';
+
+  it('diagnose namespace: exit 1, names the NamespaceDeletionDiscoveryFailure, the APIService and its missing Service; the printed remedy frees the namespace', async () => {
+    // An APIService whose Service does not exist: kube-aggregator marks it unavailable and the
+    // namespace controller's discovery of its group fails, so no namespace can be finalized.
+    const apiService = {
+      apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name: API },
+      spec: { group: 'tg-missing.example.com', version: 'v1', service: { namespace: 'cc-nowhere', name: 'missing-api', port: 443 },
+        insecureSkipTLSVerify: true, groupPriorityMinimum: 1000, versionPriority: 15 },
+    };
+    const applied = await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(apiService) });
+    expect(applied.code, applied.stderr).toBe(0);
+    expect((await cp.kubectl(['create', 'namespace', NS])).code).toBe(0);
+    expect((await cp.kubectl(['delete', 'namespace', NS, '--wait=false'])).code).toBe(0);
+    await waitFor(`${NS} Terminating with NamespaceDeletionDiscoveryFailure`, 90_000, async () => {
+      const s = await namespaceState(cp, NS);
+      return s.phase === 'Terminating' && s.conditions.some((c) => c.type === 'NamespaceDeletionDiscoveryFailure' && c.status === 'True') ? true : undefined;
+    }, 500);
+
+    const r = await cli(['diagnose', 'namespace', NS]);
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stdout).toContain('API discovery fails (NamespaceDeletionDiscoveryFailure)');
+    expect(r.stdout).toContain(`APIService ${API} -> Service cc-nowhere/missing-api`);
+    expect(r.stdout).toContain(`${NS} cannot finish while API discovery fails: 1 APIService(s) unavailable (${API})`);
+    expect(r.stdout).not.toContain('should finish shortly');
+
+    const commands = r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('kubectl '));
+    expect(commands).toEqual([`kubectl delete apiservice ${API}`]);
+    for (const c of commands) {
+      const x = await run('bash', ['-c', c], { env: cp.env, timeoutMs: 60_000 });
+      expect(x.code, `${c}\n${x.stdout}${x.stderr}`).toBe(0);
+    }
+    await waitNamespaceGone(cp, NS, 120_000);
   });
 });
 

@@ -7,7 +7,8 @@
 //      controller-gen output). Where that module cannot be downloaded, that one case is skipped and
 //      says why.
 //   2. the base ValidatingWebhookConfiguration applied for real with clientConfig switched to a
-//      url: the API server compiles every matchCondition (and rejects a broken one: the control).
+//      url: the API server compiles every matchCondition (and rejects a broken one: the control);
+//      the same rendered from a finalizer registry with a configured guard is accepted too.
 //   3. the guard never blocks its own removal: the guard runs (host process, test/scenarios/guard.ts),
 //      the rendered self-signed overlay is applied for real with its webhooks pointed at it, and
 //      `kubectl delete -f` of the same objects (what `kubectl delete -k` does) succeeds, the guard
@@ -22,6 +23,8 @@ import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import { FinalizerRegistry } from '../../src/registry/finalizerRegistry.ts';
+import { renderManifestFiles } from '../../src/registry/renderManifests.ts';
 import { missingComponents, repoRoot } from '../cluster/paths.ts';
 import { run, runOk, sleep, waitFor } from '../cluster/proc.ts';
 import { startGuard, type Guard } from '../scenarios/guard.ts';
@@ -218,6 +221,22 @@ describe('the base ValidatingWebhookConfiguration, applied for real', () => {
     }
     const del = await cp.kubectl(['delete', 'validatingwebhookconfiguration', VWC]);
     expect(del.code, del.stderr).toBe(0);
+  });
+
+  it('rendered with a configured guard (cluster-scoped, set-based controller selector, ignoreLabel): accepted too', async () => {
+    const registry = new FinalizerRegistry([{
+      finalizer: 'example.com/protection',
+      resource: { group: 'example.com', version: 'v1', resource: 'widgetclusters', kind: 'WidgetCluster', namespaced: false },
+      ignoreLabel: 'example.com/copy',
+      controller: { displayName: 'widget operator', deploymentSelector: 'app.kubernetes.io/name in (widget-operator,widget-op),!example.com/disabled', requireClusterRoleBinding: false },
+    }]);
+    const files = renderManifestFiles(registry, (file) => readFileSync(join(manifests, 'base', file), 'utf8'));
+    const vwc = withUrl(parseDocs(files.get('validatingwebhookconfiguration.yaml') ?? ''), 'https://127.0.0.1:9/validate');
+    expect(vwc[0]?.webhooks?.map((w) => w.name)).toContain('controllers-2.teardown-guard.io');
+    const r = await cp.kubectl(['apply', '--dry-run=server', '--validate=strict', '-f', '-'], { input: render(vwc) });
+    expect(r.code, r.stderr).toBe(0);
+    const rbac = await dryRunServer(files.get('rbac.yaml') ?? '');
+    expect(rbac.code, rbac.out).toBe(0);
   });
 
   it('control: the same object with a broken CEL expression is rejected (so the acceptance above means something)', async () => {
