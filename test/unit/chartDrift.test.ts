@@ -2,8 +2,8 @@
 // and its overlays/components, in everything but labels and the config ConfigMap's name: webhook
 // rules, selectors, matchConditions, failurePolicy and timeouts; RBAC rules; the Deployments'
 // security contexts, probes and args; Services; the PodDisruptionBudget; the config content. The
-// chart's webhook match fields and ClusterRole rules come from its files/ (the chart's README.md);
-// this test is what keeps them equal to the base. Needs only the pinned helm 3, helm 4 and kubectl
+// chart's webhook match fields and ClusterRole rules come from its files/, written from the base by
+// `npm run chart:rules` (the chart's README.md); this test is what keeps them equal to the base. Needs only the pinned helm 3, helm 4 and kubectl
 // binaries (test/cluster/build-binaries.sh), no cluster.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { loadConfig, policyModes } from '../../src/config.ts';
+import { CHART_FILES_DIR, chartRuleFiles, renderBase } from '../chart/ruleFiles.ts';
 import { binPath, repoRoot, versions } from '../cluster/paths.ts';
 
 const CHART = join(repoRoot, 'manifests', 'chart', 'teardown-guard');
@@ -114,6 +115,14 @@ const find = (objects: K8sObject[], kind: string, name: string) => {
 };
 const webhooksOf = (objects: K8sObject[]) =>
   find(objects, 'ValidatingWebhookConfiguration', 'teardown-guard')['webhooks'] as Array<{ name: string; failurePolicy: string; clientConfig: { caBundle?: string; service: { namespace: string } }; namespaceSelector?: { matchExpressions: Array<{ values: string[] }> } }>;
+
+describe("the chart's rule files", () => {
+  it('are what `npm run chart:rules` writes from the base as it is now', () => {
+    for (const [name, text] of Object.entries(chartRuleFiles(renderBase()))) {
+      expect(readFileSync(join(CHART_FILES_DIR, name), 'utf8'), `manifests/chart/teardown-guard/files/${name} is stale: run \`npm run chart:rules\``).toBe(text);
+    }
+  });
+});
 
 describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
   it('matches manifests/base (certs.source=secret: the caBundle given is in every webhook)', () => {
