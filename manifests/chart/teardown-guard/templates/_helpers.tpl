@@ -1,0 +1,127 @@
+{{/* Fixed names: the guard is one per cluster (its webhook configuration is cluster-scoped), and
+the serving certificate, the webhooks and config.yaml name the Service teardown-guard. */}}
+{{- define "tg.name" -}}teardown-guard{{- end -}}
+
+{{- define "tg.labels" -}}
+app.kubernetes.io/name: teardown-guard
+app.kubernetes.io/part-of: teardown-guard
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "tg.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/* config.yaml (teardown-guard serve --config); every key: `teardown-guard serve --help`. */}}
+{{- define "tg.config" -}}
+listen:
+  host: 0.0.0.0
+  port: 8443
+tls:
+  certFile: /etc/teardown-guard/tls/tls.crt
+  keyFile: /etc/teardown-guard/tls/tls.key
+guardNamespace: {{ .Release.Namespace }}
+policies:
+  {{- range $name, $p := .Values.policies }}
+  {{ $name }}:
+    mode: {{ $p.mode }}
+  {{- end }}
+undecided: {{ .Values.undecided }}
+liveLookup:
+  timeoutMs: {{ .Values.liveLookup.timeoutMs }}
+  concurrency: {{ .Values.liveLookup.concurrency }}
+breakGlassAnnotation: {{ .Values.breakGlassAnnotation }}
+log:
+  level: {{ .Values.logLevel }}
+shutdown:
+  delayMs: {{ .Values.shutdown.delayMs }}
+  drainTimeoutMs: {{ .Values.shutdown.drainTimeoutMs }}
+{{- end -}}
+
+{{/* The Pod spec shared by the webhook Deployment and the audit receiver ($ = root, component). */}}
+{{- define "tg.podSpec" -}}
+{{- $ := .root -}}
+serviceAccountName: teardown-guard
+automountServiceAccountToken: true
+terminationGracePeriodSeconds: {{ $.Values.terminationGracePeriodSeconds }}
+{{- if eq .component "webhook" }}
+affinity:
+  podAntiAffinity:
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          topologyKey: kubernetes.io/hostname
+          labelSelector:
+            matchLabels:
+              app.kubernetes.io/name: teardown-guard
+              app.kubernetes.io/component: webhook
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: topology.kubernetes.io/zone
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        app.kubernetes.io/name: teardown-guard
+        app.kubernetes.io/component: webhook
+{{- end }}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 65532
+  runAsGroup: 65532
+  fsGroup: 65532
+  seccompProfile:
+    type: RuntimeDefault
+containers:
+  - name: teardown-guard
+    image: {{ include "tg.image" $ }}
+    imagePullPolicy: {{ $.Values.image.pullPolicy }}
+    args: ["serve", "--config", "/etc/teardown-guard/config/config.yaml"]
+    env:
+      - name: NODE_OPTIONS
+        value: "--max-old-space-size=768 --max-semi-space-size=4"
+    ports:
+      - name: https
+        containerPort: 8443
+        protocol: TCP
+    livenessProbe:
+      httpGet: { path: /healthz, port: https, scheme: HTTPS }
+      periodSeconds: 10
+      timeoutSeconds: 2
+      failureThreshold: 3
+    readinessProbe:
+      httpGet: { path: /readyz, port: https, scheme: HTTPS }
+      periodSeconds: 5
+      timeoutSeconds: 2
+      failureThreshold: 2
+    resources:
+      {{- toYaml $.Values.resources | nindent 6 }}
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      runAsNonRoot: true
+      capabilities:
+        drop: ["ALL"]
+    volumeMounts:
+      - name: tls
+        mountPath: /etc/teardown-guard/tls
+        readOnly: true
+      - name: config
+        mountPath: /etc/teardown-guard/config
+        readOnly: true
+      - name: tmp
+        mountPath: /tmp
+volumes:
+  - name: tls
+    secret:
+      secretName: teardown-guard-tls
+      defaultMode: 0440
+  - name: config
+    configMap:
+      name: teardown-guard-config
+  - name: tmp
+    emptyDir:
+      sizeLimit: 16Mi
+{{- end -}}

@@ -1,0 +1,175 @@
+// The Helm chart (manifests/chart/teardown-guard) renders the same objects as the kustomize base
+// and its overlays/components, in everything but labels and the config ConfigMap's name: webhook
+// rules, selectors, matchConditions, failurePolicy and timeouts; RBAC rules; the Deployments'
+// security contexts, probes and args; Services; the PodDisruptionBudget; the config content. The
+// chart's webhook match fields and ClusterRole rules come from its files/, written from the base by
+// `npm run chart:rules` (the chart's README.md); this test is what keeps them equal to the base. Needs only the pinned helm 3, helm 4 and kubectl
+// binaries (test/cluster/build-binaries.sh), no cluster.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
+import { loadConfig, policyModes } from '../../src/config.ts';
+import { CHART_FILES_DIR, chartRuleFiles, renderBase } from '../chart/ruleFiles.ts';
+import { binPath, repoRoot, versions } from '../cluster/paths.ts';
+
+const CHART = join(repoRoot, 'manifests', 'chart', 'teardown-guard');
+const MANIFESTS = join(repoRoot, 'manifests');
+// Any well-formed base64 value: the base carries no caBundle (its overlays add it).
+const CHART_APP_VERSION = String((parseAllDocuments(readFileSync(join(CHART, 'Chart.yaml'), 'utf8'))[0]!.toJS() as { appVersion: string }).appVersion);
+const CA_BUNDLE = Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64');
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [k: string]: unknown;
+}
+
+const work = mkdtempSync(join(tmpdir(), 'tg-chart-drift-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function run(bin: string, args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw new Error(`${bin}: ${r.error.message} (build it with test/cluster/build-binaries.sh)`);
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+// YAML 1.1, as the API server and kustomize read it (`defaultMode: 0440` is octal).
+const parseObjects = (text: string) =>
+  parseAllDocuments(text, { version: '1.1' }).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => Boolean(o));
+
+function helmTemplate(helm: 3 | 4, args: string[]): K8sObject[] {
+  const r = run(binPath(helm === 3 ? 'helm3' : 'helm4'), ['template', 'tg', CHART, '--namespace', 'teardown-guard', '--kube-version', versions().KUBE_VERSION, ...args]);
+  if (r.code !== 0) throw new Error(`helm ${helm} template failed:\n${r.stderr}`);
+  return parseObjects(r.stdout);
+}
+
+/**
+ * `kubectl kustomize` of a user's kustomization: `resources` and `components` under manifests/,
+ * and the image reference set at the top, as the README's overlays do. (The base's own `images`
+ * entry does not reach a component's Deployment, such as the audit receiver's.)
+ */
+function kustomize(resources: string[], components: string[] = []): K8sObject[] {
+  const dir = mkdtempSync(join(work, 'k-'));
+  const rel = (p: string) => relative(dir, join(MANIFESTS, p));
+  writeFileSync(join(dir, 'kustomization.yaml'), stringify({
+    apiVersion: 'kustomize.config.k8s.io/v1beta1',
+    kind: 'Kustomization',
+    resources: resources.map(rel),
+    ...(components.length ? { components: components.map(rel) } : {}),
+    images: [{ name: 'teardown-guard', newTag: CHART_APP_VERSION }],
+  }));
+  const r = run(binPath('kubectl'), ['kustomize', dir]);
+  if (r.code !== 0) throw new Error(`kubectl kustomize failed:\n${r.stderr}`);
+  return parseObjects(r.stdout);
+}
+
+const keyOf = (o: K8sObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+const CONFIG_NAME = 'teardown-guard-config';
+
+/**
+ * What must match, keyed by kind/namespace/name: each object without its labels (the chart adds
+ * Helm's), the ConfigMap by its parsed config.yaml under its unhashed name, Pod templates without
+ * the chart's config checksum, webhooks without caBundle. The Namespace is left to the user (the
+ * chart's README.md: `--create-namespace` or a labelled namespace).
+ */
+function comparable(objects: K8sObject[]): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const o of structuredClone(objects)) {
+    if (o.kind === 'Namespace') continue;
+    delete o.metadata.labels;
+    if (o.kind === 'ConfigMap' && o.metadata.name.startsWith(CONFIG_NAME)) {
+      o.metadata.name = CONFIG_NAME;
+      const data = o['data'] as Record<string, string>;
+      o['data'] = { 'config.yaml': parseAllDocuments(data['config.yaml']!)[0]!.toJS() as unknown };
+    }
+    if (o.kind === 'Deployment') {
+      const template = (o['spec'] as { template: { metadata: { annotations?: Record<string, string> }; spec: { volumes: Array<{ configMap?: { name: string } }> } } }).template;
+      delete template.metadata.annotations?.['checksum/config'];
+      if (template.metadata.annotations && !Object.keys(template.metadata.annotations).length) delete template.metadata.annotations;
+      for (const v of template.spec.volumes) if (v.configMap?.name.startsWith(CONFIG_NAME)) v.configMap.name = CONFIG_NAME;
+    }
+    if (o.kind === 'ValidatingWebhookConfiguration') {
+      for (const w of o['webhooks'] as Array<{ clientConfig: { caBundle?: string } }>) delete w.clientConfig.caBundle;
+    }
+    if (o.metadata.annotations && !Object.keys(o.metadata.annotations).length) delete o.metadata.annotations;
+    out.set(keyOf(o), o);
+  }
+  return out;
+}
+
+function expectSameObjects(chart: K8sObject[], kustomized: K8sObject[]): void {
+  const c = comparable(chart);
+  const k = comparable(kustomized);
+  expect([...c.keys()].sort()).toEqual([...k.keys()].sort());
+  for (const [key, obj] of k) expect(c.get(key), `${key} differs between the chart and kustomize`).toEqual(obj);
+}
+
+const find = (objects: K8sObject[], kind: string, name: string) => {
+  const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
+  if (!o) throw new Error(`${kind} ${name} not rendered`);
+  return o;
+};
+const webhooksOf = (objects: K8sObject[]) =>
+  find(objects, 'ValidatingWebhookConfiguration', 'teardown-guard')['webhooks'] as Array<{ name: string; failurePolicy: string; clientConfig: { caBundle?: string; service: { namespace: string } }; namespaceSelector?: { matchExpressions: Array<{ values: string[] }> } }>;
+
+describe("the chart's rule files", () => {
+  it('are what `npm run chart:rules` writes from the base as it is now', () => {
+    for (const [name, text] of Object.entries(chartRuleFiles(renderBase()))) {
+      expect(readFileSync(join(CHART_FILES_DIR, name), 'utf8'), `manifests/chart/teardown-guard/files/${name} is stale: run \`npm run chart:rules\``).toBe(text);
+    }
+  });
+});
+
+describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
+  it('matches manifests/base (certs.source=secret: the caBundle given is in every webhook)', () => {
+    const chart = helmTemplate(helm, ['--set', `certs.caBundle=${CA_BUNDLE}`]);
+    expectSameObjects(chart, kustomize(['base']));
+    expect(webhooksOf(chart).map((w) => w.clientConfig.caBundle)).toEqual(webhooksOf(chart).map(() => CA_BUNDLE));
+    // Every object carries the base's labels too.
+    for (const o of chart) expect(o.metadata.labels, keyOf(o)).toMatchObject({ 'app.kubernetes.io/name': 'teardown-guard', 'app.kubernetes.io/part-of': 'teardown-guard' });
+  });
+
+  it('matches overlays/cert-manager with components audit-receiver and fail-closed-namespaces', () => {
+    const chart = helmTemplate(helm, ['--set', 'certs.source=cert-manager', '--set', 'auditReceiver.enabled=true', '--set', 'webhook.failClosedNamespaces=true']);
+    expectSameObjects(chart, kustomize(['overlays/cert-manager'], ['components/audit-receiver', 'components/fail-closed-namespaces']));
+    expect(webhooksOf(chart).filter((w) => w.failurePolicy === 'Fail').map((w) => w.name)).toEqual(['namespaces.teardown-guard.io']);
+  });
+
+  it('puts the release namespace where the base names teardown-guard, and the values into config.yaml', () => {
+    const chart = helmTemplate(helm, [
+      '--namespace', 'guard-ns', '--set', `certs.caBundle=${CA_BUNDLE}`, '--set', 'replicas=3',
+      '--set', 'policies.helm-uninstall-namespace.mode=audit', '--set', 'undecided=deny', '--set', 'podDisruptionBudget.enabled=false',
+    ]);
+    const hooks = webhooksOf(chart);
+    expect(hooks.map((w) => w.clientConfig.service.namespace)).toEqual(hooks.map(() => 'guard-ns'));
+    const excluded = hooks.flatMap((w) => w.namespaceSelector?.matchExpressions.flatMap((e) => e.values) ?? []);
+    expect(excluded).toContain('guard-ns');
+    expect(excluded).not.toContain('teardown-guard');
+    for (const o of chart) if (o.metadata.namespace !== undefined) expect(o.metadata.namespace, keyOf(o)).toBe('guard-ns');
+    expect(chart.some((o) => o.kind === 'PodDisruptionBudget')).toBe(false);
+    expect((find(chart, 'Deployment', 'teardown-guard')['spec'] as { replicas: number }).replicas).toBe(3);
+    // The rendered config.yaml, read by the guard's own loader.
+    const file = join(mkdtempSync(join(work, 'cfg-')), 'config.yaml');
+    writeFileSync(file, (find(chart, 'ConfigMap', CONFIG_NAME)['data'] as Record<string, string>)['config.yaml']!);
+    const { config } = loadConfig({ file, checkFiles: false, purpose: 'policies' });
+    expect(policyModes(config)).toEqual({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'audit' });
+    expect(config.undecided).toBe('deny');
+    expect(config.guardNamespace).toBe('guard-ns');
+  });
+
+  it.each([
+    [['--set', 'policies.olm-orphaned-finalizers.mode=block'], "at '/policies/olm-orphaned-finalizers/mode': value must be one of 'enforce', 'warn', 'audit', 'off'"],
+    [['--set', 'undecided=maybe'], "at '/undecided': value must be one of 'allow', 'deny'"],
+    [['--set', 'certs.source=self-signed'], "at '/certs/source': value must be one of 'secret', 'cert-manager'"],
+    [['--set', 'replicas=0'], "at '/replicas'"],
+    [[], 'certs.source=secret needs certs.caBundle'],
+  ])('refuses bad values with a message naming the value: %j', (args, message) => {
+    const r = run(binPath(helm === 3 ? 'helm3' : 'helm4'), ['template', 'tg', CHART, '--kube-version', versions().KUBE_VERSION, ...args]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(message);
+  });
+});
