@@ -41,7 +41,7 @@ const NODE_BUSY = /another node cluster is running/;
  * The node is one per host (test/cluster/node/lock.ts) and another suite or engineer may hold it:
  * retry for a bounded time, never break the lock.
  */
-async function startNodeCluster(o: Omit<ControlPlaneOptions, 'node'>, waitMs: number, log: (l: string) => void): Promise<ControlPlane> {
+export async function startNodeCluster(o: Omit<ControlPlaneOptions, 'node'>, waitMs: number, log: (l: string) => void): Promise<ControlPlane> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
