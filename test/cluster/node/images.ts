@@ -103,8 +103,11 @@ export async function buildGuardImage(o: GuardImageOptions): Promise<GuardImage>
   }
 }
 
-/** Pinned static binaries that run as Pods on the node in an image of their own. */
-export type BinaryImageName = 'kubectl' | 'olm';
+/**
+ * Pinned static binaries that run as Pods on the node in an image of their own. Only kubectl so
+ * far (hook Jobs); olm-operator as a Pod would be the next one (test/cluster/README.md).
+ */
+export type BinaryImageName = 'kubectl';
 
 /**
  * An image holding only one pinned, statically linked binary at /bin/NAME (its entrypoint), uid
