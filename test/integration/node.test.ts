@@ -5,7 +5,8 @@
 // `kubectl exec`/`logs` through the kubelet, the API server's answers and its audit log.
 //
 //   1. one node cluster per host: a second one is refused while this one runs
-//   2. the node is Ready: the pinned kubelet over containerd, the node IP from the harness
+//   2. the node is Ready: the pinned kubelet over containerd, the node IP from the harness; a Job of
+//      an image holding only the pinned kubectl (what Helm hook Jobs run) Completes as a Pod there
 //   3. both replicas Ready, running the image built here, as uid 65532 with a read-only root and
 //      seccomp in force (read inside the container)
 //   4. a namespace DELETE (dry run) of a namespace whose CSV finalizer has no controller is denied
@@ -34,7 +35,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
-import { buildGuardImage, type GuardImage } from '../cluster/node/images.ts';
+import { buildBinaryImage, buildGuardImage, type GuardImage } from '../cluster/node/images.ts';
 import { GUARD_DEPLOYMENT, GUARD_NAMESPACE, installGuard, rotateServingCert, type InstalledGuard } from '../cluster/node/installGuard.ts';
 import { NODE_NET, snapshotHost, type HostSnapshot } from '../cluster/node/host.ts';
 import { NODE_LOCK_DIR } from '../cluster/node/lock.ts';
@@ -42,6 +43,7 @@ import { NODE_NAME } from '../cluster/node/node.ts';
 import { missingComponents } from '../cluster/paths.ts';
 import { runOk, sleep, waitFor } from '../cluster/proc.ts';
 import { csvManifest } from '../scenarios/objects.ts';
+import { startNodeCluster } from '../scenarios/placement.ts';
 
 const log = (line: string) => process.stderr.write(`[node-test] ${line}\n`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
@@ -178,7 +180,8 @@ beforeAll(async () => {
   podCgroupsBefore = podCgroups();
   const t0 = Date.now();
   // OLM's CRDs: the guard watches CSVs, and the stranded namespace holds one.
-  cp = await startControlPlane({ node: true, olm: 'crds' });
+  // Waits (bounded) while another process holds the one node of this host.
+  cp = await startNodeCluster({ olm: 'crds' }, 180_000, log);
   nodeUpMs = Date.now() - t0;
   work = mkdtempSync(join(tmpdir(), 'tg-node-test-'));
   image = await buildGuardImage({ outDir: work, source: process.env.TG_NODE_IMAGE_SOURCE === 'head' ? 'head' : 'worktree', log });
@@ -205,6 +208,39 @@ describe('node mode', () => {
     expect(node.status.nodeInfo.kubeletVersion).toMatch(/^v1\.36\./);
     expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\//);
     expect(node.status.addresses).toContainEqual({ type: 'InternalIP', address: NODE_NET.nodeIP });
+  });
+});
+
+describe('a pinned binary in an image of its own (what hook Jobs run)', () => {
+  it('a Job of the kubectl image Completes as a Pod on the node, reaching the API server with in-cluster config', async () => {
+    const kubectlImage = await buildBinaryImage('kubectl', log);
+    await cp.node!.importImage(kubectlImage.path);
+    const ns = 'hook-job';
+    const objects = [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'hook', namespace: ns } },
+      {
+        apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'kubectl-version', namespace: ns },
+        spec: {
+          backoffLimit: 0,
+          template: {
+            spec: {
+              serviceAccountName: 'hook', restartPolicy: 'Never',
+              containers: [{ name: 'kubectl', image: kubectlImage.ref, imagePullPolicy: 'Never', args: ['get', '--raw', '/version'] }],
+            },
+          },
+        },
+      },
+    ];
+    const apply = await cp.kubectl(['apply', '-f', '-'], { input: objects.map((o) => JSON.stringify(o)).join('\n---\n') });
+    expect(apply.code, apply.stderr).toBe(0);
+    const done = await cp.kubectl(['-n', ns, 'wait', '--for=condition=complete', 'job/kubectl-version', '--timeout=90s'], { timeoutMs: 100_000 });
+    const logs = await cp.kubectl(['-n', ns, 'logs', 'job/kubectl-version']);
+    expect(done.code, `${done.stderr}\n${logs.stdout}${logs.stderr}`).toBe(0);
+    expect((JSON.parse(logs.stdout) as { gitVersion: string }).gitVersion).toMatch(/^v1\.36\./);
+    const pods = await cp.client.must<{ items: Array<{ spec: { nodeName?: string } }> }>('GET', `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent('job-name=kubectl-version')}`);
+    expect(pods.items.map((p) => p.spec.nodeName)).toEqual([NODE_NAME]);
+    await cp.kubectl(['delete', 'namespace', ns, '--wait=false']);
   });
 });
 

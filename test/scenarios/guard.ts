@@ -124,20 +124,24 @@ export function webhookConfigurationYaml(url: string, caPem: string, failurePoli
   return stringifyYaml(doc);
 }
 
-export interface Guard {
+/** What a scenario does with the guard, wherever it runs (host process here, Pods: inClusterGuard.ts). */
+export interface ScenarioGuard {
+  /** Registers (or re-registers) the webhook configuration and waits until the apiserver calls it (failurePolicy: the manifest's unless given). */
+  register(failurePolicy?: 'Fail' | 'Ignore'): Promise<void>;
+  unregister(): Promise<void>;
+  /** Applies new policy modes (same certificate and address). */
+  setModes(modes: GuardModes): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface Guard extends ScenarioGuard {
   port: number;
   url: string;
   certs: GuardCerts;
   configPath: string;
   logPath: string;
   daemon: Daemon;
-  /** Registers (or re-registers) the webhook configuration and waits until the apiserver calls it (failurePolicy: the manifest's unless given). */
-  register(failurePolicy?: 'Fail' | 'Ignore'): Promise<void>;
-  unregister(): Promise<void>;
-  /** Rewrites the config with new modes and restarts the process (same port/certs). */
-  setModes(modes: GuardModes): Promise<void>;
   logTail(lines?: number): string;
-  stop(): Promise<void>;
 }
 
 export interface StartGuardOptions {
@@ -245,19 +249,22 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
  * Starts (once) and registers the guard for the WITH-guard parts of a scenario file. A scenario
  * that needs the guard fails when it cannot run, saying why; it never skips.
  */
-export class GuardSession {
+export type StartScenarioGuard<G extends ScenarioGuard = ScenarioGuard> = (cp: ControlPlane, o: StartGuardOptions) => Promise<G>;
+
+export class GuardSession<G extends ScenarioGuard = Guard> {
   private cp: () => ControlPlane;
-  private start: (cp: ControlPlane, o: StartGuardOptions) => Promise<Guard>;
-  private guard: Guard | undefined;
+  private start: StartScenarioGuard<G>;
+  private guard: G | undefined;
   private failed: string | undefined;
   private registered = false;
   private modes = '';
-  /** `start` runs the guard: a host process here; the kind e2e passes its in-cluster Deployment. */
-  constructor(cp: () => ControlPlane, start: (cp: ControlPlane, o: StartGuardOptions) => Promise<Guard> = startGuard) {
+  /** `start` runs the guard: a host process by default; test/scenarios/placement.ts passes Pods on the node. */
+  constructor(cp: () => ControlPlane, start?: StartScenarioGuard<G>) {
     this.cp = cp;
-    this.start = start;
+    // Without `start`, G is the default Guard and startGuard returns one.
+    this.start = start ?? (startGuard as unknown as StartScenarioGuard<G>);
   }
-  async get(modes: GuardModes): Promise<Guard> {
+  async get(modes: GuardModes): Promise<G> {
     const why = this.failed ?? guardUnavailableReason();
     if (why) throw new Error(`the scenario needs teardown-guard, which cannot run: ${why}`);
     try {

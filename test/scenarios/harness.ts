@@ -1,4 +1,4 @@
-// Helpers shared by the scenario suite, the demo and (later) the kind e2e: Helm commands against
+// Helpers shared by the scenario suites and the demo: Helm commands against
 // a ControlPlane, release-record and namespace observations, and the manual remedies used to
 // reset the cluster between scenarios. Observations return data; callers decide what to assert
 // or print.

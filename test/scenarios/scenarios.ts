@@ -1,7 +1,6 @@
 // Scenarios S1–S5 (issue 3) as plain async steps over a ControlPlane. Each step runs the real
 // tools, records a Transcript, and returns what it observed; it asserts nothing. The vitest suite
-// (test/integration/scenarios*.test.ts) asserts on the observations, the demo prints them, and a
-// kind e2e can drive the same steps against another kubeconfig.
+// (test/integration/scenarios*.test.ts) asserts on the observations and the demo prints them.
 import type { ControlPlane } from '../cluster/controlPlane.ts';
 import { CSV_CLEANUP, getCsv, installOlm, OLM_NAMESPACE, applyObjects, waitDeploymentAvailable } from '../cluster/olm.ts';
 import { sleep, waitFor } from '../cluster/proc.ts';

@@ -4,9 +4,9 @@
 // as the Dockerfile's build arguments (BUILD_IMAGE, RUNTIME_IMAGE) so the same Dockerfile still
 // builds with public bases elsewhere.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { cacheDir, clusterDir, repoRoot, versions } from '../paths.ts';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { binPath, cacheDir, clusterDir, repoRoot, versions } from '../paths.ts';
 import { run, runOk } from '../proc.ts';
 
 export interface ImageArchive {
@@ -96,6 +96,48 @@ export async function buildGuardImage(o: GuardImageOptions): Promise<GuardImage>
     const buildMs = Date.now() - t0;
     o.log?.(`guard image ${ref} built in ${(buildMs / 1000).toFixed(1)}s`);
     return { path, ref, buildMs };
+  } finally {
+    await run('buildah', [...store, 'rm', '--all'], { env, timeoutMs: 60_000 });
+    rmSync(work, { recursive: true, force: true });
+    for (const d of createdByUs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Pinned static binaries that run as Pods on the node in an image of their own. Only kubectl so
+ * far (hook Jobs); olm-operator as a Pod would be the next one (test/cluster/README.md).
+ */
+export type BinaryImageName = 'kubectl';
+
+/**
+ * An image holding only one pinned, statically linked binary at /bin/NAME (its entrypoint), uid
+ * 65532: `buildah from scratch` in a throwaway vfs store, no base image and no registry. Charts
+ * take it as their image value (the Pixie-shaped chart's kubectlImage for its pre-delete hook Job).
+ * Cached by version next to the other node images.
+ */
+export async function buildBinaryImage(name: BinaryImageName, log?: (line: string) => void): Promise<ImageArchive> {
+  const binary = binPath(name);
+  if (!existsSync(binary)) throw new Error(`missing ${binary}; run \`npm run build:binaries\` first`);
+  const version = basename(binary).slice(name.length + 1);
+  const ref = `localhost/teardown-guard-test/${name}:${version}`;
+  const path = join(imagesDir(), `${name}-${version}.tar`);
+  if (existsSync(path)) return { path, ref };
+  const t0 = Date.now();
+  mkdirSync(imagesDir(), { recursive: true });
+  const work = mkdtempSync(join(imagesDir(), `${name}-build-`));
+  const store = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--storage-driver', 'vfs'];
+  const env = { ...process.env, TMPDIR: work };
+  const createdByUs = BUILDAH_HOST_DIRS.filter((d) => !existsSync(d));
+  try {
+    const container = (await runOk('buildah', [...store, 'from', '--quiet', 'scratch'], { env })).stdout.trim();
+    await runOk('buildah', [...store, 'copy', '--chmod', '0755', container, binary, `/bin/${name}`], { env, timeoutMs: 120_000 });
+    await runOk('buildah', [...store, 'config', '--entrypoint', JSON.stringify([`/bin/${name}`]), '--user', '65532:65532', container], { env });
+    await runOk('buildah', [...store, 'commit', '--quiet', container, ref], { env, timeoutMs: 120_000 });
+    // Written under a temp name first: a half-written archive is never taken for a cached one.
+    await runOk('buildah', [...store, 'push', '--quiet', ref, `oci-archive:${path}.tmp:${ref}`], { env, timeoutMs: 120_000 });
+    renameSync(`${path}.tmp`, path);
+    log?.(`${name} image ${ref} built in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    return { path, ref };
   } finally {
     await run('buildah', [...store, 'rm', '--all'], { env, timeoutMs: 60_000 });
     rmSync(work, { recursive: true, force: true });

@@ -37,10 +37,17 @@ async function generateCerts(workDir: string): Promise<void> {
   await runOk('bash', [join(repoRoot, 'certs', 'generate.sh'), '--out', certsDir(workDir), '--kustomize-dir', generatedDir(workDir), '--days', '2', '--ca-days', '2'], { timeoutMs: 60_000 });
 }
 
-/** Writes the copy of manifests/, its certificates and the image overlay under `workDir`. */
-export async function prepareGuardOverlay(workDir: string, imageRef: string): Promise<string> {
+/** The copy's manifests/base/config.yaml: what the ConfigMap generator turns into the guard's config. */
+export const guardConfigPath = (workDir: string) => join(workDir, 'manifests', 'base', 'config.yaml');
+
+/**
+ * Writes the copy of manifests/, its certificates and the image overlay under `workDir`.
+ * `editConfig` rewrites the copy's config.yaml (policy modes), as a user edits theirs.
+ */
+export async function prepareGuardOverlay(workDir: string, imageRef: string, editConfig?: (configYaml: string) => string): Promise<string> {
   const manifests = join(workDir, 'manifests');
   cpSync(join(repoRoot, 'manifests'), manifests, { recursive: true });
+  if (editConfig) writeFileSync(guardConfigPath(workDir), editConfig(readFileSync(guardConfigPath(workDir), 'utf8')));
   rmSync(generatedDir(workDir), { recursive: true, force: true });
   await generateCerts(workDir);
   const overlayDir = join(manifests, 'overlays', 'node-image');
@@ -54,14 +61,20 @@ export async function prepareGuardOverlay(workDir: string, imageRef: string): Pr
   return overlayDir;
 }
 
-export async function installGuard(cp: ControlPlane, workDir: string, imageRef: string, timeoutMs = 180_000): Promise<InstalledGuard> {
-  const overlayDir = await prepareGuardOverlay(workDir, imageRef);
+export async function installGuard(cp: ControlPlane, workDir: string, imageRef: string, timeoutMs = 180_000, editConfig?: (configYaml: string) => string): Promise<InstalledGuard> {
+  const overlayDir = await prepareGuardOverlay(workDir, imageRef, editConfig);
+  const installMs = await applyAndRollOut(cp, overlayDir, timeoutMs);
+  return { overlayDir, certsDir: certsDir(workDir), installMs };
+}
+
+/** `kubectl apply -k` then `rollout status` until every replica is updated and available; returns the ms taken. */
+export async function applyAndRollOut(cp: ControlPlane, overlayDir: string, timeoutMs = 180_000): Promise<number> {
   const t0 = Date.now();
   const apply = await cp.kubectl(['apply', '-k', overlayDir]);
   if (apply.code !== 0) throw new Error(`kubectl apply -k failed:\n${apply.stdout}\n${apply.stderr}`);
   const status = await cp.kubectl(['-n', GUARD_NAMESPACE, 'rollout', 'status', `deploy/${GUARD_DEPLOYMENT}`, `--timeout=${Math.round(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 10_000 });
   if (status.code !== 0) throw new Error(`rollout status failed:\n${status.stdout}\n${status.stderr}`);
-  return { overlayDir, certsDir: certsDir(workDir), installMs: Date.now() - t0 };
+  return Date.now() - t0;
 }
 
 /**

@@ -21,6 +21,8 @@ export const NODE_CONTROLLERS = [
   'disruption-controller',
   // Lifts the not-ready taint once the kubelet reports Ready.
   'node-lifecycle-controller',
+  // Creates the Pods of Jobs (Helm hooks): a node cluster runs them as Pods, not host processes.
+  'job-controller',
 ];
 
 export interface NodePki {

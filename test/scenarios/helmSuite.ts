@@ -1,0 +1,212 @@
+// Scenarios S2, S3 (incident B: the Helm SDK uninstall whose DELETEs go to the wrong namespace)
+// and S4 (correct teardowns: no false positives), on the real loopback control plane with the
+// real helm 3/4 CLIs and the Helm SDK program. Each scenario runs WITHOUT the guard first (proving
+// the harness reproduces the incident), then WITH it; a WITH-guard part fails, saying why, when
+// the guard cannot run here. The guard's placement (host process or Pods on the node) is the
+// suite's parameter: test/integration/scenariosHelm.test.ts and scenariosInCluster.test.ts.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { GuardSession, type ScenarioGuard } from './guard.ts';
+import type { GuardPlacement } from './placement.ts';
+import {
+  auditEventsSince, auditOffset, chartPath, DENIED_TEXT, ensureNamespace, existing, GUARD_TEXT, guardAnnotated, helm, output, releaseRecords, scenarioRunner, sdkUninstall, simpleAppObjects,
+  reviewAuditEvents,
+} from './harness.ts';
+import { helmInstallSimpleApp, S2, s2Cleanup, s2SdkUninstall, S4_CASES, s4Leftovers, s4Reset } from './scenarios.ts';
+
+/** Defines the suite's describe blocks against the guard at `placement`. */
+export function helmScenarioSuite(placement: GuardPlacement): void {
+  let cp: ControlPlane;
+  const guard = new GuardSession<ScenarioGuard>(() => cp, placement.startGuard);
+  const timings: Record<string, number> = {};
+
+  beforeAll(async () => {
+    const missing = placement.missing(['etcd', 'kube-apiserver', 'kube-controller-manager', 'helm3', 'helm4', 'helm-sdk-uninstall']);
+    if (missing.length) throw new Error(`missing for the ${placement.name} guard (${missing.join('; ')}): run \`npm run build:binaries\` (and test/bootstrap.sh as root for the node) first`);
+    cp = await placement.startCluster({ olm: 'none' });
+  });
+
+  afterAll(async () => {
+    await guard.stop();
+    await cp?.stop();
+    placement.cleanup();
+    const all = { ...placement.timings, ...timings };
+    console.log(`[scenarios ${placement.name}] timings (s): ${Object.entries(all).map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`).join(' ')}`);
+  });
+
+  const scenario = scenarioRunner(() => cp, timings);
+
+  describe('S2 — incident B: SDK uninstall with Init(getter, "helm-test"), getter namespace "default"', () => {
+    it('without the guard: the release records are purged and every resource is still there', async () => {
+      await scenario('S2-without', async (t) => {
+        await guard.detach();
+        await helmInstallSimpleApp(cp, t, S2.namespace);
+        const from = auditOffset(cp);
+        const r = await s2SdkUninstall(cp, t);
+        expect(r.sdk.code).toBe(0);
+        expect(r.records).toEqual([]);
+        expect(r.helmList).not.toContain(S2.release);
+        expect(r.remaining).toEqual(simpleAppObjects(S2.namespace, S2.release).map((o) => o.display));
+        // Where the DELETEs went: default, answered 404 (they never reached admission).
+        const misdirected = auditEventsSince(cp, from).filter((e) => e.verb === 'delete' && e.objectRef?.namespace === 'default' && e.objectRef?.name?.startsWith(`${S2.release}-`));
+        expect(misdirected.length).toBeGreaterThanOrEqual(3);
+        expect(misdirected.every((e) => e.responseStatus?.code === 404)).toBe(true);
+        await s2Cleanup(cp);
+      });
+    });
+
+    it('with the guard (enforce): the purge is denied, the record kept, the SDK reports the denial', async () => {
+      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+      await scenario('S2-with-enforce', async (t) => {
+        await helmInstallSimpleApp(cp, t, S2.namespace);
+        const r = await s2SdkUninstall(cp, t);
+        expect(r.sdk.code).not.toBe(0);
+        expect(output(r.sdk)).toMatch(DENIED_TEXT);
+        expect(output(r.sdk)).toMatch(GUARD_TEXT);
+        expect(r.records.length).toBeGreaterThan(0);
+        expect(r.helmList).toContain(S2.release);
+        expect(r.remaining.length).toBe(3);
+        await s2Cleanup(cp);
+      });
+    });
+
+    it('with the guard (warn): the warning reaches the SDK and the audit log carries the guard annotation', async () => {
+      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+      await scenario('S2-with-warn', async (t) => {
+        await helmInstallSimpleApp(cp, t, S2.namespace);
+        const from = auditOffset(cp);
+        const r = await s2SdkUninstall(cp, t);
+        expect(r.sdk.code).toBe(0);
+        expect(r.sdk.stderr).toMatch(/warning/i);
+        expect(r.sdk.stderr).toMatch(GUARD_TEXT);
+        const annotated = guardAnnotated(auditEventsSince(cp, from));
+        expect(annotated.some((e) => e.objectRef?.resource === 'secrets' && e.objectRef?.namespace === S2.namespace)).toBe(true);
+        await s2Cleanup(cp);
+      });
+    });
+  });
+
+  describe('S2-kube-system — incident B for a release in kube-system (CNI, metrics-server live there)', () => {
+    it('with the guard (warn): the misdirected SDK purge of a kube-system release is flagged, not exempt', async () => {
+      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+      await scenario('S2-kube-system', async (t) => {
+        const i = await helm(cp, t, 3, ['install', 'ks', chartPath('simple-app'), '-n', 'kube-system'], 'install kube-system/ks');
+        expect(i.code, output(i)).toBe(0);
+        const u = await sdkUninstall(cp, t, 'ks', { namespace: 'kube-system' });
+        expect(u.code).toBe(0);
+        expect(u.stderr).toMatch(GUARD_TEXT);
+        expect(u.stderr).toContain('Helm release kube-system/ks is being purged but 3 of its 3 resources still exist');
+        expect(await existing(cp, simpleAppObjects('kube-system', 'ks'))).toHaveLength(3);
+        for (const ref of simpleAppObjects('kube-system', 'ks')) await cp.client.request('DELETE', ref.apiPath);
+      });
+    });
+  });
+
+  describe('S3 — the same release name in default and helm-test: the misdirected uninstall deletes default\'s objects', () => {
+    it('without the guard: default/web\'s objects are deleted by the uninstall of helm-test/web', async () => {
+      await scenario('S3-without', async (t) => {
+        await guard.detach();
+        await helmInstallSimpleApp(cp, t, 'default');
+        await helmInstallSimpleApp(cp, t, S2.namespace);
+        const r = await s2SdkUninstall(cp, t);
+        expect(r.sdk.code).toBe(0);
+        expect(r.remainingInDefault).toEqual([]); // another release's data destroyed
+        expect(r.remaining.length).toBe(3); // its own objects untouched
+        expect((await releaseRecords(cp, 'default', S2.release)).at(-1)?.status).toBe('deployed');
+        await s2Cleanup(cp);
+      });
+    });
+
+    it('with the guard (enforce): each misdirected DELETE is denied and default\'s objects survive', async () => {
+      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+      await scenario('S3-with-enforce', async (t) => {
+        await helmInstallSimpleApp(cp, t, 'default');
+        await helmInstallSimpleApp(cp, t, S2.namespace);
+        const from = auditOffset(cp);
+        const r = await s2SdkUninstall(cp, t);
+        expect(r.sdk.code).not.toBe(0);
+        expect(output(r.sdk)).toMatch(DENIED_TEXT);
+        expect(r.remainingInDefault).toEqual(simpleAppObjects('default', S2.release).map((o) => o.display));
+        // Flagged on each DELETE: every misdirected DELETE that reached admission was refused.
+        const deletes = auditEventsSince(cp, from).filter((e) => e.verb === 'delete' && e.objectRef?.namespace === 'default' && e.objectRef?.name?.startsWith(`${S2.release}-`));
+        expect(deletes.length).toBeGreaterThanOrEqual(3);
+        expect(deletes.every((e) => e.responseStatus?.code === 403)).toBe(true);
+        expect(await existing(cp, simpleAppObjects('default', S2.release))).toHaveLength(3);
+        await s2Cleanup(cp);
+      });
+    });
+  });
+
+  describe('S3b — a release of another name owns an object the misdirected uninstall deletes by name', () => {
+    // default/cache's ConfigMap is named web-config, like helm-test/web's own: the SDK uninstall of
+    // helm-test/web sends its DELETE of web-config to default and hits cache's.
+    const installBoth = async (t: Parameters<Parameters<typeof scenario>[1]>[0]) => {
+      await ensureNamespace(cp, 'default');
+      const c = await helm(cp, t, 3, ['install', 'cache', chartPath('simple-app'), '-n', 'default', '--set', 'configName=web-config'], 'install default/cache (ConfigMap web-config)');
+      expect(c.code, output(c)).toBe(0);
+      await helmInstallSimpleApp(cp, t, S2.namespace);
+    };
+    const cleanup = async () => {
+      await cp.helm(3, ['uninstall', 'cache', '-n', 'default']);
+      await s2Cleanup(cp);
+    };
+
+    it("without the guard: default/cache's ConfigMap is deleted by the uninstall of helm-test/web", async () => {
+      await scenario('S3b-without', async (t) => {
+        await guard.detach();
+        await installBoth(t);
+        const r = await s2SdkUninstall(cp, t);
+        expect(r.sdk.code).toBe(0);
+        expect(await cp.client.get('/api/v1/namespaces/default/configmaps/web-config')).toBeUndefined();
+        await cleanup();
+      });
+    });
+
+    it("with the guard (enforce): that DELETE is denied and default/cache's ConfigMap survives", async () => {
+      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+      await scenario('S3b-with-enforce', async (t) => {
+        await installBoth(t);
+        const r = await s2SdkUninstall(cp, t);
+        expect(r.sdk.code).not.toBe(0);
+        expect(output(r.sdk)).toMatch(DENIED_TEXT);
+        expect(output(r.sdk)).toContain('ConfigMap default/web-config belongs to Helm release default/cache');
+        expect(await cp.client.get('/api/v1/namespaces/default/configmaps/web-config')).toBeDefined();
+        await cleanup();
+      });
+    });
+  });
+
+  describe('S4 — no false positives: correct teardowns', () => {
+    it('without the guard: every case completes (baseline)', async () => {
+      await scenario('S4-without', async (t) => {
+        await guard.detach();
+        const from = auditOffset(cp);
+        for (const c of S4_CASES) await c.run(cp, t);
+        expect(await s4Leftovers(cp)).toEqual([]);
+        // Audit review agrees with admission: no correct teardown here (the Flux shape included) is a finding.
+        const helmFindings = reviewAuditEvents(auditEventsSince(cp, from)).filter((f) => f.code === 'misdirected-uninstall' || f.code === 'cross-release-delete');
+        expect(helmFindings.map((f) => f.title)).toEqual([]);
+        await s4Reset(cp);
+      });
+    });
+
+    it('with the guard (both policies enforce): zero denials, zero warnings, same end state', async () => {
+      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+      await scenario('S4-with', async (t) => {
+        const from = auditOffset(cp);
+        for (const c of S4_CASES) {
+          const results = await c.run(cp, t);
+          for (const r of results) {
+            expect(output(r), c.name).not.toMatch(DENIED_TEXT);
+            expect(output(r), c.name).not.toMatch(GUARD_TEXT);
+            expect(output(r), c.name).not.toMatch(/warning/i);
+          }
+        }
+        expect(await s4Leftovers(cp)).toEqual([]);
+        const annotated = guardAnnotated(auditEventsSince(cp, from));
+        expect(annotated.map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}: ${JSON.stringify(e.annotations)}`)).toEqual([]);
+        await s4Reset(cp);
+      });
+    });
+  });
+}
