@@ -11,15 +11,22 @@
 //     v1beta1.metrics.k8s.io. With it running a namespace deletion completes; with its Deployment
 //     scaled to 0 the APIService turns unavailable and a namespace deletion stays Terminating with
 //     NamespaceDeletionDiscoveryFailure; bringing the backend back lets the namespace go.
+// With the guard, helm-controller's finalizer configured as a `finalizerGuards` entry (README.md,
+// "A guarded finalizer beyond OLM"): in enforce the app namespace's deletion is denied once the
+// operator is gone, so it never starts Terminating, and the guard's remedy (operator back, its
+// HelmReleases deleted first) tears everything down; in warn it is allowed with a warning naming
+// the finalizer; the correct order gets no denial and no warning.
 // Why Flux's helm-controller and not the VictoriaMetrics operator of the report: see
 // test/cluster/README.md, "Programs supervised by their Deployment".
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
 import { fluxOperatorChart, startProgramSupervisor } from '../cluster/deploymentPrograms.ts';
 import { createHelmRelease, getHelmRelease } from '../cluster/flux/helmRelease.ts';
 import type { OlmSupervisor } from '../cluster/olmSupervisor.ts';
 import { freePort, waitFor } from '../cluster/proc.ts';
-import { chartPath, describeNamespace, namespaceState, output, scenarioRunner, waitNamespaceGone, type NamespaceState } from '../scenarios/harness.ts';
+import { GuardSession, startGuard, type Guard } from '../scenarios/guard.ts';
+import { chartPath, DENIED_TEXT, describeNamespace, namespaceState, output, scenarioRunner, waitNamespaceGone, type NamespaceState } from '../scenarios/harness.ts';
 
 const FLUX_FINALIZER = 'finalizers.fluxcd.io';
 const APISERVICE = 'v1beta1.metrics.k8s.io';
@@ -51,15 +58,33 @@ async function waitApiService(cp: ControlPlane, status: 'True' | 'False'): Promi
   }, 250);
 }
 
+/** helm-controller's finalizer as a site configures it today (README.md, `finalizerGuards`). */
+const FLUX_GUARD_YAML = [
+  'finalizerGuards:',
+  `  - finalizer: ${FLUX_FINALIZER}`,
+  '    resource: { group: helm.toolkit.fluxcd.io, version: v2, resource: helmreleases, kind: HelmRelease, namespaced: true }',
+  '    controller: { displayName: Flux helm-controller, deploymentSelector: app.kubernetes.io/component=helm-controller, requireClusterRoleBinding: true }',
+].join('\n');
+
+type Decision = { verdict?: string; policy?: string; object?: string; operation?: string; reason?: string };
+
+/** Decision lines the guard logged after byte offset `from`. */
+function decisionsSince(g: Guard, from: number): Decision[] {
+  return readFileSync(g.logPath, 'utf8').slice(from).split('\n').filter((l) => l.includes('"decision"')).map((l) => JSON.parse(l) as Decision);
+}
+const logOffset = (g: Guard) => readFileSync(g.logPath, 'utf8').length;
+const flagged = (ds: Decision[]) => ds.filter((d) => d.verdict !== 'allow');
+
 async function mustRun(what: string, p: Promise<{ code: number; stdout: string; stderr: string }>): Promise<void> {
   const r = await p;
   if (r.code !== 0) throw new Error(`${what} failed:\n${output(r)}`);
 }
 
-describe('third-party programs: teardowns that hang without the guard', () => {
+describe('third-party programs: teardowns that hang, without and with the guard', () => {
   let cp: ControlPlane | undefined;
   let programs: OlmSupervisor | undefined;
   let operatorChart = '';
+  let guards: GuardSession | undefined;
   const timings: Record<string, number> = {};
   const scenario = scenarioRunner(() => cp, timings);
   const cluster = () => {
@@ -70,10 +95,12 @@ describe('third-party programs: teardowns that hang without the guard', () => {
   beforeAll(async () => {
     cp = await startControlPlane({ log: () => {} });
     programs = startProgramSupervisor(cp);
+    guards = new GuardSession(cluster, (c, o) => startGuard(c, { ...o, extraYaml: FLUX_GUARD_YAML, log: () => {} }));
     operatorChart = fluxOperatorChart(chartPath('flux-operator'), cp.dir);
   }, 120_000);
 
   afterAll(async () => {
+    await guards?.stop();
     await programs?.stop();
     await cp?.stop();
     console.log(`[operators] timings (ms): ${JSON.stringify(timings)}`);
@@ -164,6 +191,94 @@ describe('third-party programs: teardowns that hang without the guard', () => {
       await waitApiService(c, 'True');
       await waitNamespaceGone(c, 'probe-down', CONTROLLER_TIMEOUT_MS);
       await mustRun('helm uninstall metrics-server', c.helm(4, ['uninstall', 'metrics-server', '-n', ns, '--wait', '--timeout', '60s']));
+    });
+  }, 240_000);
+  for (const version of [3, 4] as const) {
+    it(`with the guard (enforce), helm ${version}: the app namespace's deletion is denied once the operator is gone; its remedy tears down everything`, async () => {
+      await scenario(`guard-enforce-helm${version}`, async () => {
+        const c = cluster();
+        const g = await guards!.get({ 'olm-orphaned-finalizers': 'enforce' });
+        const opNs = `flux-op-g-h${version}`;
+        const appNs = `flux-app-g-h${version}`;
+        await operatorWithHelmRelease(version, opNs, appNs);
+
+        let from = logOffset(g);
+        await mustRun('helm uninstall flux', c.helm(version, ['uninstall', 'flux', '-n', opNs, '--wait', '--timeout', '60s']));
+        // Removing the controller while its objects exist is warned about, not denied.
+        const onUninstall = flagged(decisionsSince(g, from));
+        expect(onUninstall.map((d) => d.verdict)).not.toContain('deny');
+        expect(decisionsSince(g, from)).toContainEqual(expect.objectContaining({ verdict: 'warn', operation: 'DELETE', object: expect.stringContaining('helm-controller') }));
+        await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
+
+        from = logOffset(g);
+        const del = await c.kubectl(['delete', 'namespace', appNs, '--wait=false']);
+        expect(del.code).not.toBe(0);
+        expect(output(del)).toMatch(DENIED_TEXT);
+        expect(output(del)).toContain(FLUX_FINALIZER);
+        expect(flagged(decisionsSince(g, from)).map((d) => d.verdict)).toEqual(['deny']);
+        // Denied, so it never started Terminating: nothing hangs.
+        expect((await namespaceState(c, appNs)).phase).toBe('Active');
+
+        // The remedy: the operator back, its HelmReleases deleted while it runs, then the rest.
+        await mustRun('helm install flux again', c.helm(version, ['install', 'flux', operatorChart, '-n', opNs]));
+        await programs!.waitRunning(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
+        from = logOffset(g);
+        await mustRun('delete helmrelease', c.kubectl(['delete', 'helmrelease', 'podinfo', '-n', appNs, '--wait=true', '--timeout=60s']));
+        await mustRun('helm uninstall flux', c.helm(version, ['uninstall', 'flux', '-n', opNs, '--wait', '--timeout', '60s']));
+        await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
+        await mustRun(`delete namespace ${appNs}`, c.kubectl(['delete', 'namespace', appNs, '--wait=false']));
+        await waitNamespaceGone(c, appNs, CONTROLLER_TIMEOUT_MS);
+        await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
+        expect(flagged(decisionsSince(g, from))).toEqual([]);
+      });
+    }, 240_000);
+  }
+
+  it('with the guard (warn), helm 4: the deletion is allowed with a warning naming the finalizer, and the namespace hangs as warned', async () => {
+    await scenario('guard-warn-helm4', async () => {
+      const c = cluster();
+      const g = await guards!.get({ 'olm-orphaned-finalizers': 'warn' });
+      const opNs = 'flux-op-w';
+      const appNs = 'flux-app-w';
+      await operatorWithHelmRelease(4, opNs, appNs);
+      await mustRun('helm uninstall flux', c.helm(4, ['uninstall', 'flux', '-n', opNs, '--wait', '--timeout', '60s']));
+      await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
+
+      const from = logOffset(g);
+      const del = await c.kubectl(['delete', 'namespace', appNs, '--wait=false']);
+      expect(del.code).toBe(0);
+      expect(del.stderr).toMatch(/Warning:/);
+      expect(del.stderr).toContain(FLUX_FINALIZER);
+      expect(flagged(decisionsSince(g, from)).map((d) => d.verdict)).toEqual(['warn']);
+      await namespaceCondition(c, appNs, 'NamespaceFinalizersRemaining', (x) => (x.message ?? '').includes(FLUX_FINALIZER));
+
+      await mustRun('remove the finalizer', c.kubectl(['patch', 'helmrelease', 'podinfo', '-n', appNs, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']));
+      await waitNamespaceGone(c, appNs, CONTROLLER_TIMEOUT_MS);
+      await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
+    });
+  }, 240_000);
+
+  it('with the guard (enforce), helm 3: the correct order gets no denial and no warning', async () => {
+    await scenario('guard-correct-order-helm3', async () => {
+      const c = cluster();
+      const g = await guards!.get({ 'olm-orphaned-finalizers': 'enforce' });
+      const opNs = 'flux-op-gok';
+      const appNs = 'flux-app-gok';
+      await operatorWithHelmRelease(3, opNs, appNs);
+      const from = logOffset(g);
+      await mustRun('delete helmrelease', c.kubectl(['delete', 'helmrelease', 'podinfo', '-n', appNs, '--wait=true', '--timeout=60s']));
+      const un = await c.helm(3, ['uninstall', 'flux', '-n', opNs, '--wait', '--timeout', '60s']);
+      expect(un.code).toBe(0);
+      await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
+      const del = await c.kubectl(['delete', 'namespace', appNs, '--wait=false']);
+      expect(del.code).toBe(0);
+      expect(del.stderr).not.toMatch(/Warning:/);
+      await waitNamespaceGone(c, appNs, CONTROLLER_TIMEOUT_MS);
+      // The guard saw the teardown (its reviews are logged) and flagged none of it.
+      const seen = decisionsSince(g, from);
+      expect(seen.some((d) => d.operation === 'DELETE' && (d.object ?? '').includes(appNs))).toBe(true);
+      expect(flagged(seen)).toEqual([]);
+      await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
     });
   }, 240_000);
 });
