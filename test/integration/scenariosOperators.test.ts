@@ -4,8 +4,9 @@
 //   - Flux's helm-controller, installed by a chart shaped like the community flux2 chart, puts
 //     `finalizers.fluxcd.io` on a HelmRelease in an app namespace. Uninstalling the operator first
 //     (helm 3 and helm 4), then deleting the app namespace, leaves the namespace Terminating: the
-//     namespace controller reports the finalizer as what remains. Removing that finalizer by hand
-//     lets the namespace go, so it was the cause. The correct order (HelmReleases deleted while the
+//     namespace controller reports the finalizer as what remains. Removing that finalizer
+//     lets the namespace go, so it was the cause; `teardown-guard diagnose namespace` names it and
+//     prints that remedy. The correct order (HelmReleases deleted while the
 //     operator runs, then the operator) leaves nothing behind.
 //   - metrics-server, installed by a chart shaped like its own, serves the aggregated APIService
 //     v1beta1.metrics.k8s.io. With it running a namespace deletion completes; with its Deployment
@@ -18,14 +19,15 @@
 // the finalizer; the correct order gets no denial and no warning.
 // Why Flux's helm-controller and not the VictoriaMetrics operator of the report: see
 // test/cluster/README.md, "Programs supervised by their Deployment".
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
 import { fluxOperatorChart, startProgramSupervisor } from '../cluster/deploymentPrograms.ts';
 import { createHelmRelease, getHelmRelease } from '../cluster/flux/helmRelease.ts';
 import type { OlmSupervisor } from '../cluster/olmSupervisor.ts';
-import { freePort, waitFor } from '../cluster/proc.ts';
-import { GuardSession, startGuard, type Guard } from '../scenarios/guard.ts';
+import { freePort, run, waitFor, type RunResult } from '../cluster/proc.ts';
+import { GUARD_ENTRY, GuardSession, startGuard, type Guard } from '../scenarios/guard.ts';
 import { chartPath, DENIED_TEXT, describeNamespace, namespaceState, output, scenarioRunner, waitNamespaceGone, type NamespaceState } from '../scenarios/harness.ts';
 
 const FLUX_FINALIZER = 'finalizers.fluxcd.io';
@@ -65,6 +67,15 @@ const FLUX_GUARD_YAML = [
   '    resource: { group: helm.toolkit.fluxcd.io, version: v2, resource: helmreleases, kind: HelmRelease, namespaced: true }',
   '    controller: { displayName: Flux helm-controller, deploymentSelector: app.kubernetes.io/component=helm-controller, requireClusterRoleBinding: true }',
 ].join('\n');
+
+/** `teardown-guard diagnose namespace` as a user runs it, with helm-controller's finalizer configured. */
+async function diagnose(cp: ControlPlane, ns: string): Promise<RunResult & { out: string }> {
+  const config = join(cp.dir, 'diagnose-flux.yaml');
+  writeFileSync(config, `${FLUX_GUARD_YAML}\n`);
+  const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: '/nonexistent/kubeconfig', HOME: cp.env.HOME };
+  const r = await run(process.execPath, [GUARD_ENTRY, 'diagnose', 'namespace', ns, '--config', config, '--kubeconfig', cp.kubeconfigPath], { env, timeoutMs: 90_000 });
+  return { ...r, out: `exit ${r.code}\n${r.stdout}${r.stderr}` };
+}
 
 type Decision = { verdict?: string; policy?: string; object?: string; operation?: string; reason?: string };
 
@@ -138,8 +149,19 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         expect(hr?.metadata.deletionTimestamp).toBeTruthy();
         expect(hr?.metadata.finalizers).toEqual([FLUX_FINALIZER]);
 
-        // The finalizer was the cause: removed by hand, the namespace goes.
-        await mustRun('remove the finalizer', c.kubectl(['patch', 'helmrelease', 'podinfo', '-n', appNs, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']));
+        // `diagnose namespace`, given the finalizer as a site configures it, names holder, finalizer
+        // and dead controller; its remedy, run as printed, frees the namespace: the finalizer was the cause.
+        const d = await diagnose(c, appNs);
+        expect(d.code, d.out).toBe(1);
+        expect(d.stdout).toContain(`finalizer ${FLUX_FINALIZER}`);
+        expect(d.stdout).toContain('podinfo');
+        expect(d.stdout).toMatch(/controller .*GONE/);
+        const remedy = d.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('kubectl '));
+        expect(remedy.some((l) => l.startsWith('kubectl patch helmreleases'))).toBe(true);
+        for (const command of remedy) {
+          const x = await run('bash', ['-c', command], { env: c.env, timeoutMs: 60_000 });
+          expect(x.code, `${command}\n${x.stdout}${x.stderr}`).toBe(0);
+        }
         await waitNamespaceGone(c, appNs, CONTROLLER_TIMEOUT_MS);
         await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
       });
