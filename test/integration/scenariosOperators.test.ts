@@ -4,10 +4,10 @@
 //   - Flux's helm-controller, installed by a chart shaped like the community flux2 chart, puts
 //     `finalizers.fluxcd.io` on a HelmRelease in an app namespace. Uninstalling the operator first
 //     (helm 3 and helm 4), then deleting the app namespace, leaves the namespace Terminating: the
-//     namespace controller reports the finalizer as what remains. Removing that finalizer
-//     lets the namespace go, so it was the cause; `teardown-guard diagnose namespace` names it and
-//     prints that remedy. The correct order (HelmReleases deleted while the
-//     operator runs, then the operator) leaves nothing behind.
+//     namespace controller reports the finalizer as what remains. `teardown-guard diagnose
+//     namespace` names it, and its remedy (removing the finalizer) lets the namespace go, so it
+//     was the cause. The correct order (HelmReleases deleted while the operator runs, then the
+//     operator) leaves nothing behind.
 //   - metrics-server, installed by a chart shaped like its own, serves the aggregated APIService
 //     v1beta1.metrics.k8s.io. With it running a namespace deletion completes; with its Deployment
 //     scaled to 0 the APIService turns unavailable and a namespace deletion stays Terminating with
@@ -19,13 +19,14 @@
 // the finalizer; the correct order gets no denial and no warning.
 // Why Flux's helm-controller and not the VictoriaMetrics operator of the report: see
 // test/cluster/README.md, "Programs supervised by their Deployment".
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
 import { fluxOperatorChart, startProgramSupervisor } from '../cluster/deploymentPrograms.ts';
 import { createHelmRelease, getHelmRelease } from '../cluster/flux/helmRelease.ts';
 import type { OlmSupervisor } from '../cluster/olmSupervisor.ts';
+import { fluxDataDir, missingComponents } from '../cluster/paths.ts';
 import { freePort, run, waitFor, type RunResult } from '../cluster/proc.ts';
 import { GUARD_ENTRY, GuardSession, startGuard, type Guard } from '../scenarios/guard.ts';
 import { chartPath, DENIED_TEXT, describeNamespace, namespaceState, output, scenarioRunner, waitNamespaceGone, type NamespaceState } from '../scenarios/harness.ts';
@@ -104,6 +105,9 @@ describe('third-party programs: teardowns that hang, without and with the guard'
   };
 
   beforeAll(async () => {
+    const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'helm3', 'helm4', 'helm-controller', 'metrics-server']);
+    if (!existsSync(join(fluxDataDir(), '.complete'))) missing.push('flux-data');
+    if (missing.length) throw new Error(`pinned components missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
     cp = await startControlPlane({ log: () => {} });
     programs = startProgramSupervisor(cp);
     guards = new GuardSession(cluster, (c, o) => startGuard(c, { ...o, extraYaml: FLUX_GUARD_YAML, log: () => {} }));
