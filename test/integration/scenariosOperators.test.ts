@@ -16,7 +16,8 @@
 // "A guarded finalizer beyond OLM"): in enforce the app namespace's deletion is denied once the
 // operator is gone, so it never starts Terminating, and the guard's remedy (operator back, its
 // HelmReleases deleted first) tears everything down; in warn it is allowed with a warning naming
-// the finalizer; the correct order gets no denial and no warning.
+// the finalizer; the correct order, and deleting the app namespace while the operator runs, get no
+// denial and no warning.
 // Why Flux's helm-controller and not the VictoriaMetrics operator of the report: see
 // test/cluster/README.md, "Programs supervised by their Deployment".
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -304,6 +305,30 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       const seen = decisionsSince(g, from);
       expect(seen.some((d) => d.operation === 'DELETE' && (d.object ?? '').includes(appNs))).toBe(true);
       expect(flagged(seen)).toEqual([]);
+      await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
+    });
+  }, 240_000);
+  it('with the guard (enforce), helm 4: deleting the app namespace while the operator runs is silent, and the operator lets it go', async () => {
+    await scenario('guard-operator-alive-helm4', async () => {
+      const c = cluster();
+      const g = await guards!.get({ 'olm-orphaned-finalizers': 'enforce' });
+      const opNs = 'flux-op-alive';
+      const appNs = 'flux-app-alive';
+      await operatorWithHelmRelease(4, opNs, appNs);
+      // Available as a kubelet would report it: until then the guard, by design, warns that the
+      // namespace waits for the controller (a rollout; README.md, olm-orphaned-finalizers).
+      await mustRun('rollout status', c.kubectl(['rollout', 'status', 'deployment/helm-controller', '-n', opNs, '--timeout=60s']));
+      const from = logOffset(g);
+      const del = await c.kubectl(['delete', 'namespace', appNs, '--wait=false']);
+      expect(del.code, output(del)).toBe(0);
+      expect(del.stderr).not.toMatch(/Warning:/);
+      // helm-controller removes its finalizer during the namespace deletion.
+      await waitNamespaceGone(c, appNs, CONTROLLER_TIMEOUT_MS);
+      const seen = decisionsSince(g, from);
+      expect(seen.some((d) => d.operation === 'DELETE' && (d.object ?? '').includes(appNs))).toBe(true);
+      expect(flagged(seen)).toEqual([]);
+      await mustRun('helm uninstall flux', c.helm(4, ['uninstall', 'flux', '-n', opNs, '--wait', '--timeout', '60s']));
+      await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
       await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
     });
   }, 240_000);
