@@ -133,6 +133,12 @@ if [ ! -f "$flux_data/.complete" ]; then
   fi
 fi
 
+# metrics-server: a real aggregated API server (metrics.k8s.io) the APIService scenarios start
+# and stop (test/cluster/metricsServer.ts). Its go.mod has no replace lines.
+ms_mod=sigs.k8s.io/metrics-server
+step "metrics-server $METRICS_SERVER_VERSION" "$bin/metrics-server-$METRICS_SERVER_VERSION" \
+  go_wrap_build "$ms_mod" "v$METRICS_SERVER_VERSION" "$ms_mod/cmd/metrics-server" "-s -w"
+
 # Node mode (test/cluster/README.md): kubelet and kube-scheduler from the same wrapper module, and
 # the node images (pause, the two bases of the Dockerfile's stages) from the cached Node 24.
 step "kubelet $KUBE_VERSION" "$bin/kubelet-$KUBE_VERSION" kube_scratch_build k8s.io/kubernetes/cmd/kubelet

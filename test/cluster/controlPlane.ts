@@ -221,12 +221,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const tPki = Date.now();
     const ca = await makeCA(pki);
     const nodePkiP: Promise<NodePki | undefined> = opts.node ? makeNodePki(pki, ca) : Promise.resolve(undefined);
-    const [serving, admin, kcm, sa, auditClient, nodePki] = await Promise.all([
+    const [serving, admin, kcm, sa, auditClient, frontProxy, nodePki] = await Promise.all([
       makeLeaf(pki, 'apiserver', ca, { cn: 'kube-apiserver', dns: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'], ips: ['127.0.0.1', '10.0.0.1'], usage: 'server' }),
       makeLeaf(pki, 'admin', ca, { cn: 'admin', orgs: ['system:masters'], usage: 'client' }),
       makeLeaf(pki, 'kube-controller-manager', ca, { cn: 'system:kube-controller-manager', usage: 'client' }),
       makeServiceAccountKey(pki),
       makeLeaf(pki, 'apiserver-audit-client', ca, { cn: 'system:kube-apiserver-audit', usage: 'client' }),
+      // The aggregator's client identity towards aggregated API servers (front proxy), as kubeadm sets it up.
+      makeLeaf(pki, 'front-proxy-client', ca, { cn: 'front-proxy-client', usage: 'client' }),
       nodePkiP,
     ]);
     const [etcdPort, etcdPeerPort, apiPort, kcmPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -288,6 +290,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--profiling=false',
       `--audit-policy-file=${auditPolicy}`, `--audit-log-path=${auditLogPath}`,
       '--audit-log-maxsize=0', '--audit-log-maxbackup=0',
+      // Aggregated API servers (metrics-server in the APIService scenarios) authenticate proxied
+      // requests by this client certificate and the X-Remote-* headers.
+      `--proxy-client-cert-file=${frontProxy.cert}`, `--proxy-client-key-file=${frontProxy.key}`,
+      `--requestheader-client-ca-file=${ca.cert}`, '--requestheader-allowed-names=front-proxy-client',
+      '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group',
+      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
     ];
     if (opts.auditWebhook) {
       const cfg = join(dir, 'audit-webhook.kubeconfig');

@@ -9,6 +9,8 @@
 //     through the pods/status subresource, so the Deployment's own status becomes Available
 //     through the real controllers rather than by overwriting it;
 //   - Deployment deleted, being deleted, or scaled to 0 -> the process is stopped.
+// The same supervision runs other real programs the scenarios install by chart (Flux's
+// helm-controller, metrics-server: test/cluster/deploymentPrograms.ts) through `binaries`.
 // A bounded poll loop (one LIST per tick), not a watch: simpler to stop, and fast enough.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,8 +27,20 @@ export interface OlmSupervisorOptions {
   groupsFile?: string;
   log?: (line: string) => void;
   pollMs?: number;
-  /** Which container commands map to which host binary (default: /bin/olm -> the pinned olm build). */
+  /**
+   * Which containers map to which host binary, by the container's command[0] or, for images whose
+   * entrypoint runs the program (no command), by the image name without tag or digest
+   * (default: /bin/olm -> the pinned olm build).
+   */
   binaries?: Record<string, string>;
+  /**
+   * Flags appended after the container's args for the host process only (last flag wins): a
+   * container listens on its own network namespace's ports, a host process must take free
+   * 127.0.0.1 ports and read a kubeconfig instead of the in-cluster config.
+   */
+  hostArgs?: (d: { program: string; namespace: string; name: string; kubeconfig: string; dir: string }) => string[] | Promise<string[]>;
+  /** Name of the supervised program in process names and log lines (default olm-operator). */
+  label?: string;
 }
 
 export interface SupervisedProcess {
@@ -94,6 +108,14 @@ interface Running {
   lastWait?: string;
 }
 
+/** An image reference without its tag or digest: `ghcr.io/fluxcd/helm-controller:v1.6.4` -> `ghcr.io/fluxcd/helm-controller`. */
+export function imageName(image: string): string {
+  const noDigest = image.split('@')[0]!;
+  const slash = noDigest.lastIndexOf('/');
+  const colon = noDigest.lastIndexOf(':');
+  return colon > slash ? noDigest.slice(0, colon) : noDigest;
+}
+
 /** kubelet-style $(VAR) expansion: defined vars replaced, $$ escapes, unknown left as is. */
 export function expandVars(s: string, vars: Record<string, string>): string {
   return s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name: string | undefined) => {
@@ -106,9 +128,10 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
   const log = o.log ?? (() => {});
   const pollMs = o.pollMs ?? 300;
   const binaries = o.binaries ?? { '/bin/olm': binPath('olm') };
+  const label = o.label ?? 'olm-operator';
   const procs = new Map<string, Running>();
   const events: SupervisorEvent[] = [];
-  const home = join(o.dir, 'olm-home');
+  const home = join(o.dir, `${label}-home`);
   mkdirSync(home, { recursive: true });
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -116,11 +139,17 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
 
   const note = (e: Omit<SupervisorEvent, 'at'>) => {
     events.push({ at: Date.now(), ...e });
-    if (e.what !== 'pod-ready') log(`olm-supervisor: ${e.namespace}/${e.name} ${e.what}${e.detail ? ` (${e.detail})` : ''}`);
+    if (e.what !== 'pod-ready') log(`${label} supervisor: ${e.namespace}/${e.name} ${e.what}${e.detail ? ` (${e.detail})` : ''}`);
   };
 
   function olmContainer(d: Deployment): Container | undefined {
-    return d.spec.template?.spec?.containers?.find((c) => c.command?.[0] !== undefined && c.command[0] in binaries);
+    return d.spec.template?.spec?.containers?.find((c) => binaryKey(c) !== undefined);
+  }
+
+  function binaryKey(c: Container): string | undefined {
+    if (c.command?.[0] !== undefined) return c.command[0] in binaries ? c.command[0] : undefined;
+    const image = imageName(c.image ?? '');
+    return image in binaries ? image : undefined;
   }
 
   const tokenFor = (ns: string, sa: string): Promise<string> => serviceAccountToken(o.client, ns, sa, 86_400);
@@ -140,7 +169,7 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
       return;
     }
     p.lastWait = undefined;
-    const kubeconfig = join(o.dir, `olm-${ns}-${d.metadata.name}.kubeconfig`);
+    const kubeconfig = join(o.dir, `${label}-${ns}-${d.metadata.name}.kubeconfig`);
     writeFileSync(kubeconfig, kubeconfigYaml({ server: o.server, caPem: o.caPem, user: `system:serviceaccount:${ns}:${sa}`, token, namespace: ns }), { mode: 0o600 });
     const vars: Record<string, string> = {};
     for (const e of c.env ?? []) {
@@ -150,10 +179,16 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
       else if (e.valueFrom?.fieldRef?.fieldPath === 'spec.serviceAccountName') vars[e.name] = sa;
     }
     const command = c.command ?? [];
-    const bin = binaries[command[0]!]!;
-    const args = [...command.slice(1), ...(c.args ?? [])].map((a) => expandVars(a, vars));
+    const program = binaryKey(c)!;
+    const bin = binaries[program]!;
+    const workDir = join(o.dir, `${label}-${ns}-${d.metadata.name}`);
+    mkdirSync(workDir, { recursive: true });
+    const args = [
+      ...[...command.slice(1), ...(c.args ?? [])].map((a) => expandVars(a, vars)),
+      ...((await o.hostArgs?.({ program, namespace: ns, name: d.metadata.name, kubeconfig, dir: workDir })) ?? []),
+    ];
     const daemon = startDaemon({
-      name: `olm-operator.${ns}.${d.metadata.name}`,
+      name: `${label}.${ns}.${d.metadata.name}`,
       cmd: bin,
       args,
       logDir: o.logDir,
@@ -205,7 +240,7 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
         body: patch, contentType: 'application/merge-patch+json',
       });
       if (r.status >= 300 && r.status !== 404 && r.status !== 409) {
-        log(`olm-supervisor: marking pod ${pod.metadata.namespace}/${pod.metadata.name} ready failed: ${r.status} ${r.text.slice(0, 300)}`);
+        log(`${label} supervisor: marking pod ${pod.metadata.namespace}/${pod.metadata.name} ready failed: ${r.status} ${r.text.slice(0, 300)}`);
       } else if (r.status < 300) {
         note({ namespace: d.metadata.namespace, name: d.metadata.name, what: 'pod-ready', detail: pod.metadata.name });
       }
@@ -249,7 +284,7 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
   const loop = () => {
     if (stopped) return;
     tickRunning = tick()
-      .catch((e: unknown) => log(`olm-supervisor: tick failed: ${e instanceof Error ? e.message : String(e)}`))
+      .catch((e: unknown) => log(`${label} supervisor: tick failed: ${e instanceof Error ? e.message : String(e)}`))
       .finally(() => {
         if (!stopped) timer = setTimeout(loop, pollMs);
       });
@@ -265,11 +300,11 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
       })),
     isRunning: (ns, name) => Boolean(find(ns, name)?.daemon?.isRunning()),
     waitRunning: (ns, name, timeoutMs = 60_000) =>
-      waitFor(`olm-operator ${ns}/${name} running`, timeoutMs, () => (find(ns, name)?.daemon?.isRunning() ? true : undefined)).then(() => {}),
+      waitFor(`${label} ${ns}/${name} running`, timeoutMs, () => (find(ns, name)?.daemon?.isRunning() ? true : undefined)).then(() => {}),
     waitStopped: (ns, name, timeoutMs = 60_000) =>
-      waitFor(`olm-operator ${ns}/${name} stopped`, timeoutMs, () => (find(ns, name)?.daemon?.isRunning() ? undefined : true)).then(() => {}),
+      waitFor(`${label} ${ns}/${name} stopped`, timeoutMs, () => (find(ns, name)?.daemon?.isRunning() ? undefined : true)).then(() => {}),
     diagnostics: (lines = 30) =>
-      [...procs.values()].map((p) => `----- olm-operator ${p.namespace}/${p.name} (${p.daemon?.isRunning() ? 'running' : 'not running'}, restarts ${p.restarts}) ${p.logPath}\n${p.logPath ? tail(p.logPath, lines) : ''}`).join('\n'),
+      [...procs.values()].map((p) => `----- ${label} ${p.namespace}/${p.name} (${p.daemon?.isRunning() ? 'running' : 'not running'}, restarts ${p.restarts}) ${p.logPath}\n${p.logPath ? tail(p.logPath, lines) : ''}`).join('\n'),
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

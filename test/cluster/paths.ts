@@ -23,6 +23,7 @@ export interface Versions {
   HELM3_VERSION: string;
   HELM4_VERSION: string;
   HELM_CONTROLLER_VERSION: string;
+  METRICS_SERVER_VERSION: string;
   NPM_VERSION: string;
 }
 
@@ -34,7 +35,7 @@ export function versions(): Versions {
     const m = /^\s*([A-Z0-9_]+)=(\S+)\s*$/.exec(line);
     if (m) out[m[1]!] = m[2]!;
   }
-  for (const k of ['ETCD_VERSION', 'KUBE_VERSION', 'OLM_VERSION', 'OLM_API_VERSION', 'HELM3_VERSION', 'HELM4_VERSION', 'HELM_CONTROLLER_VERSION', 'NPM_VERSION']) {
+  for (const k of ['ETCD_VERSION', 'KUBE_VERSION', 'OLM_VERSION', 'OLM_API_VERSION', 'HELM3_VERSION', 'HELM4_VERSION', 'HELM_CONTROLLER_VERSION', 'METRICS_SERVER_VERSION', 'NPM_VERSION']) {
     if (!out[k]) throw new Error(`test/cluster/versions.env: ${k} missing`);
   }
   versionsMemo = out as unknown as Versions;
@@ -49,7 +50,7 @@ export function helmSdkHash(): string {
   return h.digest('hex').slice(0, 12);
 }
 
-export type BinaryName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kubectl' | 'olm' | 'helm3' | 'helm4' | 'helm-sdk-uninstall' | 'kubelet' | 'kube-scheduler' | 'helm-controller';
+export type BinaryName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kubectl' | 'olm' | 'helm3' | 'helm4' | 'helm-sdk-uninstall' | 'kubelet' | 'kube-scheduler' | 'helm-controller' | 'metrics-server';
 
 export function binPath(name: BinaryName): string {
   const v = versions();
@@ -66,6 +67,7 @@ export function binPath(name: BinaryName): string {
     case 'helm4': return join(bin, `helm-${v.HELM4_VERSION}`);
     case 'helm-sdk-uninstall': return join(bin, `helm-sdk-uninstall-${helmSdkHash()}`);
     case 'helm-controller': return join(bin, `helm-controller-${v.HELM_CONTROLLER_VERSION}`);
+    case 'metrics-server': return join(bin, `metrics-server-${v.METRICS_SERVER_VERSION}`);
   }
 }
 

@@ -14,7 +14,7 @@ import { CSV_CLEANUP } from '../cluster/olm.ts';
 import { clusterDir } from '../cluster/paths.ts';
 
 export const chartsDir = join(clusterDir, '..', 'scenarios', 'charts');
-export const chartPath = (name: 'pixie-like' | 'simple-app' | 'hooks' | 'keep-policy' | 'two-namespaces') => join(chartsDir, name);
+export const chartPath = (name: 'pixie-like' | 'simple-app' | 'hooks' | 'keep-policy' | 'two-namespaces' | 'flux-operator' | 'metrics-server') => join(chartsDir, name);
 
 /** What the guard's answers look like to clients (denial reason / warning text). Adjust in one place. */
 export const GUARD_TEXT = /teardown-guard|olm-orphaned-finalizers|helm-uninstall-namespace/i;
