@@ -103,7 +103,25 @@ export function isAuditEvent(v: unknown): v is AuditEventV1 {
   if (!isObject(v)) return false;
   return v['kind'] === 'Event'
     && typeof v['apiVersion'] === 'string' && v['apiVersion'].startsWith('audit.k8s.io/')
-    && typeof v['auditID'] === 'string'
+    && hasEventFields(v);
+}
+
+/**
+ * An item of an audit EventList. kube-apiserver's audit webhook backend puts apiVersion and kind
+ * on the list only: its items carry neither (the events are built without type metadata), so
+ * an item may omit both; when present they must still say an audit Event.
+ */
+export function isEventListItem(v: unknown): v is AuditEventV1 {
+  if (!isObject(v)) return false;
+  const kind = v['kind'];
+  const apiVersion = v['apiVersion'];
+  return (kind === undefined || kind === 'Event')
+    && (apiVersion === undefined || (typeof apiVersion === 'string' && apiVersion.startsWith('audit.k8s.io/')))
+    && hasEventFields(v);
+}
+
+function hasEventFields(v: Record<string, unknown>): boolean {
+  return typeof v['auditID'] === 'string'
     && typeof v['verb'] === 'string'
     && typeof v['stage'] === 'string'
     && typeof v['requestURI'] === 'string'

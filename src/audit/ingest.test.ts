@@ -41,6 +41,17 @@ describe('createAuditIngest', () => {
     expect(ingest.stats()).toMatchObject({ accepted: 4, invalid: 3, processed: 4 });
   });
 
+  it('reads EventList items as kube-apiserver\'s webhook backend sends them: no apiVersion or kind on the items', async () => {
+    const found: AuditFinding[] = [];
+    const ingest = createAuditIngest({ onFinding: (f) => found.push(f) });
+    const bare = misdirected().map(({ apiVersion: _a, kind: _k, ...item }) => item);
+    expect(bare.every((i) => !('kind' in i) && !('apiVersion' in i))).toBe(true);
+    ingest.accept([...bare, { kind: 'Pod', auditID: 'x', verb: 'get', stage: 'ResponseComplete', requestURI: '/', user: {} }]);
+    await ingest.stop();
+    expect(ingest.stats()).toMatchObject({ accepted: bare.length + 1, invalid: 1 });
+    expect(found.map((f) => f.code)).toEqual(['misdirected-uninstall']);
+  });
+
   it('closes idle sessions on the wall clock, without new traffic', async () => {
     const found: AuditFinding[] = [];
     let now = T0;

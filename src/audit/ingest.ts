@@ -6,7 +6,7 @@
 import type { FinalizerGuard } from '../finalizers/guard.ts';
 import { Correlator, DEFAULT_WINDOW_MS } from './correlator.ts';
 import type { CorrelatorStats } from './correlator.ts';
-import { isAuditEvent, toRecord } from './event.ts';
+import { isEventListItem, toRecord } from './event.ts';
 import type { AuditFinding } from './findings.ts';
 
 export interface AuditIngestOptions {
@@ -78,7 +78,7 @@ export function createAuditIngest(opts: AuditIngestOptions): AuditIngest {
       const item = queue[head];
       queue[head] = undefined;
       counters.processed++;
-      if (!isAuditEvent(item)) { counters.invalid++; continue; }
+      if (!isEventListItem(item)) { counters.invalid++; continue; }
       const r = toRecord(item);
       if (r) correlator.push(r);
     }
