@@ -344,21 +344,21 @@ export function finalizerGuardsOf(config: Pick<Config, 'finalizerGuards'>): Fina
   return finalizerRegistryOf(config).guards();
 }
 
-/**
- * The policy settings of a config file, for the commands that are not the server (check, diagnose,
- * review): the whole file is checked, but the keys only `serve` needs (TLS files) may be unset.
- */
-/** The finalizerGuards a config file adds to the built-in ones (render-manifests reads only these). */
-export function loadConfiguredFinalizerGuards(file: string): FinalizerGuard[] {
+/** A config file read for what the policies need: every key checked, the serve-only ones (TLS files) may be unset. */
+function readPolicyFile(file: string): ReturnType<typeof readSettings>['settings'] {
   const { settings, problems } = readSettings({ file, checkFiles: false }, 'policies', []);
   if (problems.length > 0) throw new ConfigError(unique(problems));
-  return [...settings.finalizerGuards];
+  return settings;
 }
 
+/** The policy settings of a config file, for the commands that are not the server (check, diagnose, review). */
 export function loadPolicySettings(file: string): PolicySettings {
-  const { settings, problems } = readSettings({ file, checkFiles: false }, 'policies', []);
-  if (problems.length > 0) throw new ConfigError(unique(problems));
-  return policySettings(withEffectiveExemptions(settings));
+  return policySettings(withEffectiveExemptions(readPolicyFile(file)));
+}
+
+/** The finalizerGuards a config file adds to the built-in ones (render-manifests reads only these). */
+export function loadConfiguredFinalizerGuards(file: string): FinalizerGuard[] {
+  return [...readPolicyFile(file).finalizerGuards];
 }
 
 /** The slice of the config the policies read. */

@@ -8,6 +8,8 @@
 // verb, user, impersonatedUser, sourceIPs, userAgent, objectRef, ...). Any other line (another
 // producer, pretty-printed, an EventList, garbage) is handed to the full parser.
 
+import { BUILTIN_FINALIZER_GUARDS } from '../registry/finalizerRegistry.ts';
+
 /** What the correlator currently wants to see besides its static interests. */
 export interface Interest {
   /** Namespaces whose deletion is pending: any request in them is evidence. */
@@ -61,8 +63,6 @@ function findWithin(buf: Buffer, needle: Buffer, from: number, end: number): num
   const p = buf.subarray(from, end).indexOf(needle);
   return p < 0 ? -1 : from + p;
 }
-
-import { BUILTIN_FINALIZER_GUARDS } from '../registry/finalizerRegistry.ts';
 
 const ALWAYS_VERBS = new Set(['delete', 'deletecollection']);
 // Namespaces, and every resource type a built-in guard watches (the finalizer registry).
