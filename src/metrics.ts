@@ -26,6 +26,7 @@ export interface Metrics {
   breakGlass: Counter<'policy'>;
   auditAccepted: Counter;
   auditDropped: Counter;
+  auditInvalid: Counter;
   auditFindings: Counter<'kind'>;
   auditRejected: Counter<'reason'>;
   tlsReloads: Counter<'result'>;
@@ -95,6 +96,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   });
   const auditAccepted = new Counter({ name: 'teardown_guard_audit_events_accepted_total', help: 'Audit events accepted by POST /audit.', registers });
   const auditDropped = new Counter({ name: 'teardown_guard_audit_events_dropped_total', help: 'Audit events dropped because the review queue was full.', registers });
+  const auditInvalid = new Counter({
+    name: 'teardown_guard_audit_events_invalid_total',
+    help: 'Items of POST /audit EventLists that were not audit events (not correlated).',
+    registers,
+  });
   const auditFindings = new Counter({
     name: 'teardown_guard_audit_findings_total',
     help: 'Findings the audit reviewer reported, by kind.',
@@ -152,7 +158,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
 
   return {
     registry, admissionRequests, admissionDuration, admissionErrors, cacheSynced, cacheItems, undecided, breakGlass,
-    auditAccepted, auditDropped, auditFindings, auditRejected, tlsReloads, tlsNotAfter,
+    auditAccepted, auditDropped, auditInvalid, auditFindings, auditRejected, tlsReloads, tlsNotAfter,
     recordReview(decisions, totalSeconds) {
       if (decisions.length === 0) {
         admissionRequests.inc({ policy: 'none', verdict: 'allow' });

@@ -112,20 +112,27 @@ export function isAuditEvent(v: unknown): v is AuditEventV1 {
  * an item may omit both; when present they must still say an audit Event.
  */
 export function isEventListItem(v: unknown): v is AuditEventV1 {
-  if (!isObject(v)) return false;
+  return eventListItemProblem(v) === undefined;
+}
+
+const EVENT_FIELDS = [['auditID', 'string'], ['verb', 'string'], ['stage', 'string'], ['requestURI', 'string'], ['user', 'object']] as const;
+
+/**
+ * Why `v` is not an EventList item, or undefined when it is. The reason names types and field
+ * names only, never values: an item may carry request bodies (Secrets), so it is safe to log.
+ */
+export function eventListItemProblem(v: unknown): string | undefined {
+  if (!isObject(v)) return `an item is ${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}, not an object`;
   const kind = v['kind'];
   const apiVersion = v['apiVersion'];
-  return (kind === undefined || kind === 'Event')
-    && (apiVersion === undefined || (typeof apiVersion === 'string' && apiVersion.startsWith('audit.k8s.io/')))
-    && hasEventFields(v);
+  if (kind !== undefined && kind !== 'Event') return typeof kind === 'string' && /^[A-Za-z]{1,63}$/.test(kind) ? `kind ${kind}, not Event` : 'kind is not Event';
+  if (apiVersion !== undefined && !(typeof apiVersion === 'string' && apiVersion.startsWith('audit.k8s.io/'))) return 'apiVersion is not audit.k8s.io/*';
+  const missing = EVENT_FIELDS.filter(([f, type]) => (type === 'object' ? !isObject(v[f]) : typeof v[f] !== type)).map(([f]) => f);
+  return missing.length ? `missing or mistyped: ${missing.join(', ')}` : undefined;
 }
 
 function hasEventFields(v: Record<string, unknown>): boolean {
-  return typeof v['auditID'] === 'string'
-    && typeof v['verb'] === 'string'
-    && typeof v['stage'] === 'string'
-    && typeof v['requestURI'] === 'string'
-    && isObject(v['user']);
+  return EVENT_FIELDS.every(([f, type]) => (type === 'object' ? isObject(v[f]) : typeof v[f] === type));
 }
 
 export function isAuditEventList(v: unknown): v is { kind: 'EventList'; apiVersion: string; items: unknown[] } {

@@ -6,11 +6,16 @@
 import type { FinalizerGuard } from '../finalizers/guard.ts';
 import { Correlator, DEFAULT_WINDOW_MS } from './correlator.ts';
 import type { CorrelatorStats } from './correlator.ts';
-import { isEventListItem, toRecord } from './event.ts';
+import { eventListItemProblem, toRecord, type AuditEventV1 } from './event.ts';
 import type { AuditFinding } from './findings.ts';
 
 export interface AuditIngestOptions {
   onFinding(f: AuditFinding): void;
+  /**
+   * Called for each item that is not an audit event, with a reason that holds no data from the
+   * item. Such items are counted in stats().invalid; this is how the caller meters and logs them.
+   */
+  onInvalid?(reason: string): void;
   /** Most events waiting to be correlated; beyond that accept() drops (default 50,000). */
   maxQueueEvents?: number;
   windowMs?: number;
@@ -78,8 +83,13 @@ export function createAuditIngest(opts: AuditIngestOptions): AuditIngest {
       const item = queue[head];
       queue[head] = undefined;
       counters.processed++;
-      if (!isEventListItem(item)) { counters.invalid++; continue; }
-      const r = toRecord(item);
+      const problem = eventListItemProblem(item);
+      if (problem !== undefined) {
+        counters.invalid++;
+        try { opts.onInvalid?.(problem); } catch { /* a reporting failure must not stop correlation */ }
+        continue;
+      }
+      const r = toRecord(item as AuditEventV1);
       if (r) correlator.push(r);
     }
     if (head === queue.length) { queue = []; head = 0; } else if (head > 65_536) { queue = queue.slice(head); head = 0; }

@@ -73,7 +73,7 @@ describe('readAuditInput', () => {
     const list = { kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: [ev(1), ev(2), { kind: 'Event' }] };
     const { events, malformed } = await read(JSON.stringify(list) + '\n' + JSON.stringify(ev(3)) + '\n');
     expect(events.map((e) => `${e.line}:${e.ev.objectRef?.name}`)).toEqual(['1:c1', '1:c2', '2:c3']);
-    expect(malformed).toEqual([{ line: 1, reason: 'item 2 is not an audit event' }]);
+    expect(malformed).toEqual([{ line: 1, reason: 'item 2 is not an audit event (missing or mistyped: auditID, verb, stage, requestURI, user)' }]);
   });
 
   it('reads gzip (also concatenated members) whatever the name', async () => {

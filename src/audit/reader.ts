@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import type { ProblemKind, ProblemPosition } from './decompress.ts';
 import { InputProblem, decompressed } from './decompress.ts';
 import type { AuditEventV1 } from './event.ts';
-import { isAuditEvent, isAuditEventList, isEventListItem } from './event.ts';
+import { eventListItemProblem, isAuditEvent, isAuditEventList } from './event.ts';
 import { CLOSE_BRACE, JsonValueSplitter, NEWLINE, OPEN_BRACE, OPEN_BRACKET } from './jsonSplitter.ts';
 import { lineTime } from './lineTime.ts';
 import type { Interest } from './prefilter.ts';
@@ -307,7 +307,8 @@ class InputReader {
     }
     let found = 0;
     items.events.forEach((item, k) => {
-      if (isEventListItem(item)) { found++; this.event(item, line); } else this.malformed(line, `${items.via ? `${items.via}: ` : ''}item ${k} is not an audit event`, 'list-item');
+      const problem = eventListItemProblem(item);
+      if (problem === undefined) { found++; this.event(item as AuditEventV1, line); } else this.malformed(line, `${items.via ? `${items.via}: ` : ''}item ${k} is not an audit event (${problem})`, 'list-item');
     });
     if (items.via && found > 0) this.countWrapped(items.via, found);
     return found;

@@ -11,6 +11,7 @@ import { createMetrics, type Metrics } from '../metrics.ts';
 import { builtinPolicies } from '../policies/index.ts';
 import { findingKind, type Readiness } from './app.ts';
 import { createCallerAuthenticator } from './auth.ts';
+import { createInvalidAuditItemReporter } from './invalidAuditItems.ts';
 import type { ServeFlags } from './command.ts';
 import { startServer, type RunningServer } from './server.ts';
 
@@ -89,6 +90,7 @@ export async function startServices(config: Config, logger: Logger, metrics: Met
     maxQueueEvents: config.audit.maxQueueEvents,
     windowMs: config.audit.windowMs,
     finalizerGuards: finalizerGuardsOf(config),
+    onInvalid: createInvalidAuditItemReporter({ log: auditLog, counter: metrics.auditInvalid }),
     onFinding: (finding: unknown) => {
       metrics.auditFindings.inc({ kind: findingKind(finding) });
       auditLog.warn({ finding }, 'audit finding');

@@ -86,6 +86,8 @@ describe('live audit review: the API server posts its audit batches to the guard
       const metrics = await metricsText();
       expect(Number(/^teardown_guard_audit_events_accepted_total (\d+)/m.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
       expect(metrics).toMatch(/^teardown_guard_audit_events_dropped_total 0$/m);
+      // Every item kube-apiserver sent was read as an audit event (its items carry no apiVersion/kind).
+      expect(metrics).toMatch(/^teardown_guard_audit_events_invalid_total 0$/m);
       expect(metrics).toMatch(/^teardown_guard_audit_findings_total\{kind="misdirected-uninstall"\} 1$/m);
     });
   });

@@ -224,20 +224,26 @@ export async function olmOwnedClusterObjects(cp: ControlPlane, ns: string): Prom
 
 /**
  * The manual remedy of src/ARCHITECTURE.md §1A, used to reset the cluster after a reproduced incident:
- * drop csv-cleanup from every CSV in `ns`, wait for the namespace to go, delete the cluster-scoped
- * objects OLM would have cleaned up, and the copies OLM spread into other namespaces.
+ * delete the namespace, drop csv-cleanup from its CSVs once they are being deleted, wait for the
+ * namespace to go, delete the cluster-scoped objects OLM would have cleaned up, and the copies OLM
+ * spread into other namespaces.
  */
 export async function forceRemoveOperatorNamespace(cp: ControlPlane, ns: string, t?: Transcript): Promise<void> {
-  for (const c of await csvsIn(cp, ns).catch(() => [])) {
-    if (!c.finalizers.length) continue;
-    const args = ['patch', 'csv', c.name, '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}'];
-    if (t) await kubectl(cp, t, args, 'manual remedy: drop the finalizer');
-    else await cp.kubectl(args);
-  }
-  if (await cp.client.get(`/api/v1/namespaces/${ns}`)) {
-    await cp.client.request('DELETE', `/api/v1/namespaces/${ns}`);
-    await waitNamespaceGone(cp, ns);
-  }
+  if (await cp.client.get(`/api/v1/namespaces/${ns}`)) await cp.client.request('DELETE', `/api/v1/namespaces/${ns}`);
+  // A running olm-operator adds csv-cleanup back to any CSV without a deletionTimestamp (OLM v0.46
+  // processFinalizer), and may stop right after: dropping the finalizer before the namespace
+  // controller has marked the CSV deleting races with it and strands the namespace.
+  const dropped = new Set<string>();
+  await waitFor(`namespace ${ns} gone (csv-cleanup dropped from its deleting CSVs)`, 90_000, async () => {
+    if (!(await cp.client.get(`/api/v1/namespaces/${ns}`))) return true;
+    for (const c of await csvsIn(cp, ns).catch(() => [])) {
+      if (!c.deleting || !c.finalizers.length || dropped.has(c.name)) continue;
+      const args = ['patch', 'csv', c.name, '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}'];
+      const r = t ? await kubectl(cp, t, args, 'manual remedy: drop the finalizer') : await cp.kubectl(args);
+      if (r.code === 0) dropped.add(c.name);
+    }
+    return undefined;
+  }, 250);
   const sel = `${OWNER_KIND},olm.owner.namespace=${ns}`;
   for (const kind of ['clusterrolebindings', 'clusterroles']) {
     const args = ['delete', kind, '-l', sel, '--ignore-not-found'];
