@@ -5,7 +5,7 @@
 //   node test/demo/demo.ts          (npm run cluster:up gives a cluster to explore by hand)
 import { ensureBinaries } from '../cluster/cli.ts';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
-import { GuardSession, guardUnavailableReason } from '../scenarios/guard.ts';
+import { GuardSession } from '../scenarios/guard.ts';
 import { kubectl, sdkUninstall, Transcript } from '../scenarios/harness.ts';
 import {
   helmInstallSimpleApp, S1, s1Install, s1ManualCleanup, s1ObserveStuck, s1Recover, s1Uninstall, s1UninstallTwice, S2, s2Cleanup, s2SdkUninstall,
@@ -86,13 +86,11 @@ async function main(): Promise<number> {
   await ensureBinaries((l) => say(l));
   const cp = await startControlPlane({ olm: 'crds', log: (l) => say(dim(`[cluster] ${l}`)) });
   const guard = new GuardSession(() => cp);
-  const why = guardUnavailableReason();
-  if (why) say(bold(`note: teardown-guard cannot run here (${why}); showing the incidents without it only.`));
   try {
     await incidentA(cp, guard, false);
-    if (!why) await incidentA(cp, guard, true);
+    await incidentA(cp, guard, true);
     await incidentB(cp, guard, false);
-    if (!why) await incidentB(cp, guard, true);
+    await incidentB(cp, guard, true);
     say(`\n${bold(`Done in ${((Date.now() - t0) / 1000).toFixed(0)}s.`)}`);
     return 0;
   } catch (e) {
