@@ -9,11 +9,18 @@ import { VERSION } from './version.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('teardown-guard')
-    .description('Keeps cluster teardowns safe: stops namespace deletions that would strand OLM finalizers, flags Helm uninstalls aimed at the wrong namespace.')
+    .description(
+      'Keeps cluster teardowns safe: stops namespace deletions that would strand OLM finalizers, flags Helm uninstalls aimed at the wrong namespace.',
+    )
     .version(VERSION, '-V, --version')
     .showHelpAfterError()
     .exitOverride();
-  program.command('version').description('print the version').action(() => { console.log(VERSION); });
+  program
+    .command('version')
+    .description('print the version')
+    .action(() => {
+      console.log(VERSION);
+    });
   registerServeCommand(program);
   registerReviewCommand(program);
   registerCheckCommands(program);

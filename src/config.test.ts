@@ -5,7 +5,16 @@ import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
 import type { Mode, UndecidedAction } from './admission/modes.ts';
 import type { FinalizerGuard } from './finalizers/guard.ts';
 import {
-  ConfigError, DEFAULT_BODY_BYTES, describeConfigKeys, type LogLevel, didYouMean, envNameFor, loadConfig, policyModes, policySettings, type LoadOptions,
+  ConfigError,
+  DEFAULT_BODY_BYTES,
+  describeConfigKeys,
+  type LogLevel,
+  didYouMean,
+  envNameFor,
+  loadConfig,
+  policyModes,
+  policySettings,
+  type LoadOptions,
 } from './config.ts';
 import { CSV_CLEANUP_FINALIZER } from './olm/finalizerGuards.ts';
 import { loadPolicySettings } from './config.ts';
@@ -88,7 +97,10 @@ policies:
     expect(config.policies['helm-uninstall-namespace'].mode).toBe('audit');
   });
   it('env over file', () => {
-    const { config } = loadConfig({ file, env: { TG_LISTEN_PORT: '9100', TG_POLICIES_HELM_UNINSTALL_NAMESPACE_MODE: 'enforce', TG_EXEMPT_NAMESPACES: 'a, b' } });
+    const { config } = loadConfig({
+      file,
+      env: { TG_LISTEN_PORT: '9100', TG_POLICIES_HELM_UNINSTALL_NAMESPACE_MODE: 'enforce', TG_EXEMPT_NAMESPACES: 'a, b' },
+    });
     expect(config.listen.port).toBe(9100);
     expect(config.policies['helm-uninstall-namespace'].mode).toBe('enforce');
     expect(config.exemptNamespaces).toEqual(['kube-system', 'teardown-guard', 'a', 'b']);
@@ -116,7 +128,9 @@ describe('errors name the key, the bad value and what is allowed', () => {
   });
   it('an unknown key, with a did-you-mean and the allowed siblings', () => {
     const file = yamlFile('liveLookup:\n  timeoutMS: 100\n');
-    expect(problems({ file, env: TLS_ENV })[0]).toMatch(/^config: liveLookup\.timeoutMS: unknown key \(did you mean "timeoutMs"\?\); allowed here: timeoutMs, concurrency/);
+    expect(problems({ file, env: TLS_ENV })[0]).toMatch(
+      /^config: liveLookup\.timeoutMS: unknown key \(did you mean "timeoutMs"\?\); allowed here: timeoutMs, concurrency/,
+    );
   });
   it('an unknown policy name', () => {
     const file = yamlFile('policies:\n  olm-orphaned-finalizer: { mode: warn }\n');
@@ -128,10 +142,14 @@ describe('errors name the key, the bad value and what is allowed', () => {
     expect(p).toMatch(/^config: frobnicate: unknown key; allowed here: listen, tls,/);
   });
   it('an integer out of range, from a flag', () => {
-    expect(problems({ env: TLS_ENV, flags: { '--port': '70000' } })).toEqual(['config: listen.port: "70000" is not an integer between 0 and 65535 (from flag --port)']);
+    expect(problems({ env: TLS_ENV, flags: { '--port': '70000' } })).toEqual([
+      'config: listen.port: "70000" is not an integer between 0 and 65535 (from flag --port)',
+    ]);
   });
   it('not an integer, from env', () => {
-    expect(problems({ env: { ...TLS_ENV, TG_LIVE_LOOKUP_CONCURRENCY: 'lots' } })).toEqual(['config: liveLookup.concurrency: "lots" is not an integer between 1 and 64 (from env TG_LIVE_LOOKUP_CONCURRENCY)']);
+    expect(problems({ env: { ...TLS_ENV, TG_LIVE_LOOKUP_CONCURRENCY: 'lots' } })).toEqual([
+      'config: liveLookup.concurrency: "lots" is not an integer between 1 and 64 (from env TG_LIVE_LOOKUP_CONCURRENCY)',
+    ]);
   });
   it('a quoted number in the file is a string, not an integer', () => {
     const file = yamlFile('listen:\n  port: "8443"\n');
@@ -139,10 +157,13 @@ describe('errors name the key, the bad value and what is allowed', () => {
   });
   it('a live-lookup budget that does not fit under the webhook timeout', () => {
     expect(problems({ env: { ...TLS_ENV, TG_LIVE_LOOKUP_TIMEOUT_MS: '5000' } })[0]).toBe(
-      'config: liveLookup.timeoutMs: "5000" is not an integer between 50 and 4000 (ms) (from env TG_LIVE_LOOKUP_TIMEOUT_MS)');
+      'config: liveLookup.timeoutMs: "5000" is not an integer between 50 and 4000 (ms) (from env TG_LIVE_LOOKUP_TIMEOUT_MS)',
+    );
   });
   it('a body limit too small for two 1.5 MiB objects', () => {
-    expect(problems({ env: { ...TLS_ENV, TG_MAX_BODY_BYTES: '1048576' } })[0]).toMatch(/^config: maxBodyBytes: "1048576" is not an integer between 3145728 and/);
+    expect(problems({ env: { ...TLS_ENV, TG_MAX_BODY_BYTES: '1048576' } })[0]).toMatch(
+      /^config: maxBodyBytes: "1048576" is not an integer between 3145728 and/,
+    );
   });
   it('a missing required key says where to set it', () => {
     expect(problems({})).toEqual([
@@ -151,11 +172,15 @@ describe('errors name the key, the bad value and what is allowed', () => {
     ]);
   });
   it('a file that does not exist', () => {
-    expect(problems({ env: { ...TLS_ENV, TG_KUBECONFIG: join(dir, 'nope') } })[0]).toMatch(/^config: kubeconfig: ".*nope" is not an existing file \(no such file\) \(from env TG_KUBECONFIG\)$/);
+    expect(problems({ env: { ...TLS_ENV, TG_KUBECONFIG: join(dir, 'nope') } })[0]).toMatch(
+      /^config: kubeconfig: ".*nope" is not an existing file \(no such file\) \(from env TG_KUBECONFIG\)$/,
+    );
   });
   it('an invalid namespace name, annotation key and list item', () => {
     const p = problems({ env: { ...TLS_ENV, TG_GUARD_NAMESPACE: 'Guard_NS', TG_BREAK_GLASS_ANNOTATION: 'not a key', TG_EXEMPT_NAMESPACES: 'ok,Bad!' } });
-    expect(p).toContain('config: guardNamespace: "Guard_NS" is not a namespace name (RFC 1123 label: lower-case alphanumerics and "-", at most 63 characters) (from env TG_GUARD_NAMESPACE)');
+    expect(p).toContain(
+      'config: guardNamespace: "Guard_NS" is not a namespace name (RFC 1123 label: lower-case alphanumerics and "-", at most 63 characters) (from env TG_GUARD_NAMESPACE)',
+    );
     expect(p.some((s) => s.startsWith('config: breakGlassAnnotation: "not a key" is not a qualified key'))).toBe(true);
     expect(p.some((s) => s.startsWith('config: exemptNamespaces[1]: "Bad!" is not a namespace name'))).toBe(true);
   });
@@ -199,13 +224,19 @@ describe('audit.jwt', () => {
     const p = problems({ env: { ...TLS_ENV, TG_AUDIT_JWT_AUDIENCE: 'a' } });
     expect(p).toContain('config: audit.jwt: set exactly one of audit.jwt.jwksUrl and audit.jwt.jwksFile (got neither)');
     expect(p).toContain('config: audit.jwt.issuer: is required when audit.jwt is configured (the "iss" tokens must carry)');
-    const both = problems({ env: { ...TLS_ENV, TG_AUDIT_JWT_JWKS_FILE: jwks, TG_AUDIT_JWT_JWKS_URL: 'https://idp.test/jwks', TG_AUDIT_JWT_ISSUER: 'i', TG_AUDIT_JWT_AUDIENCE: 'a' } });
+    const both = problems({
+      env: { ...TLS_ENV, TG_AUDIT_JWT_JWKS_FILE: jwks, TG_AUDIT_JWT_JWKS_URL: 'https://idp.test/jwks', TG_AUDIT_JWT_ISSUER: 'i', TG_AUDIT_JWT_AUDIENCE: 'a' },
+    });
     expect(both).toEqual(['config: audit.jwt: set exactly one of audit.jwt.jwksUrl and audit.jwt.jwksFile (got both)']);
   });
   it('requires https for a remote JWKS except on loopback', () => {
-    expect(problems({ env: { ...TLS_ENV, TG_AUDIT_JWT_JWKS_URL: 'http://idp.test/jwks', TG_AUDIT_JWT_ISSUER: 'i', TG_AUDIT_JWT_AUDIENCE: 'a' } })[0])
-      .toBe('config: audit.jwt.jwksUrl: "http://idp.test/jwks" is not an https:// URL (plain http is accepted for loopback hosts only) (from env TG_AUDIT_JWT_JWKS_URL)');
-    expect(loadConfig({ env: { ...TLS_ENV, TG_AUDIT_JWT_JWKS_URL: 'http://127.0.0.1:9/jwks', TG_AUDIT_JWT_ISSUER: 'i', TG_AUDIT_JWT_AUDIENCE: 'a' } }).config.audit.jwt?.jwksUrl).toBe('http://127.0.0.1:9/jwks');
+    expect(problems({ env: { ...TLS_ENV, TG_AUDIT_JWT_JWKS_URL: 'http://idp.test/jwks', TG_AUDIT_JWT_ISSUER: 'i', TG_AUDIT_JWT_AUDIENCE: 'a' } })[0]).toBe(
+      'config: audit.jwt.jwksUrl: "http://idp.test/jwks" is not an https:// URL (plain http is accepted for loopback hosts only) (from env TG_AUDIT_JWT_JWKS_URL)',
+    );
+    expect(
+      loadConfig({ env: { ...TLS_ENV, TG_AUDIT_JWT_JWKS_URL: 'http://127.0.0.1:9/jwks', TG_AUDIT_JWT_ISSUER: 'i', TG_AUDIT_JWT_AUDIENCE: 'a' } }).config.audit
+        .jwt?.jwksUrl,
+    ).toBe('http://127.0.0.1:9/jwks');
   });
   it('checks that a JWKS file is a JWKS', () => {
     const bad = join(dir, 'bad-jwks.json');
@@ -224,12 +255,14 @@ finalizerGuards:
 `;
   it('adds configured guards after the built-in OLM guard', () => {
     const { config } = loadConfig({ file: yamlFile(good), env: TLS_ENV });
-    expect(config.finalizerGuards).toEqual([{
-      finalizer: 'example.com/cleanup',
-      resource: { group: 'example.com', version: 'v1', resource: 'widgets', kind: 'Widget', namespaced: true },
-      ignoreLabel: 'example.com/copy',
-      controller: { displayName: 'widget-operator', deploymentSelector: 'app=widget-operator', requireClusterRoleBinding: false },
-    }]);
+    expect(config.finalizerGuards).toEqual([
+      {
+        finalizer: 'example.com/cleanup',
+        resource: { group: 'example.com', version: 'v1', resource: 'widgets', kind: 'Widget', namespaced: true },
+        ignoreLabel: 'example.com/copy',
+        controller: { displayName: 'widget-operator', deploymentSelector: 'app=widget-operator', requireClusterRoleBinding: false },
+      },
+    ]);
     expect(policySettings(config).finalizerGuards.map((g) => g.finalizer)).toEqual([CSV_CLEANUP_FINALIZER, 'example.com/cleanup']);
   });
   it('loads the policy settings of a file without TLS (check, diagnose, review), and still refuses bad guards', () => {
@@ -257,18 +290,20 @@ finalizerGuards:
   - finalizer: a.io/b
 `);
     const p = problems({ file, env: TLS_ENV });
-    expect(p).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^config: finalizerGuards\[0\]\.finalizer: "operators\.coreos\.com\/csv-cleanup" is already guarded \(built in\)/),
-      expect.stringMatching(/^config: finalizerGuards\[0\]\.resource\.scope: unknown key; allowed here: group, version, resource, kind, namespaced/),
-      expect.stringMatching(/^config: finalizerGuards\[0\]\.resource\.version: "one" is not an API version such as v1 or v1alpha1/),
-      expect.stringMatching(/^config: finalizerGuards\[0\]\.resource\.resource: "Widgets" is not a lower-case plural resource name/),
-      expect.stringMatching(/^config: finalizerGuards\[0\]\.resource\.kind: "widget" is not a Kind in CamelCase/),
-      expect.stringMatching(/^config: finalizerGuards\[0\]\.resource\.namespaced: "yes" is not true or false/),
-      expect.stringMatching(/^config: finalizerGuards\[0\]\.controller\.deploymentSelector: "app in \(a" is not a label selector/),
-      expect.stringMatching(/^config: finalizerGuards\[0\]\.controller\.requireClusterRoleBinding: "no" is not true or false/),
-      expect.stringMatching(/^config: finalizerGuards\[1\]\.resource: is required/),
-      expect.stringMatching(/^config: finalizerGuards\[1\]\.controller: is required/),
-    ]));
+    expect(p).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^config: finalizerGuards\[0\]\.finalizer: "operators\.coreos\.com\/csv-cleanup" is already guarded \(built in\)/),
+        expect.stringMatching(/^config: finalizerGuards\[0\]\.resource\.scope: unknown key; allowed here: group, version, resource, kind, namespaced/),
+        expect.stringMatching(/^config: finalizerGuards\[0\]\.resource\.version: "one" is not an API version such as v1 or v1alpha1/),
+        expect.stringMatching(/^config: finalizerGuards\[0\]\.resource\.resource: "Widgets" is not a lower-case plural resource name/),
+        expect.stringMatching(/^config: finalizerGuards\[0\]\.resource\.kind: "widget" is not a Kind in CamelCase/),
+        expect.stringMatching(/^config: finalizerGuards\[0\]\.resource\.namespaced: "yes" is not true or false/),
+        expect.stringMatching(/^config: finalizerGuards\[0\]\.controller\.deploymentSelector: "app in \(a" is not a label selector/),
+        expect.stringMatching(/^config: finalizerGuards\[0\]\.controller\.requireClusterRoleBinding: "no" is not true or false/),
+        expect.stringMatching(/^config: finalizerGuards\[1\]\.resource: is required/),
+        expect.stringMatching(/^config: finalizerGuards\[1\]\.controller: is required/),
+      ]),
+    );
   });
   it('is file-only and must be a list', () => {
     expect(problems({ file: yamlFile('finalizerGuards: {}\n'), env: TLS_ENV })[0]).toMatch(/^config: finalizerGuards: \{\} is not a list of finalizer guards/);
@@ -308,12 +343,15 @@ describe('types from the schema', () => {
   });
   it('policy settings of a file: every key is still checked, only the TLS files may be unset', () => {
     expect(() => loadPolicySettings(yamlFile('listen: { port: 70000 }\nundecided: maybe\n'))).toThrow(
-      /listen\.port: 70000 is not an integer between 0 and 65535[^\n]*\nconfig: undecided: "maybe" is not one of allow, deny/);
+      /listen\.port: 70000 is not an integer between 0 and 65535[^\n]*\nconfig: undecided: "maybe" is not one of allow, deny/,
+    );
     expect(loadPolicySettings(yamlFile('guardNamespace: ops\n')).exemptNamespaces).toEqual(['kube-system', 'ops']);
   });
   it('a finalizer guard that is not a mapping is one problem, not one per field', () => {
     expect(problems({ file: yamlFile('finalizerGuards:\n  - example.com/x\n'), env: TLS_ENV })).toEqual([
-      expect.stringMatching(/^config: finalizerGuards\[0\]: "example\.com\/x" is not a mapping; expected keys finalizer, resource, ignoreLabel, controller \(in config-\d+\.yaml\)$/),
+      expect.stringMatching(
+        /^config: finalizerGuards\[0\]: "example\.com\/x" is not a mapping; expected keys finalizer, resource, ignoreLabel, controller \(in config-\d+\.yaml\)$/,
+      ),
     ]);
   });
 });

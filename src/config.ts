@@ -15,8 +15,25 @@ import { BUILTIN_FINALIZER_GUARDS, FinalizerRegistry } from './registry/finalize
 import type { FinalizerGuard, PolicySettings } from './policies/settings.ts';
 import type { PolicyName } from './policies/types.ts';
 import {
-  bool, type Check, type ConfigPurpose, didYouMean, envNameFor, type ItemProblem, int, isPlainObject, type KeyDoc, list,
-  listOf, obj, oneOf, optionalStr, requiredStr, show, type Sources, str, type ValueOf,
+  bool,
+  type Check,
+  type ConfigPurpose,
+  didYouMean,
+  envNameFor,
+  type ItemProblem,
+  int,
+  isPlainObject,
+  type KeyDoc,
+  list,
+  listOf,
+  obj,
+  oneOf,
+  optionalStr,
+  requiredStr,
+  show,
+  type Sources,
+  str,
+  type ValueOf,
 } from './configSchema.ts';
 
 export { didYouMean, envNameFor, type ConfigPurpose, type KeyDoc };
@@ -55,22 +72,31 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const QUALIFIED_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
 
-const checkDnsLabel: Check = (v) => (DNS_LABEL.test(v) ? undefined : 'a namespace name (RFC 1123 label: lower-case alphanumerics and "-", at most 63 characters)');
+const checkDnsLabel: Check = (v) =>
+  DNS_LABEL.test(v) ? undefined : 'a namespace name (RFC 1123 label: lower-case alphanumerics and "-", at most 63 characters)';
 
 /** Annotation/label/finalizer key: optional DNS-subdomain prefix, "/", qualified name. */
 const checkQualifiedKey: Check = (v) => {
   const slash = v.lastIndexOf('/');
   const prefix = slash >= 0 ? v.slice(0, slash) : undefined;
   const name = slash >= 0 ? v.slice(slash + 1) : v;
-  if (prefix !== undefined && !DNS_SUBDOMAIN.test(prefix)) return 'a qualified key: optional DNS-subdomain prefix, "/", name (e.g. teardown-guard.io/break-glass)';
-  return QUALIFIED_NAME.test(name) ? undefined : 'a qualified key: optional DNS-subdomain prefix, "/", name of at most 63 alphanumerics, "-", "_" or "." (e.g. teardown-guard.io/break-glass)';
+  if (prefix !== undefined && !DNS_SUBDOMAIN.test(prefix))
+    return 'a qualified key: optional DNS-subdomain prefix, "/", name (e.g. teardown-guard.io/break-glass)';
+  return QUALIFIED_NAME.test(name)
+    ? undefined
+    : 'a qualified key: optional DNS-subdomain prefix, "/", name of at most 63 alphanumerics, "-", "_" or "." (e.g. teardown-guard.io/break-glass)';
 };
 
-const checkHost: Check = (v) => (isIP(v) !== 0 || DNS_SUBDOMAIN.test(v) ? undefined : 'an IP address or host name (0.0.0.0 listens on every IPv4 address, :: on every address)');
+const checkHost: Check = (v) =>
+  isIP(v) !== 0 || DNS_SUBDOMAIN.test(v) ? undefined : 'an IP address or host name (0.0.0.0 listens on every IPv4 address, :: on every address)';
 
 const checkUrl: Check = (v) => {
   let url: URL;
-  try { url = new URL(v); } catch { return 'an absolute https:// URL'; }
+  try {
+    url = new URL(v);
+  } catch {
+    return 'an absolute https:// URL';
+  }
   if (url.protocol === 'https:') return undefined;
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
   return url.protocol === 'http:' && loopback ? undefined : 'an https:// URL (plain http is accepted for loopback hosts only)';
@@ -89,19 +115,27 @@ const checkLabelSelector: Check = (v) => {
 /** One entry of finalizerGuards (file only): the shape of FinalizerGuard (src/finalizers/guard.ts). */
 const FINALIZER_GUARD = obj({
   finalizer: requiredStr({ check: checkQualifiedKey }),
-  resource: obj({
-    group: requiredStr({ allowEmpty: true, check: (v) => (v === '' || DNS_SUBDOMAIN.test(v) ? undefined : 'an API group ("" for the core group)') }),
-    version: requiredStr({ check: (v) => (/^v\d+((alpha|beta)\d+)?$/.test(v) ? undefined : 'an API version such as v1 or v1alpha1') }),
-    resource: requiredStr({ check: (v) => (/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(v) ? undefined : 'a lower-case plural resource name as in the REST path') }),
-    kind: requiredStr({ check: (v) => (/^[A-Z][A-Za-z0-9]*$/.test(v) ? undefined : 'a Kind in CamelCase') }),
-    namespaced: bool({}),
-  }, { required: true }),
+  resource: obj(
+    {
+      group: requiredStr({ allowEmpty: true, check: (v) => (v === '' || DNS_SUBDOMAIN.test(v) ? undefined : 'an API group ("" for the core group)') }),
+      version: requiredStr({ check: (v) => (/^v\d+((alpha|beta)\d+)?$/.test(v) ? undefined : 'an API version such as v1 or v1alpha1') }),
+      resource: requiredStr({
+        check: (v) => (/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(v) ? undefined : 'a lower-case plural resource name as in the REST path'),
+      }),
+      kind: requiredStr({ check: (v) => (/^[A-Z][A-Za-z0-9]*$/.test(v) ? undefined : 'a Kind in CamelCase') }),
+      namespaced: bool({}),
+    },
+    { required: true },
+  ),
   ignoreLabel: optionalStr({ check: checkQualifiedKey }),
-  controller: obj({
-    displayName: requiredStr({}),
-    deploymentSelector: requiredStr({ check: checkLabelSelector }),
-    requireClusterRoleBinding: bool({ def: true }),
-  }, { required: true }),
+  controller: obj(
+    {
+      displayName: requiredStr({}),
+      deploymentSelector: requiredStr({ check: checkLabelSelector }),
+      requireClusterRoleBinding: bool({ def: true }),
+    },
+    { required: true },
+  ),
 }) satisfies { resolve: (...args: never[]) => FinalizerGuard };
 
 /** A finalizer is guarded once: the built-in OLM guard's, and each configured one. */
@@ -109,10 +143,14 @@ function notGuardedTwice(items: { key: string; value: { finalizer: string } }[])
   const builtInFinalizers = new Set(BUILTIN_FINALIZER_GUARDS.map((g) => g.finalizer));
   const seen = new Set<string>(builtInFinalizers);
   const problems: ItemProblem[] = [];
-  for (const { key, value: { finalizer } } of items) {
+  for (const {
+    key,
+    value: { finalizer },
+  } of items) {
     if (finalizer === '') continue;
     const builtIn = builtInFinalizers.has(finalizer);
-    if (seen.has(finalizer)) problems.push({ key: `${key}.finalizer`, problem: `${show(finalizer)} is already guarded${builtIn ? ' (built in)' : ' (listed twice)'}` });
+    if (seen.has(finalizer))
+      problems.push({ key: `${key}.finalizer`, problem: `${show(finalizer)} is already guarded${builtIn ? ' (built in)' : ' (listed twice)'}` });
     seen.add(finalizer);
   }
   return problems;
@@ -126,9 +164,16 @@ const SCHEMA = obj({
     port: int({ def: 8443, min: 0, max: 65535, doc: 'HTTPS port (the Service maps 443 to it; 0 picks a free port).' }),
   }),
   tls: obj({
-    certFile: optionalStr({ requiredToServe: 'the PEM serving certificate (chain) the webhook presents', file: true, doc: 'PEM serving certificate; reloaded when the file changes.' }),
+    certFile: optionalStr({
+      requiredToServe: 'the PEM serving certificate (chain) the webhook presents',
+      file: true,
+      doc: 'PEM serving certificate; reloaded when the file changes.',
+    }),
     keyFile: optionalStr({ requiredToServe: 'the PEM private key of tls.certFile', file: true, doc: 'PEM private key; reloaded with certFile.' }),
-    clientCAFile: optionalStr({ file: true, doc: 'PEM CA bundle that client certificates on POST /audit must chain to (mTLS). Unset: no client certificates are requested.' }),
+    clientCAFile: optionalStr({
+      file: true,
+      doc: 'PEM CA bundle that client certificates on POST /audit must chain to (mTLS). Unset: no client certificates are requested.',
+    }),
     pollIntervalMs: int({ def: 10_000, min: 500, max: 600_000, unit: 'ms', doc: 'Poll interval that backs up fs.watch for certificate changes.' }),
   }),
   kubeconfig: optionalStr({ file: true, doc: 'kubeconfig path. Unset: $KUBECONFIG, ~/.kube/config, then the in-cluster service account.' }),
@@ -139,14 +184,38 @@ const SCHEMA = obj({
   } satisfies Record<PolicyName, unknown>),
   undecided: oneOf(UNDECIDED_VALUES, { def: 'allow', doc: 'What an undecided policy means: allow (with a warning) or deny.' }),
   liveLookup: obj({
-    timeoutMs: int({ def: 1500, min: 50, max: WEBHOOK_TIMEOUT_MS - 1000, unit: 'ms', doc: 'Budget for live look-ups in one review; must leave headroom under the 5 s webhook timeout.' }),
+    timeoutMs: int({
+      def: 1500,
+      min: 50,
+      max: WEBHOOK_TIMEOUT_MS - 1000,
+      unit: 'ms',
+      doc: 'Budget for live look-ups in one review; must leave headroom under the 5 s webhook timeout.',
+    }),
     concurrency: int({ def: 8, min: 1, max: 64, doc: 'Concurrent live GETs per review.' }),
   }),
-  exemptNamespaces: list({ def: [], check: checkDnsLabel, doc: 'Extra namespaces whose deletion is never denied (kube-system and guardNamespace always are).' }),
+  exemptNamespaces: list({
+    def: [],
+    check: checkDnsLabel,
+    doc: 'Extra namespaces whose deletion is never denied (kube-system and guardNamespace always are).',
+  }),
   exemptUsers: list({ def: [], check: checkUser, doc: 'Extra users the policies never flag (namespace controller and garbage collector always).' }),
-  breakGlassAnnotation: str({ def: 'teardown-guard.io/break-glass', check: checkQualifiedKey, doc: 'Annotation on the object being deleted that overrides a denial; its value is the reason.' }),
-  staleUninstallingAfterMs: int({ def: DEFAULT_STALE_UNINSTALLING_AFTER_MS, min: 60_000, max: 30 * 86_400_000, unit: 'ms', doc: 'A release record saying "uninstalling" for longer than this (Helm\'s modifiedAt label) is a failed uninstall, not one running now.' }),
-  finalizerGuards: listOf(FINALIZER_GUARD, { what: 'finalizer guards', check: notGuardedTwice, doc: 'Extra guarded finalizers (the OLM csv-cleanup guard is built in); file only.' }),
+  breakGlassAnnotation: str({
+    def: 'teardown-guard.io/break-glass',
+    check: checkQualifiedKey,
+    doc: 'Annotation on the object being deleted that overrides a denial; its value is the reason.',
+  }),
+  staleUninstallingAfterMs: int({
+    def: DEFAULT_STALE_UNINSTALLING_AFTER_MS,
+    min: 60_000,
+    max: 30 * 86_400_000,
+    unit: 'ms',
+    doc: 'A release record saying "uninstalling" for longer than this (Helm\'s modifiedAt label) is a failed uninstall, not one running now.',
+  }),
+  finalizerGuards: listOf(FINALIZER_GUARD, {
+    what: 'finalizer guards',
+    check: notGuardedTwice,
+    doc: 'Extra guarded finalizers (the OLM csv-cleanup guard is built in); file only.',
+  }),
   audit: obj({
     jwt: obj({
       jwksUrl: optionalStr({ check: checkUrl, doc: 'JWKS URL for bearer tokens on POST /audit.' }),
@@ -159,10 +228,28 @@ const SCHEMA = obj({
     maxBodyBytes: int({ def: 16 * MiB, min: 64 * 1024, max: 256 * MiB, unit: 'bytes', doc: 'Largest accepted POST /audit body (an EventList batch).' }),
   }),
   log: obj({ level: oneOf(LOG_LEVELS, { def: 'info', doc: 'pino log level.' }) }),
-  maxBodyBytes: int({ def: DEFAULT_BODY_BYTES, min: MIN_BODY_BYTES, max: 64 * MiB, unit: 'bytes', doc: 'Largest accepted POST /validate body; must fit oldObject + object of 1.5 MiB each.' }),
+  maxBodyBytes: int({
+    def: DEFAULT_BODY_BYTES,
+    min: MIN_BODY_BYTES,
+    max: 64 * MiB,
+    unit: 'bytes',
+    doc: 'Largest accepted POST /validate body; must fit oldObject + object of 1.5 MiB each.',
+  }),
   shutdown: obj({
-    delayMs: int({ def: 3000, min: 0, max: 60_000, unit: 'ms', doc: 'After SIGTERM, keep serving (with /readyz failing) this long so endpoints drop the pod first.' }),
-    drainTimeoutMs: int({ def: 10_000, min: 0, max: 120_000, unit: 'ms', doc: 'Then wait at most this long for in-flight requests before closing connections.' }),
+    delayMs: int({
+      def: 3000,
+      min: 0,
+      max: 60_000,
+      unit: 'ms',
+      doc: 'After SIGTERM, keep serving (with /readyz failing) this long so endpoints drop the pod first.',
+    }),
+    drainTimeoutMs: int({
+      def: 10_000,
+      min: 0,
+      max: 120_000,
+      unit: 'ms',
+      doc: 'Then wait at most this long for in-flight requests before closing connections.',
+    }),
   }),
 });
 
@@ -289,14 +376,19 @@ function jwtOf(raw: Settings['audit']['jwt'], src: Sources): JwtAuthConfig | und
 function checkJwksFile(file: string, src: Sources): void {
   try {
     const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
-    if (!isPlainObject(parsed) || !Array.isArray(parsed['keys'])) src.problems.push(`config: audit.jwt.jwksFile: ${show(file)} is not a JWKS (a JSON object with a "keys" list)`);
+    if (!isPlainObject(parsed) || !Array.isArray(parsed['keys']))
+      src.problems.push(`config: audit.jwt.jwksFile: ${show(file)} is not a JWKS (a JSON object with a "keys" list)`);
   } catch (err) {
     src.problems.push(`config: audit.jwt.jwksFile: ${show(file)} is not readable JSON (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
   }
 }
 
 /** Reads every source through the schema; problems are collected in the returned sources. */
-function readSettings(opts: LoadOptions, purpose: ConfigPurpose, warnings: string[]): { settings: Settings; jwt: JwtAuthConfig | undefined; problems: string[] } {
+function readSettings(
+  opts: LoadOptions,
+  purpose: ConfigPurpose,
+  warnings: string[],
+): { settings: Settings; jwt: JwtAuthConfig | undefined; problems: string[] } {
   const problems: string[] = [];
   const fileRoot = opts.file !== undefined ? readFileLayer(opts.file, problems) : undefined;
   const src: Sources = {
@@ -362,7 +454,9 @@ export function loadConfiguredFinalizerGuards(file: string): FinalizerGuard[] {
 }
 
 /** The slice of the config the policies read. */
-export function policySettings(config: Pick<Config, 'exemptNamespaces' | 'exemptUsers' | 'finalizerGuards' | 'breakGlassAnnotation' | 'staleUninstallingAfterMs'>): PolicySettings {
+export function policySettings(
+  config: Pick<Config, 'exemptNamespaces' | 'exemptUsers' | 'finalizerGuards' | 'breakGlassAnnotation' | 'staleUninstallingAfterMs'>,
+): PolicySettings {
   return {
     exemptNamespaces: [...config.exemptNamespaces],
     exemptUsers: [...config.exemptUsers],

@@ -10,7 +10,13 @@ export type Check = (value: string) => string | undefined;
 
 type Origin = { kind: 'file'; file: string } | { kind: 'env'; name: string } | { kind: 'flag'; name: string };
 
-export interface KeyDoc { key: string; env?: string; flag?: string; default: string; doc: string }
+export interface KeyDoc {
+  key: string;
+  env?: string;
+  flag?: string;
+  default: string;
+  doc: string;
+}
 
 /** What one load reads from, and where it collects problems. */
 export interface Sources {
@@ -25,7 +31,11 @@ export interface Sources {
 }
 
 /** Where a field is read: its key, the file's value there, and whether only the file may set it. */
-export interface Place { key: string; fileValue: unknown; fileOnly: boolean }
+export interface Place {
+  key: string;
+  fileValue: unknown;
+  fileOnly: boolean;
+}
 
 export interface Field<T> {
   resolve(place: Place, src: Sources): T;
@@ -54,7 +64,9 @@ export function show(v: unknown): string {
   try {
     const s = JSON.stringify(v);
     return s === undefined ? String(v) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
-  } catch { return String(v); }
+  } catch {
+    return String(v);
+  }
 }
 
 function levenshtein(a: string, b: string): number {
@@ -78,7 +90,10 @@ export function didYouMean(input: string, candidates: readonly string[]): string
   let bestScore = Infinity;
   for (const c of candidates) {
     const score = norm(c) === norm(input) ? 0 : levenshtein(input.toLowerCase(), c.toLowerCase());
-    if (score < bestScore) { best = c; bestScore = score; }
+    if (score < bestScore) {
+      best = c;
+      bestScore = score;
+    }
   }
   const limit = Math.max(2, Math.floor(input.length / 3));
   return best !== undefined && bestScore <= limit ? ` (did you mean "${best}"?)` : '';
@@ -86,9 +101,12 @@ export function didYouMean(input: string, candidates: readonly string[]): string
 
 function originText(o: Origin): string {
   switch (o.kind) {
-    case 'file': return ` (in ${o.file})`;
-    case 'env': return ` (from env ${o.name})`;
-    case 'flag': return ` (from flag ${o.name})`;
+    case 'file':
+      return ` (in ${o.file})`;
+    case 'env':
+      return ` (from env ${o.name})`;
+    case 'flag':
+      return ` (from flag ${o.name})`;
   }
 }
 
@@ -96,14 +114,18 @@ export function inFile(src: Sources): string {
   return originText({ kind: 'file', file: src.fileLabel });
 }
 
-interface Raw { raw: unknown; origin: Origin }
+interface Raw {
+  raw: unknown;
+  origin: Origin;
+}
 
 /** The value in force for a key: flag, then env, then file. */
 function pick(place: Place, src: Sources): Raw | undefined {
   if (!place.fileOnly) {
     const flag = src.flagNames[place.key];
     const flagValue = src.flags[place.key] ?? (flag !== undefined ? src.flags[flag] : undefined);
-    if (flagValue !== undefined) return { raw: typeof flagValue === 'number' ? String(flagValue) : flagValue, origin: { kind: 'flag', name: flag ?? place.key } };
+    if (flagValue !== undefined)
+      return { raw: typeof flagValue === 'number' ? String(flagValue) : flagValue, origin: { kind: 'flag', name: flag ?? place.key } };
     const envName = envNameFor(place.key);
     const envValue = src.env[envName];
     if (envValue !== undefined && envValue !== '') return { raw: envValue, origin: { kind: 'env', name: envName } };
@@ -130,7 +152,12 @@ function leaf<T>(doc: string, defaultText: string, resolve: (place: Place, src: 
   };
 }
 
-interface StrOptions { doc?: string; check?: Check; file?: boolean; allowEmpty?: boolean }
+interface StrOptions {
+  doc?: string;
+  check?: Check;
+  file?: boolean;
+  allowEmpty?: boolean;
+}
 
 function readStr(o: StrOptions, place: Place, src: Sources, found: Raw | undefined): string | undefined {
   if (found === undefined) return undefined;
@@ -192,7 +219,10 @@ export function int(o: { def: number; min: number; max: number; unit?: string; d
     const { raw } = found;
     const fromText = found.origin.kind !== 'file';
     const n = typeof raw === 'number' ? raw : fromText && typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
-    if (!Number.isSafeInteger(n) || n < o.min || n > o.max) { reject(place, src, found, allowed); return o.def; }
+    if (!Number.isSafeInteger(n) || n < o.min || n > o.max) {
+      reject(place, src, found, allowed);
+      return o.def;
+    }
     return n;
   });
 }
@@ -215,8 +245,19 @@ export function list(o: { def: string[]; check?: Check; doc: string }): Field<st
   return leaf(o.doc, o.def.length ? o.def.join(',') : '[]', (place, src, found) => {
     if (found === undefined) return [...o.def];
     const { raw } = found;
-    const items: unknown[] | undefined = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : Array.isArray(raw) ? raw : undefined;
-    if (items === undefined) { reject(place, src, found, 'a list of strings (comma-separated in env and flags)'); return [...o.def]; }
+    const items: unknown[] | undefined =
+      typeof raw === 'string'
+        ? raw
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== '')
+        : Array.isArray(raw)
+          ? raw
+          : undefined;
+    if (items === undefined) {
+      reject(place, src, found, 'a list of strings (comma-separated in env and flags)');
+      return [...o.def];
+    }
     const out: string[] = [];
     items.forEach((item, i) => {
       const at = { ...place, key: `${place.key}[${i}]` };
@@ -268,7 +309,10 @@ export function obj<F extends Fields>(fields: F, o: { required?: boolean } = {})
   };
 }
 
-export interface ItemProblem { key: string; problem: string }
+export interface ItemProblem {
+  key: string;
+  problem: string;
+}
 
 /**
  * A list of mappings, set in the file only. Items with a problem are left out (the load fails anyway);
@@ -279,7 +323,10 @@ export function listOf<T>(item: Field<T>, o: { what: string; doc: string; check?
     resolve(place, src) {
       const raw = place.fileValue;
       if (raw === undefined || raw === null) return [];
-      if (!Array.isArray(raw)) { src.problems.push(`config: ${place.key}: ${show(raw)} is not a list of ${o.what}${inFile(src)}`); return []; }
+      if (!Array.isArray(raw)) {
+        src.problems.push(`config: ${place.key}: ${show(raw)} is not a list of ${o.what}${inFile(src)}`);
+        return [];
+      }
       const all = raw.map((fileValue: unknown, i) => {
         const key = `${place.key}[${i}]`;
         const before = src.problems.length;

@@ -6,7 +6,14 @@ const SECRET = 'c2VjcmV0LXZhbHVl-hunter2';
 
 function collector(level = 'info') {
   const raw: string[] = [];
-  const logger = createLogger({ level, destination: { write: (s: string) => { raw.push(s); } } });
+  const logger = createLogger({
+    level,
+    destination: {
+      write: (s: string) => {
+        raw.push(s);
+      },
+    },
+  });
   return { logger, raw, lines: () => raw.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
@@ -55,24 +62,52 @@ describe('logger', () => {
   it('writes one decision line with uid, policy, verdict, mode, object, user, latencyMs', () => {
     const c = collector();
     const d: Decision = {
-      uid: 'u-1', policy: 'olm-orphaned-finalizers', verdict: 'deny', mode: 'enforce', object: 'Namespace px-operator',
-      operation: 'DELETE', user: 'alice', reason: 'namespace-strands-finalizers', latencyMs: 1.25, dryRun: false,
+      uid: 'u-1',
+      policy: 'olm-orphaned-finalizers',
+      verdict: 'deny',
+      mode: 'enforce',
+      object: 'Namespace px-operator',
+      operation: 'DELETE',
+      user: 'alice',
+      reason: 'namespace-strands-finalizers',
+      latencyMs: 1.25,
+      dryRun: false,
     };
     logDecision(c.logger, d);
-    expect(c.lines()).toEqual([expect.objectContaining({
-      level: 'warn', msg: 'decision', uid: 'u-1', policy: 'olm-orphaned-finalizers', verdict: 'deny', mode: 'enforce',
-      object: 'Namespace px-operator', operation: 'DELETE', user: 'alice', latencyMs: 1.25, dryRun: false, reason: 'namespace-strands-finalizers',
-    })]);
+    expect(c.lines()).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        msg: 'decision',
+        uid: 'u-1',
+        policy: 'olm-orphaned-finalizers',
+        verdict: 'deny',
+        mode: 'enforce',
+        object: 'Namespace px-operator',
+        operation: 'DELETE',
+        user: 'alice',
+        latencyMs: 1.25,
+        dryRun: false,
+        reason: 'namespace-strands-finalizers',
+      }),
+    ]);
     logDecision(c.logger, { ...d, verdict: 'allow', uid: 'u-2' });
     expect(c.lines()[1]).toMatchObject({ level: 'info', uid: 'u-2', verdict: 'allow' });
   });
-  it('writes only the scalar decision fields (decision lines skip the scrub), at the logger\'s level', () => {
+  it("writes only the scalar decision fields (decision lines skip the scrub), at the logger's level", () => {
     const c = collector('warn');
     const d = {
-      uid: 'u-3', policy: 'helm-uninstall-namespace', verdict: 'deny', mode: 'enforce', object: 'Secret default/sh.helm.release.v1.web.v1',
-      operation: 'DELETE', user: 'bob', latencyMs: 0.5, dryRun: false,
+      uid: 'u-3',
+      policy: 'helm-uninstall-namespace',
+      verdict: 'deny',
+      mode: 'enforce',
+      object: 'Secret default/sh.helm.release.v1.web.v1',
+      operation: 'DELETE',
+      user: 'bob',
+      latencyMs: 0.5,
+      dryRun: false,
       // Fields a Decision never has, standing in for a future change that hands it a payload.
-      data: { release: SECRET }, oldObject: { data: SECRET },
+      data: { release: SECRET },
+      oldObject: { data: SECRET },
     } as unknown as Decision;
     logDecision(c.logger, d);
     logDecision(c.logger, { ...d, verdict: 'allow' });

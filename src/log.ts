@@ -16,10 +16,28 @@ export const CENSOR = '[REDACTED]';
  * payloads, rendered Helm manifests, patches, and credentials.
  */
 export const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
-  'data', 'stringData', 'binaryData', 'manifest', 'patch',
-  'authorization', 'Authorization', 'proxy-authorization', 'cookie', 'set-cookie',
-  'password', 'passwd', 'token', 'accessToken', 'idToken', 'refreshToken', 'bearer', 'jwt',
-  'privateKey', 'private_key', 'clientKey', 'apiKey',
+  'data',
+  'stringData',
+  'binaryData',
+  'manifest',
+  'patch',
+  'authorization',
+  'Authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'password',
+  'passwd',
+  'token',
+  'accessToken',
+  'idToken',
+  'refreshToken',
+  'bearer',
+  'jwt',
+  'privateKey',
+  'private_key',
+  'clientKey',
+  'apiKey',
 ]);
 
 /**
@@ -28,16 +46,35 @@ export const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
  * strings they are names (a decision's `object` is "Kind ns/name") and are kept.
  */
 export const SENSITIVE_STRUCTURE_KEYS: ReadonlySet<string> = new Set([
-  'object', 'oldObject', 'requestObject', 'responseObject', 'options',
-  'values', 'config', 'hooks', 'chart', 'secret',
+  'object',
+  'oldObject',
+  'requestObject',
+  'responseObject',
+  'options',
+  'values',
+  'config',
+  'hooks',
+  'chart',
+  'secret',
 ]);
 
 /** pino redact paths (the fast, documented layer; the scrub below catches everything else). */
 export const REDACT_PATHS: readonly string[] = [
-  'req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie',
-  'request.object', 'request.oldObject', 'request.options',
-  'review.request.object', 'review.request.oldObject',
-  'data', 'stringData', 'binaryData', '*.data', '*.stringData', '*.binaryData',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers.cookie',
+  'request.object',
+  'request.oldObject',
+  'request.options',
+  'review.request.object',
+  'review.request.oldObject',
+  'data',
+  'stringData',
+  'binaryData',
+  '*.data',
+  '*.stringData',
+  '*.binaryData',
 ];
 
 const MAX_DEPTH = 8;
@@ -64,7 +101,10 @@ export function scrub(value: unknown, depth = 0): unknown {
   const out: Record<string, unknown> = {};
   let n = 0;
   for (const [k, v] of Object.entries(value)) {
-    if (n++ >= MAX_KEYS) { out['…'] = '[key limit]'; break; }
+    if (n++ >= MAX_KEYS) {
+      out['…'] = '[key limit]';
+      break;
+    }
     if (v === undefined || v === null) out[k] = v;
     else if (SENSITIVE_KEYS.has(k) || (SENSITIVE_STRUCTURE_KEYS.has(k) && typeof v === 'object')) out[k] = CENSOR;
     else out[k] = scrub(v, depth + 1);
@@ -109,8 +149,15 @@ export interface DecisionLine {
 
 export function decisionLine(d: Decision): DecisionLine {
   const line: DecisionLine = {
-    uid: d.uid, policy: d.policy, verdict: d.verdict, mode: d.mode, object: d.object,
-    operation: d.operation, user: d.user, latencyMs: d.latencyMs, dryRun: d.dryRun,
+    uid: d.uid,
+    policy: d.policy,
+    verdict: d.verdict,
+    mode: d.mode,
+    object: d.object,
+    operation: d.operation,
+    user: d.user,
+    latencyMs: d.latencyMs,
+    dryRun: d.dryRun,
   };
   if (d.reason !== undefined) line.reason = d.reason;
   return line;

@@ -3,14 +3,33 @@ import type { Decision } from './admission/engine.ts';
 import { createMetrics, slug } from './metrics.ts';
 
 const base: Decision = {
-  uid: 'u', policy: 'helm-uninstall-namespace', verdict: 'warn', mode: 'warn', object: 'Secret ns/x',
-  operation: 'DELETE', user: 'bob', latencyMs: 3, dryRun: false,
+  uid: 'u',
+  policy: 'helm-uninstall-namespace',
+  verdict: 'warn',
+  mode: 'warn',
+  object: 'Secret ns/x',
+  operation: 'DELETE',
+  user: 'bob',
+  latencyMs: 3,
+  dryRun: false,
 };
 
 describe('metrics', () => {
   it('counts and times decisions by policy and verdict, undecided by reason, break-glass by policy', async () => {
     const m = createMetrics({ defaultMetrics: false });
-    m.recordReview([base, { ...base, policy: 'olm-orphaned-finalizers', verdict: 'undecided', reason: 'lookup of Deployment olm/olm-operator timed out after 1500ms', undecidedKind: 'timeout' }], 0.004);
+    m.recordReview(
+      [
+        base,
+        {
+          ...base,
+          policy: 'olm-orphaned-finalizers',
+          verdict: 'undecided',
+          reason: 'lookup of Deployment olm/olm-operator timed out after 1500ms',
+          undecidedKind: 'timeout',
+        },
+      ],
+      0.004,
+    );
     m.recordReview([{ ...base, policy: 'olm-orphaned-finalizers', verdict: 'break-glass', reason: 'break-glass: planned teardown' }], 0.001);
     m.recordReview([], 0.0002);
     const text = await m.registry.metrics();
@@ -27,7 +46,10 @@ describe('metrics', () => {
     const m = createMetrics({ defaultMetrics: false });
     let synced = false;
     m.setCacheSource(() => [{ name: 'namespaces', synced, items: 7 }]);
-    m.setClusterCountersSource(() => ({ perCache: { namespaces: { events: 5, relists: 1, reconnects: 2, failures: 0 } }, live: { calls: 4, failures: 1, timeouts: 1 } }));
+    m.setClusterCountersSource(() => ({
+      perCache: { namespaces: { events: 5, relists: 1, reconnects: 2, failures: 0 } },
+      live: { calls: 4, failures: 1, timeouts: 1 },
+    }));
     expect(await m.registry.metrics()).toContain('teardown_guard_cache_synced{cache="namespaces"} 0');
     synced = true;
     const text = await m.registry.metrics();
@@ -36,7 +58,9 @@ describe('metrics', () => {
     expect(text).toContain('teardown_guard_cache_watch_events_total{cache="namespaces"} 5');
     expect(text).toContain('teardown_guard_live_read_timeouts_total 1');
     // a failing source never breaks a scrape
-    m.setCacheSource(() => { throw new Error('view gone'); });
+    m.setCacheSource(() => {
+      throw new Error('view gone');
+    });
     await expect(m.registry.metrics()).resolves.toContain('teardown_guard_cache_synced');
   });
 
@@ -47,10 +71,13 @@ describe('metrics', () => {
   it('labels undecided outcomes by their typed kind, never by message text', async () => {
     const m = createMetrics({ defaultMetrics: false });
     const base = { uid: 'u', mode: 'enforce' as const, object: 'Namespace x', operation: 'DELETE', user: 'admin', latencyMs: 1, dryRun: false };
-    m.recordReview([
-      { ...base, policy: 'olm-orphaned-finalizers', verdict: 'undecided', reason: 'anything at all, timed out or not', undecidedKind: 'decode' },
-      { ...base, policy: 'helm-uninstall-namespace', verdict: 'undecided', reason: 'internal error: boom' },
-    ], 0.01);
+    m.recordReview(
+      [
+        { ...base, policy: 'olm-orphaned-finalizers', verdict: 'undecided', reason: 'anything at all, timed out or not', undecidedKind: 'decode' },
+        { ...base, policy: 'helm-uninstall-namespace', verdict: 'undecided', reason: 'internal error: boom' },
+      ],
+      0.01,
+    );
     const text = await m.registry.metrics();
     expect(text).toMatch(/teardown_guard_undecided_total\{policy="olm-orphaned-finalizers",reason="decode"\} 1/);
     expect(text).toMatch(/teardown_guard_undecided_total\{policy="helm-uninstall-namespace",reason="internal"\} 1/);

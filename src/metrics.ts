@@ -7,7 +7,11 @@ import type { Decision } from './admission/engine.ts';
 /** Seconds; admission answers are expected in milliseconds, the webhook timeout is 5 s. */
 export const ADMISSION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
-export interface CacheState { name: string; synced: boolean; items?: number }
+export interface CacheState {
+  name: string;
+  synced: boolean;
+  items?: number;
+}
 
 /** Monotonic counters of the cluster view (its counters() method), read at scrape time. */
 export interface ClusterCounters {
@@ -41,7 +45,11 @@ export interface Metrics {
 /** A metric-safe slug of at most 64 characters. */
 export function slug(value: unknown, fallback = 'unknown'): string {
   if (typeof value !== 'string' || value === '') return fallback;
-  const s = value.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 64);
+  const s = value
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 64);
   return s === '' ? fallback : s;
 }
 
@@ -53,23 +61,28 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const admissionRequests = new Counter({
     name: 'teardown_guard_admission_requests_total',
     help: 'Admission decisions by policy and verdict (policy "none" when no policy applied to the request).',
-    labelNames: ['policy', 'verdict'] as const, registers,
+    labelNames: ['policy', 'verdict'] as const,
+    registers,
   });
   const admissionDuration = new Histogram({
     name: 'teardown_guard_admission_duration_seconds',
     help: 'Time a policy took to decide, in seconds, by policy and verdict.',
-    labelNames: ['policy', 'verdict'] as const, buckets: ADMISSION_BUCKETS, registers,
+    labelNames: ['policy', 'verdict'] as const,
+    buckets: ADMISSION_BUCKETS,
+    registers,
   });
   const admissionErrors = new Counter({
     name: 'teardown_guard_admission_rejected_requests_total',
     help: 'POST /validate requests answered with an HTTP error (bad JSON, wrong shape, too large, internal error), by status.',
-    labelNames: ['status'] as const, registers,
+    labelNames: ['status'] as const,
+    registers,
   });
   let cacheSource: (() => readonly CacheState[]) | undefined;
   const cacheSynced = new Gauge({
     name: 'teardown_guard_cache_synced',
     help: '1 when the watch cache has completed its initial list, else 0.',
-    labelNames: ['cache'] as const, registers,
+    labelNames: ['cache'] as const,
+    registers,
     collect() {
       if (!cacheSource) return;
       for (const c of safe(cacheSource)) this.set({ cache: c.name }, c.synced ? 1 : 0);
@@ -78,7 +91,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const cacheItems = new Gauge({
     name: 'teardown_guard_cache_items',
     help: 'Objects held by each watch cache.',
-    labelNames: ['cache'] as const, registers,
+    labelNames: ['cache'] as const,
+    registers,
     collect() {
       if (!cacheSource) return;
       for (const c of safe(cacheSource)) if (typeof c.items === 'number') this.set({ cache: c.name }, c.items);
@@ -87,15 +101,21 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const undecided = new Counter({
     name: 'teardown_guard_undecided_total',
     help: 'Policy evaluations that could not decide (cache not synced, look-up failed or timed out, bad payload), by policy and reason.',
-    labelNames: ['policy', 'reason'] as const, registers,
+    labelNames: ['policy', 'reason'] as const,
+    registers,
   });
   const breakGlass = new Counter({
     name: 'teardown_guard_break_glass_total',
     help: 'Denials overridden by the break-glass annotation, by policy.',
-    labelNames: ['policy'] as const, registers,
+    labelNames: ['policy'] as const,
+    registers,
   });
   const auditAccepted = new Counter({ name: 'teardown_guard_audit_events_accepted_total', help: 'Audit events accepted by POST /audit.', registers });
-  const auditDropped = new Counter({ name: 'teardown_guard_audit_events_dropped_total', help: 'Audit events dropped because the review queue was full.', registers });
+  const auditDropped = new Counter({
+    name: 'teardown_guard_audit_events_dropped_total',
+    help: 'Audit events dropped because the review queue was full.',
+    registers,
+  });
   const auditInvalid = new Counter({
     name: 'teardown_guard_audit_events_invalid_total',
     help: 'Items of POST /audit EventLists that were not audit events (not correlated).',
@@ -104,25 +124,35 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const auditFindings = new Counter({
     name: 'teardown_guard_audit_findings_total',
     help: 'Findings the audit reviewer reported, by kind.',
-    labelNames: ['kind'] as const, registers,
+    labelNames: ['kind'] as const,
+    registers,
   });
   const auditRejected = new Counter({
     name: 'teardown_guard_audit_requests_rejected_total',
     help: 'POST /audit requests rejected, by reason (unauthenticated, bad-body, too-large).',
-    labelNames: ['reason'] as const, registers,
+    labelNames: ['reason'] as const,
+    registers,
   });
   const tlsReloads = new Counter({
     name: 'teardown_guard_tls_reloads_total',
     help: 'Serving certificate reloads, by result (success, failure).',
-    labelNames: ['result'] as const, registers,
+    labelNames: ['result'] as const,
+    registers,
   });
   let countersSource: (() => ClusterCounters) | undefined;
   const readCounters = (): ClusterCounters | undefined => {
-    try { return countersSource?.(); } catch { return undefined; }
+    try {
+      return countersSource?.();
+    } catch {
+      return undefined;
+    }
   };
   const perCacheCounter = (name: string, help: string, field: 'events' | 'relists' | 'reconnects' | 'failures'): void => {
     new Counter({
-      name, help, labelNames: ['cache'] as const, registers,
+      name,
+      help,
+      labelNames: ['cache'] as const,
+      registers,
       collect() {
         const c = readCounters();
         if (!c) return;
@@ -137,7 +167,9 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   perCacheCounter('teardown_guard_cache_failures_total', 'Failed list/watch attempts (network, 5xx, 403), per cache.', 'failures');
   const liveCounter = (name: string, help: string, field: 'calls' | 'failures' | 'timeouts'): void => {
     new Counter({
-      name, help, registers,
+      name,
+      help,
+      registers,
       collect() {
         const c = readCounters();
         if (!c) return;
@@ -157,8 +189,21 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   });
 
   return {
-    registry, admissionRequests, admissionDuration, admissionErrors, cacheSynced, cacheItems, undecided, breakGlass,
-    auditAccepted, auditDropped, auditInvalid, auditFindings, auditRejected, tlsReloads, tlsNotAfter,
+    registry,
+    admissionRequests,
+    admissionDuration,
+    admissionErrors,
+    cacheSynced,
+    cacheItems,
+    undecided,
+    breakGlass,
+    auditAccepted,
+    auditDropped,
+    auditInvalid,
+    auditFindings,
+    auditRejected,
+    tlsReloads,
+    tlsNotAfter,
     recordReview(decisions, totalSeconds) {
       if (decisions.length === 0) {
         admissionRequests.inc({ policy: 'none', verdict: 'allow' });
@@ -173,11 +218,19 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
         if (d.verdict === 'break-glass') breakGlass.inc({ policy: d.policy });
       }
     },
-    setCacheSource(source) { cacheSource = source; },
-    setClusterCountersSource(source) { countersSource = source; },
+    setCacheSource(source) {
+      cacheSource = source;
+    },
+    setClusterCountersSource(source) {
+      countersSource = source;
+    },
   };
 }
 
 function safe(source: () => readonly CacheState[]): readonly CacheState[] {
-  try { return source(); } catch { return []; }
+  try {
+    return source();
+  } catch {
+    return [];
+  }
 }

@@ -13,7 +13,11 @@ const WEB = ['ConfigMap helm-test/web-config', 'Service helm-test/web-svc', 'Dep
 
 function keyShape(value: unknown): unknown {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return typeof value;
-  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, k === 'oldObject' || k === 'object' || k === 'options' || k === 'userInfo' ? 'object' : keyShape((value as Record<string, unknown>)[k])]));
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((k) => [k, k === 'oldObject' || k === 'object' || k === 'options' || k === 'userInfo' ? 'object' : keyShape((value as Record<string, unknown>)[k])]),
+  );
 }
 
 describe('captured AdmissionReview bodies', () => {
@@ -32,7 +36,9 @@ describe('captured AdmissionReview bodies', () => {
 
   it('names a Namespace as cluster-scoped although the API server sets request.namespace to it', async () => {
     const cluster = helmCluster();
-    cluster.objects['operators.coreos.com/clusterserviceversions'] = [{ metadata: { name: 'op.v1', namespace: 'empty', finalizers: ['operators.coreos.com/csv-cleanup'] } }];
+    cluster.objects['operators.coreos.com/clusterserviceversions'] = [
+      { metadata: { name: 'op.v1', namespace: 'empty', finalizers: ['operators.coreos.com/csv-cleanup'] } },
+    ];
     const { response, decisions } = await decide(capturedReview('namespace-delete.json').review, cluster);
     expect(response.allowed).toBe(false);
     expect(decisions[0]?.object).toBe('Namespace empty');
@@ -46,7 +52,9 @@ describe('captured AdmissionReview bodies', () => {
   });
 
   it('Helm marking its record uninstalling is not looked at (no live reads)', async () => {
-    const { response, liveCalls } = await decide(capturedReview('record-update-uninstalling.json').review, helmCluster(), { live: { objects: exists(...WEB) } });
+    const { response, liveCalls } = await decide(capturedReview('record-update-uninstalling.json').review, helmCluster(), {
+      live: { objects: exists(...WEB) },
+    });
     expect(response.allowed).toBe(true);
     expect(liveCalls).toBe(0);
   });
@@ -93,7 +101,9 @@ describe('captured AdmissionReview bodies', () => {
     const live = { objects: new Map([['Deployment helm-test/web-app', 'exists' as const]]) };
     const { response } = await decide(capturedReview('helm-owned-delete-other-release.json').review, cluster, { live });
     expect(response.allowed).toBe(false);
-    expect(response.status?.message).toContain('Deployment default/web-app belongs to Helm release default/web (deployed), but the uninstall of helm-test/web is deleting it');
+    expect(response.status?.message).toContain(
+      'Deployment default/web-app belongs to Helm release default/web (deployed), but the uninstall of helm-test/web is deleting it',
+    );
   });
 
   it("the namespace controller's DeleteCollection (no request.name) of Helm-owned objects is never flagged", async () => {

@@ -41,7 +41,10 @@ describe('modes', () => {
     expect(response.warnings).toBeUndefined();
     const annotation = JSON.parse(response.auditAnnotations?.['olm-orphaned-finalizers'] ?? '{}');
     expect(annotation.verdict).toBe('audit');
-    expect(annotation.findings[0]).toMatchObject({ code: 'namespace-strands-finalizers', objects: expect.arrayContaining(['ClusterServiceVersion px-operator/pixie-operator.v0.1.0']) });
+    expect(annotation.findings[0]).toMatchObject({
+      code: 'namespace-strands-finalizers',
+      objects: expect.arrayContaining(['ClusterServiceVersion px-operator/pixie-operator.v0.1.0']),
+    });
   });
 
   it('off does not evaluate the policy at all', async () => {
@@ -57,8 +60,13 @@ describe('undecided', () => {
     const { response, decisions } = await decide(deleteOperatorNs(), strandedCluster(), { synced: false });
     expect(response.allowed).toBe(true);
     expect(response.warnings?.join('\n')).toContain('could not check this request (watch caches have not synced yet); allowed unchecked');
-    expect(JSON.parse(response.auditAnnotations?.['olm-orphaned-finalizers'] ?? '{}')).toMatchObject({ verdict: 'undecided', reason: 'watch caches have not synced yet' });
-    expect(decisions).toContainEqual(expect.objectContaining({ policy: 'olm-orphaned-finalizers', verdict: 'undecided', reason: 'watch caches have not synced yet' }));
+    expect(JSON.parse(response.auditAnnotations?.['olm-orphaned-finalizers'] ?? '{}')).toMatchObject({
+      verdict: 'undecided',
+      reason: 'watch caches have not synced yet',
+    });
+    expect(decisions).toContainEqual(
+      expect.objectContaining({ policy: 'olm-orphaned-finalizers', verdict: 'undecided', reason: 'watch caches have not synced yet' }),
+    );
   });
 
   it('denies, saying why, when configured to deny when undecided', async () => {
@@ -74,9 +82,14 @@ describe('break-glass', () => {
     const { response, decisions } = await decide(body, strandedCluster());
     expect(response.allowed).toBe(true);
     expect(response.warnings?.[0]).toContain('overridden by break-glass');
-    expect(JSON.parse(response.auditAnnotations?.['break-glass'] ?? '{}')).toEqual({ reason: 'INC-4711: OLM removed on purpose, finalizers patched next', user: 'kubernetes-admin' });
+    expect(JSON.parse(response.auditAnnotations?.['break-glass'] ?? '{}')).toEqual({
+      reason: 'INC-4711: OLM removed on purpose, finalizers patched next',
+      user: 'kubernetes-admin',
+    });
     expect(JSON.parse(response.auditAnnotations?.['olm-orphaned-finalizers'] ?? '{}').verdict).toBe('break-glass');
-    expect(decisions).toContainEqual(expect.objectContaining({ verdict: 'break-glass', reason: 'break-glass: INC-4711: OLM removed on purpose, finalizers patched next' }));
+    expect(decisions).toContainEqual(
+      expect.objectContaining({ verdict: 'break-glass', reason: 'break-glass: INC-4711: OLM removed on purpose, finalizers patched next' }),
+    );
   });
 
   it('ignores an empty break-glass annotation (a reason is required)', async () => {
@@ -102,14 +115,24 @@ describe('Secret data never leaves the engine', () => {
 
 describe('bad bodies', () => {
   it('answers an error (never throws) for a body that is not an AdmissionReview', async () => {
-    const bad: unknown[] = [null, 'text', [], { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview' }, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { kind: {} } }];
+    const bad: unknown[] = [
+      null,
+      'text',
+      [],
+      { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview' },
+      { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { kind: {} } },
+    ];
     for (const body of bad) {
       await expect(decide(body as never, helmCluster())).rejects.toThrow(/engine rejected the body/);
     }
   });
 
   it('handles a Helm-owned object without metadata.namespace on a cluster-scoped DELETE', async () => {
-    const role: KubeObject = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'r', annotations: { 'meta.helm.sh/release-name': 'web', 'meta.helm.sh/release-namespace': 'default' } } };
+    const role: KubeObject = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'r', annotations: { 'meta.helm.sh/release-name': 'web', 'meta.helm.sh/release-namespace': 'default' } },
+    };
     const { response } = await decide(review('DELETE', role), helmCluster());
     expect(response.allowed).toBe(true);
   });
@@ -124,11 +147,21 @@ describe('one deadline per review', () => {
       withDeadline(deadline) {
         deadlines.push(deadline);
         // A live read that outlasts the budget, as a slow API server would make it.
-        return { ...base, liveDeployment: () => new Promise((_, reject) => deadline.addEventListener('abort', () => reject(new UndecidedError('timeout', 'the review\'s live-lookup budget ran out')), { once: true })) };
+        return {
+          ...base,
+          liveDeployment: () =>
+            new Promise((_, reject) =>
+              deadline.addEventListener('abort', () => reject(new UndecidedError('timeout', "the review's live-lookup budget ran out")), { once: true }),
+            ),
+        };
       },
     };
     const handler = createAdmissionHandler({
-      policies: builtinPolicies(), view, settings: TEST_SETTINGS, undecided: 'allow', reviewBudgetMs: 50,
+      policies: builtinPolicies(),
+      view,
+      settings: TEST_SETTINGS,
+      undecided: 'allow',
+      reviewBudgetMs: 50,
       modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' },
     });
     const result = await handler(review('DELETE', namespace('px-operator')));

@@ -29,9 +29,7 @@ export interface Decision {
   dryRun: boolean;
 }
 
-export type AdmissionResult =
-  | { ok: true; review: AdmissionReview; decisions: Decision[] }
-  | { ok: false; httpStatus: 400; error: string };
+export type AdmissionResult = { ok: true; review: AdmissionReview; decisions: Decision[] } | { ok: false; httpStatus: 400; error: string };
 
 export interface EngineDeps {
   policies: Policy[];
@@ -48,7 +46,11 @@ export interface EngineDeps {
   reviewBudgetMs?: number;
 }
 
-interface Evaluated { verdict: PolicyVerdict; latencyMs: number; undecidedKind?: UndecidedKind }
+interface Evaluated {
+  verdict: PolicyVerdict;
+  latencyMs: number;
+  undecidedKind?: UndecidedKind;
+}
 
 async function evaluatePolicy(policy: Policy, request: AdmissionRequest, view: ClusterView, deps: EngineDeps): Promise<Evaluated> {
   const mode = deps.modes[policy.name];
@@ -105,8 +107,14 @@ export function createAdmissionHandler(deps: EngineDeps): (body: unknown) => Pro
       const codes = [...v.denying, ...v.warning, ...v.recorded].map((f) => f.code);
       const reason = v.undecidedReason ?? (codes.length > 0 ? codes.join(',') : undefined);
       const decision: Decision = {
-        uid: request.uid, policy: v.policy, verdict: final, mode: v.mode, object: target,
-        operation: request.operation, user: request.userInfo.username ?? '', latencyMs: Math.round(latencyMs * 1000) / 1000,
+        uid: request.uid,
+        policy: v.policy,
+        verdict: final,
+        mode: v.mode,
+        object: target,
+        operation: request.operation,
+        user: request.userInfo.username ?? '',
+        latencyMs: Math.round(latencyMs * 1000) / 1000,
         dryRun: request.dryRun === true,
       };
       if (final === 'break-glass') decision.reason = `break-glass: ${breakGlass}`;
@@ -126,7 +134,9 @@ export function createAdmissionHandler(deps: EngineDeps): (body: unknown) => Pro
     if (denying.length > 0) messages.push(denialMessage(request, denying, deps.settings.breakGlassAnnotation));
     messages.push(...undecidedDenials);
     const response = buildResponse(request.uid, {
-      allowed, warnings, auditAnnotations,
+      allowed,
+      warnings,
+      auditAnnotations,
       ...(allowed ? {} : { denyMessage: messages.join('\n\n') }),
     });
     return { ok: true, review: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }, decisions };

@@ -24,22 +24,35 @@ describe('parseAdmissionReview', () => {
   it('names the bad field of an otherwise valid request', () => {
     const body = review('DELETE', namespace('x'));
     (body.request as unknown as Record<string, unknown>)['operation'] = 'PATCH';
-    expect(parseAdmissionReview(body)).toEqual({ ok: false, error: expect.stringContaining('request.operation must be one of CREATE, UPDATE, DELETE, CONNECT, got "PATCH"') });
+    expect(parseAdmissionReview(body)).toEqual({
+      ok: false,
+      error: expect.stringContaining('request.operation must be one of CREATE, UPDATE, DELETE, CONNECT, got "PATCH"'),
+    });
   });
 
   it('never throws on arbitrary JSON (property)', () => {
-    fc.assert(fc.property(fc.jsonValue(), (value) => {
-      const result = parseAdmissionReview(value);
-      return result.ok === false ? typeof result.error === 'string' : true;
-    }), { numRuns: Number(process.env['TG_FUZZ_RUNS'] ?? 10_000) });
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const result = parseAdmissionReview(value);
+        return result.ok === false ? typeof result.error === 'string' : true;
+      }),
+      { numRuns: Number(process.env['TG_FUZZ_RUNS'] ?? 10_000) },
+    );
   });
 
   it('never throws on mutated valid reviews (property)', () => {
     const base = review('DELETE', namespace('x'));
-    fc.assert(fc.property(fc.constantFrom('uid', 'kind', 'resource', 'operation', 'userInfo', 'object', 'oldObject', 'name', 'namespace'), fc.jsonValue(), (field, value) => {
-      const body = structuredClone(base) as unknown as { request: Record<string, unknown> };
-      body.request[field] = value;
-      parseAdmissionReview(body);
-    }), { numRuns: Number(process.env['TG_FUZZ_RUNS'] ?? 10_000) });
+    fc.assert(
+      fc.property(
+        fc.constantFrom('uid', 'kind', 'resource', 'operation', 'userInfo', 'object', 'oldObject', 'name', 'namespace'),
+        fc.jsonValue(),
+        (field, value) => {
+          const body = structuredClone(base) as unknown as { request: Record<string, unknown> };
+          body.request[field] = value;
+          parseAdmissionReview(body);
+        },
+      ),
+      { numRuns: Number(process.env['TG_FUZZ_RUNS'] ?? 10_000) },
+    );
   });
 });

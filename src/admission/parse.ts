@@ -2,9 +2,7 @@
 // says what was wrong, so a misconfigured webhook registration is easy to diagnose.
 import type { AdmissionRequest, AdmissionReview } from '../k8s/admissionReview.ts';
 
-export type ParseResult =
-  | { ok: true; review: AdmissionReview & { request: AdmissionRequest } }
-  | { ok: false; error: string };
+export type ParseResult = { ok: true; review: AdmissionReview & { request: AdmissionRequest } } | { ok: false; error: string };
 
 const OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
 
@@ -21,7 +19,10 @@ function checkGvk(v: unknown, field: string, keys: readonly string[]): string | 
 export function parseAdmissionReview(body: unknown): ParseResult {
   if (!isObject(body)) return { ok: false, error: 'body must be a JSON object (an admission.k8s.io/v1 AdmissionReview)' };
   if (body['apiVersion'] !== 'admission.k8s.io/v1') {
-    return { ok: false, error: `apiVersion must be "admission.k8s.io/v1", got ${JSON.stringify(body['apiVersion'] ?? null)}; register the webhook with admissionReviewVersions: ["v1"]` };
+    return {
+      ok: false,
+      error: `apiVersion must be "admission.k8s.io/v1", got ${JSON.stringify(body['apiVersion'] ?? null)}; register the webhook with admissionReviewVersions: ["v1"]`,
+    };
   }
   if (body['kind'] !== 'AdmissionReview') return { ok: false, error: `kind must be "AdmissionReview", got ${JSON.stringify(body['kind'] ?? null)}` };
   const req = body['request'];
@@ -30,7 +31,8 @@ export function parseAdmissionReview(body: unknown): ParseResult {
   const problem =
     checkGvk(req['kind'], 'request.kind', ['group', 'version', 'kind']) ??
     checkGvk(req['resource'], 'request.resource', ['group', 'version', 'resource']) ??
-    (typeof req['operation'] === 'string' && OPERATIONS.has(req['operation']) ? undefined
+    (typeof req['operation'] === 'string' && OPERATIONS.has(req['operation'])
+      ? undefined
       : `request.operation must be one of CREATE, UPDATE, DELETE, CONNECT, got ${JSON.stringify(req['operation'] ?? null)}`) ??
     (isObject(req['userInfo']) ? undefined : 'request.userInfo must be an object') ??
     (req['object'] === undefined || req['object'] === null || isObject(req['object']) ? undefined : 'request.object must be an object or null') ??

@@ -29,12 +29,9 @@ function breakGlassHint(req: AdmissionRequest, annotation: string): string {
 }
 
 export function denialMessage(req: AdmissionRequest, denying: Array<{ policy: string; finding: Finding }>, breakGlassAnnotation: string): string {
-  const blocks = denying.map(({ policy, finding }) => [
-    `teardown-guard [${policy}] ${finding.summary}`,
-    finding.detail,
-    'Fix:',
-    ...formatRemedy(finding.remedy),
-  ].join('\n'));
+  const blocks = denying.map(({ policy, finding }) =>
+    [`teardown-guard [${policy}] ${finding.summary}`, finding.detail, 'Fix:', ...formatRemedy(finding.remedy)].join('\n'),
+  );
   return [...blocks, breakGlassHint(req, breakGlassAnnotation)].join('\n\n');
 }
 

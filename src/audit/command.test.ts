@@ -10,38 +10,59 @@ import { SDK_UA, auditEvent, helmUninstall, toJsonLines } from './testing/events
 
 const T0 = Date.parse('2026-03-01T09:00:00Z');
 const dir = mkdtempSync(join(tmpdir(), 'tg-review-cmd-'));
-const file = (name: string, content: string | Buffer) => { const p = join(dir, name); writeFileSync(p, content); return p; };
+const file = (name: string, content: string | Buffer) => {
+  const p = join(dir, name);
+  writeFileSync(p, content);
+  return p;
+};
 
-const misdirected = toJsonLines(helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0 }));
+const misdirected = toJsonLines(
+  helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0 }),
+);
 const clean = toJsonLines(helmUninstall({ releaseNamespace: 'apps', release: 'db', start: T0 }));
 const flags = (f: Partial<ReviewFlags> = {}): ReviewFlags => ({ format: 'human', windowSeconds: 120, guardName: 'teardown-guard', ...f });
 
 function capture() {
   const out: string[] = [];
   const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string, cb?: () => void) => { out.push(String(chunk)); cb?.(); return true; }) as typeof process.stdout.write);
-  vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: string) => { err.push(String(chunk)); return true; }) as typeof process.stderr.write);
+  vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string, cb?: () => void) => {
+    out.push(String(chunk));
+    cb?.();
+    return true;
+  }) as typeof process.stdout.write);
+  vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: string) => {
+    err.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write);
   return { out: () => out.join(''), err: () => err.join('') };
 }
 
-afterEach(() => { vi.restoreAllMocks(); });
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe('review --config', () => {
   it("follows the config file's finalizerGuards like the built-in OLM one, and names a bad config", async () => {
     const c = capture();
-    const config = file('guard.yaml', [
-      'finalizerGuards:',
-      '  - finalizer: example.com/cleanup',
-      '    resource: { group: example.com, version: v1, resource: widgets, kind: Widget, namespaced: true }',
-      '    controller: { displayName: widget-operator, deploymentSelector: "app=widget-operator", requireClusterRoleBinding: false }',
-      '',
-    ].join('\n'));
-    const log = file('widgets.log', toJsonLines([
-      auditEvent({ verb: 'create', uri: '/apis/example.com/v1/namespaces/shop/widgets', at: T0 - 600_000, code: 201 }),
-      auditEvent({ verb: 'delete', uri: '/apis/apps/v1/namespaces/widgets-system/deployments/widget-operator', at: T0 }),
-      auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/shop', at: T0 + 2000, level: 'RequestResponse' }),
-      auditEvent({ verb: 'update', uri: '/api/v1/namespaces/shop/status', at: T0 + 200_000, user: 'system:serviceaccount:kube-system:namespace-controller' }),
-    ]));
+    const config = file(
+      'guard.yaml',
+      [
+        'finalizerGuards:',
+        '  - finalizer: example.com/cleanup',
+        '    resource: { group: example.com, version: v1, resource: widgets, kind: Widget, namespaced: true }',
+        '    controller: { displayName: widget-operator, deploymentSelector: "app=widget-operator", requireClusterRoleBinding: false }',
+        '',
+      ].join('\n'),
+    );
+    const log = file(
+      'widgets.log',
+      toJsonLines([
+        auditEvent({ verb: 'create', uri: '/apis/example.com/v1/namespaces/shop/widgets', at: T0 - 600_000, code: 201 }),
+        auditEvent({ verb: 'delete', uri: '/apis/apps/v1/namespaces/widgets-system/deployments/widget-operator', at: T0 }),
+        auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/shop', at: T0 + 2000, level: 'RequestResponse' }),
+        auditEvent({ verb: 'update', uri: '/api/v1/namespaces/shop/status', at: T0 + 200_000, user: 'system:serviceaccount:kube-system:namespace-controller' }),
+      ]),
+    );
     expect(await reviewAction([log], flags({ config, format: 'json' }))).toBe(1);
     expect(c.out()).toContain('widget-operator');
     expect(c.out()).toContain('namespace-finalizer-race');
@@ -71,7 +92,10 @@ describe('review exit codes', () => {
     const c = capture();
     expect(await reviewAction([newer, older], flags({ format: 'json' }))).toBe(1);
     const report = JSON.parse(c.out()) as { inputs: Array<{ name: string; compressed: boolean }>; findings: Array<{ code: string }> };
-    expect(report.inputs.map((i) => [i.name, i.compressed])).toEqual([[older, true], [newer, false]]);
+    expect(report.inputs.map((i) => [i.name, i.compressed])).toEqual([
+      [older, true],
+      [newer, false],
+    ]);
     expect(report.findings.map((f) => f.code)).toEqual(['misdirected-uninstall']);
   });
 
@@ -93,7 +117,9 @@ describe('review exit codes', () => {
   });
 
   it('3 when no event is usable: only earlier stages are logged', async () => {
-    const early = toJsonLines([1, 2, 3].map((i) => auditEvent({ verb: 'delete', uri: `/api/v1/namespaces/a/configmaps/c${i}`, at: T0 + i, stage: 'RequestReceived' })));
+    const early = toJsonLines(
+      [1, 2, 3].map((i) => auditEvent({ verb: 'delete', uri: `/api/v1/namespaces/a/configmaps/c${i}`, at: T0 + i, stage: 'RequestReceived' })),
+    );
     const c = capture();
     expect(await reviewAction([file('early.log', early)], flags({ format: 'markdown' }))).toBe(3);
     expect(c.out()).toContain('NOTHING ANALYSED: none of the 3 events read is a completed request with a time (3 at an earlier stage, 0 without a time)');
@@ -135,7 +161,14 @@ describe('review command line', () => {
   it('runs end to end and sets the exit code', async () => {
     const c = capture();
     const before = process.exitCode;
-    await program().parseAsync(['node', 'tg', 'review', '--format', 'json', file('e2e.log', toJsonLines([auditEvent({ verb: 'get', uri: '/api/v1/namespaces/a/pods/p', at: T0 })]))]);
+    await program().parseAsync([
+      'node',
+      'tg',
+      'review',
+      '--format',
+      'json',
+      file('e2e.log', toJsonLines([auditEvent({ verb: 'get', uri: '/api/v1/namespaces/a/pods/p', at: T0 })])),
+    ]);
     expect(process.exitCode).toBe(0);
     expect((JSON.parse(c.out()) as { schemaVersion: number }).schemaVersion).toBe(1);
     process.exitCode = before;

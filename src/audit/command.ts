@@ -73,26 +73,43 @@ function progressPrinter(): { update(p: { rawBytes: number; totalBytes?: number;
       const pct = p.totalBytes ? ` ${((100 * p.rawBytes) / p.totalBytes).toFixed(1)}% of ${mib(p.totalBytes)} MiB` : '';
       process.stderr.write(`\rreviewing ${p.input}: ${mib(p.rawBytes)} MiB${pct}, ${rate.toFixed(0)} MiB/s\u001b[K`);
     },
-    done() { if (printed) process.stderr.write('\r\u001b[K'); },
+    done() {
+      if (printed) process.stderr.write('\r\u001b[K');
+    },
   };
 }
 
 export function registerReviewCommand(program: Command): void {
   program
     .command('review')
-    .description('review kube-apiserver audit logs (audit.k8s.io/v1 Event JSON lines, .gz too, - for stdin) for misdirected Helm uninstalls, stranded namespaces and the guard\'s own verdicts')
+    .description(
+      "review kube-apiserver audit logs (audit.k8s.io/v1 Event JSON lines, .gz too, - for stdin) for misdirected Helm uninstalls, stranded namespaces and the guard's own verdicts",
+    )
     .argument('<file...>', 'audit log files; - reads stdin; gzip is detected')
     .addOption(new Option('-f, --format <format>', 'report format').choices(['human', 'json', 'markdown']).default('human'))
     .option('--since <time>', 'only events at or after this RFC 3339 time, or this long ago (30m, 2h, 7d)', (v) => parseTimeArg(v))
     .option('--until <time>', 'only events before this RFC 3339 time, or this long ago', (v) => parseTimeArg(v))
     .option('-n, --namespace <namespace>', 'only findings that concern this namespace')
     .option('--user <user>', 'only findings that involve this user')
-    .option('--window-seconds <seconds>', 'uninstall session gap, controller-race window and how long a deleted namespace may linger', parseWindow, DEFAULT_WINDOW_MS / 1000)
+    .option(
+      '--window-seconds <seconds>',
+      'uninstall session gap, controller-race window and how long a deleted namespace may linger',
+      parseWindow,
+      DEFAULT_WINDOW_MS / 1000,
+    )
     .option('--strict', 'JSON-parse every line (exact malformed-line report; slower)')
-    .option('--max-line-mib <n>', 'longest line (or JSON value) read; longer ones are skipped and counted. Memory: about 100 MiB + 7 x this (src/audit/README.md)', parseLineMib, DEFAULT_MAX_LINE_BYTES / 1048576)
-    .option('--guard-name <text>', 'text that marks the guard\'s webhook name in audit annotations', DEFAULT_GUARD_NAME)
-    .option('--config <file>', 'the guard\'s config file: its finalizerGuards are followed like the built-in OLM one')
-    .addHelpText('after', '\nExit status: 0 no findings, 1 findings, 2 bad usage or an input not read to its end (damaged, not an audit log, unreadable; findings are still reported), 3 nothing analysed (no event inside --since/--until, or none usable).\nJSON report schema: src/audit/report.schema.json (schemaVersion 1).')
+    .option(
+      '--max-line-mib <n>',
+      'longest line (or JSON value) read; longer ones are skipped and counted. Memory: about 100 MiB + 7 x this (src/audit/README.md)',
+      parseLineMib,
+      DEFAULT_MAX_LINE_BYTES / 1048576,
+    )
+    .option('--guard-name <text>', "text that marks the guard's webhook name in audit annotations", DEFAULT_GUARD_NAME)
+    .option('--config <file>', "the guard's config file: its finalizerGuards are followed like the built-in OLM one")
+    .addHelpText(
+      'after',
+      '\nExit status: 0 no findings, 1 findings, 2 bad usage or an input not read to its end (damaged, not an audit log, unreadable; findings are still reported), 3 nothing analysed (no event inside --since/--until, or none usable).\nJSON report schema: src/audit/report.schema.json (schemaVersion 1).',
+    )
     .action(async (files: string[], flags: ReviewFlags) => {
       process.exitCode = await reviewAction(files, flags);
     });
@@ -113,7 +130,9 @@ function ignoreClosedPipes(): void {
   for (const s of [process.stdout, process.stderr]) {
     if (quietStreams.has(s)) continue;
     quietStreams.add(s);
-    s.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') process.exitCode = 2; });
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') process.exitCode = 2;
+    });
   }
 }
 
@@ -194,6 +213,9 @@ export async function reviewAction(files: string[], flags: ReviewFlags): Promise
   const failed = await writeReport(text);
   // The human report on a terminal already says all of it.
   if (flags.format !== 'human' || process.stdout.isTTY !== true) notes(report, flags.format);
-  if (failed) { say(failed); return 2; }
+  if (failed) {
+    say(failed);
+    return 2;
+  }
   return report.summary.exitCode;
 }

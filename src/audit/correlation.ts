@@ -28,10 +28,13 @@ export interface CorrelatorOptions {
   finalizerGuards?: FinalizerGuard[];
 }
 
-
 export type ResolvedOptions = Required<Omit<CorrelatorOptions, 'reportStuckNamespacesAfterMs'>> & { reportStuckNamespacesAfterMs?: number };
 
-export interface Overflow { sessions: number; sessionRecords: number; namespaces: number }
+export interface Overflow {
+  sessions: number;
+  sessionRecords: number;
+  namespaces: number;
+}
 
 /** What a detector may use of the correlator that owns it. */
 export interface DetectorContext {
@@ -46,7 +49,9 @@ export const NAMESPACE_CONTROLLER_USERS: ReadonlySet<string> = new Set([
   'system:kube-controller-manager',
 ]);
 
-export function ok(code: number): boolean { return code >= 200 && code < 300; }
+export function ok(code: number): boolean {
+  return code >= 200 && code < 300;
+}
 
 export function objKey(resource: string | undefined, apiGroup: string | undefined, namespace: string | undefined, name: string | undefined): string {
   return `${resource ?? ''}\u0000${apiGroup ?? ''}\u0000${namespace ?? ''}\u0000${name ?? ''}`;
@@ -71,9 +76,15 @@ export function pushCapped<T>(arr: T[], v: T, cap: number): boolean {
 export class BoundedMap<K, V> {
   readonly cap: number;
   readonly map = new Map<K, V>();
-  constructor(cap: number) { this.cap = cap; }
-  get(k: K): V | undefined { return this.map.get(k); }
-  has(k: K): boolean { return this.map.has(k); }
+  constructor(cap: number) {
+    this.cap = cap;
+  }
+  get(k: K): V | undefined {
+    return this.map.get(k);
+  }
+  has(k: K): boolean {
+    return this.map.has(k);
+  }
   set(k: K, v: V): void {
     if (this.map.has(k)) this.map.delete(k);
     this.map.set(k, v);
@@ -82,9 +93,10 @@ export class BoundedMap<K, V> {
       if (!oldest.done) this.map.delete(oldest.value);
     }
   }
-  delete(k: K): void { this.map.delete(k); }
+  delete(k: K): void {
+    this.map.delete(k);
+  }
 }
-
 
 export function parseJsonObject(text: string): Record<string, unknown> | undefined {
   if (!text.startsWith('{')) return undefined;
@@ -96,9 +108,13 @@ export function parseJsonObject(text: string): Record<string, unknown> | undefin
   }
 }
 
-export function iso(ms: number): string { return new Date(ms).toISOString(); }
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
 
-export function dedupe<T>(xs: T[]): T[] { return [...new Set(xs)]; }
+export function dedupe<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}
 
 export function describeGap(ms: number): string {
   const abs = Math.abs(ms);

@@ -25,7 +25,15 @@ function correlate(events: AuditEventV1[], o: Partial<CorrelatorOptions> = {}): 
 function noise(from: number, to: number, every = 500): AuditEventV1[] {
   const out: AuditEventV1[] = [];
   for (let t = from; t < to; t += every) {
-    out.push(auditEvent({ verb: 'update', uri: '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-1', user: 'system:node:node-1', ua: 'kubelet/v1.36.3 (linux/amd64) kubernetes/0123456', at: t }));
+    out.push(
+      auditEvent({
+        verb: 'update',
+        uri: '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-1',
+        user: 'system:node:node-1',
+        ua: 'kubelet/v1.36.3 (linux/amd64) kubernetes/0123456',
+        at: t,
+      }),
+    );
   }
   return out;
 }
@@ -34,7 +42,10 @@ const byTime = (a: AuditEventV1, b: AuditEventV1) => Date.parse(a.requestReceive
 
 describe('misdirected uninstall', () => {
   it('reports an SDK uninstall whose DELETEs went to default and got 404 before the purge', () => {
-    const events = [...helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0, versions: [1, 2] }), ...noise(T0, T0 + 5000)].sort(byTime);
+    const events = [
+      ...helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0, versions: [1, 2] }),
+      ...noise(T0, T0 + 5000),
+    ].sort(byTime);
     const [f, ...rest] = correlate(events);
     expect(rest).toEqual([]);
     expect(f?.code).toBe('misdirected-uninstall');
@@ -49,7 +60,17 @@ describe('misdirected uninstall', () => {
       'configmaps./helm-test/web-config:likely-still-present',
     ]);
     // Evidence: record list, update, 3 DELETE 404s, 2x (get + purge), in time order.
-    expect(f?.evidence.map((e) => `${e.verb} ${e.code}`)).toEqual(['list 200', 'update 200', 'delete 404', 'delete 404', 'delete 404', 'get 200', 'delete 200', 'get 200', 'delete 200']);
+    expect(f?.evidence.map((e) => `${e.verb} ${e.code}`)).toEqual([
+      'list 200',
+      'update 200',
+      'delete 404',
+      'delete 404',
+      'delete 404',
+      'get 200',
+      'delete 200',
+      'get 200',
+      'delete 200',
+    ]);
     expect(f?.evidence[2]?.note).toContain('helm-test/web-web never deleted');
     expect(f?.remedy.join('\n')).toContain('kubectl get -n helm-test services/web-web deployments.apps/web-web configmaps/web-config');
     expect(f?.remedy.join('\n')).toContain('kubectl get all -n helm-test -l app.kubernetes.io/instance=web');
@@ -58,7 +79,9 @@ describe('misdirected uninstall', () => {
   });
 
   it('handles the Helm 4 CLI agent and ConfigMap storage', () => {
-    const [f] = correlate(helmUninstall({ releaseNamespace: 'apps', release: 'db', deleteNamespace: 'other', deleteCode: 404, ua: HELM4_UA, start: T0, driver: 'configmaps' }));
+    const [f] = correlate(
+      helmUninstall({ releaseNamespace: 'apps', release: 'db', deleteNamespace: 'other', deleteCode: 404, ua: HELM4_UA, start: T0, driver: 'configmaps' }),
+    );
     expect(f?.code).toBe('misdirected-uninstall');
     expect(f?.actor?.client).toBe('helm-cli');
     expect(f?.detail).toContain('ConfigMaps sh.helm.release.v1.db.v{1}');
@@ -66,13 +89,17 @@ describe('misdirected uninstall', () => {
   });
 
   it('says "marked uninstalled" for --keep-history', () => {
-    const [f] = correlate(helmUninstall({ releaseNamespace: 'apps', release: 'db', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0, keepHistory: true }));
+    const [f] = correlate(
+      helmUninstall({ releaseNamespace: 'apps', release: 'db', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0, keepHistory: true }),
+    );
     expect(f?.title).toContain('marked uninstalled');
     expect(f?.severity).toBe('high');
   });
 
   it('is medium when the records were never purged (failed uninstall or the log ends)', () => {
-    const events = helmUninstall({ releaseNamespace: 'apps', release: 'db', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0 }).filter((e) => !(e.verb === 'delete' && e.requestURI.includes('sh.helm.release')));
+    const events = helmUninstall({ releaseNamespace: 'apps', release: 'db', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0 }).filter(
+      (e) => !(e.verb === 'delete' && e.requestURI.includes('sh.helm.release')),
+    );
     const [f] = correlate(events);
     expect(f?.severity).toBe('medium');
     expect(f?.detail).toContain('were not purged');
@@ -86,13 +113,26 @@ describe('misdirected uninstall', () => {
   });
 
   /** The delete events of `events`, with a logged response body naming `owner` as their release. */
-  const withOwner = (events: AuditEventV1[], owner: { ns: string; name: string }, onlyDeletesIn?: string): AuditEventV1[] => events.map((e) => {
-    if (e.verb !== 'delete' || e.objectRef?.resource === 'secrets' || (onlyDeletesIn && e.objectRef?.namespace !== onlyDeletesIn)) return e;
-    return { ...e, responseObject: { metadata: { name: e.objectRef?.name, namespace: e.objectRef?.namespace, annotations: { 'meta.helm.sh/release-name': owner.name, 'meta.helm.sh/release-namespace': owner.ns } } } };
-  });
+  const withOwner = (events: AuditEventV1[], owner: { ns: string; name: string }, onlyDeletesIn?: string): AuditEventV1[] =>
+    events.map((e) => {
+      if (e.verb !== 'delete' || e.objectRef?.resource === 'secrets' || (onlyDeletesIn && e.objectRef?.namespace !== onlyDeletesIn)) return e;
+      return {
+        ...e,
+        responseObject: {
+          metadata: {
+            name: e.objectRef?.name,
+            namespace: e.objectRef?.namespace,
+            annotations: { 'meta.helm.sh/release-name': owner.name, 'meta.helm.sh/release-namespace': owner.ns },
+          },
+        },
+      };
+    });
 
   it("does not flag Flux helm-controller's shape: records in flux-system, the release and its objects in apps (DELETEs 200)", () => {
-    const events = withOwner(helmUninstall({ releaseNamespace: 'flux-system', release: 'apps-db', deleteNamespace: 'apps', ua: SDK_UA, start: T0 }), { ns: 'apps', name: 'apps-db' });
+    const events = withOwner(helmUninstall({ releaseNamespace: 'flux-system', release: 'apps-db', deleteNamespace: 'apps', ua: SDK_UA, start: T0 }), {
+      ns: 'apps',
+      name: 'apps-db',
+    });
     expect(correlate(events)).toEqual([]);
   });
 
@@ -101,36 +141,81 @@ describe('misdirected uninstall', () => {
     const created = ['services/apps-db-web', 'configmaps/apps-db-config'].map((p, i) => {
       const [resource = '', name = ''] = p.split('/');
       const e = auditEvent({
-        verb: 'create', uri: `/api/v1/namespaces/apps/${resource}`, ua: SDK_UA, at: T0 - 60_000 + i, level: 'RequestResponse', code: 201,
-        responseObject: { metadata: { name, namespace: 'apps', annotations: { 'meta.helm.sh/release-name': 'apps-db', 'meta.helm.sh/release-namespace': 'apps' } } },
+        verb: 'create',
+        uri: `/api/v1/namespaces/apps/${resource}`,
+        ua: SDK_UA,
+        at: T0 - 60_000 + i,
+        level: 'RequestResponse',
+        code: 201,
+        responseObject: {
+          metadata: { name, namespace: 'apps', annotations: { 'meta.helm.sh/release-name': 'apps-db', 'meta.helm.sh/release-namespace': 'apps' } },
+        },
       });
       (e.objectRef as Record<string, string>)['name'] = name; // filled from the body by the API server
       return e;
     });
     const uninstall = helmUninstall({
-      releaseNamespace: 'flux-system', release: 'apps-db', deleteNamespace: 'apps', deleteCode: 404, ua: SDK_UA, start: T0,
-      resources: [{ path: '/api/v1', resource: 'services', name: 'apps-db-web' }, { path: '/api/v1', resource: 'configmaps', name: 'apps-db-config' }],
+      releaseNamespace: 'flux-system',
+      release: 'apps-db',
+      deleteNamespace: 'apps',
+      deleteCode: 404,
+      ua: SDK_UA,
+      start: T0,
+      resources: [
+        { path: '/api/v1', resource: 'services', name: 'apps-db-web' },
+        { path: '/api/v1', resource: 'configmaps', name: 'apps-db-config' },
+      ],
     });
     expect(correlate([...created, ...uninstall])).toEqual([]);
   });
 
   it('still reports the worse variant when the namespace the DELETEs hit holds a release of that name with its own records', () => {
     const victimRecords = auditEvent({ verb: 'get', uri: '/api/v1/namespaces/default/secrets/sh.helm.release.v1.web.v1', ua: HELM3_UA, at: T0 - 30_000 });
-    const events = withOwner(helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', ua: SDK_UA, start: T0 }), { ns: 'default', name: 'web' });
-    const codes = correlate([victimRecords, ...events]).map((f) => f.code).sort();
+    const events = withOwner(helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', ua: SDK_UA, start: T0 }), {
+      ns: 'default',
+      name: 'web',
+    });
+    const codes = correlate([victimRecords, ...events])
+      .map((f) => f.code)
+      .sort();
     expect(codes).toEqual(['cross-release-delete', 'misdirected-uninstall']);
   });
 
   it('does not flag a correct CLI uninstall with one 404 in another namespace the release owns there', () => {
     const events = helmUninstall({
-      releaseNamespace: 'apps', release: 'multi', start: T0,
-      resources: [{ path: '/api/v1', resource: 'services', name: 'multi' }, { path: '/api/v1', resource: 'configmaps', name: 'multi-shared' }],
+      releaseNamespace: 'apps',
+      release: 'multi',
+      start: T0,
+      resources: [
+        { path: '/api/v1', resource: 'services', name: 'multi' },
+        { path: '/api/v1', resource: 'configmaps', name: 'multi-shared' },
+      ],
     });
     const shared = events.find((e) => e.requestURI.includes('/configmaps/multi-shared')) as AuditEventV1;
-    Object.assign(shared, auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/shared/configmaps/multi-shared', ua: HELM3_UA, at: shared.requestReceivedTimestamp ?? T0, code: 404 }));
+    Object.assign(
+      shared,
+      auditEvent({
+        verb: 'delete',
+        uri: '/api/v1/namespaces/shared/configmaps/multi-shared',
+        ua: HELM3_UA,
+        at: shared.requestReceivedTimestamp ?? T0,
+        code: 404,
+      }),
+    );
     const install = auditEvent({
-      verb: 'create', uri: '/api/v1/namespaces/shared/configmaps', ua: HELM3_UA, at: T0 - 60_000, level: 'RequestResponse', code: 201,
-      responseObject: { metadata: { name: 'multi-shared', namespace: 'shared', annotations: { 'meta.helm.sh/release-name': 'multi', 'meta.helm.sh/release-namespace': 'apps' } } },
+      verb: 'create',
+      uri: '/api/v1/namespaces/shared/configmaps',
+      ua: HELM3_UA,
+      at: T0 - 60_000,
+      level: 'RequestResponse',
+      code: 201,
+      responseObject: {
+        metadata: {
+          name: 'multi-shared',
+          namespace: 'shared',
+          annotations: { 'meta.helm.sh/release-name': 'multi', 'meta.helm.sh/release-namespace': 'apps' },
+        },
+      },
     });
     (install.objectRef as Record<string, string>)['name'] = 'multi-shared';
     expect(correlate([install, ...events])).toEqual([]);
@@ -145,8 +230,14 @@ describe('misdirected uninstall', () => {
       auditEvent({ verb: 'get', uri: '/api/v1/namespaces/a/secrets/sh.helm.release.v1.st.v1', ua, at: T0 + 20 }),
     ];
     const del = auditEvent({
-      verb: 'delete', uri: '/api/v1/namespaces/b/configmaps/st-config', ua, at: T0 + 1000, level: 'RequestResponse',
-      responseObject: { metadata: { name: 'st-config', namespace: 'b', annotations: { 'meta.helm.sh/release-name': 'st', 'meta.helm.sh/release-namespace': 'b' } } },
+      verb: 'delete',
+      uri: '/api/v1/namespaces/b/configmaps/st-config',
+      ua,
+      at: T0 + 1000,
+      level: 'RequestResponse',
+      responseObject: {
+        metadata: { name: 'st-config', namespace: 'b', annotations: { 'meta.helm.sh/release-name': 'st', 'meta.helm.sh/release-namespace': 'b' } },
+      },
     });
     expect(correlate([...reads, del])).toEqual([]);
   });
@@ -154,15 +245,23 @@ describe('misdirected uninstall', () => {
   it('never opens an uninstall session for kubectl touching a record by hand (kubectl label, then a delete elsewhere)', () => {
     const label = auditEvent({ verb: 'patch', uri: '/api/v1/namespaces/a/secrets/sh.helm.release.v1.st.v1', ua: KUBECTL_UA, at: T0 });
     const del = auditEvent({
-      verb: 'delete', uri: '/api/v1/namespaces/b/configmaps/st-config', ua: KUBECTL_UA, at: T0 + 1000, level: 'RequestResponse',
-      responseObject: { metadata: { name: 'st-config', namespace: 'b', annotations: { 'meta.helm.sh/release-name': 'st', 'meta.helm.sh/release-namespace': 'b' } } },
+      verb: 'delete',
+      uri: '/api/v1/namespaces/b/configmaps/st-config',
+      ua: KUBECTL_UA,
+      at: T0 + 1000,
+      level: 'RequestResponse',
+      responseObject: {
+        metadata: { name: 'st-config', namespace: 'b', annotations: { 'meta.helm.sh/release-name': 'st', 'meta.helm.sh/release-namespace': 'b' } },
+      },
     });
     expect(correlate([label, del])).toEqual([]);
   });
 
   it('does not flag a multi-namespace chart whose explicit-namespace objects were deleted', () => {
     const events = helmUninstall({
-      releaseNamespace: 'apps', release: 'multi', start: T0,
+      releaseNamespace: 'apps',
+      release: 'multi',
+      start: T0,
       resources: [
         { path: '/api/v1', resource: 'services', name: 'multi' },
         { path: '/api/v1', resource: 'configmaps', name: 'multi-shared' },
@@ -170,7 +269,10 @@ describe('misdirected uninstall', () => {
     });
     // The second object lives (explicitly) in namespace "shared": Helm deletes it there, 200.
     const shared = events.find((e) => e.requestURI.includes('/configmaps/multi-shared')) as AuditEventV1;
-    Object.assign(shared, auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/shared/configmaps/multi-shared', ua: HELM3_UA, at: shared.requestReceivedTimestamp ?? T0 }));
+    Object.assign(
+      shared,
+      auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/shared/configmaps/multi-shared', ua: HELM3_UA, at: shared.requestReceivedTimestamp ?? T0 }),
+    );
     expect(correlate(events)).toEqual([]);
   });
 
@@ -184,7 +286,7 @@ describe('misdirected uninstall', () => {
     expect(correlate([...events, ...hook].sort(byTime))).toEqual([]);
   });
 
-  it('does not give a finished uninstall the next command\'s DELETEs', () => {
+  it("does not give a finished uninstall the next command's DELETEs", () => {
     // --keep-history, then an install whose before-hook-creation policy deletes a hook that is not there yet.
     const done = helmUninstall({ releaseNamespace: 'keep-hist', release: 'web', start: T0, keepHistory: true });
     const next = [
@@ -196,7 +298,14 @@ describe('misdirected uninstall', () => {
 
   it('starts a new session when the same client uninstalls a re-installed release again', () => {
     const first = helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0 });
-    const second = helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0 + 20_000 });
+    const second = helmUninstall({
+      releaseNamespace: 'helm-test',
+      release: 'web',
+      deleteNamespace: 'default',
+      deleteCode: 404,
+      ua: SDK_UA,
+      start: T0 + 20_000,
+    });
     expect(correlate([...first, ...second]).map((f) => `${f.code} ${f.firstSeen}`)).toEqual([
       'misdirected-uninstall 2026-03-01T09:00:00.007Z',
       'misdirected-uninstall 2026-03-01T09:00:20.007Z',
@@ -226,13 +335,38 @@ describe('misdirected uninstall', () => {
 
 describe('cross-release deletes', () => {
   it('reports DELETEs of objects whose logged body names another release', () => {
-    const owned = (ns: string) => ({ kind: 'Deployment', apiVersion: 'apps/v1', metadata: { name: 'web', namespace: ns, annotations: { 'meta.helm.sh/release-name': 'web', 'meta.helm.sh/release-namespace': ns }, labels: { 'app.kubernetes.io/managed-by': 'Helm' } } });
+    const owned = (ns: string) => ({
+      kind: 'Deployment',
+      apiVersion: 'apps/v1',
+      metadata: {
+        name: 'web',
+        namespace: ns,
+        annotations: { 'meta.helm.sh/release-name': 'web', 'meta.helm.sh/release-namespace': ns },
+        labels: { 'app.kubernetes.io/managed-by': 'Helm' },
+      },
+    });
     const events = [
       // The other release's Deployment was created earlier (RequestResponse level shows its annotations).
-      auditEvent({ verb: 'create', uri: '/apis/apps/v1/namespaces/default/deployments', at: T0 - 60_000, ua: HELM3_UA, level: 'RequestResponse', code: 201, requestObject: owned('default'), responseObject: owned('default') }),
+      auditEvent({
+        verb: 'create',
+        uri: '/apis/apps/v1/namespaces/default/deployments',
+        at: T0 - 60_000,
+        ua: HELM3_UA,
+        level: 'RequestResponse',
+        code: 201,
+        requestObject: owned('default'),
+        responseObject: owned('default'),
+      }),
       ...helmUninstall({
-        releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', ua: SDK_UA, start: T0,
-        resources: [{ path: '/apis/apps/v1', resource: 'deployments', name: 'web' }, { path: '/api/v1', resource: 'services', name: 'web' }],
+        releaseNamespace: 'helm-test',
+        release: 'web',
+        deleteNamespace: 'default',
+        ua: SDK_UA,
+        start: T0,
+        resources: [
+          { path: '/apis/apps/v1', resource: 'deployments', name: 'web' },
+          { path: '/api/v1', resource: 'services', name: 'web' },
+        ],
       }),
     ];
     // The create's objectRef has no name (POST to the collection); the API server fills it from the body.
@@ -246,7 +380,7 @@ describe('cross-release deletes', () => {
     (events.find((e) => e.requestURI.endsWith('/services/web')) as AuditEventV1).responseStatus = { code: 404 };
     const found = correlate(events);
     expect(found.map((f) => f.code).sort()).toEqual(['cross-release-delete', 'misdirected-uninstall']);
-    expect(found.find((f) => f.code === 'misdirected-uninstall')?.title).toContain('(1× 404, 1 deleted another release\'s objects)');
+    expect(found.find((f) => f.code === 'misdirected-uninstall')?.title).toContain("(1× 404, 1 deleted another release's objects)");
     const x = found.find((f) => f.code === 'cross-release-delete');
     expect(x?.severity).toBe('high');
     expect(x?.title).toBe('uninstall of helm-test/web deleted 1 object(s) of release default/web');
@@ -262,8 +396,14 @@ describe('cross-release deletes', () => {
     const found = correlate(events);
     // Both harms: helm-test/web's objects were never deleted, default/web's were.
     expect(found.map((f) => f.code)).toEqual(['misdirected-uninstall', 'cross-release-delete']);
-    expect(found[0]?.title).toBe('misdirected uninstall: release helm-test/web purged while its DELETEs went to default (3 deleted another release\'s objects): resources likely still running');
-    expect(found[0]?.objects.filter((o) => o.state === 'likely-still-present').map((o) => `${o.namespace}/${o.name}`)).toEqual(['helm-test/web-web', 'helm-test/web-web', 'helm-test/web-config']);
+    expect(found[0]?.title).toBe(
+      "misdirected uninstall: release helm-test/web purged while its DELETEs went to default (3 deleted another release's objects): resources likely still running",
+    );
+    expect(found[0]?.objects.filter((o) => o.state === 'likely-still-present').map((o) => `${o.namespace}/${o.name}`)).toEqual([
+      'helm-test/web-web',
+      'helm-test/web-web',
+      'helm-test/web-config',
+    ]);
     expect(found[1]?.severity).toBe('medium');
     expect(found[1]?.detail).toContain('its records were seen in the log');
   });
@@ -287,7 +427,9 @@ describe('namespaces', () => {
     expect(rest).toEqual([]);
     expect(f?.code).toBe('namespace-finalizer-race');
     expect(f?.severity).toBe('high');
-    expect(f?.title).toBe('namespace px-operator deleted 2.0s after Deployment olm/olm-operator (OLM olm-operator) was removed: its finalizers have no controller');
+    expect(f?.title).toBe(
+      'namespace px-operator deleted 2.0s after Deployment olm/olm-operator (OLM olm-operator) was removed: its finalizers have no controller',
+    );
     expect(f?.namespaces).toEqual(['px-operator', 'olm']);
     expect(f?.evidence.map((e) => e.note)).toEqual([
       'Deployment olm/olm-operator (OLM olm-operator) was deleted',
@@ -296,19 +438,32 @@ describe('namespaces', () => {
       'namespace controller updated the namespace status (content or finalizers remaining)',
       'namespace px-operator still exists 198s after its deletion',
     ]);
-    expect(f?.remedy.join('\n')).toContain('kubectl patch clusterserviceversions.operators.coreos.com NAME -n px-operator --type=merge -p \'{"metadata":{"finalizers":null}}\'');
+    expect(f?.remedy.join('\n')).toContain(
+      'kubectl patch clusterserviceversions.operators.coreos.com NAME -n px-operator --type=merge -p \'{"metadata":{"finalizers":null}}\'',
+    );
   });
 
   it('follows a configured finalizer guard like the built-in one: its controller (by the labels a logged body shows) and its kind', () => {
     const vm: FinalizerGuard = {
       finalizer: 'apps.victoriametrics.com/finalizer',
       resource: { group: 'operator.victoriametrics.com', version: 'v1beta1', resource: 'vmagents', kind: 'VMAgent', namespaced: true },
-      controller: { displayName: 'the VictoriaMetrics operator', deploymentSelector: 'app.kubernetes.io/name=victoria-metrics-operator', requireClusterRoleBinding: false },
+      controller: {
+        displayName: 'the VictoriaMetrics operator',
+        deploymentSelector: 'app.kubernetes.io/name=victoria-metrics-operator',
+        requireClusterRoleBinding: false,
+      },
     };
     const operator = { metadata: { name: 'vm-operator', namespace: 'vm-system', labels: { 'app.kubernetes.io/name': 'victoria-metrics-operator' } } };
     const events = [
       auditEvent({ verb: 'create', uri: '/apis/operator.victoriametrics.com/v1beta1/namespaces/monitoring/vmagents', at: T0 - 600_000, code: 201 }),
-      auditEvent({ verb: 'delete', uri: '/apis/apps/v1/namespaces/vm-system/deployments/vm-operator', at: T0, ua: HELM3_UA, level: 'RequestResponse', responseObject: operator }),
+      auditEvent({
+        verb: 'delete',
+        uri: '/apis/apps/v1/namespaces/vm-system/deployments/vm-operator',
+        at: T0,
+        ua: HELM3_UA,
+        level: 'RequestResponse',
+        responseObject: operator,
+      }),
       nsDelete('monitoring', T0 + 2_000, 200, 'admin', HELM3_UA),
       nc('delete', '/apis/operator.victoriametrics.com/v1beta1/namespaces/monitoring/vmagents/main', T0 + 3_000),
       nc('update', '/api/v1/namespaces/monitoring/status', T0 + 200_000),
@@ -324,12 +479,27 @@ describe('namespaces', () => {
 
   it('names the objects a logged list response shows held by finalizers', () => {
     const csvList = {
-      kind: 'ClusterServiceVersionList', apiVersion: 'operators.coreos.com/v1alpha1', metadata: {},
-      items: [{ kind: 'ClusterServiceVersion', metadata: { name: 'px.v1', namespace: 'px-operator', deletionTimestamp: '2026-03-01T09:00:03Z', finalizers: ['operators.coreos.com/csv-cleanup'] } }],
+      kind: 'ClusterServiceVersionList',
+      apiVersion: 'operators.coreos.com/v1alpha1',
+      metadata: {},
+      items: [
+        {
+          kind: 'ClusterServiceVersion',
+          metadata: { name: 'px.v1', namespace: 'px-operator', deletionTimestamp: '2026-03-01T09:00:03Z', finalizers: ['operators.coreos.com/csv-cleanup'] },
+        },
+      ],
     };
     const events = [
       nsDelete('px-operator', T0),
-      auditEvent({ verb: 'list', uri: '/apis/operators.coreos.com/v1alpha1/namespaces/px-operator/clusterserviceversions', at: T0 + 5_000, user: NS_CONTROLLER, ua: NS_CONTROLLER_UA, level: 'RequestResponse', responseObject: csvList }),
+      auditEvent({
+        verb: 'list',
+        uri: '/apis/operators.coreos.com/v1alpha1/namespaces/px-operator/clusterserviceversions',
+        at: T0 + 5_000,
+        user: NS_CONTROLLER,
+        ua: NS_CONTROLLER_UA,
+        level: 'RequestResponse',
+        responseObject: csvList,
+      }),
       auditEvent({ verb: 'get', uri: '/api/v1/namespaces/px-operator', at: T0 + 90_000, user: NS_CONTROLLER, ua: NS_CONTROLLER_UA }),
     ];
     const [f] = correlate(events);
@@ -340,7 +510,7 @@ describe('namespaces', () => {
       { resource: 'clusterserviceversions', apiGroup: 'operators.coreos.com', namespace: 'px-operator', name: 'px.v1', state: 'deletion-stuck' },
     ]);
     expect(f?.detail).toContain('Still held when last seen: clusterserviceversions px.v1 (operators.coreos.com/csv-cleanup).');
-    expect(f?.remedy.join('\n')).toContain("kubectl patch clusterserviceversions.operators.coreos.com px.v1 -n px-operator --type=merge");
+    expect(f?.remedy.join('\n')).toContain('kubectl patch clusterserviceversions.operators.coreos.com px.v1 -n px-operator --type=merge');
     expect(f?.remedy.join('\n')).toContain('-l olm.owner=px.v1,olm.owner.namespace=px-operator,olm.owner.kind=ClusterServiceVersion');
   });
 
@@ -355,12 +525,9 @@ describe('namespaces', () => {
     expect(found[0]?.title).toContain('1.0s before namespace olm, home of OLM olm-operator');
   });
 
-  it('does not call a race where nothing shows the controller\'s finalizers were there', () => {
+  it("does not call a race where nothing shows the controller's finalizers were there", () => {
     // No CSV seen in "scratch", and the log ends before it could complete: pending, not a finding.
-    const events = [
-      auditEvent({ verb: 'delete', uri: '/apis/apps/v1/namespaces/olm/deployments/olm-operator', at: T0 }),
-      nsDelete('scratch', T0 + 5_000),
-    ];
+    const events = [auditEvent({ verb: 'delete', uri: '/apis/apps/v1/namespaces/olm/deployments/olm-operator', at: T0 }), nsDelete('scratch', T0 + 5_000)];
     expect(correlate(events)).toEqual([]);
   });
 
@@ -402,7 +569,7 @@ describe('namespaces', () => {
     ]);
   });
 
-  it('counts 404 GETs, the namespace controller\'s final DELETE and re-creation as completion', () => {
+  it("counts 404 GETs, the namespace controller's final DELETE and re-creation as completion", () => {
     for (const done of [
       auditEvent({ verb: 'get', uri: '/api/v1/namespaces/team-a', at: T0 + 10_000, code: 404 }),
       nc('delete', '/api/v1/namespaces/team-a', T0 + 10_000),
@@ -425,18 +592,66 @@ describe('namespaces', () => {
 });
 
 describe("the guard's own annotations", () => {
-  const verdict = (v: string, extra: Record<string, unknown> = {}) => JSON.stringify({ verdict: v, mode: v === 'deny' ? 'enforce' : 'warn', findings: [{ code: 'namespace-strands-finalizers', severity: 'violation', summary: 'px-operator holds CSV px-operator.v0.1.0 whose finalizer has no controller', objects: [] }], ...extra });
+  const verdict = (v: string, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      verdict: v,
+      mode: v === 'deny' ? 'enforce' : 'warn',
+      findings: [
+        {
+          code: 'namespace-strands-finalizers',
+          severity: 'violation',
+          summary: 'px-operator holds CSV px-operator.v0.1.0 whose finalizer has no controller',
+          objects: [],
+        },
+      ],
+      ...extra,
+    });
 
   it('reports denials, warnings, undecided answers and break-glass overrides', () => {
     const events = [
-      auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/px-operator', at: T0, code: 403, annotations: { 'namespaces.teardown-guard.io/olm-orphaned-finalizers': verdict('deny') } }),
-      auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/px-operator', at: T0 + 5_000, code: 403, annotations: { 'namespaces.teardown-guard.io/olm-orphaned-finalizers': verdict('deny') } }),
-      auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/helm-test/secrets/sh.helm.release.v1.web.v1', at: T0 + 6_000, ua: SDK_UA, annotations: { 'release-records.teardown-guard.io/helm-uninstall-namespace': verdict('warn') } }),
-      auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/team-c', at: T0 + 7_000, annotations: { 'namespaces.teardown-guard.io/olm-orphaned-finalizers': JSON.stringify({ verdict: 'undecided', mode: 'enforce', findings: [], reason: 'cluster view not synced' }) } }),
-      auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/px-operator', at: T0 + 8_000, annotations: {
-        'namespaces.teardown-guard.io/olm-orphaned-finalizers': verdict('break-glass'),
-        'namespaces.teardown-guard.io/break-glass': JSON.stringify({ reason: 'INC-4711: OLM removed on purpose', user: 'admin' }),
-      } }),
+      auditEvent({
+        verb: 'delete',
+        uri: '/api/v1/namespaces/px-operator',
+        at: T0,
+        code: 403,
+        annotations: { 'namespaces.teardown-guard.io/olm-orphaned-finalizers': verdict('deny') },
+      }),
+      auditEvent({
+        verb: 'delete',
+        uri: '/api/v1/namespaces/px-operator',
+        at: T0 + 5_000,
+        code: 403,
+        annotations: { 'namespaces.teardown-guard.io/olm-orphaned-finalizers': verdict('deny') },
+      }),
+      auditEvent({
+        verb: 'delete',
+        uri: '/api/v1/namespaces/helm-test/secrets/sh.helm.release.v1.web.v1',
+        at: T0 + 6_000,
+        ua: SDK_UA,
+        annotations: { 'release-records.teardown-guard.io/helm-uninstall-namespace': verdict('warn') },
+      }),
+      auditEvent({
+        verb: 'delete',
+        uri: '/api/v1/namespaces/team-c',
+        at: T0 + 7_000,
+        annotations: {
+          'namespaces.teardown-guard.io/olm-orphaned-finalizers': JSON.stringify({
+            verdict: 'undecided',
+            mode: 'enforce',
+            findings: [],
+            reason: 'cluster view not synced',
+          }),
+        },
+      }),
+      auditEvent({
+        verb: 'delete',
+        uri: '/api/v1/namespaces/px-operator',
+        at: T0 + 8_000,
+        annotations: {
+          'namespaces.teardown-guard.io/olm-orphaned-finalizers': verdict('break-glass'),
+          'namespaces.teardown-guard.io/break-glass': JSON.stringify({ reason: 'INC-4711: OLM removed on purpose', user: 'admin' }),
+        },
+      }),
     ];
     const found = correlate(events);
     expect(found.map((f) => f.code).sort()).toEqual(['guard-break-glass', 'guard-denied', 'guard-undecided', 'guard-warned']);
@@ -450,9 +665,25 @@ describe("the guard's own annotations", () => {
 
   it('reports fail-open annotations naming the guard, and ignores other webhooks', () => {
     const events = [
-      auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/px-operator', at: T0, annotations: { 'failed-open.validating.webhook.admission.k8s.io/round_0_index_0': 'namespaces.teardown-guard.io' } }),
-      auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/other', at: T0 + 1_000, annotations: { 'failed-open.validating.webhook.admission.k8s.io/round_0_index_2': 'namespaces.teardown-guard.io' } }),
-      auditEvent({ verb: 'create', uri: '/api/v1/namespaces/x/pods', at: T0 + 2_000, code: 201, annotations: { 'failed-open.validating.webhook.admission.k8s.io/round_0_index_0': 'validation.gatekeeper.sh' } }),
+      auditEvent({
+        verb: 'delete',
+        uri: '/api/v1/namespaces/px-operator',
+        at: T0,
+        annotations: { 'failed-open.validating.webhook.admission.k8s.io/round_0_index_0': 'namespaces.teardown-guard.io' },
+      }),
+      auditEvent({
+        verb: 'delete',
+        uri: '/api/v1/namespaces/other',
+        at: T0 + 1_000,
+        annotations: { 'failed-open.validating.webhook.admission.k8s.io/round_0_index_2': 'namespaces.teardown-guard.io' },
+      }),
+      auditEvent({
+        verb: 'create',
+        uri: '/api/v1/namespaces/x/pods',
+        at: T0 + 2_000,
+        code: 201,
+        annotations: { 'failed-open.validating.webhook.admission.k8s.io/round_0_index_0': 'validation.gatekeeper.sh' },
+      }),
     ];
     const found = correlate(events);
     expect(found.map((f) => f.code)).toEqual(['guard-bypassed']);
@@ -471,7 +702,8 @@ describe('bounded state', () => {
       expect(c.stats().openSessions).toBeLessThanOrEqual(2);
     }
     // Within one window: the cap holds and the overflow is counted.
-    for (let i = 0; i < 100; i++) c.push(toRecord(auditEvent({ verb: 'get', uri: `/api/v1/namespaces/burst/secrets/sh.helm.release.v1.r${i}.v1`, ua: HELM3_UA, at: T0 + 20_000_000 }))!);
+    for (let i = 0; i < 100; i++)
+      c.push(toRecord(auditEvent({ verb: 'get', uri: `/api/v1/namespaces/burst/secrets/sh.helm.release.v1.r${i}.v1`, ua: HELM3_UA, at: T0 + 20_000_000 }))!);
     expect(c.stats().openSessions).toBe(50);
     expect(c.stats().overflow.sessions).toBe(50);
     c.flush();

@@ -83,7 +83,9 @@ export class Correlator {
    * What the correlator can use beyond its fixed interests, as live views: the reader's fast
    * path must not skip a line that matches them.
    */
-  interest(): Interest { return this.interestView; }
+  interest(): Interest {
+    return this.interestView;
+  }
 
   /** Moves time forward without an event (sampled log timestamps, or the wall clock in live mode). */
   advanceTo(ms: number): void {

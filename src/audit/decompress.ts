@@ -8,7 +8,11 @@ import { createGunzip } from 'node:zlib';
 export type ProblemKind = 'damaged' | 'not-an-audit-log' | 'unreadable' | 'stopped';
 
 /** Where an input broke: compressed byte read so far, decompressed byte, last complete line. */
-export interface ProblemPosition { rawByte?: number; byte?: number; line?: number }
+export interface ProblemPosition {
+  rawByte?: number;
+  byte?: number;
+  line?: number;
+}
 
 /** Ends one input (never the review): what went wrong, and where. */
 export class InputProblem extends Error {
@@ -23,7 +27,11 @@ export class InputProblem extends Error {
 }
 
 /** Raw (compressed) bytes read, decompressed bytes yielded, whether the input is gzip. */
-export interface DecompressCounters { rawBytes: number; bytes: number; compressed: boolean }
+export interface DecompressCounters {
+  rawBytes: number;
+  bytes: number;
+  compressed: boolean;
+}
 
 export interface DecompressOptions {
   /** Largest decompressed/compressed ratio accepted once `ratioFloorBytes` were inflated. */
@@ -55,7 +63,12 @@ export function describeBinary(head: Buffer): string | undefined {
 }
 
 /** The first `n` bytes of the stream (fewer at its end), and an iterator over the rest. */
-async function head(it: AsyncIterator<Buffer | string>, n: number, counters: DecompressCounters, onProgress?: (n: number) => void): Promise<{ first: Buffer; done: boolean }> {
+async function head(
+  it: AsyncIterator<Buffer | string>,
+  n: number,
+  counters: DecompressCounters,
+  onProgress?: (n: number) => void,
+): Promise<{ first: Buffer; done: boolean }> {
   const parts: Buffer[] = [];
   let len = 0;
   while (len < n) {
@@ -72,8 +85,10 @@ async function head(it: AsyncIterator<Buffer | string>, n: number, counters: Dec
 
 function ioProblem(err: unknown, counters: DecompressCounters): InputProblem {
   const e = err as NodeJS.ErrnoException;
-  const what = e.code === 'EACCES' ? 'permission denied' : e.code === 'EIO' ? 'I/O error' : e.code === 'EISDIR' ? 'is a directory' : (e.message || String(err));
-  return new InputProblem('unreadable', counters.rawBytes === 0 ? what : `read failed after ${counters.rawBytes} bytes: ${what}`, { rawByte: counters.rawBytes });
+  const what = e.code === 'EACCES' ? 'permission denied' : e.code === 'EIO' ? 'I/O error' : e.code === 'EISDIR' ? 'is a directory' : e.message || String(err);
+  return new InputProblem('unreadable', counters.rawBytes === 0 ? what : `read failed after ${counters.rawBytes} bytes: ${what}`, {
+    rawByte: counters.rawBytes,
+  });
 }
 
 /**
@@ -83,7 +98,11 @@ function ioProblem(err: unknown, counters: DecompressCounters): InputProblem {
 export async function* decompressed(source: Readable, counters: DecompressCounters, o: DecompressOptions): AsyncGenerator<Buffer> {
   const it = (source as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
   let start;
-  try { start = await head(it, 512, counters, o.onProgress); } catch (err) { throw ioProblem(err, counters); }
+  try {
+    start = await head(it, 512, counters, o.onProgress);
+  } catch (err) {
+    throw ioProblem(err, counters);
+  }
   const { first, done } = start;
   if (first.length === 0) return;
   if (!(first[0] === 0x1f && first[1] === 0x8b)) {
@@ -100,27 +119,40 @@ export async function* decompressed(source: Readable, counters: DecompressCounte
         o.onProgress?.(counters.rawBytes);
         yield b;
       }
-    } catch (err) { throw ioProblem(err, counters); }
+    } catch (err) {
+      throw ioProblem(err, counters);
+    }
     return;
   }
   counters.compressed = true;
   yield* inflate(first, done ? undefined : it, counters, o);
 }
 
-async function* inflate(head: Buffer, rest: AsyncIterator<Buffer | string> | undefined, counters: DecompressCounters, o: DecompressOptions): AsyncGenerator<Buffer> {
+async function* inflate(
+  head: Buffer,
+  rest: AsyncIterator<Buffer | string> | undefined,
+  counters: DecompressCounters,
+  o: DecompressOptions,
+): AsyncGenerator<Buffer> {
   let readError: InputProblem | undefined;
-  const raw = Readable.from((async function* () {
-    yield head;
-    if (!rest) return;
-    try {
-      for (let r = await rest.next(); !r.done; r = await rest.next()) {
-        const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
-        counters.rawBytes += b.length;
-        o.onProgress?.(counters.rawBytes);
-        yield b;
+  const raw = Readable.from(
+    (async function* () {
+      yield head;
+      if (!rest) return;
+      try {
+        for (let r = await rest.next(); !r.done; r = await rest.next()) {
+          const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+          counters.rawBytes += b.length;
+          o.onProgress?.(counters.rawBytes);
+          yield b;
+        }
+      } catch (err) {
+        readError = ioProblem(err, counters);
+        throw readError;
       }
-    } catch (err) { readError = ioProblem(err, counters); throw readError; }
-  })(), { objectMode: false });
+    })(),
+    { objectMode: false },
+  );
   // 256 KiB pieces instead of the default 16 KiB: fewer turns of the read loop per inflated MiB.
   const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   raw.on('error', (e) => gunzip.destroy(e));
@@ -138,7 +170,11 @@ async function* inflate(head: Buffer, rest: AsyncIterator<Buffer | string> | und
       // bytesWritten: compressed bytes zlib has consumed (reads run ahead of it).
       const consumed = gunzip.bytesWritten;
       if (counters.bytes >= o.ratioFloorBytes && counters.bytes > o.maxRatio * consumed) {
-        throw new InputProblem('stopped', `gzip: decompression ratio over ${o.maxRatio}:1 (${counters.bytes} bytes from ${consumed} compressed): a decompression bomb, not an audit log (real audit logs compress 5-30:1); stopped. If it is a log, decompress it yourself: zcat FILE | teardown-guard review -`, { rawByte: consumed, byte: counters.bytes });
+        throw new InputProblem(
+          'stopped',
+          `gzip: decompression ratio over ${o.maxRatio}:1 (${counters.bytes} bytes from ${consumed} compressed): a decompression bomb, not an audit log (real audit logs compress 5-30:1); stopped. If it is a log, decompress it yourself: zcat FILE | teardown-guard review -`,
+          { rawByte: consumed, byte: counters.bytes },
+        );
       }
       yield chunk;
     }

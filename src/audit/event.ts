@@ -51,7 +51,10 @@ export interface AuditEventV1 {
 }
 
 /** Helm ownership of a live object, from its meta.helm.sh annotations (Helm >= 3.2). */
-export interface HelmOwner { releaseName: string; releaseNamespace: string }
+export interface HelmOwner {
+  releaseName: string;
+  releaseNamespace: string;
+}
 
 /** What the correlator keeps of one event: small, flat, no request or response bodies. */
 export interface AuditRecord {
@@ -101,9 +104,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** True when `v` has the shape of an audit.k8s.io Event (required fields present and typed). */
 export function isAuditEvent(v: unknown): v is AuditEventV1 {
   if (!isObject(v)) return false;
-  return v['kind'] === 'Event'
-    && typeof v['apiVersion'] === 'string' && v['apiVersion'].startsWith('audit.k8s.io/')
-    && hasEventFields(v);
+  return v['kind'] === 'Event' && typeof v['apiVersion'] === 'string' && v['apiVersion'].startsWith('audit.k8s.io/') && hasEventFields(v);
 }
 
 /**
@@ -115,7 +116,13 @@ export function isEventListItem(v: unknown): v is AuditEventV1 {
   return eventListItemProblem(v) === undefined;
 }
 
-const EVENT_FIELDS = [['auditID', 'string'], ['verb', 'string'], ['stage', 'string'], ['requestURI', 'string'], ['user', 'object']] as const;
+const EVENT_FIELDS = [
+  ['auditID', 'string'],
+  ['verb', 'string'],
+  ['stage', 'string'],
+  ['requestURI', 'string'],
+  ['user', 'object'],
+] as const;
 
 /**
  * Why `v` is not an EventList item, or undefined when it is. The reason names types and field
@@ -125,7 +132,8 @@ export function eventListItemProblem(v: unknown): string | undefined {
   if (!isObject(v)) return `an item is ${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}, not an object`;
   const kind = v['kind'];
   const apiVersion = v['apiVersion'];
-  if (kind !== undefined && kind !== 'Event') return typeof kind === 'string' && /^[A-Za-z]{1,63}$/.test(kind) ? `kind ${kind}, not Event` : 'kind is not Event';
+  if (kind !== undefined && kind !== 'Event')
+    return typeof kind === 'string' && /^[A-Za-z]{1,63}$/.test(kind) ? `kind ${kind}, not Event` : 'kind is not Event';
   if (apiVersion !== undefined && !(typeof apiVersion === 'string' && apiVersion.startsWith('audit.k8s.io/'))) return 'apiVersion is not audit.k8s.io/*';
   const missing = EVENT_FIELDS.filter(([f, type]) => (type === 'object' ? !isObject(v[f]) : typeof v[f] !== type)).map(([f]) => f);
   return missing.length ? `missing or mistyped: ${missing.join(', ')}` : undefined;
@@ -136,9 +144,9 @@ function hasEventFields(v: Record<string, unknown>): boolean {
 }
 
 export function isAuditEventList(v: unknown): v is { kind: 'EventList'; apiVersion: string; items: unknown[] } {
-  return isObject(v) && v['kind'] === 'EventList'
-    && typeof v['apiVersion'] === 'string' && v['apiVersion'].startsWith('audit.k8s.io/')
-    && Array.isArray(v['items']);
+  return (
+    isObject(v) && v['kind'] === 'EventList' && typeof v['apiVersion'] === 'string' && v['apiVersion'].startsWith('audit.k8s.io/') && Array.isArray(v['items'])
+  );
 }
 
 /** A short description of a JSON value that is not an audit event, for error messages. */
@@ -221,8 +229,8 @@ export function toRecord(ev: AuditEventV1): AuditRecord | undefined {
   const timestamp = eventTimestamp(ev);
   const time = parseTime(timestamp);
   if (Number.isNaN(time)) return undefined;
-  const ref: Record<string, unknown> | undefined = isObject(ev.objectRef) ? ev.objectRef as unknown as Record<string, unknown> : undefined;
-  const status: Record<string, unknown> | undefined = isObject(ev.responseStatus) ? ev.responseStatus as unknown as Record<string, unknown> : undefined;
+  const ref: Record<string, unknown> | undefined = isObject(ev.objectRef) ? (ev.objectRef as unknown as Record<string, unknown>) : undefined;
+  const status: Record<string, unknown> | undefined = isObject(ev.responseStatus) ? (ev.responseStatus as unknown as Record<string, unknown>) : undefined;
   const rec: AuditRecord = {
     auditID: ev.auditID,
     time,

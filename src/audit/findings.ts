@@ -15,8 +15,15 @@ export type AuditFindingCode =
   | 'guard-bypassed';
 
 export const FINDING_CODES: readonly AuditFindingCode[] = [
-  'misdirected-uninstall', 'cross-release-delete', 'namespace-finalizer-race', 'namespace-deletion-incomplete',
-  'guard-denied', 'guard-warned', 'guard-undecided', 'guard-break-glass', 'guard-bypassed',
+  'misdirected-uninstall',
+  'cross-release-delete',
+  'namespace-finalizer-race',
+  'namespace-deletion-incomplete',
+  'guard-denied',
+  'guard-warned',
+  'guard-undecided',
+  'guard-break-glass',
+  'guard-bypassed',
 ];
 
 export type AuditSeverity = 'high' | 'medium' | 'low';
@@ -93,6 +100,9 @@ export function evidenceOf(r: AuditRecord, note?: string): Evidence {
 export function findingUsers(f: AuditFinding): string[] {
   const users = new Set<string>();
   if (f.actor) users.add(f.actor.user);
-  for (const e of f.evidence) { users.add(e.user); if (e.impersonatedUser) users.add(e.impersonatedUser); }
+  for (const e of f.evidence) {
+    users.add(e.user);
+    if (e.impersonatedUser) users.add(e.impersonatedUser);
+  }
   return [...users];
 }

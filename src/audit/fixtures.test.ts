@@ -33,7 +33,8 @@ async function review(name: string): Promise<ReviewResult> {
 }
 
 const codes = (fs: AuditFinding[]) => fs.map((f) => f.code);
-const objects = (f: AuditFinding | undefined, state: string) => (f?.objects ?? []).filter((o) => o.state === state).map((o) => `${o.resource}${o.apiGroup ? `.${o.apiGroup}` : ''} ${o.namespace ?? ''}/${o.name}`);
+const objects = (f: AuditFinding | undefined, state: string) =>
+  (f?.objects ?? []).filter((o) => o.state === state).map((o) => `${o.resource}${o.apiGroup ? `.${o.apiGroup}` : ''} ${o.namespace ?? ''}/${o.name}`);
 
 describe('captured scenarios', () => {
   it('no-false-positive: correct CLI, Helm 4, SDK with SetNamespace, keep-history, multi-namespace, hooks, keep, history pruning, completed namespace', async () => {
@@ -58,14 +59,19 @@ describe('captured scenarios', () => {
       '/apis/apps/v1/namespaces/default/deployments/web-app',
       '/api/v1/namespaces/default/configmaps/web-config',
     ]);
-    expect(f?.evidence.at(-1)).toMatchObject({ verb: 'delete', requestURI: '/api/v1/namespaces/helm-test/secrets/sh.helm.release.v1.web.v1', code: 200, note: 'purge of a release record' });
+    expect(f?.evidence.at(-1)).toMatchObject({
+      verb: 'delete',
+      requestURI: '/api/v1/namespaces/helm-test/secrets/sh.helm.release.v1.web.v1',
+      code: 200,
+      note: 'purge of a release record',
+    });
   });
 
   it('sdk-cross-release: the misdirected uninstall and the other release it destroyed', async () => {
     const r = await review('sdk-cross-release');
     expect(codes(r.findings)).toEqual(['misdirected-uninstall', 'cross-release-delete']);
     const [m, x] = r.findings;
-    expect(m?.title).toContain('(3 deleted another release\'s objects)');
+    expect(m?.title).toContain("(3 deleted another release's objects)");
     expect(objects(m, 'likely-still-present')).toEqual(['services helm-test/web-svc', 'deployments.apps helm-test/web-app', 'configmaps helm-test/web-config']);
     expect(x?.severity).toBe('high');
     expect(x?.title).toBe('uninstall of helm-test/web deleted 3 object(s) of release default/web');
@@ -91,7 +97,13 @@ describe('captured scenarios', () => {
   it('guard-verdicts: warned, denied, break-glass, the resulting hang, the warned purge and a fail-open bypass', async () => {
     const r = await review('guard-verdicts');
     expect(codes(r.findings)).toEqual([
-      'guard-warned', 'namespace-finalizer-race', 'guard-denied', 'guard-break-glass', 'misdirected-uninstall', 'guard-warned', 'guard-bypassed',
+      'guard-warned',
+      'namespace-finalizer-race',
+      'guard-denied',
+      'guard-break-glass',
+      'misdirected-uninstall',
+      'guard-warned',
+      'guard-bypassed',
     ]);
     const [controller, race, denied, breakGlass, misdirected, purge, bypass] = r.findings;
     expect(controller?.title).toBe('teardown-guard warned on delete deployments olm/olm-operator by admin; it went ahead');
@@ -111,8 +123,17 @@ describe('captured scenarios', () => {
     const r = await runReview({ inputs: all });
     expect(r.inputs).toHaveLength(5);
     expect(codes(r.findings).sort()).toEqual([
-      'cross-release-delete', 'guard-break-glass', 'guard-bypassed', 'guard-denied', 'guard-warned', 'guard-warned',
-      'misdirected-uninstall', 'misdirected-uninstall', 'misdirected-uninstall', 'namespace-finalizer-race', 'namespace-finalizer-race',
+      'cross-release-delete',
+      'guard-break-glass',
+      'guard-bypassed',
+      'guard-denied',
+      'guard-warned',
+      'guard-warned',
+      'misdirected-uninstall',
+      'misdirected-uninstall',
+      'misdirected-uninstall',
+      'namespace-finalizer-race',
+      'namespace-finalizer-race',
     ]);
   });
 
@@ -129,13 +150,22 @@ describe('captured scenarios', () => {
         for (const strict of [false, true]) {
           const r = await runReview({ inputs: [path], strict });
           answers.push({
-            timeRange: [r.firstEventTime, r.lastEventTime], logTimeRange: [r.logFirstTime, r.logLastTime],
-            tally: r.tally, skipped: r.malformedTotal, findings: r.findings, pending: r.pendingNamespaceDeletions,
+            timeRange: [r.firstEventTime, r.lastEventTime],
+            logTimeRange: [r.logFirstTime, r.logLastTime],
+            tally: r.tally,
+            skipped: r.malformedTotal,
+            findings: r.findings,
+            pending: r.pendingNamespaceDeletions,
           });
         }
       }
       // Every line of a captured log is an event, and each is counted once.
-      expect(answers[0]?.tally.read, name).toBe(plain.toString('utf8').split('\n').filter((l) => l !== '').length);
+      expect(answers[0]?.tally.read, name).toBe(
+        plain
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== '').length,
+      );
       expect(answers[0]?.tally.used, name).toBeGreaterThan(0);
       for (const a of answers.slice(1)) expect(a, name).toEqual(answers[0]);
     }

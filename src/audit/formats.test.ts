@@ -35,11 +35,30 @@ const EXPECTED: Record<string, { format: string; via?: string }> = {
  * What the findings say, without times or order: v1beta1's `timestamp` has whole seconds only, so
  * requests within one second tie and findings and evidence sort differently.
  */
-const shape = (fs: AuditFinding[]) => fs
-  .map((f) => JSON.stringify({ code: f.code, severity: f.severity, namespaces: f.namespaces, release: f.release, actor: f.actor, objects: f.objects, requests: f.evidence.map((e) => `${e.verb} ${e.requestURI} ${e.code}`).sort() }))
-  .sort();
+const shape = (fs: AuditFinding[]) =>
+  fs
+    .map((f) =>
+      JSON.stringify({
+        code: f.code,
+        severity: f.severity,
+        namespaces: f.namespaces,
+        release: f.release,
+        actor: f.actor,
+        objects: f.objects,
+        requests: f.evidence.map((e) => `${e.verb} ${e.requestURI} ${e.code}`).sort(),
+      }),
+    )
+    .sort();
 
-const counts = (r: ReviewResult) => ({ read: r.tally.read, used: r.tally.used, earlierStage: r.tally.earlierStage, outsideWindow: r.tally.outsideWindow, withoutTime: r.tally.withoutTime, skipped: r.malformedTotal, problems: r.problemInputs });
+const counts = (r: ReviewResult) => ({
+  read: r.tally.read,
+  used: r.tally.used,
+  earlierStage: r.tally.earlierStage,
+  outsideWindow: r.tally.outsideWindow,
+  withoutTime: r.tally.withoutTime,
+  skipped: r.malformedTotal,
+  problems: r.problemInputs,
+});
 
 describe('audit log formats found in the wild', () => {
   for (const source of SOURCES) {

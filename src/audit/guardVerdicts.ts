@@ -77,21 +77,31 @@ export class GuardVerdictDetector {
         const msgs: string[] = [];
         if (Array.isArray(value['findings'])) {
           for (const f of value['findings'] as unknown[]) {
-            if (typeof f === 'object' && f !== null && typeof (f as Record<string, unknown>)['summary'] === 'string') msgs.push((f as Record<string, string>)['summary'] as string);
+            if (typeof f === 'object' && f !== null && typeof (f as Record<string, unknown>)['summary'] === 'string')
+              msgs.push((f as Record<string, string>)['summary'] as string);
           }
         }
         if (typeof value['reason'] === 'string') msgs.push(value['reason']);
-        const item: { webhook: string; policy: string; verdict: string; message?: string } = { webhook, policy: field, verdict: value['verdict'].toLowerCase() };
+        const item: { webhook: string; policy: string; verdict: string; message?: string } = {
+          webhook,
+          policy: field,
+          verdict: value['verdict'].toLowerCase(),
+        };
         if (msgs.length > 0) item.message = msgs.join(' / ');
         verdicts.push(item);
       }
     }
     for (const v of verdicts) {
-      const code: AuditFindingCode | undefined = v.verdict === 'deny' ? 'guard-denied'
-        : v.verdict === 'warn' || v.verdict === 'audit' ? 'guard-warned'
-        : v.verdict === 'undecided' ? 'guard-undecided'
-        : v.verdict === 'break-glass' ? 'guard-break-glass'
-        : undefined;
+      const code: AuditFindingCode | undefined =
+        v.verdict === 'deny'
+          ? 'guard-denied'
+          : v.verdict === 'warn' || v.verdict === 'audit'
+            ? 'guard-warned'
+            : v.verdict === 'undecided'
+              ? 'guard-undecided'
+              : v.verdict === 'break-glass'
+                ? 'guard-break-glass'
+                : undefined;
       if (!code) continue;
       this.addGuard(code, r, v.webhook, v.policy, code === 'guard-break-glass' ? (breakGlass ?? v.message) : v.message);
     }
@@ -104,7 +114,10 @@ export class GuardVerdictDetector {
     const object = `${r.resource ?? ''}/${r.namespace ?? ''}/${r.name ?? ''}`;
     const key = `${code}\u0000${webhook}\u0000${actingUser(r)}\u0000${code === 'guard-bypassed' ? '' : object}`;
     let g = this.guardAggs.get(key);
-    if (g && r.time - g.last.time > this.ctx.opts.windowMs) { this.emitGuard(g); g = undefined; }
+    if (g && r.time - g.last.time > this.ctx.opts.windowMs) {
+      this.emitGuard(g);
+      g = undefined;
+    }
     if (!g) {
       g = { code, key, first: r, last: r, count: 0, evidence: [], webhook, policies: new Set(), messages: new Set(), objects: new Map() };
       this.guardAggs.set(key, g);
@@ -113,12 +126,22 @@ export class GuardVerdictDetector {
     if (r.time >= g.last.time) g.last = r;
     if (policy) g.policies.add(policy);
     if (message && g.messages.size < 10) g.messages.add(message);
-    const note = code === 'guard-bypassed' ? `webhook ${webhook} failed open: request admitted without the guard`
-      : code === 'guard-break-glass' ? `break-glass used${message ? `: ${message}` : ''}`
-      : `${code.replace('guard-', '')}${policy ? ` by ${policy}` : ''}${message ? `: ${message}` : ''}`;
+    const note =
+      code === 'guard-bypassed'
+        ? `webhook ${webhook} failed open: request admitted without the guard`
+        : code === 'guard-break-glass'
+          ? `break-glass used${message ? `: ${message}` : ''}`
+          : `${code.replace('guard-', '')}${policy ? ` by ${policy}` : ''}${message ? `: ${message}` : ''}`;
     if (g.evidence.length < MAX_EVIDENCE) g.evidence.push(evidenceOf(r, note));
     if (r.resource && r.name && g.objects.size < MAX_EVIDENCE) {
-      const state = code === 'guard-denied' ? 'denied' as const : code === 'guard-bypassed' || code === 'guard-break-glass' || code === 'guard-warned' ? (r.verb === 'delete' && ok(r.code) ? 'deleted' as const : 'admitted' as const) : 'admitted' as const;
+      const state =
+        code === 'guard-denied'
+          ? ('denied' as const)
+          : code === 'guard-bypassed' || code === 'guard-break-glass' || code === 'guard-warned'
+            ? r.verb === 'delete' && ok(r.code)
+              ? ('deleted' as const)
+              : ('admitted' as const)
+            : ('admitted' as const);
       const o: FindingObject = { resource: r.resource, apiGroup: r.apiGroup ?? '', name: r.name, state };
       if (r.namespace && r.resource !== 'namespaces') o.namespace = r.namespace;
       g.objects.set(object, o);
@@ -134,7 +157,11 @@ export class GuardVerdictDetector {
     const policies = [...g.policies].join(', ');
     const messages = [...g.messages];
     const severity: Record<string, AuditSeverity> = {
-      'guard-denied': 'low', 'guard-warned': 'medium', 'guard-undecided': 'medium', 'guard-break-glass': 'medium', 'guard-bypassed': 'high',
+      'guard-denied': 'low',
+      'guard-warned': 'medium',
+      'guard-undecided': 'medium',
+      'guard-break-glass': 'medium',
+      'guard-bypassed': 'high',
     };
     const titles: Record<string, string> = {
       'guard-denied': `teardown-guard denied ${what} by ${user}${times}`,
@@ -152,13 +179,21 @@ export class GuardVerdictDetector {
     };
     const remedies: Record<string, string[]> = {
       'guard-denied': ['Read the denial message (kubectl prints it) and follow its fix; re-run the deletion afterwards.'],
-      'guard-warned': ['Check the warning: the deletion it describes may have left resources behind or stranded finalizers (see other findings in this report).', 'Switch the policy to enforce mode if such deletions should be refused.'],
-      'guard-undecided': ['Check the guard\'s readiness and cluster-view sync (/readyz, teardown_guard metrics) around these times.', 'Re-check the affected objects by hand (kubectl get) — the guard did not.'],
-      'guard-break-glass': ['Confirm the override was intended and the reason is acceptable; check the object\'s namespace for stranded finalizers or leftovers.'],
+      'guard-warned': [
+        'Check the warning: the deletion it describes may have left resources behind or stranded finalizers (see other findings in this report).',
+        'Switch the policy to enforce mode if such deletions should be refused.',
+      ],
+      'guard-undecided': [
+        "Check the guard's readiness and cluster-view sync (/readyz, teardown_guard metrics) around these times.",
+        'Re-check the affected objects by hand (kubectl get) — the guard did not.',
+      ],
+      'guard-break-glass': [
+        "Confirm the override was intended and the reason is acceptable; check the object's namespace for stranded finalizers or leftovers.",
+      ],
       'guard-bypassed': [
-        'Check the guard\'s availability at these times (pods, endpoints, certificate expiry): kubectl get validatingwebhookconfiguration -o yaml; kubectl -n <guard-namespace> get pods',
+        "Check the guard's availability at these times (pods, endpoints, certificate expiry): kubectl get validatingwebhookconfiguration -o yaml; kubectl -n <guard-namespace> get pods",
         'Review every request listed here by hand: they were admitted unchecked.',
-        'If a bypass must never happen, set the webhook\'s failurePolicy to Fail (and exempt the guard\'s own namespace).',
+        "If a bypass must never happen, set the webhook's failurePolicy to Fail (and exempt the guard's own namespace).",
       ],
     };
     const namespaces = dedupe(g.evidence.map((e) => namespaceOfUri(e.requestURI)).filter((x): x is string => x !== undefined));

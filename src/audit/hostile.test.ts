@@ -18,7 +18,11 @@ import { validate } from './testing/schema.ts';
 
 const fixtures = fileURLToPath(new URL('../../test/fixtures/audit/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'tg-hostile-'));
-const file = (name: string, content: string | Buffer) => { const p = join(dir, name); writeFileSync(p, content); return p; };
+const file = (name: string, content: string | Buffer) => {
+  const p = join(dir, name);
+  writeFileSync(p, content);
+  return p;
+};
 const flags: ReviewFlags = { format: 'json', windowSeconds: 120, guardName: 'teardown-guard' };
 const MiB = 1024 * 1024;
 
@@ -28,7 +32,9 @@ async function gzipRepeated(unit: Buffer, total: number): Promise<Buffer> {
   const out: Buffer[] = [];
   gz.on('data', (b: Buffer) => out.push(b));
   const block = Buffer.concat(Array.from({ length: Math.max(1, Math.floor(MiB / unit.length)) }, () => unit));
-  for (let n = 0; n < total; n += block.length) { if (!gz.write(block)) await new Promise((r) => gz.once('drain', r)); }
+  for (let n = 0; n < total; n += block.length) {
+    if (!gz.write(block)) await new Promise((r) => gz.once('drain', r));
+  }
   gz.end();
   await new Promise((r) => gz.once('end', r));
   return Buffer.concat(out);
@@ -37,16 +43,25 @@ async function gzipRepeated(unit: Buffer, total: number): Promise<Buffer> {
 async function jsonReview(inputs: string[]): Promise<{ code: number; report: ReviewReport; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string, cb?: () => void) => { out.push(String(chunk)); cb?.(); return true; }) as typeof process.stdout.write);
-  vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: string) => { err.push(String(chunk)); return true; }) as typeof process.stderr.write);
+  vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string, cb?: () => void) => {
+    out.push(String(chunk));
+    cb?.();
+    return true;
+  }) as typeof process.stdout.write);
+  vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: string) => {
+    err.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write);
   const code = await reviewAction(inputs, flags);
   vi.restoreAllMocks();
   return { code, report: JSON.parse(out.join('')) as ReviewReport, err: err.join('') };
 }
 
-afterEach(() => { vi.restoreAllMocks(); });
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
-describe('one damaged input never discards the others\' findings', () => {
+describe("one damaged input never discards the others' findings", () => {
   const sdk = `${fixtures}sdk-misdirected-uninstall.jsonl`;
   const verdicts = readFileSync(`${fixtures}guard-verdicts.jsonl`);
 
@@ -102,7 +117,12 @@ describe('one damaged input never discards the others\' findings', () => {
     const r = await runReview({ inputs: [fifo, sdk] });
     expect(await written).toBe(0);
     expect(r.order).toEqual([fifo, sdk]);
-    expect(r.inputs[0]?.events).toBe(verdicts.toString().split('\n').filter((l) => l !== '').length);
+    expect(r.inputs[0]?.events).toBe(
+      verdicts
+        .toString()
+        .split('\n')
+        .filter((l) => l !== '').length,
+    );
     expect(r.inputs[0]?.problem).toBeUndefined();
   });
 
@@ -122,7 +142,10 @@ describe('bounded work on hostile input', () => {
     expect(bomb.length).toBeLessThan(MiB);
     const started = Date.now();
     const stats = await readAuditInput(Readable.from([bomb]), { name: 'zeros.gz', onEvent: () => {}, onMalformed: () => {} });
-    expect(stats.problem).toMatchObject({ kind: 'not-an-audit-log', message: expect.stringMatching(/^gzip holding binary data \(a NUL byte at byte 0\)/) as unknown });
+    expect(stats.problem).toMatchObject({
+      kind: 'not-an-audit-log',
+      message: expect.stringMatching(/^gzip holding binary data \(a NUL byte at byte 0\)/) as unknown,
+    });
     expect(stats.bytes).toBe(0);
     expect(Date.now() - started).toBeLessThan(2000);
   });
@@ -133,14 +156,19 @@ describe('bounded work on hostile input', () => {
     const p = file('text-bomb.jsonl.gz', bomb);
     const r = await runReview({ inputs: [p] });
     const input = r.inputs[0];
-    expect(input?.problem).toMatchObject({ kind: 'stopped', message: expect.stringMatching(/decompression ratio over 100:1 .* a decompression bomb/) as unknown });
+    expect(input?.problem).toMatchObject({
+      kind: 'stopped',
+      message: expect.stringMatching(/decompression ratio over 100:1 .* a decompression bomb/) as unknown,
+    });
     // Stopped near the ratio limit, far from the 200 MiB the bomb holds.
     expect(input?.bytes).toBeLessThan(100 * bomb.length + 2 * MiB);
     expect(input?.events).toBeGreaterThan(0);
   });
 
   it('a line over the limit is skipped without being buffered whole, in linear time', async () => {
-    const sdk = readFileSync(`${fixtures}sdk-misdirected-uninstall.jsonl`, 'utf8').split('\n').filter((l) => l !== '');
+    const sdk = readFileSync(`${fixtures}sdk-misdirected-uninstall.jsonl`, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
     // 100 MiB in one line, arriving in 16 KiB pieces as gzip inflates them: the worst case for joining a line.
     const piece = Buffer.alloc(16 * 1024, 0x61);
     async function* source() {
@@ -154,8 +182,14 @@ describe('bounded work on hostile input', () => {
     let peakArrayBuffers = 0;
     const started = Date.now();
     const stats = await readAuditInput(Readable.from(source()), {
-      name: 'long-line.jsonl', onEvent: () => { events++; }, onMalformed: (line, reason) => malformed.push({ line, reason }),
-      onProgress: () => { peakArrayBuffers = Math.max(peakArrayBuffers, process.memoryUsage().arrayBuffers); },
+      name: 'long-line.jsonl',
+      onEvent: () => {
+        events++;
+      },
+      onMalformed: (line, reason) => malformed.push({ line, reason }),
+      onProgress: () => {
+        peakArrayBuffers = Math.max(peakArrayBuffers, process.memoryUsage().arrayBuffers);
+      },
     });
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(malformed).toEqual([{ line: 21, reason: 'line longer than 16777216 bytes (--max-line-mib): skipped' }]);

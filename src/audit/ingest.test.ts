@@ -41,7 +41,7 @@ describe('createAuditIngest', () => {
     expect(ingest.stats()).toMatchObject({ accepted: 4, invalid: 3, processed: 4 });
   });
 
-  it('reads EventList items as kube-apiserver\'s webhook backend sends them: no apiVersion or kind on the items', async () => {
+  it("reads EventList items as kube-apiserver's webhook backend sends them: no apiVersion or kind on the items", async () => {
     const found: AuditFinding[] = [];
     const ingest = createAuditIngest({ onFinding: (f) => found.push(f) });
     const bare = misdirected().map(({ apiVersion: _a, kind: _k, ...item }) => item);
@@ -67,7 +67,11 @@ describe('createAuditIngest', () => {
   });
 
   it('survives a throwing onFinding', async () => {
-    const ingest = createAuditIngest({ onFinding: () => { throw new Error('sink down'); } });
+    const ingest = createAuditIngest({
+      onFinding: () => {
+        throw new Error('sink down');
+      },
+    });
     ingest.accept(misdirected());
     await expect(ingest.stop()).resolves.toBeUndefined();
     expect(ingest.stats().findings).toBe(1);

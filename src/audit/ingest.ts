@@ -64,7 +64,11 @@ export function createAuditIngest(opts: AuditIngestOptions): AuditIngest {
     ...(opts.finalizerGuards ? { finalizerGuards: opts.finalizerGuards } : {}),
     onFinding: (f) => {
       counters.findings++;
-      try { opts.onFinding(f); } catch { /* a reporting failure must not stop correlation */ }
+      try {
+        opts.onFinding(f);
+      } catch {
+        /* a reporting failure must not stop correlation */
+      }
     },
   });
   // A ring would avoid shift(); an array with a moving head and periodic compaction is as good.
@@ -86,13 +90,23 @@ export function createAuditIngest(opts: AuditIngestOptions): AuditIngest {
       const problem = eventListItemProblem(item);
       if (problem !== undefined) {
         counters.invalid++;
-        try { opts.onInvalid?.(problem); } catch { /* a reporting failure must not stop correlation */ }
+        try {
+          opts.onInvalid?.(problem);
+        } catch {
+          /* a reporting failure must not stop correlation */
+        }
         continue;
       }
       const r = toRecord(item as AuditEventV1);
       if (r) correlator.push(r);
     }
-    if (head === queue.length) { queue = []; head = 0; } else if (head > 65_536) { queue = queue.slice(head); head = 0; }
+    if (head === queue.length) {
+      queue = [];
+      head = 0;
+    } else if (head > 65_536) {
+      queue = queue.slice(head);
+      head = 0;
+    }
     if (pending() > 0) schedule();
     else drained?.();
   };
@@ -103,7 +117,9 @@ export function createAuditIngest(opts: AuditIngestOptions): AuditIngest {
     setImmediate(drain);
   };
 
-  const tick = setInterval(() => { correlator.advanceTo(now() - 2_000); }, opts.tickMs ?? 5_000);
+  const tick = setInterval(() => {
+    correlator.advanceTo(now() - 2_000);
+  }, opts.tickMs ?? 5_000);
   tick.unref();
 
   return {
@@ -129,7 +145,10 @@ export function createAuditIngest(opts: AuditIngestOptions): AuditIngest {
       stopped = true;
       clearInterval(tick);
       if (pending() > 0) {
-        await new Promise<void>((resolve) => { drained = resolve; schedule(); });
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+          schedule();
+        });
       }
       correlator.flush(false);
     },

@@ -21,7 +21,9 @@ const COMMA = 0x2c;
 /** How much of a value's start is searched for a list field. */
 const LIST_SNIFF_BYTES = 64 * 1024;
 
-function isSpace(c: number): boolean { return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; }
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
 
 export class JsonValueSplitter {
   private line = 1;
@@ -51,7 +53,9 @@ export class JsonValueSplitter {
   }
 
   /** Lines seen so far (complete or not). */
-  get lines(): number { return this.line; }
+  get lines(): number {
+    return this.line;
+  }
 
   push(chunk: Buffer): void {
     let segStart = this.collecting ? 0 : -1;
@@ -68,13 +72,26 @@ export class JsonValueSplitter {
         if (c === QUOTE) this.inString = true;
         else if (c === OPEN_BRACE || c === OPEN_BRACKET) this.depth++;
         else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-          if (--this.depth === 0) { this.finish(chunk, segStart, i + 1); segStart = -1; }
+          if (--this.depth === 0) {
+            this.finish(chunk, segStart, i + 1);
+            segStart = -1;
+          }
         }
         continue;
       }
-      if (isSpace(c)) { if (c === NEWLINE) this.flushJunk(); continue; }
-      if (this.arrayMode && !this.opened && c === OPEN_BRACKET) { this.opened = true; continue; }
-      if (this.arrayMode && this.opened && !this.closed && (c === COMMA || c === CLOSE_BRACKET)) { this.flushJunk(); if (c === CLOSE_BRACKET) this.closed = true; continue; }
+      if (isSpace(c)) {
+        if (c === NEWLINE) this.flushJunk();
+        continue;
+      }
+      if (this.arrayMode && !this.opened && c === OPEN_BRACKET) {
+        this.opened = true;
+        continue;
+      }
+      if (this.arrayMode && this.opened && !this.closed && (c === COMMA || c === CLOSE_BRACKET)) {
+        this.flushJunk();
+        if (c === CLOSE_BRACKET) this.closed = true;
+        continue;
+      }
       if (c === OPEN_BRACE || c === OPEN_BRACKET) {
         this.flushJunk();
         this.collecting = true;
@@ -111,10 +128,9 @@ export class JsonValueSplitter {
     this.collecting = false;
     if (from >= 0) this.keep(chunk.subarray(from, to));
     if (this.dropping) {
-      const hint = this.holdsList ? '; it holds a list: write one event per line first (an EventList: jq -c \'.items[]\' FILE) or raise --max-line-mib' : '';
+      const hint = this.holdsList ? "; it holds a list: write one event per line first (an EventList: jq -c '.items[]' FILE) or raise --max-line-mib" : '';
       this.sink.skipped(this.startLine, 'too-long', `JSON value longer than ${this.maxValueBytes} bytes (--max-line-mib): skipped${hint}`);
-    }
-    else this.sink.value(this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts), this.startLine);
+    } else this.sink.value(this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts), this.startLine);
     this.parts = [];
     this.partsBytes = 0;
     this.dropping = false;

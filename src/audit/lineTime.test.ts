@@ -2,8 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { lineTime } from './lineTime.ts';
 
-const real = readFileSync(new URL('../../test/fixtures/audit/guard-verdicts.jsonl', import.meta.url), 'utf8').split('\n').filter((l) => l !== '');
-const at = (line: string) => { const b = Buffer.from(`xx\n${line}\nyy`); return lineTime(b, 3, 3 + Buffer.byteLength(line)); };
+const real = readFileSync(new URL('../../test/fixtures/audit/guard-verdicts.jsonl', import.meta.url), 'utf8')
+  .split('\n')
+  .filter((l) => l !== '');
+const at = (line: string) => {
+  const b = Buffer.from(`xx\n${line}\nyy`);
+  return lineTime(b, 3, 3 + Buffer.byteLength(line));
+};
 
 describe('lineTime', () => {
   it('reads requestReceivedTimestamp from the end of every captured line, as the parser does', () => {

@@ -11,7 +11,12 @@ import { evidenceOf } from './findings.ts';
 import { BoundedMap, dedupe, describeGap, NAMESPACE_CONTROLLER_USERS, ok, stableId, type DetectorContext } from './correlation.ts';
 
 /** A namespace deletion still in progress when the input ended (not a finding). */
-export interface PendingNamespaceDeletion { namespace: string; deletedAt: string; user: string; lastSeenAt?: string }
+export interface PendingNamespaceDeletion {
+  namespace: string;
+  deletedAt: string;
+  user: string;
+  lastSeenAt?: string;
+}
 
 interface NamespaceDeletion {
   namespace: string;
@@ -27,8 +32,12 @@ interface NamespaceDeletion {
   reported: boolean;
 }
 
-interface ControllerRemoval { rec: AuditRecord; what: string; namespace: string; guard: FinalizerGuard }
-
+interface ControllerRemoval {
+  rec: AuditRecord;
+  what: string;
+  namespace: string;
+  guard: FinalizerGuard;
+}
 
 export class NamespaceDeletionDetector {
   private readonly ctx: DetectorContext;
@@ -79,7 +88,10 @@ export class NamespaceDeletionDetector {
     const stuckAfter = this.ctx.opts.reportStuckNamespacesAfterMs;
     for (const [k, p] of this.pendingNs) {
       if (p.completedBy) {
-        if (p.completedBy.time < horizonMs) { this.decideNamespace(p, false); this.pendingNs.delete(k); }
+        if (p.completedBy.time < horizonMs) {
+          this.decideNamespace(p, false);
+          this.pendingNs.delete(k);
+        }
         continue;
       }
       if (stuckAfter !== undefined && nowMs - p.deletedBy.time >= stuckAfter) {
@@ -117,16 +129,31 @@ export class NamespaceDeletionDetector {
     if (controller && r.namespace) {
       this.controllerNamespaces.set(r.namespace, controller);
       if (r.verb === 'delete' && ok(r.code) && !r.subresource) {
-        this.controllerRemoved({ rec: r, what: `Deployment ${r.namespace}/${r.name ?? ''} (${controller.controller.displayName}) was deleted`, namespace: r.namespace, guard: controller });
+        this.controllerRemoved({
+          rec: r,
+          what: `Deployment ${r.namespace}/${r.name ?? ''} (${controller.controller.displayName}) was deleted`,
+          namespace: r.namespace,
+          guard: controller,
+        });
       }
     }
     const guarded = r.namespace ? this.guardOfObject(r) : undefined;
     if (guarded && r.namespace) {
       this.guardedNamespaces.set(r.namespace, guarded);
       const p = this.pendingNs.get(r.namespace);
-      if (p && !p.completedBy && ok(r.code) && NAMESPACE_CONTROLLER_USERS.has(actingUser(r)) && (r.verb === 'delete' || r.verb === 'deletecollection') && !p.notes.some((n) => n.rec.verb === r.verb)) {
+      if (
+        p &&
+        !p.completedBy &&
+        ok(r.code) &&
+        NAMESPACE_CONTROLLER_USERS.has(actingUser(r)) &&
+        (r.verb === 'delete' || r.verb === 'deletecollection') &&
+        !p.notes.some((n) => n.rec.verb === r.verb)
+      ) {
         const kind = guarded.resource.kind;
-        p.notes.push({ rec: r, note: `namespace controller deleted ${r.name ? `${kind} ${r.name}` : `the ${kind}s`}; only ${guarded.controller.displayName} removes their ${guarded.finalizer} finalizer` });
+        p.notes.push({
+          rec: r,
+          note: `namespace controller deleted ${r.name ? `${kind} ${r.name}` : `the ${kind}s`}; only ${guarded.controller.displayName} removes their ${guarded.finalizer} finalizer`,
+        });
       }
     }
     if (r.finalizing && r.namespace && ok(r.code)) {
@@ -136,7 +163,8 @@ export class NamespaceDeletionDetector {
           const key = `${r.resource ?? ''}/${f.name}`;
           const first = !p.held.has(key);
           p.held.set(key, { resource: r.resource ?? '', apiGroup: r.apiGroup ?? '', name: f.name, finalizers: f.finalizers });
-          if (first && p.notes.length < 20) p.notes.push({ rec: r, note: `${r.resource ?? 'object'} ${f.name} is being deleted but still held by finalizer(s) ${f.finalizers.join(', ')}` });
+          if (first && p.notes.length < 20)
+            p.notes.push({ rec: r, note: `${r.resource ?? 'object'} ${f.name} is being deleted but still held by finalizer(s) ${f.finalizers.join(', ')}` });
         }
       }
     }
@@ -158,8 +186,14 @@ export class NamespaceDeletionDetector {
     const user = actingUser(r);
     if (r.verb === 'delete' && !r.subresource) {
       if (p && !p.completedBy) {
-        if (NAMESPACE_CONTROLLER_USERS.has(user) && (ok(r.code) || r.code === 404)) { p.completedBy = r; return; }
-        if (r.code === 404) { p.completedBy = r; return; }
+        if (NAMESPACE_CONTROLLER_USERS.has(user) && (ok(r.code) || r.code === 404)) {
+          p.completedBy = r;
+          return;
+        }
+        if (r.code === 404) {
+          p.completedBy = r;
+          return;
+        }
         if (r.code === 409 || ok(r.code)) {
           p.lastAlive = r;
           if (p.notes.length < 20) p.notes.push({ rec: r, note: 'namespace still Terminating (DELETE repeated)' });
@@ -167,8 +201,13 @@ export class NamespaceDeletionDetector {
         return;
       }
       if (!ok(r.code) || NAMESPACE_CONTROLLER_USERS.has(user)) return;
-      if (this.pendingNs.size >= this.ctx.opts.maxPendingNamespaces) { this.dropCompletedNamespaces(); }
-      if (this.pendingNs.size >= this.ctx.opts.maxPendingNamespaces) { this.ctx.overflow.namespaces++; return; }
+      if (this.pendingNs.size >= this.ctx.opts.maxPendingNamespaces) {
+        this.dropCompletedNamespaces();
+      }
+      if (this.pendingNs.size >= this.ctx.opts.maxPendingNamespaces) {
+        this.ctx.overflow.namespaces++;
+        return;
+      }
       const d: NamespaceDeletion = { namespace: ns, deletedBy: r, notes: [], held: new Map(), reported: false };
       this.pendingNs.delete(ns);
       this.pendingNs.set(ns, d);
@@ -182,9 +221,18 @@ export class NamespaceDeletionDetector {
       return;
     }
     if (!p || p.completedBy || r.time < p.deletedBy.time) return;
-    if (r.verb === 'get' && r.code === 404 && !r.subresource) { p.completedBy = r; return; }
-    if (r.verb === 'create' && ok(r.code)) { p.completedBy = r; return; }
-    if (r.verb === 'update' && r.subresource === 'finalize' && ok(r.code)) { p.completedBy = r; return; }
+    if (r.verb === 'get' && r.code === 404 && !r.subresource) {
+      p.completedBy = r;
+      return;
+    }
+    if (r.verb === 'create' && ok(r.code)) {
+      p.completedBy = r;
+      return;
+    }
+    if (r.verb === 'update' && r.subresource === 'finalize' && ok(r.code)) {
+      p.completedBy = r;
+      return;
+    }
     if (ok(r.code)) {
       p.lastAlive = r;
       if (r.subresource === 'status' && NAMESPACE_CONTROLLER_USERS.has(user) && p.notes.length < 20) {
@@ -223,15 +271,17 @@ export class NamespaceDeletionDetector {
     // A race matters where the controller's finalizers plausibly were: guarded objects seen in the
     // namespace, objects seen held, or the namespace visibly hanging.
     const plausible = this.guardedNamespaces.has(p.namespace) || p.held.size > 0 || stuck || hung;
-    if (p.race && plausible) { if (!stuck && !hung && !(atEnd && completedAfter === undefined)) return; }
-    else if (!stuck) return;
+    if (p.race && plausible) {
+      if (!stuck && !hung && !(atEnd && completedAfter === undefined)) return;
+    } else if (!stuck) return;
     p.reported = true;
     const ns = p.namespace;
     const evidence: Evidence[] = [];
     if (p.race) evidence.push(evidenceOf(p.race.rec, p.race.what));
     evidence.push(evidenceOf(p.deletedBy, `namespace ${ns} deleted`));
     for (const n of p.notes) evidence.push(evidenceOf(n.rec, n.note));
-    if (p.lastAlive && !p.notes.some((n) => n.rec === p.lastAlive)) evidence.push(evidenceOf(p.lastAlive, `namespace ${ns} still exists ${Math.round(lingered / 1000)}s after its deletion`));
+    if (p.lastAlive && !p.notes.some((n) => n.rec === p.lastAlive))
+      evidence.push(evidenceOf(p.lastAlive, `namespace ${ns} still exists ${Math.round(lingered / 1000)}s after its deletion`));
     if (hung && p.completedBy) evidence.push(evidenceOf(p.completedBy, `namespace ${ns} finally removed`));
     evidence.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
     const seenGuard = this.guardedNamespaces.get(ns);
@@ -244,28 +294,36 @@ export class NamespaceDeletionDetector {
       `See what holds it: kubectl get namespace ${ns} -o jsonpath='{.status.conditions}' (NamespaceFinalizersRemaining / NamespaceContentRemaining name the finalizers)`,
       `List what is left: kubectl api-resources --verbs=list --namespaced -o name | xargs -n1 kubectl get -n ${ns} --ignore-not-found --show-kind`,
       `If ${kinds} remain: bring ${guard.controller.displayName} back (reinstall it or scale its Deployment up) and it finishes the cleanup; or remove the finalizer by hand: ${names.map((n) => `kubectl patch ${guard.resource.resource}.${guard.resource.group} ${n} -n ${ns} --type=merge -p '{"metadata":{"finalizers":null}}'`).join('; ')}`,
-      ...(guard.cleanupHint ? [`then delete what ${guard.controller.displayName} would have cleaned up: ${names.flatMap((n) => guard.cleanupHint?.(ns, n) ?? []).join('; ')}`] : []),
+      ...(guard.cleanupHint
+        ? [`then delete what ${guard.controller.displayName} would have cleaned up: ${names.flatMap((n) => guard.cleanupHint?.(ns, n) ?? []).join('; ')}`]
+        : []),
       `Next time: delete the operator's namespace while ${guard.controller.displayName} is still running (e.g. a pre-delete hook, as Pixie's fix does), and keep teardown-guard's olm-orphaned-finalizers policy in enforce mode.`,
     ];
-    const heldText = held.length > 0
-      ? ` Still held when last seen: ${held.slice(0, 10).map((h) => `${h.resource} ${h.name} (${h.finalizers.join(', ')})`).join('; ')}.`
-      : '';
+    const heldText =
+      held.length > 0
+        ? ` Still held when last seen: ${held
+            .slice(0, 10)
+            .map((h) => `${h.resource} ${h.name} (${h.finalizers.join(', ')})`)
+            .join('; ')}.`
+        : '';
     const objects: FindingObject[] = [
       { resource: 'namespaces', apiGroup: '', name: ns, state: 'deletion-stuck' },
       ...held.map((h) => ({ resource: h.resource, apiGroup: h.apiGroup, namespace: ns, name: h.name, state: 'deletion-stuck' as const })),
     ];
-    const stuckText = hung && p.completedBy
-      ? `It hung in Terminating for ${Math.round((completedAfter ?? 0) / 1000)}s until ${p.completedBy.timestamp}.`
-      : stuck
-        ? `It still existed ${Math.round(lingered / 1000)}s later (${p.lastAlive?.timestamp}) and the log shows no sign that its deletion completed.`
-        : `The log does not show its deletion completing${p.lastAlive ? ` (last seen ${p.lastAlive.timestamp})` : ''}.`;
+    const stuckText =
+      hung && p.completedBy
+        ? `It hung in Terminating for ${Math.round((completedAfter ?? 0) / 1000)}s until ${p.completedBy.timestamp}.`
+        : stuck
+          ? `It still existed ${Math.round(lingered / 1000)}s later (${p.lastAlive?.timestamp}) and the log shows no sign that its deletion completed.`
+          : `The log does not show its deletion completing${p.lastAlive ? ` (last seen ${p.lastAlive.timestamp})` : ''}.`;
     if (p.race && plausible) {
       this.ctx.emit({
         id: stableId('namespace-finalizer-race', ns, p.deletedBy.timestamp),
         code: 'namespace-finalizer-race',
         severity: stuck || hung ? 'high' : 'medium',
         title: `namespace ${ns} deleted ${describeGap(p.deletedBy.time - p.race.rec.time)} ${p.race.what.replace(/ was deleted$/, '')} was removed: its finalizers have no controller`,
-        detail: `${p.race.what} at ${p.race.rec.timestamp}; ${actingUser(p.deletedBy)} deleted namespace ${ns} at ${p.deletedBy.timestamp}. ` +
+        detail:
+          `${p.race.what} at ${p.race.rec.timestamp}; ${actingUser(p.deletedBy)} deleted namespace ${ns} at ${p.deletedBy.timestamp}. ` +
           `Objects in ${ns} whose finalizers only that controller removes (${seenGuard ? `${kinds} were seen there; ` : ''}${guard.finalizer}) cannot be finalized, so the namespace hangs in Terminating. ${stuckText}${heldText}`,
         firstSeen: evidence[0]?.time ?? p.deletedBy.timestamp,
         lastSeen: evidence[evidence.length - 1]?.time ?? p.deletedBy.timestamp,
@@ -282,8 +340,11 @@ export class NamespaceDeletionDetector {
       code: 'namespace-deletion-incomplete',
       severity: seenGuard || held.length > 0 ? 'high' : 'medium',
       title: `namespace ${ns} deleted at ${p.deletedBy.timestamp} never finished terminating in the log`,
-      detail: `${actingUser(p.deletedBy)} deleted namespace ${ns} at ${p.deletedBy.timestamp}. ${stuckText}${heldText} ` +
-        (seenGuard ? `${kinds} were seen in ${ns}: their ${guard.finalizer} finalizer needs a running ${guard.controller.displayName}.` : 'Some object in it keeps a finalizer that nothing removes.'),
+      detail:
+        `${actingUser(p.deletedBy)} deleted namespace ${ns} at ${p.deletedBy.timestamp}. ${stuckText}${heldText} ` +
+        (seenGuard
+          ? `${kinds} were seen in ${ns}: their ${guard.finalizer} finalizer needs a running ${guard.controller.displayName}.`
+          : 'Some object in it keeps a finalizer that nothing removes.'),
       firstSeen: evidence[0]?.time ?? p.deletedBy.timestamp,
       lastSeen: evidence[evidence.length - 1]?.time ?? p.deletedBy.timestamp,
       namespaces: [ns],

@@ -50,7 +50,14 @@ describe('terminal control characters from the log', () => {
 
 /** Runs `review ... | head -c 100` through a real pipe; the review's own exit status and stderr. */
 function reviewIntoHead(args: string[]): { status: number; stderr: string } {
-  const r = spawnSync('bash', ['-c', `"${process.execPath}" "${cli}" review ${args.map((a) => `"${a}"`).join(' ')} 2>"${dir}/stderr" | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"; cat "${dir}/stderr"`], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      `"${process.execPath}" "${cli}" review ${args.map((a) => `"${a}"`).join(' ')} 2>"${dir}/stderr" | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"; cat "${dir}/stderr"`,
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   const [status, ...err] = r.stdout.split('\n');
   return { status: Number(status), stderr: err.join('\n') };
 }
@@ -58,7 +65,12 @@ function reviewIntoHead(args: string[]): { status: number; stderr: string } {
 describe('a closed pipe', () => {
   // 100 misdirected uninstalls: a report far larger than head reads and than a pipe holds (64 KiB).
   const many = join(dir, 'many.log');
-  writeFileSync(many, Array.from({ length: 100 }, (_, i) => toJsonLines(helmUninstall({ releaseNamespace: 'helm-test', release: `web${i}`, deleteNamespace: 'default', deleteCode: 404, start: T0 + i * 600_000 }))).join(''));
+  writeFileSync(
+    many,
+    Array.from({ length: 100 }, (_, i) =>
+      toJsonLines(helmUninstall({ releaseNamespace: 'helm-test', release: `web${i}`, deleteNamespace: 'default', deleteCode: 404, start: T0 + i * 600_000 })),
+    ).join(''),
+  );
 
   it('ends quietly with the intended exit status (findings: 1)', () => {
     for (const format of ['json', 'markdown', 'human']) {
@@ -83,7 +95,22 @@ describe('permission errors', () => {
     writeFileSync(locked, '{}\n');
     chmodSync(locked, 0o000);
     chmodSync(dir, 0o755);
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, 'review', '--format', 'json', locked, join(fixtures, 'sdk-cross-release.jsonl')], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        cli,
+        'review',
+        '--format',
+        'json',
+        locked,
+        join(fixtures, 'sdk-cross-release.jsonl'),
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(r.error).toBeUndefined();
     expect(r.stderr).toBe(`teardown-guard review: ${locked}: permission denied\n`);
     expect(r.status).toBe(2);

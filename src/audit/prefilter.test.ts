@@ -43,10 +43,15 @@ describe('classifyLine', () => {
     expect(classify(hook, { pendingNamespaces: new Set(), sessionUserAgents: new Set([SDK_UA]) })).toBe('parse');
   });
 
-  it('hands anything not in the API server\'s own encoding to the full parser', () => {
+  it("hands anything not in the API server's own encoding to the full parser", () => {
     const ev = auditEvent({ verb: 'get', uri: '/api/v1/namespaces/a/pods/p', at: T0 });
     const { kind, ...rest } = ev;
-    for (const text of [JSON.stringify(ev, null, 1), JSON.stringify({ ...rest, kind }), '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[]}', 'garbage']) {
+    for (const text of [
+      JSON.stringify(ev, null, 1),
+      JSON.stringify({ ...rest, kind }),
+      '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[]}',
+      'garbage',
+    ]) {
       const b = Buffer.from(text);
       expect(classifyLine(b, 0, b.length, none)).toBe('parse');
     }
@@ -91,34 +96,51 @@ describe('fast path equals strict parsing', () => {
       noise: fc.integer({ min: 0, max: 40 }),
     });
     const codes = new Set<string>();
-    await fc.assert(fc.asyncProperty(scenario, async (s) => {
-      let t = T0;
-      const events: AuditEventV1[] = [];
-      const noise = (n: number) => {
-        for (let i = 0; i < n; i++) {
-          t += 250;
-          events.push(auditEvent({ verb: i % 3 === 0 ? 'list' : 'get', uri: `/api/v1/namespaces/${i % 2 ? 'stuck' : 'default'}/configmaps${i % 3 ? `/c${i}` : ''}`, at: t, user: NS_CONTROLLER, ua: NS_CONTROLLER_UA }));
-        }
-      };
-      noise(s.noise);
-      const ua = s.sdk ? SDK_UA : HELM3_UA;
-      const un = helmUninstall({ releaseNamespace: 'helm-test', release: 'web', start: t, ua, ...(s.misdirected ? { deleteNamespace: 'default', deleteCode: 404 } : {}) });
-      if (s.hook) un.splice(2, 0, auditEvent({ verb: 'create', uri: '/apis/batch/v1/namespaces/default/jobs', at: t + 15, ua, code: 201 }));
-      events.push(...un);
-      t += 1000 + s.gapMs;
-      const olm = auditEvent({ verb: 'delete', uri: '/apis/apps/v1/namespaces/olm/deployments/olm-operator', at: t, ua: HELM3_UA });
-      const ns = auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/stuck', at: t + 2000, ua: KUBECTL_UA });
-      events.push(...(!s.olm ? [ns] : s.raceFirst ? [ns, olm] : [olm, ns]));
-      t += 3000;
-      noise(s.noise);
-      if (!s.stuck) events.push(auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/stuck', at: (t += 10), user: NS_CONTROLLER, ua: NS_CONTROLLER_UA }));
-      t += s.gapMs;
-      noise(s.noise);
-      const { fast, strict } = await bothWays(toJsonLines(events));
-      expect(fast.findings).toEqual(strict.findings);
-      expect(fast.pendingNamespaceDeletions).toEqual(strict.pendingNamespaceDeletions);
-      for (const f of fast.findings) codes.add(f.code);
-    }), { numRuns: 40, seed: 4711 });
+    await fc.assert(
+      fc.asyncProperty(scenario, async (s) => {
+        let t = T0;
+        const events: AuditEventV1[] = [];
+        const noise = (n: number) => {
+          for (let i = 0; i < n; i++) {
+            t += 250;
+            events.push(
+              auditEvent({
+                verb: i % 3 === 0 ? 'list' : 'get',
+                uri: `/api/v1/namespaces/${i % 2 ? 'stuck' : 'default'}/configmaps${i % 3 ? `/c${i}` : ''}`,
+                at: t,
+                user: NS_CONTROLLER,
+                ua: NS_CONTROLLER_UA,
+              }),
+            );
+          }
+        };
+        noise(s.noise);
+        const ua = s.sdk ? SDK_UA : HELM3_UA;
+        const un = helmUninstall({
+          releaseNamespace: 'helm-test',
+          release: 'web',
+          start: t,
+          ua,
+          ...(s.misdirected ? { deleteNamespace: 'default', deleteCode: 404 } : {}),
+        });
+        if (s.hook) un.splice(2, 0, auditEvent({ verb: 'create', uri: '/apis/batch/v1/namespaces/default/jobs', at: t + 15, ua, code: 201 }));
+        events.push(...un);
+        t += 1000 + s.gapMs;
+        const olm = auditEvent({ verb: 'delete', uri: '/apis/apps/v1/namespaces/olm/deployments/olm-operator', at: t, ua: HELM3_UA });
+        const ns = auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/stuck', at: t + 2000, ua: KUBECTL_UA });
+        events.push(...(!s.olm ? [ns] : s.raceFirst ? [ns, olm] : [olm, ns]));
+        t += 3000;
+        noise(s.noise);
+        if (!s.stuck) events.push(auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/stuck', at: (t += 10), user: NS_CONTROLLER, ua: NS_CONTROLLER_UA }));
+        t += s.gapMs;
+        noise(s.noise);
+        const { fast, strict } = await bothWays(toJsonLines(events));
+        expect(fast.findings).toEqual(strict.findings);
+        expect(fast.pendingNamespaceDeletions).toEqual(strict.pendingNamespaceDeletions);
+        for (const f of fast.findings) codes.add(f.code);
+      }),
+      { numRuns: 40, seed: 4711 },
+    );
     // The scenarios did exercise the findings they were built for.
     expect([...codes].sort()).toEqual(['misdirected-uninstall', 'namespace-deletion-incomplete', 'namespace-finalizer-race']);
   }, 60_000);

@@ -19,7 +19,10 @@ export interface Interest {
 }
 
 /** A live view of a set the correlator maintains (a Set or the keys of a Map). */
-export interface Lookup { has(key: string): boolean; readonly size: number }
+export interface Lookup {
+  has(key: string): boolean;
+  readonly size: number;
+}
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 const PREFIX = b('{"kind":"Event","apiVersion":"audit.k8s.io/v1",');
@@ -99,8 +102,8 @@ export function classifyLine(buf: Buffer, start: number, end: number, interest: 
   const name = n < 0 ? undefined : stringAt(buf, n + NAME.length, close);
   if (name !== undefined && name.startsWith('sh.helm.release.v1.')) return 'parse';
   if (resource === 'deployments' && name === 'olm-operator') return 'parse';
-  if (resource !== undefined && RECORD_RESOURCES.has(resource) && (verb === 'list' || verb === 'watch')
-    && findWithin(buf, OWNER_SELECTOR, start, v) >= 0) return 'parse';
+  if (resource !== undefined && RECORD_RESOURCES.has(resource) && (verb === 'list' || verb === 'watch') && findWithin(buf, OWNER_SELECTOR, start, v) >= 0)
+    return 'parse';
   if (interest.pendingNamespaces.size > 0) {
     const ns = find(buf, NAMESPACE, o, close);
     const namespace = ns < 0 ? undefined : stringAt(buf, ns + NAMESPACE.length, close);

@@ -45,7 +45,16 @@ describe('readAuditInput', () => {
 
   it('reports malformed lines by number, skips them and goes on', async () => {
     const good = toJsonLines([ev(1)]).trim();
-    const text = [good, '', '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Meta', good, 'not json at all', '{"kind":"Pod","apiVersion":"v1"}', good, ''].join('\n');
+    const text = [
+      good,
+      '',
+      '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Meta',
+      good,
+      'not json at all',
+      '{"kind":"Pod","apiVersion":"v1"}',
+      good,
+      '',
+    ].join('\n');
     const { events, malformed, stats } = await read(text, { strict: true });
     expect(events.map((e) => e.line)).toEqual([1, 4, 7]);
     expect(malformed.map((m) => m.line)).toEqual([3, 5, 6]);
@@ -95,7 +104,10 @@ describe('readAuditInput', () => {
 
   it('marks input that is not an audit log, saying what it is', async () => {
     const pods = Array.from({ length: 30 }, (_, i) => JSON.stringify({ kind: 'Pod', apiVersion: 'v1', metadata: { name: `p${i}` } })).join('\n');
-    expect((await read(pods)).stats.problem).toMatchObject({ kind: 'not-an-audit-log', message: expect.stringMatching(/not a kube-apiserver audit log.*line 1 is a JSON object of kind Pod \(v1\)/) as unknown });
+    expect((await read(pods)).stats.problem).toMatchObject({
+      kind: 'not-an-audit-log',
+      message: expect.stringMatching(/not a kube-apiserver audit log.*line 1 is a JSON object of kind Pod \(v1\)/) as unknown,
+    });
     expect((await read('hello\nworld\n')).stats.problem?.message).toMatch(/none of its 2 non-empty lines is an audit event; line 1 is not JSON/);
     // A file of events whose first line is damaged is still an audit log.
     const { events } = await read('{"trunc\n' + toJsonLines([ev(1)]));
@@ -145,7 +157,13 @@ describe('formats besides JSON lines', () => {
   it('skips a pretty-printed value over the limit and says how to split a list', async () => {
     const list = JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items: Array.from({ length: 50 }, (_, i) => ev(i)) }, null, 2);
     const { malformed, stats } = await read(`${list}\n${JSON.stringify(ev(99), null, 2)}\n`, { maxLineBytes: 4096, chunk: 1000 });
-    expect(malformed).toEqual([{ line: 1, reason: "JSON value longer than 4096 bytes (--max-line-mib): skipped; it holds a list: write one event per line first (an EventList: jq -c '.items[]' FILE) or raise --max-line-mib" }]);
+    expect(malformed).toEqual([
+      {
+        line: 1,
+        reason:
+          "JSON value longer than 4096 bytes (--max-line-mib): skipped; it holds a list: write one event per line first (an EventList: jq -c '.items[]' FILE) or raise --max-line-mib",
+      },
+    ]);
     expect(stats.events).toBe(1);
   });
 
@@ -162,7 +180,9 @@ describe('formats besides JSON lines', () => {
 
   it('names what users mistake for the audit log', async () => {
     const k8sEvents = Array.from({ length: 3 }, () => JSON.stringify({ kind: 'Event', apiVersion: 'v1', reason: 'Killing' })).join('\n');
-    expect((await read(k8sEvents)).stats.problem?.message).toMatch(/a Kubernetes Event object \(v1, as `kubectl get events -o json` prints\), not an audit event/);
+    expect((await read(k8sEvents)).stats.problem?.message).toMatch(
+      /a Kubernetes Event object \(v1, as `kubectl get events -o json` prints\), not an audit event/,
+    );
     expect((await read('I1122 00:51:05.222792       1 server.go:123] starting\n')).stats.problem?.message).toMatch(/a klog line/);
     const gcp = JSON.stringify({ protoPayload: { '@type': 'type.googleapis.com/google.cloud.audit.AuditLog' } });
     expect((await read(gcp)).stats.problem?.message).toMatch(/Google Cloud Logging audit entry/);

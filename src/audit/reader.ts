@@ -50,7 +50,11 @@ export interface ReadOptions {
   gzipRatioFloorBytes?: number;
 }
 
-export interface InputProblemReport { kind: ProblemKind; message: string; at: ProblemPosition }
+export interface InputProblemReport {
+  kind: ProblemKind;
+  message: string;
+  at: ProblemPosition;
+}
 
 export interface InputStats {
   name: string;
@@ -107,8 +111,17 @@ export async function openInput(path: string): Promise<{ size?: number; open(): 
 
 function emptyStats(name: string): InputStats {
   return {
-    name, compressed: false, rawBytes: 0, bytes: 0, lines: 0, events: 0, parsedLines: 0, malformedLines: 0,
-    format: 'empty', wrapped: {}, skipped: { 'not-json': 0, truncated: 0, 'not-an-event': 0, 'list-item': 0, 'too-long': 0 },
+    name,
+    compressed: false,
+    rawBytes: 0,
+    bytes: 0,
+    lines: 0,
+    events: 0,
+    parsedLines: 0,
+    malformedLines: 0,
+    format: 'empty',
+    wrapped: {},
+    skipped: { 'not-json': 0, truncated: 0, 'not-an-event': 0, 'list-item': 0, 'too-long': 0 },
   };
 }
 
@@ -139,14 +152,21 @@ export async function readAuditInput(source: Readable, opts: ReadOptions): Promi
   const stats = emptyStats(opts.name);
   const reader = new InputReader(stats, opts);
   const counters = { rawBytes: 0, bytes: 0, compressed: false };
-  const sync = () => { stats.rawBytes = counters.rawBytes; stats.bytes = counters.bytes; stats.compressed = counters.compressed; };
+  const sync = () => {
+    stats.rawBytes = counters.rawBytes;
+    stats.bytes = counters.bytes;
+    stats.compressed = counters.compressed;
+  };
   try {
     const chunks = decompressed(source, counters, {
       maxRatio: opts.maxGzipRatio ?? DEFAULT_MAX_GZIP_RATIO,
       ratioFloorBytes: opts.gzipRatioFloorBytes ?? DEFAULT_RATIO_FLOOR,
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
-    for await (const chunk of chunks) { sync(); reader.push(chunk); }
+    for await (const chunk of chunks) {
+      sync();
+      reader.push(chunk);
+    }
     sync();
     reader.end();
   } catch (err) {
@@ -229,7 +249,10 @@ class InputReader {
       if (this.criPartialBytes > 0) this.malformed(this.lineNo, 'not valid JSON (the input ends inside a partial CRI line)', 'truncated');
     }
     if (this.sniffed > 0 && this.sniffEvents === 0 && this.stats.events === 0) {
-      throw new InputProblem('not-an-audit-log', `not a kube-apiserver audit log: none of its ${this.sniffed} non-empty lines is an audit event; ${this.firstNonEvent ?? ''}`);
+      throw new InputProblem(
+        'not-an-audit-log',
+        `not a kube-apiserver audit log: none of its ${this.sniffed} non-empty lines is an audit event; ${this.firstNonEvent ?? ''}`,
+      );
     }
   }
 
@@ -245,8 +268,14 @@ class InputReader {
     this.stats.format = f;
     if (f === 'pretty-json' || f === 'json-array') {
       this.splitter = new JsonValueSplitter(f === 'json-array', this.maxLine, {
-        value: (buf, line) => { this.lineNo = line; this.parse(buf, 0, buf.length, line); },
-        skipped: (line, code, reason) => { this.malformed(line, reason, code); this.sniff(0, reason); },
+        value: (buf, line) => {
+          this.lineNo = line;
+          this.parse(buf, 0, buf.length, line);
+        },
+        skipped: (line, code, reason) => {
+          this.malformed(line, reason, code);
+          this.sniff(0, reason);
+        },
       });
     }
   }
@@ -273,7 +302,10 @@ class InputReader {
     if (found > 0) this.sniffEvents++;
     else if (nonEvent) this.firstNonEvent ??= nonEvent;
     if (this.sniffed >= this.sniffLines && this.sniffEvents === 0 && this.stats.events === 0) {
-      throw new InputProblem('not-an-audit-log', `not a kube-apiserver audit log: none of the first ${this.sniffed} non-empty lines is an audit event; ${this.firstNonEvent ?? ''}`);
+      throw new InputProblem(
+        'not-an-audit-log',
+        `not a kube-apiserver audit log: none of the first ${this.sniffed} non-empty lines is an audit event; ${this.firstNonEvent ?? ''}`,
+      );
     }
   }
 
@@ -299,7 +331,10 @@ class InputReader {
 
   /** The events in one parsed value; returns how many. */
   private value(value: unknown, line: number): number {
-    if (isAuditEvent(value)) { this.event(value, line); return 1; }
+    if (isAuditEvent(value)) {
+      this.event(value, line);
+      return 1;
+    }
     const items = isAuditEventList(value) ? { events: value.items, via: '' } : unwrapEvents(value);
     if (!items) {
       this.malformed(line, `not an audit.k8s.io Event: ${describeForeign(value)}`, 'not-an-event');
@@ -308,7 +343,10 @@ class InputReader {
     let found = 0;
     items.events.forEach((item, k) => {
       const problem = eventListItemProblem(item);
-      if (problem === undefined) { found++; this.event(item as AuditEventV1, line); } else this.malformed(line, `${items.via ? `${items.via}: ` : ''}item ${k} is not an audit event (${problem})`, 'list-item');
+      if (problem === undefined) {
+        found++;
+        this.event(item as AuditEventV1, line);
+      } else this.malformed(line, `${items.via ? `${items.via}: ` : ''}item ${k} is not an audit event (${problem})`, 'list-item');
     });
     if (items.via && found > 0) this.countWrapped(items.via, found);
     return found;
@@ -332,7 +370,10 @@ class InputReader {
     const c = buf[s] as number;
     if (c >= 0x30 && c <= 0x39) {
       const m = CRI_PREFIX.exec(buf.toString('latin1', s, Math.min(e, s + CRI_SNIFF_CHARS)));
-      if (m) { this.criLine(buf, s + m[0].length, e, m[1] === 'P', hit); return; }
+      if (m) {
+        this.criLine(buf, s + m[0].length, e, m[1] === 'P', hit);
+        return;
+      }
     }
     this.record(buf, s, e, hit);
   }
@@ -348,7 +389,11 @@ class InputReader {
       const joined = over ? undefined : Buffer.concat(this.criPartial);
       this.criPartial = [];
       this.criPartialBytes = 0;
-      if (!joined) { this.malformed(this.lineNo, `line longer than ${this.maxLine} bytes (--max-line-mib): skipped`, 'too-long'); this.sniff(0, `line ${this.lineNo} is too long`); return; }
+      if (!joined) {
+        this.malformed(this.lineNo, `line longer than ${this.maxLine} bytes (--max-line-mib): skipped`, 'too-long');
+        this.sniff(0, `line ${this.lineNo} is too long`);
+        return;
+      }
       this.record(joined, 0, joined.length, true);
       return;
     }
@@ -356,13 +401,25 @@ class InputReader {
   }
 
   private record(buf: Buffer, s: number, e: number, hit: boolean): void {
-    if (this.opts.strict || this.sniffed < this.sniffLines || hit) { this.parse(buf, s, e, this.lineNo); return; }
+    if (this.opts.strict || this.sniffed < this.sniffLines || hit) {
+      this.parse(buf, s, e, this.lineNo);
+      return;
+    }
     const verdict = classifyLine(buf, s, e, this.interest);
-    if (verdict === 'parse') { this.parse(buf, s, e, this.lineNo); return; }
+    if (verdict === 'parse') {
+      this.parse(buf, s, e, this.lineNo);
+      return;
+    }
     // Skipped: the structural check still catches truncated and garbled lines.
-    if (buf[s] !== OPEN_BRACE || buf[e - 1] !== CLOSE_BRACE) { this.malformed(this.lineNo, 'not valid JSON (truncated or garbled line)', 'truncated'); return; }
+    if (buf[s] !== OPEN_BRACE || buf[e - 1] !== CLOSE_BRACE) {
+      this.malformed(this.lineNo, 'not valid JSON (truncated or garbled line)', 'truncated');
+      return;
+    }
     const time = lineTime(buf, s, e);
-    if (Number.isNaN(time)) { this.parse(buf, s, e, this.lineNo); return; }
+    if (Number.isNaN(time)) {
+      this.parse(buf, s, e, this.lineNo);
+      return;
+    }
     this.stats.events++;
     this.opts.onSkippedEvent?.(time, verdict === 'skip');
   }
@@ -432,17 +489,27 @@ class InputReader {
       s = last + 1;
     }
     if (s < chunk.length) {
-      if (chunk.length - s > this.maxLine) { this.tooLong(); this.dropping = true; } else { this.carry.push(Buffer.from(chunk.subarray(s))); this.carryBytes = chunk.length - s; }
+      if (chunk.length - s > this.maxLine) {
+        this.tooLong();
+        this.dropping = true;
+      } else {
+        this.carry.push(Buffer.from(chunk.subarray(s)));
+        this.carryBytes = chunk.length - s;
+      }
     }
   }
 
   /** scan(), but lines longer than the limit inside one chunk are skipped too. */
   private scanBounded(chunk: Buffer, from: number, last: number): void {
-    if (last - from < this.maxLine) { this.scan(chunk, from, last); return; }
+    if (last - from < this.maxLine) {
+      this.scan(chunk, from, last);
+      return;
+    }
     let s = from;
     while (s <= last) {
       const e = chunk.indexOf(NEWLINE, s);
-      if (e - s > this.maxLine) this.tooLong(); else this.scan(chunk, s, e);
+      if (e - s > this.maxLine) this.tooLong();
+      else this.scan(chunk, s, e);
       s = e + 1;
     }
   }

@@ -13,8 +13,27 @@ async function sampleReview() {
   const file = join(dir, 'audit.log');
   const events = [
     ...helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0 }),
-    auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/px-operator', at: T0 + 60_000, code: 403, annotations: { 'namespaces.teardown-guard.io/olm-orphaned-finalizers': JSON.stringify({ verdict: 'deny', mode: 'enforce', findings: [{ code: 'x', severity: 'violation', summary: 'CSV px-operator.v1 would be stranded | pipe', objects: [] }] }) } }),
-    auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/team/configmaps/x', at: T0 + 61_000, user: 'bob', ua: HELM3_UA, annotations: { 'failed-open.validating.webhook.admission.k8s.io/round_0_index_3': 'helm-owned.teardown-guard.io' } }),
+    auditEvent({
+      verb: 'delete',
+      uri: '/api/v1/namespaces/px-operator',
+      at: T0 + 60_000,
+      code: 403,
+      annotations: {
+        'namespaces.teardown-guard.io/olm-orphaned-finalizers': JSON.stringify({
+          verdict: 'deny',
+          mode: 'enforce',
+          findings: [{ code: 'x', severity: 'violation', summary: 'CSV px-operator.v1 would be stranded | pipe', objects: [] }],
+        }),
+      },
+    }),
+    auditEvent({
+      verb: 'delete',
+      uri: '/api/v1/namespaces/team/configmaps/x',
+      at: T0 + 61_000,
+      user: 'bob',
+      ua: HELM3_UA,
+      annotations: { 'failed-open.validating.webhook.admission.k8s.io/round_0_index_3': 'helm-owned.teardown-guard.io' },
+    }),
   ];
   writeFileSync(file, toJsonLines(events) + 'garbage line\n');
   const result = await runReview({ inputs: [file], windowMs: 60_000 });
@@ -56,7 +75,9 @@ describe('human and markdown reports', () => {
     expect(blocks[0]).toContain('[1] HIGH  misdirected-uninstall');
     expect(blocks[0]).toContain(`Who: admin via "${SDK_UA}" (client-go)`);
     expect(blocks[2]).toContain('2026-03-01T09:01:01.000000Z  bob  delete /api/v1/namespaces/team/configmaps/x -> 200');
-    expect(blocks[0]).toContain(`2026-03-01T09:00:00.021000Z  admin  delete /api/v1/namespaces/default/services/web-web -> 404  (404: nothing in default, helm-test/web-web never deleted)`);
+    expect(blocks[0]).toContain(
+      `2026-03-01T09:00:00.021000Z  admin  delete /api/v1/namespaces/default/services/web-web -> 404  (404: nothing in default, helm-test/web-web never deleted)`,
+    );
     expect(text).toContain('Malformed lines skipped: 1');
     expect(text).toMatch(/audit\.log:10: not valid JSON/);
   });

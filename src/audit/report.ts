@@ -49,11 +49,20 @@ export type InputStatus = 'ok' | ProblemKind;
 export type ReviewOutcome = 'findings' | 'no-findings' | 'nothing-analysed';
 
 export interface ReportInput {
-  name: string; compressed: boolean; rawBytes: number; bytes: number; lines: number; events: number; malformedLines: number;
+  name: string;
+  compressed: boolean;
+  rawBytes: number;
+  bytes: number;
+  lines: number;
+  events: number;
+  malformedLines: number;
   format: InputFormat;
   status: InputStatus;
   problem?: { message: string; rawByte?: number; byte?: number; line?: number };
-  eventsUsed: number; eventsOutsideWindow: number; eventsEarlierStage: number; eventsWithoutTime: number;
+  eventsUsed: number;
+  eventsOutsideWindow: number;
+  eventsEarlierStage: number;
+  eventsWithoutTime: number;
   skipped: Record<SkipCode, number>;
   wrapped: Record<string, number>;
   timeRange: { first?: string; last?: string };
@@ -76,10 +85,19 @@ function range(first: string | undefined, last: string | undefined): { first?: s
 
 function reportInput(i: InputReview): ReportInput {
   const out: ReportInput = {
-    name: i.name, compressed: i.compressed, rawBytes: i.rawBytes, bytes: i.bytes, lines: i.lines, events: i.events, malformedLines: i.malformedLines,
+    name: i.name,
+    compressed: i.compressed,
+    rawBytes: i.rawBytes,
+    bytes: i.bytes,
+    lines: i.lines,
+    events: i.events,
+    malformedLines: i.malformedLines,
     format: i.format,
     status: i.problem?.kind ?? 'ok',
-    eventsUsed: i.tally.used, eventsOutsideWindow: i.tally.outsideWindow, eventsEarlierStage: i.tally.earlierStage, eventsWithoutTime: i.tally.withoutTime,
+    eventsUsed: i.tally.used,
+    eventsOutsideWindow: i.tally.outsideWindow,
+    eventsEarlierStage: i.tally.earlierStage,
+    eventsWithoutTime: i.tally.withoutTime,
     skipped: i.skipped,
     wrapped: i.wrapped,
     timeRange: range(isoOf(i.tally.first), isoOf(i.tally.last)),
@@ -98,7 +116,10 @@ export function buildReport(r: ReviewResult, meta: ReportMeta): ReviewReport {
   const bySeverity: Record<AuditSeverity, number> = { high: 0, medium: 0, low: 0 };
   const byCode: Record<string, number> = {};
   for (const c of FINDING_CODES) byCode[c] = 0;
-  for (const f of r.findings) { bySeverity[f.severity]++; byCode[f.code] = (byCode[f.code] ?? 0) + 1; }
+  for (const f of r.findings) {
+    bySeverity[f.severity]++;
+    byCode[f.code] = (byCode[f.code] ?? 0) + 1;
+  }
   const outcome: ReviewOutcome = r.nothingAnalysed ? 'nothing-analysed' : r.findings.length > 0 ? 'findings' : 'no-findings';
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
@@ -143,7 +164,11 @@ function wrap(text: string, width: number, indent: string, hanging = indent): st
   let line = '';
   let prefix = indent;
   for (const word of text.split(/\s+/).filter((w) => w !== '')) {
-    if (line !== '' && prefix.length + line.length + 1 + word.length > width) { out.push(prefix + line); line = word; prefix = hanging; } else line = line === '' ? word : `${line} ${word}`;
+    if (line !== '' && prefix.length + line.length + 1 + word.length > width) {
+      out.push(prefix + line);
+      line = word;
+      prefix = hanging;
+    } else line = line === '' ? word : `${line} ${word}`;
   }
   if (line !== '') out.push(prefix + line);
   return out.join('\n');
@@ -156,10 +181,16 @@ function evidenceLine(e: Evidence, actorAgent?: string): string {
   return `${e.time}  ${who}${ua}  ${e.verb} ${e.requestURI} -> ${e.code || '?'}${e.note ? `  (${e.note})` : ''}`;
 }
 
-function plural(n: number, word: string): string { return `${n} ${word}${n === 1 ? '' : 's'}`; }
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
 
 const SKIP_WORDS: Record<SkipCode, string> = {
-  'not-json': 'not valid JSON', truncated: 'truncated', 'not-an-event': 'not an audit event', 'list-item': 'list items not events', 'too-long': 'too long',
+  'not-json': 'not valid JSON',
+  truncated: 'truncated',
+  'not-an-event': 'not an audit event',
+  'list-item': 'list items not events',
+  'too-long': 'too long',
 };
 
 function skippedText(skipped: Record<SkipCode, number>, total: number): string {
@@ -170,7 +201,11 @@ function skippedText(skipped: Record<SkipCode, number>, total: number): string {
 const span = (r: { first?: string; last?: string }) => (r.first ? `${r.first} .. ${r.last ?? '?'}` : 'no event time');
 
 /** Events read, used, outside the window, at an earlier stage, without time; lines skipped. */
-function countsText(c: { events: number; eventsUsed: number; eventsOutsideWindow: number; eventsEarlierStage: number; eventsWithoutTime: number }, skipped: Record<SkipCode, number>, malformed: number): string {
+function countsText(
+  c: { events: number; eventsUsed: number; eventsOutsideWindow: number; eventsEarlierStage: number; eventsWithoutTime: number },
+  skipped: Record<SkipCode, number>,
+  malformed: number,
+): string {
   const extra = [
     c.eventsOutsideWindow > 0 ? `${c.eventsOutsideWindow} outside --since/--until` : '',
     c.eventsEarlierStage > 0 ? `${c.eventsEarlierStage} at an earlier stage` : '',
@@ -179,7 +214,13 @@ function countsText(c: { events: number; eventsUsed: number; eventsOutsideWindow
   return `${plural(c.events, 'event')} read, ${c.eventsUsed} used${extra.length > 0 ? `, ${extra.join(', ')}` : ''}; ${skippedText(skipped, malformed)}`;
 }
 
-const STATUS_WORDS: Record<InputStatus, string> = { ok: 'ok', damaged: 'DAMAGED', 'not-an-audit-log': 'NOT AN AUDIT LOG', unreadable: 'UNREADABLE', stopped: 'STOPPED' };
+const STATUS_WORDS: Record<InputStatus, string> = {
+  ok: 'ok',
+  damaged: 'DAMAGED',
+  'not-an-audit-log': 'NOT AN AUDIT LOG',
+  unreadable: 'UNREADABLE',
+  stopped: 'STOPPED',
+};
 
 /** Where an input broke: `compressed byte N, byte M, after line L`. */
 export function problemWhere(i: Pick<ReportInput, 'compressed' | 'problem'>): string {
@@ -189,7 +230,9 @@ export function problemWhere(i: Pick<ReportInput, 'compressed' | 'problem'>): st
     p.rawByte !== undefined && i.compressed ? `compressed byte ${p.rawByte}` : '',
     p.byte !== undefined ? `${i.compressed ? 'decompressed ' : ''}byte ${p.byte}` : '',
     p.line !== undefined && p.line > 0 ? `after line ${p.line}` : '',
-  ].filter((x) => x !== '').join(', ');
+  ]
+    .filter((x) => x !== '')
+    .join(', ');
 }
 
 function problemText(i: ReportInput): string {
@@ -201,7 +244,17 @@ function problemText(i: ReportInput): string {
 /** One line per input: what it is, what was counted, and where it broke. */
 function inputLine(i: ReportInput): string {
   const kind = `${i.compressed ? 'gzip, ' : ''}${i.format}${Object.keys(i.wrapped).length > 0 ? `, wrapped in ${Object.keys(i.wrapped).join(' ')}` : ''}`;
-  const counts = countsText({ events: i.events, eventsUsed: i.eventsUsed, eventsOutsideWindow: i.eventsOutsideWindow, eventsEarlierStage: i.eventsEarlierStage, eventsWithoutTime: i.eventsWithoutTime }, i.skipped, i.malformedLines);
+  const counts = countsText(
+    {
+      events: i.events,
+      eventsUsed: i.eventsUsed,
+      eventsOutsideWindow: i.eventsOutsideWindow,
+      eventsEarlierStage: i.eventsEarlierStage,
+      eventsWithoutTime: i.eventsWithoutTime,
+    },
+    i.skipped,
+    i.malformedLines,
+  );
   return `${i.name} (${kind}): ${counts}; ${span(i.timeRange)}${i.problem ? `; ${problemText(i)}` : ''}`;
 }
 
@@ -239,7 +292,9 @@ export function renderHuman(unsafe: ReviewReport, width = 100): string {
   const report = escapeDeep(unsafe);
   const out: string[] = [headline(report), ...countLines(report)];
   const f = report.filters;
-  const active = Object.entries(f).filter(([, v]) => v !== undefined).map(([k, v]) => `--${k} ${String(v)}`);
+  const active = Object.entries(f)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `--${k} ${String(v)}`);
   if (active.length > 0) out.push(`Filters: ${active.join(' ')}`);
   out.push('');
   report.findings.forEach((x, i) => {
@@ -250,7 +305,8 @@ export function renderHuman(unsafe: ReviewReport, width = 100): string {
     out.push(wrap(x.detail, width, '    '));
     if (x.objects.length > 0) {
       out.push('  Objects:');
-      for (const o of x.objects.slice(0, 50)) out.push(`    ${o.resource}${o.apiGroup ? `.${o.apiGroup}` : ''} ${o.namespace ? `${o.namespace}/` : ''}${o.name}: ${o.state}`);
+      for (const o of x.objects.slice(0, 50))
+        out.push(`    ${o.resource}${o.apiGroup ? `.${o.apiGroup}` : ''} ${o.namespace ? `${o.namespace}/` : ''}${o.name}: ${o.state}`);
       if (x.objects.length > 50) out.push(`    ... and ${x.objects.length - 50} more`);
     }
     out.push('  Evidence:');
@@ -260,10 +316,12 @@ export function renderHuman(unsafe: ReviewReport, width = 100): string {
     x.remedy.forEach((r, k) => out.push(`    ${k + 1}. ${r}`));
     out.push('');
   });
-  if (report.findings.length === 0) out.push(report.summary.outcome === 'nothing-analysed' ? 'Nothing analysed: no findings can be reported.' : 'No findings.', '');
+  if (report.findings.length === 0)
+    out.push(report.summary.outcome === 'nothing-analysed' ? 'Nothing analysed: no findings can be reported.' : 'No findings.', '');
   if (report.pendingNamespaceDeletions.length > 0) {
     out.push(`Namespace deletions still in progress when the log ends (not findings; review a longer log to know):`);
-    for (const p of report.pendingNamespaceDeletions.slice(0, 20)) out.push(`    ${p.namespace}: deleted ${p.deletedAt} by ${p.user}${p.lastSeenAt ? `, last seen ${p.lastSeenAt}` : ''}`);
+    for (const p of report.pendingNamespaceDeletions.slice(0, 20))
+      out.push(`    ${p.namespace}: deleted ${p.deletedAt} by ${p.user}${p.lastSeenAt ? `, last seen ${p.lastSeenAt}` : ''}`);
     out.push('');
   }
   if (report.malformed.total > 0) {
@@ -277,8 +335,12 @@ export function renderHuman(unsafe: ReviewReport, width = 100): string {
 
 // ---- markdown -------------------------------------------------------------------------------
 
-function mdCell(s: string): string { return s.replace(/\|/g, '\\|').replace(/\n/g, ' '); }
-function mdCode(s: string): string { return '`' + s.replace(/`/g, "'") + '`'; }
+function mdCell(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+function mdCode(s: string): string {
+  return '`' + s.replace(/`/g, "'") + '`';
+}
 
 export function renderMarkdown(unsafe: ReviewReport): string {
   const report = escapeDeep(unsafe);
@@ -287,7 +349,9 @@ export function renderMarkdown(unsafe: ReviewReport): string {
   out.push(`Read: ${countsText(s, s.skippedByReason, s.malformedLines)}; log ${span(report.logTimeRange)}`, '');
   out.push('| input | format | events read | used | outside window | earlier stage | lines skipped | status |', '|---|---|---|---|---|---|---|---|');
   for (const i of report.inputs) {
-    out.push(`| ${mdCode(i.name)} | ${i.compressed ? 'gzip, ' : ''}${i.format} | ${i.events} | ${i.eventsUsed} | ${i.eventsOutsideWindow} | ${i.eventsEarlierStage} | ${i.malformedLines} | ${mdCell(i.problem ? problemText(i) : 'ok')} |`);
+    out.push(
+      `| ${mdCode(i.name)} | ${i.compressed ? 'gzip, ' : ''}${i.format} | ${i.events} | ${i.eventsUsed} | ${i.eventsOutsideWindow} | ${i.eventsEarlierStage} | ${i.malformedLines} | ${mdCell(i.problem ? problemText(i) : 'ok')} |`,
+    );
   }
   out.push('');
   out.push(`| severity | findings |`, `|---|---|`, ...(['high', 'medium', 'low'] as const).map((k) => `| ${k} | ${s.bySeverity[k]} |`), '');
@@ -300,21 +364,26 @@ export function renderMarkdown(unsafe: ReviewReport): string {
     out.push('', '### What happened', '', x.detail, '');
     if (x.objects.length > 0) {
       out.push('| object | state |', '|---|---|');
-      for (const o of x.objects.slice(0, 100)) out.push(`| ${mdCode(`${o.resource}${o.apiGroup ? `.${o.apiGroup}` : ''} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`)} | ${o.state} |`);
+      for (const o of x.objects.slice(0, 100))
+        out.push(`| ${mdCode(`${o.resource}${o.apiGroup ? `.${o.apiGroup}` : ''} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`)} | ${o.state} |`);
       out.push('');
     }
     out.push('### Evidence', '', '| time | user | user agent | request | code | note |', '|---|---|---|---|---|---|');
     for (const e of x.evidence) {
-      out.push(`| ${e.time} | ${mdCell(e.impersonatedUser ? `${e.user} as ${e.impersonatedUser}` : e.user)} | ${mdCell(mdCode(e.userAgent))} | ${mdCell(mdCode(`${e.verb} ${e.requestURI}`))} | ${e.code} | ${mdCell(e.note ?? '')} |`);
+      out.push(
+        `| ${e.time} | ${mdCell(e.impersonatedUser ? `${e.user} as ${e.impersonatedUser}` : e.user)} | ${mdCell(mdCode(e.userAgent))} | ${mdCell(mdCode(`${e.verb} ${e.requestURI}`))} | ${e.code} | ${mdCell(e.note ?? '')} |`,
+      );
     }
     out.push('', '### What to do', '');
     x.remedy.forEach((r, k) => out.push(`${k + 1}. ${r}`));
     out.push('');
   });
-  if (report.findings.length === 0) out.push(report.summary.outcome === 'nothing-analysed' ? '**Nothing analysed**: no findings can be reported.' : 'No findings.', '');
+  if (report.findings.length === 0)
+    out.push(report.summary.outcome === 'nothing-analysed' ? '**Nothing analysed**: no findings can be reported.' : 'No findings.', '');
   if (report.pendingNamespaceDeletions.length > 0) {
     out.push('## Namespace deletions still in progress at the end of the log', '');
-    for (const p of report.pendingNamespaceDeletions) out.push(`- ${mdCode(p.namespace)}: deleted ${p.deletedAt} by ${mdCode(p.user)}${p.lastSeenAt ? `, last seen ${p.lastSeenAt}` : ''}`);
+    for (const p of report.pendingNamespaceDeletions)
+      out.push(`- ${mdCode(p.namespace)}: deleted ${p.deletedAt} by ${mdCode(p.user)}${p.lastSeenAt ? `, last seen ${p.lastSeenAt}` : ''}`);
     out.push('');
   }
   if (report.malformed.total > 0) {

@@ -44,10 +44,17 @@ export interface ReviewOptions {
   maxGzipRatio?: number;
 }
 
-export interface MalformedLine { input: string; line: number; reason: string; code: SkipCode }
+export interface MalformedLine {
+  input: string;
+  line: number;
+  reason: string;
+  code: SkipCode;
+}
 
 /** One input as read: the reader's statistics and how its events were counted. */
-export interface InputReview extends InputStats { tally: EventTally }
+export interface InputReview extends InputStats {
+  tally: EventTally;
+}
 
 export interface ReviewResult {
   inputs: InputReview[];
@@ -95,8 +102,14 @@ export async function peekFirstTime(path: string): Promise<number | undefined> {
     let size = 0;
     try {
       gunzip.end(head);
-      for await (const c of gunzip) { out.push(c as Buffer); size += (c as Buffer).length; if (size > PEEK_BYTES) break; }
-    } catch { /* the peek is truncated on purpose */ }
+      for await (const c of gunzip) {
+        out.push(c as Buffer);
+        size += (c as Buffer).length;
+        if (size > PEEK_BYTES) break;
+      }
+    } catch {
+      /* the peek is truncated on purpose */
+    }
     head = Buffer.concat(out);
   }
   const m = TIMESTAMP.exec(head.toString('utf8', 0, Math.min(head.length, PEEK_BYTES)));
@@ -109,7 +122,11 @@ export async function peekFirstTime(path: string): Promise<number | undefined> {
 async function allRegularFiles(inputs: string[]): Promise<boolean> {
   for (const p of inputs) {
     if (p === '-') return false;
-    try { if (!(await stat(p)).isFile()) return false; } catch { /* reported when opened */ }
+    try {
+      if (!(await stat(p)).isFile()) return false;
+    } catch {
+      /* reported when opened */
+    }
   }
   return true;
 }
@@ -120,7 +137,11 @@ async function readingOrder(inputs: string[]): Promise<string[]> {
   if (order.length < 2 || !(await allRegularFiles(order))) return order;
   const firsts = new Map<string, number>();
   for (const p of order) {
-    try { firsts.set(p, (await peekFirstTime(p)) ?? Number.POSITIVE_INFINITY); } catch { firsts.set(p, Number.POSITIVE_INFINITY); }
+    try {
+      firsts.set(p, (await peekFirstTime(p)) ?? Number.POSITIVE_INFINITY);
+    } catch {
+      firsts.set(p, Number.POSITIVE_INFINITY);
+    }
   }
   return order.sort((a, b) => (firsts.get(a) ?? 0) - (firsts.get(b) ?? 0));
 }
@@ -132,7 +153,9 @@ export async function runReview(o: ReviewOptions): Promise<ReviewResult> {
   const maxListed = o.maxMalformedListed ?? 100;
   const all: AuditFinding[] = [];
   const correlator = new Correlator({
-    windowMs, guardName: o.guardName ?? DEFAULT_GUARD_NAME, onFinding: (f) => all.push(f),
+    windowMs,
+    guardName: o.guardName ?? DEFAULT_GUARD_NAME,
+    onFinding: (f) => all.push(f),
     ...(o.finalizerGuards ? { finalizerGuards: o.finalizerGuards } : {}),
   });
   const malformed: MalformedLine[] = [];
@@ -143,7 +166,9 @@ export async function runReview(o: ReviewOptions): Promise<ReviewResult> {
   const order = await readingOrder(o.inputs);
   const opened: Array<{ path: string; size?: number; open?: () => Readable; problem?: InputProblem }> = [];
   for (const p of order) {
-    try { opened.push({ path: p, ...(await openInput(p)) }); } catch (err) {
+    try {
+      opened.push({ path: p, ...(await openInput(p)) });
+    } catch (err) {
       if (!(err instanceof InputProblem)) throw err;
       opened.push({ path: p, problem: err });
     }
@@ -153,7 +178,10 @@ export async function runReview(o: ReviewOptions): Promise<ReviewResult> {
   const inputs: InputReview[] = [];
   for (const inp of opened) {
     const tally = new Tally(window, total);
-    if (!inp.open) { inputs.push({ ...unopenedStats(inp.path, inp.problem as InputProblem), tally: tally.counts }); continue; }
+    if (!inp.open) {
+      inputs.push({ ...unopenedStats(inp.path, inp.problem as InputProblem), tally: tally.counts });
+      continue;
+    }
     const st = await readAuditInput(inp.open(), {
       name: inp.path,
       strict: o.strict ?? false,
@@ -174,7 +202,12 @@ export async function runReview(o: ReviewOptions): Promise<ReviewResult> {
         malformedTotal++;
         if (malformed.length < maxListed) malformed.push({ input: inp.path, line, reason, code });
       },
-      ...(o.onProgress ? { onProgress: (n: number) => o.onProgress?.({ rawBytes: doneBytes + n, ...(knownTotal !== undefined ? { totalBytes: knownTotal } : {}), input: inp.path }) } : {}),
+      ...(o.onProgress
+        ? {
+            onProgress: (n: number) =>
+              o.onProgress?.({ rawBytes: doneBytes + n, ...(knownTotal !== undefined ? { totalBytes: knownTotal } : {}), input: inp.path }),
+          }
+        : {}),
     });
     doneBytes += st.rawBytes;
     inputs.push({ ...st, tally: tally.counts });
@@ -198,12 +231,19 @@ export async function runReview(o: ReviewOptions): Promise<ReviewResult> {
     skippedByReason,
     nothingAnalysed: t.used === 0,
     problemInputs: inputs.filter((i) => i.problem).length,
-    pendingNamespaceDeletions: correlator.pendingNamespaceDeletions()
-      .filter((p) => o.namespace === undefined || p.namespace === o.namespace),
+    pendingNamespaceDeletions: correlator.pendingNamespaceDeletions().filter((p) => o.namespace === undefined || p.namespace === o.namespace),
     correlator: correlator.stats(),
     windowMs,
   };
-  const times: Array<[keyof ReviewResult, number | undefined]> = [['firstEventTime', t.usedFirst], ['lastEventTime', t.usedLast], ['logFirstTime', t.first], ['logLastTime', t.last]];
-  for (const [k, ms] of times) { const v = iso(ms); if (v) (result as unknown as Record<string, string>)[k] = v; }
+  const times: Array<[keyof ReviewResult, number | undefined]> = [
+    ['firstEventTime', t.usedFirst],
+    ['lastEventTime', t.usedLast],
+    ['logFirstTime', t.first],
+    ['logLastTime', t.last],
+  ];
+  for (const [k, ms] of times) {
+    const v = iso(ms);
+    if (v) (result as unknown as Record<string, string>)[k] = v;
+  }
   return result;
 }

@@ -20,7 +20,10 @@ export interface EventTally {
 
 export type EventFate = 'used' | 'outside-window' | 'earlier-stage' | 'without-time';
 
-export interface TimeWindow { since?: number; until?: number }
+export interface TimeWindow {
+  since?: number;
+  until?: number;
+}
 
 export class Tally {
   readonly counts: EventTally = { read: 0, used: 0, outsideWindow: 0, earlierStage: 0, withoutTime: 0 };
@@ -52,11 +55,20 @@ export class Tally {
   private add(timeMs: number, fate: EventFate): void {
     const c = this.counts;
     c.read++;
-    if (fate === 'without-time') { c.withoutTime++; return; }
+    if (fate === 'without-time') {
+      c.withoutTime++;
+      return;
+    }
     if (c.first === undefined || timeMs < c.first) c.first = timeMs;
     if (c.last === undefined || timeMs > c.last) c.last = timeMs;
-    if (fate === 'earlier-stage') { c.earlierStage++; return; }
-    if (fate === 'outside-window') { c.outsideWindow++; return; }
+    if (fate === 'earlier-stage') {
+      c.earlierStage++;
+      return;
+    }
+    if (fate === 'outside-window') {
+      c.outsideWindow++;
+      return;
+    }
     c.used++;
     if (c.usedFirst === undefined || timeMs < c.usedFirst) c.usedFirst = timeMs;
     if (c.usedLast === undefined || timeMs > c.usedLast) c.usedLast = timeMs;

@@ -21,7 +21,11 @@ function releaseRecordTarget(r: AuditRecord): { namespace: string; release: stri
   }
   if ((r.verb === 'list' || r.verb === 'watch') && r.labelSelector) {
     let reqs: ReturnType<typeof parseLabelSelector>;
-    try { reqs = parseLabelSelector(r.labelSelector); } catch { return undefined; }
+    try {
+      reqs = parseLabelSelector(r.labelSelector);
+    } catch {
+      return undefined;
+    }
     let owner = false;
     let release: string | undefined;
     for (const q of reqs) {
@@ -78,7 +82,9 @@ export class UninstallSessionDetector {
     this.knownReleases = new BoundedMap(ctx.opts.maxKnownReleases);
   }
 
-  openSessions(): number { return this.sessions.size; }
+  openSessions(): number {
+    return this.sessions.size;
+  }
 
   push(r: AuditRecord): void {
     if (r.owner && r.name && r.resource && !(r.verb === 'delete' && ok(r.code))) {
@@ -99,7 +105,9 @@ export class UninstallSessionDetector {
     for (const s of [...this.sessions.values()]) this.closeSession(s);
   }
 
-  private actorKey(r: AuditRecord): string { return `${actingUser(r)}\u0000${r.userAgent}`; }
+  private actorKey(r: AuditRecord): string {
+    return `${actingUser(r)}\u0000${r.userAgent}`;
+  }
 
   /**
    * Helm's storage calls, by command: uninstall = list, update (uninstalling), resource DELETEs,
@@ -120,7 +128,10 @@ export class UninstallSessionDetector {
     const key = `${actor}\u0000${releaseKey}`;
     this.lastRelease.set(actor, releaseKey);
     let s = this.sessions.get(key);
-    if (s && r.time - s.last > this.ctx.opts.windowMs) { this.closeSession(s); s = undefined; }
+    if (s && r.time - s.last > this.ctx.opts.windowMs) {
+      this.closeSession(s);
+      s = undefined;
+    }
     if (r.verb === 'create') {
       if (s) this.closeSession(s);
       if (ok(r.code)) this.installing.set(key, true);
@@ -130,14 +141,30 @@ export class UninstallSessionDetector {
       // A list starts a command; after a finished uninstall it is a new one (the same program
       // uninstalling a re-installed release of the same name).
       this.installing.delete(key);
-      if (s && (s.purges.length > 0 || s.markedUninstalled)) { this.closeSession(s); s = undefined; }
+      if (s && (s.purges.length > 0 || s.markedUninstalled)) {
+        this.closeSession(s);
+        s = undefined;
+      }
     } else if (this.installing.has(key)) return;
     if (!s) {
-      if (this.sessions.size >= this.ctx.opts.maxSessions) { this.ctx.overflow.sessions++; return; }
+      if (this.sessions.size >= this.ctx.opts.maxSessions) {
+        this.ctx.overflow.sessions++;
+        return;
+      }
       s = {
-        actorKey: actor, user: actingUser(r), userAgent: r.userAgent, namespace: t.namespace, release: t.release,
-        driver: r.resource ?? 'secrets', first: r.time, last: r.time, recordOps: [], deletes: [],
-        created: new Set(), purges: [], versions: new Set(),
+        actorKey: actor,
+        user: actingUser(r),
+        userAgent: r.userAgent,
+        namespace: t.namespace,
+        release: t.release,
+        driver: r.resource ?? 'secrets',
+        first: r.time,
+        last: r.time,
+        recordOps: [],
+        deletes: [],
+        created: new Set(),
+        purges: [],
+        versions: new Set(),
       };
       this.sessions.set(key, s);
       this.sessionAgents.set(r.userAgent, (this.sessionAgents.get(r.userAgent) ?? 0) + 1);
@@ -170,7 +197,10 @@ export class UninstallSessionDetector {
   private onCreate(r: AuditRecord): void {
     const s = this.sessionFor(r);
     if (!s || !r.resource || !r.name) return;
-    if (s.created.size >= this.ctx.opts.maxRecordsPerSession) { this.ctx.overflow.sessionRecords++; return; }
+    if (s.created.size >= this.ctx.opts.maxRecordsPerSession) {
+      this.ctx.overflow.sessionRecords++;
+      return;
+    }
     s.created.add(objKey(r.resource, r.apiGroup, r.namespace, r.name));
     s.last = Math.max(s.last, r.time);
   }
@@ -192,7 +222,8 @@ export class UninstallSessionDetector {
     if (this.sessions.get(key) !== s) return;
     this.sessions.delete(key);
     const agents = (this.sessionAgents.get(s.userAgent) ?? 1) - 1;
-    if (agents > 0) this.sessionAgents.set(s.userAgent, agents); else this.sessionAgents.delete(s.userAgent);
+    if (agents > 0) this.sessionAgents.set(s.userAgent, agents);
+    else this.sessionAgents.delete(s.userAgent);
     this.analyzeSession(s);
   }
 
@@ -205,8 +236,12 @@ export class UninstallSessionDetector {
     const namespaced = relevant.filter((d) => d.namespace && d.resource !== 'namespaces');
     // Where the release lives, as admission reads it from the payload (src/helm/releaseHome.ts):
     // records in one namespace and objects in another is Flux's shape, a correct release.
-    const home = releaseHomeFromOwners(s.release, s.namespace, namespaced.map((d) => d.owner),
-      (ns) => this.knownReleases.has(`${ns}\u0000${s.release}`));
+    const home = releaseHomeFromOwners(
+      s.release,
+      s.namespace,
+      namespaced.map((d) => d.owner),
+      (ns) => this.knownReleases.has(`${ns}\u0000${s.release}`),
+    );
     const ownedHere = (d: AuditRecord): boolean => d.owner?.releaseName === s.release && d.owner.releaseNamespace === home;
     const outside = namespaced.filter((d) => d.namespace !== home);
     const inside = namespaced.filter((d) => d.namespace === home);
@@ -251,15 +286,24 @@ export class UninstallSessionDetector {
         code: 'cross-release-delete',
         severity: v.inferred ? 'medium' : 'high',
         title: `uninstall of ${s.namespace}/${s.release} deleted ${v.deletes.length} object(s) of release ${o.releaseNamespace}/${o.releaseName}`,
-        detail: `While uninstalling release ${s.namespace}/${s.release}, ${s.user} (${s.userAgent}) deleted ${v.deletes.length} object(s) that belong to another release: ${how}. ` +
+        detail:
+          `While uninstalling release ${s.namespace}/${s.release}, ${s.user} (${s.userAgent}) deleted ${v.deletes.length} object(s) that belong to another release: ${how}. ` +
           `That release's objects are gone while its records still say it is installed.`,
         firstSeen: v.deletes[0]?.timestamp ?? iso(s.first),
         lastSeen: v.deletes[v.deletes.length - 1]?.timestamp ?? iso(s.last),
         namespaces: dedupe([s.namespace, o.releaseNamespace]),
         release: { namespace: s.namespace, name: s.release },
         actor,
-        objects: v.deletes.map((d) => ({ resource: d.resource as string, apiGroup: d.apiGroup ?? '', namespace: d.namespace as string, name: d.name as string, state: 'deleted' as const })),
-        evidence: v.deletes.slice(0, MAX_EVIDENCE).map((d) => evidenceOf(d, `deleted ${d.namespace}/${d.name} of release ${o.releaseNamespace}/${o.releaseName}`)),
+        objects: v.deletes.map((d) => ({
+          resource: d.resource as string,
+          apiGroup: d.apiGroup ?? '',
+          namespace: d.namespace as string,
+          name: d.name as string,
+          state: 'deleted' as const,
+        })),
+        evidence: v.deletes
+          .slice(0, MAX_EVIDENCE)
+          .map((d) => evidenceOf(d, `deleted ${d.namespace}/${d.name} of release ${o.releaseNamespace}/${o.releaseName}`)),
         remedy: [
           `Restore release ${o.releaseNamespace}/${o.releaseName}: helm rollback ${o.releaseName} -n ${o.releaseNamespace} (re-creates the deleted objects from its current revision), or helm upgrade it with the same chart and values.`,
           `Check what else it lost: helm get manifest ${o.releaseName} -n ${o.releaseNamespace} | kubectl get -f - (deleted: ${refs.slice(0, 20).join(' ')})`,
@@ -269,38 +313,64 @@ export class UninstallSessionDetector {
     }
   }
 
-  private reportMisdirected(s: Session, x: {
-    outside: AuditRecord[]; inside: AuditRecord[]; notFound: AuditRecord[]; hitOther: AuditRecord[];
-    client: ReturnType<typeof classifyUserAgent>; actor: { user: string; userAgent: string; client: string }; home: string;
-  }): void {
+  private reportMisdirected(
+    s: Session,
+    x: {
+      outside: AuditRecord[];
+      inside: AuditRecord[];
+      notFound: AuditRecord[];
+      hitOther: AuditRecord[];
+      client: ReturnType<typeof classifyUserAgent>;
+      actor: { user: string; userAgent: string; client: string };
+      home: string;
+    },
+  ): void {
     const { outside, inside, notFound, hitOther, client, home } = x;
     const purged = s.purges.length > 0;
     const marked = s.markedUninstalled !== undefined;
     const elsewhere = [...new Set(outside.map((d) => d.namespace as string))].sort();
     const versions = [...s.versions].sort((a, b) => a - b);
     const recordDesc = `${s.driver === 'configmaps' ? 'ConfigMaps' : 'Secrets'} sh.helm.release.v1.${s.release}.v{${versions.join(',') || '?'}}`;
-    const clientDesc = client.kind === 'helm-cli' ? `Helm's kube client (${s.userAgent}: the Helm CLI, or a Go program using the Helm SDK)`
-      : client.kind === 'helm-sdk' ? `a Go program using the Helm SDK (${s.userAgent}: the SDK's built-in version string)`
-      : client.kind === 'client-go' ? `the Go program "${client.program}" (client-go's default user agent ${s.userAgent}), driving the Helm SDK`
-      : `${s.userAgent || 'an unknown client'}`;
-    const ending = purged ? `then purged the release records (${recordDesc}) in ${s.namespace}`
-      : marked ? `then marked the release uninstalled (--keep-history) in ${s.namespace}`
-      : `the release records in ${s.namespace} were not purged in the log (the uninstall may have failed or the log ends)`;
-    const what = [
-      notFound.length > 0 ? `${notFound.length}× 404` : '',
-      hitOther.length > 0 ? `${hitOther.length} deleted another release's objects` : '',
-    ].filter((t) => t !== '').join(', ');
+    const clientDesc =
+      client.kind === 'helm-cli'
+        ? `Helm's kube client (${s.userAgent}: the Helm CLI, or a Go program using the Helm SDK)`
+        : client.kind === 'helm-sdk'
+          ? `a Go program using the Helm SDK (${s.userAgent}: the SDK's built-in version string)`
+          : client.kind === 'client-go'
+            ? `the Go program "${client.program}" (client-go's default user agent ${s.userAgent}), driving the Helm SDK`
+            : `${s.userAgent || 'an unknown client'}`;
+    const ending = purged
+      ? `then purged the release records (${recordDesc}) in ${s.namespace}`
+      : marked
+        ? `then marked the release uninstalled (--keep-history) in ${s.namespace}`
+        : `the release records in ${s.namespace} were not purged in the log (the uninstall may have failed or the log ends)`;
+    const what = [notFound.length > 0 ? `${notFound.length}× 404` : '', hitOther.length > 0 ? `${hitOther.length} deleted another release's objects` : '']
+      .filter((t) => t !== '')
+      .join(', ');
     const detail = [
       `Release ${s.namespace}/${s.release} was uninstalled by ${s.user} through ${clientDesc} between ${iso(s.first)} and ${iso(s.last)}.`,
       `Its release records live in ${s.namespace}, but ${outside.length} of its DELETEs went to ${elsewhere.join(', ')}` +
-        (inside.length > 0 ? ` (and ${inside.length} to ${home})` : ` and none to ${home}`) + '.',
-      notFound.length > 0 ? `${notFound.length} were answered 404 Not Found: there was nothing to delete there. Helm ignores NotFound and counts those objects as deleted.` : '',
-      hitOther.length > 0 ? `${hitOther.length} succeeded on objects of another release (see the cross-release-delete finding), not on this release's own.` : '',
+        (inside.length > 0 ? ` (and ${inside.length} to ${home})` : ` and none to ${home}`) +
+        '.',
+      notFound.length > 0
+        ? `${notFound.length} were answered 404 Not Found: there was nothing to delete there. Helm ignores NotFound and counts those objects as deleted.`
+        : '',
+      hitOther.length > 0
+        ? `${hitOther.length} succeeded on objects of another release (see the cross-release-delete finding), not on this release's own.`
+        : '',
       `Helm ${ending}.`,
       purged || marked ? `\`helm list -n ${s.namespace}\` no longer shows the release, but its resources are very likely still running in ${home}.` : '',
       `This is the Helm SDK pitfall of helm/helm#12766: action.Configuration.Init(getter, "${s.namespace}", ...) puts release storage in ${s.namespace} while the kube client keeps the getter's namespace (${elsewhere.join(', ')}).`,
-    ].filter((t) => t !== '').join(' ');
-    const leftovers = [...notFound, ...hitOther].map((d) => ({ resource: d.resource as string, apiGroup: d.apiGroup ?? '', namespace: home, name: d.name as string, state: 'likely-still-present' as const }));
+    ]
+      .filter((t) => t !== '')
+      .join(' ');
+    const leftovers = [...notFound, ...hitOther].map((d) => ({
+      resource: d.resource as string,
+      apiGroup: d.apiGroup ?? '',
+      namespace: home,
+      name: d.name as string,
+      state: 'likely-still-present' as const,
+    }));
     const refs = dedupe(leftovers.map((o) => kubectlRef(o.resource, o.apiGroup, o.name)));
     const remedy = [
       `Confirm what is still there: kubectl get -n ${home} ${refs.join(' ')}`,
@@ -321,7 +391,18 @@ export class UninstallSessionDetector {
       namespaces: dedupe([s.namespace, ...elsewhere]),
       release: { namespace: s.namespace, name: s.release },
       actor: x.actor,
-      objects: [...leftovers, ...outside.filter((d) => ok(d.code)).map((d) => ({ resource: d.resource as string, apiGroup: d.apiGroup ?? '', namespace: d.namespace as string, name: d.name as string, state: 'deleted' as const }))],
+      objects: [
+        ...leftovers,
+        ...outside
+          .filter((d) => ok(d.code))
+          .map((d) => ({
+            resource: d.resource as string,
+            apiGroup: d.apiGroup ?? '',
+            namespace: d.namespace as string,
+            name: d.name as string,
+            state: 'deleted' as const,
+          })),
+      ],
       evidence: this.sessionEvidence(s, outside, inside),
       remedy,
     });
@@ -330,13 +411,30 @@ export class UninstallSessionDetector {
   private sessionEvidence(s: Session, outside: AuditRecord[], inside: AuditRecord[]): Evidence[] {
     const ev: Array<{ t: number; e: Evidence }> = [];
     for (const r of s.recordOps) {
-      const what = r.verb === 'delete' ? (ok(r.code) ? 'purge of a release record' : 'release record delete failed')
-        : r.verb === 'update' || r.verb === 'patch' ? (r === s.markedUninstalled ? 'release record marked uninstalled' : 'release record updated (uninstalling)')
-        : 'release record read';
+      const what =
+        r.verb === 'delete'
+          ? ok(r.code)
+            ? 'purge of a release record'
+            : 'release record delete failed'
+          : r.verb === 'update' || r.verb === 'patch'
+            ? r === s.markedUninstalled
+              ? 'release record marked uninstalled'
+              : 'release record updated (uninstalling)'
+            : 'release record read';
       ev.push({ t: r.time, e: evidenceOf(r, what) });
     }
     for (const d of outside) {
-      ev.push({ t: d.time, e: evidenceOf(d, d.code === 404 ? `404: nothing in ${d.namespace}, ${s.namespace}/${d.name} never deleted` : ok(d.code) ? `deleted ${d.namespace}/${d.name}, outside the release namespace` : `failed (${d.code})`) });
+      ev.push({
+        t: d.time,
+        e: evidenceOf(
+          d,
+          d.code === 404
+            ? `404: nothing in ${d.namespace}, ${s.namespace}/${d.name} never deleted`
+            : ok(d.code)
+              ? `deleted ${d.namespace}/${d.name}, outside the release namespace`
+              : `failed (${d.code})`,
+        ),
+      });
     }
     for (const d of inside) ev.push({ t: d.time, e: evidenceOf(d, 'DELETE in the release namespace') });
     ev.sort((a, b) => a.t - b.t);

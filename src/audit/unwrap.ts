@@ -23,7 +23,11 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function parseEmbedded(s: string): unknown {
   const t = s.trimStart();
   if (t[0] !== '{' || !t.includes('audit.k8s.io/')) return undefined;
-  try { return JSON.parse(t) as unknown; } catch { return undefined; }
+  try {
+    return JSON.parse(t) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Events directly in `v` (an Event, an EventList, or a string holding either). */
@@ -89,7 +93,8 @@ export function describeForeign(v: unknown): string {
 
 /** What a line that is not JSON is, when it is something recognisable. */
 export function describeText(line: string): string | undefined {
-  if (/^[IWEF]\d{4} \d\d:\d\d:\d\d/.test(line)) return 'a klog line (the API server\'s own log), not an audit event; review the file named by --audit-log-path';
-  if (/^(apiVersion|kind):\s*\S/.test(line) || line === '---') return 'YAML, not JSON; audit events are JSON (convert with yq -o=json -I=0 \'.items[] // .\' FILE)';
+  if (/^[IWEF]\d{4} \d\d:\d\d:\d\d/.test(line)) return "a klog line (the API server's own log), not an audit event; review the file named by --audit-log-path";
+  if (/^(apiVersion|kind):\s*\S/.test(line) || line === '---')
+    return "YAML, not JSON; audit events are JSON (convert with yq -o=json -I=0 '.items[] // .' FILE)";
   return undefined;
 }

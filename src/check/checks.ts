@@ -27,7 +27,7 @@ export interface CheckReport {
 const CHECK_USER = { username: 'teardown-guard-check' };
 
 function deleteRequest(ref: ObjectRef, resource: string, oldObject: KubeObject): AdmissionRequest {
-  const [group, version] = ref.apiVersion.includes('/') ? ref.apiVersion.split('/') as [string, string] : ['', ref.apiVersion];
+  const [group, version] = ref.apiVersion.includes('/') ? (ref.apiVersion.split('/') as [string, string]) : ['', ref.apiVersion];
   const req: AdmissionRequest = {
     uid: 'teardown-guard-check',
     kind: { group, version, kind: ref.kind },
@@ -48,7 +48,10 @@ function resourceOf(kind: string, settings: PolicySettings): string {
   const guard = settings.finalizerGuards.find((g) => g.resource.kind === kind);
   if (guard) return guard.resource.resource;
   const known: Record<string, string> = {
-    Namespace: 'namespaces', Deployment: 'deployments', ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings',
+    Namespace: 'namespaces',
+    Deployment: 'deployments',
+    ClusterRole: 'clusterroles',
+    ClusterRoleBinding: 'clusterrolebindings',
   };
   return known[kind] ?? `${kind.toLowerCase()}s`;
 }
@@ -78,14 +81,19 @@ export async function checkRelease(release: DecodedRelease, view: ClusterView, s
   const steps: CheckStep[] = [];
   const skipped: string[] = [];
   for (const obj of sortForUninstall(manifestObjects(release.manifest))) {
-    if (obj.keep) { skipped.push(`${obj.kind} ${obj.name}`); continue; }
+    if (obj.keep) {
+      skipped.push(`${obj.kind} ${obj.name}`);
+      continue;
+    }
     const namespaced = view.isNamespaced(obj.apiVersion, obj.kind) ?? true;
     const ref: ObjectRef = { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.name };
     if (namespaced) ref.namespace = obj.explicitNamespace ?? release.namespace;
     const oldObject: KubeObject = {
-      apiVersion: obj.apiVersion, kind: obj.kind,
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
       metadata: {
-        name: obj.name, ...(ref.namespace ? { namespace: ref.namespace } : {}),
+        name: obj.name,
+        ...(ref.namespace ? { namespace: ref.namespace } : {}),
         labels: { ...obj.labels, 'app.kubernetes.io/managed-by': 'Helm' },
         annotations: { 'meta.helm.sh/release-name': release.name, 'meta.helm.sh/release-namespace': release.namespace },
       },
@@ -98,16 +106,17 @@ export async function checkRelease(release: DecodedRelease, view: ClusterView, s
       if (cached?.metadata.labels) oldObject.metadata.labels = { ...oldObject.metadata.labels, ...cached.metadata.labels };
     }
     const request = deleteRequest(ref, resourceOf(obj.kind, settings), oldObject);
-    const findings = olmOrphanedFinalizers.appliesTo(request, settings)
-      ? await olmOrphanedFinalizers.evaluate({ request, view: sim, settings })
-      : [];
+    const findings = olmOrphanedFinalizers.appliesTo(request, settings) ? await olmOrphanedFinalizers.evaluate({ request, view: sim, settings }) : [];
     steps.push({ object: ref, findings });
     sim.remove(obj.kind, ref.namespace, obj.name);
   }
   const violations = steps.filter((s) => s.findings.some((f) => f.severity === 'violation'));
-  const notes = violations.length === 0
-    ? [`uninstalling ${target} is safe: no deletion would strand a finalizer`]
-    : [`uninstalling ${target} would hang on: ${violations.map((s) => formatRef(s.object)).join(', ')} (the guard denies these; without it they stay Terminating)`];
+  const notes =
+    violations.length === 0
+      ? [`uninstalling ${target} is safe: no deletion would strand a finalizer`]
+      : [
+          `uninstalling ${target} would hang on: ${violations.map((s) => formatRef(s.object)).join(', ')} (the guard denies these; without it they stay Terminating)`,
+        ];
   if (skipped.length > 0) notes.push(`kept by helm.sh/resource-policy: keep: ${skipped.join(', ')}`);
   return { target, safe: violations.length === 0, steps, notes };
 }

@@ -16,7 +16,13 @@ import { checkNamespace, checkRelease } from './checks.ts';
 import { diagnoseNamespace, remainingResourceTypes, unavailableApiServices, type Holder, type UnavailableApiService } from './diagnose.ts';
 import { renderCheck, renderDiagnosis } from './report.ts';
 
-interface ClusterFlags { kubeconfig?: string; context?: string; config?: string; syncTimeoutMs: string; format: string }
+interface ClusterFlags {
+  kubeconfig?: string;
+  context?: string;
+  config?: string;
+  syncTimeoutMs: string;
+  format: string;
+}
 
 // client-node and the cluster modules are imported when a command runs, not when the CLI starts.
 
@@ -31,11 +37,21 @@ async function kubeConfigOf(flags: ClusterFlags): Promise<KubeConfig> {
     if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
     else kc.loadFromDefault();
   } catch (err) {
-    throw new Error(`kubeconfig ${flags.kubeconfig ?? '(default: $KUBECONFIG or ~/.kube/config)'} cannot be loaded: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(
+      `kubeconfig ${flags.kubeconfig ?? '(default: $KUBECONFIG or ~/.kube/config)'} cannot be loaded: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
   if (flags.context) {
     if (!kc.getContexts().some((c) => c.name === flags.context)) {
-      throw new Error(`--context ${flags.context}: no such context in the kubeconfig (have: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+      throw new Error(
+        `--context ${flags.context}: no such context in the kubeconfig (have: ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || 'none'
+        })`,
+      );
     }
     kc.setCurrentContext(flags.context);
   }
@@ -66,7 +82,10 @@ async function withView<T>(flags: ClusterFlags, settings: PolicySettings, body: 
   view.start();
   try {
     if (!(await view.waitForSync(timeoutMs))) {
-      const behind = view.readiness().caches.filter((c) => !c.synced).map((c) => `${c.name}${c.lastError ? ` (${c.lastError})` : ''}`);
+      const behind = view
+        .readiness()
+        .caches.filter((c) => !c.synced)
+        .map((c) => `${c.name}${c.lastError ? ` (${c.lastError})` : ''}`);
       throw new Error(`the cluster view did not sync within ${timeoutMs}ms: ${behind.join(', ')}`);
     }
     return await body(view, client);
@@ -84,7 +103,10 @@ async function fetchLatestRecord(view: KubeClusterView, client: KubeHttpClient, 
   const latest = latestRecord(await view.liveReleaseRecords(name), namespace);
   if (!latest) throw new Error(`release ${namespace}/${name} not found (no record sh.helm.release.v1.${name}.v* in ${namespace})`);
   const plural = latest.storage === 'Secret' ? 'secrets' : 'configmaps';
-  return client.getJson<KubeObject>({ path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(latest.objectName)}`, accept: ACCEPT_JSON });
+  return client.getJson<KubeObject>({
+    path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(latest.objectName)}`,
+    accept: ACCEPT_JSON,
+  });
 }
 
 /**
@@ -95,7 +117,10 @@ async function fetchLatestRecord(view: KubeClusterView, client: KubeHttpClient, 
 async function servingVersion(client: KubeHttpClient, group: string, plural: string): Promise<{ version: string; kind: string } | undefined> {
   let versions = ['v1'];
   if (group !== '') {
-    const info = await client.getJson<{ preferredVersion?: { version?: string }; versions?: Array<{ version?: string }> }>({ path: `/apis/${group}`, accept: ACCEPT_JSON });
+    const info = await client.getJson<{ preferredVersion?: { version?: string }; versions?: Array<{ version?: string }> }>({
+      path: `/apis/${group}`,
+      accept: ACCEPT_JSON,
+    });
     const all = (info.versions ?? []).map((v) => v.version).filter((v): v is string => Boolean(v));
     const preferred = info.preferredVersion?.version;
     versions = preferred ? [preferred, ...all.filter((v) => v !== preferred)] : all;
@@ -121,7 +146,10 @@ async function holdersOf(client: KubeHttpClient, namespace: KubeObject): Promise
     if (!served) continue; // no longer served (CRD gone): nothing to list
     const { version, kind } = served;
     const base = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
-    const list = await client.getJson<{ items?: PartialObjectMetadata[] }>({ path: `${base}/namespaces/${encodeURIComponent(ns)}/${plural}`, accept: ACCEPT_METADATA_LIST });
+    const list = await client.getJson<{ items?: PartialObjectMetadata[] }>({
+      path: `${base}/namespaces/${encodeURIComponent(ns)}/${plural}`,
+      accept: ACCEPT_METADATA_LIST,
+    });
     for (const item of list.items ?? []) {
       const finalizers = item.metadata.finalizers ?? [];
       if (finalizers.length === 0) continue;
@@ -162,33 +190,42 @@ async function run(action: () => Promise<number>): Promise<void> {
 }
 
 export function registerCheckCommands(program: Command): void {
-  const check = program.command('check').description('say, read-only, what deleting a namespace or uninstalling a release would do (exit 0 safe, 1 unsafe, 2 error)');
-  clusterOptions(check.command('namespace <name>').description('would deleting this namespace be denied, or hang?'))
-    .action(async (name: string, flags: ClusterFlags) => run(async () => {
-      const settings = settingsOf(flags);
-      const report = await withView(flags, settings, (view) => checkNamespace(name, view, settings));
-      print(flags, report, renderCheck(report));
-      return report.safe ? 0 : 1;
-    }));
-  clusterOptions(check.command('release <namespace/name>').description('would `helm uninstall` of this release hang on a finalizer?'))
-    .action(async (target: string, flags: ClusterFlags) => run(async () => {
-      const m = /^([a-z0-9-]+)\/([^/]+)$/.exec(target);
-      if (!m || !m[1] || !m[2]) throw new Error(`release "${target}": expected NAMESPACE/NAME, e.g. helm-test/web`);
-      const [ns, name] = [m[1], m[2]];
-      const settings = settingsOf(flags);
-      const report = await withView(flags, settings, async (view, client) => {
-        const release = decodeReleaseRecord(await fetchLatestRecord(view, client, ns, name));
-        return checkRelease(release, view, settings);
-      });
-      print(flags, report, renderCheck(report));
-      return report.safe ? 0 : 1;
-    }));
+  const check = program
+    .command('check')
+    .description('say, read-only, what deleting a namespace or uninstalling a release would do (exit 0 safe, 1 unsafe, 2 error)');
+  clusterOptions(check.command('namespace <name>').description('would deleting this namespace be denied, or hang?')).action(
+    async (name: string, flags: ClusterFlags) =>
+      run(async () => {
+        const settings = settingsOf(flags);
+        const report = await withView(flags, settings, (view) => checkNamespace(name, view, settings));
+        print(flags, report, renderCheck(report));
+        return report.safe ? 0 : 1;
+      }),
+  );
+  clusterOptions(check.command('release <namespace/name>').description('would `helm uninstall` of this release hang on a finalizer?')).action(
+    async (target: string, flags: ClusterFlags) =>
+      run(async () => {
+        const m = /^([a-z0-9-]+)\/([^/]+)$/.exec(target);
+        if (!m || !m[1] || !m[2]) throw new Error(`release "${target}": expected NAMESPACE/NAME, e.g. helm-test/web`);
+        const [ns, name] = [m[1], m[2]];
+        const settings = settingsOf(flags);
+        const report = await withView(flags, settings, async (view, client) => {
+          const release = decodeReleaseRecord(await fetchLatestRecord(view, client, ns, name));
+          return checkRelease(release, view, settings);
+        });
+        print(flags, report, renderCheck(report));
+        return report.safe ? 0 : 1;
+      }),
+  );
   const diagnose = program.command('diagnose').description('explain a namespace stuck in Terminating and how to free it (exit 0 not stuck, 1 stuck, 2 error)');
-  clusterOptions(diagnose.command('namespace <name>').description('which objects and finalizers hold this namespace, and whether their controllers are alive'))
-    .action(async (name: string, flags: ClusterFlags) => run(async () => {
+  clusterOptions(
+    diagnose.command('namespace <name>').description('which objects and finalizers hold this namespace, and whether their controllers are alive'),
+  ).action(async (name: string, flags: ClusterFlags) =>
+    run(async () => {
       const settings = settingsOf(flags);
       const result = await withView(flags, settings, async (view, client) => {
-        const namespace = await client.getJson<KubeObject>({ path: `/api/v1/namespaces/${encodeURIComponent(name)}`, accept: ACCEPT_JSON })
+        const namespace = await client
+          .getJson<KubeObject>({ path: `/api/v1/namespaces/${encodeURIComponent(name)}`, accept: ACCEPT_JSON })
           .catch((err: unknown) => {
             if (isNotFound(err)) throw new Error(`namespace ${name} not found`);
             throw err;
@@ -197,5 +234,6 @@ export function registerCheckCommands(program: Command): void {
       });
       print(flags, result, renderDiagnosis(result));
       return result.terminating ? 1 : 0;
-    }));
+    }),
+  );
 }

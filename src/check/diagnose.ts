@@ -59,7 +59,7 @@ export interface NamespaceDiagnosis {
 
 /** Resource types named in the namespace's NamespaceContentRemaining/FinalizersRemaining conditions. */
 export function remainingResourceTypes(namespace: KubeObject): string[] {
-  const conditions = ((namespace['status'] as { conditions?: Array<{ type?: string; status?: string; message?: string }> } | undefined)?.conditions) ?? [];
+  const conditions = (namespace['status'] as { conditions?: Array<{ type?: string; status?: string; message?: string }> } | undefined)?.conditions ?? [];
   const types = new Set<string>();
   for (const c of conditions) {
     if (c.type !== 'NamespaceContentRemaining' || c.status !== 'True' || !c.message) continue;
@@ -70,7 +70,7 @@ export function remainingResourceTypes(namespace: KubeObject): string[] {
 }
 
 function trueCondition(namespace: KubeObject, type: string): { message?: string } | undefined {
-  const conditions = ((namespace['status'] as { conditions?: Array<{ type?: string; status?: string; message?: string }> } | undefined)?.conditions) ?? [];
+  const conditions = (namespace['status'] as { conditions?: Array<{ type?: string; status?: string; message?: string }> } | undefined)?.conditions ?? [];
   return conditions.find((c) => c.type === type && c.status === 'True');
 }
 
@@ -91,22 +91,27 @@ export function unavailableApiServices(apiServices: KubeObject[]): UnavailableAp
 }
 
 function discoveryDiagnosis(condition: string, apiServices: UnavailableApiService[]): DiscoveryDiagnosis {
-  const remedy = apiServices.length > 0
-    ? [
-      'Bring each backend back (reinstall or scale up what serves it), or, if that API is gone for good, delete its APIService; the namespace controller then retries by itself:',
-      ...apiServices.map((a) => `kubectl delete apiservice ${a.name}`),
-    ]
-    : ['No APIService is unavailable now: the failure was transient; the namespace controller retries by itself (kubectl get apiservice to check again).'];
+  const remedy =
+    apiServices.length > 0
+      ? [
+          'Bring each backend back (reinstall or scale up what serves it), or, if that API is gone for good, delete its APIService; the namespace controller then retries by itself:',
+          ...apiServices.map((a) => `kubectl delete apiservice ${a.name}`),
+        ]
+      : ['No APIService is unavailable now: the failure was transient; the namespace controller retries by itself (kubectl get apiservice to check again).'];
   return { condition, apiServices, remedy };
 }
 
 export function conditionLines(namespace: KubeObject): string[] {
-  const conditions = ((namespace['status'] as { conditions?: Array<{ type?: string; status?: string; message?: string }> } | undefined)?.conditions) ?? [];
+  const conditions = (namespace['status'] as { conditions?: Array<{ type?: string; status?: string; message?: string }> } | undefined)?.conditions ?? [];
   return conditions.filter((c) => c.status === 'True' && c.message).map((c) => `${c.type}: ${c.message}`);
 }
 
 export async function diagnoseNamespace(
-  namespace: KubeObject, holders: Holder[], view: ClusterView, settings: PolicySettings, apiServices: UnavailableApiService[] = [],
+  namespace: KubeObject,
+  holders: Holder[],
+  view: ClusterView,
+  settings: PolicySettings,
+  apiServices: UnavailableApiService[] = [],
 ): Promise<NamespaceDiagnosis> {
   const name = namespace.metadata?.name ?? '';
   const terminating = Boolean(namespace.metadata?.deletionTimestamp);
@@ -119,23 +124,32 @@ export async function diagnoseNamespace(
     // removing some other controller's finalizer.
     const patch = hs.map((h) => {
       const path = `/metadata/finalizers/${h.finalizers.indexOf(finalizer)}`;
-      const ops = JSON.stringify([{ op: 'test', path, value: finalizer }, { op: 'remove', path }]);
+      const ops = JSON.stringify([
+        { op: 'test', path, value: finalizer },
+        { op: 'remove', path },
+      ]);
       return `kubectl patch ${h.resource} ${h.ref.name} -n ${name} --type=json -p '${ops}'`;
     });
     if (removedByControlPlane(finalizer)) {
       finalizers.push({
-        finalizer, holders: hs.map((h) => h.ref), controlPlane: true,
-        remedy: [`The control plane removes ${finalizer} itself once what it protects is released (a PVC no Pod uses, dependents deleted, a Job's Pod accounted for). Nothing to patch; if it stays, look at what still uses these objects.`],
+        finalizer,
+        holders: hs.map((h) => h.ref),
+        controlPlane: true,
+        remedy: [
+          `The control plane removes ${finalizer} itself once what it protects is released (a PVC no Pod uses, dependents deleted, a Job's Pod accounted for). Nothing to patch; if it stays, look at what still uses these objects.`,
+        ],
       });
       continue;
     }
     const guard = settings.finalizerGuards.find((g) => g.finalizer === finalizer);
     if (!guard) {
       finalizers.push({
-        finalizer, holders: hs.map((h) => h.ref),
+        finalizer,
+        holders: hs.map((h) => h.ref),
         remedy: [
           `No controller is registered for ${finalizer}: find the operator that owns it (prefix ${finalizer.split('/')[0]}) and check that it runs.`,
-          `If it is gone for good, remove the finalizer by hand (its cleanup will not happen):`, ...patch,
+          `If it is gone for good, remove the finalizer by hand (its cleanup will not happen):`,
+          ...patch,
         ],
       });
       continue;
@@ -143,13 +157,19 @@ export async function diagnoseNamespace(
     const liveness = await controllerLiveness(guard.controller, view, {});
     const cleanup = guard.cleanupHint ? hs.flatMap((h) => guard.cleanupHint?.(name, h.ref.name) ?? []) : [];
     finalizers.push({
-      finalizer, holders: hs.map((h) => h.ref),
+      finalizer,
+      holders: hs.map((h) => h.ref),
       controller: { displayName: guard.controller.displayName, alive: liveness.alive, whyGone: liveness.whyGone },
       remedy: liveness.alive
-        ? [`${guard.controller.displayName} is alive: it should remove ${finalizer} shortly. If it does not, read its logs:`,
-          ...liveness.instances.filter((i) => i.deadReasons.length === 0).map((i) => `kubectl logs -n ${i.namespace} deployment/${i.name}`)]
-        : [`Either bring ${guard.controller.displayName} back (it then removes the finalizer and cleans up), or remove the finalizer by hand and clean up what it would have:`,
-          ...patch, ...cleanup],
+        ? [
+            `${guard.controller.displayName} is alive: it should remove ${finalizer} shortly. If it does not, read its logs:`,
+            ...liveness.instances.filter((i) => i.deadReasons.length === 0).map((i) => `kubectl logs -n ${i.namespace} deployment/${i.name}`),
+          ]
+        : [
+            `Either bring ${guard.controller.displayName} back (it then removes the finalizer and cleans up), or remove the finalizer by hand and clean up what it would have:`,
+            ...patch,
+            ...cleanup,
+          ],
     });
   }
   const discoveryFailure = terminating ? trueCondition(namespace, 'NamespaceDeletionDiscoveryFailure') : undefined;
@@ -157,16 +177,21 @@ export async function diagnoseNamespace(
   const notes: string[] = [];
   if (!terminating) notes.push(`namespace ${name} is not Terminating; to see what deleting it would do, run: teardown-guard check namespace ${name}`);
   if (discovery) {
-    notes.push(`${name} cannot finish while API discovery fails` + (discovery.apiServices.length > 0
-      ? `: ${discovery.apiServices.length} APIService(s) unavailable (${discovery.apiServices.map((a) => a.name).join(', ')})`
-      : ''));
+    notes.push(
+      `${name} cannot finish while API discovery fails` +
+        (discovery.apiServices.length > 0
+          ? `: ${discovery.apiServices.length} APIService(s) unavailable (${discovery.apiServices.map((a) => a.name).join(', ')})`
+          : ''),
+    );
   }
   if (terminating && finalizers.length > 0) {
     const gone = finalizers.filter((f) => f.controller && !f.controller.alive).length;
     const unknown = finalizers.filter((f) => !f.controller && !f.controlPlane).length;
-    notes.push(`${name} is held by ${finalizers.length} finalizer(s) on ${new Set(holders.map((h) => formatRef(h.ref))).size} object(s)` +
-      (gone ? `; ${gone} of them have no live controller and will never be removed without action` : '') +
-      (unknown ? `; ${unknown} belong to controllers teardown-guard does not know` : ''));
+    notes.push(
+      `${name} is held by ${finalizers.length} finalizer(s) on ${new Set(holders.map((h) => formatRef(h.ref))).size} object(s)` +
+        (gone ? `; ${gone} of them have no live controller and will never be removed without action` : '') +
+        (unknown ? `; ${unknown} belong to controllers teardown-guard does not know` : ''),
+    );
   } else if (terminating && !discovery) {
     notes.push(`no object in ${name} carries a finalizer any more; the namespace controller should finish shortly (see the conditions above)`);
   }

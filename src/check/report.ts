@@ -9,7 +9,14 @@ export function renderCheck(report: CheckReport): string {
   for (const step of report.steps) {
     for (const f of step.findings) {
       const label = f.severity === 'violation' ? 'DENIED (would hang without the guard)' : 'WARNING';
-      lines.push('', `${label}: delete ${formatRef(step.object)}`, `  ${f.summary}`, ...f.detail.split('\n').map((l) => `  ${l}`), '  Fix:', ...formatRemedy(f.remedy, '    '));
+      lines.push(
+        '',
+        `${label}: delete ${formatRef(step.object)}`,
+        `  ${f.summary}`,
+        ...f.detail.split('\n').map((l) => `  ${l}`),
+        '  Fix:',
+        ...formatRemedy(f.remedy, '    '),
+      );
     }
   }
   lines.push('', ...report.notes);
@@ -31,9 +38,13 @@ export function renderDiagnosis(d: NamespaceDiagnosis): string {
     lines.push('remedy:', ...f.remedy.map((r) => `  ${r}`));
   }
   if (d.discovery) {
-    lines.push('', `API discovery fails (NamespaceDeletionDiscoveryFailure): ${d.discovery.condition}`,
+    lines.push(
+      '',
+      `API discovery fails (NamespaceDeletionDiscoveryFailure): ${d.discovery.condition}`,
       ...d.discovery.apiServices.map((a) => `  - APIService ${a.name}${a.service ? ` -> Service ${a.service.namespace}/${a.service.name}` : ''}: ${a.reason}`),
-      'remedy:', ...d.discovery.remedy.map((r) => `  ${r}`));
+      'remedy:',
+      ...d.discovery.remedy.map((r) => `  ${r}`),
+    );
   }
   lines.push('', ...d.notes);
   return lines.join('\n');

@@ -40,7 +40,9 @@ export function simulateUninstall(base: ClusterView, release: { namespace: strin
     liveReleaseRecord: (record) => base.liveReleaseRecord(record),
     isNamespaced: (apiVersion, kind) => base.isNamespaced(apiVersion, kind),
     // `check` runs outside any admission review: its live reads keep their per-call budget only.
-    withDeadline() { return this; },
+    withDeadline() {
+      return this;
+    },
     remove(kind, namespace, name) {
       removed.add(key(kind, namespace, name));
     },

@@ -9,10 +9,21 @@ import { KubeApiError, type KubeHttpClient, type KubeRequest } from './kubeHttp.
 import { LiveReader } from './liveReads.ts';
 import { UndecidedError } from './view.ts';
 
-interface ServedResource { resource: string; kind: string; scope: 'Namespaced' | 'Cluster' }
+interface ServedResource {
+  resource: string;
+  kind: string;
+  scope: 'Namespaced' | 'Cluster';
+}
 type Groups = Record<string, Record<string, ServedResource[]>>; // group -> version -> resources
 
-const CORE: Groups = { '': { v1: [{ resource: 'namespaces', kind: 'Namespace', scope: 'Cluster' }, { resource: 'secrets', kind: 'Secret', scope: 'Namespaced' }] } };
+const CORE: Groups = {
+  '': {
+    v1: [
+      { resource: 'namespaces', kind: 'Namespace', scope: 'Cluster' },
+      { resource: 'secrets', kind: 'Secret', scope: 'Namespaced' },
+    ],
+  },
+};
 const APPS: Groups = { apps: { v1: [{ resource: 'deployments', kind: 'Deployment', scope: 'Namespaced' }] } };
 const WIDGETS: Groups = { 'example.com': { v1: [{ resource: 'widgets', kind: 'Widget', scope: 'Namespaced' }] } };
 
@@ -25,7 +36,12 @@ function aggregated(groups: Groups) {
       versions: Object.entries(versions).map(([version, resources]) => ({
         version,
         resources: [
-          ...resources.map((r) => ({ resource: r.resource, responseKind: { group: '', version: '', kind: r.kind }, scope: r.scope, verbs: ['get', 'list', 'watch'] })),
+          ...resources.map((r) => ({
+            resource: r.resource,
+            responseKind: { group: '', version: '', kind: r.kind },
+            scope: r.scope,
+            verbs: ['get', 'list', 'watch'],
+          })),
           // Subresources come nested in the real document and must never become a kind of their own.
           { resource: `${resources[0]?.resource ?? 'x'}/status`, responseKind: { kind: resources[0]?.kind ?? 'X' }, scope: 'Namespaced' },
         ],
@@ -42,21 +58,42 @@ function server(served: () => { core: Groups; groups: Groups; aggregated: boolea
       paths.push(req.path);
       const now = served();
       const answer = (): unknown => {
-        if (now.failing?.has(req.path)) throw new KubeApiError(503, `GET ${req.path}: HTTP 503: the server is currently unable to handle the request`, 'ServiceUnavailable');
+        if (now.failing?.has(req.path))
+          throw new KubeApiError(503, `GET ${req.path}: HTTP 503: the server is currently unable to handle the request`, 'ServiceUnavailable');
         if (req.path === '/api') return now.aggregated ? aggregated(now.core) : { kind: 'APIVersions', versions: Object.keys(now.core[''] ?? {}) };
         if (req.path === '/apis') {
           if (now.aggregated) return aggregated(now.groups);
-          return { kind: 'APIGroupList', groups: Object.entries(now.groups).map(([g, vs]) => ({ name: g, versions: Object.keys(vs).map((v) => ({ groupVersion: `${g}/${v}`, version: v })) })) };
+          return {
+            kind: 'APIGroupList',
+            groups: Object.entries(now.groups).map(([g, vs]) => ({
+              name: g,
+              versions: Object.keys(vs).map((v) => ({ groupVersion: `${g}/${v}`, version: v })),
+            })),
+          };
         }
         const [, prefix, a, b] = /^\/(api|apis)\/([^/]+)(?:\/([^/]+))?$/.exec(req.path) ?? [];
         const [group, version] = prefix === 'api' ? ['', a] : [a, b];
         const resources = now.core[group ?? '']?.[version ?? ''] ?? now.groups[group ?? '']?.[version ?? ''];
-        if (resources) return { kind: 'APIResourceList', groupVersion: req.path, resources: resources.map((r) => ({ name: r.resource, kind: r.kind, namespaced: r.scope === 'Namespaced' })) };
+        if (resources)
+          return {
+            kind: 'APIResourceList',
+            groupVersion: req.path,
+            resources: resources.map((r) => ({ name: r.resource, kind: r.kind, namespaced: r.scope === 'Namespaced' })),
+          };
         throw new KubeApiError(404, `GET ${req.path}: HTTP 404: the server could not find the requested resource`, 'NotFound');
       };
       return new Promise<T>((resolve, reject) => {
-        if (req.signal?.aborted) { reject(new Error('aborted')); return; }
-        setImmediate(() => { try { resolve(answer() as T); } catch (e) { reject(e as Error); } });
+        if (req.signal?.aborted) {
+          reject(new Error('aborted'));
+          return;
+        }
+        setImmediate(() => {
+          try {
+            resolve(answer() as T);
+          } catch (e) {
+            reject(e as Error);
+          }
+        });
       });
     },
     openStream: () => Promise.reject(new Error('not used')),
@@ -100,7 +137,8 @@ describe('Discovery', () => {
 
   it('a refresh that outlasts its deadline fails, and a stopped discovery sends nothing more', async () => {
     const hanging: KubeHttpClient = {
-      getJson: <T>(req: KubeRequest) => new Promise<T>((_, reject) => req.signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true })),
+      getJson: <T>(req: KubeRequest) =>
+        new Promise<T>((_, reject) => req.signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true })),
       openStream: () => Promise.reject(new Error('not used')),
       close: () => {},
     };

@@ -30,11 +30,23 @@ interface AggregatedList {
   }>;
 }
 
-interface LegacyVersions { kind?: string; versions?: string[] }
-interface LegacyGroups { kind?: string; groups?: Array<{ versions?: Array<{ groupVersion?: string }> }> }
-interface LegacyResourceList { resources?: Array<{ name?: string; kind?: string; namespaced?: boolean }> }
+interface LegacyVersions {
+  kind?: string;
+  versions?: string[];
+}
+interface LegacyGroups {
+  kind?: string;
+  groups?: Array<{ versions?: Array<{ groupVersion?: string }> }>;
+}
+interface LegacyResourceList {
+  resources?: Array<{ name?: string; kind?: string; namespaced?: boolean }>;
+}
 
-export function restPath(resource: Pick<DiscoveredResource, 'group' | 'version' | 'resource' | 'namespaced'>, namespace: string | undefined, name?: string): string {
+export function restPath(
+  resource: Pick<DiscoveredResource, 'group' | 'version' | 'resource' | 'namespaced'>,
+  namespace: string | undefined,
+  name?: string,
+): string {
   const base = resource.group === '' ? `/api/${resource.version}` : `/apis/${resource.group}/${resource.version}`;
   const scoped = resource.namespaced && namespace ? `${base}/namespaces/${encodeURIComponent(namespace)}` : base;
   const collection = `${scoped}/${resource.resource}`;
@@ -191,7 +203,8 @@ export class Discovery {
       for (const r of entry.doc.resources ?? []) {
         if (!r.name || !r.kind || r.name.includes('/')) continue;
         const key = mapKey(apiVersion, r.kind);
-        if (!map.has(key)) map.set(key, { group: entry.gv.group, version: entry.gv.version, resource: r.name, kind: r.kind, namespaced: r.namespaced === true });
+        if (!map.has(key))
+          map.set(key, { group: entry.gv.group, version: entry.gv.version, resource: r.name, kind: r.kind, namespaced: r.namespaced === true });
       }
     }
     return map;

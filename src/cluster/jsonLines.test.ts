@@ -4,7 +4,11 @@ import { JsonLineSplitter } from './jsonLines.ts';
 
 describe('JsonLineSplitter', () => {
   it('yields each complete line however the bytes are chunked, multi-byte characters included', () => {
-    const events = [{ type: 'ADDED', object: { metadata: { name: 'zürich-ü' } } }, { type: 'BOOKMARK' }, { type: 'DELETED', object: { metadata: { name: '日本' } } }];
+    const events = [
+      { type: 'ADDED', object: { metadata: { name: 'zürich-ü' } } },
+      { type: 'BOOKMARK' },
+      { type: 'DELETED', object: { metadata: { name: '日本' } } },
+    ];
     const bytes = Buffer.from(events.map((e) => JSON.stringify(e)).join('\n') + '\n');
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: bytes.length }), { maxLength: 12 }), (cuts) => {

@@ -133,10 +133,23 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
   };
 
   const namespaces = register(createInformer({ ...common, name: 'namespaces', resource: { group: '', version: 'v1', resource: 'namespaces' }, full: true }));
-  const helmSecrets = register(createInformer({ ...common, name: 'helm-secrets', resource: { group: '', version: 'v1', resource: 'secrets' }, labelSelector: HELM_RECORD_SELECTOR }));
-  const helmConfigMaps = register(createInformer({ ...common, name: 'helm-configmaps', resource: { group: '', version: 'v1', resource: 'configmaps' }, labelSelector: HELM_RECORD_SELECTOR }));
-  const bindings = register(createInformer({ ...common, name: 'clusterrolebindings', resource: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterrolebindings' }, full: true }));
-  const roles = register(createInformer({ ...common, name: 'clusterroles', resource: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles' } }));
+  const helmSecrets = register(
+    createInformer({ ...common, name: 'helm-secrets', resource: { group: '', version: 'v1', resource: 'secrets' }, labelSelector: HELM_RECORD_SELECTOR }),
+  );
+  const helmConfigMaps = register(
+    createInformer({ ...common, name: 'helm-configmaps', resource: { group: '', version: 'v1', resource: 'configmaps' }, labelSelector: HELM_RECORD_SELECTOR }),
+  );
+  const bindings = register(
+    createInformer({
+      ...common,
+      name: 'clusterrolebindings',
+      resource: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterrolebindings' },
+      full: true,
+    }),
+  );
+  const roles = register(
+    createInformer({ ...common, name: 'clusterroles', resource: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles' } }),
+  );
 
   // One cache per guarded resource type (keyed by group/resource: every version shows the same objects).
   const guarded = new Map<string, MetadataInformer<PartialObjectMetadata>>();
@@ -150,23 +163,34 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     }
     const selector = canonicalLabelSelector(guard.controller.deploymentSelector);
     if (!deployments.has(selector)) {
-      deployments.set(selector, register(createInformer({
-        ...common, name: `deployments[${selector}]`, resource: { group: 'apps', version: 'v1', resource: 'deployments' }, labelSelector: selector, full: true,
-      })));
+      deployments.set(
+        selector,
+        register(
+          createInformer({
+            ...common,
+            name: `deployments[${selector}]`,
+            resource: { group: 'apps', version: 'v1', resource: 'deployments' },
+            labelSelector: selector,
+            full: true,
+          }),
+        ),
+      );
     }
   }
 
   // Release records by release name, across both storage drivers; those saying `uninstalling` also
   // under one key that no release name can be (label values cannot contain a space).
   const records = new ObjectIndex<ReleaseRecordMeta>((r) => [r.release, ...(r.status === 'uninstalling' ? [UNINSTALLING_KEY] : [])]);
-  const followRecords = (storage: 'Secret' | 'ConfigMap') => (change: InformerChange<PartialObjectMetadata>): void => {
-    const { name, namespace } = change.object.metadata;
-    if (!name) return;
-    const key = `${storage}:${objectKey(namespace, name)}`;
-    const record = change.type === 'deleted' ? undefined : releaseRecordFromMeta(storage, change.object);
-    if (record) records.set(key, record);
-    else records.delete(key);
-  };
+  const followRecords =
+    (storage: 'Secret' | 'ConfigMap') =>
+    (change: InformerChange<PartialObjectMetadata>): void => {
+      const { name, namespace } = change.object.metadata;
+      if (!name) return;
+      const key = `${storage}:${objectKey(namespace, name)}`;
+      const record = change.type === 'deleted' ? undefined : releaseRecordFromMeta(storage, change.object);
+      if (record) records.set(key, record);
+      else records.delete(key);
+    };
   helmSecrets.on('change', followRecords('Secret'));
   helmConfigMaps.on('change', followRecords('ConfigMap'));
 

@@ -36,7 +36,10 @@ function connection(reply: Reply, requests: string[], progress: { partsSent: num
       }
       done();
     },
-    destroy(err, cb) { clearTimeout(timer); cb(err); },
+    destroy(err, cb) {
+      clearTimeout(timer);
+      cb(err);
+    },
   });
   const play = (r: Exclude<Reply, 'silence'>): void => {
     const bytes = httpResponse(r.status, r.body);
@@ -84,7 +87,13 @@ function client(replies: Reply[]): { client: KubeHttpClient; requests: string[];
 }
 
 const status = (code: number, reason: string, message: string, causes: string[] = []) => ({
-  kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code,
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: 'Failure',
+  message,
+  reason,
+  code,
   ...(causes.length ? { details: { causes: causes.map((r) => ({ reason: r, message: 'm' })) } } : {}),
 });
 
@@ -93,7 +102,11 @@ const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name
 describe('KubeHttpClient', () => {
   it('sends the path, query, Accept and credentials, and parses a JSON body that arrives in parts', async () => {
     const { client: c, requests } = client([{ status: 200, body: deployment, parts: 3, pauseMs: 5 }]);
-    const got = await c.getJson({ path: '/apis/apps/v1/namespaces/olm/deployments/olm-operator', query: { resourceVersion: '0', limit: undefined }, accept: 'application/json' });
+    const got = await c.getJson({
+      path: '/apis/apps/v1/namespaces/olm/deployments/olm-operator',
+      query: { resourceVersion: '0', limit: undefined },
+      accept: 'application/json',
+    });
     expect(got).toEqual(deployment);
     expect(requests[0]).toMatch(/^GET \/apis\/apps\/v1\/namespaces\/olm\/deployments\/olm-operator\?resourceVersion=0 HTTP\/1\.1\r\n/);
     expect(requests[0]).toMatch(/\r\nAccept: application\/json\r\n/);
@@ -105,7 +118,11 @@ describe('KubeHttpClient', () => {
     const { client: c } = client([{ status: 404, body: status(404, 'NotFound', 'deployments.apps "x" not found') }]);
     const err = await c.getJson({ path: '/apis/apps/v1/namespaces/olm/deployments/x', accept: 'application/json' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KubeApiError);
-    expect(err).toMatchObject({ statusCode: 404, reason: 'NotFound', message: 'GET /apis/apps/v1/namespaces/olm/deployments/x: HTTP 404: deployments.apps "x" not found' });
+    expect(err).toMatchObject({
+      statusCode: 404,
+      reason: 'NotFound',
+      message: 'GET /apis/apps/v1/namespaces/olm/deployments/x: HTTP 404: deployments.apps "x" not found',
+    });
     expect(isExpiredError(err)).toBe(false);
   });
 
@@ -140,7 +157,9 @@ describe('KubeHttpClient', () => {
   it('the deadline firing in the middle of a body ends the request too', async () => {
     const { client: c, progress } = client([{ status: 200, body: deployment, parts: 2, pauseMs: 60_000 }]);
     const review = new AbortController();
-    const pending = c.getJson({ path: '/apis/apps/v1/namespaces/olm/deployments/olm-operator', accept: 'application/json', signal: review.signal }).catch((e: unknown) => e);
+    const pending = c
+      .getJson({ path: '/apis/apps/v1/namespaces/olm/deployments/olm-operator', accept: 'application/json', signal: review.signal })
+      .catch((e: unknown) => e);
     await until(() => progress.partsSent === 1); // headers and the first half of the body are out; the rest would take a minute
     review.abort(new Error('budget ran out'));
     expect(await pending).toBeInstanceOf(Error);
@@ -164,7 +183,10 @@ describe('API server answers as a review sees them (LiveReader over KubeHttpClie
     return new LiveReader({ client: c, discovery: new Discovery({ client: c }), timeoutMs, concurrency: 2 });
   };
   const kindOf = async (p: Promise<unknown>): Promise<string> => {
-    const err = await p.then(() => undefined, (e: unknown) => e);
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     return err instanceof UndecidedError ? err.kind : `not undecided: ${String(err)}`;
   };
 
@@ -172,7 +194,10 @@ describe('API server answers as a review sees them (LiveReader over KubeHttpClie
     const live = reader([
       { status: 200, body: deployment },
       { status: 404, body: status(404, 'NotFound', 'not found') },
-      { status: 403, body: status(403, 'Forbidden', 'deployments.apps is forbidden: User "system:serviceaccount:teardown-guard:teardown-guard" cannot get resource') },
+      {
+        status: 403,
+        body: status(403, 'Forbidden', 'deployments.apps is forbidden: User "system:serviceaccount:teardown-guard:teardown-guard" cannot get resource'),
+      },
       { status: 401, body: status(401, 'Unauthorized', 'Unauthorized') },
       { status: 500, body: status(500, 'InternalError', 'etcdserver: request timed out') },
     ]);

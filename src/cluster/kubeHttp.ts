@@ -105,7 +105,11 @@ export function createKubeHttpClient(kubeConfig: KubeConfig, transport?: KubeTra
         ? new http.Agent({ keepAlive: true })
         : new https.Agent({
             keepAlive: true,
-            ca: tls.ca, cert: tls.cert, key: tls.key, pfx: tls.pfx, passphrase: tls.passphrase,
+            ca: tls.ca,
+            cert: tls.cert,
+            key: tls.key,
+            pfx: tls.pfx,
+            passphrase: tls.passphrase,
             servername: tls.servername,
             ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
           });

@@ -8,7 +8,10 @@ import { KubeApiError, type KubeHttpClient, type KubeRequest } from './kubeHttp.
 import { LiveReader } from './liveReads.ts';
 import { UndecidedError } from './view.ts';
 
-interface Seen { path: string; aborted: boolean }
+interface Seen {
+  path: string;
+  aborted: boolean;
+}
 
 /** Answers each GET after `delayMs`, unless its signal aborts first (then rejects, as the real client does). */
 function slowClient(delayMs: number, seen: Seen[], answer: (path: string) => unknown = () => ({ metadata: { name: 'olm-operator' } })): KubeHttpClient {
@@ -20,14 +23,22 @@ function slowClient(delayMs: number, seen: Seen[], answer: (path: string) => unk
         let done = false;
         const timer = setTimeout(() => {
           done = true;
-          try { resolve(answer(req.path) as T); } catch (e) { reject(e as Error); }
+          try {
+            resolve(answer(req.path) as T);
+          } catch (e) {
+            reject(e as Error);
+          }
         }, delayMs);
-        req.signal?.addEventListener('abort', () => {
-          if (done) return;
-          entry.aborted = true;
-          clearTimeout(timer);
-          reject(new Error('aborted'));
-        }, { once: true });
+        req.signal?.addEventListener(
+          'abort',
+          () => {
+            if (done) return;
+            entry.aborted = true;
+            clearTimeout(timer);
+            reject(new Error('aborted'));
+          },
+          { once: true },
+        );
       });
     },
     openStream: () => Promise.reject(new Error('not used')),
@@ -63,9 +74,11 @@ describe('LiveReader: one deadline per review', () => {
     expect(seen).toEqual([]);
   });
 
-  it("without a review deadline each read keeps its own budget", async () => {
+  it('without a review deadline each read keeps its own budget', async () => {
     const seen: Seen[] = [];
-    const err = await reader(slowClient(200, seen), 30).deployment('olm', 'olm-operator').catch((e: unknown) => e);
+    const err = await reader(slowClient(200, seen), 30)
+      .deployment('olm', 'olm-operator')
+      .catch((e: unknown) => e);
     expect((err as UndecidedError).kind).toBe('timeout');
     expect((err as UndecidedError).reason).toContain('timed out after 30 ms');
   });
@@ -73,11 +86,17 @@ describe('LiveReader: one deadline per review', () => {
 
 describe('LiveReader: undecided kinds', () => {
   it('401/403 are forbidden, other API errors lookup-failed, 404 is an answer', async () => {
-    const status = (code: number) => () => { throw new KubeApiError(code, `GET /apis/apps/v1/namespaces/olm/deployments/x: ${code}`); };
+    const status = (code: number) => () => {
+      throw new KubeApiError(code, `GET /apis/apps/v1/namespaces/olm/deployments/x: ${code}`);
+    };
     const seen: Seen[] = [];
-    const forbidden = await reader(slowClient(1, seen, status(403)), 1000).deployment('olm', 'x').catch((e: unknown) => e);
+    const forbidden = await reader(slowClient(1, seen, status(403)), 1000)
+      .deployment('olm', 'x')
+      .catch((e: unknown) => e);
     expect((forbidden as UndecidedError).kind).toBe('forbidden');
-    const failed = await reader(slowClient(1, seen, status(503)), 1000).deployment('olm', 'x').catch((e: unknown) => e);
+    const failed = await reader(slowClient(1, seen, status(503)), 1000)
+      .deployment('olm', 'x')
+      .catch((e: unknown) => e);
     expect((failed as UndecidedError).kind).toBe('lookup-failed');
     expect(await reader(slowClient(1, seen, status(404)), 1000).deployment('olm', 'x')).toBeUndefined();
   });

@@ -34,7 +34,10 @@ class DeadlineExceeded extends Error {
   override readonly name = 'DeadlineExceeded';
 }
 
-interface ListPage { metadata?: { continue?: string }; items?: unknown[] }
+interface ListPage {
+  metadata?: { continue?: string };
+  items?: unknown[];
+}
 
 export class LiveReader {
   private readonly options: LiveReaderOptions;
@@ -50,50 +53,61 @@ export class LiveReader {
 
   /** Every record of `release` in every namespace, from one label-selected list per storage kind. */
   releaseRecords(release: string, reviewDeadline?: AbortSignal): Promise<ReleaseRecordMeta[]> {
-    return this.bounded(`live list of Helm release records of "${release}"`, async (signal) => {
-      // A name that cannot be a label value cannot be on any record Helm wrote.
-      if (!LABEL_VALUE.test(release)) return [];
-      const selector = `owner=helm,name=${release}`;
-      const storages = [
-        { storage: 'Secret' as const, path: '/api/v1/secrets' },
-        { storage: 'ConfigMap' as const, path: '/api/v1/configmaps' },
-      ];
-      const perStorage = await Promise.all(
-        storages.map(async ({ storage, path }) => {
-          const records: ReleaseRecordMeta[] = [];
-          let continueToken: string | undefined;
-          do {
-            const page = await this.options.client.getJson<ListPage>({
-              path, accept: ACCEPT_METADATA_LIST, signal, query: { labelSelector: selector, limit: 500, continue: continueToken },
-            });
-            for (const item of page.items ?? []) {
-              const record = releaseRecordFromMeta(storage, item as PartialObjectMetadata);
-              if (record && record.release === release) records.push(record);
-            }
-            continueToken = page.metadata?.continue || undefined;
-          } while (continueToken);
-          return records;
-        }),
-      );
-      return sortReleaseRecords(perStorage.flat());
-    }, reviewDeadline);
+    return this.bounded(
+      `live list of Helm release records of "${release}"`,
+      async (signal) => {
+        // A name that cannot be a label value cannot be on any record Helm wrote.
+        if (!LABEL_VALUE.test(release)) return [];
+        const selector = `owner=helm,name=${release}`;
+        const storages = [
+          { storage: 'Secret' as const, path: '/api/v1/secrets' },
+          { storage: 'ConfigMap' as const, path: '/api/v1/configmaps' },
+        ];
+        const perStorage = await Promise.all(
+          storages.map(async ({ storage, path }) => {
+            const records: ReleaseRecordMeta[] = [];
+            let continueToken: string | undefined;
+            do {
+              const page = await this.options.client.getJson<ListPage>({
+                path,
+                accept: ACCEPT_METADATA_LIST,
+                signal,
+                query: { labelSelector: selector, limit: 500, continue: continueToken },
+              });
+              for (const item of page.items ?? []) {
+                const record = releaseRecordFromMeta(storage, item as PartialObjectMetadata);
+                if (record && record.release === release) records.push(record);
+              }
+              continueToken = page.metadata?.continue || undefined;
+            } while (continueToken);
+            return records;
+          }),
+        );
+        return sortReleaseRecords(perStorage.flat());
+      },
+      reviewDeadline,
+    );
   }
 
   /** One Deployment, whole (its status is the point); undefined when it does not exist. */
   deployment(namespace: string, name: string, reviewDeadline?: AbortSignal): Promise<KubeObject | undefined> {
-    return this.bounded(`live read of Deployment ${namespace}/${name}`, async (signal) => {
-      try {
-        const obj = await this.options.client.getJson<KubeObject>({
-          path: restPath({ group: 'apps', version: 'v1', resource: 'deployments', namespaced: true }, namespace, name),
-          accept: ACCEPT_JSON,
-          signal,
-        });
-        return trimFullObject(obj);
-      } catch (err) {
-        if (err instanceof KubeApiError && err.statusCode === 404) return undefined;
-        throw err;
-      }
-    }, reviewDeadline);
+    return this.bounded(
+      `live read of Deployment ${namespace}/${name}`,
+      async (signal) => {
+        try {
+          const obj = await this.options.client.getJson<KubeObject>({
+            path: restPath({ group: 'apps', version: 'v1', resource: 'deployments', namespaced: true }, namespace, name),
+            accept: ACCEPT_JSON,
+            signal,
+          });
+          return trimFullObject(obj);
+        } catch (err) {
+          if (err instanceof KubeApiError && err.statusCode === 404) return undefined;
+          throw err;
+        }
+      },
+      reviewDeadline,
+    );
   }
 
   /**
@@ -106,51 +120,61 @@ export class LiveReader {
 
   /** As objectsState, with the Helm release each existing object's annotations name. */
   objects(refs: readonly ObjectRef[], reviewDeadline?: AbortSignal): Promise<LiveObject[]> {
-    return this.bounded(`live existence check of ${refs.length} object(s)`, async (signal) => {
-      const resolved = await this.resolveKinds(refs, signal);
-      const found = new Array<LiveObject>(refs.length);
-      await forEachLimited(refs.length, this.options.concurrency, signal, async (i) => {
-        const ref = refs[i] as ObjectRef;
-        const resource = resolved.get(kindKey(ref));
-        if (!resource) {
-          found[i] = { state: 'gone' };
-          return;
-        }
-        if (resource.namespaced && !ref.namespace) {
-          throw new UndecidedError('internal', `${formatRef(ref)} is namespaced but the reference names no namespace`);
-        }
-        try {
-          const obj = await this.options.client.getJson<PartialObjectMetadata>({
-            path: restPath(resource, ref.namespace, ref.name), accept: ACCEPT_METADATA, signal,
-          });
-          const entry: LiveObject = { state: obj.metadata?.deletionTimestamp ? 'deleting' : 'exists' };
-          const owner = helmOwnerOf(obj);
-          if (owner) entry.helmOwner = owner;
-          found[i] = entry;
-        } catch (err) {
-          if (err instanceof KubeApiError && err.statusCode === 404) found[i] = { state: 'gone' };
-          else throw err;
-        }
-      });
-      return found;
-    }, reviewDeadline);
+    return this.bounded(
+      `live existence check of ${refs.length} object(s)`,
+      async (signal) => {
+        const resolved = await this.resolveKinds(refs, signal);
+        const found = new Array<LiveObject>(refs.length);
+        await forEachLimited(refs.length, this.options.concurrency, signal, async (i) => {
+          const ref = refs[i] as ObjectRef;
+          const resource = resolved.get(kindKey(ref));
+          if (!resource) {
+            found[i] = { state: 'gone' };
+            return;
+          }
+          if (resource.namespaced && !ref.namespace) {
+            throw new UndecidedError('internal', `${formatRef(ref)} is namespaced but the reference names no namespace`);
+          }
+          try {
+            const obj = await this.options.client.getJson<PartialObjectMetadata>({
+              path: restPath(resource, ref.namespace, ref.name),
+              accept: ACCEPT_METADATA,
+              signal,
+            });
+            const entry: LiveObject = { state: obj.metadata?.deletionTimestamp ? 'deleting' : 'exists' };
+            const owner = helmOwnerOf(obj);
+            if (owner) entry.helmOwner = owner;
+            found[i] = entry;
+          } catch (err) {
+            if (err instanceof KubeApiError && err.statusCode === 404) found[i] = { state: 'gone' };
+            else throw err;
+          }
+        });
+        return found;
+      },
+      reviewDeadline,
+    );
   }
 
   /** One release record, whole; undefined when it no longer exists. Never logged: it holds chart values. */
   releaseRecord(record: Pick<ReleaseRecordMeta, 'storage' | 'namespace' | 'objectName'>, reviewDeadline?: AbortSignal): Promise<KubeObject | undefined> {
     const resource = record.storage === 'Secret' ? 'secrets' : 'configmaps';
-    return this.bounded(`live read of release record ${record.namespace}/${record.objectName}`, async (signal) => {
-      try {
-        return await this.options.client.getJson<KubeObject>({
-          path: restPath({ group: '', version: 'v1', resource, namespaced: true }, record.namespace, record.objectName),
-          accept: ACCEPT_JSON,
-          signal,
-        });
-      } catch (err) {
-        if (err instanceof KubeApiError && err.statusCode === 404) return undefined;
-        throw err;
-      }
-    }, reviewDeadline);
+    return this.bounded(
+      `live read of release record ${record.namespace}/${record.objectName}`,
+      async (signal) => {
+        try {
+          return await this.options.client.getJson<KubeObject>({
+            path: restPath({ group: '', version: 'v1', resource, namespaced: true }, record.namespace, record.objectName),
+            accept: ACCEPT_JSON,
+            signal,
+          });
+        } catch (err) {
+          if (err instanceof KubeApiError && err.statusCode === 404) return undefined;
+          throw err;
+        }
+      },
+      reviewDeadline,
+    );
   }
 
   /** Maps each distinct apiVersion/kind to its resource, refreshing discovery at most once on a miss. */
@@ -233,8 +257,14 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     const onAbort = (): void => reject(signal.reason as Error);
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
-      (value) => { signal.removeEventListener('abort', onAbort); resolve(value); },
-      (err: unknown) => { signal.removeEventListener('abort', onAbort); reject(err as Error); },
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
     );
   });
 }

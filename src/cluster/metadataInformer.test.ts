@@ -9,13 +9,24 @@ import { KubeApiError, type KubeHttpClient, type KubeRequest } from './kubeHttp.
 import { createInformer, type InformerChange } from './metadataInformer.ts';
 import type { PartialObjectMetadata } from '../k8s/types.ts';
 
-const meta = (name: string, rv: string): PartialObjectMetadata => ({ apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: { name, namespace: 'ns', resourceVersion: rv } });
-const list = (rv: string, ...names: string[]) => ({ kind: 'PartialObjectMetadataList', metadata: { resourceVersion: rv }, items: names.map((n) => meta(n, rv)) });
+const meta = (name: string, rv: string): PartialObjectMetadata => ({
+  apiVersion: 'meta.k8s.io/v1',
+  kind: 'PartialObjectMetadata',
+  metadata: { name, namespace: 'ns', resourceVersion: rv },
+});
+const list = (rv: string, ...names: string[]) => ({
+  kind: 'PartialObjectMetadataList',
+  metadata: { resourceVersion: rv },
+  items: names.map((n) => meta(n, rv)),
+});
 const event = (type: string, object: unknown) => `${JSON.stringify({ type, object })}\n`;
 
 type ListStep = ReturnType<typeof list> | KubeApiError;
 /** A watch: lines to send, then how the stream ends ('end', 'hold' until aborted). */
-interface WatchStep { lines: string[]; then: 'end' | 'hold' }
+interface WatchStep {
+  lines: string[];
+  then: 'end' | 'hold';
+}
 
 function scriptedClient(lists: ListStep[], watches: WatchStep[]) {
   const watchQueries: Array<Record<string, unknown>> = [];
@@ -56,7 +67,12 @@ describe('MetadataInformer', () => {
   it('relists on a 410 arriving mid-stream, and the relist emits the deletion it missed', async () => {
     const { client, listCalls } = scriptedClient(
       [list('10', 'a', 'b'), list('30', 'a', 'c')],
-      [{ lines: [event('ADDED', meta('c', '20')), event('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' })], then: 'hold' }],
+      [
+        {
+          lines: [event('ADDED', meta('c', '20')), event('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' })],
+          then: 'hold',
+        },
+      ],
     );
     const informer = createInformer({ client, resource: { group: '', version: 'v1', resource: 'secrets' }, ...FAST });
     const changes: Array<InformerChange<PartialObjectMetadata>> = [];
@@ -64,7 +80,12 @@ describe('MetadataInformer', () => {
     informer.start();
     try {
       await until('the relist', () => listCalls() >= 2 && informer.list().length === 2);
-      expect(informer.list().map((o) => o.metadata.name).sort()).toEqual(['a', 'c']);
+      expect(
+        informer
+          .list()
+          .map((o) => o.metadata.name)
+          .sort(),
+      ).toEqual(['a', 'c']);
       expect(changes.filter((c) => c.type === 'deleted').map((c) => c.object.metadata.name)).toEqual(['b']);
       expect(informer.status().counters.expired).toBe(1);
       expect(informer.status().counters.relists).toBe(1);
@@ -96,7 +117,10 @@ describe('MetadataInformer', () => {
   it('backs off and counts a failure when a watch closes before delivering anything, then follows the server again', async () => {
     const { client } = scriptedClient(
       [list('10', 'a')],
-      [{ lines: [], then: 'end' }, { lines: [event('ADDED', meta('e', '12'))], then: 'hold' }],
+      [
+        { lines: [], then: 'end' },
+        { lines: [event('ADDED', meta('e', '12'))], then: 'hold' },
+      ],
     );
     const informer = createInformer({ client, resource: { group: '', version: 'v1', resource: 'secrets' }, ...FAST });
     informer.start();
@@ -127,10 +151,7 @@ describe('MetadataInformer', () => {
   });
 
   it('keeps following the server when a change listener throws', async () => {
-    const { client } = scriptedClient(
-      [list('10')],
-      [{ lines: [event('ADDED', meta('x', '11')), event('ADDED', meta('y', '12'))], then: 'hold' }],
-    );
+    const { client } = scriptedClient([list('10')], [{ lines: [event('ADDED', meta('x', '11')), event('ADDED', meta('y', '12'))], then: 'hold' }]);
     const informer = createInformer({ client, resource: { group: '', version: 'v1', resource: 'secrets' }, ...FAST });
     const seen: string[] = [];
     informer.on('change', (c) => {

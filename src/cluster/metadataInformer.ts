@@ -15,7 +15,15 @@ import type { KubeObject, ObjectMeta, PartialObjectMetadata } from '../k8s/types
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { JsonLineSplitter } from './jsonLines.ts';
 import {
-  ACCEPT_JSON, ACCEPT_METADATA, ACCEPT_METADATA_LIST, isExpiredError, KubeApiError, statusCauses, statusNeedsRelist, type KubeHttpClient, type KubeStatus,
+  ACCEPT_JSON,
+  ACCEPT_METADATA,
+  ACCEPT_METADATA_LIST,
+  isExpiredError,
+  KubeApiError,
+  statusCauses,
+  statusNeedsRelist,
+  type KubeHttpClient,
+  type KubeStatus,
 } from './kubeHttp.ts';
 import { SILENT_LOGGER, type ClusterLogger } from './logger.ts';
 import { objectKey, toPartialObjectMetadata, trimFullObject } from './objectMeta.ts';

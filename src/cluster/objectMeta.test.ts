@@ -26,8 +26,12 @@ describe('cached object shapes', () => {
       apiVersion: 'meta.k8s.io/v1',
       kind: 'PartialObjectMetadata',
       metadata: {
-        name: 'sh.helm.release.v1.web.v1', namespace: 'helm-test', uid: 'u1', resourceVersion: '42',
-        labels: { owner: 'helm', name: 'web' }, finalizers: ['x/y'],
+        name: 'sh.helm.release.v1.web.v1',
+        namespace: 'helm-test',
+        uid: 'u1',
+        resourceVersion: '42',
+        labels: { owner: 'helm', name: 'web' },
+        finalizers: ['x/y'],
       },
     });
     expect(JSON.stringify(projected)).not.toContain('SDRz');

@@ -31,20 +31,35 @@ describe('releaseRecordFromMeta', () => {
 
   it('reads release, version and status from Helm labels', () => {
     expect(releaseRecordFromMeta('Secret', meta('sh.helm.release.v1.web.v2', { owner: 'helm', name: 'web', status: 'deployed', version: '2' }))).toEqual({
-      storage: 'Secret', namespace: 'helm-test', objectName: 'sh.helm.release.v1.web.v2', release: 'web', version: 2, status: 'deployed',
+      storage: 'Secret',
+      namespace: 'helm-test',
+      objectName: 'sh.helm.release.v1.web.v2',
+      release: 'web',
+      version: 2,
+      status: 'deployed',
     });
   });
 
   it('falls back to the object name when labels are missing, status unknown', () => {
-    expect(releaseRecordFromMeta('ConfigMap', meta('sh.helm.release.v1.web.v7', { owner: 'helm' }))).toMatchObject({ release: 'web', version: 7, status: 'unknown', storage: 'ConfigMap' });
+    expect(releaseRecordFromMeta('ConfigMap', meta('sh.helm.release.v1.web.v7', { owner: 'helm' }))).toMatchObject({
+      release: 'web',
+      version: 7,
+      status: 'unknown',
+      storage: 'ConfigMap',
+    });
   });
 
   it('prefers labels (what Helm queries by) over the object name', () => {
-    expect(releaseRecordFromMeta('Secret', meta('sh.helm.release.v1.web.v1', { owner: 'helm', name: 'api', version: '4', status: 'uninstalling' }))).toMatchObject({ release: 'api', version: 4 });
+    expect(
+      releaseRecordFromMeta('Secret', meta('sh.helm.release.v1.web.v1', { owner: 'helm', name: 'api', version: '4', status: 'uninstalling' })),
+    ).toMatchObject({ release: 'api', version: 4 });
   });
 
   it('keeps deletionTimestamp', () => {
-    expect(releaseRecordFromMeta('Secret', meta('sh.helm.release.v1.web.v1', { name: 'web', version: '1' }, { deletionTimestamp: '2025-01-01T00:00:00Z' }))?.deletionTimestamp).toBe('2025-01-01T00:00:00Z');
+    expect(
+      releaseRecordFromMeta('Secret', meta('sh.helm.release.v1.web.v1', { name: 'web', version: '1' }, { deletionTimestamp: '2025-01-01T00:00:00Z' }))
+        ?.deletionTimestamp,
+    ).toBe('2025-01-01T00:00:00Z');
   });
 
   it('returns undefined for objects that are not records', () => {
@@ -53,7 +68,14 @@ describe('releaseRecordFromMeta', () => {
   });
 
   it('sorts by namespace then version', () => {
-    const r = (namespace: string, version: number) => ({ storage: 'Secret' as const, namespace, objectName: `x${version}`, release: 'x', version, status: 'deployed' });
+    const r = (namespace: string, version: number) => ({
+      storage: 'Secret' as const,
+      namespace,
+      objectName: `x${version}`,
+      release: 'x',
+      version,
+      status: 'deployed',
+    });
     expect(sortReleaseRecords([r('b', 1), r('a', 10), r('a', 2)]).map((x) => `${x.namespace}:${x.version}`)).toEqual(['a:2', 'a:10', 'b:1']);
   });
 });

@@ -7,7 +7,6 @@ import type { ReleaseRecordMeta } from './view.ts';
 /** Label selector that matches every Helm release record (Helm's storage drivers set it). */
 export const HELM_RECORD_SELECTOR = 'owner=helm';
 
-
 /** A label holding a non-negative integer (version, or Unix seconds). */
 function parseVersionLabel(value: string | undefined): number | undefined {
   if (value === undefined || !/^\d+$/.test(value)) return undefined;

@@ -47,7 +47,9 @@ export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = 
   const records = toRecords(snapshot.releaseRecords);
   const liveRecords = live.releaseRecords ? toRecords(live.releaseRecords) : records;
   const calls = { live: 0 };
-  const requireSynced = (): void => { if (!synced) throw new UndecidedError('cache-unsynced', 'watch caches have not synced yet'); };
+  const requireSynced = (): void => {
+    if (!synced) throw new UndecidedError('cache-unsynced', 'watch caches have not synced yet');
+  };
   const liveRead = (): void => {
     calls.live++;
     if (live.failWith) throw new UndecidedError('lookup-failed', live.failWith);
@@ -80,8 +82,10 @@ export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = 
     clusterRoleBindingsFor(saNamespace, saName) {
       requireSynced();
       return snapshot.clusterRoleBindings.filter((b) =>
-        ((b['subjects'] as Array<{ kind?: string; name?: string; namespace?: string }> | undefined) ?? [])
-          .some((s) => s.kind === 'ServiceAccount' && s.name === saName && s.namespace === saNamespace));
+        ((b['subjects'] as Array<{ kind?: string; name?: string; namespace?: string }> | undefined) ?? []).some(
+          (s) => s.kind === 'ServiceAccount' && s.name === saName && s.namespace === saNamespace,
+        ),
+      );
     },
     clusterRoleExists(name) {
       requireSynced();
@@ -118,13 +122,20 @@ export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = 
     async liveReleaseRecord(record) {
       liveRead();
       const pool: KubeObject[] = live.fullReleaseRecords ?? snapshot.releaseRecords.map((o): KubeObject => ({ ...o }));
-      return pool.find((o) => o['data'] !== undefined && o.metadata?.namespace === record.namespace &&
-        o.metadata?.name === record.objectName && (o.kind ?? 'Secret') === record.storage);
+      return pool.find(
+        (o) =>
+          o['data'] !== undefined &&
+          o.metadata?.namespace === record.namespace &&
+          o.metadata?.name === record.objectName &&
+          (o.kind ?? 'Secret') === record.storage,
+      );
     },
     isNamespaced(apiVersion, kind) {
       return snapshot.namespaced[`${apiVersion}/${kind}`];
     },
     // Snapshot reads answer at once: no deadline can pass during them.
-    withDeadline() { return this; },
+    withDeadline() {
+      return this;
+    },
   };
 }

@@ -45,7 +45,10 @@ export interface ReleaseRecordMeta {
 }
 
 /** The Helm release an object's ownership annotations name (`meta.helm.sh/release-*`). */
-export interface HelmOwnerRef { name: string; namespace: string }
+export interface HelmOwnerRef {
+  name: string;
+  namespace: string;
+}
 
 export type LiveObjectState = 'exists' | 'gone' | 'deleting';
 

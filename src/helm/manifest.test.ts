@@ -16,26 +16,37 @@ describe('manifestObjects', () => {
   });
 
   it('flattens List documents and skips empty ones', () => {
-    const text = '---\n\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: a}}\n- {apiVersion: v1, kind: Secret, metadata: {name: b, namespace: n}}\n';
+    const text =
+      '---\n\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: a}}\n- {apiVersion: v1, kind: Secret, metadata: {name: b, namespace: n}}\n';
     expect(manifestObjects(text).map((o) => o.name)).toEqual(['a', 'b']);
   });
 
   it("treats any helm.sh/resource-policy value as Helm's uninstall does: keep keeps, any other value is neither kept nor deleted", () => {
-    const doc = (name: string, policy?: string) => `---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}${policy === undefined ? '' : `\n  annotations:\n    helm.sh/resource-policy: ${policy}`}`;
-    const objs = manifestObjects([doc('plain'), doc('kept', 'keep'), doc('upper', ' Keep '), doc('deleted', 'delete'), doc('empty', '""'), doc('unset', '')].join('\n'));
+    const doc = (name: string, policy?: string) =>
+      `---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}${policy === undefined ? '' : `\n  annotations:\n    helm.sh/resource-policy: ${policy}`}`;
+    const objs = manifestObjects(
+      [doc('plain'), doc('kept', 'keep'), doc('upper', ' Keep '), doc('deleted', 'delete'), doc('empty', '""'), doc('unset', '')].join('\n'),
+    );
     expect(Object.fromEntries(objs.map((o) => [o.name, o.keep]))).toEqual({ plain: false, kept: true, upper: true, deleted: true, empty: true, unset: true });
   });
 
-  it('applies a List document\'s resource policy to all its items, and ignores item-level ones (Helm reads the document head)', () => {
-    const list = (policy: string) => `---\napiVersion: v1\nkind: List\nmetadata:\n  annotations:\n    helm.sh/resource-policy: ${policy}\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: a}}\n- {apiVersion: v1, kind: Secret, metadata: {name: b}}\n`;
+  it("applies a List document's resource policy to all its items, and ignores item-level ones (Helm reads the document head)", () => {
+    const list = (policy: string) =>
+      `---\napiVersion: v1\nkind: List\nmetadata:\n  annotations:\n    helm.sh/resource-policy: ${policy}\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: a}}\n- {apiVersion: v1, kind: Secret, metadata: {name: b}}\n`;
     expect(manifestObjects(list('keep')).map((o) => o.keep)).toEqual([true, true]);
-    const itemOnly = '---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: a, annotations: {helm.sh/resource-policy: keep}}}\n';
+    const itemOnly =
+      '---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: a, annotations: {helm.sh/resource-policy: keep}}}\n';
     expect(manifestObjects(itemOnly).map((o) => o.keep)).toEqual([false]);
   });
 
   it('refuses a YAML alias bomb instead of expanding it', () => {
     const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
-    for (let i = 1; i < 12; i++) lines.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+    for (let i = 1; i < 12; i++)
+      lines.push(
+        `a${i}: &a${i} [${Array(10)
+          .fill(`*a${i - 1}`)
+          .join(', ')}]`,
+      );
     const bomb = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n  ${lines.join('\n  ')}\n`;
     expect(() => manifestObjects(bomb)).toThrow(ManifestParseError);
   });
@@ -48,13 +59,16 @@ describe('manifestObjects', () => {
   });
 
   it('throws only ManifestParseError on arbitrary text (property)', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 200 }), (text) => {
-      try {
-        manifestObjects(text);
-      } catch (err) {
-        return err instanceof ManifestParseError;
-      }
-      return true;
-    }), { numRuns: Number(process.env['TG_FUZZ_RUNS'] ?? 10_000) });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (text) => {
+        try {
+          manifestObjects(text);
+        } catch (err) {
+          return err instanceof ManifestParseError;
+        }
+        return true;
+      }),
+      { numRuns: Number(process.env['TG_FUZZ_RUNS'] ?? 10_000) },
+    );
   });
 });

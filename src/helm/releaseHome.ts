@@ -6,7 +6,10 @@
 // the release's own uninstall touched: their `meta.helm.sh/release-*` annotations name it.
 
 /** The release an object's ownership annotations name. */
-export interface ReleaseOwner { releaseName: string; releaseNamespace: string }
+export interface ReleaseOwner {
+  releaseName: string;
+  releaseNamespace: string;
+}
 
 /**
  * The namespace a release whose records are in `recordsNamespace` lives in, judged from the owners
@@ -15,7 +18,10 @@ export interface ReleaseOwner { releaseName: string; releaseNamespace: string }
  * objects are that other release's: incident B's victims, not this release's home).
  */
 export function releaseHomeFromOwners(
-  release: string, recordsNamespace: string, owners: Iterable<ReleaseOwner | undefined>, hasOwnRecords: (namespace: string) => boolean,
+  release: string,
+  recordsNamespace: string,
+  owners: Iterable<ReleaseOwner | undefined>,
+  hasOwnRecords: (namespace: string) => boolean,
 ): string {
   const homes = new Set<string>();
   for (const o of owners) if (o && o.releaseName === release) homes.add(o.releaseNamespace);

@@ -53,9 +53,7 @@ export function decodeReleaseRecord(record: KubeObject, limits: DecodeLimits = D
   if (encoded.length > limits.maxEncodedBytes) {
     throw new ReleaseDecodeError(`data.release is ${encoded.length} bytes, over the ${limits.maxEncodedBytes}-byte limit`);
   }
-  const helmEncoded = kind === 'Secret'
-    ? decodeBase64Strict(encoded, 'Secret data.release').toString('latin1')
-    : encoded;
+  const helmEncoded = kind === 'Secret' ? decodeBase64Strict(encoded, 'Secret data.release').toString('latin1') : encoded;
   const payload = decodeBase64Strict(helmEncoded, 'release payload');
   let json: Buffer;
   if (payload.length >= 2 && payload[0] === GZIP_MAGIC_0 && payload[1] === GZIP_MAGIC_1) {
@@ -63,9 +61,7 @@ export function decodeReleaseRecord(record: KubeObject, limits: DecodeLimits = D
       json = gunzipSync(payload, { maxOutputLength: limits.maxDecodedBytes });
     } catch (err) {
       const tooBig = err instanceof RangeError || (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
-      throw new ReleaseDecodeError(tooBig
-        ? `release payload decompresses to more than ${limits.maxDecodedBytes} bytes`
-        : `release payload is not valid gzip`);
+      throw new ReleaseDecodeError(tooBig ? `release payload decompresses to more than ${limits.maxDecodedBytes} bytes` : `release payload is not valid gzip`);
     }
   } else {
     if (payload.length > limits.maxDecodedBytes) throw new ReleaseDecodeError('release payload is over the size limit');

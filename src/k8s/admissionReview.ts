@@ -2,8 +2,16 @@
 // Only the fields the guard reads or writes are typed tightly.
 import type { KubeObject } from './types.ts';
 
-export interface GroupVersionKind { group: string; version: string; kind: string }
-export interface GroupVersionResource { group: string; version: string; resource: string }
+export interface GroupVersionKind {
+  group: string;
+  version: string;
+  kind: string;
+}
+export interface GroupVersionResource {
+  group: string;
+  version: string;
+  resource: string;
+}
 
 export interface UserInfo {
   username?: string;

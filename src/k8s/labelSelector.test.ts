@@ -18,7 +18,9 @@ describe('label selectors', () => {
   });
 
   it('names the part it cannot parse', () => {
-    expect(() => parseLabelSelector('app=olm,tier in control')).toThrow(new LabelSelectorError('label selector "app=olm,tier in control": cannot parse "tier in control"'));
+    expect(() => parseLabelSelector('app=olm,tier in control')).toThrow(
+      new LabelSelectorError('label selector "app=olm,tier in control": cannot parse "tier in control"'),
+    );
   });
 });
 

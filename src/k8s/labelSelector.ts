@@ -5,9 +5,7 @@ export class LabelSelectorError extends Error {
   override readonly name = 'LabelSelectorError';
 }
 
-export type Requirement =
-  | { key: string; op: 'exists' | 'notexists' }
-  | { key: string; op: 'in' | 'notin'; values: string[] };
+export type Requirement = { key: string; op: 'exists' | 'notexists' } | { key: string; op: 'in' | 'notin'; values: string[] };
 
 /** Splits on commas that are not inside a `( ... )` value set. */
 function splitTopLevel(selector: string): string[] {
@@ -43,7 +41,10 @@ export function parseLabelSelector(selector: string): Requirement[] {
     }
     m = SET.exec(part);
     if (m?.[1] !== undefined && m[3] !== undefined) {
-      const values = m[3].split(',').map((v) => v.trim()).filter((v) => v.length > 0);
+      const values = m[3]
+        .split(',')
+        .map((v) => v.trim())
+        .filter((v) => v.length > 0);
       return { key: m[1], op: m[2] === 'notin' ? 'notin' : 'in', values: [...new Set(values)].sort() };
     }
     m = EXISTS.exec(part);
@@ -58,10 +59,14 @@ export function matchesLabelSelector(requirements: readonly Requirement[], label
   return requirements.every((r) => {
     const has = Object.hasOwn(l, r.key);
     switch (r.op) {
-      case 'exists': return has;
-      case 'notexists': return !has;
-      case 'in': return has && r.values.includes(l[r.key] ?? '');
-      case 'notin': return !has || !r.values.includes(l[r.key] ?? '');
+      case 'exists':
+        return has;
+      case 'notexists':
+        return !has;
+      case 'in':
+        return has && r.values.includes(l[r.key] ?? '');
+      case 'notin':
+        return !has || !r.values.includes(l[r.key] ?? '');
     }
   });
 }
@@ -71,10 +76,14 @@ export function canonicalLabelSelector(selector: string): string {
   return parseLabelSelector(selector)
     .map((r) => {
       switch (r.op) {
-        case 'exists': return r.key;
-        case 'notexists': return `!${r.key}`;
-        case 'in': return r.values.length === 1 ? `${r.key}=${r.values[0]}` : `${r.key} in (${r.values.join(',')})`;
-        case 'notin': return r.values.length === 1 ? `${r.key}!=${r.values[0]}` : `${r.key} notin (${r.values.join(',')})`;
+        case 'exists':
+          return r.key;
+        case 'notexists':
+          return `!${r.key}`;
+        case 'in':
+          return r.values.length === 1 ? `${r.key}=${r.values[0]}` : `${r.key} in (${r.values.join(',')})`;
+        case 'notin':
+          return r.values.length === 1 ? `${r.key}!=${r.values[0]}` : `${r.key} notin (${r.values.join(',')})`;
       }
     })
     .sort()

@@ -94,8 +94,7 @@ function assessDeployment(d: KubeObject, spec: ControllerSpec, view: ClusterView
     const bindings = view.clusterRoleBindingsFor(ns, sa).filter((b) => b.metadata?.name !== removal.clusterRoleBinding);
     const granted = bindings.some((b) => {
       const roleRef = b['roleRef'] as { kind?: string; name?: string } | undefined;
-      return roleRef?.kind === 'ClusterRole' && roleRef.name !== undefined &&
-        roleRef.name !== removal.clusterRole && view.clusterRoleExists(roleRef.name);
+      return roleRef?.kind === 'ClusterRole' && roleRef.name !== undefined && roleRef.name !== removal.clusterRole && view.clusterRoleExists(roleRef.name);
     });
     if (!granted) reasons.push(`no ClusterRoleBinding grants ServiceAccount ${ns}/${sa} of ${ref} an existing ClusterRole`);
   }
@@ -121,7 +120,10 @@ function livenessOf(spec: ControllerSpec, instances: ControllerInstance[]): Cont
 }
 
 function assess(spec: ControllerSpec, deployments: KubeObject[], view: ClusterView, removal: PendingRemoval): ControllerLiveness {
-  return livenessOf(spec, deployments.map((d) => assessDeployment(d, spec, view, removal)));
+  return livenessOf(
+    spec,
+    deployments.map((d) => assessDeployment(d, spec, view, removal)),
+  );
 }
 
 /**
@@ -144,7 +146,10 @@ export async function controllerLiveness(spec: ControllerSpec, view: ClusterView
     // cost one sequential live GET each per review (200 olm-operators: 200 GETs, ~1 s).
     const one = assess(spec, [d], view, removal);
     if (one.alive) {
-      return livenessOf(spec, cached.instances.map((i) => (i.namespace === inst.namespace && i.name === inst.name ? (one.instances[0] ?? i) : i)));
+      return livenessOf(
+        spec,
+        cached.instances.map((i) => (i.namespace === inst.namespace && i.name === inst.name ? (one.instances[0] ?? i) : i)),
+      );
     }
   }
   const confirmed = assess(spec, live, view, removal);

@@ -5,15 +5,16 @@ import { decide } from '../../test/support/decide.ts';
 import type { KubeObject } from '../k8s/types.ts';
 
 const exists = (...refs: string[]) => new Map(refs.map((r) => [r, 'exists' as const]));
-const purge = (status = 'uninstalling', version = 2) =>
-  review('DELETE', releaseSecret('helm-test', 'web', version, status, APP_MANIFEST));
+const purge = (status = 'uninstalling', version = 2) => review('DELETE', releaseSecret('helm-test', 'web', version, status, APP_MANIFEST));
 
 function helmOwned(kind: string, ns: string, name: string, release: string, releaseNs: string, extra: Record<string, string> = {}): KubeObject {
   const apiVersion = kind === 'Deployment' ? 'apps/v1' : 'v1';
   return {
-    apiVersion, kind,
+    apiVersion,
+    kind,
     metadata: {
-      name, namespace: ns,
+      name,
+      namespace: ns,
       labels: { 'app.kubernetes.io/managed-by': 'Helm' },
       annotations: { 'meta.helm.sh/release-name': release, 'meta.helm.sh/release-namespace': releaseNs, ...extra },
     },
@@ -33,7 +34,9 @@ describe('helm-uninstall-namespace: purge check', () => {
     expect(msg).toContain('settings.SetNamespace("helm-test")');
     expect(msg).toContain('kubectl delete -n helm-test configmap/web-config service/web deployment/web');
     expect(msg).toContain('often "default"');
-    expect(decisions).toContainEqual(expect.objectContaining({ policy: 'helm-uninstall-namespace', verdict: 'deny', reason: 'release-purged-with-resources-left' }));
+    expect(decisions).toContainEqual(
+      expect.objectContaining({ policy: 'helm-uninstall-namespace', verdict: 'deny', reason: 'release-purged-with-resources-left' }),
+    );
   });
 
   it('checks cluster-scoped objects without a namespace and explicit-namespace objects in their own namespace', async () => {
@@ -88,7 +91,9 @@ describe('helm-uninstall-namespace: purge check', () => {
   it('ignores UPDATEs that are not the transition to uninstalled (install, upgrade, the uninstalling mark)', async () => {
     const old = releaseSecret('helm-test', 'web', 2, 'deployed', APP_MANIFEST);
     const marking = releaseSecret('helm-test', 'web', 2, 'uninstalling', APP_MANIFEST);
-    const { response, liveCalls } = await decide(review('UPDATE', old, { object: marking }), helmCluster(), { live: { objects: exists('Service helm-test/web') } });
+    const { response, liveCalls } = await decide(review('UPDATE', old, { object: marking }), helmCluster(), {
+      live: { objects: exists('Service helm-test/web') },
+    });
     expect(response.allowed).toBe(true);
     expect(liveCalls).toBe(0);
   });
@@ -107,7 +112,9 @@ describe('helm-uninstall-namespace: purge check', () => {
     secret['data'] = { release: Buffer.from('not base64 at all!').toString('base64') };
     const { response, decisions } = await decide(review('DELETE', secret), helmCluster());
     expect(response.allowed).toBe(true);
-    expect(response.warnings?.[0]).toMatch(/could not check this request \(release record helm-test\/sh\.helm\.release\.v1\.web\.v2 could not be decoded: release payload is not valid base64\)/);
+    expect(response.warnings?.[0]).toMatch(
+      /could not check this request \(release record helm-test\/sh\.helm\.release\.v1\.web\.v2 could not be decoded: release payload is not valid base64\)/,
+    );
     expect(decisions).toContainEqual(expect.objectContaining({ verdict: 'undecided' }));
   });
 
@@ -258,20 +265,26 @@ describe('helm-uninstall-namespace: misdirected DELETEs that hit objects of othe
     const { response, decisions } = await decide(otherRelease(), cluster, { live: { objects: exists('ConfigMap helm-test/web-config') } });
     expect(response.allowed).toBe(false);
     expect(decisions.map((d) => d.reason).join(',')).toContain('uninstall-deletes-unrelated-object');
-    expect(response.status?.message).toContain('ConfigMap default/web-config belongs to Helm release default/cache (deployed), but the uninstall of helm-test/web is deleting it');
+    expect(response.status?.message).toContain(
+      'ConfigMap default/web-config belongs to Helm release default/cache (deployed), but the uninstall of helm-test/web is deleting it',
+    );
     expect(response.status?.message).toContain('a correct uninstall deletes ConfigMap helm-test/web-config, which still exists');
   });
 
   it('flags it for an object no release owns too', async () => {
     const cluster = helmCluster();
     cluster.releaseRecords = [uninstallingWeb()];
-    const bare: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'web-config', namespace: 'default', labels: { 'app.kubernetes.io/managed-by': 'Helm' } } };
+    const bare: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'web-config', namespace: 'default', labels: { 'app.kubernetes.io/managed-by': 'Helm' } },
+    };
     const { response } = await decide(review('DELETE', bare), cluster, { live: { objects: exists('ConfigMap helm-test/web-config') } });
     expect(response.allowed).toBe(false);
     expect(response.status?.message).toContain('belongs to no Helm release');
   });
 
-  it("stays silent when the uninstall is deleting its own object too (a hand delete of a same-named object elsewhere), or the names differ", async () => {
+  it('stays silent when the uninstall is deleting its own object too (a hand delete of a same-named object elsewhere), or the names differ', async () => {
     const cluster = helmCluster();
     cluster.releaseRecords = [recordMeta('default', 'cache', 3, 'deployed'), uninstallingWeb()];
     const deleting = await decide(otherRelease(), cluster, { live: { objects: new Map([['ConfigMap helm-test/web-config', 'deleting' as const]]) } });
@@ -291,7 +304,11 @@ describe('helm-uninstall-namespace: misdirected DELETEs that hit objects of othe
     // The cache has not seen cache's own uninstalling mark yet; the live records have.
     const lagging = helmCluster();
     lagging.releaseRecords = [recordMeta('default', 'cache', 3, 'deployed'), uninstallingWeb()];
-    const liveRecords = { ...live, releaseRecords: [recordMeta('default', 'cache', 3, 'uninstalling'), uninstallingWeb()], fullReleaseRecords: [uninstallingWeb()] };
+    const liveRecords = {
+      ...live,
+      releaseRecords: [recordMeta('default', 'cache', 3, 'uninstalling'), uninstallingWeb()],
+      fullReleaseRecords: [uninstallingWeb()],
+    };
     const { response } = await decide(otherRelease(), lagging, { live: liveRecords });
     expect(response.allowed).toBe(true);
     expect(response.warnings).toBeUndefined();
@@ -300,7 +317,11 @@ describe('helm-uninstall-namespace: misdirected DELETEs that hit objects of othe
   it('reads nothing live when no release is uninstalling (the hot path)', async () => {
     const cluster = helmCluster();
     cluster.releaseRecords = [recordMeta('default', 'cache', 3, 'deployed'), recordMeta('helm-test', 'web', 1, 'deployed')];
-    const bare: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'web-config', namespace: 'default', labels: { 'app.kubernetes.io/managed-by': 'Helm' } } };
+    const bare: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'web-config', namespace: 'default', labels: { 'app.kubernetes.io/managed-by': 'Helm' } },
+    };
     const { response, liveCalls } = await decide(review('DELETE', bare), cluster);
     expect(response.allowed).toBe(true);
     expect(liveCalls).toBe(0);

@@ -86,24 +86,26 @@ async function purgeCheck(request: AdmissionRequest, view: ClusterView): Promise
   const relNs = release.namespace;
   const sample = leftovers.slice(0, 2).map(formatRef).join(', ');
   const deleteArgs = leftovers.filter((r) => r.namespace === relNs).map((r) => `${r.kind.toLowerCase()}/${r.name}`);
-  return [{
-    policy: NAME,
-    severity: 'violation',
-    code: 'release-purged-with-resources-left',
-    summary: `Helm release ${relNs}/${release.name} is being ${action} but ${leftovers.length} of its ${targets.length} resources still exist (${sample}): its DELETEs went to another namespace`,
-    detail: [
-      `The release record ${ns}/${record.metadata?.name} of Helm release ${relNs}/${release.name} is being ${action}, but these resources of the release were not deleted:`,
-      ...leftovers.map((r) => `  - ${formatRef(r)}`),
-      `A correct uninstall deletes them in ${relNs} before it purges the record. The uninstall most likely sent its DELETEs to the`,
-      `client's own namespace (its kubeconfig context, often "default"), got 404 Not Found there, and counted them as deleted.`,
-      'This is the Helm Go SDK pitfall of helm/helm#12766: action.Configuration.Init(getter, ns, ...) stores records in ns, but the kube client builds objects in the getter\'s namespace.',
-    ].join('\n'),
-    remedy: [
-      `Fix the uninstalling program: call settings.SetNamespace("${relNs}") before action.Configuration.Init, or use: helm uninstall ${release.name} -n ${relNs}`,
-      `If the record is already gone, delete the leftovers by hand: kubectl delete -n ${relNs} ${deleteArgs.join(' ') || '<resources listed above>'}`,
-    ],
-    objects: leftovers,
-  }];
+  return [
+    {
+      policy: NAME,
+      severity: 'violation',
+      code: 'release-purged-with-resources-left',
+      summary: `Helm release ${relNs}/${release.name} is being ${action} but ${leftovers.length} of its ${targets.length} resources still exist (${sample}): its DELETEs went to another namespace`,
+      detail: [
+        `The release record ${ns}/${record.metadata?.name} of Helm release ${relNs}/${release.name} is being ${action}, but these resources of the release were not deleted:`,
+        ...leftovers.map((r) => `  - ${formatRef(r)}`),
+        `A correct uninstall deletes them in ${relNs} before it purges the record. The uninstall most likely sent its DELETEs to the`,
+        `client's own namespace (its kubeconfig context, often "default"), got 404 Not Found there, and counted them as deleted.`,
+        "This is the Helm Go SDK pitfall of helm/helm#12766: action.Configuration.Init(getter, ns, ...) stores records in ns, but the kube client builds objects in the getter's namespace.",
+      ].join('\n'),
+      remedy: [
+        `Fix the uninstalling program: call settings.SetNamespace("${relNs}") before action.Configuration.Init, or use: helm uninstall ${release.name} -n ${relNs}`,
+        `If the record is already gone, delete the leftovers by hand: kubectl delete -n ${relNs} ${deleteArgs.join(' ') || '<resources listed above>'}`,
+      ],
+      objects: leftovers,
+    },
+  ];
 }
 
 /** The object's own release is doing this: its uninstall, or its install/upgrade/rollback. */
@@ -115,8 +117,9 @@ function ownOperation(own: ReleaseRecordMeta | undefined, nowMs: number, staleAf
 
 /** Fresh `uninstalling` records of other releases, or of the same release stored elsewhere. */
 function runningUninstalls(records: ReleaseRecordMeta[], owner: HelmOwnerRef | undefined, nowMs: number, staleAfterMs: number): ReleaseRecordMeta[] {
-  return latestRecords(records).filter((r) => activityOf(r, nowMs, staleAfterMs).kind === 'uninstalling' &&
-    !(owner && r.release === owner.name && r.namespace === owner.namespace));
+  return latestRecords(records).filter(
+    (r) => activityOf(r, nowMs, staleAfterMs).kind === 'uninstalling' && !(owner && r.release === owner.name && r.namespace === owner.namespace),
+  );
 }
 
 /** The latest record of each release in each namespace. */
@@ -126,7 +129,12 @@ function latestRecords(records: ReleaseRecordMeta[]): ReleaseRecordMeta[] {
   return [...byRelease.values()].flatMap((rs) => [...latestByNamespace(rs).values()]);
 }
 
-interface Misdirection { record: ReleaseRecordMeta; release: DecodedRelease; own: ObjectRef; victim: ObjectRef }
+interface Misdirection {
+  record: ReleaseRecordMeta;
+  release: DecodedRelease;
+  own: ObjectRef;
+  victim: ObjectRef;
+}
 
 /**
  * Whether this DELETE is a running uninstall's, sent to the wrong namespace: the uninstalling
@@ -142,8 +150,9 @@ async function misdirection(request: AdmissionRequest, record: ReleaseRecordMeta
   const release = await livePayload(record, view);
   if (!release || release.namespace === ns) return undefined;
   const group = request.kind.group;
-  const named = manifestOrUndecided(release).find((o) => !o.keep && o.explicitNamespace === undefined && o.kind === request.kind.kind &&
-    o.name === name && groupOf(o.apiVersion) === group);
+  const named = manifestOrUndecided(release).find(
+    (o) => !o.keep && o.explicitNamespace === undefined && o.kind === request.kind.kind && o.name === name && groupOf(o.apiVersion) === group,
+  );
   if (!named) return undefined;
   const own: ObjectRef = { apiVersion: named.apiVersion, kind: named.kind, name: named.name, namespace: release.namespace };
   const [state] = await view.liveObjects([own]);
@@ -152,14 +161,19 @@ async function misdirection(request: AdmissionRequest, record: ReleaseRecordMeta
 }
 
 function restoreAdvice(owner: HelmOwnerRef, own: ReleaseRecordMeta | undefined): string {
-  if (!own || own.status === 'uninstalled') return `Nothing records ${owner.namespace}/${owner.name} any more; re-create what was deleted from your own manifests.`;
-  return `Restore what was already deleted of ${owner.namespace}/${owner.name}: helm upgrade ${owner.name} CHART -n ${owner.namespace} --reuse-values (re-applies its current revision)` +
-    (own.version > 1 ? `, or helm rollback ${owner.name} ${own.version} -n ${owner.namespace}` : '');
+  if (!own || own.status === 'uninstalled')
+    return `Nothing records ${owner.namespace}/${owner.name} any more; re-create what was deleted from your own manifests.`;
+  return (
+    `Restore what was already deleted of ${owner.namespace}/${owner.name}: helm upgrade ${owner.name} CHART -n ${owner.namespace} --reuse-values (re-applies its current revision)` +
+    (own.version > 1 ? `, or helm rollback ${owner.name} ${own.version} -n ${owner.namespace}` : '')
+  );
 }
 
 function misdirectedFinding(m: Misdirection, owner: HelmOwnerRef | undefined, ownRecord: ReleaseRecordMeta | undefined): Finding {
-  const uninstalling = m.release.namespace === m.record.namespace
-    ? `${m.release.namespace}/${m.release.name}` : `${m.release.namespace}/${m.release.name} (records in ${m.record.namespace})`;
+  const uninstalling =
+    m.release.namespace === m.record.namespace
+      ? `${m.release.namespace}/${m.release.name}`
+      : `${m.release.namespace}/${m.release.name} (records in ${m.record.namespace})`;
   const sameName = owner?.name === m.release.name;
   const belongs = owner ? `Helm release ${owner.namespace}/${owner.name} (${ownRecord?.status ?? 'no record'})` : 'no Helm release';
   return {
@@ -170,7 +184,7 @@ function misdirectedFinding(m: Misdirection, owner: HelmOwnerRef | undefined, ow
     detail: [
       `Release ${uninstalling} is being uninstalled; its manifest names ${m.own.kind} ${m.own.name} without a namespace, so a correct uninstall deletes ${formatRef(m.own)}, which still exists.`,
       `This DELETE reached ${formatRef(m.victim)} instead, which belongs to ${belongs}: the uninstall's kube client sends its DELETEs to namespace ${m.victim.namespace ?? ''}`,
-      'instead of its own (helm/helm#12766, Helm Go SDK without settings.SetNamespace): another release\'s objects are being destroyed.',
+      "instead of its own (helm/helm#12766, Helm Go SDK without settings.SetNamespace): another release's objects are being destroyed.",
     ].join('\n'),
     remedy: [
       `Stop the program uninstalling ${uninstalling}; fix it with settings.SetNamespace("${m.release.namespace}") before action.Configuration.Init.`,

@@ -24,11 +24,15 @@ describe('olm-orphaned-finalizers: DELETE namespace', () => {
     expect(msg).toContain('ClusterServiceVersion px-operator/pixie-operator.v0.1.0');
     expect(msg).toContain('operators.coreos.com/csv-cleanup');
     expect(msg).toContain('no Deployment matching app=olm-operator');
-    expect(msg).toContain(`kubectl patch clusterserviceversions.operators.coreos.com pixie-operator.v0.1.0 -n px-operator --type=merge -p '{"metadata":{"finalizers":null}}'`);
+    expect(msg).toContain(
+      `kubectl patch clusterserviceversions.operators.coreos.com pixie-operator.v0.1.0 -n px-operator --type=merge -p '{"metadata":{"finalizers":null}}'`,
+    );
     expect(msg).toContain('olm.owner=pixie-operator.v0.1.0,olm.owner.namespace=px-operator,olm.owner.kind=ClusterServiceVersion');
     expect(msg).toContain('teardown-guard.io/break-glass');
     // Two alternatives, numbered; the manual one's commands indented under it, not numbered as steps.
-    expect(msg).toMatch(/\n {2}1\. Bring OLM olm-operator back[^\n]*\n {2}2\. Or, if it is never coming back: [^\n]*\n {5}kubectl patch clusterserviceversions/);
+    expect(msg).toMatch(
+      /\n {2}1\. Bring OLM olm-operator back[^\n]*\n {2}2\. Or, if it is never coming back: [^\n]*\n {5}kubectl patch clusterserviceversions/,
+    );
     expect(msg).toContain('\n     kubectl delete namespace px-operator');
     expect(msg).not.toMatch(/\n {2}3\. /);
     expect(decisions).toContainEqual(expect.objectContaining({ policy: 'olm-orphaned-finalizers', verdict: 'deny', reason: 'namespace-strands-finalizers' }));
@@ -163,7 +167,9 @@ describe('olm-orphaned-finalizers: deleting the controller itself', () => {
     const cluster = olmCluster();
     cluster.deployments = [olmDeployment('olm', { release: 'pixie' })];
     cluster.objects['operators.coreos.com/clusterserviceversions'] = [csv('px-operator', 'pixie-operator.v0.1.0')];
-    const olmOnly = PIXIE_MANIFEST.split('\n---').filter((d) => !d.includes('px-operator')).join('\n---');
+    const olmOnly = PIXIE_MANIFEST.split('\n---')
+      .filter((d) => !d.includes('px-operator'))
+      .join('\n---');
     cluster.releaseRecords = [releaseSecret('olm', 'pixie', 1, 'uninstalling', olmOnly)];
     const { response } = await decide(review('DELETE', olmDeployment('olm', { release: 'pixie' })), cluster);
     expect(response.status?.message).toBeUndefined();

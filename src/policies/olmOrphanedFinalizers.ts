@@ -48,7 +48,10 @@ function listing(refs: ObjectRef[], guard: FinalizerGuard): string {
 
 /** DELETE Namespace N that holds finalizer-carrying objects whose controller will not be alive. */
 async function namespaceStrandsFinalizers(ns: string, guard: FinalizerGuard, view: ClusterView): Promise<Finding | undefined> {
-  const stuck = view.listObjectMeta(guard.resource, ns).filter((o) => carriesGuardedFinalizer(o, guard)).map((o) => refOf(o, guard));
+  const stuck = view
+    .listObjectMeta(guard.resource, ns)
+    .filter((o) => carriesGuardedFinalizer(o, guard))
+    .map((o) => refOf(o, guard));
   if (stuck.length === 0) return undefined;
   const liveness = await controllerLiveness(guard.controller, view, { namespace: ns });
   const what = stuck.length === 1 ? formatRef(stuck[0] as ObjectRef) : `${stuck.length} ${guard.resource.kind}s`;
@@ -131,7 +134,9 @@ async function terminatingNamespaces(names: string[], view: ClusterView): Promis
   // namespaces are confirmed live (one GET each); past that the cache's answer stands.
   if (unconfirmed.length > 0 && unconfirmed.length <= LIVE_NAMESPACE_CONFIRMS) {
     const states = await view.liveObjectsState(unconfirmed.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', name })));
-    unconfirmed.forEach((n, i) => { if (states[i] === 'deleting') out.add(n); });
+    unconfirmed.forEach((n, i) => {
+      if (states[i] === 'deleting') out.add(n);
+    });
   }
   return out;
 }
@@ -169,21 +174,31 @@ function heldBackForUninstall(removed: string, guard: FinalizerGuard, uninstall:
  * back so the namespaces go first. Objects that merely exist hang the day they are deleted: risk.
  * Objects inside a namespace this request deletes are covered by the namespace check.
  */
-async function controllerRemoval(guard: FinalizerGuard, view: ClusterView, removal: PendingRemoval, removed: string, staleAfterMs: number, nowMs: number): Promise<Finding[]> {
+async function controllerRemoval(
+  guard: FinalizerGuard,
+  view: ClusterView,
+  removal: PendingRemoval,
+  removed: string,
+  staleAfterMs: number,
+  nowMs: number,
+): Promise<Finding[]> {
   const before = await controllerLiveness(guard.controller, view, {});
   if (!before.alive) return []; // not running already: removing the rest changes nothing
   const after = await controllerLiveness(guard.controller, view, removal);
   if (after.alive) return [];
-  const carrying = view.listObjectMeta(guard.resource)
-    .filter((o) => carriesGuardedFinalizer(o, guard) && o.metadata.namespace !== removal.namespace);
+  const carrying = view.listObjectMeta(guard.resource).filter((o) => carriesGuardedFinalizer(o, guard) && o.metadata.namespace !== removal.namespace);
   if (carrying.length === 0) return [];
-  const terminating = await terminatingNamespaces([...new Set(carrying.map((o) => o.metadata.namespace ?? ''))].filter((n) => n !== ''), view);
+  const terminating = await terminatingNamespaces(
+    [...new Set(carrying.map((o) => o.metadata.namespace ?? ''))].filter((n) => n !== ''),
+    view,
+  );
   const pending = (o: PartialObjectMetadata): boolean => o.metadata.deletionTimestamp !== undefined || terminating.has(o.metadata.namespace ?? '');
   const deleting = carrying.filter(pending).map((o) => refOf(o, guard));
   const rest = carrying.filter((o) => !pending(o));
 
-  const removedNow = before.instances.filter((b) => b.deadReasons.length === 0 &&
-    after.instances.some((a) => a.namespace === b.namespace && a.name === b.name && a.deadReasons.length > 0));
+  const removedNow = before.instances.filter(
+    (b) => b.deadReasons.length === 0 && after.instances.some((a) => a.namespace === b.namespace && a.name === b.name && a.deadReasons.length > 0),
+  );
   const uninstall = rest.length > 0 ? await uninstallInProgress(removedNow, guard, view, nowMs, staleAfterMs) : undefined;
   const doomed = uninstall?.active ? rest.filter((o) => uninstall.deletes(o)).map((o) => refOf(o, guard)) : [];
   const existing = rest.filter((o) => !(uninstall?.active && uninstall.deletes(o))).map((o) => refOf(o, guard));
@@ -201,7 +216,10 @@ async function controllerRemoval(guard: FinalizerGuard, view: ClusterView, remov
         'They would hang in Terminating (and with them their namespaces).',
       ].join('\n'),
       remedy: [
-        `Wait until those objects are gone, then remove the controller: kubectl wait --for=delete ${deleting.slice(0, 5).map((r) => `${guard.resource.resource}.${guard.resource.group}/${r.name}${r.namespace ? ` -n ${r.namespace}` : ''}`).join(' ')} --timeout=5m`,
+        `Wait until those objects are gone, then remove the controller: kubectl wait --for=delete ${deleting
+          .slice(0, 5)
+          .map((r) => `${guard.resource.resource}.${guard.resource.group}/${r.name}${r.namespace ? ` -n ${r.namespace}` : ''}`)
+          .join(' ')} --timeout=5m`,
       ],
       objects: deleting,
     });
@@ -243,7 +261,7 @@ async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyI
       const stranded = await namespaceStrandsFinalizers(ns, guard, view);
       if (stranded) findings.push(stranded);
       const hostsController = view.listDeployments(guard.controller.deploymentSelector).some((d) => d.metadata?.namespace === ns);
-      if (hostsController) findings.push(...await removal(guard, { namespace: ns }, `Deleting namespace ${ns}`));
+      if (hostsController) findings.push(...(await removal(guard, { namespace: ns }, `Deleting namespace ${ns}`)));
     }
     return findings;
   }
@@ -255,7 +273,7 @@ async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyI
     const labels = request.oldObject?.metadata?.labels;
     for (const guard of guards) {
       if (!matchesLabelSelector(parseLabelSelector(guard.controller.deploymentSelector), labels)) continue;
-      findings.push(...await removal(guard, { deployment: { namespace: ns, name } }, `Deleting Deployment ${ns}/${name}`));
+      findings.push(...(await removal(guard, { deployment: { namespace: ns, name } }, `Deleting Deployment ${ns}/${name}`)));
     }
     return findings;
   }
@@ -276,23 +294,22 @@ async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyI
     if (settings.exemptNamespaces.includes(ns)) return [];
     if (view.getNamespace(ns)?.deletionTimestamp) return [];
     for (const guard of guards) {
-      const runsAs = view.listDeployments(guard.controller.deploymentSelector)
-        .some((d) => d.metadata?.namespace === ns && serviceAccountOf(d) === name);
-      if (runsAs) findings.push(...await removal(guard, { serviceAccount: { namespace: ns, name } }, `Deleting ServiceAccount ${ns}/${name}`));
+      const runsAs = view.listDeployments(guard.controller.deploymentSelector).some((d) => d.metadata?.namespace === ns && serviceAccountOf(d) === name);
+      if (runsAs) findings.push(...(await removal(guard, { serviceAccount: { namespace: ns, name } }, `Deleting ServiceAccount ${ns}/${name}`)));
     }
     return findings;
   }
   if (isDelete(request, 'rbac.authorization.k8s.io', 'clusterrolebindings')) {
     const name = targetName(request);
     for (const guard of guards.filter((g) => g.controller.requireClusterRoleBinding)) {
-      findings.push(...await removal(guard, { clusterRoleBinding: name }, `Deleting ClusterRoleBinding ${name}`));
+      findings.push(...(await removal(guard, { clusterRoleBinding: name }, `Deleting ClusterRoleBinding ${name}`)));
     }
     return findings;
   }
   if (isDelete(request, 'rbac.authorization.k8s.io', 'clusterroles')) {
     const name = targetName(request);
     for (const guard of guards.filter((g) => g.controller.requireClusterRoleBinding)) {
-      findings.push(...await removal(guard, { clusterRole: name }, `Deleting ClusterRole ${name}`));
+      findings.push(...(await removal(guard, { clusterRole: name }, `Deleting ClusterRole ${name}`)));
     }
     return findings;
   }
@@ -301,8 +318,12 @@ async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyI
 
 export const olmOrphanedFinalizers: Policy = {
   name: NAME,
-  appliesTo: (req, settings) => isDelete(req, '', 'namespaces') || isDelete(req, 'apps', 'deployments') || isDelete(req, '', 'serviceaccounts') ||
+  appliesTo: (req, settings) =>
+    isDelete(req, '', 'namespaces') ||
+    isDelete(req, 'apps', 'deployments') ||
+    isDelete(req, '', 'serviceaccounts') ||
     settings.finalizerGuards.some((g) => isDelete(req, g.resource.group, g.resource.resource)) ||
-    isDelete(req, 'rbac.authorization.k8s.io', 'clusterrolebindings') || isDelete(req, 'rbac.authorization.k8s.io', 'clusterroles'),
+    isDelete(req, 'rbac.authorization.k8s.io', 'clusterrolebindings') ||
+    isDelete(req, 'rbac.authorization.k8s.io', 'clusterroles'),
   evaluate,
 };

@@ -11,7 +11,8 @@ export function decodeOrUndecided(record: KubeObject): DecodedRelease {
   try {
     return decodeReleaseRecord(record);
   } catch (err) {
-    if (err instanceof ReleaseDecodeError) throw new UndecidedError('decode', `release record ${record.metadata?.namespace}/${record.metadata?.name} could not be decoded: ${err.message}`);
+    if (err instanceof ReleaseDecodeError)
+      throw new UndecidedError('decode', `release record ${record.metadata?.namespace}/${record.metadata?.name} could not be decoded: ${err.message}`);
     throw err;
   }
 }
@@ -26,7 +27,8 @@ export function manifestOrUndecided(release: DecodedRelease): ManifestObject[] {
   try {
     return manifestObjects(release.manifest);
   } catch (err) {
-    if (err instanceof ManifestParseError) throw new UndecidedError('decode', `manifest of release ${release.namespace}/${release.name} could not be parsed: ${err.message}`);
+    if (err instanceof ManifestParseError)
+      throw new UndecidedError('decode', `manifest of release ${release.namespace}/${release.name} could not be parsed: ${err.message}`);
     throw err;
   }
 }

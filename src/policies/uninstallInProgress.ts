@@ -42,7 +42,11 @@ async function latestOf(name: string, home: string, view: ClusterView): Promise<
 }
 
 export async function uninstallInProgress(
-  removed: ControllerInstance[], guard: FinalizerGuard, view: ClusterView, nowMs: number, staleAfterMs: number,
+  removed: ControllerInstance[],
+  guard: FinalizerGuard,
+  view: ClusterView,
+  nowMs: number,
+  staleAfterMs: number,
 ): Promise<UninstallInProgress | undefined> {
   for (const instance of removed) {
     const owner = instance.helmRelease;
@@ -52,17 +56,21 @@ export async function uninstallInProgress(
     const { record } = found;
     const activity = activityOf(record, nowMs, staleAfterMs);
     const release = { namespace: owner.namespace, name: owner.name };
-    const command = record.namespace === owner.namespace
-      ? `helm uninstall ${owner.name} -n ${owner.namespace}`
-      : `the same uninstall again (release records in namespace ${record.namespace}; Flux's helm-controller retries by itself)`;
+    const command =
+      record.namespace === owner.namespace
+        ? `helm uninstall ${owner.name} -n ${owner.namespace}`
+        : `the same uninstall again (release records in namespace ${record.namespace}; Flux's helm-controller retries by itself)`;
     if (activity.kind === 'stale-uninstalling') {
       return {
-        active: false, release, command, deletes: () => false,
+        active: false,
+        release,
+        command,
+        deletes: () => false,
         staleNote: `Release ${owner.namespace}/${owner.name} has said "uninstalling" for ${formatAge(activity.ageMs)}: a failed uninstall, not one running now.`,
       };
     }
     if (activity.kind !== 'uninstalling') continue;
-    const payload = found.payload ?? await livePayload(record, view);
+    const payload = found.payload ?? (await livePayload(record, view));
     if (!payload) continue;
     const namespaces = new Set<string>();
     const objects = new Set<string>();
@@ -74,7 +82,9 @@ export async function uninstallInProgress(
       }
     }
     return {
-      active: true, release, command,
+      active: true,
+      release,
+      command,
       deletes: (obj) => namespaces.has(obj.metadata.namespace ?? '') || objects.has(`${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`),
     };
   }

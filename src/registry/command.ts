@@ -8,11 +8,16 @@ import { loadConfiguredFinalizerGuards } from '../config.ts';
 import { FinalizerRegistry } from './finalizerRegistry.ts';
 import { renderManifestFiles } from './renderManifests.ts';
 
-interface RenderFlags { config?: string; dir: string; check?: boolean }
+interface RenderFlags {
+  config?: string;
+  dir: string;
+  check?: boolean;
+}
 
 export function registerRenderCommand(program: Command): void {
-  program.command('render-manifests')
-    .description('rewrite the webhook rules and RBAC that follow from the finalizer registry (built-in guards + the config\'s finalizerGuards)')
+  program
+    .command('render-manifests')
+    .description("rewrite the webhook rules and RBAC that follow from the finalizer registry (built-in guards + the config's finalizerGuards)")
     .option('--config <file>', 'config file whose finalizerGuards join the built-in guards')
     .option('--dir <dir>', 'manifests directory holding validatingwebhookconfiguration.yaml and rbac.yaml', 'manifests/base')
     .option('--check', 'change nothing; exit 1 and name the files that differ from what the registry renders')
@@ -28,7 +33,9 @@ export function registerRenderCommand(program: Command): void {
         if (!flags.check) writeFileSync(path, text);
       }
       if (flags.check && stale.length > 0) {
-        console.error(`differs from the finalizer registry: ${stale.join(', ')} (run teardown-guard render-manifests${flags.config ? ` --config ${flags.config}` : ''} --dir ${flags.dir})`);
+        console.error(
+          `differs from the finalizer registry: ${stale.join(', ')} (run teardown-guard render-manifests${flags.config ? ` --config ${flags.config}` : ''} --dir ${flags.dir})`,
+        );
         process.exitCode = 1;
         return;
       }

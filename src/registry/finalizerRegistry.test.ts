@@ -29,7 +29,9 @@ describe('FinalizerRegistry', () => {
       guard('example.com/c', 'gadgets', 'app=gadget-operator'),
     ]);
     expect(registry.resources().map((r) => `${r.resource}.${r.group}`)).toEqual([
-      'clusterserviceversions.operators.coreos.com', 'widgets.example.com', 'gadgets.example.com',
+      'clusterserviceversions.operators.coreos.com',
+      'widgets.example.com',
+      'gadgets.example.com',
     ]);
     expect(registry.controllerSelectors()).toEqual(['app=olm-operator', 'app=widget-operator,tier=ops', 'app=gadget-operator']);
     expect(registry.guardsOn('example.com', 'widgets').map((g) => g.finalizer)).toEqual(['example.com/a', 'example.com/b']);

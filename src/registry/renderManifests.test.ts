@@ -55,14 +55,15 @@ describe('manifests rendered from the finalizer registry', () => {
     const helmOwned = oneLine(byName('helm-owned.teardown-guard.io')?.matchConditions.find((c) => c.name === 'reviewed-by-another-webhook')?.expression);
     expect(helmOwned).toContain("oldObject.metadata.labels['app.kubernetes.io/name'] in ['widget-op', 'widget-operator']");
 
-    const roles = parseAllDocuments(files.get('rbac.yaml') ?? '').map((d) => d.toJS() as { metadata: { name: string }; rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> });
+    const roles = parseAllDocuments(files.get('rbac.yaml') ?? '').map(
+      (d) => d.toJS() as { metadata: { name: string }; rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> },
+    );
     const rules = roles.find((r) => r.metadata.name === 'teardown-guard')?.rules ?? [];
     expect(rules).toContainEqual({ apiGroups: ['example.com'], resources: ['widgetclusters'], verbs: ['list', 'watch'] });
   });
 
   it('a file without the block markers is an error naming the file and the block', () => {
-    expect(() => replaceBlocks('kind: ClusterRole\n', { 'guarded-resources-rbac': [] }, ['guarded-resources-rbac'], 'rbac.yaml'))
-      .toThrow(MissingBlockError);
+    expect(() => replaceBlocks('kind: ClusterRole\n', { 'guarded-resources-rbac': [] }, ['guarded-resources-rbac'], 'rbac.yaml')).toThrow(MissingBlockError);
     expect(() => replaceBlocks('kind: ClusterRole\n', {}, ['guarded-resources-rbac'], 'rbac.yaml')).toThrow(/rbac\.yaml.*guarded-resources-rbac/);
   });
 });

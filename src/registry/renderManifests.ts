@@ -44,10 +44,14 @@ function requirementCel(r: Requirement): string {
   const has = `has(oldObject.metadata.labels) && ${cel(r.key)} in oldObject.metadata.labels`;
   const value = `oldObject.metadata.labels[${cel(r.key)}]`;
   switch (r.op) {
-    case 'exists': return has;
-    case 'notexists': return `!(${has})`;
-    case 'in': return r.values.length === 1 ? `${has} && ${value} == ${cel(r.values[0] ?? '')}` : `${has} && ${value} in [${r.values.map(cel).join(', ')}]`;
-    case 'notin': return `!(${has} && ${value} in [${r.values.map(cel).join(', ')}])`;
+    case 'exists':
+      return has;
+    case 'notexists':
+      return `!(${has})`;
+    case 'in':
+      return r.values.length === 1 ? `${has} && ${value} == ${cel(r.values[0] ?? '')}` : `${has} && ${value} in [${r.values.map(cel).join(', ')}]`;
+    case 'notin':
+      return `!(${has} && ${value} in [${r.values.map(cel).join(', ')}])`;
   }
 }
 
@@ -79,7 +83,7 @@ function objectSelectorYaml(selector: string): string[] {
 /** (c) leaves namespaces, cluster RBAC and controller Deployments to the webhooks that judge them. */
 function reviewedByAnotherWebhook(registry: FinalizerRegistry): string[] {
   const selectors = registry.controllerSelectors().map(selectorCel);
-  const controllers = selectors.length === 1 ? selectors[0] ?? '' : `(${selectors.map((s) => `(${s})`).join(' || ')})`;
+  const controllers = selectors.length === 1 ? (selectors[0] ?? '') : `(${selectors.map((s) => `(${s})`).join(' || ')})`;
   return [
     '      - name: reviewed-by-another-webhook',
     '        expression: >-',
@@ -92,21 +96,23 @@ function reviewedByAnotherWebhook(registry: FinalizerRegistry): string[] {
 
 /** (d) one webhook per controller selector (a webhook has one objectSelector). */
 function controllerWebhooks(registry: FinalizerRegistry): string[] {
-  return registry.controllerSelectors().flatMap((selector, i) => [
-    ...(i > 0 ? [''] : []),
-    `  - name: ${i === 0 ? 'controllers' : `controllers-${i + 1}`}.teardown-guard.io`,
-    ...COMMON,
-    '    rules:',
-    '      - apiGroups: ["apps"]',
-    '        apiVersions: ["v1"]',
-    '        operations: ["DELETE"]',
-    '        resources: ["deployments"]',
-    '        scope: Namespaced',
-    ...objectSelectorYaml(selector),
-    ...NAMESPACE_SELECTOR,
-    '    matchConditions:',
-    ...NOT_SYSTEM,
-  ]);
+  return registry
+    .controllerSelectors()
+    .flatMap((selector, i) => [
+      ...(i > 0 ? [''] : []),
+      `  - name: ${i === 0 ? 'controllers' : `controllers-${i + 1}`}.teardown-guard.io`,
+      ...COMMON,
+      '    rules:',
+      '      - apiGroups: ["apps"]',
+      '        apiVersions: ["v1"]',
+      '        operations: ["DELETE"]',
+      '        resources: ["deployments"]',
+      '        scope: Namespaced',
+      ...objectSelectorYaml(selector),
+      ...NAMESPACE_SELECTOR,
+      '    matchConditions:',
+      ...NOT_SYSTEM,
+    ]);
 }
 
 /** Guarded resource types grouped by API group, then by scope (one webhook rule has one scope). */
@@ -132,8 +138,10 @@ function guardedObjectsWebhook(registry: FinalizerRegistry): string[] {
   ]);
   const carries = registry.guards().map((g, i, all) => {
     const ignore = g.ignoreLabel ? ` &&\n             !(has(oldObject.metadata.labels) && ${cel(g.ignoreLabel)} in oldObject.metadata.labels)` : '';
-    return `            (request.resource.group == ${cel(g.resource.group)} && request.resource.resource == ${cel(g.resource.resource)} &&\n` +
-      `             ${cel(g.finalizer)} in oldObject.metadata.finalizers${ignore})${i < all.length - 1 ? ' ||' : ''}`;
+    return (
+      `            (request.resource.group == ${cel(g.resource.group)} && request.resource.resource == ${cel(g.resource.resource)} &&\n` +
+      `             ${cel(g.finalizer)} in oldObject.metadata.finalizers${ignore})${i < all.length - 1 ? ' ||' : ''}`
+    );
   });
   return [
     '  - name: guarded-objects.teardown-guard.io',

@@ -13,8 +13,12 @@ const PASSWORD = 'hunter2-s3cr3t-PA55';
 
 function finding(policy: Finding['policy'], severity: Finding['severity'], name: string): Finding {
   return {
-    policy, severity, code: severity === 'violation' ? 'namespace-strands-finalizers' : 'record-purge-leaves-resources',
-    summary: `test finding about ${name}`, detail: `detail about ${name}`, remedy: ['kubectl get ns'],
+    policy,
+    severity,
+    code: severity === 'violation' ? 'namespace-strands-finalizers' : 'record-purge-leaves-resources',
+    summary: `test finding about ${name}`,
+    detail: `detail about ${name}`,
+    remedy: ['kubectl get ns'],
     objects: [{ apiVersion: 'v1', kind: 'Namespace', name }],
   };
 }
@@ -32,7 +36,9 @@ const olmStandIn: Policy = {
 const helmStandIn: Policy = {
   name: 'helm-uninstall-namespace',
   appliesTo: (r) => r.resource.resource === 'secrets',
-  async evaluate() { return [finding('helm-uninstall-namespace', 'risk', 'web')]; },
+  async evaluate() {
+    return [finding('helm-uninstall-namespace', 'risk', 'web')];
+  },
 };
 
 describe('HTTPS app', () => {
@@ -61,12 +67,21 @@ describe('HTTPS app', () => {
       undecided: 'allow',
     });
     running = await startServer({
-      host: '127.0.0.1', port: 0,
+      host: '127.0.0.1',
+      port: 0,
       tls: { certFile: certs.cert, keyFile: certs.key, pollIntervalMs: 60_000 },
       shutdown: { delayMs: 0, drainTimeoutMs: 1000 },
       admit,
-      readiness: () => ({ synced: state.synced, caches: [{ name: 'namespaces', synced: state.synced, items: 0 }, { name: 'discovery', synced: true }] }),
-      metrics, logger: logs.logger, maxBodyBytes: DEFAULT_BODY_BYTES,
+      readiness: () => ({
+        synced: state.synced,
+        caches: [
+          { name: 'namespaces', synced: state.synced, items: 0 },
+          { name: 'discovery', synced: true },
+        ],
+      }),
+      metrics,
+      logger: logs.logger,
+      maxBodyBytes: DEFAULT_BODY_BYTES,
     });
   });
 
@@ -104,8 +119,13 @@ describe('HTTPS app', () => {
     const decisions = logs.lines.filter((l) => l['msg'] === 'decision' && l['uid'] === 'uid-deny-1');
     expect(decisions).toHaveLength(1);
     expect(decisions[0]).toMatchObject({
-      uid: 'uid-deny-1', policy: 'olm-orphaned-finalizers', verdict: 'deny', mode: 'enforce',
-      object: 'Namespace stuck', user: 'alice', dryRun: false,
+      uid: 'uid-deny-1',
+      policy: 'olm-orphaned-finalizers',
+      verdict: 'deny',
+      mode: 'enforce',
+      object: 'Namespace stuck',
+      user: 'alice',
+      dryRun: false,
     });
     expect(typeof decisions[0]?.['latencyMs']).toBe('number');
   });
@@ -122,15 +142,25 @@ describe('HTTPS app', () => {
   it('never logs or answers with Secret data', async () => {
     const payload = Buffer.from(Buffer.from(JSON.stringify({ name: 'web', config: { password: PASSWORD } })).toString('base64')).toString('base64');
     const review = {
-      apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
       request: {
-        uid: 'uid-secret', kind: { group: '', version: 'v1', kind: 'Secret' }, resource: { group: '', version: 'v1', resource: 'secrets' },
-        name: 'sh.helm.release.v1.web.v1', namespace: 'default', operation: 'DELETE',
-        userInfo: { username: 'bob' }, object: null, dryRun: false,
+        uid: 'uid-secret',
+        kind: { group: '', version: 'v1', kind: 'Secret' },
+        resource: { group: '', version: 'v1', resource: 'secrets' },
+        name: 'sh.helm.release.v1.web.v1',
+        namespace: 'default',
+        operation: 'DELETE',
+        userInfo: { username: 'bob' },
+        object: null,
+        dryRun: false,
         oldObject: {
-          apiVersion: 'v1', kind: 'Secret', type: 'helm.sh/release.v1',
+          apiVersion: 'v1',
+          kind: 'Secret',
+          type: 'helm.sh/release.v1',
           metadata: { name: 'sh.helm.release.v1.web.v1', namespace: 'default', labels: { owner: 'helm', name: 'web', status: 'deployed', version: '1' } },
-          data: { release: payload }, stringData: { password: PASSWORD },
+          data: { release: payload },
+          stringData: { password: PASSWORD },
         },
       },
     };
@@ -149,12 +179,28 @@ describe('HTTPS app', () => {
       { name: 'truncated JSON', body: '{"apiVersion": "admission.k8s.io/v1", "kind": ', status: 400, error: /not valid JSON/ },
       { name: 'a JSON string, not an object', body: '"AdmissionReview"', status: 400, error: /not valid JSON|JSON object/ },
       { name: 'a JSON array', body: '[]', status: 400, error: /JSON object/ },
-      { name: 'wrong apiVersion', body: JSON.stringify({ ...namespaceDeleteReview('u', 'x'), apiVersion: 'admission.k8s.io/v1beta1' }), status: 400, error: /apiVersion must be "admission.k8s.io\/v1"/ },
+      {
+        name: 'wrong apiVersion',
+        body: JSON.stringify({ ...namespaceDeleteReview('u', 'x'), apiVersion: 'admission.k8s.io/v1beta1' }),
+        status: 400,
+        error: /apiVersion must be "admission.k8s.io\/v1"/,
+      },
       { name: 'wrong kind', body: JSON.stringify({ ...namespaceDeleteReview('u', 'x'), kind: 'Pod' }), status: 400, error: /kind must be "AdmissionReview"/ },
-      { name: 'no request', body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), status: 400, error: /request must be an object/ },
+      {
+        name: 'no request',
+        body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }),
+        status: 400,
+        error: /request must be an object/,
+      },
       { name: 'no request.uid', body: JSON.stringify(namespaceDeleteReview('', 'x')), status: 400, error: /request\.uid/ },
       { name: 'wrong Content-Type', body: '{}', headers: { 'content-type': 'text/plain' }, status: 415, error: /Content-Type must be application\/json/ },
-      { name: 'unsupported Content-Encoding', body: '{}', headers: { 'content-type': 'application/json', 'content-encoding': 'x-bogus' }, status: 415, error: /Content-Encoding "x-bogus"/ },
+      {
+        name: 'unsupported Content-Encoding',
+        body: '{}',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'x-bogus' },
+        status: 415,
+        error: /Content-Encoding "x-bogus"/,
+      },
       { name: 'unsupported charset', body: '{}', headers: { 'content-type': 'application/json; charset=latin-9' }, status: 415, error: /charset/ },
     ];
     for (const c of cases) {
@@ -215,11 +261,16 @@ describe('HTTPS app', () => {
   it('negotiates TLS 1.2 and 1.3 and refuses TLS 1.1', async () => {
     expect((await httpsRequest(running.port, { path: '/healthz', ca, maxVersion: 'TLSv1.2' })).status).toBe(200);
     expect((await httpsRequest(running.port, { path: '/healthz', ca, minVersion: 'TLSv1.3' })).status).toBe(200);
-    await expect(httpsRequest(running.port, { path: '/healthz', ca, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' })).rejects.toThrow();
+    await expect(
+      httpsRequest(running.port, { path: '/healthz', ca, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' }),
+    ).rejects.toThrow();
   });
 
   it('exposes Prometheus metrics with policy/verdict labels and cache state', async () => {
-    metrics.setCacheSource(() => [{ name: 'namespaces', synced: true, items: 3 }, { name: 'helm-secrets', synced: false, items: 0 }]);
+    metrics.setCacheSource(() => [
+      { name: 'namespaces', synced: true, items: 3 },
+      { name: 'helm-secrets', synced: false, items: 0 },
+    ]);
     const r = await get('/metrics');
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);

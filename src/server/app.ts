@@ -66,13 +66,24 @@ function requireJsonBody(what: string): RequestHandler {
   };
 }
 
-interface BodyParserError extends Error { type?: string; status?: number; statusCode?: number; limit?: number; length?: number; charset?: string; encoding?: string }
+interface BodyParserError extends Error {
+  type?: string;
+  status?: number;
+  statusCode?: number;
+  limit?: number;
+  length?: number;
+  charset?: string;
+  encoding?: string;
+}
 
 /** Maps body-parser failures to a message that never echoes body content (it may hold Secret data). */
 function describeBodyError(err: BodyParserError, limitName: string): { status: number; message: string } | undefined {
   switch (err.type) {
     case 'entity.too.large':
-      return { status: 413, message: `request body${err.length !== undefined ? ` of ${err.length} bytes` : ''} is over the limit of ${err.limit ?? '?'} bytes (${limitName})` };
+      return {
+        status: 413,
+        message: `request body${err.length !== undefined ? ` of ${err.length} bytes` : ''} is over the limit of ${err.limit ?? '?'} bytes (${limitName})`,
+      };
     case 'entity.parse.failed':
       return { status: 400, message: `request body is not valid JSON: ${jsonProblem(err)}` };
     case 'entity.verify.failed':
@@ -101,7 +112,10 @@ function jsonProblem(err: BodyParserError & { body?: unknown }): string {
 }
 
 /** What the routes share: requests in flight, and whether shutdown has begun. */
-interface ServerState { inFlight: number; shuttingDown: boolean }
+interface ServerState {
+  inFlight: number;
+  shuttingDown: boolean;
+}
 
 export function createApp(deps: AppDeps): AppHandle {
   const app = express();
@@ -112,12 +126,16 @@ export function createApp(deps: AppDeps): AppHandle {
   addValidateRoutes(app, deps);
   addAuditRoutes(app, deps);
   addProbeRoutes(app, deps, state);
-  app.use((req, res) => { sendError(res, 404, `no route for ${req.method} ${req.path.slice(0, 200)}`); });
+  app.use((req, res) => {
+    sendError(res, 404, `no route for ${req.method} ${req.path.slice(0, 200)}`);
+  });
   app.use(errorHandler(deps));
   return {
     app,
     inFlight: () => state.inFlight,
-    beginShutdown() { state.shuttingDown = true; },
+    beginShutdown() {
+      state.shuttingDown = true;
+    },
     isShuttingDown: () => state.shuttingDown,
   };
 }
@@ -155,7 +173,10 @@ function addValidateRoutes(app: express.Express, deps: AppDeps): void {
     metrics.recordReview(result.decisions, (performance.now() - started) / 1000);
     res.status(200).json(result.review);
   });
-  app.all('/validate', (_req, res) => { res.setHeader('Allow', 'POST'); sendError(res, 405, 'use POST /validate with an admission.k8s.io/v1 AdmissionReview'); });
+  app.all('/validate', (_req, res) => {
+    res.setHeader('Allow', 'POST');
+    sendError(res, 405, 'use POST /validate with an admission.k8s.io/v1 AdmissionReview');
+  });
 }
 
 function addAuditRoutes(app: express.Express, deps: AppDeps): void {
@@ -178,14 +199,20 @@ function addAuditRoutes(app: express.Express, deps: AppDeps): void {
     }
     res.status(200).json({ accepted, dropped });
   });
-  app.all('/audit', (_req, res) => { res.setHeader('Allow', 'POST'); sendError(res, 405, 'use POST /audit with an audit.k8s.io/v1 EventList'); });
+  app.all('/audit', (_req, res) => {
+    res.setHeader('Allow', 'POST');
+    sendError(res, 405, 'use POST /audit with an audit.k8s.io/v1 EventList');
+  });
 }
 
 /** 503 when audit ingestion is off, 401 for a caller that does not authenticate. */
 function authenticateAuditCaller(deps: AppDeps): RequestHandler {
   const { metrics, logger, audit } = deps;
   return async (req, res, next) => {
-    if (!audit) { sendError(res, 503, 'audit ingestion is not enabled on this server'); return; }
+    if (!audit) {
+      sendError(res, 503, 'audit ingestion is not enabled on this server');
+      return;
+    }
     const result = await audit.auth.authenticate(req);
     if (!result.ok) {
       metrics.auditRejected.inc({ reason: 'unauthenticated' });
@@ -201,7 +228,9 @@ function authenticateAuditCaller(deps: AppDeps): RequestHandler {
 
 function addProbeRoutes(app: express.Express, deps: AppDeps, state: ServerState): void {
   const { metrics } = deps;
-  app.get('/healthz', (_req, res) => { res.status(200).json({ status: 'ok' }); });
+  app.get('/healthz', (_req, res) => {
+    res.status(200).json({ status: 'ok' });
+  });
   app.get('/readyz', (_req, res) => {
     const { status, body } = readinessAnswer(deps, state);
     res.status(status).json(body);
@@ -223,7 +252,15 @@ function readinessAnswer(deps: AppDeps, state: ServerState): { status: number; b
   }
   if (r.synced) return { status: 200, body: { ready: true, caches: r.caches } };
   const notSynced = r.caches.filter((c) => !c.synced).map((c) => c.name);
-  return { status: 503, body: { ready: false, reason: notSynced.length > 0 ? `watch caches not synced: ${notSynced.join(', ')}` : 'watch caches not synced', notSynced, caches: r.caches } };
+  return {
+    status: 503,
+    body: {
+      ready: false,
+      reason: notSynced.length > 0 ? `watch caches not synced: ${notSynced.join(', ')}` : 'watch caches not synced',
+      notSynced,
+      caches: r.caches,
+    },
+  };
 }
 
 /** Every error answer is JSON; body problems never echo the body; anything else is a 500, logged. */
@@ -237,7 +274,8 @@ function errorHandler(deps: AppDeps): ErrorRequestHandler {
       sendError(res, err.status, err.message);
       return;
     }
-    const mapped = typeof err === 'object' && err !== null ? describeBodyError(err as BodyParserError, isAudit ? 'audit.maxBodyBytes' : 'maxBodyBytes') : undefined;
+    const mapped =
+      typeof err === 'object' && err !== null ? describeBodyError(err as BodyParserError, isAudit ? 'audit.maxBodyBytes' : 'maxBodyBytes') : undefined;
     if (mapped) {
       if (isAudit) metrics.auditRejected.inc({ reason: mapped.status === 413 ? 'too-large' : 'bad-body' });
       else metrics.admissionErrors.inc({ status: String(mapped.status) });
@@ -246,7 +284,10 @@ function errorHandler(deps: AppDeps): ErrorRequestHandler {
       return;
     }
     if (!isAudit) metrics.admissionErrors.inc({ status: '500' });
-    logger.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err), path: req.path.slice(0, 200) }, 'internal error while serving request');
+    logger.error(
+      { err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err), path: req.path.slice(0, 200) },
+      'internal error while serving request',
+    );
     sendError(res, 500, 'internal error; see the teardown-guard log');
   };
 }

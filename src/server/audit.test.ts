@@ -15,15 +15,25 @@ import { collectLogs, generateCerts, httpsRequest, namespaceDeleteReview, tempDi
 const ISSUER = 'https://issuer.test';
 const AUDIENCE = 'teardown-guard-audit';
 
-const eventList = (n: number) => JSON.stringify({
-  kind: 'EventList', apiVersion: 'audit.k8s.io/v1',
-  items: Array.from({ length: n }, (_, i) => ({
-    kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'Metadata', auditID: `a-${i}`, stage: 'ResponseComplete',
-    requestURI: '/api/v1/namespaces/default/secrets/x', verb: 'delete', user: { username: 'alice' },
-    objectRef: { resource: 'secrets', namespace: 'default', name: 'x', apiVersion: 'v1' }, responseStatus: { code: 404 },
-    requestReceivedTimestamp: '2025-01-01T00:00:00.000000Z', stageTimestamp: '2025-01-01T00:00:00.100000Z',
-  })),
-});
+const eventList = (n: number) =>
+  JSON.stringify({
+    kind: 'EventList',
+    apiVersion: 'audit.k8s.io/v1',
+    items: Array.from({ length: n }, (_, i) => ({
+      kind: 'Event',
+      apiVersion: 'audit.k8s.io/v1',
+      level: 'Metadata',
+      auditID: `a-${i}`,
+      stage: 'ResponseComplete',
+      requestURI: '/api/v1/namespaces/default/secrets/x',
+      verb: 'delete',
+      user: { username: 'alice' },
+      objectRef: { resource: 'secrets', namespace: 'default', name: 'x', apiVersion: 'v1' },
+      responseStatus: { code: 404 },
+      requestReceivedTimestamp: '2025-01-01T00:00:00.000000Z',
+      stageTimestamp: '2025-01-01T00:00:00.100000Z',
+    })),
+  });
 
 describe('POST /audit caller authentication', () => {
   const dir = tempDir('tg-audit');
@@ -57,8 +67,15 @@ describe('POST /audit caller authentication', () => {
 
   const postAudit = (body: string, extra: Record<string, unknown> = {}) =>
     httpsRequest(running.port, {
-      method: 'POST', path: '/audit', ca, body,
-      headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...(extra['headers'] as Record<string, string> | undefined) },
+      method: 'POST',
+      path: '/audit',
+      ca,
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+        ...(extra['headers'] as Record<string, string> | undefined),
+      },
       ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'headers')),
     });
 
@@ -74,16 +91,21 @@ describe('POST /audit caller authentication', () => {
     writeFileSync(jwksFile, JSON.stringify({ keys: [jwk] }));
     metrics = createMetrics({ defaultMetrics: false });
     running = await startServer({
-      host: '127.0.0.1', port: 0,
+      host: '127.0.0.1',
+      port: 0,
       tls: { certFile: certs.cert, keyFile: certs.key, clientCAFile: certs.ca, pollIntervalMs: 60_000 },
       shutdown: { delayMs: 0, drainTimeoutMs: 1000 },
       admit: createAdmissionHandler({
-        policies: [], view: tinyView({ synced: true }),
+        policies: [],
+        view: tinyView({ synced: true }),
         settings: { exemptNamespaces: [], exemptUsers: [], finalizerGuards: [], breakGlassAnnotation: 'teardown-guard.io/break-glass' },
-        modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' }, undecided: 'allow',
+        modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' },
+        undecided: 'allow',
       }),
       readiness: () => ({ synced: true, caches: [] }),
-      metrics, logger: collectLogs().logger, maxBodyBytes: 4 * 1024 * 1024,
+      metrics,
+      logger: collectLogs().logger,
+      maxBodyBytes: 4 * 1024 * 1024,
       audit: {
         sink,
         auth: createCallerAuthenticator({ mtls: true, jwt: { jwksFile, issuer: ISSUER, audience: [AUDIENCE] } }),
@@ -119,7 +141,17 @@ describe('POST /audit caller authentication', () => {
     { name: 'a wrong issuer', make: () => token(privateKey, { iss: 'https://evil.test' }), error: /claim "iss"/ },
     { name: 'an expired token', make: () => token(privateKey, { exp: Math.floor(Date.now() / 1000) - 3600 }), error: /expired/ },
     { name: 'a token signed by an unknown key', make: () => token(strangerKey), error: /bearer token rejected/ },
-    { name: 'a symmetric (HS256) token', make: () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(new TextEncoder().encode('x'.repeat(32))), error: /bearer token rejected/ },
+    {
+      name: 'a symmetric (HS256) token',
+      make: () =>
+        new SignJWT({})
+          .setProtectedHeader({ alg: 'HS256' })
+          .setIssuer(ISSUER)
+          .setAudience(AUDIENCE)
+          .setExpirationTime('5m')
+          .sign(new TextEncoder().encode('x'.repeat(32))),
+      error: /bearer token rejected/,
+    },
     { name: 'garbage', make: async () => 'not.a.jwt', error: /bearer token rejected/ },
   ];
   for (const c of rejected) {
@@ -162,7 +194,9 @@ describe('POST /audit caller authentication', () => {
     const notJson = await postAudit('{{', { headers: auth });
     expect(notJson.status).toBe(400);
     expect((notJson.json() as { error: string }).error).toContain('not valid JSON');
-    const tooBig = await postAudit(JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items: [], pad: 'x'.repeat(1024 * 1024) }), { headers: auth });
+    const tooBig = await postAudit(JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items: [], pad: 'x'.repeat(1024 * 1024) }), {
+      headers: auth,
+    });
     expect(tooBig.status).toBe(413);
     expect((tooBig.json() as { error: string }).error).toContain('audit.maxBodyBytes');
   });
@@ -183,14 +217,23 @@ describe('remote JWKS (audit.jwt.jwksUrl)', () => {
   it('verifies tokens against keys fetched from a URL', async () => {
     const { privateKey, publicKey } = await generateKeyPair('RS256');
     const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'r1', alg: 'RS256', use: 'sig' }] });
-    const jwksServer = createHttpServer((_req, res) => { res.setHeader('content-type', 'application/json'); res.end(jwks); });
+    const jwksServer = createHttpServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(jwks);
+    });
     jwksServer.listen(0, '127.0.0.1');
     await once(jwksServer, 'listening');
     try {
       const url = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks.json`;
       const auth = createCallerAuthenticator({ mtls: false, jwt: { jwksUrl: url, issuer: ISSUER, audience: [AUDIENCE] } });
       expect(auth.methods).toEqual(['jwt']);
-      const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'r1' }).setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('1m').setSubject('shipper').sign(privateKey);
+      const jwt = await new SignJWT({})
+        .setProtectedHeader({ alg: 'RS256', kid: 'r1' })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime('1m')
+        .setSubject('shipper')
+        .sign(privateKey);
       const ok = await auth.authenticate({ headers: { authorization: `Bearer ${jwt}` }, socket: {} } as never);
       expect(ok).toEqual({ ok: true, method: 'jwt', principal: 'jwt:shipper' });
       const noExp = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'r1' }).setIssuer(ISSUER).setAudience(AUDIENCE).sign(privateKey);

@@ -7,9 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { JwtAuthConfig } from '../config.ts';
 
-export type AuthResult =
-  | { ok: true; method: 'mtls' | 'jwt'; principal: string }
-  | { ok: false; reason: string };
+export type AuthResult = { ok: true; method: 'mtls' | 'jwt'; principal: string } | { ok: false; reason: string };
 
 export interface CallerAuthenticator {
   /** Which methods are configured (for startup logs and 401 messages). */
@@ -51,13 +49,16 @@ export function createCallerAuthenticator(opts: AuthOptions): CallerAuthenticato
         const cert = socket.getPeerCertificate();
         if (cert && Object.keys(cert).length > 0) {
           const cn = cert.subject?.CN;
-          return { ok: true, method: 'mtls', principal: `cert:${Array.isArray(cn) ? cn.join(',') : cn ?? cert.fingerprint256}` };
+          return { ok: true, method: 'mtls', principal: `cert:${Array.isArray(cn) ? cn.join(',') : (cn ?? cert.fingerprint256)}` };
         }
       }
       const header = req.headers.authorization;
       if (header === undefined) {
         const certNote = opts.mtls && socket.authorizationError ? ` (client certificate rejected: ${String(socket.authorizationError)})` : '';
-        return { ok: false, reason: `no credentials: present a client certificate or Authorization: Bearer <JWT> (accepted: ${methods.join(', ')})${certNote}` };
+        return {
+          ok: false,
+          reason: `no credentials: present a client certificate or Authorization: Bearer <JWT> (accepted: ${methods.join(', ')})${certNote}`,
+        };
       }
       const m = /^Bearer\s+([A-Za-z0-9_\-.=]+)\s*$/i.exec(header);
       if (!m || !m[1]) return { ok: false, reason: 'Authorization header is not "Bearer <JWT>"' };

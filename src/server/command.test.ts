@@ -62,7 +62,9 @@ describe('teardown-guard serve', () => {
 
   it('rejects a bad config before starting anything, naming the key', async () => {
     const { cmd } = program();
-    await expect(cmd.parseAsync(['node', 'tg', 'serve', '--port', 'https', '--check-config'])).rejects.toThrow(/config: listen\.port: "https" is not an integer between 0 and 65535 \(from flag --port\)/);
+    await expect(cmd.parseAsync(['node', 'tg', 'serve', '--port', 'https', '--check-config'])).rejects.toThrow(
+      /config: listen\.port: "https" is not an integer between 0 and 65535 \(from flag --port\)/,
+    );
   });
 });
 
@@ -70,13 +72,16 @@ describe('startServices (real policies and cluster view, API server unreachable)
   it('serves /healthz, reports unsynced caches on /readyz, answers reviews as undecided, and stops cleanly', async () => {
     const certs = generateCerts(join(dir.path, 'svc'));
     const kubeconfig = join(dir.path, 'kubeconfig');
-    writeFileSync(kubeconfig, `apiVersion: v1
+    writeFileSync(
+      kubeconfig,
+      `apiVersion: v1
 kind: Config
 clusters: [{ name: c, cluster: { server: "https://127.0.0.1:${await closedPort()}", insecure-skip-tls-verify: true } }]
 users: [{ name: u, user: { token: not-a-real-token } }]
 contexts: [{ name: x, context: { cluster: c, user: u } }]
 current-context: x
-`);
+`,
+    );
     const { config } = loadConfig({
       env: {},
       flags: { 'listen.host': '127.0.0.1', 'listen.port': '0', 'tls.certFile': certs.cert, 'tls.keyFile': certs.key, kubeconfig },

@@ -44,4 +44,3 @@ export function registerServeCommand(program: Command): void {
       await runServe(flags);
     });
 }
-

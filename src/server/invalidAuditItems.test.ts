@@ -7,12 +7,27 @@ function setup() {
   let count = 0;
   let now = 1_000_000;
   const report = createInvalidAuditItemReporter({
-    log: { warn: ((obj: Record<string, unknown>) => { warnings.push(obj); }) as never },
-    counter: { inc: (() => { count++; }) as never },
+    log: {
+      warn: ((obj: Record<string, unknown>) => {
+        warnings.push(obj);
+      }) as never,
+    },
+    counter: {
+      inc: (() => {
+        count++;
+      }) as never,
+    },
     warnIntervalMs: 60_000,
     now: () => now,
   });
-  return { report, warnings, count: () => count, advance: (ms: number) => { now += ms; } };
+  return {
+    report,
+    warnings,
+    count: () => count,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
 }
 
 describe('invalid POST /audit items', () => {

@@ -28,7 +28,7 @@ export function createInvalidAuditItemReporter(opts: InvalidAuditItemsOptions): 
     if (t - lastWarnAt < intervalMs) return;
     opts.log.warn(
       { reason, invalidItems: sinceLastWarn, invalidItemsTotal: total },
-      'POST /audit: items that are not audit events were not correlated; is the sender kube-apiserver\'s audit webhook backend (audit.k8s.io EventList)?',
+      "POST /audit: items that are not audit events were not correlated; is the sender kube-apiserver's audit webhook backend (audit.k8s.io EventList)?",
     );
     lastWarnAt = t;
     sinceLastWarn = 0;

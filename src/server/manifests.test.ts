@@ -21,7 +21,11 @@ function at<T>(o: unknown, path: string): T {
 }
 
 interface Webhook {
-  name: string; sideEffects: string; timeoutSeconds: number; failurePolicy: string; admissionReviewVersions: string[];
+  name: string;
+  sideEffects: string;
+  timeoutSeconds: number;
+  failurePolicy: string;
+  admissionReviewVersions: string[];
   clientConfig: { service: { namespace: string; name: string; path: string; port: number } };
   rules: Array<{ apiGroups: string[]; resources: string[]; operations: string[]; scope: string }>;
   objectSelector?: { matchLabels?: Record<string, string> };
@@ -66,7 +70,9 @@ describe('ValidatingWebhookConfiguration', () => {
   });
 
   it('has narrow rules', () => {
-    expect(hook('namespaces.teardown-guard.io').rules).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['DELETE'], resources: ['namespaces'], scope: 'Cluster' }]);
+    expect(hook('namespaces.teardown-guard.io').rules).toEqual([
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['DELETE'], resources: ['namespaces'], scope: 'Cluster' },
+    ]);
     const records = hook('release-records.teardown-guard.io');
     expect(records.rules[0]?.resources).toEqual(['secrets', 'configmaps']);
     expect(records.rules[0]?.operations).toEqual(['DELETE', 'UPDATE']);
@@ -106,7 +112,10 @@ describe('base config.yaml', () => {
 describe('Deployment', () => {
   const d = docs('base/deployment.yaml')[0];
   const spec = at<{ replicas: number }>(d, 'spec');
-  const pod = at<{ affinity: { podAntiAffinity?: unknown }; securityContext: { runAsNonRoot: boolean; seccompProfile: { type: string } } }>(d, 'spec.template.spec');
+  const pod = at<{ affinity: { podAntiAffinity?: unknown }; securityContext: { runAsNonRoot: boolean; seccompProfile: { type: string } } }>(
+    d,
+    'spec.template.spec',
+  );
   const c = at<Record<string, { httpGet?: unknown; requests?: unknown; limits?: unknown }>>(d, 'spec.template.spec.containers.0');
   it('runs 2 replicas with anti-affinity and a PDB of minAvailable 1', () => {
     expect(spec.replicas).toBe(2);
@@ -175,7 +184,7 @@ describe('components/audit-receiver', () => {
     expect(at<Record<string, string>>(service, 'spec.selector')).toEqual(at<Record<string, string>>(deployment, 'spec.template.metadata.labels'));
   });
 
-  it('is selected by its own Service only, and runs the webhook Deployment\'s container', () => {
+  it("is selected by its own Service only, and runs the webhook Deployment's container", () => {
     const labels = at<Record<string, string>>(deployment, 'spec.template.metadata.labels');
     const webhookSelector = at<Record<string, string>>(webhookService, 'spec.selector');
     expect(Object.entries(webhookSelector).every(([k, v]) => labels[k] === v)).toBe(false);

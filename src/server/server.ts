@@ -36,22 +36,28 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const initial = loadTlsMaterial(opts.tls); // throws TlsMaterialError naming the bad file
   const handle = createApp(opts);
   const mtls = opts.tls.clientCAFile !== undefined;
-  const server = createServer({
-    ...secureContextOptions(initial),
-    // Client certificates are requested (for /audit) but never required at the TLS layer: the
-    // API server calling /validate presents none. /audit checks socket.authorized itself.
-    requestCert: mtls,
-    rejectUnauthorized: false,
-  }, handle.app);
+  const server = createServer(
+    {
+      ...secureContextOptions(initial),
+      // Client certificates are requested (for /audit) but never required at the TLS layer: the
+      // API server calling /validate presents none. /audit checks socket.authorized itself.
+      requestCert: mtls,
+      rejectUnauthorized: false,
+    },
+    handle.app,
+  );
   // The API server keeps webhook connections alive (its idle timeout is 90 s); closing idle
   // sockets later than the client does avoids racing a POST against our close.
   server.keepAliveTimeout = 100_000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
-  server.on('tlsClientError', (err) => { logger.debug({ err: err.message }, 'tls handshake failed'); });
+  server.on('tlsClientError', (err) => {
+    logger.debug({ err: err.message }, 'tls handshake failed');
+  });
   server.on('clientError', (err, socket) => {
     logger.debug({ err: err.message }, 'http client error');
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n{"error":"malformed HTTP request"}');
+    if (socket.writable)
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n{"error":"malformed HTTP request"}');
     else socket.destroy();
   });
 
@@ -59,7 +65,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   metrics.tlsNotAfter.set(initial.notAfter.getTime() / 1000);
-  logger.info({ host: opts.host, port, fingerprint256: initial.fingerprint256, notAfter: initial.notAfter.toISOString(), mtls }, 'listening (HTTPS, TLS >= 1.2)');
+  logger.info(
+    { host: opts.host, port, fingerprint256: initial.fingerprint256, notAfter: initial.notAfter.toISOString(), mtls },
+    'listening (HTTPS, TLS >= 1.2)',
+  );
 
   const reloader = startTlsReloader({
     files: opts.tls,

@@ -33,7 +33,9 @@ export function loadKubeConfig(config: Config): KubeConfig {
     if (config.kubeconfig !== undefined) kc.loadFromFile(config.kubeconfig);
     else kc.loadFromDefault();
   } catch (err) {
-    throw new Error(`config: kubeconfig: ${config.kubeconfig ?? '(default)'} cannot be loaded: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`config: kubeconfig: ${config.kubeconfig ?? '(default)'} cannot be loaded: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
   return kc;
 }
@@ -81,7 +83,10 @@ export async function startServices(config: Config, logger: Logger, metrics: Met
     undecided: config.undecided,
     reviewBudgetMs: config.liveLookup.timeoutMs,
     onInternalError: (err, policy) => {
-      logger.error({ policy, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'policy failed with an internal error (answered as undecided)');
+      logger.error(
+        { policy, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) },
+        'policy failed with an internal error (answered as undecided)',
+      );
     },
   });
 
@@ -97,7 +102,8 @@ export async function startServices(config: Config, logger: Logger, metrics: Met
     },
   });
   const auth = createCallerAuthenticator({ mtls: config.tls.clientCAFile !== undefined, ...(config.audit.jwt ? { jwt: config.audit.jwt } : {}) });
-  if (auth.methods.length === 0) logger.warn('POST /audit has no caller authentication configured (tls.clientCAFile, audit.jwt): every audit request will be refused');
+  if (auth.methods.length === 0)
+    logger.warn('POST /audit has no caller authentication configured (tls.clientCAFile, audit.jwt): every audit request will be refused');
 
   view.start();
   let server: RunningServer;
@@ -127,7 +133,11 @@ export async function startServices(config: Config, logger: Logger, metrics: Met
 
   let stopping: Promise<void> | undefined;
   return {
-    config, logger, metrics, view, server,
+    config,
+    logger,
+    metrics,
+    view,
+    server,
     stop(reason) {
       stopping ??= (async () => {
         await server.shutdown(reason);
@@ -153,14 +163,25 @@ export async function runServe(flags: ServeFlags): Promise<void> {
   }
   const logger = createLogger({ level: config.log.level });
   for (const w of warnings) logger.warn(w);
-  logger.info({
-    settings: {
-      listen: config.listen, guardNamespace: config.guardNamespace, policies: config.policies, undecided: config.undecided,
-      liveLookup: config.liveLookup, exemptNamespaces: config.exemptNamespaces, exemptUsers: config.exemptUsers,
-      breakGlassAnnotation: config.breakGlassAnnotation, finalizerGuards: finalizerGuardsOf(config).map((g) => g.finalizer),
-      maxBodyBytes: config.maxBodyBytes, mtls: config.tls.clientCAFile !== undefined, auditJwt: config.audit.jwt !== undefined,
+  logger.info(
+    {
+      settings: {
+        listen: config.listen,
+        guardNamespace: config.guardNamespace,
+        policies: config.policies,
+        undecided: config.undecided,
+        liveLookup: config.liveLookup,
+        exemptNamespaces: config.exemptNamespaces,
+        exemptUsers: config.exemptUsers,
+        breakGlassAnnotation: config.breakGlassAnnotation,
+        finalizerGuards: finalizerGuardsOf(config).map((g) => g.finalizer),
+        maxBodyBytes: config.maxBodyBytes,
+        mtls: config.tls.clientCAFile !== undefined,
+        auditJwt: config.audit.jwt !== undefined,
+      },
     },
-  }, 'starting teardown-guard');
+    'starting teardown-guard',
+  );
 
   const onRejection = (reason: unknown): void => {
     logger.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'unhandled promise rejection');
@@ -178,7 +199,10 @@ export async function runServe(flags: ServeFlags): Promise<void> {
     process.on('SIGINT', handler);
   });
   // A second signal while draining stops at once.
-  const hardStop = (): void => { logger.warn('second signal: exiting without draining'); process.exit(1); };
+  const hardStop = (): void => {
+    logger.warn('second signal: exiting without draining');
+    process.exit(1);
+  };
   process.once('SIGTERM', hardStop);
   process.once('SIGINT', hardStop);
   await services.stop(signal);

@@ -22,11 +22,15 @@ function slowAdmit(ms: number): (body: unknown) => Promise<AdmissionResult> {
 async function start(admitMs: number, shutdown: { delayMs: number; drainTimeoutMs: number }) {
   const logs = collectLogs();
   const running = await startServer({
-    host: '127.0.0.1', port: 0,
+    host: '127.0.0.1',
+    port: 0,
     tls: { certFile: certs.cert, keyFile: certs.key, pollIntervalMs: 60_000 },
-    shutdown, admit: slowAdmit(admitMs),
+    shutdown,
+    admit: slowAdmit(admitMs),
     readiness: () => ({ synced: true, caches: [] }),
-    metrics: createMetrics({ defaultMetrics: false }), logger: logs.logger, maxBodyBytes: 4 * 1024 * 1024,
+    metrics: createMetrics({ defaultMetrics: false }),
+    logger: logs.logger,
+    maxBodyBytes: 4 * 1024 * 1024,
   });
   return { running, logs };
 }
@@ -73,15 +77,26 @@ describe('internal errors', () => {
   it('answer 500 JSON without details and the server keeps serving', async () => {
     const logs = collectLogs();
     const running = await startServer({
-      host: '127.0.0.1', port: 0,
+      host: '127.0.0.1',
+      port: 0,
       tls: { certFile: certs.cert, keyFile: certs.key, pollIntervalMs: 60_000 },
       shutdown: { delayMs: 0, drainTimeoutMs: 100 },
-      admit: async () => { throw new Error('engine bug with secret-ish detail'); },
+      admit: async () => {
+        throw new Error('engine bug with secret-ish detail');
+      },
       readiness: () => ({ synced: true, caches: [] }),
-      metrics: createMetrics({ defaultMetrics: false }), logger: logs.logger, maxBodyBytes: 4 * 1024 * 1024,
+      metrics: createMetrics({ defaultMetrics: false }),
+      logger: logs.logger,
+      maxBodyBytes: 4 * 1024 * 1024,
     });
     try {
-      const r = await httpsRequest(running.port, { method: 'POST', path: '/validate', ca, body: review('boom'), headers: { 'content-type': 'application/json' } });
+      const r = await httpsRequest(running.port, {
+        method: 'POST',
+        path: '/validate',
+        ca,
+        body: review('boom'),
+        headers: { 'content-type': 'application/json' },
+      });
       expect(r.status).toBe(500);
       expect(r.json()).toEqual({ error: 'internal error; see the teardown-guard log' });
       expect(logs.lines.some((l) => l['msg'] === 'internal error while serving request')).toBe(true);

@@ -12,7 +12,14 @@ import { createLogger, type Logger } from '../log.ts';
 
 const GENERATE = fileURLToPath(new URL('../../certs/generate.sh', import.meta.url));
 
-export interface CertSet { dir: string; ca: string; cert: string; key: string; clientCert: string; clientKey: string }
+export interface CertSet {
+  dir: string;
+  ca: string;
+  cert: string;
+  key: string;
+  clientCert: string;
+  clientKey: string;
+}
 
 /** Runs certs/generate.sh into `dir` (a new CA the first time, a new serving cert every time). */
 export function generateCerts(dir: string, opts: { client?: string; forceCa?: boolean } = {}): CertSet {
@@ -21,8 +28,12 @@ export function generateCerts(dir: string, opts: { client?: string; forceCa?: bo
   if (opts.forceCa) args.push('--force-ca');
   execFileSync('bash', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   return {
-    dir, ca: join(dir, 'ca.crt'), cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key'),
-    clientCert: join(dir, 'client.crt'), clientKey: join(dir, 'client.key'),
+    dir,
+    ca: join(dir, 'ca.crt'),
+    cert: join(dir, 'tls.crt'),
+    key: join(dir, 'tls.key'),
+    clientCert: join(dir, 'client.crt'),
+    clientKey: join(dir, 'client.key'),
   };
 }
 
@@ -49,18 +60,33 @@ export function tinyView(state: { synced: boolean; namespaces?: NamespaceState[]
     liveObjects: async (refs) => refs.map(() => ({ state: 'gone' as const })),
     liveReleaseRecord: async () => undefined,
     isNamespaced: () => undefined,
-    withDeadline() { return this; },
+    withDeadline() {
+      return this;
+    },
   };
 }
 
-export interface CollectedLogs { logger: Logger; lines: Array<Record<string, unknown>>; text(): string }
+export interface CollectedLogs {
+  logger: Logger;
+  lines: Array<Record<string, unknown>>;
+  text(): string;
+}
 
 export function collectLogs(level = 'debug'): CollectedLogs {
   const raw: string[] = [];
-  const logger = createLogger({ level, destination: { write: (s: string) => { raw.push(s); } } });
+  const logger = createLogger({
+    level,
+    destination: {
+      write: (s: string) => {
+        raw.push(s);
+      },
+    },
+  });
   return {
     logger,
-    get lines() { return raw.map((l) => JSON.parse(l) as Record<string, unknown>); },
+    get lines() {
+      return raw.map((l) => JSON.parse(l) as Record<string, unknown>);
+    },
     text: () => raw.join(''),
   };
 }

@@ -33,16 +33,21 @@ async function serve(certFile: string, keyFile: string, pollIntervalMs = 60_000)
   const logs = collectLogs();
   const metrics = createMetrics({ defaultMetrics: false });
   const running: RunningServer = await startServer({
-    host: '127.0.0.1', port: 0,
+    host: '127.0.0.1',
+    port: 0,
     tls: { certFile, keyFile, pollIntervalMs, debounceMs: 100 },
     shutdown: { delayMs: 0, drainTimeoutMs: 1000 },
     admit: createAdmissionHandler({
-      policies: [], view: tinyView({ synced: true }),
+      policies: [],
+      view: tinyView({ synced: true }),
       settings: { exemptNamespaces: [], exemptUsers: [], finalizerGuards: [], breakGlassAnnotation: 'teardown-guard.io/break-glass' },
-      modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' }, undecided: 'allow',
+      modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' },
+      undecided: 'allow',
     }),
     readiness: () => ({ synced: true, caches: [] }),
-    metrics, logger: logs.logger, maxBodyBytes: 4 * 1024 * 1024,
+    metrics,
+    logger: logs.logger,
+    maxBodyBytes: 4 * 1024 * 1024,
   });
   cleanups.push(() => running.shutdown('test end'));
   return { running, logs, metrics };
@@ -178,7 +183,11 @@ describe('TLS reload without restart', () => {
     const reloader = startTlsReloader({
       files: { certFile: certs.cert, keyFile: certs.key },
       initial: loadTlsMaterial({ certFile: certs.cert, keyFile: certs.key }),
-      target: { setSecureContext: (o) => { applied.push(o); } },
+      target: {
+        setSecureContext: (o) => {
+          applied.push(o);
+        },
+      },
       logger: logs.logger,
       pollIntervalMs: 200,
       debounceMs: 60_000, // watch events would only fire after the test: the poll must do it

@@ -88,8 +88,13 @@ function validate(files: TlsFiles, raw: { cert: Buffer; key: Buffer; ca?: Buffer
     throw new TlsMaterialError(`node:tls rejects ${files.certFile} + ${files.keyFile}: ${errText(err)}`);
   }
   return {
-    cert: raw.cert, key: raw.key, ...(raw.ca ? { ca: raw.ca } : {}), hash: raw.hash,
-    fingerprint256: x509.fingerprint256, subject: x509.subject.replace(/\n/g, ', '), notAfter,
+    cert: raw.cert,
+    key: raw.key,
+    ...(raw.ca ? { ca: raw.ca } : {}),
+    hash: raw.hash,
+    fingerprint256: x509.fingerprint256,
+    subject: x509.subject.replace(/\n/g, ', '),
+    notAfter,
   };
 }
 
@@ -147,7 +152,10 @@ export function startTlsReloader(opts: TlsReloaderOptions): TlsReloader {
       }
       return 'rejected';
     }
-    if (raw.hash === current.hash) { lastRejected = undefined; return 'unchanged'; }
+    if (raw.hash === current.hash) {
+      lastRejected = undefined;
+      return 'unchanged';
+    }
     if (raw.hash === lastRejected) return 'rejected';
     let next: TlsMaterial;
     try {
@@ -162,8 +170,10 @@ export function startTlsReloader(opts: TlsReloaderOptions): TlsReloader {
     const previous = current;
     current = next;
     lastRejected = undefined;
-    log.info({ fingerprint256: next.fingerprint256, previousFingerprint256: previous.fingerprint256, subject: next.subject, notAfter: next.notAfter.toISOString() },
-      'tls: serving certificate reloaded');
+    log.info(
+      { fingerprint256: next.fingerprint256, previousFingerprint256: previous.fingerprint256, subject: next.subject, notAfter: next.notAfter.toISOString() },
+      'tls: serving certificate reloaded',
+    );
     opts.onResult?.('success', next);
     return 'reloaded';
   };
@@ -171,7 +181,10 @@ export function startTlsReloader(opts: TlsReloaderOptions): TlsReloader {
   const schedule = (): void => {
     if (stopped) return;
     if (timer) clearTimeout(timer);
-    timer = setTimeout(() => { timer = undefined; check(); }, debounceMs);
+    timer = setTimeout(() => {
+      timer = undefined;
+      check();
+    }, debounceMs);
     timer.unref();
   };
 
@@ -180,7 +193,11 @@ export function startTlsReloader(opts: TlsReloaderOptions): TlsReloader {
     for (const f of [opts.files.certFile, opts.files.keyFile, opts.files.clientCAFile]) {
       if (f === undefined) continue;
       dirs.add(dirname(f));
-      try { dirs.add(dirname(realpathSync(f))); } catch { /* missing right now; the poll retries */ }
+      try {
+        dirs.add(dirname(realpathSync(f)));
+      } catch {
+        /* missing right now; the poll retries */
+      }
     }
     return [...dirs];
   };
@@ -203,7 +220,10 @@ export function startTlsReloader(opts: TlsReloaderOptions): TlsReloader {
   };
 
   ensureWatches();
-  const poll = setInterval(() => { ensureWatches(); check(); }, opts.pollIntervalMs);
+  const poll = setInterval(() => {
+    ensureWatches();
+    check();
+  }, opts.pollIntervalMs);
   poll.unref();
 
   return {

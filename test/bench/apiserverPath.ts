@@ -52,24 +52,30 @@ async function must(cp: ControlPlane, method: string, path: string, body?: unkno
 
 function webhookConfiguration(name: string, url: string, caPem: string, mode: Mode): Record<string, unknown> {
   return {
-    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name },
-    webhooks: [{
-      name: `namespaces.${mode}.bench.teardown-guard.io`,
-      admissionReviewVersions: ['v1'],
-      sideEffects: 'None',
-      timeoutSeconds: 5,
-      failurePolicy: 'Fail',
-      matchPolicy: 'Equivalent',
-      clientConfig: { url: `${url}/validate`, caBundle: Buffer.from(caPem).toString('base64') },
-      namespaceSelector: { matchLabels: { [MODE_LABEL]: mode } },
-      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['DELETE'], resources: ['namespaces'], scope: 'Cluster' }],
-    }],
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name },
+    webhooks: [
+      {
+        name: `namespaces.${mode}.bench.teardown-guard.io`,
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        timeoutSeconds: 5,
+        failurePolicy: 'Fail',
+        matchPolicy: 'Equivalent',
+        clientConfig: { url: `${url}/validate`, caBundle: Buffer.from(caPem).toString('base64') },
+        namespaceSelector: { matchLabels: { [MODE_LABEL]: mode } },
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['DELETE'], resources: ['namespaces'], scope: 'Cluster' }],
+      },
+    ],
   };
 }
 
 async function install(cp: ControlPlane, guard: GuardChild, caPem: string): Promise<void> {
   await must(cp, 'POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies', {
-    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: POLICY },
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name: POLICY },
     spec: {
       failurePolicy: 'Fail',
       matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['DELETE'], resources: ['namespaces'] }] },
@@ -77,7 +83,9 @@ async function install(cp: ControlPlane, guard: GuardChild, caPem: string): Prom
     },
   });
   await must(cp, 'POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings', {
-    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: POLICY },
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicyBinding',
+    metadata: { name: POLICY },
     spec: { policyName: POLICY, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { [MODE_LABEL]: 'cel' } } } },
   });
   const path = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations';
@@ -122,7 +130,8 @@ async function waitActive(cp: ControlPlane, guard: GuardChild, log: (l: string) 
     }
     if (!(celActive && guardActive && noopActive)) await sleep(250);
   }
-  if (!celActive || !guardActive || !noopActive) throw new Error(`admission configuration not in force after ${Date.now() - t0} ms (cel ${celActive}, guard ${guardActive}, noop ${noopActive})`);
+  if (!celActive || !guardActive || !noopActive)
+    throw new Error(`admission configuration not in force after ${Date.now() - t0} ms (cel ${celActive}, guard ${guardActive}, noop ${noopActive})`);
   log(`ValidatingAdmissionPolicy and webhooks in force after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 }
 
@@ -140,9 +149,11 @@ async function waitGone(cp: ControlPlane, prefix: string, timeoutMs: number): Pr
 
 async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++] as T);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++] as T);
+    }),
+  );
 }
 
 export async function benchApiserverPath(cp: ControlPlane, guard: GuardChild, guardCaPem: string, o: ApiserverOptions): Promise<ApiserverResult> {
@@ -184,14 +195,21 @@ export async function benchApiserverPath(cp: ControlPlane, guard: GuardChild, gu
         all[mode].push(...samples[mode]);
         o.log(`rep ${rep + 1}/${o.reps} ${mode.padEnd(5)}: n ${s.n} p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} max ${s.max.toFixed(1)} ms`);
       }
-      o.log(`rep ${rep + 1}/${o.reps}: ${names.length} DELETEs in ${((Date.now() - td) / 1000).toFixed(1)}s; waiting for the namespace controller to finish them`);
+      o.log(
+        `rep ${rep + 1}/${o.reps}: ${names.length} DELETEs in ${((Date.now() - td) / 1000).toFixed(1)}s; waiting for the namespace controller to finish them`,
+      );
       const left = await waitGone(cp, prefix, 240_000);
       if (left > 0) o.log(`rep ${rep + 1}: ${left} namespaces still terminating; continuing`);
     }
   } finally {
     await uninstall(cp).catch((err: unknown) => o.log(`cleanup of admission configuration failed: ${String(err)}`));
     // The CEL probe carries the label the policy denies on; drop it first (the policy may still be loaded).
-    await cp.client.request('PATCH', '/api/v1/namespaces/tgb-probe-cel', { contentType: 'application/merge-patch+json', body: { metadata: { labels: { [PROTECTED_LABEL]: null } } } }).catch(() => undefined);
+    await cp.client
+      .request('PATCH', '/api/v1/namespaces/tgb-probe-cel', {
+        contentType: 'application/merge-patch+json',
+        body: { metadata: { labels: { [PROTECTED_LABEL]: null } } },
+      })
+      .catch(() => undefined);
     for (const probe of ['tgb-probe-cel', 'tgb-probe-guard', 'tgb-probe-noop']) await must(cp, 'DELETE', `/api/v1/namespaces/${probe}`).catch(() => undefined);
   }
   return {

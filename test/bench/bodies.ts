@@ -65,7 +65,7 @@ export function requestTypes(): RequestType[] {
     },
     {
       key: 'helm-owned',
-      title: 'Helm-owned Deployment DELETE during its release\'s uninstall',
+      title: "Helm-owned Deployment DELETE during its release's uninstall",
       hot: true,
       path: 'caches only (own release is uninstalling)',
       body: JSON.stringify(helmOwned),
@@ -75,13 +75,15 @@ export function requestTypes(): RequestType[] {
       key: 'helm-cross',
       title: 'Helm-owned DELETE, other release of the name uninstalling (flagged)',
       hot: false,
-      path: 'caches + live LIST of the release\'s records (Secrets and ConfigMaps)',
+      path: "caches + live LIST of the release's records (Secrets and ConfigMaps)",
       body: JSON.stringify(crossRelease),
       check: (r) => {
         const u = noUndecided(r);
         if (u) return u;
         if (!r.allowed) return 'denied (helm-uninstall-namespace defaults to warn)';
-        return (r.warnings ?? []).some((w) => w.includes('helm-uninstall-namespace')) ? undefined : `expected a helm-uninstall-namespace warning, got ${JSON.stringify(r.warnings)}`;
+        return (r.warnings ?? []).some((w) => w.includes('helm-uninstall-namespace'))
+          ? undefined
+          : `expected a helm-uninstall-namespace warning, got ${JSON.stringify(r.warnings)}`;
       },
     },
     {
@@ -98,22 +100,30 @@ export function requestTypes(): RequestType[] {
 /** One POST /validate over a fresh connection; the parsed AdmissionReview response. */
 export function postReview(url: string, body: string, timeoutMs = 10_000): Promise<{ status: number; review: AdmissionReview | undefined; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(`${url}/validate`, {
-      method: 'POST',
-      rejectUnauthorized: false,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-      timeout: timeoutMs,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let review: AdmissionReview | undefined;
-        try { review = JSON.parse(text) as AdmissionReview; } catch { review = undefined; }
-        resolve({ status: res.statusCode ?? 0, review, text });
-      });
-      res.on('error', reject);
-    });
+    const req = httpsRequest(
+      `${url}/validate`,
+      {
+        method: 'POST',
+        rejectUnauthorized: false,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let review: AdmissionReview | undefined;
+          try {
+            review = JSON.parse(text) as AdmissionReview;
+          } catch {
+            review = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, review, text });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end(body);

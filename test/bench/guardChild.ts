@@ -73,7 +73,10 @@ export function manifestNodeOptions(): string[] {
   try {
     const text = readFileSync(join(repoRoot, 'manifests', 'base', 'deployment.yaml'), 'utf8');
     for (const doc of parseAllDocuments(text)) {
-      const d = doc.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: Array<{ env?: Array<{ name?: string; value?: string }> }> } } } } | null;
+      const d = doc.toJS() as {
+        kind?: string;
+        spec?: { template?: { spec?: { containers?: Array<{ env?: Array<{ name?: string; value?: string }> }> } } };
+      } | null;
       if (d?.kind !== 'Deployment') continue;
       for (const c of d.spec?.template?.spec?.containers ?? []) {
         const value = c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
@@ -124,7 +127,9 @@ export async function startGuardChild(o: GuardChildOptions): Promise<GuardChild>
   const execArgv = ['--expose-gc', ...(o.nodeOptions ?? manifestNodeOptions())];
   if (o.cpuProfDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`);
   const child: ChildProcess = fork(o.entry ?? TS_ENTRY, [configPath, String(o.maxLifetimeS)], {
-    execArgv, stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env, NODE_ENV: 'production', ...o.env },
+    execArgv,
+    stdio: ['ignore', fd, fd, 'ipc'],
+    env: { ...process.env, NODE_ENV: 'production', ...o.env },
   });
   closeSync(fd);
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
@@ -133,26 +138,43 @@ export async function startGuardChild(o: GuardChildOptions): Promise<GuardChild>
   const pending = new Map<number, (m: Extract<ChildMessage, { type: 'reply' }>) => void>();
   let readyResolve: (m: ReadyMessage) => void = () => {};
   let readyReject: (e: Error) => void = () => {};
-  const readyP = new Promise<ReadyMessage>((resolve, reject) => { readyResolve = resolve; readyReject = reject; });
+  const readyP = new Promise<ReadyMessage>((resolve, reject) => {
+    readyResolve = resolve;
+    readyReject = reject;
+  });
   child.on('message', (raw: unknown) => {
     const msg = raw as ChildMessage;
     if (msg.type === 'ready') readyResolve(msg);
     else if (msg.type === 'failed') readyReject(new Error(`guard process failed: ${msg.error}`));
-    else if (msg.type === 'reply') { pending.get(msg.id)?.(msg); pending.delete(msg.id); }
+    else if (msg.type === 'reply') {
+      pending.get(msg.id)?.(msg);
+      pending.delete(msg.id);
+    }
   });
   void exited.then((code) => readyReject(new Error(`guard process exited (${code}) before it was ready; log: ${logPath}\n${tailOf(logPath)}`)));
   const timer = setTimeout(() => readyReject(new Error(`guard process not ready after ${o.syncTimeoutMs} ms; log: ${logPath}`)), o.syncTimeoutMs);
 
-  const ask = (type: ParentMessage['type'], timeoutMs = 10_000): Promise<Extract<ChildMessage, { type: 'reply' }>> => new Promise((resolve, reject) => {
-    const id = nextId++;
-    const t = setTimeout(() => { pending.delete(id); reject(new Error(`guard process did not answer '${type}' within ${timeoutMs} ms`)); }, timeoutMs);
-    pending.set(id, (m) => { clearTimeout(t); resolve(m); });
-    child.send({ type, id } satisfies ParentMessage);
-  });
+  const ask = (type: ParentMessage['type'], timeoutMs = 10_000): Promise<Extract<ChildMessage, { type: 'reply' }>> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      const t = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`guard process did not answer '${type}' within ${timeoutMs} ms`));
+      }, timeoutMs);
+      pending.set(id, (m) => {
+        clearTimeout(t);
+        resolve(m);
+      });
+      child.send({ type, id } satisfies ParentMessage);
+    });
 
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    try { await ask('stop', 5000); } catch { /* fall through to signals */ }
+    try {
+      await ask('stop', 5000);
+    } catch {
+      /* fall through to signals */
+    }
     const kill = setTimeout(() => child.kill('SIGKILL'), 12_000);
     await exited;
     clearTimeout(kill);
@@ -180,7 +202,9 @@ export async function startGuardChild(o: GuardChildOptions): Promise<GuardChild>
       if (!r.stats) throw new Error('guard process sent no stats');
       return r.stats;
     },
-    async gc() { await ask('gc', 30_000); },
+    async gc() {
+      await ask('gc', 30_000);
+    },
     procRss: () => readProcStatus(pid),
     residentByMapping: () => residentByMapping(pid),
     stop,

@@ -68,10 +68,7 @@ export interface ReadyMessage {
 }
 
 export type ParentMessage = { type: 'stats' | 'gc' | 'stop'; id: number };
-export type ChildMessage =
-  | ReadyMessage
-  | { type: 'reply'; id: number; stats?: GuardStats }
-  | { type: 'failed'; error: string };
+export type ChildMessage = ReadyMessage | { type: 'reply'; id: number; stats?: GuardStats } | { type: 'failed'; error: string };
 
 function mem(): MemorySnapshot {
   const m = process.memoryUsage();
@@ -99,10 +96,13 @@ async function main(): Promise<void> {
     console.error('usage: node test/bench/guardProcess.ts CONFIG.yaml MAX_LIFETIME_S (forked with an IPC channel)');
     process.exit(2);
   }
-  const lifetime = setTimeout(() => {
-    console.error('guardProcess: maximum lifetime reached, exiting');
-    process.exit(3);
-  }, Math.max(10, Number(lifetimeArg) || 3600) * 1000);
+  const lifetime = setTimeout(
+    () => {
+      console.error('guardProcess: maximum lifetime reached, exiting');
+      process.exit(3);
+    },
+    Math.max(10, Number(lifetimeArg) || 3600) * 1000,
+  );
   lifetime.unref();
 
   // GC pauses and event-loop delay, to tell GC and blocking apart from the request work itself.
@@ -118,7 +118,9 @@ async function main(): Promise<void> {
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
 
-  const trace = (stage: string): void => { process.stderr.write(`guardProcess: ${stage}: rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MiB\n`); };
+  const trace = (stage: string): void => {
+    process.stderr.write(`guardProcess: ${stage}: rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MiB\n`);
+  };
   trace('modules loaded');
   const { config } = loadConfig({ file: configFile, env: {} });
   trace('config loaded');
@@ -126,7 +128,10 @@ async function main(): Promise<void> {
   const metrics = createMetrics();
   // A full GC first, so "before caches" and "after sync + GC" compare live data with live data.
   const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc) { gc(); gc(); }
+  if (gc) {
+    gc();
+    gc();
+  }
   const memBeforeCaches = mem();
   const mappingsBeforeCaches = residentByMapping('self');
   trace('logger and metrics created (baseline)');
@@ -173,7 +178,11 @@ async function main(): Promise<void> {
     tls: { certFile: config.tls.certFile, keyFile: config.tls.keyFile, pollIntervalMs: config.tls.pollIntervalMs },
     shutdown: config.shutdown,
     admit: createAdmissionHandler({
-      policies: builtinPolicies(), view: services.view, settings: policySettings(config), modes: policyModes(config), undecided: config.undecided,
+      policies: builtinPolicies(),
+      view: services.view,
+      settings: policySettings(config),
+      modes: policyModes(config),
+      undecided: config.undecided,
     }),
     readiness: () => ({ synced: true, caches: [] }),
     metrics: createMetrics({ defaultMetrics: false }),
@@ -184,9 +193,15 @@ async function main(): Promise<void> {
 
   // Requests that reached /validate, counted the same way on both servers (symmetric cost).
   const counts = { guard: 0, noop: 0, quiet: 0 };
-  services.server.server.on('request', (req: { url?: string }) => { if (req.url?.startsWith('/validate')) counts.guard++; });
-  noop.server.on('request', (req: { url?: string }) => { if (req.url?.startsWith('/validate')) counts.noop++; });
-  quiet.server.on('request', (req: { url?: string }) => { if (req.url?.startsWith('/validate')) counts.quiet++; });
+  services.server.server.on('request', (req: { url?: string }) => {
+    if (req.url?.startsWith('/validate')) counts.guard++;
+  });
+  noop.server.on('request', (req: { url?: string }) => {
+    if (req.url?.startsWith('/validate')) counts.noop++;
+  });
+  quiet.server.on('request', (req: { url?: string }) => {
+    if (req.url?.startsWith('/validate')) counts.quiet++;
+  });
 
   process.on('message', (raw: unknown) => {
     const msg = raw as ParentMessage;
@@ -196,7 +211,10 @@ async function main(): Promise<void> {
       return;
     }
     if (msg.type === 'gc') {
-      if (gc) { gc(); gc(); }
+      if (gc) {
+        gc();
+        gc();
+      }
       send({ type: 'reply', id: msg.id });
       return;
     }
@@ -226,7 +244,17 @@ async function main(): Promise<void> {
     }
   });
 
-  send({ type: 'ready', guardPort: services.server.port, noopPort: noop.port, quietPort: quiet.port, memBeforeCaches, mappingsBeforeCaches, memAfterSync, syncMs, caches: cacheCounts() });
+  send({
+    type: 'ready',
+    guardPort: services.server.port,
+    noopPort: noop.port,
+    quietPort: quiet.port,
+    memBeforeCaches,
+    mappingsBeforeCaches,
+    memAfterSync,
+    syncMs,
+    caches: cacheCounts(),
+  });
 }
 
 main().catch((err: unknown) => {

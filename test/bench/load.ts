@@ -39,31 +39,37 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
   const requests: AutocannonRequest[] | undefined = o.bodies?.map((body) => ({ method: 'POST', path: '/validate', headers: HEADERS, body }));
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const instance = autocannon({
-      url: `${o.url}/validate`,
-      method: 'POST',
-      headers: HEADERS,
-      ...(requests ? { requests } : { body: o.body ?? '' }),
-      connections: o.connections,
-      pipelining: 1,
-      duration: o.durationS,
-      timeout: o.timeoutS ?? 10,
-    }, (err, result) => {
-      if (err) { reject(err); return; }
-      const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
-      const durationS = Math.min(elapsedS, result.duration > 0 ? result.duration : elapsedS);
-      resolve({
-        latency: samples.summary(),
-        ok,
-        rps: ok / durationS,
-        durationS,
-        errors: result.errors,
-        timeouts: result.timeouts,
-        non2xx: result.non2xx,
-        statusCodes,
-        overflow: samples.overflow,
-      });
-    });
+    const instance = autocannon(
+      {
+        url: `${o.url}/validate`,
+        method: 'POST',
+        headers: HEADERS,
+        ...(requests ? { requests } : { body: o.body ?? '' }),
+        connections: o.connections,
+        pipelining: 1,
+        duration: o.durationS,
+        timeout: o.timeoutS ?? 10,
+      },
+      (err, result) => {
+        if (err) {
+          reject(err);
+          return;
+        }
+        const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
+        const durationS = Math.min(elapsedS, result.duration > 0 ? result.duration : elapsedS);
+        resolve({
+          latency: samples.summary(),
+          ok,
+          rps: ok / durationS,
+          durationS,
+          errors: result.errors,
+          timeouts: result.timeouts,
+          non2xx: result.non2xx,
+          statusCodes,
+          overflow: samples.overflow,
+        });
+      },
+    );
     instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
       statusCodes[statusCode] = (statusCodes[statusCode] ?? 0) + 1;
       if (statusCode >= 200 && statusCode < 300) {
@@ -104,27 +110,47 @@ export async function runPaced(o: PacedOptions): Promise<LoadResult> {
   let errors = 0;
   let timeouts = 0;
   let non2xx = 0;
-  const send = (body: string, due: number, record: boolean): Promise<void> => new Promise((resolve) => {
-    const req = request({
-      host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-    }, (res) => {
-      res.on('data', () => {});
-      res.on('end', () => {
-        const took = performance.now() - due;
-        const code = res.statusCode ?? 0;
-        if (record) {
-          statusCodes[code] = (statusCodes[code] ?? 0) + 1;
-          if (code >= 200 && code < 300) { ok++; samples.add(took); } else non2xx++;
-        }
+  const send = (body: string, due: number, record: boolean): Promise<void> =>
+    new Promise((resolve) => {
+      const req = request(
+        {
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          method: 'POST',
+          agent,
+          headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.on('data', () => {});
+          res.on('end', () => {
+            const took = performance.now() - due;
+            const code = res.statusCode ?? 0;
+            if (record) {
+              statusCodes[code] = (statusCodes[code] ?? 0) + 1;
+              if (code >= 200 && code < 300) {
+                ok++;
+                samples.add(took);
+              } else non2xx++;
+            }
+            resolve();
+          });
+          res.on('error', () => {
+            if (record) errors++;
+            resolve();
+          });
+        },
+      );
+      req.setTimeout(timeoutMs, () => {
+        if (record) timeouts++;
+        req.destroy(new Error('timeout'));
+      });
+      req.on('error', () => {
+        if (record) errors++;
         resolve();
       });
-      res.on('error', () => { if (record) errors++; resolve(); });
+      req.end(body);
     });
-    req.setTimeout(timeoutMs, () => { if (record) timeouts++; req.destroy(new Error('timeout')); });
-    req.on('error', () => { if (record) errors++; resolve(); });
-    req.end(body);
-  });
   try {
     // Open every connection first (TLS handshakes are not what is measured).
     await Promise.all(Array.from({ length: o.connections }, (_, i) => send(o.bodies[i % o.bodies.length] as string, performance.now(), false)));

@@ -109,22 +109,29 @@ function csv(name: string, ns: string, copiedFrom: string | undefined): Record<s
       links: [{ name: 'Documentation', url: 'https://bench.example.com/docs' }],
       installModes: ['OwnNamespace', 'SingleNamespace', 'MultiNamespace', 'AllNamespaces'].map((type) => ({ type, supported: true })),
       customresourcedefinitions: {
-        owned: [{ name: 'benchdatabases.bench.example.com', version: 'v1', kind: 'BenchDatabase', displayName: 'Bench Database', description: 'A database cluster.' }],
+        owned: [
+          { name: 'benchdatabases.bench.example.com', version: 'v1', kind: 'BenchDatabase', displayName: 'Bench Database', description: 'A database cluster.' },
+        ],
       },
       install: {
         strategy: 'deployment',
         spec: {
-          deployments: [{
-            name: 'bench-operator',
-            spec: {
-              replicas: 1,
-              selector: { matchLabels: { name: 'bench-operator' } },
-              template: {
-                metadata: { labels: { name: 'bench-operator' } },
-                spec: { serviceAccountName: 'bench-operator', containers: [{ name: 'operator', image: 'registry.example.com/bench/operator:1.2.0', args: ['--leader-elect'] }] },
+          deployments: [
+            {
+              name: 'bench-operator',
+              spec: {
+                replicas: 1,
+                selector: { matchLabels: { name: 'bench-operator' } },
+                template: {
+                  metadata: { labels: { name: 'bench-operator' } },
+                  spec: {
+                    serviceAccountName: 'bench-operator',
+                    containers: [{ name: 'operator', image: 'registry.example.com/bench/operator:1.2.0', args: ['--leader-elect'] }],
+                  },
+                },
               },
             },
-          }],
+          ],
           clusterPermissions: [{ serviceAccountName: 'bench-operator', rules: [{ apiGroups: ['bench.example.com'], resources: ['*'], verbs: ['*'] }] }],
         },
       },
@@ -136,29 +143,73 @@ function manifestFor(release: string, ns: string): string {
   return [
     '---',
     '# Source: simple-app/templates/configmap.yaml',
-    'apiVersion: v1', 'kind: ConfigMap', 'metadata:', `  name: ${release}-config`, '  labels:', `    app.kubernetes.io/instance: ${release}`,
-    '    app.kubernetes.io/managed-by: Helm', 'data:', '  LOG_LEVEL: info', '  FEATURE_FLAGS: "a,b,c"',
+    'apiVersion: v1',
+    'kind: ConfigMap',
+    'metadata:',
+    `  name: ${release}-config`,
+    '  labels:',
+    `    app.kubernetes.io/instance: ${release}`,
+    '    app.kubernetes.io/managed-by: Helm',
+    'data:',
+    '  LOG_LEVEL: info',
+    '  FEATURE_FLAGS: "a,b,c"',
     '---',
     '# Source: simple-app/templates/service.yaml',
-    'apiVersion: v1', 'kind: Service', 'metadata:', `  name: ${release}-svc`, '  labels:', `    app.kubernetes.io/instance: ${release}`,
-    'spec:', '  type: ClusterIP', '  ports:', '    - port: 80', '      targetPort: http', '      protocol: TCP', '      name: http',
-    '  selector:', `    app.kubernetes.io/instance: ${release}`,
+    'apiVersion: v1',
+    'kind: Service',
+    'metadata:',
+    `  name: ${release}-svc`,
+    '  labels:',
+    `    app.kubernetes.io/instance: ${release}`,
+    'spec:',
+    '  type: ClusterIP',
+    '  ports:',
+    '    - port: 80',
+    '      targetPort: http',
+    '      protocol: TCP',
+    '      name: http',
+    '  selector:',
+    `    app.kubernetes.io/instance: ${release}`,
     '---',
     '# Source: simple-app/templates/deployment.yaml',
-    'apiVersion: apps/v1', 'kind: Deployment', 'metadata:', `  name: ${release}-app`, '  labels:', `    app.kubernetes.io/instance: ${release}`,
-    '    app.kubernetes.io/managed-by: Helm', 'spec:', '  replicas: 2', '  selector:', '    matchLabels:', `      app.kubernetes.io/instance: ${release}`,
-    '  template:', '    metadata:', '      labels:', `        app.kubernetes.io/instance: ${release}`, '    spec:', '      containers:',
-    '        - name: app', '          image: "registry.example.com/simple-app:1.4.2"', '          ports:', '            - name: http', '              containerPort: 8080',
-    '          envFrom:', '            - configMapRef:', `                name: ${release}-config`,
-    '          resources:', '            requests: { cpu: 50m, memory: 64Mi }', '            limits: { memory: 128Mi }',
-    '          readinessProbe:', '            httpGet: { path: /healthz, port: http }',
+    'apiVersion: apps/v1',
+    'kind: Deployment',
+    'metadata:',
+    `  name: ${release}-app`,
+    '  labels:',
+    `    app.kubernetes.io/instance: ${release}`,
+    '    app.kubernetes.io/managed-by: Helm',
+    'spec:',
+    '  replicas: 2',
+    '  selector:',
+    '    matchLabels:',
+    `      app.kubernetes.io/instance: ${release}`,
+    '  template:',
+    '    metadata:',
+    '      labels:',
+    `        app.kubernetes.io/instance: ${release}`,
+    '    spec:',
+    '      containers:',
+    '        - name: app',
+    '          image: "registry.example.com/simple-app:1.4.2"',
+    '          ports:',
+    '            - name: http',
+    '              containerPort: 8080',
+    '          envFrom:',
+    '            - configMapRef:',
+    `                name: ${release}-config`,
+    '          resources:',
+    '            requests: { cpu: 50m, memory: 64Mi }',
+    '            limits: { memory: 128Mi }',
+    '          readinessProbe:',
+    '            httpGet: { path: /healthz, port: http }',
     `# namespace ${ns}`,
   ].join('\n');
 }
 
 const TEMPLATE_TEXT = Buffer.from(
   'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ include "simple-app.fullname" . }}\n  labels:\n    {{- include "simple-app.labels" . | nindent 4 }}\n' +
-  'spec:\n  replicas: {{ .Values.replicaCount }}\n  selector:\n    matchLabels:\n      {{- include "simple-app.selectorLabels" . | nindent 6 }}\n',
+    'spec:\n  replicas: {{ .Values.replicaCount }}\n  selector:\n    matchLabels:\n      {{- include "simple-app.selectorLabels" . | nindent 6 }}\n',
 ).toString('base64');
 
 /** Helm's storage encoding of a release: base64(gzip(JSON)). */
@@ -166,7 +217,14 @@ export function helmReleasePayload(release: string, ns: string, version: number,
   const now = new Date(Date.UTC(2026, 0, 1, 0, version)).toISOString();
   const json = {
     name: release,
-    info: { first_deployed: now, last_deployed: now, deleted: '', description: status === 'superseded' ? 'Upgrade complete' : 'Install complete', status, notes: '1. Get the application URL by running these commands' },
+    info: {
+      first_deployed: now,
+      last_deployed: now,
+      deleted: '',
+      description: status === 'superseded' ? 'Upgrade complete' : 'Install complete',
+      status,
+      notes: '1. Get the application URL by running these commands',
+    },
     chart: {
       metadata: { name: 'simple-app', version: '0.3.1', description: 'A simple app chart', apiVersion: 'v2', appVersion: '1.4.2', type: 'application' },
       lock: null,
@@ -204,7 +262,12 @@ export function releaseSecret(release: string, ns: string, version: number, stat
 
 // ---- bulk creation ----
 
-export interface CreateRequest { method: 'POST' | 'PATCH' | 'PUT'; path: string; body: unknown; contentType?: string }
+export interface CreateRequest {
+  method: 'POST' | 'PATCH' | 'PUT';
+  path: string;
+  body: unknown;
+  contentType?: string;
+}
 
 export interface PopulateOptions {
   scale: number;
@@ -213,8 +276,17 @@ export interface PopulateOptions {
   log: (line: string) => void;
 }
 
-export interface PhaseResult { name: string; count: number; ms: number; retries: number }
-export interface PopulateResult { layout: Layout; phases: PhaseResult[]; totalMs: number }
+export interface PhaseResult {
+  name: string;
+  count: number;
+  ms: number;
+  retries: number;
+}
+export interface PopulateResult {
+  layout: Layout;
+  phases: PhaseResult[];
+  totalMs: number;
+}
 
 const sleep = (msValue: number): Promise<void> => new Promise((r) => setTimeout(r, msValue));
 
@@ -224,7 +296,10 @@ function transient(r: KubeResponse | undefined): boolean {
 
 /** Creates `count` objects from `make(i)` with at most `concurrency` requests in flight. */
 async function createMany(
-  clients: KubeClient[], name: string, count: number, make: (i: number) => CreateRequest,
+  clients: KubeClient[],
+  name: string,
+  count: number,
+  make: (i: number) => CreateRequest,
   o: { concurrency: number; deadline: number; log: (line: string) => void },
 ): Promise<PhaseResult> {
   const t0 = Date.now();
@@ -278,20 +353,40 @@ async function makeDeploymentsAvailable(cp: ControlPlane, expected: number, dead
   const t0 = Date.now();
   const selector = encodeURIComponent(OLM_SELECTOR);
   for (let round = 0; Date.now() < deadline && round < 600; round++) {
-    const pods = await cp.client.get<{ items: Array<{ metadata: { name: string; namespace: string }; spec?: { containers?: Array<{ name: string; image?: string }> }; status?: { conditions?: Array<{ type: string; status: string }> } }> }>(`/api/v1/pods?labelSelector=${selector}`);
+    const pods = await cp.client.get<{
+      items: Array<{
+        metadata: { name: string; namespace: string };
+        spec?: { containers?: Array<{ name: string; image?: string }> };
+        status?: { conditions?: Array<{ type: string; status: string }> };
+      }>;
+    }>(`/api/v1/pods?labelSelector=${selector}`);
     const notReady = (pods?.items ?? []).filter((p) => !p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     for (let i = 0; i < notReady.length; i += 16) {
-      await Promise.all(notReady.slice(i, i + 16).map((pod) => cp.client.request('PATCH', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`, {
-        contentType: 'application/merge-patch+json',
-        body: {
-          status: {
-            phase: 'Running', startTime: now, hostIP: '127.0.0.1',
-            conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map((type) => ({ type, status: 'True', lastTransitionTime: now })),
-            containerStatuses: (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '', imageID: '', ready: true, started: true, restartCount: 0, state: { running: { startedAt: now } } })),
-          },
-        },
-      })));
+      await Promise.all(
+        notReady.slice(i, i + 16).map((pod) =>
+          cp.client.request('PATCH', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`, {
+            contentType: 'application/merge-patch+json',
+            body: {
+              status: {
+                phase: 'Running',
+                startTime: now,
+                hostIP: '127.0.0.1',
+                conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map((type) => ({ type, status: 'True', lastTransitionTime: now })),
+                containerStatuses: (pod.spec?.containers ?? []).map((c) => ({
+                  name: c.name,
+                  image: c.image ?? '',
+                  imageID: '',
+                  ready: true,
+                  started: true,
+                  restartCount: 0,
+                  state: { running: { startedAt: now } },
+                })),
+              },
+            },
+          }),
+        ),
+      );
     }
     const deps = await cp.client.get<{ items: Array<{ status?: { availableReplicas?: number } }> }>(`/apis/apps/v1/deployments?labelSelector=${selector}`);
     const available = (deps?.items ?? []).filter((d) => (d.status?.availableReplicas ?? 0) >= 1).length;
@@ -320,46 +415,97 @@ export async function populate(cp: ControlPlane, o: PopulateOptions): Promise<Po
     for (let i = 0; i < layout.opNamespaces; i++) nsNames.push(opNamespace(i));
     for (let i = 0; i < layout.olmNamespaces; i++) nsNames.push(olmNamespace(i));
     for (let i = 0; i < layout.appNamespaces; i++) nsNames.push(appNamespace(i));
-    phases.push(await createMany(clients, 'namespaces', nsNames.length, (i) => ({ method: 'POST', path: '/api/v1/namespaces', body: namespace(nsNames[i] as string) }), run));
+    phases.push(
+      await createMany(
+        clients,
+        'namespaces',
+        nsNames.length,
+        (i) => ({ method: 'POST', path: '/api/v1/namespaces', body: namespace(nsNames[i] as string) }),
+        run,
+      ),
+    );
 
     // Controllers: ClusterRole, then per namespace a ServiceAccount, a ClusterRoleBinding and the Deployment.
-    await createMany(clients, 'clusterrole', 1, () => ({
-      method: 'POST', path: '/apis/rbac.authorization.k8s.io/v1/clusterroles',
-      body: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'tgb-olm-operator' }, rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }] },
-    }), run);
+    await createMany(
+      clients,
+      'clusterrole',
+      1,
+      () => ({
+        method: 'POST',
+        path: '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+        body: {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRole',
+          metadata: { name: 'tgb-olm-operator' },
+          rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }],
+        },
+      }),
+      run,
+    );
     const sa = 'olm-operator-serviceaccount';
-    await createMany(clients, 'serviceaccounts', layout.olmNamespaces, (i) => ({
-      method: 'POST', path: `/api/v1/namespaces/${olmNamespace(i)}/serviceaccounts`,
-      body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: olmNamespace(i) } },
-    }), run);
-    await createMany(clients, 'clusterrolebindings', layout.olmNamespaces, (i) => ({
-      method: 'POST', path: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
-      body: {
-        apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: `tgb-olm-operator-${olmNamespace(i)}` },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'tgb-olm-operator' },
-        subjects: [{ kind: 'ServiceAccount', name: sa, namespace: olmNamespace(i) }],
-      },
-    }), run);
+    await createMany(
+      clients,
+      'serviceaccounts',
+      layout.olmNamespaces,
+      (i) => ({
+        method: 'POST',
+        path: `/api/v1/namespaces/${olmNamespace(i)}/serviceaccounts`,
+        body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: olmNamespace(i) } },
+      }),
+      run,
+    );
+    await createMany(
+      clients,
+      'clusterrolebindings',
+      layout.olmNamespaces,
+      (i) => ({
+        method: 'POST',
+        path: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+        body: {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRoleBinding',
+          metadata: { name: `tgb-olm-operator-${olmNamespace(i)}` },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'tgb-olm-operator' },
+          subjects: [{ kind: 'ServiceAccount', name: sa, namespace: olmNamespace(i) }],
+        },
+      }),
+      run,
+    );
     const tDep = Date.now();
-    await createMany(clients, 'deployments', layout.olmNamespaces, (i) => ({
-      method: 'POST', path: `/apis/apps/v1/namespaces/${olmNamespace(i)}/deployments`,
-      body: {
-        apiVersion: 'apps/v1', kind: 'Deployment',
-        metadata: { name: 'olm-operator', namespace: olmNamespace(i), labels: { app: 'olm-operator' } },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: 'olm-operator' } },
-          template: {
-            metadata: { labels: { app: 'olm-operator' } },
-            spec: {
-              serviceAccountName: sa,
-              // Not /bin/olm: nothing here should ever be started by test/cluster/olmSupervisor.ts.
-              containers: [{ name: 'olm-operator', image: 'quay.io/operator-framework/olm:bench', command: ['/bin/olm-bench-placeholder'], args: ['--namespace', olmNamespace(i)] }],
+    await createMany(
+      clients,
+      'deployments',
+      layout.olmNamespaces,
+      (i) => ({
+        method: 'POST',
+        path: `/apis/apps/v1/namespaces/${olmNamespace(i)}/deployments`,
+        body: {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: 'olm-operator', namespace: olmNamespace(i), labels: { app: 'olm-operator' } },
+          spec: {
+            replicas: 1,
+            selector: { matchLabels: { app: 'olm-operator' } },
+            template: {
+              metadata: { labels: { app: 'olm-operator' } },
+              spec: {
+                serviceAccountName: sa,
+                // Not /bin/olm: nothing here should ever be started by test/cluster/olmSupervisor.ts.
+                containers: [
+                  {
+                    name: 'olm-operator',
+                    image: 'quay.io/operator-framework/olm:bench',
+                    command: ['/bin/olm-bench-placeholder'],
+                    args: ['--namespace', olmNamespace(i)],
+                  },
+                ],
+              },
             },
           },
         },
-      },
-    }), run);
+      }),
+      run,
+    );
     await makeDeploymentsAvailable(cp, layout.olmNamespaces, deadline, (l) => o.log(l));
     phases.push({ name: 'olm-operator Deployments (+SA, CRB, Available)', count: layout.olmNamespaces, ms: Date.now() - tDep, retries: 0 });
 
@@ -367,38 +513,51 @@ export async function populate(cp: ControlPlane, o: PopulateOptions): Promise<Po
     const csvPath = (ns: string): string => `/apis/operators.coreos.com/v1alpha1/namespaces/${ns}/clusterserviceversions`;
     const opCsvs = layout.opNamespaces * layout.csvsPerOpNamespace;
     const holders = layout.appNamespaces - layout.emptyAppNamespaces;
-    phases.push(await createMany(clients, 'CSVs', opCsvs + layout.copiedCsvs, (k) => {
-      if (k < opCsvs) {
-        const i = Math.floor(k / layout.csvsPerOpNamespace);
-        const j = k % layout.csvsPerOpNamespace;
-        return { method: 'POST', path: csvPath(opNamespace(i)), body: csv(opCsvName(i, j), opNamespace(i), undefined) };
-      }
-      const c = k - opCsvs;
-      const holder = layout.emptyAppNamespaces + (c % Math.max(1, holders));
-      const copyIndex = Math.floor(c / Math.max(1, holders));
-      const original = (holder * 3 + copyIndex) % opCsvs;
-      const oi = Math.floor(original / layout.csvsPerOpNamespace);
-      const oj = original % layout.csvsPerOpNamespace;
-      return { method: 'POST', path: csvPath(appNamespace(holder)), body: csv(opCsvName(oi, oj), appNamespace(holder), opNamespace(oi)) };
-    }, run));
+    phases.push(
+      await createMany(
+        clients,
+        'CSVs',
+        opCsvs + layout.copiedCsvs,
+        (k) => {
+          if (k < opCsvs) {
+            const i = Math.floor(k / layout.csvsPerOpNamespace);
+            const j = k % layout.csvsPerOpNamespace;
+            return { method: 'POST', path: csvPath(opNamespace(i)), body: csv(opCsvName(i, j), opNamespace(i), undefined) };
+          }
+          const c = k - opCsvs;
+          const holder = layout.emptyAppNamespaces + (c % Math.max(1, holders));
+          const copyIndex = Math.floor(c / Math.max(1, holders));
+          const original = (holder * 3 + copyIndex) % opCsvs;
+          const oi = Math.floor(original / layout.csvsPerOpNamespace);
+          const oj = original % layout.csvsPerOpNamespace;
+          return { method: 'POST', path: csvPath(appNamespace(holder)), body: csv(opCsvName(oi, oj), appNamespace(holder), opNamespace(oi)) };
+        },
+        run,
+      ),
+    );
 
     // Helm release records: versions 1..V-1 superseded, V deployed (every 20th release: failed).
     const V = layout.versionsPerRelease;
-    const fixtureRecords = [
-      releaseSecret('web', 'helm-test', 1, 'uninstalling'),
-      releaseSecret('web', 'default', 1, 'deployed'),
-    ];
-    phases.push(await createMany(clients, 'Helm release records', layout.releases * V + fixtureRecords.length, (k) => {
-      if (k >= layout.releases * V) {
-        const body = fixtureRecords[k - layout.releases * V] as { metadata: { namespace: string } };
-        return { method: 'POST', path: `/api/v1/namespaces/${body.metadata.namespace}/secrets`, body };
-      }
-      const r = Math.floor(k / V);
-      const version = (k % V) + 1;
-      const ns = appNamespace(r % layout.appNamespaces);
-      const status = version < V ? 'superseded' : r % 20 === 0 ? 'failed' : 'deployed';
-      return { method: 'POST', path: `/api/v1/namespaces/${ns}/secrets`, body: releaseSecret(`app-${pad(r, 5)}`, ns, version, status) };
-    }, run));
+    const fixtureRecords = [releaseSecret('web', 'helm-test', 1, 'uninstalling'), releaseSecret('web', 'default', 1, 'deployed')];
+    phases.push(
+      await createMany(
+        clients,
+        'Helm release records',
+        layout.releases * V + fixtureRecords.length,
+        (k) => {
+          if (k >= layout.releases * V) {
+            const body = fixtureRecords[k - layout.releases * V] as { metadata: { namespace: string } };
+            return { method: 'POST', path: `/api/v1/namespaces/${body.metadata.namespace}/secrets`, body };
+          }
+          const r = Math.floor(k / V);
+          const version = (k % V) + 1;
+          const ns = appNamespace(r % layout.appNamespaces);
+          const status = version < V ? 'superseded' : r % 20 === 0 ? 'failed' : 'deployed';
+          return { method: 'POST', path: `/api/v1/namespaces/${ns}/secrets`, body: releaseSecret(`app-${pad(r, 5)}`, ns, version, status) };
+        },
+        run,
+      ),
+    );
   } finally {
     for (const c of clients) c.close();
   }

@@ -36,10 +36,18 @@ export async function rssAfterImport(specifier: string | undefined, execArgv: st
   const { spawn } = await import('node:child_process');
   const code = `${specifier ? `await import(${JSON.stringify(specifier)});` : ''} globalThis.gc(); globalThis.gc(); process.stdout.write(String(process.memoryUsage().rss));`;
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...execArgv, '--expose-gc', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, NODE_ENV: 'production' } });
+    const child = spawn(process.execPath, [...execArgv, '--expose-gc', '--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
     let out = '';
-    child.stdout.on('data', (b: Buffer) => { out += b.toString('utf8'); });
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString('utf8');
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', () => { clearTimeout(timer); resolve(Number(out) || Number.NaN); });
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve(Number(out) || Number.NaN);
+    });
   });
 }

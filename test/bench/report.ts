@@ -53,7 +53,12 @@ export interface BenchReport {
   notes: string[];
 }
 
-export interface Goal { goal: string; target: string; measured: string; met: boolean | undefined }
+export interface Goal {
+  goal: string;
+  target: string;
+  measured: string;
+  met: boolean | undefined;
+}
 
 const P99_GOAL = 1.3;
 const RSS_GOAL_MIB = 250;
@@ -70,10 +75,22 @@ function med(runs: TypeResult['fixed'][Target], pick: (r: TypeResult['fixed'][Ta
 
 export function webhookRatios(t: TypeResult): { p50: number; p99: number; sat: number; cpu: number } {
   return {
-    p50: ratio(med(t.fixed.guard, (r) => r.load.latency.p50), med(t.fixed.noop, (r) => r.load.latency.p50)),
-    p99: ratio(med(t.fixed.guard, (r) => r.load.latency.p99), med(t.fixed.noop, (r) => r.load.latency.p99)),
-    sat: ratio(med(t.saturation.noop, (r) => r.load.rps), med(t.saturation.guard, (r) => r.load.rps)),
-    cpu: ratio(med(t.saturation.guard, (r) => r.cpuUsPerReq), med(t.saturation.noop, (r) => r.cpuUsPerReq)),
+    p50: ratio(
+      med(t.fixed.guard, (r) => r.load.latency.p50),
+      med(t.fixed.noop, (r) => r.load.latency.p50),
+    ),
+    p99: ratio(
+      med(t.fixed.guard, (r) => r.load.latency.p99),
+      med(t.fixed.noop, (r) => r.load.latency.p99),
+    ),
+    sat: ratio(
+      med(t.saturation.noop, (r) => r.load.rps),
+      med(t.saturation.guard, (r) => r.load.rps),
+    ),
+    cpu: ratio(
+      med(t.saturation.guard, (r) => r.cpuUsPerReq),
+      med(t.saturation.noop, (r) => r.cpuUsPerReq),
+    ),
   };
 }
 
@@ -82,34 +99,72 @@ export function goals(r: BenchReport): Goal[] {
   for (const t of r.webhook ?? []) {
     if (!t.type.hot) continue;
     const q = webhookRatios(t);
-    out.push({ goal: `webhook p99 guard/no-op, ${t.type.title} (at ${t.rate} req/s)`, target: `<= ${P99_GOAL}`, measured: x(q.p99), met: Number.isFinite(q.p99) ? q.p99 <= P99_GOAL : undefined });
-    const satP99 = ratio(med(t.saturation.guard, (s) => s.load.latency.p99), med(t.saturation.noop, (s) => s.load.latency.p99));
-    out.push({ goal: `webhook p99 guard/no-op at saturation, ${t.type.title}`, target: `<= ${P99_GOAL} (stricter reading)`, measured: x(satP99), met: Number.isFinite(satP99) ? satP99 <= P99_GOAL : undefined });
+    out.push({
+      goal: `webhook p99 guard/no-op, ${t.type.title} (at ${t.rate} req/s)`,
+      target: `<= ${P99_GOAL}`,
+      measured: x(q.p99),
+      met: Number.isFinite(q.p99) ? q.p99 <= P99_GOAL : undefined,
+    });
+    const satP99 = ratio(
+      med(t.saturation.guard, (s) => s.load.latency.p99),
+      med(t.saturation.noop, (s) => s.load.latency.p99),
+    );
+    out.push({
+      goal: `webhook p99 guard/no-op at saturation, ${t.type.title}`,
+      target: `<= ${P99_GOAL} (stricter reading)`,
+      measured: x(satP99),
+      met: Number.isFinite(satP99) ? satP99 <= P99_GOAL : undefined,
+    });
   }
   if (r.memory) {
     const rss = medianOf(r.memory.runs, (m) => m.afterSync) / 1024 / 1024;
     const peak = Math.max(...r.memory.runs.map((m) => Math.max(m.afterSync, m.settled))) / 1024 / 1024;
-    out.push({ goal: `guard RSS after syncing the view${r.nodeOptions?.length ? ` (NODE_OPTIONS ${r.nodeOptions.join(' ')}, as the manifest)` : ''}`, target: `<= ${RSS_GOAL_MIB} MiB`, measured: `${rss.toFixed(0)} MiB (highest seen ${peak.toFixed(0)})`, met: peak <= RSS_GOAL_MIB });
+    out.push({
+      goal: `guard RSS after syncing the view${r.nodeOptions?.length ? ` (NODE_OPTIONS ${r.nodeOptions.join(' ')}, as the manifest)` : ''}`,
+      target: `<= ${RSS_GOAL_MIB} MiB`,
+      measured: `${rss.toFixed(0)} MiB (highest seen ${peak.toFixed(0)})`,
+      met: peak <= RSS_GOAL_MIB,
+    });
     const v = r.memory.variant;
     if (v) {
       const vr = medianOf(v.runs, (m) => m.afterSync) / 1024 / 1024;
       const vp = Math.max(...v.runs.map((m) => Math.max(m.afterSync, m.settled))) / 1024 / 1024;
-      out.push({ goal: `guard RSS after syncing the view, NODE_OPTIONS ${v.nodeOptions.join(' ') || '(none)'} (for comparison)`, target: `<= ${RSS_GOAL_MIB} MiB`, measured: `${vr.toFixed(0)} MiB (highest seen ${vp.toFixed(0)})`, met: vp <= RSS_GOAL_MIB });
+      out.push({
+        goal: `guard RSS after syncing the view, NODE_OPTIONS ${v.nodeOptions.join(' ') || '(none)'} (for comparison)`,
+        target: `<= ${RSS_GOAL_MIB} MiB`,
+        measured: `${vr.toFixed(0)} MiB (highest seen ${vp.toFixed(0)})`,
+        met: vp <= RSS_GOAL_MIB,
+      });
     }
   }
   if (r.apiserver) {
     const g = medianOf(r.apiserver.runs.guard, (s) => s.p50);
     const c = medianOf(r.apiserver.runs.cel, (s) => s.p50);
     const q = ratio(g, c);
-    out.push({ goal: 'namespace DELETE p50 through the API server, guard/CEL', target: `<= ${CEL_GOAL}`, measured: x(q), met: Number.isFinite(q) ? q <= CEL_GOAL : undefined });
+    out.push({
+      goal: 'namespace DELETE p50 through the API server, guard/CEL',
+      target: `<= ${CEL_GOAL}`,
+      measured: x(q),
+      met: Number.isFinite(q) ? q <= CEL_GOAL : undefined,
+    });
   }
   if (r.sustained) {
     const last = r.sustained.attempts[r.sustained.attempts.length - 1];
     if (last) {
       const l = last.load;
-      out.push({ goal: `sustained ${last.targetRate} req/s for ${r.sustained.durationS}s, zero errors`, target: '0 errors, rate held', measured: `${l.rps.toFixed(0)} req/s, ${l.errors + l.timeouts + l.non2xx} errors`, met: last.held });
+      out.push({
+        goal: `sustained ${last.targetRate} req/s for ${r.sustained.durationS}s, zero errors`,
+        target: '0 errors, rate held',
+        measured: `${l.rps.toFixed(0)} req/s, ${l.errors + l.timeouts + l.non2xx} errors`,
+        met: last.held,
+      });
       const growth = r.sustained.rssEnd - r.sustained.rssStart;
-      out.push({ goal: 'RSS flat under sustained load', target: 'end - start < 10 % of start', measured: `${mib(r.sustained.rssStart)} -> ${mib(r.sustained.rssEnd)} MiB`, met: growth < r.sustained.rssStart * 0.1 });
+      out.push({
+        goal: 'RSS flat under sustained load',
+        target: 'end - start < 10 % of start',
+        measured: `${mib(r.sustained.rssStart)} -> ${mib(r.sustained.rssEnd)} MiB`,
+        met: growth < r.sustained.rssStart * 0.1,
+      });
     }
   }
   return out;
@@ -124,7 +179,10 @@ export function renderReadmeSummary(r: BenchReport): string {
     `Last full run: \`${r.settings.command}\`, ${m.date}, ${m.nproc} vCPU (${m.model}), ${m.memGiB} GiB RAM, Node ${m.node}, ` +
       `kube-apiserver ${m.kube} and etcd ${m.etcd} on 127.0.0.1. Medians over repetitions; every ratio is against a baseline measured in the same run.`,
     '',
-    table(['goal', 'target', 'measured', 'result'], goals(r).map((o) => [o.goal, o.target, o.measured, tick(o.met)])),
+    table(
+      ['goal', 'target', 'measured', 'result'],
+      goals(r).map((o) => [o.goal, o.target, o.measured, tick(o.met)]),
+    ),
     '',
     'Every table behind these figures (cluster build-up, memory per process start, per-request latency and CPU, GC, the sustained run, the API-server path): [test/bench/RESULTS.md](test/bench/RESULTS.md).',
   ];
@@ -137,9 +195,11 @@ export function renderMarkdown(r: BenchReport): string {
   const parts: string[] = [];
   parts.push('## Benchmarks');
   parts.push('');
-  parts.push(`\`${s.command}\`, ${m.date}. Machine: ${m.nproc} vCPU (${m.model}), ${m.memGiB} GiB RAM, ${m.kernel}; Node ${m.node}; kube-apiserver ${m.kube}, etcd ${m.etcd} on 127.0.0.1. ` +
-    `The machine is shared and noisy, so every figure is a median over repetitions (webhook: ${s.reps}, memory: 3 process starts, API server: 3) and every comparison is a ratio against a baseline measured in the same run, interleaved with it. Nothing here is a test assertion.` +
-    (s.quick ? ' **Quick run** (short durations' + (s.scale !== 1 ? `, cluster at scale ${s.scale}` : '') + '): indicative only.' : ''));
+  parts.push(
+    `\`${s.command}\`, ${m.date}. Machine: ${m.nproc} vCPU (${m.model}), ${m.memGiB} GiB RAM, ${m.kernel}; Node ${m.node}; kube-apiserver ${m.kube}, etcd ${m.etcd} on 127.0.0.1. ` +
+      `The machine is shared and noisy, so every figure is a median over repetitions (webhook: ${s.reps}, memory: 3 process starts, API server: 3) and every comparison is a ratio against a baseline measured in the same run, interleaved with it. Nothing here is a test assertion.` +
+      (s.quick ? ' **Quick run** (short durations' + (s.scale !== 1 ? `, cluster at scale ${s.scale}` : '') + '): indicative only.' : ''),
+  );
   parts.push('');
 
   parts.push('How to run it (the pinned control-plane binaries must be built once: `npm run build:binaries`):');
@@ -151,15 +211,22 @@ export function renderMarkdown(r: BenchReport): string {
   parts.push('npm run bench -- --help       # every option (scale, repetitions, durations, CPU profile, Node options)');
   parts.push('```');
   parts.push('');
-  parts.push('Everything runs on 127.0.0.1: a real etcd, kube-apiserver and kube-controller-manager (test/cluster), the guard as its own process ' +
-    '(test/bench/guardProcess.ts: the real serve wiring, bundled by build.ts like the image), autocannon as the load generator. Every loop is bounded; every process stops by itself.');
+  parts.push(
+    'Everything runs on 127.0.0.1: a real etcd, kube-apiserver and kube-controller-manager (test/cluster), the guard as its own process ' +
+      '(test/bench/guardProcess.ts: the real serve wiring, bundled by build.ts like the image), autocannon as the load generator. Every loop is bounded; every process stops by itself.',
+  );
   parts.push('');
 
   const g = goals(r);
   if (g.length > 0) {
     parts.push('### Goals');
     parts.push('');
-    parts.push(table(['goal', 'target', 'measured', 'result'], g.map((o) => [o.goal, o.target, o.measured, tick(o.met)])));
+    parts.push(
+      table(
+        ['goal', 'target', 'measured', 'result'],
+        g.map((o) => [o.goal, o.target, o.measured, tick(o.met)]),
+      ),
+    );
     parts.push('');
   }
 
@@ -167,19 +234,28 @@ export function renderMarkdown(r: BenchReport): string {
     const t = r.cluster.totals;
     parts.push('### Cluster under test');
     parts.push('');
-    parts.push(`${int(t['namespaces'] ?? NaN)} namespaces, ${int(t['csvs'] ?? NaN)} ClusterServiceVersions (${int(t['copiedCsvs'] ?? NaN)} copied, the rest carrying \`operators.coreos.com/csv-cleanup\`), ` +
-      `${int(t['records'] ?? NaN)} Helm release records (Secrets, ~2 KiB gzip payload each), ${int(t['deployments'] ?? NaN)} olm-operator-like Deployments (Available through the real deployment controller). ` +
-      `Created in ${secs(r.cluster.totalMs)} s by parallel requests:`);
+    parts.push(
+      `${int(t['namespaces'] ?? NaN)} namespaces, ${int(t['csvs'] ?? NaN)} ClusterServiceVersions (${int(t['copiedCsvs'] ?? NaN)} copied, the rest carrying \`operators.coreos.com/csv-cleanup\`), ` +
+        `${int(t['records'] ?? NaN)} Helm release records (Secrets, ~2 KiB gzip payload each), ${int(t['deployments'] ?? NaN)} olm-operator-like Deployments (Available through the real deployment controller). ` +
+        `Created in ${secs(r.cluster.totalMs)} s by parallel requests:`,
+    );
     parts.push('');
-    parts.push(table(['objects', 'count', 'seconds', 'per second'], r.cluster.phases.map((p) => [p.name, int(p.count), secs(p.ms), int(p.count / (p.ms / 1000))])));
+    parts.push(
+      table(
+        ['objects', 'count', 'seconds', 'per second'],
+        r.cluster.phases.map((p) => [p.name, int(p.count), secs(p.ms), int(p.count / (p.ms / 1000))]),
+      ),
+    );
     parts.push('');
   }
 
   if (r.memory) {
     parts.push('### Memory and cache sync (guard process, view synced against that cluster)');
     parts.push('');
-    parts.push(`The guard runs bundled by build.ts (as the image is built), NODE_ENV=production, NODE_OPTIONS \`${(r.nodeOptions ?? []).join(' ') || '(none)'}\` as manifests/base/deployment.yaml sets them. ` +
-      'Each start is a fresh process syncing every cache; RSS is read from /proc.');
+    parts.push(
+      `The guard runs bundled by build.ts (as the image is built), NODE_ENV=production, NODE_OPTIONS \`${(r.nodeOptions ?? []).join(' ') || '(none)'}\` as manifests/base/deployment.yaml sets them. ` +
+        'Each start is a fresh process syncing every cache; RSS is read from /proc.',
+    );
     parts.push('');
     parts.push(memoryTable(r.memory.runs));
     parts.push('');
@@ -192,76 +268,152 @@ export function renderMarkdown(r: BenchReport): string {
     }
     const mod = r.memory.modules;
     if (mod) {
-      parts.push(`RSS of a fresh Node process with the same options after importing only (full GC, no data): bare Node ${mib(mod.node)} MiB; \`@kubernetes/client-node\` loaded file by file (unbundled) ${mib(mod.clientNode)} MiB; the guard's serve modules (src/server/services.ts and everything it imports, bundled by build.ts as the image) ${mib(mod.guard)} MiB.`);
+      parts.push(
+        `RSS of a fresh Node process with the same options after importing only (full GC, no data): bare Node ${mib(mod.node)} MiB; \`@kubernetes/client-node\` loaded file by file (unbundled) ${mib(mod.clientNode)} MiB; the guard's serve modules (src/server/services.ts and everything it imports, bundled by build.ts as the image) ${mib(mod.guard)} MiB.`,
+      );
       parts.push('');
     }
-    parts.push(`Cached objects: ${Object.entries(r.memory.caches).map(([k, v1]) => `${k} ${int(v1)}`).join(', ')}.`);
+    parts.push(
+      `Cached objects: ${Object.entries(r.memory.caches)
+        .map(([k, v1]) => `${k} ${int(v1)}`)
+        .join(', ')}.`,
+    );
     parts.push('');
   }
 
   if (r.webhook && r.webhook.length > 0) {
     parts.push(`### Webhook alone: POST /validate, HTTPS keep-alive, ${s.connections} connections (autocannon)`);
     parts.push('');
-    parts.push('Guard = the real server (`startServices`: watch caches over the cluster above, both policies, decision logging at info, metrics). ' +
-      'No-op = a second HTTPS server in the same process on the same stack (`startServer`: express, TLS, JSON body parsing, metrics) whose handler answers allowed. ' +
-      `Fixed rate = ${FIXED_RATE} requests per second evenly spaced (open loop: latency counted from each request's due time), or a quarter of the guard's own capacity for that request when lower (calibrated first), so latency is service time rather than queueing; saturation = autocannon, as fast as answers come. Latency is client-side, ms; ${s.durationS} s per measurement.`);
+    parts.push(
+      'Guard = the real server (`startServices`: watch caches over the cluster above, both policies, decision logging at info, metrics). ' +
+        'No-op = a second HTTPS server in the same process on the same stack (`startServer`: express, TLS, JSON body parsing, metrics) whose handler answers allowed. ' +
+        `Fixed rate = ${FIXED_RATE} requests per second evenly spaced (open loop: latency counted from each request's due time), or a quarter of the guard's own capacity for that request when lower (calibrated first), so latency is service time rather than queueing; saturation = autocannon, as fast as answers come. Latency is client-side, ms; ${s.durationS} s per measurement.`,
+    );
     parts.push('');
-    parts.push(table(
-      ['request', 'guard does', 'rate/s', 'guard p50', 'p99', 'max', 'no-op p50', 'p99', 'max', 'p50 ratio', 'p99 ratio'],
-      r.webhook.map((t) => {
-        const q = webhookRatios(t);
-        return [
-          `${t.type.title}${t.type.hot ? ' (hot)' : ''}`, t.type.path, int(t.rate),
-          ms(med(t.fixed.guard, (y) => y.load.latency.p50)), ms(med(t.fixed.guard, (y) => y.load.latency.p99)), ms(med(t.fixed.guard, (y) => y.load.latency.max)),
-          ms(med(t.fixed.noop, (y) => y.load.latency.p50)), ms(med(t.fixed.noop, (y) => y.load.latency.p99)), ms(med(t.fixed.noop, (y) => y.load.latency.max)),
-          x(q.p50), x(q.p99),
-        ];
-      }),
-    ));
+    parts.push(
+      table(
+        ['request', 'guard does', 'rate/s', 'guard p50', 'p99', 'max', 'no-op p50', 'p99', 'max', 'p50 ratio', 'p99 ratio'],
+        r.webhook.map((t) => {
+          const q = webhookRatios(t);
+          return [
+            `${t.type.title}${t.type.hot ? ' (hot)' : ''}`,
+            t.type.path,
+            int(t.rate),
+            ms(med(t.fixed.guard, (y) => y.load.latency.p50)),
+            ms(med(t.fixed.guard, (y) => y.load.latency.p99)),
+            ms(med(t.fixed.guard, (y) => y.load.latency.max)),
+            ms(med(t.fixed.noop, (y) => y.load.latency.p50)),
+            ms(med(t.fixed.noop, (y) => y.load.latency.p99)),
+            ms(med(t.fixed.noop, (y) => y.load.latency.max)),
+            x(q.p50),
+            x(q.p99),
+          ];
+        }),
+      ),
+    );
     parts.push('');
-    parts.push(table(
-      ['request (saturation)', 'guard req/s', 'no-op req/s', 'throughput cost', 'guard p50', 'p99', 'no-op p50', 'p99', 'p99 ratio', 'CPU/req guard', 'no-op', 'CPU ratio', 'live reads/req'],
-      r.webhook.map((t) => {
-        const q = webhookRatios(t);
-        const gp99 = med(t.saturation.guard, (y) => y.load.latency.p99);
-        const np99 = med(t.saturation.noop, (y) => y.load.latency.p99);
-        return [
-          t.type.title, int(med(t.saturation.guard, (y) => y.load.rps)), int(med(t.saturation.noop, (y) => y.load.rps)), x(q.sat),
-          ms(med(t.saturation.guard, (y) => y.load.latency.p50)), ms(gp99), ms(med(t.saturation.noop, (y) => y.load.latency.p50)), ms(np99), x(ratio(gp99, np99)),
-          `${int(med(t.saturation.guard, (y) => y.cpuUsPerReq))} us`, `${int(med(t.saturation.noop, (y) => y.cpuUsPerReq))} us`, x(q.cpu),
-          med(t.saturation.guard, (y) => y.livePerReq).toFixed(2),
-        ];
-      }),
-    ));
+    parts.push(
+      table(
+        [
+          'request (saturation)',
+          'guard req/s',
+          'no-op req/s',
+          'throughput cost',
+          'guard p50',
+          'p99',
+          'no-op p50',
+          'p99',
+          'p99 ratio',
+          'CPU/req guard',
+          'no-op',
+          'CPU ratio',
+          'live reads/req',
+        ],
+        r.webhook.map((t) => {
+          const q = webhookRatios(t);
+          const gp99 = med(t.saturation.guard, (y) => y.load.latency.p99);
+          const np99 = med(t.saturation.noop, (y) => y.load.latency.p99);
+          return [
+            t.type.title,
+            int(med(t.saturation.guard, (y) => y.load.rps)),
+            int(med(t.saturation.noop, (y) => y.load.rps)),
+            x(q.sat),
+            ms(med(t.saturation.guard, (y) => y.load.latency.p50)),
+            ms(gp99),
+            ms(med(t.saturation.noop, (y) => y.load.latency.p50)),
+            ms(np99),
+            x(ratio(gp99, np99)),
+            `${int(med(t.saturation.guard, (y) => y.cpuUsPerReq))} us`,
+            `${int(med(t.saturation.noop, (y) => y.cpuUsPerReq))} us`,
+            x(q.cpu),
+            med(t.saturation.guard, (y) => y.livePerReq).toFixed(2),
+          ];
+        }),
+      ),
+    );
     parts.push('');
     const hot = r.webhook.filter((t) => t.fixed.quiet.length > 0);
     if (hot.length > 0) {
-      parts.push('What the per-decision log lines cost on the hot paths: "quiet" is the same admission handler over the same view with the logger at warn, so allow decisions (two info lines per review, one per policy) are not written.');
+      parts.push(
+        'What the per-decision log lines cost on the hot paths: "quiet" is the same admission handler over the same view with the logger at warn, so allow decisions (two info lines per review, one per policy) are not written.',
+      );
       parts.push('');
-      parts.push(table(['request', 'guard p50 / p99 ratio', 'quiet p50 / p99 ratio', 'CPU/req guard', 'quiet', 'no-op', 'guard req/s', 'quiet req/s', 'no-op req/s'], hot.map((t) => {
-        const pr = (tg: Target, pick: 'p50' | 'p99'): number => ratio(med(t.fixed[tg], (y) => y.load.latency[pick]), med(t.fixed.noop, (y) => y.load.latency[pick]));
-        return [
-          t.type.title, `${x(pr('guard', 'p50'))} / ${x(pr('guard', 'p99'))}`, `${x(pr('quiet', 'p50'))} / ${x(pr('quiet', 'p99'))}`,
-          `${int(med(t.saturation.guard, (y) => y.cpuUsPerReq))} us`, `${int(med(t.saturation.quiet, (y) => y.cpuUsPerReq))} us`, `${int(med(t.saturation.noop, (y) => y.cpuUsPerReq))} us`,
-          int(med(t.saturation.guard, (y) => y.load.rps)), int(med(t.saturation.quiet, (y) => y.load.rps)), int(med(t.saturation.noop, (y) => y.load.rps)),
-        ];
-      })));
+      parts.push(
+        table(
+          ['request', 'guard p50 / p99 ratio', 'quiet p50 / p99 ratio', 'CPU/req guard', 'quiet', 'no-op', 'guard req/s', 'quiet req/s', 'no-op req/s'],
+          hot.map((t) => {
+            const pr = (tg: Target, pick: 'p50' | 'p99'): number =>
+              ratio(
+                med(t.fixed[tg], (y) => y.load.latency[pick]),
+                med(t.fixed.noop, (y) => y.load.latency[pick]),
+              );
+            return [
+              t.type.title,
+              `${x(pr('guard', 'p50'))} / ${x(pr('guard', 'p99'))}`,
+              `${x(pr('quiet', 'p50'))} / ${x(pr('quiet', 'p99'))}`,
+              `${int(med(t.saturation.guard, (y) => y.cpuUsPerReq))} us`,
+              `${int(med(t.saturation.quiet, (y) => y.cpuUsPerReq))} us`,
+              `${int(med(t.saturation.noop, (y) => y.cpuUsPerReq))} us`,
+              int(med(t.saturation.guard, (y) => y.load.rps)),
+              int(med(t.saturation.quiet, (y) => y.load.rps)),
+              int(med(t.saturation.noop, (y) => y.load.rps)),
+            ];
+          }),
+        ),
+      );
       parts.push('');
     }
     if (hot.length > 0) {
       parts.push(`Garbage collection and event-loop delay in the guard process during the fixed-rate runs (${FIXED_RATE} req/s; medians):`);
       parts.push('');
       const targetNames: Record<Target, string> = { guard: 'guard', quiet: 'quiet', noop: 'no-op' };
-      parts.push(table(['request', 'server', 'p99 ms', 'GC pauses per 1000 req', 'GC ms per 1000 req', 'longest GC pause ms', 'event-loop delay p99 ms'], hot.flatMap((t) =>
-        (['guard', 'quiet', 'noop'] as const).filter((tg) => t.fixed[tg].length > 0).map((tg) => [
-          t.type.title, targetNames[tg], ms(med(t.fixed[tg], (y) => y.load.latency.p99)),
-          med(t.fixed[tg], (y) => y.gcPer1000).toFixed(1), ms(med(t.fixed[tg], (y) => y.gcMsPer1000)), ms(med(t.fixed[tg], (y) => y.gcMaxMs)), ms(med(t.fixed[tg], (y) => y.loopP99)),
-        ]))));
+      parts.push(
+        table(
+          ['request', 'server', 'p99 ms', 'GC pauses per 1000 req', 'GC ms per 1000 req', 'longest GC pause ms', 'event-loop delay p99 ms'],
+          hot.flatMap((t) =>
+            (['guard', 'quiet', 'noop'] as const)
+              .filter((tg) => t.fixed[tg].length > 0)
+              .map((tg) => [
+                t.type.title,
+                targetNames[tg],
+                ms(med(t.fixed[tg], (y) => y.load.latency.p99)),
+                med(t.fixed[tg], (y) => y.gcPer1000).toFixed(1),
+                ms(med(t.fixed[tg], (y) => y.gcMsPer1000)),
+                ms(med(t.fixed[tg], (y) => y.gcMaxMs)),
+                ms(med(t.fixed[tg], (y) => y.loopP99)),
+              ]),
+          ),
+        ),
+      );
       parts.push('');
     }
-    const errs = r.webhook.flatMap((t) => [...t.fixed.guard, ...t.fixed.noop, ...t.fixed.quiet, ...t.saturation.guard, ...t.saturation.noop, ...t.saturation.quiet]).reduce((a, y) => a + y.load.errors + y.load.non2xx + y.load.timeouts, 0);
+    const errs = r.webhook
+      .flatMap((t) => [...t.fixed.guard, ...t.fixed.noop, ...t.fixed.quiet, ...t.saturation.guard, ...t.saturation.noop, ...t.saturation.quiet])
+      .reduce((a, y) => a + y.load.errors + y.load.non2xx + y.load.timeouts, 0);
     const liveFail = r.webhook.flatMap((t) => [...t.fixed.guard, ...t.saturation.guard]).reduce((a, y) => a + y.liveFailures, 0);
-    parts.push(`Errors, timeouts and non-2xx answers over all webhook measurements: ${errs}; failed live reads: ${liveFail}. Every request type's answer was checked before measuring (allowed, no undecided warning; the cross-release one flagged).`);
+    parts.push(
+      `Errors, timeouts and non-2xx answers over all webhook measurements: ${errs}; failed live reads: ${liveFail}. Every request type's answer was checked before measuring (allowed, no undecided warning; the cross-release one flagged).`,
+    );
     parts.push('');
   }
 
@@ -269,15 +421,32 @@ export function renderMarkdown(r: BenchReport): string {
     const su = r.sustained;
     parts.push(`### Sustained load: ${su.durationS} s, mixed requests, ${su.connections} connections`);
     parts.push('');
-    parts.push(`Mix per cycle: ${su.mix}. Capacity for the mix (saturation, calibration run): ${int(su.capacity)} req/s; sustained rate = half of it, lowered by 30 % if not held.`);
+    parts.push(
+      `Mix per cycle: ${su.mix}. Capacity for the mix (saturation, calibration run): ${int(su.capacity)} req/s; sustained rate = half of it, lowered by 30 % if not held.`,
+    );
     parts.push('');
-    parts.push(table(['target req/s', 'achieved req/s', 'requests', 'errors', 'timeouts', 'non-2xx', 'p50 ms', 'p99 ms', 'max ms', 'held'], su.attempts.map((a) => [
-      int(a.targetRate), a.load.rps.toFixed(1), int(a.load.ok), String(a.load.errors), String(a.load.timeouts), String(a.load.non2xx),
-      ms(a.load.latency.p50), ms(a.load.latency.p99), ms(a.load.latency.max), a.held ? 'yes' : 'no',
-    ])));
+    parts.push(
+      table(
+        ['target req/s', 'achieved req/s', 'requests', 'errors', 'timeouts', 'non-2xx', 'p50 ms', 'p99 ms', 'max ms', 'held'],
+        su.attempts.map((a) => [
+          int(a.targetRate),
+          a.load.rps.toFixed(1),
+          int(a.load.ok),
+          String(a.load.errors),
+          String(a.load.timeouts),
+          String(a.load.non2xx),
+          ms(a.load.latency.p50),
+          ms(a.load.latency.p99),
+          ms(a.load.latency.max),
+          a.held ? 'yes' : 'no',
+        ]),
+      ),
+    );
     parts.push('');
-    parts.push(`Guard RSS: start ${mib(su.rssStart)} MiB, end ${mib(su.rssEnd)} MiB, highest sample ${mib(su.rssMax)} MiB (sampled every 5 s: ${su.rssSamples.map((v) => mib(v)).join(', ')}). ` +
-      `V8 heap used: ${mib(su.heapStart)} -> ${mib(su.heapEnd)} MiB. Live reads during the run: ${int(su.liveReads)} (${su.liveFailures} failed) for ${int(su.reviews)} reviews.`);
+    parts.push(
+      `Guard RSS: start ${mib(su.rssStart)} MiB, end ${mib(su.rssEnd)} MiB, highest sample ${mib(su.rssMax)} MiB (sampled every 5 s: ${su.rssSamples.map((v) => mib(v)).join(', ')}). ` +
+        `V8 heap used: ${mib(su.heapStart)} -> ${mib(su.heapEnd)} MiB. Live reads during the run: ${int(su.liveReads)} (${su.liveFailures} failed) for ${int(su.reviews)} reviews.`,
+    );
     parts.push('');
   }
 
@@ -286,15 +455,31 @@ export function renderMarkdown(r: BenchReport): string {
     const medP = (mode: Mode, pick: 'p50' | 'p99'): number => medianOf(a.runs[mode], (y) => y[pick]);
     parts.push(`### Through the API server: namespace DELETE as a client sees it (${a.perMode} per mode x ${a.reps} repetitions, interleaved)`);
     parts.push('');
-    parts.push(`none = no admission applies; CEL = a ValidatingAdmissionPolicy on namespaces DELETE inspecting the namespace (\`${a.celExpression}\`); guard = the guard's webhook (the process above) on namespaces DELETE; no-op webhook = the no-op handler of the same process registered the same way (the floor of any webhook on this stack). ` +
-      'Each DELETE is timed alone (one at a time); the answer returns once the namespace is Terminating.');
+    parts.push(
+      `none = no admission applies; CEL = a ValidatingAdmissionPolicy on namespaces DELETE inspecting the namespace (\`${a.celExpression}\`); guard = the guard's webhook (the process above) on namespaces DELETE; no-op webhook = the no-op handler of the same process registered the same way (the floor of any webhook on this stack). ` +
+        'Each DELETE is timed alone (one at a time); the answer returns once the namespace is Terminating.',
+    );
     parts.push('');
-    const names: Record<Mode, string> = { none: 'no admission', cel: 'CEL (ValidatingAdmissionPolicy)', guard: 'guard webhook', noop: 'no-op webhook (same stack)' };
-    parts.push(table(['mode', 'p50 ms', 'p99 ms', 'max ms', 'p50 vs none', 'p99 vs none', 'p50 vs CEL'], (['none', 'cel', 'guard', 'noop'] as const).map((mode) => [
-      names[mode],
-      ms(medP(mode, 'p50')), ms(medP(mode, 'p99')), ms(a.pooled[mode].max),
-      x(ratio(medP(mode, 'p50'), medP('none', 'p50'))), x(ratio(medP(mode, 'p99'), medP('none', 'p99'))), x(ratio(medP(mode, 'p50'), medP('cel', 'p50'))),
-    ])));
+    const names: Record<Mode, string> = {
+      none: 'no admission',
+      cel: 'CEL (ValidatingAdmissionPolicy)',
+      guard: 'guard webhook',
+      noop: 'no-op webhook (same stack)',
+    };
+    parts.push(
+      table(
+        ['mode', 'p50 ms', 'p99 ms', 'max ms', 'p50 vs none', 'p99 vs none', 'p50 vs CEL'],
+        (['none', 'cel', 'guard', 'noop'] as const).map((mode) => [
+          names[mode],
+          ms(medP(mode, 'p50')),
+          ms(medP(mode, 'p99')),
+          ms(a.pooled[mode].max),
+          x(ratio(medP(mode, 'p50'), medP('none', 'p50'))),
+          x(ratio(medP(mode, 'p99'), medP('none', 'p99'))),
+          x(ratio(medP(mode, 'p50'), medP('cel', 'p50'))),
+        ]),
+      ),
+    );
     parts.push('');
     parts.push(`Failed DELETEs: ${a.errors}.`);
     parts.push('');
@@ -329,14 +514,20 @@ export function findings(r: BenchReport): string[] {
     const heapData = medianOf(runs, (m) => m.heapAfterGc - m.heapBeforeCaches);
     const rest = synced - before - heapData;
     const mod = r.memory.modules;
-    out.push(`Memory: the guard process holds ${mib(synced)} MiB once synced. ${mib(before)} MiB of it is there before any cache starts` +
-      (mod ? ` (bare Node ${mib(mod.node)} MiB; importing @kubernetes/client-node file by file, as unbundled code would, adds ${mib(mod.clientNode - mod.node)} MiB on its own; the guard's serve modules, bundled as the image, ${mib(mod.guard)} MiB in all)` : '') +
-      `. The caches' live data is ${mib(heapData)} MiB of V8 heap (heap used after a full GC, minus before). The remaining ${mib(rest)} MiB is not live data: ` +
-      'V8 keeps the young-generation pages freed after the sync burst in its page pool (`node --trace-gc-verbose` reports it as "Pool buffering N chunks"), resident but outside every heap statistic, and a forced GC does not return it (glibc malloc tuning and smaller list pages made no difference in trials).');
+    out.push(
+      `Memory: the guard process holds ${mib(synced)} MiB once synced. ${mib(before)} MiB of it is there before any cache starts` +
+        (mod
+          ? ` (bare Node ${mib(mod.node)} MiB; importing @kubernetes/client-node file by file, as unbundled code would, adds ${mib(mod.clientNode - mod.node)} MiB on its own; the guard's serve modules, bundled as the image, ${mib(mod.guard)} MiB in all)`
+          : '') +
+        `. The caches' live data is ${mib(heapData)} MiB of V8 heap (heap used after a full GC, minus before). The remaining ${mib(rest)} MiB is not live data: ` +
+        'V8 keeps the young-generation pages freed after the sync burst in its page pool (`node --trace-gc-verbose` reports it as "Pool buffering N chunks"), resident but outside every heap statistic, and a forced GC does not return it (glibc malloc tuning and smaller list pages made no difference in trials).',
+    );
     const v = r.memory.variant;
     if (v) {
       const vs = medianOf(v.runs, (m) => m.afterSync);
-      out.push(`With NODE_OPTIONS \`${v.nodeOptions.join(' ') || '(none)'}\` instead, the same start holds ${mib(vs)} MiB (${vs >= synced ? `${mib(vs - synced)} MiB more` : `${mib(synced - vs)} MiB less`}; cache sync ${secs(medianOf(v.runs, (m) => m.syncMs))} s vs ${secs(medianOf(runs, (m) => m.syncMs))} s).`);
+      out.push(
+        `With NODE_OPTIONS \`${v.nodeOptions.join(' ') || '(none)'}\` instead, the same start holds ${mib(vs)} MiB (${vs >= synced ? `${mib(vs - synced)} MiB more` : `${mib(synced - vs)} MiB less`}; cache sync ${secs(medianOf(v.runs, (m) => m.syncMs))} s vs ${secs(medianOf(runs, (m) => m.syncMs))} s).`,
+      );
     }
   }
   const hot = (r.webhook ?? []).filter((t) => t.fixed.quiet.length > 0);
@@ -345,52 +536,70 @@ export function findings(r: BenchReport): string[] {
     const q = medianOf(t.saturation.quiet, (y) => y.cpuUsPerReq);
     const n = medianOf(t.saturation.noop, (y) => y.cpuUsPerReq);
     if ([g, q, n].every(Number.isFinite) && g > n) {
-      out.push(`${t.type.title}: the guard costs ${int(g - n)} us of CPU per request over the HTTP floor (${int(n)} us); without the two info log lines per review (one per policy) it costs ${int(Math.max(0, q - n))} us, so decision logging is ${Math.round(Math.min(100, Math.max(0, ((g - q) / (g - n)) * 100)))} % of the guard's own cost; the policies, parsing and metrics are the rest.`);
+      out.push(
+        `${t.type.title}: the guard costs ${int(g - n)} us of CPU per request over the HTTP floor (${int(n)} us); without the two info log lines per review (one per policy) it costs ${int(Math.max(0, q - n))} us, so decision logging is ${Math.round(Math.min(100, Math.max(0, ((g - q) / (g - n)) * 100)))} % of the guard's own cost; the policies, parsing and metrics are the rest.`,
+      );
     }
   }
   const rare = (r.webhook ?? []).filter((t) => !t.type.hot);
   if (rare.length > 0) {
-    out.push(`Rare paths (${rare.map((t) => t.type.key).join(', ')}) make live reads through kube-apiserver (a GET also reaches etcd), so their latency is mostly the API server's round trips; ` +
-      'they also cost the guard several times the CPU of a hot review (the extra HTTPS requests and their JSON; the record purge also decodes the release and parses its manifest). ' +
-      rare.map((t) => `${t.type.key}: p50 ${ms(medianOf(t.fixed.guard, (y) => y.load.latency.p50))} ms at ${t.rate} req/s, ${int(medianOf(t.saturation.guard, (y) => y.cpuUsPerReq))} us CPU per review, ${medianOf(t.saturation.guard, (y) => y.livePerReq).toFixed(1)} live-read calls per review (${t.type.path})`).join('; ') + '.');
+    out.push(
+      `Rare paths (${rare.map((t) => t.type.key).join(', ')}) make live reads through kube-apiserver (a GET also reaches etcd), so their latency is mostly the API server's round trips; ` +
+        'they also cost the guard several times the CPU of a hot review (the extra HTTPS requests and their JSON; the record purge also decodes the release and parses its manifest). ' +
+        rare
+          .map(
+            (t) =>
+              `${t.type.key}: p50 ${ms(medianOf(t.fixed.guard, (y) => y.load.latency.p50))} ms at ${t.rate} req/s, ${int(medianOf(t.saturation.guard, (y) => y.cpuUsPerReq))} us CPU per review, ${medianOf(t.saturation.guard, (y) => y.livePerReq).toFixed(1)} live-read calls per review (${t.type.path})`,
+          )
+          .join('; ') +
+        '.',
+    );
   }
   if (r.apiserver) {
     const p = (m: Mode): number => medianOf(r.apiserver!.runs[m], (y) => y.p50);
     const g = p('guard') - p('none');
     const w = p('noop') - p('none');
     if (Number.isFinite(g) && Number.isFinite(w)) {
-      out.push(`Through the API server, the guard webhook adds ${ms(g)} ms to a namespace DELETE at p50 (CEL adds ${ms(p('cel') - p('none'))} ms); a no-op webhook on the same HTTPS stack adds ${ms(w)} ms, so ${Math.round(Math.min(100, Math.max(0, (w / Math.max(g, 1e-9)) * 100)))} % of the guard's overhead is the webhook round trip itself (API server -> HTTPS -> Node), not the policies.`);
+      out.push(
+        `Through the API server, the guard webhook adds ${ms(g)} ms to a namespace DELETE at p50 (CEL adds ${ms(p('cel') - p('none'))} ms); a no-op webhook on the same HTTPS stack adds ${ms(w)} ms, so ${Math.round(Math.min(100, Math.max(0, (w / Math.max(g, 1e-9)) * 100)))} % of the guard's overhead is the webhook round trip itself (API server -> HTTPS -> Node), not the policies.`,
+      );
     }
   }
   return out;
 }
 
 function memoryTable(runs: MemoryRun[]): string {
-  const row = (label: string, pick: (m: MemoryRun) => number, fmt: (v: number) => string = mib): string[] =>
-    [label, ...runs.map((m) => fmt(pick(m))), fmt(medianOf(runs, pick))];
+  const row = (label: string, pick: (m: MemoryRun) => number, fmt: (v: number) => string = mib): string[] => [
+    label,
+    ...runs.map((m) => fmt(pick(m))),
+    fmt(medianOf(runs, pick)),
+  ];
   const maps = (k: string, label: string): string[] => [
     `${label}, before caches -> after GC, MiB`,
     ...runs.map((m) => `${mib(m.mapsBefore[k] ?? NaN)} -> ${mib(m.mapsAfterGc[k] ?? NaN)}`),
     `${mib(medianOf(runs, (m) => m.mapsBefore[k] ?? NaN))} -> ${mib(medianOf(runs, (m) => m.mapsAfterGc[k] ?? NaN))}`,
   ];
-  return table(['', ...runs.map((_, i) => `start ${i + 1}`), 'median'], [
-    row('RSS before caches (baseline), MiB', (m) => m.beforeCaches),
-    row('**RSS when synced, MiB**', (m) => m.afterSync),
-    row('RSS 20 s later, MiB', (m) => m.settled),
-    row('RSS after a full GC, MiB', (m) => m.afterGc),
-    row('V8 heap used before caches, MiB', (m) => m.heapBeforeCaches),
-    row('V8 heap used when synced, MiB', (m) => m.heapAfterSync),
+  return table(
+    ['', ...runs.map((_, i) => `start ${i + 1}`), 'median'],
     [
-      'V8 heap used / committed after full GC, MiB',
-      ...runs.map((m) => `${mib(m.heapAfterGc)} / ${mib(m.heapCommittedAfterGc)}`),
-      `${mib(medianOf(runs, (m) => m.heapAfterGc))} / ${mib(medianOf(runs, (m) => m.heapCommittedAfterGc))}`,
+      row('RSS before caches (baseline), MiB', (m) => m.beforeCaches),
+      row('**RSS when synced, MiB**', (m) => m.afterSync),
+      row('RSS 20 s later, MiB', (m) => m.settled),
+      row('RSS after a full GC, MiB', (m) => m.afterGc),
+      row('V8 heap used before caches, MiB', (m) => m.heapBeforeCaches),
+      row('V8 heap used when synced, MiB', (m) => m.heapAfterSync),
+      [
+        'V8 heap used / committed after full GC, MiB',
+        ...runs.map((m) => `${mib(m.heapAfterGc)} / ${mib(m.heapCommittedAfterGc)}`),
+        `${mib(medianOf(runs, (m) => m.heapAfterGc))} / ${mib(medianOf(runs, (m) => m.heapCommittedAfterGc))}`,
+      ],
+      row('external (Buffers, off-heap) after GC, MiB', (m) => m.externalAfterGc),
+      maps('heap', 'resident in the glibc heap (brk)'),
+      maps('anonymous', 'resident in anonymous mappings (V8 pages, mmap)'),
+      maps('files', 'resident in file mappings (code)'),
+      row('cache sync time, s', (m) => m.syncMs, secs),
     ],
-    row('external (Buffers, off-heap) after GC, MiB', (m) => m.externalAfterGc),
-    maps('heap', 'resident in the glibc heap (brk)'),
-    maps('anonymous', 'resident in anonymous mappings (V8 pages, mmap)'),
-    maps('files', 'resident in file mappings (code)'),
-    row('cache sync time, s', (m) => m.syncMs, secs),
-  ]);
+  );
 }
 
 function slowApiSection(a: SlowApiResult): string[] {
@@ -398,16 +607,27 @@ function slowApiSection(a: SlowApiResult): string[] {
     const api = samples.map((x) => x.apiserverMs);
     const policy = samples.map((x) => x.policyMs);
     const verdicts = [...new Set(samples.map((x) => x.verdict))].join(', ');
-    return [name, ms(median(api)), ms(Math.max(...api)), ms(median(policy)), ms(Math.max(...policy)), verdicts, String(samples.filter((x) => x.failedOpen).length)];
+    return [
+      name,
+      ms(median(api)),
+      ms(Math.max(...api)),
+      ms(median(policy)),
+      ms(Math.max(...policy)),
+      verdicts,
+      String(samples.filter((x) => x.failedOpen).length),
+    ];
   };
   return [
     `### A slow API server: one deadline per review (${a.fast.length} repetitions)`,
     '',
     `A hand DELETE of a Helm-owned ConfigMap while a release of the same name elsewhere is uninstalling: its review reads live, in sequence, the owner's records, the uninstalling release's payload and that release's own copy. ` +
       `Slow = every chunk the API server sends held ${a.delayMs} ms by a proxy between the guard and kube-apiserver; liveLookup.timeoutMs = ${a.budgetMs} ms, so each read alone fits, the three do not. ` +
-      'kube-apiserver ms = its audit event, RequestReceived to ResponseComplete; policy ms = the guard\'s decision line; failed open = kube-apiserver\'s failed-open annotation (the 5 s webhook timeout).',
+      "kube-apiserver ms = its audit event, RequestReceived to ResponseComplete; policy ms = the guard's decision line; failed open = kube-apiserver's failed-open annotation (the 5 s webhook timeout).",
     '',
-    table(['API server', 'kube-apiserver p50 ms', 'max ms', 'policy p50 ms', 'max ms', 'verdicts', 'failed open'], [row('fast', a.fast), row(`slow (+${a.delayMs} ms per chunk)`, a.slow)]),
+    table(
+      ['API server', 'kube-apiserver p50 ms', 'max ms', 'policy p50 ms', 'max ms', 'verdicts', 'failed open'],
+      [row('fast', a.fast), row(`slow (+${a.delayMs} ms per chunk)`, a.slow)],
+    ),
     '',
   ];
 }

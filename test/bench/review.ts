@@ -23,7 +23,19 @@
 // show that fixed cost, and the review module alone (imported directly) as a reference. Goals (issue 4): review faster than `jq -c 'select(.verb=="delete")'`,
 // peak RSS under 200 MiB whatever the file size.
 import { spawn } from 'node:child_process';
-import { closeSync, createReadStream, createWriteStream, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -43,7 +55,13 @@ const HOSTILE_KILL_S = 600;
 const MiB = 1048576;
 const LINE_LIMIT = 16 * MiB;
 
-interface Measured { name: string; wallS: number; peakRssMiB: number; exitCode: number; stdout: string }
+interface Measured {
+  name: string;
+  wallS: number;
+  peakRssMiB: number;
+  exitCode: number;
+  stdout: string;
+}
 
 function which(cmd: string): string | undefined {
   for (const d of (process.env['PATH'] ?? '').split(':')) if (d && existsSync(join(d, cmd))) return join(d, cmd);
@@ -55,21 +73,38 @@ async function measure(name: string, cmd: string, args: string[], keepStdout: bo
   const time = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
   const started = process.hrtime.bigint();
   // Own process group, so a timeout ends /usr/bin/time and the measured process together.
-  const child = time ? spawn(time, ['-v', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true }) : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = time
+    ? spawn(time, ['-v', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   let err = '';
-  child.stdout.on('data', (d: Buffer) => { if (keepStdout) out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); if (err.length > 1 << 20) err = err.slice(-65536); });
+  child.stdout.on('data', (d: Buffer) => {
+    if (keepStdout) out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (err.length > 1 << 20) err = err.slice(-65536);
+  });
   let hwm = 0;
-  const poll = time ? undefined : setInterval(() => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (m && m[1]) hwm = Math.max(hwm, Number(m[1]));
-    } catch { /* exited */ }
-  }, 20);
+  const poll = time
+    ? undefined
+    : setInterval(() => {
+        try {
+          const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+          if (m && m[1]) hwm = Math.max(hwm, Number(m[1]));
+        } catch {
+          /* exited */
+        }
+      }, 20);
   // A run past its time limit is killed and reported as such (exit -1).
   let killed = false;
-  const killer = timeoutS === undefined ? undefined : setTimeout(() => { killed = true; if (child.pid) process.kill(-child.pid, 'SIGKILL'); }, timeoutS * 1000);
+  const killer =
+    timeoutS === undefined
+      ? undefined
+      : setTimeout(() => {
+          killed = true;
+          if (child.pid) process.kill(-child.pid, 'SIGKILL');
+        }, timeoutS * 1000);
   const code: number = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? -1)));
   if (killer) clearTimeout(killer);
   if (poll) clearInterval(poll);
@@ -98,7 +133,9 @@ async function writeGzipBomb(path: string, unit: Buffer, totalGiB: number): Prom
     (async () => {
       for (let n = 0; n < 1024 * MiB; n += block.length) if (!gz.write(block)) await once(gz, 'drain');
       gz.end();
-    })().catch((e: unknown) => { throw e; });
+    })().catch((e: unknown) => {
+      throw e;
+    });
   });
   for (let g = 0; g < totalGiB; g++) if (!out.write(member)) await once(out, 'drain');
   out.end();
@@ -107,17 +144,40 @@ async function writeGzipBomb(path: string, unit: Buffer, totalGiB: number): Prom
 
 /** One audit event line of `bytes` bytes: a delete (always parsed) with a list response of small objects. */
 function longLine(bytes: number): string {
-  const head = { kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'RequestResponse', auditID: '00000000-0000-0000-0000-000000000001', stage: 'ResponseComplete', requestURI: '/api/v1/namespaces/big/pods', verb: 'delete', user: { username: 'admin' }, userAgent: 'kubectl/v1.36.3 (linux/amd64) kubernetes/6a7c1b2', objectRef: { resource: 'pods', namespace: 'big', apiVersion: 'v1' }, responseStatus: { metadata: {}, code: 200 } };
+  const head = {
+    kind: 'Event',
+    apiVersion: 'audit.k8s.io/v1',
+    level: 'RequestResponse',
+    auditID: '00000000-0000-0000-0000-000000000001',
+    stage: 'ResponseComplete',
+    requestURI: '/api/v1/namespaces/big/pods',
+    verb: 'delete',
+    user: { username: 'admin' },
+    userAgent: 'kubectl/v1.36.3 (linux/amd64) kubernetes/6a7c1b2',
+    objectRef: { resource: 'pods', namespace: 'big', apiVersion: 'v1' },
+    responseStatus: { metadata: {}, code: 200 },
+  };
   const tail = { requestReceivedTimestamp: '2026-03-01T09:00:00.000000Z', stageTimestamp: '2026-03-01T09:00:00.001000Z' };
   const item = (i: number) => JSON.stringify({ metadata: { name: `pod-${i}`, namespace: 'big', labels: { app: 'x' } }, spec: { nodeName: 'n1' } });
   const items: string[] = [];
   let size = JSON.stringify({ ...head, responseObject: { kind: 'PodList', apiVersion: 'v1', items: [] }, ...tail }).length;
-  for (let i = 0; size + item(i).length + 1 < bytes; i++) { const it = item(i); items.push(it); size += it.length + 1; }
+  for (let i = 0; size + item(i).length + 1 < bytes; i++) {
+    const it = item(i);
+    items.push(it);
+    size += it.length + 1;
+  }
   const body = `{"kind":"PodList","apiVersion":"v1","items":[${items.join(',')}]}`;
   return JSON.stringify(head).slice(0, -1) + `,"responseObject":${body},` + JSON.stringify(tail).slice(1);
 }
 
-interface HostileRow { name: string; what: string; wallS: number; peakRssMiB: number; exitCode: number; status: string }
+interface HostileRow {
+  name: string;
+  what: string;
+  wallS: number;
+  peakRssMiB: number;
+  exitCode: number;
+  status: string;
+}
 
 /** The hostile inputs, each reviewed by `cli`: time, peak RSS and what the review said. */
 async function hostile(cli: string, dir: string, bombGiB: number, sampleLine: string): Promise<HostileRow[]> {
@@ -125,8 +185,18 @@ async function hostile(cli: string, dir: string, bombGiB: number, sampleLine: st
   const inputs: Array<{ name: string; make(path: string): Promise<void> }> = [
     { name: `gzip bomb: ${bombGiB} GiB of zeros`, make: (p) => writeGzipBomb(p, Buffer.alloc(MiB), bombGiB) },
     { name: `gzip bomb: ${bombGiB} GiB of one audit line repeated`, make: (p) => writeGzipBomb(p, Buffer.from(`${sampleLine}\n`), bombGiB) },
-    { name: '60 MiB line (over the limit)', make: async (p) => { writeFileSync(p, `${sampleLine}\n${longLine(60 * MiB)}\n${sampleLine}\n`); } },
-    { name: 'line just under the 16 MiB limit (parsed)', make: async (p) => { writeFileSync(p, `${sampleLine}\n${longLine(LINE_LIMIT - 4096)}\n${sampleLine}\n`); } },
+    {
+      name: '60 MiB line (over the limit)',
+      make: async (p) => {
+        writeFileSync(p, `${sampleLine}\n${longLine(60 * MiB)}\n${sampleLine}\n`);
+      },
+    },
+    {
+      name: 'line just under the 16 MiB limit (parsed)',
+      make: async (p) => {
+        writeFileSync(p, `${sampleLine}\n${longLine(LINE_LIMIT - 4096)}\n${sampleLine}\n`);
+      },
+    },
   ];
   for (const [k, inp] of inputs.entries()) {
     const path = join(dir, `hostile-${k}`);
@@ -139,7 +209,9 @@ async function hostile(cli: string, dir: string, bombGiB: number, sampleLine: st
       const r = JSON.parse(m.stdout) as { inputs: Array<{ status?: string; problem?: { message: string }; malformedLines: number; events: number }> };
       const i = r.inputs[0];
       status = `exit ${m.exitCode}, ${i?.status ?? 'ok'}: ${i?.problem?.message.slice(0, 70) ?? `${i?.events ?? 0} events, ${i?.malformedLines ?? 0} lines skipped`}`;
-    } catch { /* no report */ }
+    } catch {
+      /* no report */
+    }
     rows.push({ name: inp.name, what: status, wallS: m.wallS, peakRssMiB: m.peakRssMiB, exitCode: m.exitCode, status });
     process.stderr.write(`  ${inp.name}: ${m.wallS.toFixed(2)}s, peak RSS ${m.peakRssMiB.toFixed(0)} MiB (${status})\n`);
     rmSync(path, { force: true });
@@ -198,16 +270,22 @@ async function main(): Promise<void> {
     const bytes = statSync(file).size;
     const mib = bytes / 1048576;
     const rows: Array<Measured & { mbps: number }> = [];
-    const add = (m: Measured) => { rows.push({ ...m, mbps: mib / m.wallS }); process.stderr.write(`  ${m.name}: ${m.wallS.toFixed(2)}s, peak RSS ${m.peakRssMiB.toFixed(0)} MiB\n`); return m; };
+    const add = (m: Measured) => {
+      rows.push({ ...m, mbps: mib / m.wallS });
+      process.stderr.write(`  ${m.name}: ${m.wallS.toFixed(2)}s, peak RSS ${m.peakRssMiB.toFixed(0)} MiB\n`);
+      return m;
+    };
 
     process.stderr.write(`measuring on ${file} (${mib.toFixed(0)} MiB)\n`);
     const startup = add(await measure('teardown-guard version (start-up only)', process.execPath, [CLI, 'version'], false));
     const review = add(await measure('teardown-guard review', process.execPath, [CLI, 'review', '--format', 'json', file], true));
     // Reference: the review module alone, without the CLI's other commands' module loading.
-    const direct = `const { reviewAction } = await import(${JSON.stringify(pathToFileURL(join(cliRepo, 'src', 'audit', 'command.ts')).href)});` +
+    const direct =
+      `const { reviewAction } = await import(${JSON.stringify(pathToFileURL(join(cliRepo, 'src', 'audit', 'command.ts')).href)});` +
       `process.exitCode = await reviewAction([${JSON.stringify(file)}], { format: 'json', windowSeconds: 120, guardName: 'teardown-guard' });`;
     add(await measure('review module alone (no CLI wiring)', process.execPath, ['--input-type=module', '-e', direct], false));
-    if (!values['no-strict']) add(await measure('teardown-guard review --strict', process.execPath, [CLI, 'review', '--strict', '--format', 'json', file], false));
+    if (!values['no-strict'])
+      add(await measure('teardown-guard review --strict', process.execPath, [CLI, 'review', '--strict', '--format', 'json', file], false));
     const jqPath = which('jq');
     let jq: Measured | undefined;
     if (jqPath) jq = add(await measure(`jq -c 'select(.verb=="delete")'`, jqPath, ['-c', 'select(.verb=="delete")', file], false));
@@ -227,32 +305,44 @@ async function main(): Promise<void> {
       sameGzip = JSON.stringify([gr.summary, gr.timeRange]) === JSON.stringify([report.summary, report.timeRange]);
       rmSync(gz, { force: true });
     }
-    const sample = headOf(file, 1 << 16).split('\n').find((l) => l.includes('"stage":"ResponseComplete"')) ?? '';
+    const sample =
+      headOf(file, 1 << 16)
+        .split('\n')
+        .find((l) => l.includes('"stage":"ResponseComplete"')) ?? '';
     const hostileRows = values['no-hostile'] ? [] : await hostile(CLI, dir, Number(values['bomb-gib']), sample);
     const rowsOut = rows.map((r) => `| ${r.name} | ${r.wallS.toFixed(2)} | ${r === rows[0] ? '-' : r.mbps.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} |`);
-    console.log([
-      `Input: ${mib.toFixed(0)} MiB, ${report.summary.events} audit events${planted ? `, seed ${values.seed}` : ''}`,
-      '',
-      '| command | wall s | MiB/s | peak RSS MiB |',
-      '|---|---|---|---|',
-      ...rowsOut,
-      '',
-      `review vs jq: ${jq ? `${(jq.wallS / review.wallS).toFixed(2)}x faster` : 'n/a (no jq)'}; review peak RSS ${review.peakRssMiB.toFixed(0)} MiB (goal < ${RSS_GOAL_MIB}; start-up alone ${startup.peakRssMiB.toFixed(0)} MiB)`,
-      `review throughput without start-up: ${(mib / Math.max(0.001, review.wallS - startup.wallS)).toFixed(1)} MiB/s`,
-      `findings: ${report.summary.findings} ${JSON.stringify(Object.fromEntries(Object.entries(report.summary.byCode).filter(([, n]) => n > 0)))}` +
-        (planted ? `; planted misdirected uninstalls: ${planted.misdirected}` : ''),
-      ...(sameGzip === undefined ? [] : [`gzipped log: ${sameGzip ? 'same' : 'DIFFERENT'} counts, time range and findings as the plain log`]),
-      ...(hostileRows.length === 0 ? [] : [
+    console.log(
+      [
+        `Input: ${mib.toFixed(0)} MiB, ${report.summary.events} audit events${planted ? `, seed ${values.seed}` : ''}`,
         '',
-        `Hostile input (goal: each ends within ${HOSTILE_TIME_GOAL_S} s, peak RSS < ${HOSTILE_RSS_GOAL_MIB} MiB):`,
-        '',
-        '| input | wall s | peak RSS MiB | review says |',
+        '| command | wall s | MiB/s | peak RSS MiB |',
         '|---|---|---|---|',
-        ...hostileRows.map((h) => `| ${h.name} | ${h.wallS.toFixed(2)} | ${h.peakRssMiB.toFixed(0)} | ${h.what.replace(/\|/g, '\\|')} |`),
-      ]),
-    ].join('\n'));
+        ...rowsOut,
+        '',
+        `review vs jq: ${jq ? `${(jq.wallS / review.wallS).toFixed(2)}x faster` : 'n/a (no jq)'}; review peak RSS ${review.peakRssMiB.toFixed(0)} MiB (goal < ${RSS_GOAL_MIB}; start-up alone ${startup.peakRssMiB.toFixed(0)} MiB)`,
+        `review throughput without start-up: ${(mib / Math.max(0.001, review.wallS - startup.wallS)).toFixed(1)} MiB/s`,
+        `findings: ${report.summary.findings} ${JSON.stringify(Object.fromEntries(Object.entries(report.summary.byCode).filter(([, n]) => n > 0)))}` +
+          (planted ? `; planted misdirected uninstalls: ${planted.misdirected}` : ''),
+        ...(sameGzip === undefined ? [] : [`gzipped log: ${sameGzip ? 'same' : 'DIFFERENT'} counts, time range and findings as the plain log`]),
+        ...(hostileRows.length === 0
+          ? []
+          : [
+              '',
+              `Hostile input (goal: each ends within ${HOSTILE_TIME_GOAL_S} s, peak RSS < ${HOSTILE_RSS_GOAL_MIB} MiB):`,
+              '',
+              '| input | wall s | peak RSS MiB | review says |',
+              '|---|---|---|---|',
+              ...hostileRows.map((h) => `| ${h.name} | ${h.wallS.toFixed(2)} | ${h.peakRssMiB.toFixed(0)} | ${h.what.replace(/\|/g, '\\|')} |`),
+            ]),
+      ].join('\n'),
+    );
     const hostileOk = hostileRows.every((h) => h.wallS < HOSTILE_TIME_GOAL_S && h.peakRssMiB < HOSTILE_RSS_GOAL_MIB);
-    const ok = (!jq || review.wallS < jq.wallS) && review.peakRssMiB < RSS_GOAL_MIB && (!planted || report.summary.byCode['misdirected-uninstall'] === planted.misdirected) && sameGzip !== false && hostileOk;
+    const ok =
+      (!jq || review.wallS < jq.wallS) &&
+      review.peakRssMiB < RSS_GOAL_MIB &&
+      (!planted || report.summary.byCode['misdirected-uninstall'] === planted.misdirected) &&
+      sameGzip !== false &&
+      hostileOk;
     console.log(ok ? 'goals: met' : 'goals: NOT met');
     if (!ok) process.exitCode = 1;
   } finally {

@@ -79,7 +79,11 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  const header = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n');
+  const header = readFileSync(fileURLToPath(import.meta.url), 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('//'))
+    .map((l) => l.slice(3))
+    .join('\n');
   console.log(header);
   process.exit(0);
 }
@@ -111,7 +115,11 @@ const settings = {
 };
 const selected = (s: Section): boolean => only === undefined || only === s;
 
-const log = (scope: string) => (line: string): void => { process.stderr.write(`[${scope}] ${line}\n`); };
+const log =
+  (scope: string) =>
+  (line: string): void => {
+    process.stderr.write(`[${scope}] ${line}\n`);
+  };
 const say = log('bench');
 const sleep = (msValue: number): Promise<void> => new Promise((r) => setTimeout(r, msValue));
 /** How long after sync the "settled" RSS is read (V8's memory reducer acts after a few idle seconds). */
@@ -130,7 +138,9 @@ function machineInfo(): MachineInfo {
   let model = 'unknown';
   try {
     model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? model;
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   const v = versions();
   return {
     nproc: availableParallelism(),
@@ -159,23 +169,34 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
       ({ entry, services: servicesModule } = await bundleGuardProcess(say));
     } catch (err) {
       say(`${err instanceof Error ? err.message : String(err)}\nfalling back to the TypeScript sources`);
-      report.notes.push('The guard ran from its TypeScript sources (bundling failed): its RSS includes Node\'s type stripper (~20 MiB).');
+      report.notes.push("The guard ran from its TypeScript sources (bundling failed): its RSS includes Node's type stripper (~20 MiB).");
     }
   } else {
-    report.notes.push('The guard ran from its TypeScript sources (--ts): its RSS includes Node\'s type stripper (~20 MiB) that the image (bundled dist/) does not load.');
+    report.notes.push(
+      "The guard ran from its TypeScript sources (--ts): its RSS includes Node's type stripper (~20 MiB) that the image (bundled dist/) does not load.",
+    );
   }
 
-  const guardEnv = args['guard-env'] ? Object.fromEntries(args['guard-env'].split(',').map((kv) => {
-    const i = kv.indexOf('=');
-    if (i <= 0) throw new Error(`--guard-env: expected KEY=VALUE, got ${JSON.stringify(kv)}`);
-    return [kv.slice(0, i), kv.slice(i + 1)];
-  })) : undefined;
+  const guardEnv = args['guard-env']
+    ? Object.fromEntries(
+        args['guard-env'].split(',').map((kv) => {
+          const i = kv.indexOf('=');
+          if (i <= 0) throw new Error(`--guard-env: expected KEY=VALUE, got ${JSON.stringify(kv)}`);
+          return [kv.slice(0, i), kv.slice(i + 1)];
+        }),
+      )
+    : undefined;
   const nodeOptions = args['guard-node-options'] !== undefined ? args['guard-node-options'].split(/\s+/).filter(Boolean) : manifestNodeOptions();
   report.nodeOptions = nodeOptions;
   // A second set of guard starts in the memory section, with other Node options to compare.
   const memVariantOptions = args['mem-variant'] !== undefined ? args['mem-variant'].split(/\s+/).filter(Boolean) : withoutSemiSpace(nodeOptions);
   const memVariant = memVariantOptions.join(' ') === nodeOptions.join(' ') ? [] : memVariantOptions;
-  if (guardEnv) report.notes.push(`Guard process environment: ${Object.entries(guardEnv).map(([k, v]) => `${k}=${v}`).join(' ')}.`);
+  if (guardEnv)
+    report.notes.push(
+      `Guard process environment: ${Object.entries(guardEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}.`,
+    );
 
   let cp: ControlPlane | undefined;
   let guard: GuardChild | undefined;
@@ -203,7 +224,10 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
 
     // ---- memory (each start is also a sync-time measurement; the last process stays for the rest) ----
     const starts = selected('memory') ? 3 : 1;
-    const fmtMaps = (m: Record<string, number>): string => Object.entries(m).map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(0)}`).join(', ');
+    const fmtMaps = (m: Record<string, number>): string =>
+      Object.entries(m)
+        .map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(0)}`)
+        .join(', ');
     const measureStart = async (g: GuardChild, label: string): Promise<MemoryRun> => {
       const r = g.ready;
       await sleep(SETTLE_MS);
@@ -212,16 +236,31 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
       const afterGc = g.procRss().rss;
       const gcStats = await g.stats();
       const maps = g.residentByMapping();
-      say(`${label}: synced in ${(r.syncMs / 1000).toFixed(1)}s; RSS ${(r.memBeforeCaches.rss / 2 ** 20).toFixed(0)} MiB before caches, ` +
-        `${(r.memAfterSync.rss / 2 ** 20).toFixed(0)} MiB synced (heap used ${(r.memAfterSync.heapUsed / 2 ** 20).toFixed(0)} of ${(r.memAfterSync.heapTotal / 2 ** 20).toFixed(0)}, external ${(r.memAfterSync.external / 2 ** 20).toFixed(0)}), ` +
-        `${(settled / 2 ** 20).toFixed(0)} MiB ${SETTLE_MS / 1000} s later, ${(afterGc / 2 ** 20).toFixed(0)} MiB after GC; caches ${JSON.stringify(r.caches)}`);
+      say(
+        `${label}: synced in ${(r.syncMs / 1000).toFixed(1)}s; RSS ${(r.memBeforeCaches.rss / 2 ** 20).toFixed(0)} MiB before caches, ` +
+          `${(r.memAfterSync.rss / 2 ** 20).toFixed(0)} MiB synced (heap used ${(r.memAfterSync.heapUsed / 2 ** 20).toFixed(0)} of ${(r.memAfterSync.heapTotal / 2 ** 20).toFixed(0)}, external ${(r.memAfterSync.external / 2 ** 20).toFixed(0)}), ` +
+          `${(settled / 2 ** 20).toFixed(0)} MiB ${SETTLE_MS / 1000} s later, ${(afterGc / 2 ** 20).toFixed(0)} MiB after GC; caches ${JSON.stringify(r.caches)}`,
+      );
       say(`  resident by mapping (MiB): before caches ${fmtMaps(r.mappingsBeforeCaches)}; after sync + GC ${fmtMaps(maps)}`);
-      say(`  after GC: heap spaces (used/committed MiB) ${Object.entries(gcStats.mem.spaces).filter(([, [, c]]) => c > 0).map(([k, [u, c]]) => `${k} ${(u / 2 ** 20).toFixed(0)}/${(c / 2 ** 20).toFixed(0)}`).join(', ')}; external ${(gcStats.mem.external / 2 ** 20).toFixed(0)} MiB`);
+      say(
+        `  after GC: heap spaces (used/committed MiB) ${Object.entries(gcStats.mem.spaces)
+          .filter(([, [, c]]) => c > 0)
+          .map(([k, [u, c]]) => `${k} ${(u / 2 ** 20).toFixed(0)}/${(c / 2 ** 20).toFixed(0)}`)
+          .join(', ')}; external ${(gcStats.mem.external / 2 ** 20).toFixed(0)} MiB`,
+      );
       return {
-        mapsBefore: r.mappingsBeforeCaches, mapsAfterGc: maps,
-        beforeCaches: r.memBeforeCaches.rss, afterSync: r.memAfterSync.rss, settled, afterGc,
-        heapBeforeCaches: r.memBeforeCaches.heapUsed, heapAfterSync: r.memAfterSync.heapUsed, heapAfterGc: gcStats.mem.heapUsed,
-        heapCommittedAfterGc: gcStats.mem.heapTotal, externalAfterGc: gcStats.mem.external, syncMs: r.syncMs,
+        mapsBefore: r.mappingsBeforeCaches,
+        mapsAfterGc: maps,
+        beforeCaches: r.memBeforeCaches.rss,
+        afterSync: r.memAfterSync.rss,
+        settled,
+        afterGc,
+        heapBeforeCaches: r.memBeforeCaches.heapUsed,
+        heapAfterSync: r.memAfterSync.heapUsed,
+        heapAfterGc: gcStats.mem.heapUsed,
+        heapCommittedAfterGc: gcStats.mem.heapTotal,
+        externalAfterGc: gcStats.mem.external,
+        syncMs: r.syncMs,
       };
     };
     const variantRuns: MemoryRun[] = [];
@@ -253,7 +292,9 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
         clientNode: await rssAfterImport(import.meta.resolve('@kubernetes/client-node'), flags),
         guard: servicesModule ? await rssAfterImport(pathToFileURL(servicesModule).href, flags) : Number.NaN,
       };
-      say(`module cost (RSS after import + GC): bare node ${(modules.node / 2 ** 20).toFixed(0)} MiB, @kubernetes/client-node ${(modules.clientNode / 2 ** 20).toFixed(0)} MiB, guard modules ${(modules.guard / 2 ** 20).toFixed(0)} MiB`);
+      say(
+        `module cost (RSS after import + GC): bare node ${(modules.node / 2 ** 20).toFixed(0)} MiB, @kubernetes/client-node ${(modules.clientNode / 2 ** 20).toFixed(0)} MiB, guard modules ${(modules.guard / 2 ** 20).toFixed(0)} MiB`,
+      );
       report.memory = { runs: memRuns, caches, modules, ...(variantRuns.length > 0 ? { variant: { nodeOptions: memVariant, runs: variantRuns } } : {}) };
     }
     const csvCache = Object.entries(caches).find(([k]) => k.startsWith('clusterserviceversions'))?.[1] ?? 0;
@@ -263,7 +304,10 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
 
     // ---- correctness of every benchmark request, on both servers ----
     const allTypes = requestTypes();
-    const wanted = args.types?.split(',').map((t) => t.trim()).filter(Boolean);
+    const wanted = args.types
+      ?.split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
     const unknown = wanted?.filter((k) => !allTypes.some((t) => t.key === k)) ?? [];
     if (unknown.length > 0) throw new Error(`--types: unknown ${unknown.join(', ')} (known: ${allTypes.map((t) => t.key).join(', ')})`);
     const types = wanted ? allTypes.filter((t) => wanted.includes(t.key)) : allTypes;
@@ -272,15 +316,29 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
       const r = await postReview(guard.noopUrl, t.body);
       if (r.status !== 200 || r.review?.response?.allowed !== true) throw new Error(`no-op server answered ${t.key} with ${r.status} ${r.text.slice(0, 200)}`);
     }
-    say(`answers verified: ${Object.entries(answers).map(([k, a]) => `${k} allowed=${a.allowed} warnings=${a.warnings?.length ?? 0}`).join('; ')}`);
+    say(
+      `answers verified: ${Object.entries(answers)
+        .map(([k, a]) => `${k} allowed=${a.allowed} warnings=${a.warnings?.length ?? 0}`)
+        .join('; ')}`,
+    );
 
     if (selected('webhook')) {
       report.webhook = await benchWebhook(guard, types, {
-        reps: settings.reps, durationS: settings.durationS, warmupS: quick ? 1 : 2, calibrateS: quick ? 2 : 3, connections: settings.connections, log: log('webhook'),
+        reps: settings.reps,
+        durationS: settings.durationS,
+        warmupS: quick ? 1 : 2,
+        calibrateS: quick ? 2 : 3,
+        connections: settings.connections,
+        log: log('webhook'),
       });
     }
     if (selected('load')) {
-      report.sustained = await benchSustained(guard, types, { durationS: settings.loadDurationS, calibrateS: quick ? 3 : 5, connections: settings.connections, log: log('load') });
+      report.sustained = await benchSustained(guard, types, {
+        durationS: settings.loadDurationS,
+        calibrateS: quick ? 3 : 5,
+        connections: settings.connections,
+        log: log('load'),
+      });
     }
     if (selected('apiserver')) {
       report.apiserver = await benchApiserverPath(cp, guard, certs.caPem, { perMode: settings.perMode, reps: 3, concurrency: 1, log: log('apiserver') });
@@ -301,19 +359,32 @@ async function main(): Promise<number> {
   }
   const report: BenchReport = {
     machine: machineInfo(),
-    settings: { quick, scale: settings.scale, reps: settings.reps, durationS: settings.durationS, connections: settings.connections, loadDurationS: settings.loadDurationS, ...(only ? { only } : {}), command: commandLine() },
+    settings: {
+      quick,
+      scale: settings.scale,
+      reps: settings.reps,
+      durationS: settings.durationS,
+      connections: settings.connections,
+      loadDurationS: settings.loadDurationS,
+      ...(only ? { only } : {}),
+      command: commandLine(),
+    },
     notes: [],
   };
-  say(`machine: ${report.machine.nproc} x ${report.machine.model}, Node ${report.machine.node}; settings ${JSON.stringify(settings)}${only ? ` only ${only}` : ''}`);
+  say(
+    `machine: ${report.machine.nproc} x ${report.machine.model}, Node ${report.machine.node}; settings ${JSON.stringify(settings)}${only ? ` only ${only}` : ''}`,
+  );
 
   if (selected('slow-api')) report.slowApi = await benchSlowApiServer({ reps: settings.reps, log: log('slow-api') });
   const profDir = SECTIONS.some((section) => section !== 'slow-api' && selected(section)) ? await benchOnPopulatedCluster(report) : undefined;
 
-
   const markdown = renderMarkdown(report);
   process.stdout.write(`\n${markdown}\n`);
   const rawPath = join(mkdtempSync(join(tmpdir(), 'tg-bench-')), 'results.json');
-  writeFileSync(rawPath, JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
+  writeFileSync(
+    rawPath,
+    JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2),
+  );
   say(`raw results: ${rawPath}${profDir ? `; CPU profile(s): ${profDir}` : ''}`);
   const out = args.out ?? (!quick && only === undefined ? join(repoRoot, 'test', 'bench', 'RESULTS.md') : undefined);
   if (out && !args['no-write']) {
@@ -336,11 +407,14 @@ const hardStop = setTimeout(() => {
 }, settings.deadlineMin * 60_000);
 hardStop.unref();
 
-main().then((code) => {
-  clearTimeout(hardStop);
-  process.exitCode = code;
-}, (err: unknown) => {
-  clearTimeout(hardStop);
-  console.error(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-  process.exitCode = 1;
-});
+main().then(
+  (code) => {
+    clearTimeout(hardStop);
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    clearTimeout(hardStop);
+    console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exitCode = 1;
+  },
+);

@@ -7,7 +7,12 @@
 import { waitFor } from '../cluster/proc.ts';
 import { auditEventsOf, decisionLines, FAILED_OPEN_PREFIX, SLOW, SLOW_NS, startSlowApiSetup } from '../support/slowApiServer.ts';
 
-export interface SlowApiSample { apiserverMs: number; policyMs: number; verdict: string; failedOpen: boolean }
+export interface SlowApiSample {
+  apiserverMs: number;
+  policyMs: number;
+  verdict: string;
+  failedOpen: boolean;
+}
 
 export interface SlowApiResult {
   budgetMs: number;
@@ -22,9 +27,14 @@ export async function benchSlowApiServer(o: { reps: number; log: (line: string) 
   const sample = async (): Promise<SlowApiSample> => {
     const seen = auditEventsOf(setup.cp.auditLogPath, { verb: 'delete', resource: 'configmaps', name: 'web-config', namespace: SLOW_NS }).length;
     await setup.deleteNeedingThreeReads();
-    const event = await waitFor('the audit event of the DELETE', 10_000, () =>
-      auditEventsOf(setup.cp.auditLogPath, { verb: 'delete', resource: 'configmaps', name: 'web-config', namespace: SLOW_NS })[seen]);
-    const decision = decisionLines(setup.guard.logPath).filter((d) => d.policy === 'helm-uninstall-namespace').at(-1);
+    const event = await waitFor(
+      'the audit event of the DELETE',
+      10_000,
+      () => auditEventsOf(setup.cp.auditLogPath, { verb: 'delete', resource: 'configmaps', name: 'web-config', namespace: SLOW_NS })[seen],
+    );
+    const decision = decisionLines(setup.guard.logPath)
+      .filter((d) => d.policy === 'helm-uninstall-namespace')
+      .at(-1);
     return {
       apiserverMs: event.latencyMs,
       policyMs: decision?.latencyMs ?? NaN,
@@ -41,7 +51,9 @@ export async function benchSlowApiServer(o: { reps: number; log: (line: string) 
       } finally {
         setup.proxy.setDelayMs(0);
       }
-      o.log(`rep ${i + 1}/${o.reps}: fast ${result.fast.at(-1)?.apiserverMs} ms (${result.fast.at(-1)?.verdict}), slow ${result.slow.at(-1)?.apiserverMs} ms (${result.slow.at(-1)?.verdict})`);
+      o.log(
+        `rep ${i + 1}/${o.reps}: fast ${result.fast.at(-1)?.apiserverMs} ms (${result.fast.at(-1)?.verdict}), slow ${result.slow.at(-1)?.apiserverMs} ms (${result.slow.at(-1)?.verdict})`,
+      );
     }
   } finally {
     await setup.stop();

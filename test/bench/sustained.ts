@@ -81,8 +81,10 @@ export async function benchSustained(guard: GuardChild, types: RequestType[], o:
     const held = load.errors === 0 && load.timeouts === 0 && load.non2xx === 0 && load.rps >= rate * 0.97;
     last = { targetRate: rate, load, held };
     attempts.push(last);
-    o.log(`sustained ${rate} req/s: achieved ${load.rps.toFixed(1)} req/s, ${load.ok} ok, errors ${load.errors}, timeouts ${load.timeouts}, non2xx ${load.non2xx}, ` +
-      `p50 ${load.latency.p50.toFixed(2)} p99 ${load.latency.p99.toFixed(2)} max ${load.latency.max.toFixed(1)} ms -> ${held ? 'held' : 'NOT held'}`);
+    o.log(
+      `sustained ${rate} req/s: achieved ${load.rps.toFixed(1)} req/s, ${load.ok} ok, errors ${load.errors}, timeouts ${load.timeouts}, non2xx ${load.non2xx}, ` +
+        `p50 ${load.latency.p50.toFixed(2)} p99 ${load.latency.p99.toFixed(2)} max ${load.latency.max.toFixed(1)} ms -> ${held ? 'held' : 'NOT held'}`,
+    );
     if (held) break;
     rate = roundRate(rate * 0.7);
   }

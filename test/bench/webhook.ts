@@ -60,8 +60,13 @@ async function measured(guard: GuardChild, target: Target, body: string, o: { du
     ? await runPaced({ url, bodies: [body], rate: o.rate, durationS: o.durationS, connections: o.connections })
     : await runLoad({ url, body, connections: o.connections, durationS: o.durationS });
   const after: GuardStats = await guard.stats();
-  const requests = target === 'guard' ? after.reviews - before.reviews : target === 'noop' ? after.noopRequests - before.noopRequests : after.quietRequests - before.quietRequests;
-  const cpu = (after.cpuUser + after.cpuSystem) - (before.cpuUser + before.cpuSystem);
+  const requests =
+    target === 'guard'
+      ? after.reviews - before.reviews
+      : target === 'noop'
+        ? after.noopRequests - before.noopRequests
+        : after.quietRequests - before.quietRequests;
+  const cpu = after.cpuUser + after.cpuSystem - (before.cpuUser + before.cpuSystem);
   return {
     load,
     cpuUsPerReq: requests > 0 ? cpu / requests : Number.NaN,
@@ -76,9 +81,11 @@ async function measured(guard: GuardChild, target: Target, body: string, o: { du
 
 function describe(r: TargetRun): string {
   const l = r.load.latency;
-  return `${r.load.rps.toFixed(0)} req/s p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} max ${l.max.toFixed(1)} ms, cpu ${r.cpuUsPerReq.toFixed(0)} us/req, ` +
+  return (
+    `${r.load.rps.toFixed(0)} req/s p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} max ${l.max.toFixed(1)} ms, cpu ${r.cpuUsPerReq.toFixed(0)} us/req, ` +
     `gc ${r.gcPer1000.toFixed(1)}/1000 req (${r.gcMsPer1000.toFixed(1)} ms, max ${r.gcMaxMs.toFixed(1)}), loop p99 ${r.loopP99.toFixed(1)} ms` +
-    `${r.load.errors || r.load.non2xx ? `, ERRORS ${r.load.errors} non2xx ${r.load.non2xx}` : ''}`;
+    `${r.load.errors || r.load.non2xx ? `, ERRORS ${r.load.errors} non2xx ${r.load.non2xx}` : ''}`
+  );
 }
 
 export async function benchWebhook(guard: GuardChild, types: RequestType[], o: WebhookOptions): Promise<TypeResult[]> {

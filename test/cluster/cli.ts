@@ -25,7 +25,6 @@ interface State {
 
 const stateFile = () => join(cacheDir(), 'cluster', 'state.json');
 
-
 function readState(): State | undefined {
   try {
     const s = JSON.parse(readFileSync(stateFile(), 'utf8')) as State;
@@ -63,7 +62,14 @@ async function up(args: string[]): Promise<number> {
   await ensureBinaries();
   const cp = await startControlPlane({ olm, keepDir: args.includes('--keep-dir'), node: args.includes('--node') });
   mkdirSync(join(cacheDir(), 'cluster'), { recursive: true });
-  const state: State = { pid: process.pid, kubeconfigPath: cp.kubeconfigPath, server: cp.server, dir: cp.dir, auditLogPath: cp.auditLogPath, startedAt: new Date().toISOString() };
+  const state: State = {
+    pid: process.pid,
+    kubeconfigPath: cp.kubeconfigPath,
+    server: cp.server,
+    dir: cp.dir,
+    auditLogPath: cp.auditLogPath,
+    startedAt: new Date().toISOString(),
+  };
   writeFileSync(stateFile(), JSON.stringify(state, null, 2));
   console.log(cp.kubeconfigPath);
   process.stderr.write(

@@ -9,7 +9,21 @@ import { join } from 'node:path';
 import { kubeClient, kubeconfigYaml, type KubeClient } from './kubeClient.ts';
 import { binPath, missingComponents, type BinaryName } from './paths.ts';
 import { makeCA, makeLeaf, makeServiceAccountKey, type CA } from './pki.ts';
-import { freePort, GiveUp, onExitCleanup, onSignalShutdown, registerDir, run, startDaemon, startWatchdog, tail, unregisterDir, waitFor, type Daemon, type RunResult } from './proc.ts';
+import {
+  freePort,
+  GiveUp,
+  onExitCleanup,
+  onSignalShutdown,
+  registerDir,
+  run,
+  startDaemon,
+  startWatchdog,
+  tail,
+  unregisterDir,
+  waitFor,
+  type Daemon,
+  type RunResult,
+} from './proc.ts';
 import { installOlm, type OlmMode } from './olm.ts';
 import { startOlmSupervisor, type OlmSupervisor } from './olmSupervisor.ts';
 import { startHookJobRunner, type HookJobRunner } from './hookJobRunner.ts';
@@ -139,7 +153,6 @@ const CONTROLLERS = [
   'root-ca-certificate-publisher-controller',
 ];
 
-
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? defaultLog;
   const timeoutMs = opts.timeoutMs ?? 90_000;
@@ -222,7 +235,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const ca = await makeCA(pki);
     const nodePkiP: Promise<NodePki | undefined> = opts.node ? makeNodePki(pki, ca) : Promise.resolve(undefined);
     const [serving, admin, kcm, sa, auditClient, frontProxy, nodePki] = await Promise.all([
-      makeLeaf(pki, 'apiserver', ca, { cn: 'kube-apiserver', dns: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'], ips: ['127.0.0.1', '10.0.0.1'], usage: 'server' }),
+      makeLeaf(pki, 'apiserver', ca, {
+        cn: 'kube-apiserver',
+        dns: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+        ips: ['127.0.0.1', '10.0.0.1'],
+        usage: 'server',
+      }),
       makeLeaf(pki, 'admin', ca, { cn: 'admin', orgs: ['system:masters'], usage: 'client' }),
       makeLeaf(pki, 'kube-controller-manager', ca, { cn: 'system:kube-controller-manager', usage: 'client' }),
       makeServiceAccountKey(pki),
@@ -244,11 +262,17 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       groupsFile,
       logDir: logsDir,
       args: [
-        '--name=tg', `--data-dir=${join(dir, 'etcd')}`,
-        `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-        `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`,
-        `--initial-cluster=tg=${peerUrl}`, '--initial-cluster-state=new',
-        '--unsafe-no-fsync', '--log-level=warn', '--quota-backend-bytes=2147483648',
+        '--name=tg',
+        `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=${peerUrl}`,
+        `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=tg=${peerUrl}`,
+        '--initial-cluster-state=new',
+        '--unsafe-no-fsync',
+        '--log-level=warn',
+        '--quota-backend-bytes=2147483648',
       ],
     };
     const etcd = startDaemon(etcdStart);
@@ -261,12 +285,17 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     });
     daemons.push(etcd);
     watchExit(etcd);
-    await waitFor('etcd /health', timeoutMs, async () => {
-      if (!etcd.isRunning()) throw new GiveUp('etcd exited');
-      const r = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(2000) });
-      const j = (await r.json()) as { health?: string };
-      return j.health === 'true' ? true : undefined;
-    }, 100);
+    await waitFor(
+      'etcd /health',
+      timeoutMs,
+      async () => {
+        if (!etcd.isRunning()) throw new GiveUp('etcd exited');
+        const r = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(2000) });
+        const j = (await r.json()) as { health?: string };
+        return j.health === 'true' ? true : undefined;
+      },
+      100,
+    );
     log(`etcd ready in ${secs(tEtcd)} (${etcdUrl})`);
 
     // kube-apiserver
@@ -277,32 +306,47 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     writeFileSync(auditPolicy, AUDIT_POLICY);
     const apiArgs = [
       `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1', `--secure-port=${apiPort}`, '--advertise-address=127.0.0.1',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      '--advertise-address=127.0.0.1',
       '--endpoint-reconciler-type=none',
       `--cert-dir=${join(dir, 'apiserver-certs')}`,
-      `--tls-cert-file=${serving.cert}`, `--tls-private-key-file=${serving.key}`,
+      `--tls-cert-file=${serving.cert}`,
+      `--tls-private-key-file=${serving.key}`,
       `--client-ca-file=${ca.cert}`,
       '--authorization-mode=Node,RBAC',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${sa.pub}`, `--service-account-signing-key-file=${sa.key}`,
+      `--service-account-key-file=${sa.pub}`,
+      `--service-account-signing-key-file=${sa.key}`,
       '--service-cluster-ip-range=10.0.0.0/24',
       '--allow-privileged=true',
       '--profiling=false',
-      `--audit-policy-file=${auditPolicy}`, `--audit-log-path=${auditLogPath}`,
-      '--audit-log-maxsize=0', '--audit-log-maxbackup=0',
+      `--audit-policy-file=${auditPolicy}`,
+      `--audit-log-path=${auditLogPath}`,
+      '--audit-log-maxsize=0',
+      '--audit-log-maxbackup=0',
       // Aggregated API servers (metrics-server in the APIService scenarios) authenticate proxied
       // requests by this client certificate and the X-Remote-* headers.
-      `--proxy-client-cert-file=${frontProxy.cert}`, `--proxy-client-key-file=${frontProxy.key}`,
-      `--requestheader-client-ca-file=${ca.cert}`, '--requestheader-allowed-names=front-proxy-client',
-      '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group',
+      `--proxy-client-cert-file=${frontProxy.cert}`,
+      `--proxy-client-key-file=${frontProxy.key}`,
+      `--requestheader-client-ca-file=${ca.cert}`,
+      '--requestheader-allowed-names=front-proxy-client',
+      '--requestheader-username-headers=X-Remote-User',
+      '--requestheader-group-headers=X-Remote-Group',
       '--requestheader-extra-headers-prefix=X-Remote-Extra-',
     ];
     if (opts.auditWebhook) {
       const cfg = join(dir, 'audit-webhook.kubeconfig');
-      writeFileSync(cfg, kubeconfigYaml({
-        server: opts.auditWebhook.url, caPem: opts.auditWebhook.caPem, user: 'kube-apiserver-audit',
-        certPem: readFileSync(auditClient.cert, 'utf8'), keyPem: readFileSync(auditClient.key, 'utf8'),
-      }));
+      writeFileSync(
+        cfg,
+        kubeconfigYaml({
+          server: opts.auditWebhook.url,
+          caPem: opts.auditWebhook.caPem,
+          user: 'kube-apiserver-audit',
+          certPem: readFileSync(auditClient.cert, 'utf8'),
+          keyPem: readFileSync(auditClient.key, 'utf8'),
+        }),
+      );
       apiArgs.push(`--audit-webhook-config-file=${cfg}`, '--audit-webhook-mode=batch', '--audit-webhook-batch-max-wait=1s');
     }
     if (nodePki) apiArgs.push(...nodeApiserverArgs(nodePki, ca));
@@ -318,18 +362,31 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       start: apiStart,
       healthy: async () => (await c.request('GET', '/readyz', { timeoutMs: 3000 })).status === 200,
     });
-    await waitFor('kube-apiserver /readyz', timeoutMs, async () => {
-      if (!apiserver.isRunning()) throw new GiveUp('kube-apiserver exited');
-      const r = await c.request('GET', '/readyz', { timeoutMs: 3000 });
-      return r.status === 200 ? true : undefined;
-    }, 200);
+    await waitFor(
+      'kube-apiserver /readyz',
+      timeoutMs,
+      async () => {
+        if (!apiserver.isRunning()) throw new GiveUp('kube-apiserver exited');
+        const r = await c.request('GET', '/readyz', { timeoutMs: 3000 });
+        return r.status === 200 ? true : undefined;
+      },
+      200,
+    );
     log(`kube-apiserver ready in ${secs(tApi)} (${server})`);
 
     // kubeconfigs
     const kubeconfigPath = join(dir, 'admin.kubeconfig');
-    writeFileSync(kubeconfigPath, kubeconfigYaml({ server, caPem, user: 'admin', certPem: readFileSync(admin.cert, 'utf8'), keyPem: readFileSync(admin.key, 'utf8') }), { mode: 0o600 });
+    writeFileSync(
+      kubeconfigPath,
+      kubeconfigYaml({ server, caPem, user: 'admin', certPem: readFileSync(admin.cert, 'utf8'), keyPem: readFileSync(admin.key, 'utf8') }),
+      { mode: 0o600 },
+    );
     const kcmKubeconfig = join(dir, 'kube-controller-manager.kubeconfig');
-    writeFileSync(kcmKubeconfig, kubeconfigYaml({ server, caPem, user: 'system:kube-controller-manager', certPem: readFileSync(kcm.cert, 'utf8'), keyPem: readFileSync(kcm.key, 'utf8') }), { mode: 0o600 });
+    writeFileSync(
+      kcmKubeconfig,
+      kubeconfigYaml({ server, caPem, user: 'system:kube-controller-manager', certPem: readFileSync(kcm.cert, 'utf8'), keyPem: readFileSync(kcm.key, 'utf8') }),
+      { mode: 0o600 },
+    );
 
     // kube-controller-manager
     const tKcm = Date.now();
@@ -342,7 +399,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         `--kubeconfig=${kcmKubeconfig}`,
         `--authentication-kubeconfig=${kcmKubeconfig}`,
         `--authorization-kubeconfig=${kcmKubeconfig}`,
-        '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${kcmPort}`,
         `--cert-dir=${join(dir, 'kcm-certs')}`,
         `--controllers=${[...CONTROLLERS, ...(opts.node ? NODE_CONTROLLERS : [])].join(',')}`,
         '--use-service-account-credentials=true',
@@ -355,10 +413,15 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     daemons.push(kcmDaemon);
     watchExit(kcmDaemon);
     // Ready when the serviceaccount controller has made default/default (proves kcm talks to the apiserver with its SA credentials).
-    await waitFor('kube-controller-manager (default/default ServiceAccount)', timeoutMs, async () => {
-      if (!kcmDaemon.isRunning()) throw new GiveUp('kube-controller-manager exited');
-      return (await c.get('/api/v1/namespaces/default/serviceaccounts/default')) ? true : undefined;
-    }, 200);
+    await waitFor(
+      'kube-controller-manager (default/default ServiceAccount)',
+      timeoutMs,
+      async () => {
+        if (!kcmDaemon.isRunning()) throw new GiveUp('kube-controller-manager exited');
+        return (await c.get('/api/v1/namespaces/default/serviceaccounts/default')) ? true : undefined;
+      },
+      200,
+    );
     log(`kube-controller-manager ready in ${secs(tKcm)}`);
 
     if (lock && nodePki) {
@@ -400,12 +463,18 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         const t = Date.now();
         const d = startDaemon(spec.start);
         const i = daemons.findIndex((x) => x.name === name);
-        if (i >= 0) daemons[i] = d; else daemons.push(d);
+        if (i >= 0) daemons[i] = d;
+        else daemons.push(d);
         watchExit(d);
-        await waitFor(`${name} healthy again`, timeoutMs, async () => {
-          if (!d.isRunning()) throw new GiveUp(`${name} exited`);
-          return (await spec.healthy().catch(() => false)) ? true : undefined;
-        }, 200);
+        await waitFor(
+          `${name} healthy again`,
+          timeoutMs,
+          async () => {
+            if (!d.isRunning()) throw new GiveUp(`${name} exited`);
+            return (await spec.healthy().catch(() => false)) ? true : undefined;
+          },
+          200,
+        );
         log(`${name} started again in ${secs(t)}`);
       },
     };
@@ -427,4 +496,3 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     return fail(err);
   }
 }
-

@@ -26,13 +26,23 @@ export async function startDelayProxy(target: string): Promise<DelayProxy> {
     upstream.on('data', (chunk: Buffer) => {
       const dueAt = Math.max(Date.now() + delayMs, lastDueAt);
       lastDueAt = dueAt;
-      setTimeout(() => { if (!client.destroyed) client.write(chunk); }, dueAt - Date.now());
+      setTimeout(() => {
+        if (!client.destroyed) client.write(chunk);
+      }, dueAt - Date.now());
     });
     upstream.on('end', () => setTimeout(() => client.end(), Math.max(0, lastDueAt - Date.now())));
     client.pipe(upstream);
-    const drop = (s: Socket) => (): void => { sockets.delete(s); };
-    client.on('close', () => { drop(client)(); upstream.destroy(); });
-    upstream.on('close', () => { drop(upstream)(); setTimeout(() => client.destroy(), Math.max(0, lastDueAt - Date.now())); });
+    const drop = (s: Socket) => (): void => {
+      sockets.delete(s);
+    };
+    client.on('close', () => {
+      drop(client)();
+      upstream.destroy();
+    });
+    upstream.on('close', () => {
+      drop(upstream)();
+      setTimeout(() => client.destroy(), Math.max(0, lastDueAt - Date.now()));
+    });
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
   });
@@ -44,7 +54,9 @@ export async function startDelayProxy(target: string): Promise<DelayProxy> {
   if (address === null || typeof address === 'string') throw new Error('the delay proxy has no TCP address');
   return {
     url: `https://127.0.0.1:${address.port}`,
-    setDelayMs(ms) { delayMs = ms; },
+    setDelayMs(ms) {
+      delayMs = ms;
+    },
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

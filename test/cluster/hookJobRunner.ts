@@ -20,7 +20,14 @@ export interface HookJobRunnerOptions {
   pollMs?: number;
 }
 
-export interface HookJobRun { namespace: string; name: string; command: string[]; code: number; output: string; durationMs: number }
+export interface HookJobRun {
+  namespace: string;
+  name: string;
+  command: string[];
+  code: number;
+  output: string;
+  durationMs: number;
+}
 
 export interface HookJobRunner {
   runs: HookJobRun[];
@@ -57,14 +64,37 @@ export function startHookJobRunner(o: HookJobRunnerOptions): HookJobRunner {
   /** startTime was set when the run began (and is immutable from then on). */
   async function setStatus(job: Job, ok: boolean, message: string): Promise<void> {
     const now = new Date().toISOString();
-    const cond = (type: string, reason: string) => ({ type, status: 'True', lastProbeTime: now, lastTransitionTime: now, reason, message: message.slice(0, 500) });
+    const cond = (type: string, reason: string) => ({
+      type,
+      status: 'True',
+      lastProbeTime: now,
+      lastTransitionTime: now,
+      reason,
+      message: message.slice(0, 500),
+    });
     // API validation of Job status wants the terminal condition's preconditions too
     // (SuccessCriteriaMet before Complete, FailureTarget before Failed) and completionTime only on success.
     const status = ok
-      ? { completionTime: now, active: 0, ready: 0, succeeded: 1, failed: 0, terminating: 0, conditions: [cond('SuccessCriteriaMet', 'CompletionsReached'), cond('Complete', 'CompletionsReached')] }
-      : { active: 0, ready: 0, succeeded: 0, failed: 1, terminating: 0, conditions: [cond('FailureTarget', 'BackoffLimitExceeded'), cond('Failed', 'BackoffLimitExceeded')] };
+      ? {
+          completionTime: now,
+          active: 0,
+          ready: 0,
+          succeeded: 1,
+          failed: 0,
+          terminating: 0,
+          conditions: [cond('SuccessCriteriaMet', 'CompletionsReached'), cond('Complete', 'CompletionsReached')],
+        }
+      : {
+          active: 0,
+          ready: 0,
+          succeeded: 0,
+          failed: 1,
+          terminating: 0,
+          conditions: [cond('FailureTarget', 'BackoffLimitExceeded'), cond('Failed', 'BackoffLimitExceeded')],
+        };
     const r = await o.client.request('PATCH', `/apis/batch/v1/namespaces/${job.metadata.namespace}/jobs/${job.metadata.name}/status`, {
-      body: { status }, contentType: 'application/merge-patch+json',
+      body: { status },
+      contentType: 'application/merge-patch+json',
     });
     if (r.status >= 300) log(`hook-jobs: status of ${job.metadata.namespace}/${job.metadata.name}: ${r.status} ${r.text.slice(0, 300)}`);
   }
@@ -74,7 +104,8 @@ export function startHookJobRunner(o: HookJobRunnerOptions): HookJobRunner {
     // Seconds precision, as the API server stores it.
     const startTime = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     await o.client.request('PATCH', `/apis/batch/v1/namespaces/${namespace}/jobs/${name}/status`, {
-      body: { status: { startTime, active: 1 } }, contentType: 'application/merge-patch+json',
+      body: { status: { startTime, active: 1 } },
+      contentType: 'application/merge-patch+json',
     });
     const resolved = hostCommand(job, binPath('kubectl'));
     if ('unsupported' in resolved) {
@@ -89,7 +120,11 @@ export function startHookJobRunner(o: HookJobRunnerOptions): HookJobRunner {
     let code: number;
     let output: string;
     try {
-      writeFileSync(kubeconfig, kubeconfigYaml({ server: o.server, caPem: o.caPem, user: `system:serviceaccount:${namespace}:${sa}`, token: await tokenFor(namespace, sa), namespace }), { mode: 0o600 });
+      writeFileSync(
+        kubeconfig,
+        kubeconfigYaml({ server: o.server, caPem: o.caPem, user: `system:serviceaccount:${namespace}:${sa}`, token: await tokenFor(namespace, sa), namespace }),
+        { mode: 0o600 },
+      );
       const deadlineMs = (job.spec?.activeDeadlineSeconds ?? DEFAULT_DEADLINE_MS / 1000) * 1000;
       const r = await run(resolved.cmd, resolved.args, { env: { PATH: process.env.PATH, HOME: o.dir, KUBECONFIG: kubeconfig }, timeoutMs: deadlineMs });
       code = r.code;
@@ -109,7 +144,9 @@ export function startHookJobRunner(o: HookJobRunnerOptions): HookJobRunner {
       if (!job.metadata.annotations?.['helm.sh/hook'] || job.metadata.deletionTimestamp) continue;
       if (started.has(job.metadata.uid) || (job.status?.conditions ?? []).some((c) => c.status === 'True')) continue;
       started.add(job.metadata.uid);
-      const p = runJob(job).catch((e: unknown) => log(`hook-jobs: ${job.metadata.namespace}/${job.metadata.name}: ${e instanceof Error ? e.message : String(e)}`));
+      const p = runJob(job).catch((e: unknown) =>
+        log(`hook-jobs: ${job.metadata.namespace}/${job.metadata.name}: ${e instanceof Error ? e.message : String(e)}`),
+      );
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
     }
@@ -119,8 +156,11 @@ export function startHookJobRunner(o: HookJobRunnerOptions): HookJobRunner {
   let timer: NodeJS.Timeout | undefined;
   const loop = (): void => {
     if (stopped) return;
-    tick().catch((e: unknown) => log(`hook-jobs: tick failed: ${e instanceof Error ? e.message : String(e)}`))
-      .finally(() => { if (!stopped) timer = setTimeout(loop, pollMs); });
+    tick()
+      .catch((e: unknown) => log(`hook-jobs: tick failed: ${e instanceof Error ? e.message : String(e)}`))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(loop, pollMs);
+      });
   };
   loop();
   return {

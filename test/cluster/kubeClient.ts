@@ -114,7 +114,15 @@ export function apiPath(p: { group?: string; version: string; resource: string; 
 }
 
 /** A self-contained kubeconfig (embedded CA and client cert/key, or a bearer token). */
-export function kubeconfigYaml(o: { server: string; caPem: string; user: string; certPem?: string; keyPem?: string; token?: string; namespace?: string }): string {
+export function kubeconfigYaml(o: {
+  server: string;
+  caPem: string;
+  user: string;
+  certPem?: string;
+  keyPem?: string;
+  token?: string;
+  namespace?: string;
+}): string {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   const userLines = o.token
     ? [`    token: ${o.token}`]

@@ -21,7 +21,12 @@ export type OlmMode = 'none' | 'crds' | 'quickstart';
 export const NEUTRALISED = 'teardown-guard.test/neutralised';
 export const OLM_NAMESPACE = 'olm';
 
-type Obj = { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string; annotations?: Record<string, string> }; spec?: Record<string, unknown> } & Record<string, unknown>;
+type Obj = {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; annotations?: Record<string, string> };
+  spec?: Record<string, unknown>;
+} & Record<string, unknown>;
 
 function annotate(o: Obj, why: string): void {
   o.metadata ??= {};
@@ -53,23 +58,30 @@ export function quickstartObjects(): Obj[] {
 
 export async function applyOlmCrds(cp: ControlPlane, timeoutMs = 60_000): Promise<void> {
   const crdDir = join(olmDataDir(), 'crds');
-  const files = readdirSync(crdDir).filter((f) => f.endsWith('.yaml')).map((f) => join(crdDir, f));
+  const files = readdirSync(crdDir)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => join(crdDir, f));
   // Server-side apply: the CSV CRD is larger than the last-applied annotation allows.
   const args = ['apply', '--server-side', '--force-conflicts', '--field-manager=teardown-guard-test'];
   for (const f of files) args.push('-f', f);
   const r = await cp.kubectl(args);
   if (r.code !== 0) throw new Error(`applying OLM CRDs failed:\n${r.stdout}\n${r.stderr}`);
-  await waitFor('OLM CRDs established and served', timeoutMs, async () => {
-    const list = await cp.client.get<{ items: Array<{ spec: { group: string }; status?: { conditions?: Array<{ type: string; status: string }> } }> }>(
-      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-    );
-    const olm = (list?.items ?? []).filter((c) => c.spec.group === 'operators.coreos.com');
-    if (olm.length < files.length) return undefined;
-    if (!olm.every((c) => c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True'))) return undefined;
-    const v1a1 = await cp.client.get<{ resources?: unknown[] }>('/apis/operators.coreos.com/v1alpha1');
-    const v1 = await cp.client.get<{ resources?: unknown[] }>('/apis/operators.coreos.com/v1');
-    return v1a1?.resources?.length && v1?.resources?.length ? true : undefined;
-  }, 200);
+  await waitFor(
+    'OLM CRDs established and served',
+    timeoutMs,
+    async () => {
+      const list = await cp.client.get<{ items: Array<{ spec: { group: string }; status?: { conditions?: Array<{ type: string; status: string }> } }> }>(
+        '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      );
+      const olm = (list?.items ?? []).filter((c) => c.spec.group === 'operators.coreos.com');
+      if (olm.length < files.length) return undefined;
+      if (!olm.every((c) => c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True'))) return undefined;
+      const v1a1 = await cp.client.get<{ resources?: unknown[] }>('/apis/operators.coreos.com/v1alpha1');
+      const v1 = await cp.client.get<{ resources?: unknown[] }>('/apis/operators.coreos.com/v1');
+      return v1a1?.resources?.length && v1?.resources?.length ? true : undefined;
+    },
+    200,
+  );
 }
 
 export async function applyObjects(cp: ControlPlane, objs: Obj[], fieldManager = 'teardown-guard-test'): Promise<void> {
@@ -91,10 +103,15 @@ export const CSV_CLEANUP = 'operators.coreos.com/csv-cleanup';
 
 /** Waits until Deployment ns/name reports availableReplicas >= 1 (through the real controllers). */
 export async function waitDeploymentAvailable(cp: ControlPlane, namespace: string, name: string, timeoutMs = 60_000): Promise<void> {
-  await waitFor(`Deployment ${namespace}/${name} available`, timeoutMs, async () => {
-    const d = await cp.client.get<{ status?: { availableReplicas?: number } }>(`/apis/apps/v1/namespaces/${namespace}/deployments/${name}`);
-    return (d?.status?.availableReplicas ?? 0) >= 1 ? true : undefined;
-  }, 250);
+  await waitFor(
+    `Deployment ${namespace}/${name} available`,
+    timeoutMs,
+    async () => {
+      const d = await cp.client.get<{ status?: { availableReplicas?: number } }>(`/apis/apps/v1/namespaces/${namespace}/deployments/${name}`);
+      return (d?.status?.availableReplicas ?? 0) >= 1 ? true : undefined;
+    },
+    250,
+  );
 }
 
 export async function installOlm(cp: ControlPlane, mode: OlmMode, o: { log?: (l: string) => void; timeoutMs?: number } = {}): Promise<void> {
@@ -109,8 +126,13 @@ export async function installOlm(cp: ControlPlane, mode: OlmMode, o: { log?: (l:
   await cp.olm?.waitRunning(OLM_NAMESPACE, 'olm-operator', timeoutMs);
   await waitDeploymentAvailable(cp, OLM_NAMESPACE, 'olm-operator', timeoutMs);
   log('olm-operator running (Deployment olm/olm-operator available)');
-  await waitFor('packageserver CSV carrying csv-cleanup', timeoutMs, async () => {
-    const csv = await getCsv(cp, OLM_NAMESPACE, 'packageserver');
-    return csv?.metadata.finalizers?.includes(CSV_CLEANUP) ? true : undefined;
-  }, 250);
+  await waitFor(
+    'packageserver CSV carrying csv-cleanup',
+    timeoutMs,
+    async () => {
+      const csv = await getCsv(cp, OLM_NAMESPACE, 'packageserver');
+      return csv?.metadata.finalizers?.includes(CSV_CLEANUP) ? true : undefined;
+    },
+    250,
+  );
 }

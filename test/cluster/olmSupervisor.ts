@@ -170,7 +170,9 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
     }
     p.lastWait = undefined;
     const kubeconfig = join(o.dir, `${label}-${ns}-${d.metadata.name}.kubeconfig`);
-    writeFileSync(kubeconfig, kubeconfigYaml({ server: o.server, caPem: o.caPem, user: `system:serviceaccount:${ns}:${sa}`, token, namespace: ns }), { mode: 0o600 });
+    writeFileSync(kubeconfig, kubeconfigYaml({ server: o.server, caPem: o.caPem, user: `system:serviceaccount:${ns}:${sa}`, token, namespace: ns }), {
+      mode: 0o600,
+    });
     const vars: Record<string, string> = {};
     for (const e of c.env ?? []) {
       if (e.value !== undefined) vars[e.name] = expandVars(e.value, vars);
@@ -199,7 +201,12 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
     p.daemon = daemon;
     p.startedAt = Date.now();
     p.logPath = daemon.logPath;
-    note({ namespace: ns, name: d.metadata.name, what: 'started', detail: `pid ${daemon.child.pid}, ${bin.split('/').pop()} ${args.join(' ')}, as ${ns}:${sa}` });
+    note({
+      namespace: ns,
+      name: d.metadata.name,
+      what: 'started',
+      detail: `pid ${daemon.child.pid}, ${bin.split('/').pop()} ${args.join(' ')}, as ${ns}:${sa}`,
+    });
     void daemon.exited.then((code) => {
       if (p.daemon !== daemon) return;
       p.daemon = undefined;
@@ -209,13 +216,20 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
         p.restarts++;
         const backoff = Math.min(10_000, 1000 * 2 ** Math.min(p.restarts - 1, 4));
         p.notBefore = Date.now() + backoff;
-        note({ namespace: ns, name: p.name, what: 'exited', detail: `code ${code}, restart in ${backoff}ms; last log line: ${tail(daemon.logPath, 2).trim().split('\n').pop() ?? ''}` });
+        note({
+          namespace: ns,
+          name: p.name,
+          what: 'exited',
+          detail: `code ${code}, restart in ${backoff}ms; last log line: ${tail(daemon.logPath, 2).trim().split('\n').pop() ?? ''}`,
+        });
       }
     });
   }
 
   async function markPodsReady(d: Deployment, c: Container): Promise<void> {
-    const sel = Object.entries(d.spec.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+    const sel = Object.entries(d.spec.selector?.matchLabels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
     if (!sel) return;
     const list = await o.client.get<{ items: Pod[] }>(`/api/v1/namespaces/${d.metadata.namespace}/pods?labelSelector=${encodeURIComponent(sel)}`);
     for (const pod of list?.items ?? []) {
@@ -231,13 +245,19 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
           hostIP: '127.0.0.1',
           conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map((type) => ({ type, status: 'True', lastTransitionTime: now })),
           containerStatuses: containers.map((k) => ({
-            name: k.name, image: k.image ?? '', imageID: '', ready: true, started: true, restartCount: 0,
+            name: k.name,
+            image: k.image ?? '',
+            imageID: '',
+            ready: true,
+            started: true,
+            restartCount: 0,
             state: { running: { startedAt: now } },
           })),
         },
       };
       const r = await o.client.request('PATCH', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`, {
-        body: patch, contentType: 'application/merge-patch+json',
+        body: patch,
+        contentType: 'application/merge-patch+json',
       });
       if (r.status >= 300 && r.status !== 404 && r.status !== 409) {
         log(`${label} supervisor: marking pod ${pod.metadata.namespace}/${pod.metadata.name} ready failed: ${r.status} ${r.text.slice(0, 300)}`);
@@ -272,7 +292,17 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
       }
       seen.add(key);
       if (!p) {
-        p = { key, namespace: d.metadata.namespace, name: d.metadata.name, uid: d.metadata.uid, daemon: undefined, startedAt: 0, restarts: 0, notBefore: 0, logPath: '' };
+        p = {
+          key,
+          namespace: d.metadata.namespace,
+          name: d.metadata.name,
+          uid: d.metadata.uid,
+          daemon: undefined,
+          startedAt: 0,
+          restarts: 0,
+          notBefore: 0,
+          logPath: '',
+        };
         procs.set(key, p);
       }
       if (!p.daemon && Date.now() >= p.notBefore) await start(p, d, c);
@@ -295,16 +325,29 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
   return {
     events,
     running: () =>
-      [...procs.values()].filter((p) => p.daemon?.isRunning()).map((p) => ({
-        namespace: p.namespace, name: p.name, uid: p.uid, pid: p.daemon?.child.pid, startedAt: p.startedAt, restarts: p.restarts, logPath: p.logPath,
-      })),
+      [...procs.values()]
+        .filter((p) => p.daemon?.isRunning())
+        .map((p) => ({
+          namespace: p.namespace,
+          name: p.name,
+          uid: p.uid,
+          pid: p.daemon?.child.pid,
+          startedAt: p.startedAt,
+          restarts: p.restarts,
+          logPath: p.logPath,
+        })),
     isRunning: (ns, name) => Boolean(find(ns, name)?.daemon?.isRunning()),
     waitRunning: (ns, name, timeoutMs = 60_000) =>
       waitFor(`${label} ${ns}/${name} running`, timeoutMs, () => (find(ns, name)?.daemon?.isRunning() ? true : undefined)).then(() => {}),
     waitStopped: (ns, name, timeoutMs = 60_000) =>
       waitFor(`${label} ${ns}/${name} stopped`, timeoutMs, () => (find(ns, name)?.daemon?.isRunning() ? undefined : true)).then(() => {}),
     diagnostics: (lines = 30) =>
-      [...procs.values()].map((p) => `----- ${label} ${p.namespace}/${p.name} (${p.daemon?.isRunning() ? 'running' : 'not running'}, restarts ${p.restarts}) ${p.logPath}\n${p.logPath ? tail(p.logPath, lines) : ''}`).join('\n'),
+      [...procs.values()]
+        .map(
+          (p) =>
+            `----- ${label} ${p.namespace}/${p.name} (${p.daemon?.isRunning() ? 'running' : 'not running'}, restarts ${p.restarts}) ${p.logPath}\n${p.logPath ? tail(p.logPath, lines) : ''}`,
+        )
+        .join('\n'),
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -35,7 +35,17 @@ export function versions(): Versions {
     const m = /^\s*([A-Z0-9_]+)=(\S+)\s*$/.exec(line);
     if (m) out[m[1]!] = m[2]!;
   }
-  for (const k of ['ETCD_VERSION', 'KUBE_VERSION', 'OLM_VERSION', 'OLM_API_VERSION', 'HELM3_VERSION', 'HELM4_VERSION', 'HELM_CONTROLLER_VERSION', 'METRICS_SERVER_VERSION', 'NPM_VERSION']) {
+  for (const k of [
+    'ETCD_VERSION',
+    'KUBE_VERSION',
+    'OLM_VERSION',
+    'OLM_API_VERSION',
+    'HELM3_VERSION',
+    'HELM4_VERSION',
+    'HELM_CONTROLLER_VERSION',
+    'METRICS_SERVER_VERSION',
+    'NPM_VERSION',
+  ]) {
     if (!out[k]) throw new Error(`test/cluster/versions.env: ${k} missing`);
   }
   versionsMemo = out as unknown as Versions;
@@ -50,24 +60,48 @@ export function helmSdkHash(): string {
   return h.digest('hex').slice(0, 12);
 }
 
-export type BinaryName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kubectl' | 'olm' | 'helm3' | 'helm4' | 'helm-sdk-uninstall' | 'kubelet' | 'kube-scheduler' | 'helm-controller' | 'metrics-server';
+export type BinaryName =
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kubectl'
+  | 'olm'
+  | 'helm3'
+  | 'helm4'
+  | 'helm-sdk-uninstall'
+  | 'kubelet'
+  | 'kube-scheduler'
+  | 'helm-controller'
+  | 'metrics-server';
 
 export function binPath(name: BinaryName): string {
   const v = versions();
   const bin = join(cacheDir(), 'bin');
   switch (name) {
-    case 'etcd': return join(bin, `etcd-${v.ETCD_VERSION}`);
-    case 'kube-apiserver': return join(bin, `kube-apiserver-${v.KUBE_VERSION}`);
-    case 'kube-controller-manager': return join(bin, `kube-controller-manager-${v.KUBE_VERSION}`);
-    case 'kubectl': return join(bin, `kubectl-${v.KUBE_VERSION}`);
-    case 'kubelet': return join(bin, `kubelet-${v.KUBE_VERSION}`);
-    case 'kube-scheduler': return join(bin, `kube-scheduler-${v.KUBE_VERSION}`);
-    case 'olm': return join(bin, `olm-${v.OLM_VERSION}`);
-    case 'helm3': return join(bin, `helm-${v.HELM3_VERSION}`);
-    case 'helm4': return join(bin, `helm-${v.HELM4_VERSION}`);
-    case 'helm-sdk-uninstall': return join(bin, `helm-sdk-uninstall-${helmSdkHash()}`);
-    case 'helm-controller': return join(bin, `helm-controller-${v.HELM_CONTROLLER_VERSION}`);
-    case 'metrics-server': return join(bin, `metrics-server-${v.METRICS_SERVER_VERSION}`);
+    case 'etcd':
+      return join(bin, `etcd-${v.ETCD_VERSION}`);
+    case 'kube-apiserver':
+      return join(bin, `kube-apiserver-${v.KUBE_VERSION}`);
+    case 'kube-controller-manager':
+      return join(bin, `kube-controller-manager-${v.KUBE_VERSION}`);
+    case 'kubectl':
+      return join(bin, `kubectl-${v.KUBE_VERSION}`);
+    case 'kubelet':
+      return join(bin, `kubelet-${v.KUBE_VERSION}`);
+    case 'kube-scheduler':
+      return join(bin, `kube-scheduler-${v.KUBE_VERSION}`);
+    case 'olm':
+      return join(bin, `olm-${v.OLM_VERSION}`);
+    case 'helm3':
+      return join(bin, `helm-${v.HELM3_VERSION}`);
+    case 'helm4':
+      return join(bin, `helm-${v.HELM4_VERSION}`);
+    case 'helm-sdk-uninstall':
+      return join(bin, `helm-sdk-uninstall-${helmSdkHash()}`);
+    case 'helm-controller':
+      return join(bin, `helm-controller-${v.HELM_CONTROLLER_VERSION}`);
+    case 'metrics-server':
+      return join(bin, `metrics-server-${v.METRICS_SERVER_VERSION}`);
   }
 }
 

@@ -20,8 +20,23 @@ const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes
 export async function makeCA(dir: string, cn = 'teardown-guard-test-ca'): Promise<CA> {
   const cert = join(dir, 'ca.crt');
   const key = join(dir, 'ca.key');
-  await runOk('openssl', ['req', '-x509', ...EC, '-keyout', key, '-out', cert, '-days', '7', '-subj', `/CN=${cn}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature']);
+  await runOk('openssl', [
+    'req',
+    '-x509',
+    ...EC,
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '7',
+    '-subj',
+    `/CN=${cn}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+  ]);
   return { cert, key, pem: readFileSync(cert, 'utf8') };
 }
 
@@ -46,7 +61,25 @@ export async function makeLeaf(dir: string, base: string, ca: CA, o: LeafOptions
   const sans = [...(o.dns ?? []).map((d) => `DNS:${d}`), ...(o.ips ?? []).map((i) => `IP:${i}`)];
   if (sans.length) lines.push(`subjectAltName=${sans.join(',')}`);
   writeFileSync(ext, lines.join('\n') + '\n');
-  await runOk('openssl', ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-out', cert, '-days', '7', '-sha256', '-extfile', ext]);
+  await runOk('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    '-set_serial',
+    `0x${randomBytes(16).toString('hex')}`,
+    '-out',
+    cert,
+    '-days',
+    '7',
+    '-sha256',
+    '-extfile',
+    ext,
+  ]);
   return { cert, key };
 }
 

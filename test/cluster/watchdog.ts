@@ -14,11 +14,13 @@ if (!owner || !dir || !groupsFile) {
   process.exit(2);
 }
 
-
 function cleanup(): void {
   let groups: number[] = [];
   try {
-    groups = readFileSync(groupsFile!, 'utf8').split('\n').map(Number).filter((n) => n > 1);
+    groups = readFileSync(groupsFile!, 'utf8')
+      .split('\n')
+      .map(Number)
+      .filter((n) => n > 1);
   } catch {
     /* nothing recorded */
   }

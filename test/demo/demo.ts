@@ -8,7 +8,17 @@ import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts
 import { GuardSession } from '../scenarios/guard.ts';
 import { kubectl, sdkUninstall, Transcript } from '../scenarios/harness.ts';
 import {
-  helmInstallSimpleApp, S1, s1Install, s1ManualCleanup, s1ObserveStuck, s1Recover, s1Uninstall, s1UninstallTwice, S2, s2Cleanup, s2SdkUninstall,
+  helmInstallSimpleApp,
+  S1,
+  s1Install,
+  s1ManualCleanup,
+  s1ObserveStuck,
+  s1Recover,
+  s1Uninstall,
+  s1UninstallTwice,
+  S2,
+  s2Cleanup,
+  s2SdkUninstall,
 } from '../scenarios/scenarios.ts';
 
 const tty = process.stdout.isTTY;
@@ -22,20 +32,32 @@ function transcript(): Transcript {
   return new Transcript((line) => {
     if (line.startsWith('$ ')) say(bold(line));
     else if (line.startsWith('# ')) say(dim(line));
-    else say(line.split('\n').filter((l) => !/^\s+\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /.test(l)).join('\n'));
+    else
+      say(
+        line
+          .split('\n')
+          .filter((l) => !/^\s+\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /.test(l))
+          .join('\n'),
+      );
   });
 }
 
 async function incidentA(cp: ControlPlane, guard: GuardSession, withGuard: boolean): Promise<void> {
   const t = transcript();
   if (!withGuard) {
-    act('Incident A', 'helm uninstall of a chart that ships OLM (Pixie\'s shape), WITHOUT teardown-guard');
+    act('Incident A', "helm uninstall of a chart that ships OLM (Pixie's shape), WITHOUT teardown-guard");
     await guard.detach();
     await s1Install(cp, t);
     const u = await s1Uninstall(cp, t);
     say(dim(`# helm exit code ${u.helm.code}; olm-operator process ${u.olmRunning ? 'still running' : 'stopped with its Deployment'}`));
     const stuck = await s1ObserveStuck(cp, t, 10_000);
-    say(bold(stuck.stuck ? `→ ${S1.operatorNamespace} is stuck in Terminating: nobody is left to remove the CSV finalizer.` : `→ unexpected: ${S1.operatorNamespace} was not stuck`));
+    say(
+      bold(
+        stuck.stuck
+          ? `→ ${S1.operatorNamespace} is stuck in Terminating: nobody is left to remove the CSV finalizer.`
+          : `→ unexpected: ${S1.operatorNamespace} was not stuck`,
+      ),
+    );
     say(dim('# resetting with the manual remedy (patch the finalizer away, delete the leaked cluster-scoped objects)'));
     await s1ManualCleanup(cp, new Transcript());
     return;
@@ -45,7 +67,11 @@ async function incidentA(cp: ControlPlane, guard: GuardSession, withGuard: boole
   await s1Install(cp, t);
   say(dim('# the guard holds OLM back while the same uninstall deletes px-operator; OLM removes the finalizer'));
   const r = await s1UninstallTwice(cp, t, 3);
-  say(dim(`# first helm uninstall: exit ${r.first.code} (it said why, and to run it again); px-operator gone ${(r.operatorNamespaceGoneMs / 1000).toFixed(1)} s later; second: exit ${r.second.code}`));
+  say(
+    dim(
+      `# first helm uninstall: exit ${r.first.code} (it said why, and to run it again); px-operator gone ${(r.operatorNamespaceGoneMs / 1000).toFixed(1)} s later; second: exit ${r.second.code}`,
+    ),
+  );
   await kubectl(cp, t, ['get', 'ns'], 'everything gone');
   say(bold(r.leftovers.length ? `→ leftovers: ${r.leftovers.join(', ')}` : '→ clean: no namespace, CSV, OLM-owned ClusterRole or release record left behind.'));
   say(dim('# with OLM already removed by hand, the namespace deletion itself is what the guard denies:'));
@@ -54,7 +80,13 @@ async function incidentA(cp: ControlPlane, guard: GuardSession, withGuard: boole
   await cp.olm?.waitStopped(S1.olmNamespace, 'olm-operator', 30_000);
   await kubectl(cp, t, ['delete', 'namespace', S1.operatorNamespace, '--dry-run=server'], 'the denial, in full');
   const rec = await s1Recover(cp, t);
-  say(bold(rec.leftovers.length ? `→ leftovers: ${rec.leftovers.join(', ')}` : '→ recovered as the message says (bring OLM back, delete the namespace while OLM runs, uninstall): clean.'));
+  say(
+    bold(
+      rec.leftovers.length
+        ? `→ leftovers: ${rec.leftovers.join(', ')}`
+        : '→ recovered as the message says (bring OLM back, delete the namespace while OLM runs, uninstall): clean.',
+    ),
+  );
 }
 
 async function incidentB(cp: ControlPlane, guard: GuardSession, withGuard: boolean): Promise<void> {
@@ -65,7 +97,11 @@ async function incidentB(cp: ControlPlane, guard: GuardSession, withGuard: boole
     await helmInstallSimpleApp(cp, t, S2.namespace);
     const r = await s2SdkUninstall(cp, t);
     await kubectl(cp, t, ['get', 'deploy,svc,cm', '-n', S2.namespace, '-l', `app.kubernetes.io/instance=${S2.release}`], 'yet everything is still running');
-    say(bold(`→ "uninstalled", records purged (${r.records.length} left), ${r.remaining.length} of 3 resources still there. The DELETEs went to "default" and got 404.`));
+    say(
+      bold(
+        `→ "uninstalled", records purged (${r.records.length} left), ${r.remaining.length} of 3 resources still there. The DELETEs went to "default" and got 404.`,
+      ),
+    );
     await s2Cleanup(cp);
     return;
   }
@@ -94,7 +130,7 @@ async function main(): Promise<number> {
     say(`\n${bold(`Done in ${((Date.now() - t0) / 1000).toFixed(0)}s.`)}`);
     return 0;
   } catch (e) {
-    say(`demo failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    say(`demo failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     say(cp.diagnostics(15));
     return 1;
   } finally {

@@ -21,10 +21,13 @@ const scenario = scenarioRunner(() => cp, timings);
 const WINDOW_MS = 5_000;
 const CALM = { release: 'calm', namespace: 'calm-apps' } as const;
 
-interface LoggedFinding { finding: { code: string; release?: { namespace: string; name: string } } }
+interface LoggedFinding {
+  finding: { code: string; release?: { namespace: string; name: string } };
+}
 
 function loggedFindings(): LoggedFinding[] {
-  return readFileSync(guard.logPath, 'utf8').split('\n')
+  return readFileSync(guard.logPath, 'utf8')
+    .split('\n')
     .filter((l) => l.includes('"msg":"audit finding"'))
     .map((l) => JSON.parse(l) as LoggedFinding);
 }
@@ -34,8 +37,12 @@ function metricsText(): Promise<string> {
     const req = httpsRequest(`${guard.url}/metrics`, { ca: guard.certs.caPem, timeout: 5_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { body += c; });
-      res.on('end', () => { resolve(body); });
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => {
+        resolve(body);
+      });
     });
     req.on('timeout', () => req.destroy(new Error('GET /metrics timed out')));
     req.on('error', reject);
@@ -46,10 +53,9 @@ function metricsText(): Promise<string> {
 beforeAll(async () => {
   const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'helm3', 'helm-sdk-uninstall']);
   if (missing.length) throw new Error(`pinned binaries missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
-  ({ cp, guard } = await startControlPlaneWithGuardAudit(
-    (auditWebhook) => startControlPlane({ olm: 'none', auditWebhook }),
-    { extraYaml: `audit:\n  windowMs: ${WINDOW_MS}` },
-  ));
+  ({ cp, guard } = await startControlPlaneWithGuardAudit((auditWebhook) => startControlPlane({ olm: 'none', auditWebhook }), {
+    extraYaml: `audit:\n  windowMs: ${WINDOW_MS}`,
+  }));
 });
 
 afterAll(async () => {
@@ -71,10 +77,15 @@ describe('live audit review: the API server posts its audit batches to the guard
 
       // Batches leave the API server within a second (--audit-webhook-batch-max-wait=1s); the
       // session closes one window after its last event, moved on by the ingest's clock tick.
-      const found = await waitFor('the guard logs the misdirected uninstall', 60_000, () => {
-        const hits = loggedFindings().filter((f) => f.finding.code === 'misdirected-uninstall');
-        return hits.length > 0 ? hits : undefined;
-      }, 500).catch(async (e: unknown) => {
+      const found = await waitFor(
+        'the guard logs the misdirected uninstall',
+        60_000,
+        () => {
+          const hits = loggedFindings().filter((f) => f.finding.code === 'misdirected-uninstall');
+          return hits.length > 0 ? hits : undefined;
+        },
+        500,
+      ).catch(async (e: unknown) => {
         const audit = (await metricsText().catch(() => '')).split('\n').filter((l) => l.startsWith('teardown_guard_audit'));
         console.error(`guard log:\n${guard.logTail(40)}\naudit metrics:\n${audit.join('\n')}`);
         throw e;

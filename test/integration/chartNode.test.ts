@@ -56,10 +56,15 @@ async function guardPods(): Promise<PodObject[]> {
 
 /** Resolves once exactly `n` guard Pods exist, all Ready and none of `oldUids`. */
 function readyReplicas(n: number, oldUids = new Set<string>()): Promise<PodObject[]> {
-  return waitFor(`${n} Ready guard Pods`, 240_000, async () => {
-    const pods = await guardPods();
-    return pods.length === n && pods.every((p) => isReady(p) && !oldUids.has(p.metadata.uid)) ? pods : undefined;
-  }, 250);
+  return waitFor(
+    `${n} Ready guard Pods`,
+    240_000,
+    async () => {
+      const pods = await guardPods();
+      return pods.length === n && pods.every((p) => isReady(p) && !oldUids.has(p.metadata.uid)) ? pods : undefined;
+    },
+    250,
+  );
 }
 
 const dryRunDelete = (name: string) => cp.client.request<{ message?: string }>('DELETE', `/api/v1/namespaces/${name}?dryRun=All`, { timeoutMs: 15_000 });
@@ -111,7 +116,22 @@ describe.each([3, 4] as const)('the chart with helm %i on the node', (helm) => {
   it('installs: every replica Ready, the guard denies through its Service', async () => {
     const { repository, tag } = splitRef(image.ref);
     const t0 = Date.now();
-    await run(['install', RELEASE, CHART, '-n', NS, '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', `certs.caBundle=${caBundle}`, '--wait', '--timeout', '4m']);
+    await run([
+      'install',
+      RELEASE,
+      CHART,
+      '-n',
+      NS,
+      '--set',
+      `image.repository=${repository}`,
+      '--set',
+      `image.tag=${tag}`,
+      '--set',
+      `certs.caBundle=${caBundle}`,
+      '--wait',
+      '--timeout',
+      '4m',
+    ]);
     const pods = await readyReplicas(2);
     log(`helm ${helm}: install until both replicas Ready ${secs(Date.now() - t0)}`);
     expect(pods.map((p) => p.status?.containerStatuses?.[0]?.image)).toEqual([image.ref, image.ref]);
@@ -123,7 +143,21 @@ describe.each([3, 4] as const)('the chart with helm %i on the node', (helm) => {
   it('upgrades (3 replicas, olm-orphaned-finalizers warn): the Pods replaced, the new mode in force', async () => {
     const before = new Set((await guardPods()).map((p) => p.metadata.uid));
     const t0 = Date.now();
-    await run(['upgrade', RELEASE, CHART, '-n', NS, '--reuse-values', '--set', 'replicas=3', '--set', 'policies.olm-orphaned-finalizers.mode=warn', '--wait', '--timeout', '4m']);
+    await run([
+      'upgrade',
+      RELEASE,
+      CHART,
+      '-n',
+      NS,
+      '--reuse-values',
+      '--set',
+      'replicas=3',
+      '--set',
+      'policies.olm-orphaned-finalizers.mode=warn',
+      '--wait',
+      '--timeout',
+      '4m',
+    ]);
     // The config changed, so every Pod is new (checksum/config); old ones gone, three Ready.
     await readyReplicas(3, before);
     log(`helm ${helm}: upgrade until 3 new replicas Ready and the old ones gone ${secs(Date.now() - t0)}`);

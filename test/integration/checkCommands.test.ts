@@ -107,12 +107,17 @@ describe('once the olm-operator Deployment is gone', () => {
     // remove csv-cleanup from its CSV.
     const u = await cp.helm(3, ['uninstall', S1.release, '-n', S1.releaseNamespace], { timeoutMs: 180_000 });
     expect(u.code, u.stderr).toBe(0);
-    await waitFor('px-operator Terminating, its CSV being deleted and held by csv-cleanup', 60_000, async () => {
-      const s = await namespaceState(cp, S1.operatorNamespace);
-      const held = s.phase === 'Terminating' && s.csvs.some((c) => c.deleting && c.finalizers.includes(CSV_CLEANUP));
-      const reported = s.conditions.some((c) => c.type === 'NamespaceContentRemaining' && c.status === 'True');
-      return held && reported ? true : undefined;
-    }, 500);
+    await waitFor(
+      'px-operator Terminating, its CSV being deleted and held by csv-cleanup',
+      60_000,
+      async () => {
+        const s = await namespaceState(cp, S1.operatorNamespace);
+        const held = s.phase === 'Terminating' && s.csvs.some((c) => c.deleting && c.finalizers.includes(CSV_CLEANUP));
+        const reported = s.conditions.some((c) => c.type === 'NamespaceContentRemaining' && c.status === 'True');
+        return held && reported ? true : undefined;
+      },
+      500,
+    );
     const leaked = await olmOwnedClusterObjects(cp, S1.operatorNamespace);
     expect(leaked.length).toBeGreaterThanOrEqual(2);
 
@@ -128,7 +133,10 @@ describe('once the olm-operator Deployment is gone', () => {
 
     // The remedy, run exactly as printed (every line that is a kubectl command), frees the
     // namespace and removes what csv-cleanup would have deleted.
-    const commands = r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('kubectl '));
+    const commands = r.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('kubectl '));
     expect(commands.length).toBeGreaterThanOrEqual(2);
     for (const c of commands) {
       const x = await run('bash', ['-c', c], { env: cp.env, timeoutMs: 60_000 });
@@ -153,18 +161,31 @@ describe('a namespace held by an unavailable aggregated API', () => {
     // An APIService whose Service does not exist: kube-aggregator marks it unavailable and the
     // namespace controller's discovery of its group fails, so no namespace can be finalized.
     const apiService = {
-      apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name: API },
-      spec: { group: 'tg-missing.example.com', version: 'v1', service: { namespace: 'cc-nowhere', name: 'missing-api', port: 443 },
-        insecureSkipTLSVerify: true, groupPriorityMinimum: 1000, versionPriority: 15 },
+      apiVersion: 'apiregistration.k8s.io/v1',
+      kind: 'APIService',
+      metadata: { name: API },
+      spec: {
+        group: 'tg-missing.example.com',
+        version: 'v1',
+        service: { namespace: 'cc-nowhere', name: 'missing-api', port: 443 },
+        insecureSkipTLSVerify: true,
+        groupPriorityMinimum: 1000,
+        versionPriority: 15,
+      },
     };
     const applied = await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(apiService) });
     expect(applied.code, applied.stderr).toBe(0);
     expect((await cp.kubectl(['create', 'namespace', NS])).code).toBe(0);
     expect((await cp.kubectl(['delete', 'namespace', NS, '--wait=false'])).code).toBe(0);
-    await waitFor(`${NS} Terminating with NamespaceDeletionDiscoveryFailure`, 90_000, async () => {
-      const s = await namespaceState(cp, NS);
-      return s.phase === 'Terminating' && s.conditions.some((c) => c.type === 'NamespaceDeletionDiscoveryFailure' && c.status === 'True') ? true : undefined;
-    }, 500);
+    await waitFor(
+      `${NS} Terminating with NamespaceDeletionDiscoveryFailure`,
+      90_000,
+      async () => {
+        const s = await namespaceState(cp, NS);
+        return s.phase === 'Terminating' && s.conditions.some((c) => c.type === 'NamespaceDeletionDiscoveryFailure' && c.status === 'True') ? true : undefined;
+      },
+      500,
+    );
 
     const r = await cli(['diagnose', 'namespace', NS]);
     expect(r.code, show(r)).toBe(1);
@@ -173,7 +194,10 @@ describe('a namespace held by an unavailable aggregated API', () => {
     expect(r.stdout).toContain(`${NS} cannot finish while API discovery fails: 1 APIService(s) unavailable (${API})`);
     expect(r.stdout).not.toContain('should finish shortly');
 
-    const commands = r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('kubectl '));
+    const commands = r.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('kubectl '));
     expect(commands).toEqual([`kubectl delete apiservice ${API}`]);
     for (const c of commands) {
       const x = await run('bash', ['-c', c], { env: cp.env, timeoutMs: 60_000 });

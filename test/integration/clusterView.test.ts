@@ -46,7 +46,9 @@ function crd(resource: ResourceType): Record<string, unknown> {
       group: resource.group,
       scope: 'Namespaced',
       names: { plural: resource.resource, singular: resource.kind.toLowerCase(), kind: resource.kind, listKind: `${resource.kind}List` },
-      versions: [{ name: resource.version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+      versions: [
+        { name: resource.version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } },
+      ],
     },
   };
 }
@@ -60,7 +62,10 @@ async function createCrd(client: KubeClient, resource: ResourceType): Promise<vo
     return got?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
   });
   // Established does not mean served by every handler yet; wait until a list answers.
-  await until(`${resource.resource} served`, async () => (await client.request('GET', `/apis/${resource.group}/${resource.version}/${resource.resource}`)).status === 200);
+  await until(
+    `${resource.resource} served`,
+    async () => (await client.request('GET', `/apis/${resource.group}/${resource.version}/${resource.resource}`)).status === 200,
+  );
 }
 
 function releaseSecret(namespace: string, release: string, version: number, status: string): Record<string, unknown> {
@@ -93,13 +98,25 @@ describe('KubeClusterView on a real control plane', () => {
     await client.must('POST', '/api/v1/namespaces/tg-a/secrets', { body: releaseSecret('tg-a', 'web', 1, 'superseded') });
     await client.must('POST', '/api/v1/namespaces/tg-a/secrets', { body: releaseSecret('tg-a', 'web', 2, 'deployed') });
     await client.must('POST', '/api/v1/namespaces/tg-b/configmaps', {
-      body: { metadata: { name: 'sh.helm.release.v1.web.v1', namespace: 'tg-b', labels: { owner: 'helm', name: 'web', status: 'uninstalling', version: '1' } }, data: { release: PAYLOAD_MARKER } },
+      body: {
+        metadata: { name: 'sh.helm.release.v1.web.v1', namespace: 'tg-b', labels: { owner: 'helm', name: 'web', status: 'uninstalling', version: '1' } },
+        data: { release: PAYLOAD_MARKER },
+      },
     });
-    await client.must('POST', '/api/v1/namespaces/tg-a/secrets', { body: { metadata: { name: 'not-helm' }, data: { token: Buffer.from(PAYLOAD_MARKER).toString('base64') } } });
+    await client.must('POST', '/api/v1/namespaces/tg-a/secrets', {
+      body: { metadata: { name: 'not-helm' }, data: { token: Buffer.from(PAYLOAD_MARKER).toString('base64') } },
+    });
     await client.must('POST', '/apis/apps/v1/namespaces/tg-a/deployments', {
       body: {
         metadata: { name: 'olm-operator', labels: { app: 'olm-operator' } },
-        spec: { replicas: 1, selector: { matchLabels: { app: 'olm-operator' } }, template: { metadata: { labels: { app: 'olm-operator' } }, spec: { serviceAccountName: 'olm-operator-sa', containers: [{ name: 'olm', image: 'example.invalid/olm:1' }] } } },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'olm-operator' } },
+          template: {
+            metadata: { labels: { app: 'olm-operator' } },
+            spec: { serviceAccountName: 'olm-operator-sa', containers: [{ name: 'olm', image: 'example.invalid/olm:1' }] },
+          },
+        },
       },
     });
     await client.must('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', { body: { metadata: { name: 'tg-olm-role' }, rules: [] } });
@@ -107,10 +124,15 @@ describe('KubeClusterView on a real control plane', () => {
       body: {
         metadata: { name: 'tg-olm-binding' },
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'tg-olm-role' },
-        subjects: [{ kind: 'ServiceAccount', namespace: 'tg-a', name: 'olm-operator-sa' }, { kind: 'User', name: 'someone' }],
+        subjects: [
+          { kind: 'ServiceAccount', namespace: 'tg-a', name: 'olm-operator-sa' },
+          { kind: 'User', name: 'someone' },
+        ],
       },
     });
-    await client.must('POST', '/apis/tg.example.com/v1/namespaces/tg-a/widgets', { body: { apiVersion: 'tg.example.com/v1', kind: 'Widget', metadata: { name: 'w1', finalizers: [FINALIZER] }, spec: { big: PAYLOAD_MARKER } } });
+    await client.must('POST', '/apis/tg.example.com/v1/namespaces/tg-a/widgets', {
+      body: { apiVersion: 'tg.example.com/v1', kind: 'Widget', metadata: { name: 'w1', finalizers: [FINALIZER] }, spec: { big: PAYLOAD_MARKER } },
+    });
 
     view = createKubeClusterView({
       kubeConfig,
@@ -133,8 +155,14 @@ describe('KubeClusterView on a real control plane', () => {
     expect(readiness.discovery.loaded).toBe(true);
     const byName = Object.fromEntries(readiness.caches.map((c) => [c.name, c]));
     expect(Object.keys(byName).sort()).toEqual([
-      'clusterrolebindings', 'clusterroles', 'deployments[app=olm-operator]', 'gadgets.tg.example.com',
-      'helm-configmaps', 'helm-secrets', 'namespaces', 'widgets.tg.example.com',
+      'clusterrolebindings',
+      'clusterroles',
+      'deployments[app=olm-operator]',
+      'gadgets.tg.example.com',
+      'helm-configmaps',
+      'helm-secrets',
+      'namespaces',
+      'widgets.tg.example.com',
     ]);
     for (const name of ['helm-secrets', 'helm-configmaps', 'clusterroles', 'widgets.tg.example.com']) {
       expect(byName[name]?.lastListKind, name).toBe('PartialObjectMetadataList');
@@ -168,7 +196,8 @@ describe('KubeClusterView on a real control plane', () => {
     await client.must('POST', '/api/v1/namespaces/tg-a/secrets', { body: releaseSecret('tg-a', 'web', 3, 'pending-upgrade') });
     await until('v3 added', () => summary().includes('Secret:tg-a:v3:pending-upgrade'));
     await client.must('PATCH', '/api/v1/namespaces/tg-a/secrets/sh.helm.release.v1.web.v3', {
-      body: { metadata: { labels: { status: 'uninstalling' } } }, contentType: 'application/merge-patch+json',
+      body: { metadata: { labels: { status: 'uninstalling' } } },
+      contentType: 'application/merge-patch+json',
     });
     await until('v3 updated', () => summary().includes('Secret:tg-a:v3:uninstalling'));
     await client.must('DELETE', '/api/v1/namespaces/tg-a/secrets/sh.helm.release.v1.web.v3');
@@ -196,7 +225,9 @@ describe('KubeClusterView on a real control plane', () => {
   });
 
   it('sees a namespace go Terminating and a finalizer-bearing object inside it start deleting', async () => {
-    await client.must('POST', '/apis/tg.example.com/v1/namespaces/tg-doomed/widgets', { body: { apiVersion: 'tg.example.com/v1', kind: 'Widget', metadata: { name: 'stuck', finalizers: [FINALIZER] } } });
+    await client.must('POST', '/apis/tg.example.com/v1/namespaces/tg-doomed/widgets', {
+      body: { apiVersion: 'tg.example.com/v1', kind: 'Widget', metadata: { name: 'stuck', finalizers: [FINALIZER] } },
+    });
     await until('widget cached', () => view.listObjectMeta(WIDGETS, 'tg-doomed').length === 1);
     await client.must('DELETE', '/api/v1/namespaces/tg-doomed');
     const ns = await until('namespace Terminating', () => {
@@ -211,8 +242,9 @@ describe('KubeClusterView on a real control plane', () => {
   });
 
   it('answers live reads: release records, Deployments, object states', async () => {
-    expect((await view.liveReleaseRecords('web')).map((r) => `${r.storage}:${r.namespace}:v${r.version}:${r.status}`))
-      .toEqual(view.releaseRecords('web').map((r) => `${r.storage}:${r.namespace}:v${r.version}:${r.status}`));
+    expect((await view.liveReleaseRecords('web')).map((r) => `${r.storage}:${r.namespace}:v${r.version}:${r.status}`)).toEqual(
+      view.releaseRecords('web').map((r) => `${r.storage}:${r.namespace}:v${r.version}:${r.status}`),
+    );
     expect(await view.liveReleaseRecords('nobody')).toEqual([]);
 
     const deployment = await view.liveDeployment('tg-a', 'olm-operator');
@@ -220,14 +252,16 @@ describe('KubeClusterView on a real control plane', () => {
     expect(deployment?.['status']).toBeDefined();
     expect(await view.liveDeployment('tg-a', 'missing')).toBeUndefined();
 
-    expect(await view.liveObjectsState([
-      { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'tg-a', name: 'olm-operator' },
-      { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'tg-a', name: 'missing' },
-      { apiVersion: 'v1', kind: 'Namespace', name: 'tg-a' },
-      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: 'tg-olm-role' }, // deleted above
-      { apiVersion: 'nope.example.com/v1', kind: 'Unknown', namespace: 'tg-a', name: 'x' },
-      { apiVersion: 'tg.example.com/v1', kind: 'Widget', namespace: 'tg-a', name: 'w1' },
-    ])).toEqual(['exists', 'gone', 'exists', 'gone', 'gone', 'exists']);
+    expect(
+      await view.liveObjectsState([
+        { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'tg-a', name: 'olm-operator' },
+        { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'tg-a', name: 'missing' },
+        { apiVersion: 'v1', kind: 'Namespace', name: 'tg-a' },
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: 'tg-olm-role' }, // deleted above
+        { apiVersion: 'nope.example.com/v1', kind: 'Unknown', namespace: 'tg-a', name: 'x' },
+        { apiVersion: 'tg.example.com/v1', kind: 'Widget', namespace: 'tg-a', name: 'w1' },
+      ]),
+    ).toEqual(['exists', 'gone', 'exists', 'gone', 'gone', 'exists']);
     await expect(view.liveObjectsState([{ apiVersion: 'v1', kind: 'ConfigMap', name: 'no-namespace' }])).rejects.toBeInstanceOf(UndecidedError);
   });
 
@@ -270,7 +304,9 @@ describe('KubeClusterView on a real control plane', () => {
 
   it('picks up a guarded resource type whose CRD appears after start', async () => {
     await createCrd(client, GADGETS);
-    await client.must('POST', '/apis/tg.example.com/v1/namespaces/tg-b/gadgets', { body: { apiVersion: 'tg.example.com/v1', kind: 'Gadget', metadata: { name: 'g1', finalizers: [FINALIZER] } } });
+    await client.must('POST', '/apis/tg.example.com/v1/namespaces/tg-b/gadgets', {
+      body: { apiVersion: 'tg.example.com/v1', kind: 'Gadget', metadata: { name: 'g1', finalizers: [FINALIZER] } },
+    });
     const gadgets = await until('gadget cached', () => {
       const list = view.listObjectMeta(GADGETS, 'tg-b');
       return list.length === 1 ? list : undefined;
@@ -313,11 +349,15 @@ describe('KubeClusterView after etcd compaction (410 Gone)', () => {
     if (!secrets) throw new Error('helm-secrets cache missing');
     // Unrelated writes move etcd's revision on, so each compaction passes the cache's resourceVersion.
     let i = 0;
-    await until('a 410 and the relist it causes', async () => {
-      await cp.client.must('POST', '/api/v1/namespaces/tg-c/configmaps', { body: { metadata: { name: `bump-${i++}` } } });
-      const c = secrets.status().counters;
-      return c.expired >= 1 && c.relists >= 1;
-    }, 60_000);
+    await until(
+      'a 410 and the relist it causes',
+      async () => {
+        await cp.client.must('POST', '/api/v1/namespaces/tg-c/configmaps', { body: { metadata: { name: `bump-${i++}` } } });
+        const c = secrets.status().counters;
+        return c.expired >= 1 && c.relists >= 1;
+      },
+      60_000,
+    );
     expect(view.releaseRecords('web').map((r) => `${r.namespace}:v${r.version}`)).toEqual(['tg-c:v1']);
 
     await cp.client.must('POST', '/api/v1/namespaces/tg-c/secrets', { body: releaseSecret('tg-c', 'web', 2, 'pending-upgrade') });

@@ -32,9 +32,13 @@ describe('loopback control plane', () => {
     expect(ready.status).toBe(200);
     const v = await cp.client.get<{ gitVersion: string }>('/version');
     expect(v?.gitVersion).toBe(`v${versions().KUBE_VERSION}`);
-    const who = await cp.client.must<{ status: { userInfo: { username: string; groups: string[] } } }>('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
-    });
+    const who = await cp.client.must<{ status: { userInfo: { username: string; groups: string[] } } }>(
+      'POST',
+      '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+      {
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+      },
+    );
     expect(who.status.userInfo.username).toBe('admin');
     expect(who.status.userInfo.groups).toContain('system:masters');
     const kubectl = await cp.kubectl(['get', 'ns', 'default', '-o', 'name']);
@@ -49,11 +53,19 @@ describe('loopback control plane', () => {
   it('deletes a namespace through the real namespace controller (content first, then the namespace)', async () => {
     const ns = 'tg-cp-nsdelete';
     await cp.client.must('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } });
-    await cp.client.must('POST', `/api/v1/namespaces/${ns}/configmaps`, { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { a: 'b' } } });
+    await cp.client.must('POST', `/api/v1/namespaces/${ns}/configmaps`, {
+      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { a: 'b' } },
+    });
     await cp.client.must('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, {
       body: {
-        apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' },
-        spec: { replicas: 1, selector: { matchLabels: { app: 'd' } }, template: { metadata: { labels: { app: 'd' } }, spec: { containers: [{ name: 'c', image: 'example.invalid/none' }] } } },
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'd' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'd' } },
+          template: { metadata: { labels: { app: 'd' } }, spec: { containers: [{ name: 'c', image: 'example.invalid/none' }] } },
+        },
       },
     });
     // The deployment and replicaset controllers run: a ReplicaSet and a (never scheduled) Pod appear.
@@ -68,7 +80,10 @@ describe('loopback control plane', () => {
     await waitFor(`namespace ${ns} gone`, 90_000, async () => ((await cp.client.get(`/api/v1/namespaces/${ns}`)) ? undefined : true), 250);
     console.log(`[test] namespace deletion completed in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     const byController = auditEvents().filter(
-      (e) => ['delete', 'deletecollection'].includes(e.verb ?? '') && e.objectRef?.namespace === ns && e.user?.username === 'system:serviceaccount:kube-system:namespace-controller',
+      (e) =>
+        ['delete', 'deletecollection'].includes(e.verb ?? '') &&
+        e.objectRef?.namespace === ns &&
+        e.user?.username === 'system:serviceaccount:kube-system:namespace-controller',
     );
     expect(byController.length).toBeGreaterThan(0);
   });
@@ -82,7 +97,9 @@ describe('loopback control plane', () => {
     const csvName = 'demo-operator.v0.1.0';
     await cp.client.must('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } });
     await applyObjects(cp, [operatorGroupManifest(ns, 'demo-og', [ns]), csvManifest(ns, csvName)]);
-    await waitFor('csv-cleanup added by olm-operator', 60_000, async () => ((await getCsv(cp, ns, csvName))?.metadata.finalizers?.includes(CSV_CLEANUP) ? true : undefined));
+    await waitFor('csv-cleanup added by olm-operator', 60_000, async () =>
+      (await getCsv(cp, ns, csvName))?.metadata.finalizers?.includes(CSV_CLEANUP) ? true : undefined,
+    );
     // A cluster-scoped object OLM considers owned by this CSV: the finalizer's cleanup must delete it.
     const ownerLabels = { 'olm.owner': csvName, 'olm.owner.namespace': ns, 'olm.owner.kind': 'ClusterServiceVersion' };
     await cp.client.must('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {

@@ -20,7 +20,10 @@ let guard: Guard;
 
 function get(url: string, caPem: string, timeoutMs = 3000): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ca: caPem, timeout: timeoutMs }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    const req = httpsRequest(url, { ca: caPem, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
@@ -31,11 +34,17 @@ function post(url: string, caPem: string, body: unknown, timeoutMs = 10_000): Pr
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
     const data = Buffer.from(JSON.stringify(body));
-    const req = httpsRequest(url, { method: 'POST', ca: caPem, timeout: timeoutMs, headers: { 'content-type': 'application/json', 'content-length': data.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>, ms: Date.now() - t0 }));
-    });
+    const req = httpsRequest(
+      url,
+      { method: 'POST', ca: caPem, timeout: timeoutMs, headers: { 'content-type': 'application/json', 'content-length': data.length } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>, ms: Date.now() - t0 }),
+        );
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs}ms`)));
     req.on('error', reject);
     req.end(data);
@@ -57,7 +66,10 @@ async function dryRunDelete(ns: string): Promise<{ code: number; stderr: string 
 
 beforeAll(async () => {
   cp = await startControlPlane({ olm: 'crds' });
-  guard = await startGuard(cp, { modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' }, extraYaml: 'liveLookup:\n  timeoutMs: 1500' });
+  guard = await startGuard(cp, {
+    modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' },
+    extraYaml: 'liveLookup:\n  timeoutMs: 1500',
+  });
   await guard.register('Fail');
   await strandedNamespace('stuck-a');
 });
@@ -73,32 +85,40 @@ describe('faults on a real control plane', () => {
     expect((await dryRunDelete('stuck-a')).stderr).toMatch(/denied the request/);
 
     await cp.stopComponent('kube-apiserver');
-    await waitFor('guard /readyz to fail while the API server is down', 30_000, async () =>
-      (await get(`${guard.url}/readyz`, guard.certs.caPem)) === 503 ? true : undefined, 250);
+    await waitFor(
+      'guard /readyz to fail while the API server is down',
+      30_000,
+      async () => ((await get(`${guard.url}/readyz`, guard.certs.caPem)) === 503 ? true : undefined),
+      250,
+    );
     expect(await get(`${guard.url}/healthz`, guard.certs.caPem)).toBe(200); // alive, just not ready
 
     await cp.startComponent('kube-apiserver');
-    await waitFor('guard /readyz to return', 60_000, async () =>
-      (await get(`${guard.url}/readyz`, guard.certs.caPem)) === 200 ? true : undefined, 250);
+    await waitFor('guard /readyz to return', 60_000, async () => ((await get(`${guard.url}/readyz`, guard.certs.caPem)) === 200 ? true : undefined), 250);
 
     // Objects created after the restart are seen (the watches resumed), and old decisions hold.
     await strandedNamespace('stuck-late');
-    await waitFor('the guard to deny deleting stuck-late', 20_000, async () =>
-      /denied the request/.test((await dryRunDelete('stuck-late')).stderr) ? true : undefined, 250);
+    await waitFor(
+      'the guard to deny deleting stuck-late',
+      20_000,
+      async () => (/denied the request/.test((await dryRunDelete('stuck-late')).stderr) ? true : undefined),
+      250,
+    );
     expect((await dryRunDelete('stuck-a')).stderr).toMatch(/denied the request/);
     await cp.kubectl(['create', 'namespace', 'plain']);
     expect((await dryRunDelete('plain')).code).toBe(0);
   });
 
   it('certificate files rotated while serving: new handshakes get the new certificate, no request fails', async () => {
-    const peerSerial = () => new Promise<string>((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port: guard.port, ca: guard.certs.caPem, servername: 'localhost' }, () => {
-        const serial = socket.getPeerCertificate().serialNumber;
-        socket.end();
-        resolve(serial);
+    const peerSerial = () =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port: guard.port, ca: guard.certs.caPem, servername: 'localhost' }, () => {
+          const serial = socket.getPeerCertificate().serialNumber;
+          socket.end();
+          resolve(serial);
+        });
+        socket.on('error', reject);
       });
-      socket.on('error', reject);
-    });
     const before = await peerSerial();
     // Requests through the API server keep flowing while the files change (failurePolicy Fail:
     // a dropped or failed handshake would show up as an error here).

@@ -41,14 +41,22 @@ type Obj = {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
-  webhooks?: Array<{ name: string; failurePolicy?: string; clientConfig: { url?: string; service?: unknown; caBundle?: string }; matchConditions?: Array<{ name: string; expression: string }> }>;
+  webhooks?: Array<{
+    name: string;
+    failurePolicy?: string;
+    clientConfig: { url?: string; service?: unknown; caBundle?: string };
+    matchConditions?: Array<{ name: string; expression: string }>;
+  }>;
 } & Record<string, unknown>;
 
 let cp: ControlPlane;
 let work: string;
 let manifests: string;
 
-const parseDocs = (text: string): Obj[] => parseAllDocuments(text).map((d) => d.toJS() as Obj | null).filter((o): o is Obj => Boolean(o?.kind));
+const parseDocs = (text: string): Obj[] =>
+  parseAllDocuments(text)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => Boolean(o?.kind));
 const render = (objs: Obj[]): string => objs.map((o) => stringify(o)).join('---\n');
 const ref = (o: Obj): string => `${o.kind.toLowerCase()}${o.metadata.namespace ? ` ${o.metadata.namespace}/` : ' '}${o.metadata.name}`;
 
@@ -62,10 +70,15 @@ async function kustomize(dir: string): Promise<{ text: string; objs: Obj[] }> {
 function composed(name: string, base: string, components: string[]): string {
   const dir = join(manifests, 'test-compositions', name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'kustomization.yaml'), stringify({
-    apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization',
-    resources: [`../../${base}`], components: components.map((c) => `../../${c}`),
-  }));
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    stringify({
+      apiVersion: 'kustomize.config.k8s.io/v1beta1',
+      kind: 'Kustomization',
+      resources: [`../../${base}`],
+      components: components.map((c) => `../../${c}`),
+    }),
+  );
   return dir;
 }
 
@@ -83,7 +96,9 @@ function withUrl(objs: Obj[], url: string, caPem?: string, failurePolicy?: 'Fail
 }
 
 async function dryRunServer(text: string): Promise<{ code: number; out: string; lines: string[] }> {
-  const r = await cp.kubectl(['apply', '--dry-run=server', '--validate=strict', '--server-side', '--field-manager=teardown-guard-manifests-test', '-f', '-'], { input: text });
+  const r = await cp.kubectl(['apply', '--dry-run=server', '--validate=strict', '--server-side', '--field-manager=teardown-guard-manifests-test', '-f', '-'], {
+    input: text,
+  });
   return { code: r.code, out: `${r.stdout}${r.stderr}`, lines: r.stdout.split('\n').filter(Boolean) };
 }
 
@@ -101,7 +116,9 @@ beforeAll(async () => {
   cpSync(join(repoRoot, 'manifests'), manifests, { recursive: true });
   const generated = join(manifests, 'overlays', 'self-signed', 'generated');
   rmSync(generated, { recursive: true, force: true });
-  await runOk('bash', [join(repoRoot, 'certs', 'generate.sh'), '--out', join(work, 'certs'), '--kustomize-dir', generated, '--days', '2', '--ca-days', '2'], { timeoutMs: 60_000 });
+  await runOk('bash', [join(repoRoot, 'certs', 'generate.sh'), '--out', join(work, 'certs'), '--kustomize-dir', generated, '--days', '2', '--ca-days', '2'], {
+    timeoutMs: 60_000,
+  });
   // Namespaced objects of a dry-run need their namespace to exist for real (the dry-run Namespace
   // is not stored). Created from the base's own namespace.yaml.
   const ns = await cp.kubectl(['apply', '-f', join(manifests, 'base', 'namespace.yaml')]);
@@ -115,23 +132,31 @@ afterAll(async () => {
 
 describe('every kustomization validates against the real API server (server-side dry-run, strict)', () => {
   const cases: Array<{ name: string; dir: () => string; expectKinds: string[] }> = [
-    { name: 'base', dir: () => join(manifests, 'base'), expectKinds: ['Namespace', 'Deployment', 'ValidatingWebhookConfiguration', 'ConfigMap', 'PodDisruptionBudget'] },
+    {
+      name: 'base',
+      dir: () => join(manifests, 'base'),
+      expectKinds: ['Namespace', 'Deployment', 'ValidatingWebhookConfiguration', 'ConfigMap', 'PodDisruptionBudget'],
+    },
     { name: 'overlays/self-signed', dir: () => join(manifests, 'overlays', 'self-signed'), expectKinds: ['Secret', 'ValidatingWebhookConfiguration'] },
     {
       name: 'components/fail-closed-namespaces (on overlays/self-signed)',
-      dir: () => composed('fail-closed', 'overlays/self-signed', ['components/fail-closed-namespaces']), expectKinds: ['ValidatingWebhookConfiguration'],
+      dir: () => composed('fail-closed', 'overlays/self-signed', ['components/fail-closed-namespaces']),
+      expectKinds: ['ValidatingWebhookConfiguration'],
     },
     {
       name: 'components/live-lookups-all-kinds (on overlays/self-signed)',
-      dir: () => composed('all-kinds', 'overlays/self-signed', ['components/live-lookups-all-kinds']), expectKinds: ['ClusterRole'],
+      dir: () => composed('all-kinds', 'overlays/self-signed', ['components/live-lookups-all-kinds']),
+      expectKinds: ['ClusterRole'],
     },
     {
       name: 'both components (on base)',
-      dir: () => composed('both-on-base', 'base', ['components/fail-closed-namespaces', 'components/live-lookups-all-kinds']), expectKinds: ['ValidatingWebhookConfiguration'],
+      dir: () => composed('both-on-base', 'base', ['components/fail-closed-namespaces', 'components/live-lookups-all-kinds']),
+      expectKinds: ['ValidatingWebhookConfiguration'],
     },
     {
       name: 'components/audit-receiver (on overlays/self-signed): one receiver, Recreate, its own Service',
-      dir: () => composed('audit-receiver', 'overlays/self-signed', ['components/audit-receiver']), expectKinds: ['Deployment', 'Service'],
+      dir: () => composed('audit-receiver', 'overlays/self-signed', ['components/audit-receiver']),
+      expectKinds: ['Deployment', 'Service'],
     },
   ];
 
@@ -164,7 +189,8 @@ describe('every kustomization validates against the real API server (server-side
     const hooks = failClosed.find((o) => o.kind === 'ValidatingWebhookConfiguration')?.webhooks ?? [];
     expect(hooks.filter((w) => w.failurePolicy === 'Fail').map((w) => w.name)).toEqual(['namespaces.teardown-guard.io']);
     const allKinds = (await kustomize(composed('all-kinds', 'overlays/self-signed', ['components/live-lookups-all-kinds']))).objs;
-    const role = allKinds.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'teardown-guard-live-lookups') as { rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> } | undefined;
+    const role = allKinds.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'teardown-guard-live-lookups') as
+      { rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> } | undefined;
     expect(role?.rules?.at(-1)).toEqual({ apiGroups: ['*'], resources: ['*'], verbs: ['get'] });
   });
 
@@ -180,23 +206,41 @@ describe('every kustomization validates against the real API server (server-side
 
   it('overlays/cert-manager (with cert-manager CRDs from the pinned Go module)', async (ctx) => {
     const dl = await run('go', ['mod', 'download', '-json', `${CERT_MANAGER_MODULE}@${CERT_MANAGER_VERSION}`], {
-      env: { ...process.env, GOFLAGS: '' }, timeoutMs: 240_000,
+      env: { ...process.env, GOFLAGS: '' },
+      timeoutMs: 240_000,
     });
     const dir = /"Dir":\s*"([^"]+)"/.exec(dl.stdout)?.[1];
     const crdFiles = dir ? CERT_MANAGER_CRDS.map((f) => join(dir, 'deploy', 'crds', f)) : [];
     if (dl.code !== 0 || !dir || !crdFiles.every((f) => existsSync(f))) {
-      ctx.skip(`SKIPPED overlays/cert-manager: cert-manager's CRDs could not be obtained from ${CERT_MANAGER_MODULE}@${CERT_MANAGER_VERSION} ` +
-        `(go mod download exit ${dl.code}: ${`${dl.stderr}`.trim().slice(0, 300) || 'deploy/crds missing'}); the API server cannot validate Certificate/Issuer without them`);
+      ctx.skip(
+        `SKIPPED overlays/cert-manager: cert-manager's CRDs could not be obtained from ${CERT_MANAGER_MODULE}@${CERT_MANAGER_VERSION} ` +
+          `(go mod download exit ${dl.code}: ${`${dl.stderr}`.trim().slice(0, 300) || 'deploy/crds missing'}); the API server cannot validate Certificate/Issuer without them`,
+      );
     }
     // Server-side: the Issuer CRD is larger than the client-side last-applied annotation allows.
     const crds = await cp.kubectl(['apply', '--server-side', '--field-manager=teardown-guard-manifests-test', ...crdFiles.flatMap((f) => ['-f', f])]);
     expect(crds.code, crds.stderr).toBe(0);
-    await waitFor('cert-manager CRDs served', 60_000, async () => ((await cp.client.get<{ resources?: Array<{ name: string }> }>('/apis/cert-manager.io/v1'))?.resources
-      ?.filter((r) => r.name === 'certificates' || r.name === 'issuers').length === 2 ? true : undefined), 250);
+    await waitFor(
+      'cert-manager CRDs served',
+      60_000,
+      async () =>
+        (await cp.client.get<{ resources?: Array<{ name: string }> }>('/apis/cert-manager.io/v1'))?.resources?.filter(
+          (r) => r.name === 'certificates' || r.name === 'issuers',
+        ).length === 2
+          ? true
+          : undefined,
+      250,
+    );
     const { text, objs } = await kustomize(join(manifests, 'overlays', 'cert-manager'));
-    expect(objs.filter((o) => o.apiVersion === 'cert-manager.io/v1').map((o) => `${o.kind}/${o.metadata.name}`).sort())
-      .toEqual(['Certificate/teardown-guard-ca', 'Certificate/teardown-guard-serving', 'Issuer/teardown-guard-ca', 'Issuer/teardown-guard-selfsigned']);
-    expect(objs.find((o) => o.kind === 'ValidatingWebhookConfiguration')?.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBe('teardown-guard/teardown-guard-serving');
+    expect(
+      objs
+        .filter((o) => o.apiVersion === 'cert-manager.io/v1')
+        .map((o) => `${o.kind}/${o.metadata.name}`)
+        .sort(),
+    ).toEqual(['Certificate/teardown-guard-ca', 'Certificate/teardown-guard-serving', 'Issuer/teardown-guard-ca', 'Issuer/teardown-guard-selfsigned']);
+    expect(objs.find((o) => o.kind === 'ValidatingWebhookConfiguration')?.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBe(
+      'teardown-guard/teardown-guard-serving',
+    );
     const r = await dryRunServer(text);
     expect(r.code, r.out).toBe(0);
     expect(r.lines.filter((l) => l.includes('(server dry run)')).length, r.out).toBe(objs.length);
@@ -210,9 +254,9 @@ describe('the base ValidatingWebhookConfiguration, applied for real', () => {
     expect(vwc.length).toBe(1);
     const applied = await cp.kubectl(['apply', '-f', '-'], { input: render(vwc) });
     expect(applied.code, applied.stderr).toBe(0);
-    const stored = await cp.client.get<{ webhooks: Array<{ name: string; matchConditions?: Array<{ name: string; expression: string }>; clientConfig: { url?: string } }> }>(
-      `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${VWC}`,
-    );
+    const stored = await cp.client.get<{
+      webhooks: Array<{ name: string; matchConditions?: Array<{ name: string; expression: string }>; clientConfig: { url?: string } }>;
+    }>(`/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${VWC}`);
     expect(stored?.webhooks.length).toBe(6);
     const want = vwc[0]?.webhooks ?? [];
     for (const w of stored?.webhooks ?? []) {
@@ -224,12 +268,18 @@ describe('the base ValidatingWebhookConfiguration, applied for real', () => {
   });
 
   it('rendered with a configured guard (cluster-scoped, set-based controller selector, ignoreLabel): accepted too', async () => {
-    const registry = new FinalizerRegistry([{
-      finalizer: 'example.com/protection',
-      resource: { group: 'example.com', version: 'v1', resource: 'widgetclusters', kind: 'WidgetCluster', namespaced: false },
-      ignoreLabel: 'example.com/copy',
-      controller: { displayName: 'widget operator', deploymentSelector: 'app.kubernetes.io/name in (widget-operator,widget-op),!example.com/disabled', requireClusterRoleBinding: false },
-    }]);
+    const registry = new FinalizerRegistry([
+      {
+        finalizer: 'example.com/protection',
+        resource: { group: 'example.com', version: 'v1', resource: 'widgetclusters', kind: 'WidgetCluster', namespaced: false },
+        ignoreLabel: 'example.com/copy',
+        controller: {
+          displayName: 'widget operator',
+          deploymentSelector: 'app.kubernetes.io/name in (widget-operator,widget-op),!example.com/disabled',
+          requireClusterRoleBinding: false,
+        },
+      },
+    ]);
     const files = renderManifestFiles(registry, (file) => readFileSync(join(manifests, 'base', file), 'utf8'));
     const vwc = withUrl(parseDocs(files.get('validatingwebhookconfiguration.yaml') ?? ''), 'https://127.0.0.1:9/validate');
     expect(vwc[0]?.webhooks?.map((w) => w.name)).toContain('controllers-2.teardown-guard.io');
@@ -310,10 +360,15 @@ describe('the guard never blocks its own removal', () => {
     // (a server-side dry-run DELETE of a scratch namespace), bounded.
     await cp.kubectl(['create', 'namespace', 'tg-self-removal-probe']);
     const before = await reviewsAnswered(guard);
-    await waitFor('the API server calling the guard', 30_000, async () => {
-      await cp.kubectl(['delete', 'namespace', 'tg-self-removal-probe', '--dry-run=server']);
-      return (await reviewsAnswered(guard as Guard)) > before ? true : undefined;
-    }, 500);
+    await waitFor(
+      'the API server calling the guard',
+      30_000,
+      async () => {
+        await cp.kubectl(['delete', 'namespace', 'tg-self-removal-probe', '--dry-run=server']);
+        return (await reviewsAnswered(guard as Guard)) > before ? true : undefined;
+      },
+      500,
+    );
     await cp.kubectl(['delete', 'namespace', 'tg-self-removal-probe', '--wait=false']);
 
     // What an operator runs to uninstall: `kubectl delete -k manifests/overlays/self-signed`,
@@ -340,10 +395,15 @@ describe('the guard never blocks its own removal', () => {
     expect(apply.code, apply.stderr).toBe(0);
     // Prove the fail-closed webhook is live: an ordinary namespace cannot be deleted while the guard is down.
     await cp.kubectl(['create', 'namespace', 'tg-fail-closed-probe']);
-    const blocked = await waitFor('the fail-closed namespaces webhook in effect', 30_000, async () => {
-      const r = await cp.kubectl(['delete', 'namespace', 'tg-fail-closed-probe', '--dry-run=server']);
-      return r.code !== 0 ? r : undefined;
-    }, 500);
+    const blocked = await waitFor(
+      'the fail-closed namespaces webhook in effect',
+      30_000,
+      async () => {
+        const r = await cp.kubectl(['delete', 'namespace', 'tg-fail-closed-probe', '--dry-run=server']);
+        return r.code !== 0 ? r : undefined;
+      },
+      500,
+    );
     expect(blocked.stderr).toMatch(/namespaces\.teardown-guard\.io/);
 
     // The guard's own namespace is outside every webhook: deleted while the guard is down and Fail is set.
@@ -358,10 +418,15 @@ describe('the guard never blocks its own removal', () => {
     expect(await remaining(installed)).toEqual([]);
     // And with the configuration gone, ordinary namespaces are deletable again.
     await sleep(1500);
-    const probe = await waitFor('ordinary namespace deletable again', 30_000, async () => {
-      const r = await cp.kubectl(['delete', 'namespace', 'tg-fail-closed-probe', '--wait=false']);
-      return r.code === 0 ? r : undefined;
-    }, 500);
+    const probe = await waitFor(
+      'ordinary namespace deletable again',
+      30_000,
+      async () => {
+        const r = await cp.kubectl(['delete', 'namespace', 'tg-fail-closed-probe', '--wait=false']);
+        return r.code === 0 ? r : undefined;
+      },
+      500,
+    );
     expect(probe.code).toBe(0);
   });
 });

@@ -63,7 +63,12 @@ const podCgroups = () => readdirSync('/sys/fs/cgroup').filter((c) => existsSync(
 
 interface PodObject {
   metadata: { name: string; uid: string; deletionTimestamp?: string };
-  status?: { phase?: string; podIP?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ image: string; ready: boolean; restartCount: number }> };
+  status?: {
+    phase?: string;
+    podIP?: string;
+    conditions?: Array<{ type: string; status: string }>;
+    containerStatuses?: Array<{ image: string; ready: boolean; restartCount: number }>;
+  };
 }
 
 /** SHA-256 fingerprint of the certificate a Pod serves on :8443 (the host reaches Pod IPs over the bridge). */
@@ -78,13 +83,27 @@ function servedFingerprint(podIP: string): Promise<string> {
     sock.once('timeout', () => sock.destroy(new Error(`TLS to ${podIP}:8443 timed out`)));
   });
 }
-interface AuditEvent { verb?: string; objectRef?: { resource?: string; name?: string }; annotations?: Record<string, string>; responseStatus?: { code?: number } }
+interface AuditEvent {
+  verb?: string;
+  objectRef?: { resource?: string; name?: string };
+  annotations?: Record<string, string>;
+  responseStatus?: { code?: number };
+}
 
 /** The node's host-wide network objects that exist right now (links, blackhole routes, NAT chain). */
 async function hostNetwork(): Promise<string[]> {
-  const links = (await runOk('ip', ['-o', 'link', 'show'])).stdout.split('\n').filter((l) => l.includes('tgnode')).map((l) => `link ${l.split(':')[1]?.trim()}`);
-  const routes = (await runOk('ip', ['route', 'show', 'type', 'blackhole'])).stdout.split('\n').filter(Boolean).map((l) => `route ${l.trim()}`);
-  const nat = (await runOk('iptables', ['-w', '5', '-t', 'nat', '-S'])).stdout.split('\n').filter((l) => l.includes(NODE_NET.natChain)).map((l) => `nat ${l}`);
+  const links = (await runOk('ip', ['-o', 'link', 'show'])).stdout
+    .split('\n')
+    .filter((l) => l.includes('tgnode'))
+    .map((l) => `link ${l.split(':')[1]?.trim()}`);
+  const routes = (await runOk('ip', ['route', 'show', 'type', 'blackhole'])).stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => `route ${l.trim()}`);
+  const nat = (await runOk('iptables', ['-w', '5', '-t', 'nat', '-S'])).stdout
+    .split('\n')
+    .filter((l) => l.includes(NODE_NET.natChain))
+    .map((l) => `nat ${l}`);
   return [...links, ...routes, ...nat];
 }
 
@@ -112,7 +131,10 @@ function prerequisites(): string[] {
 }
 
 async function guardPods(): Promise<PodObject[]> {
-  const list = await cp.client.must<{ items: PodObject[] }>('GET', `/api/v1/namespaces/${GUARD_NAMESPACE}/pods?labelSelector=${encodeURIComponent(GUARD_SELECTOR)}`);
+  const list = await cp.client.must<{ items: PodObject[] }>(
+    'GET',
+    `/api/v1/namespaces/${GUARD_NAMESPACE}/pods?labelSelector=${encodeURIComponent(GUARD_SELECTOR)}`,
+  );
   return list.items;
 }
 
@@ -133,7 +155,10 @@ function dryRunDelete(name: string) {
 }
 
 function auditEvents(): AuditEvent[] {
-  return readFileSync(cp.auditLogPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent);
+  return readFileSync(cp.auditLogPath, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AuditEvent);
 }
 
 /**
@@ -163,13 +188,19 @@ function deleteStream(): { stop(): Promise<{ total: number; byStatus: Record<num
 
 /** The audit events of the stream's DELETEs once all `total` are written, after the first `skip`. */
 function streamEvents(skip: number, total: number): Promise<AuditEvent[]> {
-  return waitFor('the stream in the audit log', 20_000, () => {
-    const ev = namespaceDeletes(STRANDED).slice(skip);
-    return ev.length >= total ? ev : undefined;
-  }, 500);
+  return waitFor(
+    'the stream in the audit log',
+    20_000,
+    () => {
+      const ev = namespaceDeletes(STRANDED).slice(skip);
+      return ev.length >= total ? ev : undefined;
+    },
+    500,
+  );
 }
 
-const namespaceDeletes = (name: string) => auditEvents().filter((e) => e.verb === 'delete' && e.objectRef?.resource === 'namespaces' && e.objectRef.name === name);
+const namespaceDeletes = (name: string) =>
+  auditEvents().filter((e) => e.verb === 'delete' && e.objectRef?.resource === 'namespaces' && e.objectRef.name === name);
 const failedOpen = (e: AuditEvent) => Object.keys(e.annotations ?? {}).filter((k) => k.startsWith('failed-open.'));
 
 beforeAll(async () => {
@@ -204,7 +235,9 @@ describe('node mode', () => {
   });
 
   it('the node is Ready: the pinned kubelet over containerd, the node IP on the host', async () => {
-    const node = await cp.client.must<{ status: { nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string }; addresses: Array<{ type: string; address: string }> } }>('GET', `/api/v1/nodes/${NODE_NAME}`);
+    const node = await cp.client.must<{
+      status: { nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string }; addresses: Array<{ type: string; address: string }> };
+    }>('GET', `/api/v1/nodes/${NODE_NAME}`);
     expect(node.status.nodeInfo.kubeletVersion).toMatch(/^v1\.36\./);
     expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\//);
     expect(node.status.addresses).toContainEqual({ type: 'InternalIP', address: NODE_NET.nodeIP });
@@ -220,12 +253,15 @@ describe('a pinned binary in an image of its own (what hook Jobs run)', () => {
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
       { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'hook', namespace: ns } },
       {
-        apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'kubectl-version', namespace: ns },
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        metadata: { name: 'kubectl-version', namespace: ns },
         spec: {
           backoffLimit: 0,
           template: {
             spec: {
-              serviceAccountName: 'hook', restartPolicy: 'Never',
+              serviceAccountName: 'hook',
+              restartPolicy: 'Never',
               containers: [{ name: 'kubectl', image: kubectlImage.ref, imagePullPolicy: 'Never', args: ['get', '--raw', '/version'] }],
             },
           },
@@ -238,7 +274,10 @@ describe('a pinned binary in an image of its own (what hook Jobs run)', () => {
     const logs = await cp.kubectl(['-n', ns, 'logs', 'job/kubectl-version']);
     expect(done.code, `${done.stderr}\n${logs.stdout}${logs.stderr}`).toBe(0);
     expect((JSON.parse(logs.stdout) as { gitVersion: string }).gitVersion).toMatch(/^v1\.36\./);
-    const pods = await cp.client.must<{ items: Array<{ spec: { nodeName?: string } }> }>('GET', `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent('job-name=kubectl-version')}`);
+    const pods = await cp.client.must<{ items: Array<{ spec: { nodeName?: string } }> }>(
+      'GET',
+      `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent('job-name=kubectl-version')}`,
+    );
     expect(pods.items.map((p) => p.spec.nodeName)).toEqual([NODE_NAME]);
     await cp.kubectl(['delete', 'namespace', ns, '--wait=false']);
   });
@@ -273,15 +312,25 @@ describe('the guard installed from its image, as the README says', () => {
     expect(r.status, r.text).toBe(403);
     expect(r.body.message).toContain(`admission webhook "${NS_WEBHOOK}" denied the request`);
     // The decision line of one of the two Pods (`kubectl logs` goes through the kubelet).
-    await waitFor('the guard Pod logs the decision', 20_000, async () => {
-      const logs = await cp.kubectl(['-n', GUARD_NAMESPACE, 'logs', '-l', GUARD_SELECTOR, '--prefix', '--tail=-1']);
-      const lines = logs.stdout.split('\n').filter((l) => l.includes('"msg":"decision"') && l.includes(STRANDED));
-      return lines.some((l) => l.includes('"verdict":"deny"') && l.includes('"dryRun":true')) ? true : undefined;
-    }, 500);
-    const events = await waitFor('the audit event of the DELETE', 20_000, () => {
-      const ev = namespaceDeletes(STRANDED).filter((e) => e.responseStatus?.code === 403);
-      return ev.length ? ev : undefined;
-    }, 500);
+    await waitFor(
+      'the guard Pod logs the decision',
+      20_000,
+      async () => {
+        const logs = await cp.kubectl(['-n', GUARD_NAMESPACE, 'logs', '-l', GUARD_SELECTOR, '--prefix', '--tail=-1']);
+        const lines = logs.stdout.split('\n').filter((l) => l.includes('"msg":"decision"') && l.includes(STRANDED));
+        return lines.some((l) => l.includes('"verdict":"deny"') && l.includes('"dryRun":true')) ? true : undefined;
+      },
+      500,
+    );
+    const events = await waitFor(
+      'the audit event of the DELETE',
+      20_000,
+      () => {
+        const ev = namespaceDeletes(STRANDED).filter((e) => e.responseStatus?.code === 403);
+        return ev.length ? ev : undefined;
+      },
+      500,
+    );
     expect(Object.keys(events[0]!.annotations ?? {}).some((k) => k.startsWith(`${NS_WEBHOOK}/`))).toBe(true);
     expect(events.flatMap(failedOpen)).toEqual([]);
   });
@@ -319,14 +368,22 @@ describe('the guard installed from its image, as the README says', () => {
     const auditBefore = namespaceDeletes(STRANDED).length;
     const stream = deleteStream();
     await sleep(1000);
-    const evict = (p: PodObject) => cp.client.request<{ message?: string }>('POST', `/api/v1/namespaces/${GUARD_NAMESPACE}/pods/${p.metadata.name}/eviction`, {
-      body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: p.metadata.name, namespace: GUARD_NAMESPACE } },
-    });
+    const evict = (p: PodObject) =>
+      cp.client.request<{ message?: string }>('POST', `/api/v1/namespaces/${GUARD_NAMESPACE}/pods/${p.metadata.name}/eviction`, {
+        body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: p.metadata.name, namespace: GUARD_NAMESPACE } },
+      });
     // The disruption controller has seen both replicas Ready since the rollout.
-    await waitFor('the PodDisruptionBudget allows one disruption', 60_000, async () => {
-      const pdb = await cp.client.get<{ status?: { disruptionsAllowed?: number } }>(`/apis/policy/v1/namespaces/${GUARD_NAMESPACE}/poddisruptionbudgets/${GUARD_DEPLOYMENT}`);
-      return (pdb?.status?.disruptionsAllowed ?? 0) >= 1 ? true : undefined;
-    }, 500);
+    await waitFor(
+      'the PodDisruptionBudget allows one disruption',
+      60_000,
+      async () => {
+        const pdb = await cp.client.get<{ status?: { disruptionsAllowed?: number } }>(
+          `/apis/policy/v1/namespaces/${GUARD_NAMESPACE}/poddisruptionbudgets/${GUARD_DEPLOYMENT}`,
+        );
+        return (pdb?.status?.disruptionsAllowed ?? 0) >= 1 ? true : undefined;
+      },
+      500,
+    );
     const t0 = Date.now();
     expect((await evict(a!)).status).toBe(201);
     // minAvailable: 1 with one Pod already going: the second eviction is refused (429), as kubectl drain sees it.
@@ -334,16 +391,26 @@ describe('the guard installed from its image, as the README says', () => {
     expect(refused.status, refused.text).toBe(429);
     // kubectl drain retries; it goes through once the first Pod's replacement is Ready.
     let refusals = 1;
-    await waitFor('the second eviction admitted', 120_000, async () => {
-      const r = await evict(b!);
-      if (r.status === 429) refusals++;
-      return r.status === 201 ? true : undefined;
-    }, 1000);
-    await waitFor('both evicted Pods replaced and gone', 120_000, async () => {
-      const pods = await guardPods();
-      const gone = !pods.some((p) => p.metadata.uid === a!.metadata.uid || p.metadata.uid === b!.metadata.uid);
-      return gone && pods.filter(isReady).length === 2 ? true : undefined;
-    }, 500);
+    await waitFor(
+      'the second eviction admitted',
+      120_000,
+      async () => {
+        const r = await evict(b!);
+        if (r.status === 429) refusals++;
+        return r.status === 201 ? true : undefined;
+      },
+      1000,
+    );
+    await waitFor(
+      'both evicted Pods replaced and gone',
+      120_000,
+      async () => {
+        const pods = await guardPods();
+        const gone = !pods.some((p) => p.metadata.uid === a!.metadata.uid || p.metadata.uid === b!.metadata.uid);
+        return gone && pods.filter(isReady).length === 2 ? true : undefined;
+      },
+      500,
+    );
     const drainMs = Date.now() - t0;
     await sleep(1000);
     const { total, byStatus, notDenied } = await stream.stop();
@@ -360,10 +427,15 @@ describe('the guard installed from its image, as the README says', () => {
     const t0 = Date.now();
     const newFp = new X509Certificate(await rotateServingCert(cp, installed)).fingerprint256;
     expect(newFp).not.toBe(oldFp);
-    await waitFor('both Pods serving the new certificate', 180_000, async () => {
-      const fps = await Promise.all(pods.map((p) => servedFingerprint(p.status!.podIP!)));
-      return fps.every((fp) => fp === newFp) ? true : undefined;
-    }, 1000);
+    await waitFor(
+      'both Pods serving the new certificate',
+      180_000,
+      async () => {
+        const fps = await Promise.all(pods.map((p) => servedFingerprint(p.status!.podIP!)));
+        return fps.every((fp) => fp === newFp) ? true : undefined;
+      },
+      1000,
+    );
     log(`certificate rotation: new certificate served by both Pods ${secs(Date.now() - t0)} after re-applying the overlay`);
     const after = await guardPods();
     expect(after.map((p) => p.metadata.uid).sort()).toEqual(pods.map((p) => p.metadata.uid).sort());
@@ -380,19 +452,31 @@ describe('the guard installed from its image, as the README says', () => {
     const r = await dryRunDelete(STRANDED);
     // Admitted without the guard: failurePolicy Ignore (manifests/base/validatingwebhookconfiguration.yaml).
     expect(r.status, r.text).toBe(200);
-    const bypassed = await waitFor('the fail-open in the audit log', 20_000, () => {
-      const ev = namespaceDeletes(STRANDED).filter((e) => e.responseStatus?.code === 200 && failedOpen(e).length);
-      return ev.length ? ev : undefined;
-    }, 500);
-    expect(Object.entries(bypassed[0]!.annotations ?? {}).filter(([k]) => k.startsWith('failed-open.')).map(([, v]) => v)).toContain(NS_WEBHOOK);
+    const bypassed = await waitFor(
+      'the fail-open in the audit log',
+      20_000,
+      () => {
+        const ev = namespaceDeletes(STRANDED).filter((e) => e.responseStatus?.code === 200 && failedOpen(e).length);
+        return ev.length ? ev : undefined;
+      },
+      500,
+    );
+    expect(
+      Object.entries(bypassed[0]!.annotations ?? {})
+        .filter(([k]) => k.startsWith('failed-open.'))
+        .map(([, v]) => v),
+    ).toContain(NS_WEBHOOK);
 
     expect((await scale(2)).code).toBe(0);
     const status = await cp.kubectl(['-n', GUARD_NAMESPACE, 'rollout', 'status', `deploy/${GUARD_DEPLOYMENT}`, '--timeout=120s'], { timeoutMs: 130_000 });
     expect(status.code, status.stderr).toBe(0);
     const pod = (await guardPods()).find(isReady)!;
-    const review = await cp.kubectl(['-n', GUARD_NAMESPACE, 'exec', '-i', pod.metadata.name, '--', '/nodejs/bin/node', '/app/bin/teardown-guard.js', 'review', '-', '--format', 'json'], {
-      input: readFileSync(cp.auditLogPath, 'utf8'),
-    });
+    const review = await cp.kubectl(
+      ['-n', GUARD_NAMESPACE, 'exec', '-i', pod.metadata.name, '--', '/nodejs/bin/node', '/app/bin/teardown-guard.js', 'review', '-', '--format', 'json'],
+      {
+        input: readFileSync(cp.auditLogPath, 'utf8'),
+      },
+    );
     // Exit 1: findings.
     expect(review.code, review.stderr).toBe(1);
     const report = JSON.parse(review.stdout) as { findings: Array<{ code: string; namespaces?: string[] }> };
@@ -416,7 +500,11 @@ describe('stop()', () => {
     await cp.stop();
     expect(await hostNetwork()).toEqual(hostNetBefore);
     expect(snapshotHost()).toEqual(hostBefore);
-    expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir))).toEqual([]);
+    expect(
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(dir)),
+    ).toEqual([]);
     expect(processesUnder(dir)).toEqual([]);
     expect(existsSync(NODE_LOCK_DIR)).toBe(false);
     expect(existsSync(dir)).toBe(false);

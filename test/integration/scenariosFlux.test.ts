@@ -20,7 +20,17 @@ import { FLUX_NAMESPACE, HELM_CONTROLLER_SA, startHelmController, type HelmContr
 import { createHelmRelease, deleteHelmReleaseAndWait, releaseNameOf, waitHelmReleaseReady, type HelmReleaseSpec } from '../cluster/flux/helmRelease.ts';
 import { GuardSession, type Guard } from '../scenarios/guard.ts';
 import {
-  auditEventsSince, auditOffset, chartPath, DENIED_TEXT, ensureNamespace, existing, GUARD_TEXT, guardAnnotated, releaseRecords, simpleAppObjects, type AuditEvent,
+  auditEventsSince,
+  auditOffset,
+  chartPath,
+  DENIED_TEXT,
+  ensureNamespace,
+  existing,
+  GUARD_TEXT,
+  guardAnnotated,
+  releaseRecords,
+  simpleAppObjects,
+  type AuditEvent,
   reviewAuditEvents,
 } from '../scenarios/harness.ts';
 import type { AuditFinding } from '../../src/audit/findings.ts';
@@ -64,14 +74,21 @@ async function releaseNamespaceAnnotations(cp: ControlPlane, release: string): P
  * than kubectl (src/audit/README.md, "Uninstall sessions").
  */
 const withoutHarnessReads = (events: AuditEvent[]) =>
-  events.filter((e) => !(e.user?.username === 'admin' && ['get', 'list', 'watch'].includes(e.verb ?? '') && !(e as { userAgent?: string }).userAgent?.startsWith('kubectl')));
+  events.filter(
+    (e) =>
+      !(e.user?.username === 'admin' && ['get', 'list', 'watch'].includes(e.verb ?? '') && !(e as { userAgent?: string }).userAgent?.startsWith('kubectl')),
+  );
 
 /** Audit events of denied requests (admission webhooks answer 403 with their reason). */
 const denied = (events: AuditEvent[]) => events.filter((e) => e.responseStatus?.code === 403 && e.stage === 'ResponseComplete');
 
 /** Decision lines the guard logged after byte offset `from`. */
 function guardDecisions(g: Guard, from: number): Array<{ verdict?: string; policy?: string; object?: string; operation?: string; user?: string }> {
-  return readFileSync(g.logPath, 'utf8').slice(from).split('\n').filter((l) => l.includes('"decision"')).map((l) => JSON.parse(l) as { verdict?: string });
+  return readFileSync(g.logPath, 'utf8')
+    .slice(from)
+    .split('\n')
+    .filter((l) => l.includes('"decision"'))
+    .map((l) => JSON.parse(l) as { verdict?: string });
 }
 
 interface Run {
@@ -173,7 +190,12 @@ function expectRealInstallAndUninstall(r: Run): void {
   // The uninstall was helm-controller's: its ServiceAccount deleted the objects in the target namespace and the record in the storage namespace.
   const deletes = r.events.filter((e) => e.verb === 'delete' && e.stage === 'ResponseComplete' && e.user?.username === CONTROLLER_USER);
   expect(deletes.some((e) => e.objectRef?.resource === 'secrets' && e.objectRef.namespace === storage)).toBe(true);
-  expect(deletes.filter((e) => e.objectRef?.namespace === TARGET).map((e) => e.objectRef?.resource).sort()).toEqual(['configmaps', 'deployments', 'services']);
+  expect(
+    deletes
+      .filter((e) => e.objectRef?.namespace === TARGET)
+      .map((e) => e.objectRef?.resource)
+      .sort(),
+  ).toEqual(['configmaps', 'deployments', 'services']);
   const findings = reviewAuditEvents(withoutHarnessReads(r.events)).filter((f) => REVIEWED.includes(f.code));
   expect(findings.map((f) => `${f.code}: ${f.title}`)).toEqual([]);
 }
@@ -181,7 +203,9 @@ function expectRealInstallAndUninstall(r: Run): void {
 /** With the guard in enforce: it reviewed every DELETE of the uninstall and said nothing to anyone. */
 function expectGuardSilent(g: Guard, guardFrom: number, r: Run): void {
   expect(denied(r.events).map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}`)).toEqual([]);
-  expect(guardAnnotated(r.events).map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}: ${JSON.stringify(e.annotations)}`)).toEqual([]);
+  expect(
+    guardAnnotated(r.events).map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}: ${JSON.stringify(e.annotations)}`),
+  ).toEqual([]);
   // Warnings reach helm-controller's client, which logs them; denials surface in its log too.
   expect(r.controllerLog).not.toMatch(GUARD_TEXT);
   expect(r.controllerLog).not.toMatch(DENIED_TEXT);
@@ -189,13 +213,18 @@ function expectGuardSilent(g: Guard, guardFrom: number, r: Run): void {
   const decisions = guardDecisions(g, guardFrom);
   const reviewed = new Set(decisions.filter((d) => d.operation === 'DELETE' && d.user === CONTROLLER_USER).map((d) => d.object));
   expect([...reviewed].sort(), 'the guard reviewed every DELETE of the uninstall').toEqual([
-    `ConfigMap ${TARGET}/${r.release}-config`, `Deployment ${TARGET}/${r.release}-app`, `Secret ${storageOf(r.hr)}/sh.helm.release.v1.${r.release}.v1`, `Service ${TARGET}/${r.release}-svc`,
+    `ConfigMap ${TARGET}/${r.release}-config`,
+    `Deployment ${TARGET}/${r.release}-app`,
+    `Secret ${storageOf(r.hr)}/sh.helm.release.v1.${r.release}.v1`,
+    `Service ${TARGET}/${r.release}-svc`,
   ]);
   expect(decisions.filter((d) => d.verdict !== 'allow').map((d) => JSON.stringify(d))).toEqual([]);
 }
 
 beforeAll(async () => {
-  const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'helm3', 'helm-controller']).filter((m) => m !== 'olm-data');
+  const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'helm3', 'helm-controller']).filter(
+    (m) => m !== 'olm-data',
+  );
   if (!existsSync(join(fluxDataDir(), '.complete'))) missing.push('flux-data');
   if (missing.length) throw new Error(`pinned components missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
   cp = await startControlPlane({ olm: 'none' });
@@ -213,7 +242,11 @@ afterAll(async () => {
   await hc?.stop();
   await artifact?.close();
   await cp?.stop();
-  console.log(`[flux] timings (s): ${Object.entries(timings).map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`).join(' ')}`);
+  console.log(
+    `[flux] timings (s): ${Object.entries(timings)
+      .map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`)
+      .join(' ')}`,
+  );
 });
 
 describe("Flux helm-controller (real): records in spec.storageNamespace or the HelmRelease's namespace, objects in spec.targetNamespace", () => {

@@ -10,11 +10,33 @@ import { CSV_CLEANUP, OLM_NAMESPACE } from '../cluster/olm.ts';
 import { missingComponents } from '../cluster/paths.ts';
 import { GuardSession } from '../scenarios/guard.ts';
 import {
-  auditEventsSince, auditOffset, DENIED_TEXT, describeNamespace, GUARD_TEXT, guardAnnotated, helm, kubectl, namespaceState, output, scenarioRunner, waitNamespaceGone,
+  auditEventsSince,
+  auditOffset,
+  DENIED_TEXT,
+  describeNamespace,
+  GUARD_TEXT,
+  guardAnnotated,
+  helm,
+  kubectl,
+  namespaceState,
+  output,
+  scenarioRunner,
+  waitNamespaceGone,
 } from '../scenarios/harness.ts';
 import {
-  S1, s1DeleteNamespacesTogether, s1Install, s1Leftovers, s1ManualCleanup, s1ObserveStuck, s1Recover, s1Uninstall, s1UninstallTwice,
-  s5CreateOperator, s5DeleteOlmNamespace, s5DeleteOperatorNamespace, s5InstallOlm,
+  S1,
+  s1DeleteNamespacesTogether,
+  s1Install,
+  s1Leftovers,
+  s1ManualCleanup,
+  s1ObserveStuck,
+  s1Recover,
+  s1Uninstall,
+  s1UninstallTwice,
+  s5CreateOperator,
+  s5DeleteOlmNamespace,
+  s5DeleteOperatorNamespace,
+  s5InstallOlm,
 } from '../scenarios/scenarios.ts';
 
 const STUCK_WAIT_MS = Number(process.env.TG_STUCK_WAIT_MS ?? 15_000);
@@ -33,7 +55,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await guard.stop();
   await cp?.stop();
-  console.log(`[scenarios] timings (s): ${Object.entries(timings).map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`).join(' ')}`);
+  console.log(
+    `[scenarios] timings (s): ${Object.entries(timings)
+      .map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`)
+      .join(' ')}`,
+  );
 });
 
 const scenario = scenarioRunner(() => cp, timings);
@@ -97,7 +123,7 @@ describe('S1 — incident A: helm uninstall of a chart that ships OLM, an operat
     });
   });
 
-  it('with the guard: `kubectl delete namespace` of the operator namespace and OLM\'s together never leaves the operator namespace hanging', async () => {
+  it("with the guard: `kubectl delete namespace` of the operator namespace and OLM's together never leaves the operator namespace hanging", async () => {
     await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
     await scenario('S1-namespaces-together', async (t) => {
       await s1Install(cp, t);
@@ -134,15 +160,28 @@ describe('S1-rollout — olm-operator coming back (a Recreate rollout) is not go
       await s1Install(cp, t);
       // Recreate drops the old Pod first; minReadySeconds keeps the new one unavailable a while:
       // availableReplicas 0, replicas 1, Progressing True, as after a drain or during an upgrade.
-      const patch = await cp.kubectl(['patch', 'deployment', 'olm-operator', '-n', S1.olmNamespace, '--type=merge', '-p',
-        JSON.stringify({ spec: { minReadySeconds: 30, strategy: { type: 'Recreate', rollingUpdate: null } } })]);
+      const patch = await cp.kubectl([
+        'patch',
+        'deployment',
+        'olm-operator',
+        '-n',
+        S1.olmNamespace,
+        '--type=merge',
+        '-p',
+        JSON.stringify({ spec: { minReadySeconds: 30, strategy: { type: 'Recreate', rollingUpdate: null } } }),
+      ]);
       expect(patch.code, patch.stderr).toBe(0);
       const restart = await cp.kubectl(['rollout', 'restart', 'deployment/olm-operator', '-n', S1.olmNamespace]);
       expect(restart.code, restart.stderr).toBe(0);
-      await waitFor('olm-operator with no available replica mid rollout', 30_000, async () => {
-        const d = await cp.client.get<{ status?: { availableReplicas?: number } }>(`/apis/apps/v1/namespaces/${S1.olmNamespace}/deployments/olm-operator`);
-        return (d?.status?.availableReplicas ?? 0) === 0 ? true : undefined;
-      }, 100);
+      await waitFor(
+        'olm-operator with no available replica mid rollout',
+        30_000,
+        async () => {
+          const d = await cp.client.get<{ status?: { availableReplicas?: number } }>(`/apis/apps/v1/namespaces/${S1.olmNamespace}/deployments/olm-operator`);
+          return (d?.status?.availableReplicas ?? 0) === 0 ? true : undefined;
+        },
+        100,
+      );
       const d = await kubectl(cp, t, ['delete', 'namespace', S1.operatorNamespace, '--wait=false'], 'delete the operator namespace mid rollout');
       expect(d.code, output(d)).toBe(0);
       expect(output(d)).toContain(`namespace ${S1.operatorNamespace} will stay Terminating until OLM olm-operator is available again`);
@@ -185,7 +224,7 @@ describe("S1-fix — Pixie's own fix (pixie-io/pixie#2059): a pre-delete hook Jo
   }
 });
 
-describe('S5 — OLM\'s own namespace vs. an operator namespace (upstream OLM installed)', () => {
+describe("S5 — OLM's own namespace vs. an operator namespace (upstream OLM installed)", () => {
   it('without the guard: deleting an operator namespace while OLM runs completes (OLM removes csv-cleanup)', async () => {
     await scenario('S5-without', async (t) => {
       await guard.detach();
@@ -199,7 +238,7 @@ describe('S5 — OLM\'s own namespace vs. an operator namespace (upstream OLM in
     });
   });
 
-  it('with the guard: deleting OLM\'s namespace is denied; deleting the operator namespace is allowed and it goes away', async () => {
+  it("with the guard: deleting OLM's namespace is denied; deleting the operator namespace is allowed and it goes away", async () => {
     await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
     await scenario('S5-with', async (t) => {
       const dry = await s5DeleteOlmNamespace(cp, t, true);

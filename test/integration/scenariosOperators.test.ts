@@ -30,7 +30,16 @@ import type { OlmSupervisor } from '../cluster/olmSupervisor.ts';
 import { fluxDataDir, missingComponents } from '../cluster/paths.ts';
 import { freePort, run, waitFor, type RunResult } from '../cluster/proc.ts';
 import { GUARD_ENTRY, GuardSession, startGuard, type Guard } from '../scenarios/guard.ts';
-import { chartPath, DENIED_TEXT, describeNamespace, namespaceState, output, scenarioRunner, waitNamespaceGone, type NamespaceState } from '../scenarios/harness.ts';
+import {
+  chartPath,
+  DENIED_TEXT,
+  describeNamespace,
+  namespaceState,
+  output,
+  scenarioRunner,
+  waitNamespaceGone,
+  type NamespaceState,
+} from '../scenarios/harness.ts';
 
 const FLUX_FINALIZER = 'finalizers.fluxcd.io';
 const APISERVICE = 'v1beta1.metrics.k8s.io';
@@ -42,10 +51,15 @@ type Condition = { type: string; status: string; reason?: string; message?: stri
 /** Waits until the namespace controller states a condition on the namespace, and returns the state it saw. */
 async function namespaceCondition(cp: ControlPlane, ns: string, type: string, matches: (c: Condition) => boolean): Promise<NamespaceState> {
   let last: NamespaceState | undefined;
-  return waitFor(`namespace ${ns} condition ${type}`, CONTROLLER_TIMEOUT_MS, async () => {
-    last = await namespaceState(cp, ns);
-    return last.conditions.some((c) => c.type === type && c.status === 'True' && matches(c)) ? last : undefined;
-  }, 250).catch((e: unknown) => {
+  return waitFor(
+    `namespace ${ns} condition ${type}`,
+    CONTROLLER_TIMEOUT_MS,
+    async () => {
+      last = await namespaceState(cp, ns);
+      return last.conditions.some((c) => c.type === type && c.status === 'True' && matches(c)) ? last : undefined;
+    },
+    250,
+  ).catch((e: unknown) => {
     throw new Error(`${e instanceof Error ? e.message : String(e)}; last: ${last ? describeNamespace(last) : 'none'}`);
   });
 }
@@ -56,10 +70,15 @@ async function apiServiceAvailable(cp: ControlPlane): Promise<Condition | undefi
 }
 
 async function waitApiService(cp: ControlPlane, status: 'True' | 'False'): Promise<Condition> {
-  return waitFor(`APIService ${APISERVICE} Available=${status}`, CONTROLLER_TIMEOUT_MS, async () => {
-    const c = await apiServiceAvailable(cp);
-    return c?.status === status ? c : undefined;
-  }, 250);
+  return waitFor(
+    `APIService ${APISERVICE} Available=${status}`,
+    CONTROLLER_TIMEOUT_MS,
+    async () => {
+      const c = await apiServiceAvailable(cp);
+      return c?.status === status ? c : undefined;
+    },
+    250,
+  );
 }
 
 /** helm-controller's finalizer as a site configures it today (README.md, `finalizerGuards`). */
@@ -75,7 +94,10 @@ async function diagnose(cp: ControlPlane, ns: string): Promise<RunResult & { out
   const config = join(cp.dir, 'diagnose-flux.yaml');
   writeFileSync(config, `${FLUX_GUARD_YAML}\n`);
   const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: '/nonexistent/kubeconfig', HOME: cp.env.HOME };
-  const r = await run(process.execPath, [GUARD_ENTRY, 'diagnose', 'namespace', ns, '--config', config, '--kubeconfig', cp.kubeconfigPath], { env, timeoutMs: 90_000 });
+  const r = await run(process.execPath, [GUARD_ENTRY, 'diagnose', 'namespace', ns, '--config', config, '--kubeconfig', cp.kubeconfigPath], {
+    env,
+    timeoutMs: 90_000,
+  });
   return { ...r, out: `exit ${r.code}\n${r.stdout}${r.stderr}` };
 }
 
@@ -83,7 +105,11 @@ type Decision = { verdict?: string; policy?: string; object?: string; operation?
 
 /** Decision lines the guard logged after byte offset `from`. */
 function decisionsSince(g: Guard, from: number): Decision[] {
-  return readFileSync(g.logPath, 'utf8').slice(from).split('\n').filter((l) => l.includes('"decision"')).map((l) => JSON.parse(l) as Decision);
+  return readFileSync(g.logPath, 'utf8')
+    .slice(from)
+    .split('\n')
+    .filter((l) => l.includes('"decision"'))
+    .map((l) => JSON.parse(l) as Decision);
 }
 const logOffset = (g: Guard) => readFileSync(g.logPath, 'utf8').length;
 const flagged = (ds: Decision[]) => ds.filter((d) => d.verdict !== 'allow');
@@ -130,8 +156,12 @@ describe('third-party programs: teardowns that hang, without and with the guard'
     await mustRun(`create namespace ${appNs}`, c.kubectl(['create', 'namespace', appNs]));
     // The HelmChart it points at never exists: the finalizer comes first, before any chart lookup.
     await createHelmRelease(c, { namespace: appNs, name: 'podinfo', chartRef: 'podinfo' });
-    await waitFor(`helm-controller's finalizer on ${appNs}/podinfo`, CONTROLLER_TIMEOUT_MS, async () =>
-      (await getHelmRelease(c, appNs, 'podinfo'))?.metadata.finalizers?.includes(FLUX_FINALIZER) ? true : undefined, 250);
+    await waitFor(
+      `helm-controller's finalizer on ${appNs}/podinfo`,
+      CONTROLLER_TIMEOUT_MS,
+      async () => ((await getHelmRelease(c, appNs, 'podinfo'))?.metadata.finalizers?.includes(FLUX_FINALIZER) ? true : undefined),
+      250,
+    );
   }
 
   for (const version of [3, 4] as const) {
@@ -161,7 +191,10 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         expect(d.stdout).toContain(`finalizer ${FLUX_FINALIZER}`);
         expect(d.stdout).toContain('podinfo');
         expect(d.stdout).toMatch(/controller .*GONE/);
-        const remedy = d.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('kubectl '));
+        const remedy = d.stdout
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l.startsWith('kubectl '));
         expect(remedy.some((l) => l.startsWith('kubectl patch helmreleases'))).toBe(true);
         for (const command of remedy) {
           const x = await run('bash', ['-c', command], { env: c.env, timeoutMs: 60_000 });
@@ -195,7 +228,10 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       const c = cluster();
       const ns = 'metrics';
       const port = await freePort();
-      await mustRun('helm install metrics-server', c.helm(4, ['install', 'metrics-server', chartPath('metrics-server'), '-n', ns, '--create-namespace', '--set', `containerPort=${port}`]));
+      await mustRun(
+        'helm install metrics-server',
+        c.helm(4, ['install', 'metrics-server', chartPath('metrics-server'), '-n', ns, '--create-namespace', '--set', `containerPort=${port}`]),
+      );
       await programs!.waitRunning(ns, 'metrics-server', CONTROLLER_TIMEOUT_MS);
       // The real backend answers discovery through the aggregator.
       await waitApiService(c, 'True');
@@ -234,7 +270,9 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         // Removing the controller while its objects exist is warned about, not denied.
         const onUninstall = flagged(decisionsSince(g, from));
         expect(onUninstall.map((d) => d.verdict)).not.toContain('deny');
-        expect(decisionsSince(g, from)).toContainEqual(expect.objectContaining({ verdict: 'warn', operation: 'DELETE', object: expect.stringContaining('helm-controller') }));
+        expect(decisionsSince(g, from)).toContainEqual(
+          expect.objectContaining({ verdict: 'warn', operation: 'DELETE', object: expect.stringContaining('helm-controller') }),
+        );
         await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
 
         from = logOffset(g);
@@ -279,7 +317,10 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       expect(flagged(decisionsSince(g, from)).map((d) => d.verdict)).toEqual(['warn']);
       await namespaceCondition(c, appNs, 'NamespaceFinalizersRemaining', (x) => (x.message ?? '').includes(FLUX_FINALIZER));
 
-      await mustRun('remove the finalizer', c.kubectl(['patch', 'helmrelease', 'podinfo', '-n', appNs, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']));
+      await mustRun(
+        'remove the finalizer',
+        c.kubectl(['patch', 'helmrelease', 'podinfo', '-n', appNs, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']),
+      );
       await waitNamespaceGone(c, appNs, CONTROLLER_TIMEOUT_MS);
       await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
     });

@@ -11,7 +11,16 @@
 // Timing is not asserted here: `npm run bench` reports it (slow API server figures).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../cluster/proc.ts';
-import { auditEventsOf, decisionLines, FAILED_OPEN_PREFIX, guardMetric, SLOW, SLOW_NS, startSlowApiSetup, type SlowApiSetup } from '../support/slowApiServer.ts';
+import {
+  auditEventsOf,
+  decisionLines,
+  FAILED_OPEN_PREFIX,
+  guardMetric,
+  SLOW,
+  SLOW_NS,
+  startSlowApiSetup,
+  type SlowApiSetup,
+} from '../support/slowApiServer.ts';
 
 let setup: SlowApiSetup;
 
@@ -35,7 +44,7 @@ describe('a slow API server', () => {
     expect(fast.code, fast.stderr).toBe(1);
     expect(fast.stderr).toMatch(/teardown-guard \[helm-uninstall-namespace\]/);
     expect(fast.stderr).not.toMatch(/could not (check|decide)/);
-    expect(await guardMetric(guard, 'teardown_guard_live_reads_total', {}) - readsBefore).toBe(3);
+    expect((await guardMetric(guard, 'teardown_guard_live_reads_total', {})) - readsBefore).toBe(3);
     const timeoutsBefore = await guardMetric(guard, 'teardown_guard_undecided_total', { policy: 'helm-uninstall-namespace', reason: 'timeout' });
 
     proxy.setDelayMs(SLOW.delayMs);
@@ -47,19 +56,25 @@ describe('a slow API server', () => {
     }
     // Answered by the guard (undecided: allow, the default), with the reason in the warning.
     expect(slow.code, slow.stderr).toBe(0);
-    expect(slow.stderr).toMatch(/Warning: teardown-guard \[helm-uninstall-namespace\] could not check this request \(the review's live-lookup budget ran out during the live .+\); allowed unchecked/);
+    expect(slow.stderr).toMatch(
+      /Warning: teardown-guard \[helm-uninstall-namespace\] could not check this request \(the review's live-lookup budget ran out during the live .+\); allowed unchecked/,
+    );
 
-    const decision = decisionLines(guard.logPath).filter((d) => d.policy === 'helm-uninstall-namespace').at(-1);
+    const decision = decisionLines(guard.logPath)
+      .filter((d) => d.policy === 'helm-uninstall-namespace')
+      .at(-1);
     expect(decision).toMatchObject({ verdict: 'undecided', reason: expect.stringMatching(/^the review's live-lookup budget ran out/) });
     // The kind is the metric's label: timeout, not lookup-failed.
     expect(await guardMetric(guard, 'teardown_guard_undecided_total', { policy: 'helm-uninstall-namespace', reason: 'timeout' })).toBe(timeoutsBefore + 1);
 
     // kube-apiserver's own record of the request: the guard's verdict, no fail-open.
     const event = await waitFor('the audit event of the slow DELETE', 10_000, () =>
-      auditEventsOf(cp.auditLogPath, { verb: 'delete', resource: 'configmaps', name: 'web-config', namespace: SLOW_NS }).at(-1));
+      auditEventsOf(cp.auditLogPath, { verb: 'delete', resource: 'configmaps', name: 'web-config', namespace: SLOW_NS }).at(-1),
+    );
     const annotations = event.annotations ?? {};
     expect(JSON.parse(annotations['helm-owned.teardown-guard.io/helm-uninstall-namespace'] ?? '{}')).toMatchObject({
-      verdict: 'undecided', reason: expect.stringMatching(/^the review's live-lookup budget ran out during the live /),
+      verdict: 'undecided',
+      reason: expect.stringMatching(/^the review's live-lookup budget ran out during the live /),
     });
     expect(Object.keys(annotations).filter((k) => k.startsWith(FAILED_OPEN_PREFIX))).toEqual([]);
     const metrics = (await cp.client.request('GET', '/metrics')).text;

@@ -151,7 +151,18 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
   const timeoutMs = o.timeoutMs ?? 60_000;
 
   const launch = async (): Promise<Daemon> => {
-    writeFileSync(configPath, guardConfigYaml({ port, certs, kubeconfig: cp.kubeconfigPath, modes, auditClientCAFile: cp.ca.cert, ...(o.logLevel ? { logLevel: o.logLevel } : {}), ...(o.extraYaml ? { extraYaml: o.extraYaml } : {}) }));
+    writeFileSync(
+      configPath,
+      guardConfigYaml({
+        port,
+        certs,
+        kubeconfig: cp.kubeconfigPath,
+        modes,
+        auditClientCAFile: cp.ca.cert,
+        ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+        ...(o.extraYaml ? { extraYaml: o.extraYaml } : {}),
+      }),
+    );
     const t0 = Date.now();
     const d = startDaemon({
       name: 'teardown-guard',
@@ -160,10 +171,15 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
       logDir: dir,
       env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
     });
-    await waitFor('teardown-guard /readyz', timeoutMs, async () => {
-      if (!d.isRunning()) throw new GiveUp(`teardown-guard exited:\n${tail(d.logPath, 30)}`);
-      return (await httpsGet(`${url}/readyz`, certs.caPem)) === 200 ? true : undefined;
-    }, 200).catch(async (e: unknown) => {
+    await waitFor(
+      'teardown-guard /readyz',
+      timeoutMs,
+      async () => {
+        if (!d.isRunning()) throw new GiveUp(`teardown-guard exited:\n${tail(d.logPath, 30)}`);
+        return (await httpsGet(`${url}/readyz`, certs.caPem)) === 200 ? true : undefined;
+      },
+      200,
+    ).catch(async (e: unknown) => {
       await d.stop(2000);
       throw e;
     });
@@ -190,11 +206,16 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
       // DELETE until the guard logs its decision on it (logDecision, at info).
       const before = readFileSync(daemon.logPath, 'utf8').length;
       await cp.kubectl(['create', 'namespace', 'tg-guard-probe']).catch(() => undefined);
-      await waitFor('webhook registered (the guard logged a decision on the probe namespace)', 30_000, async () => {
-        await cp.kubectl(['delete', 'namespace', 'tg-guard-probe', '--dry-run=server']);
-        const after = readFileSync(daemon.logPath, 'utf8').slice(before);
-        return after.includes('"msg":"decision"') && after.includes('tg-guard-probe') ? true : undefined;
-      }, 500);
+      await waitFor(
+        'webhook registered (the guard logged a decision on the probe namespace)',
+        30_000,
+        async () => {
+          await cp.kubectl(['delete', 'namespace', 'tg-guard-probe', '--dry-run=server']);
+          const after = readFileSync(daemon.logPath, 'utf8').slice(before);
+          return after.includes('"msg":"decision"') && after.includes('tg-guard-probe') ? true : undefined;
+        },
+        500,
+      );
       // Gone before anyone lists namespaces (the demo shows `kubectl get ns`).
       await cp.kubectl(['delete', 'namespace', 'tg-guard-probe', '--timeout=60s']);
     },

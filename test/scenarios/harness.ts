@@ -14,7 +14,8 @@ import { CSV_CLEANUP } from '../cluster/olm.ts';
 import { clusterDir } from '../cluster/paths.ts';
 
 export const chartsDir = join(clusterDir, '..', 'scenarios', 'charts');
-export const chartPath = (name: 'pixie-like' | 'simple-app' | 'hooks' | 'keep-policy' | 'two-namespaces' | 'flux-operator' | 'metrics-server') => join(chartsDir, name);
+export const chartPath = (name: 'pixie-like' | 'simple-app' | 'hooks' | 'keep-policy' | 'two-namespaces' | 'flux-operator' | 'metrics-server') =>
+  join(chartsDir, name);
 
 /** What the guard's answers look like to clients (denial reason / warning text). Adjust in one place. */
 export const GUARD_TEXT = /teardown-guard|olm-orphaned-finalizers|helm-uninstall-namespace/i;
@@ -47,7 +48,13 @@ export class Transcript {
     if (this.sink) {
       this.sink(`$ ${cmd}   # ${label} (${(step.ms / 1000).toFixed(1)}s, exit ${result.code})`);
       const out = `${result.stdout}${result.stderr}`.trimEnd();
-      if (out) this.sink(out.split('\n').map((l) => `  ${l}`).join('\n'));
+      if (out)
+        this.sink(
+          out
+            .split('\n')
+            .map((l) => `  ${l}`)
+            .join('\n'),
+        );
     }
     return result;
   }
@@ -86,16 +93,31 @@ export async function sdkUninstall(cp: ControlPlane, t: Transcript, release: str
 }
 
 /** Installs `chart` through the SDK the way Flux's helm-controller does (records and release namespaces apart). */
-export async function sdkInstall(cp: ControlPlane, t: Transcript, release: string, chart: string, o: { namespace: string; targetNamespace: string }): Promise<RunResult> {
+export async function sdkInstall(
+  cp: ControlPlane,
+  t: Transcript,
+  release: string,
+  chart: string,
+  o: { namespace: string; targetNamespace: string },
+): Promise<RunResult> {
   const args = ['-namespace', o.namespace, '-target-namespace', o.targetNamespace, '-install', chart, release];
-  return t.run('Helm SDK install', `helm-sdk-uninstall ${args.map((a) => (a === chart ? relative(process.cwd(), a) || a : a)).join(' ')}`, cp.helmSdkUninstall(args, { timeoutMs: 180_000 }));
+  return t.run(
+    'Helm SDK install',
+    `helm-sdk-uninstall ${args.map((a) => (a === chart ? relative(process.cwd(), a) || a : a)).join(' ')}`,
+    cp.helmSdkUninstall(args, { timeoutMs: 180_000 }),
+  );
 }
 
 export async function ensureNamespace(cp: ControlPlane, ns: string): Promise<void> {
   const r = await cp.client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } });
   if (r.status !== 201 && r.status !== 409) throw new Error(`create namespace ${ns}: ${r.status} ${r.text}`);
   // Wait for the default ServiceAccount (kcm) so pods of Deployments can be created there.
-  await waitFor(`${ns}/default ServiceAccount`, 30_000, async () => ((await cp.client.get(`/api/v1/namespaces/${ns}/serviceaccounts/default`)) ? true : undefined), 100);
+  await waitFor(
+    `${ns}/default ServiceAccount`,
+    30_000,
+    async () => ((await cp.client.get(`/api/v1/namespaces/${ns}/serviceaccounts/default`)) ? true : undefined),
+    100,
+  );
 }
 
 export interface ReleaseRecord {
@@ -155,8 +177,12 @@ export interface NamespaceState {
 }
 
 export async function csvsIn(cp: ControlPlane, ns?: string): Promise<CsvState[]> {
-  const path = ns ? `/apis/operators.coreos.com/v1alpha1/namespaces/${ns}/clusterserviceversions` : '/apis/operators.coreos.com/v1alpha1/clusterserviceversions';
-  const list = await cp.client.get<{ items: Array<{ metadata: { name: string; namespace: string; finalizers?: string[]; deletionTimestamp?: string; labels?: Record<string, string> } }> }>(path);
+  const path = ns
+    ? `/apis/operators.coreos.com/v1alpha1/namespaces/${ns}/clusterserviceversions`
+    : '/apis/operators.coreos.com/v1alpha1/clusterserviceversions';
+  const list = await cp.client.get<{
+    items: Array<{ metadata: { name: string; namespace: string; finalizers?: string[]; deletionTimestamp?: string; labels?: Record<string, string> } }>;
+  }>(path);
   return (list?.items ?? []).map((c) => ({
     namespace: c.metadata.namespace,
     name: c.metadata.name,
@@ -176,7 +202,10 @@ export async function namespaceState(cp: ControlPlane, ns: string): Promise<Name
 export function describeNamespace(s: NamespaceState): string {
   if (!s.exists) return `namespace ${s.name}: gone`;
   const csv = s.csvs.map((c) => `csv ${c.name}${c.deleting ? ' (deleting)' : ''} finalizers=[${c.finalizers.join(',')}]`).join('; ');
-  const cond = s.conditions.filter((c) => c.status === 'True').map((c) => `${c.type}${c.message ? `: ${c.message}` : ''}`).join('; ');
+  const cond = s.conditions
+    .filter((c) => c.status === 'True')
+    .map((c) => `${c.type}${c.message ? `: ${c.message}` : ''}`)
+    .join('; ');
   return `namespace ${s.name}: ${s.phase}${csv ? `; ${csv}` : ''}${cond ? `; ${cond}` : ''}`;
 }
 
@@ -187,10 +216,15 @@ export async function waitNamespaceGone(cp: ControlPlane, ns: string, timeoutMs 
 /** Samples the namespace for `ms` and reports whether it stayed Terminating with a csv-cleanup CSV the whole time. */
 export async function stuckFor(cp: ControlPlane, ns: string, ms: number): Promise<{ stuck: boolean; last: NamespaceState }> {
   // First let the namespace controller reach the CSV (it sets its deletionTimestamp), bounded.
-  await waitFor(`namespace controller deleting the CSVs in ${ns}`, 30_000, async () => {
-    const s = await namespaceState(cp, ns);
-    return !s.exists || s.csvs.length === 0 || s.csvs.some((c) => c.deleting) ? true : undefined;
-  }, 250).catch(() => undefined);
+  await waitFor(
+    `namespace controller deleting the CSVs in ${ns}`,
+    30_000,
+    async () => {
+      const s = await namespaceState(cp, ns);
+      return !s.exists || s.csvs.length === 0 || s.csvs.some((c) => c.deleting) ? true : undefined;
+    },
+    250,
+  ).catch(() => undefined);
   const deadline = Date.now() + ms;
   let last = await namespaceState(cp, ns);
   let stuck = true;
@@ -234,16 +268,21 @@ export async function forceRemoveOperatorNamespace(cp: ControlPlane, ns: string,
   // processFinalizer), and may stop right after: dropping the finalizer before the namespace
   // controller has marked the CSV deleting races with it and strands the namespace.
   const dropped = new Set<string>();
-  await waitFor(`namespace ${ns} gone (csv-cleanup dropped from its deleting CSVs)`, 90_000, async () => {
-    if (!(await cp.client.get(`/api/v1/namespaces/${ns}`))) return true;
-    for (const c of await csvsIn(cp, ns).catch(() => [])) {
-      if (!c.deleting || !c.finalizers.length || dropped.has(c.name)) continue;
-      const args = ['patch', 'csv', c.name, '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}'];
-      const r = t ? await kubectl(cp, t, args, 'manual remedy: drop the finalizer') : await cp.kubectl(args);
-      if (r.code === 0) dropped.add(c.name);
-    }
-    return undefined;
-  }, 250);
+  await waitFor(
+    `namespace ${ns} gone (csv-cleanup dropped from its deleting CSVs)`,
+    90_000,
+    async () => {
+      if (!(await cp.client.get(`/api/v1/namespaces/${ns}`))) return true;
+      for (const c of await csvsIn(cp, ns).catch(() => [])) {
+        if (!c.deleting || !c.finalizers.length || dropped.has(c.name)) continue;
+        const args = ['patch', 'csv', c.name, '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}'];
+        const r = t ? await kubectl(cp, t, args, 'manual remedy: drop the finalizer') : await cp.kubectl(args);
+        if (r.code === 0) dropped.add(c.name);
+      }
+      return undefined;
+    },
+    250,
+  );
   const sel = `${OWNER_KIND},olm.owner.namespace=${ns}`;
   for (const kind of ['clusterrolebindings', 'clusterroles']) {
     const args = ['delete', kind, '-l', sel, '--ignore-not-found'];
@@ -268,7 +307,10 @@ export interface AuditEvent {
 
 export function readAuditEvents(path: string, from = 0): AuditEvent[] {
   const text = readFileSync(path, 'utf8').slice(from);
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AuditEvent);
 }
 
 /** Events of the apiserver audit log appended after offset `from` (see auditOffset). */
@@ -293,7 +335,10 @@ export function output(r: RunResult): string {
  * Runs named scenario bodies with a fresh Transcript each, records their durations in `timings`,
  * and on failure prints the transcript and the daemons' last log lines before rethrowing.
  */
-export function scenarioRunner(cp: () => ControlPlane | undefined, timings: Record<string, number>): (name: string, body: (t: Transcript) => Promise<void>) => Promise<void> {
+export function scenarioRunner(
+  cp: () => ControlPlane | undefined,
+  timings: Record<string, number>,
+): (name: string, body: (t: Transcript) => Promise<void>) => Promise<void> {
   return async (name, body) => {
     const t = new Transcript();
     const t0 = Date.now();

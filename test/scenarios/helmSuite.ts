@@ -9,7 +9,20 @@ import type { ControlPlane } from '../cluster/controlPlane.ts';
 import { GuardSession, type ScenarioGuard } from './guard.ts';
 import type { GuardPlacement } from './placement.ts';
 import {
-  auditEventsSince, auditOffset, chartPath, DENIED_TEXT, ensureNamespace, existing, GUARD_TEXT, guardAnnotated, helm, output, releaseRecords, scenarioRunner, sdkUninstall, simpleAppObjects,
+  auditEventsSince,
+  auditOffset,
+  chartPath,
+  DENIED_TEXT,
+  ensureNamespace,
+  existing,
+  GUARD_TEXT,
+  guardAnnotated,
+  helm,
+  output,
+  releaseRecords,
+  scenarioRunner,
+  sdkUninstall,
+  simpleAppObjects,
   reviewAuditEvents,
 } from './harness.ts';
 import { helmInstallSimpleApp, S2, s2Cleanup, s2SdkUninstall, S4_CASES, s4Leftovers, s4Reset } from './scenarios.ts';
@@ -22,7 +35,10 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
 
   beforeAll(async () => {
     const missing = placement.missing(['etcd', 'kube-apiserver', 'kube-controller-manager', 'helm3', 'helm4', 'helm-sdk-uninstall']);
-    if (missing.length) throw new Error(`missing for the ${placement.name} guard (${missing.join('; ')}): run \`npm run build:binaries\` (and test/bootstrap.sh as root for the node) first`);
+    if (missing.length)
+      throw new Error(
+        `missing for the ${placement.name} guard (${missing.join('; ')}): run \`npm run build:binaries\` (and test/bootstrap.sh as root for the node) first`,
+      );
     cp = await placement.startCluster({ olm: 'none' });
   });
 
@@ -31,7 +47,11 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
     await cp?.stop();
     placement.cleanup();
     const all = { ...placement.timings, ...timings };
-    console.log(`[scenarios ${placement.name}] timings (s): ${Object.entries(all).map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`).join(' ')}`);
+    console.log(
+      `[scenarios ${placement.name}] timings (s): ${Object.entries(all)
+        .map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`)
+        .join(' ')}`,
+    );
   });
 
   const scenario = scenarioRunner(() => cp, timings);
@@ -48,7 +68,9 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
         expect(r.helmList).not.toContain(S2.release);
         expect(r.remaining).toEqual(simpleAppObjects(S2.namespace, S2.release).map((o) => o.display));
         // Where the DELETEs went: default, answered 404 (they never reached admission).
-        const misdirected = auditEventsSince(cp, from).filter((e) => e.verb === 'delete' && e.objectRef?.namespace === 'default' && e.objectRef?.name?.startsWith(`${S2.release}-`));
+        const misdirected = auditEventsSince(cp, from).filter(
+          (e) => e.verb === 'delete' && e.objectRef?.namespace === 'default' && e.objectRef?.name?.startsWith(`${S2.release}-`),
+        );
         expect(misdirected.length).toBeGreaterThanOrEqual(3);
         expect(misdirected.every((e) => e.responseStatus?.code === 404)).toBe(true);
         await s2Cleanup(cp);
@@ -102,8 +124,8 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
     });
   });
 
-  describe('S3 — the same release name in default and helm-test: the misdirected uninstall deletes default\'s objects', () => {
-    it('without the guard: default/web\'s objects are deleted by the uninstall of helm-test/web', async () => {
+  describe("S3 — the same release name in default and helm-test: the misdirected uninstall deletes default's objects", () => {
+    it("without the guard: default/web's objects are deleted by the uninstall of helm-test/web", async () => {
       await scenario('S3-without', async (t) => {
         await guard.detach();
         await helmInstallSimpleApp(cp, t, 'default');
@@ -117,7 +139,7 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
       });
     });
 
-    it('with the guard (enforce): each misdirected DELETE is denied and default\'s objects survive', async () => {
+    it("with the guard (enforce): each misdirected DELETE is denied and default's objects survive", async () => {
       await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
       await scenario('S3-with-enforce', async (t) => {
         await helmInstallSimpleApp(cp, t, 'default');
@@ -128,7 +150,9 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
         expect(output(r.sdk)).toMatch(DENIED_TEXT);
         expect(r.remainingInDefault).toEqual(simpleAppObjects('default', S2.release).map((o) => o.display));
         // Flagged on each DELETE: every misdirected DELETE that reached admission was refused.
-        const deletes = auditEventsSince(cp, from).filter((e) => e.verb === 'delete' && e.objectRef?.namespace === 'default' && e.objectRef?.name?.startsWith(`${S2.release}-`));
+        const deletes = auditEventsSince(cp, from).filter(
+          (e) => e.verb === 'delete' && e.objectRef?.namespace === 'default' && e.objectRef?.name?.startsWith(`${S2.release}-`),
+        );
         expect(deletes.length).toBeGreaterThanOrEqual(3);
         expect(deletes.every((e) => e.responseStatus?.code === 403)).toBe(true);
         expect(await existing(cp, simpleAppObjects('default', S2.release))).toHaveLength(3);
@@ -142,7 +166,13 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
     // helm-test/web sends its DELETE of web-config to default and hits cache's.
     const installBoth = async (t: Parameters<Parameters<typeof scenario>[1]>[0]) => {
       await ensureNamespace(cp, 'default');
-      const c = await helm(cp, t, 3, ['install', 'cache', chartPath('simple-app'), '-n', 'default', '--set', 'configName=web-config'], 'install default/cache (ConfigMap web-config)');
+      const c = await helm(
+        cp,
+        t,
+        3,
+        ['install', 'cache', chartPath('simple-app'), '-n', 'default', '--set', 'configName=web-config'],
+        'install default/cache (ConfigMap web-config)',
+      );
       expect(c.code, output(c)).toBe(0);
       await helmInstallSimpleApp(cp, t, S2.namespace);
     };
@@ -184,7 +214,9 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
         for (const c of S4_CASES) await c.run(cp, t);
         expect(await s4Leftovers(cp)).toEqual([]);
         // Audit review agrees with admission: no correct teardown here (the Flux shape included) is a finding.
-        const helmFindings = reviewAuditEvents(auditEventsSince(cp, from)).filter((f) => f.code === 'misdirected-uninstall' || f.code === 'cross-release-delete');
+        const helmFindings = reviewAuditEvents(auditEventsSince(cp, from)).filter(
+          (f) => f.code === 'misdirected-uninstall' || f.code === 'cross-release-delete',
+        );
         expect(helmFindings.map((f) => f.title)).toEqual([]);
         await s4Reset(cp);
       });
@@ -204,7 +236,9 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
         }
         expect(await s4Leftovers(cp)).toEqual([]);
         const annotated = guardAnnotated(auditEventsSince(cp, from));
-        expect(annotated.map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}: ${JSON.stringify(e.annotations)}`)).toEqual([]);
+        expect(
+          annotated.map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}: ${JSON.stringify(e.annotations)}`),
+        ).toEqual([]);
         await s4Reset(cp);
       });
     });

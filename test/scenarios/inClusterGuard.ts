@@ -36,17 +36,24 @@ async function guardLogs(cp: ControlPlane, tailLines = -1): Promise<string> {
 async function awaitWebhookReached(cp: ControlPlane, timeoutMs: number): Promise<void> {
   await cp.kubectl(['create', 'namespace', PROBE_NAMESPACE]);
   try {
-    await waitFor('the in-cluster guard called by the API server', timeoutMs, async () => {
-      await cp.kubectl(['delete', 'namespace', PROBE_NAMESPACE, '--dry-run=server']);
-      const logs = await guardLogs(cp);
-      return logs.split('\n').some((l) => l.includes('"msg":"decision"') && l.includes(PROBE_NAMESPACE)) ? true : undefined;
-    }, 500);
+    await waitFor(
+      'the in-cluster guard called by the API server',
+      timeoutMs,
+      async () => {
+        await cp.kubectl(['delete', 'namespace', PROBE_NAMESPACE, '--dry-run=server']);
+        const logs = await guardLogs(cp);
+        return logs.split('\n').some((l) => l.includes('"msg":"decision"') && l.includes(PROBE_NAMESPACE)) ? true : undefined;
+      },
+      500,
+    );
   } finally {
     await cp.kubectl(['delete', 'namespace', PROBE_NAMESPACE, '--timeout=60s']);
   }
 }
 
-interface PodMeta { metadata: { name: string; deletionTimestamp?: string } }
+interface PodMeta {
+  metadata: { name: string; deletionTimestamp?: string };
+}
 
 /**
  * `rollout status` returns once the new replicas are available, but the old Pods keep answering
@@ -55,10 +62,18 @@ interface PodMeta { metadata: { name: string; deletionTimestamp?: string } }
  * no old Pod is left.
  */
 async function awaitOldPodsGone(cp: ControlPlane, timeoutMs: number): Promise<void> {
-  await waitFor('the old guard Pods gone after the rollout', timeoutMs, async () => {
-    const pods = await cp.client.must<{ items: PodMeta[] }>('GET', `/api/v1/namespaces/${GUARD_NAMESPACE}/pods?labelSelector=${encodeURIComponent(GUARD_SELECTOR)}`);
-    return pods.items.some((p) => p.metadata.deletionTimestamp) ? undefined : true;
-  }, 250);
+  await waitFor(
+    'the old guard Pods gone after the rollout',
+    timeoutMs,
+    async () => {
+      const pods = await cp.client.must<{ items: PodMeta[] }>(
+        'GET',
+        `/api/v1/namespaces/${GUARD_NAMESPACE}/pods?labelSelector=${encodeURIComponent(GUARD_SELECTOR)}`,
+      );
+      return pods.items.some((p) => p.metadata.deletionTimestamp) ? undefined : true;
+    },
+    250,
+  );
 }
 
 export interface InClusterGuard extends ScenarioGuard {

@@ -6,8 +6,24 @@ import { CSV_CLEANUP, getCsv, installOlm, OLM_NAMESPACE, applyObjects, waitDeplo
 import { sleep, waitFor } from '../cluster/proc.ts';
 import type { RunResult } from '../cluster/proc.ts';
 import {
-  chartPath, csvsIn, ensureNamespace, existing, forceRemoveOperatorNamespace, helm, kubectl, namespaceState, olmOwnedClusterObjects,
-  releaseRecords, sdkInstall, sdkUninstall, simpleAppObjects, stuckFor, Transcript, waitNamespaceGone, type NamespaceState, type ReleaseRecord,
+  chartPath,
+  csvsIn,
+  ensureNamespace,
+  existing,
+  forceRemoveOperatorNamespace,
+  helm,
+  kubectl,
+  namespaceState,
+  olmOwnedClusterObjects,
+  releaseRecords,
+  sdkInstall,
+  sdkUninstall,
+  simpleAppObjects,
+  stuckFor,
+  Transcript,
+  waitNamespaceGone,
+  type NamespaceState,
+  type ReleaseRecord,
 } from './harness.ts';
 import { csvManifest, csvRbacManifests, operatorGroupManifest } from './objects.ts';
 
@@ -28,16 +44,26 @@ export const S1 = {
  */
 export async function s1Install(cp: ControlPlane, t: Transcript, helmVersion: 3 | 4 = 3, withFix = false): Promise<RunResult> {
   const fix = withFix ? ['--set', 'csvDeleterHook=true'] : [];
-  const r = await helm(cp, t, helmVersion, ['install', S1.release, chartPath('pixie-like'), '-n', S1.releaseNamespace, '--create-namespace', ...fix],
-    `install the Pixie-shaped chart${withFix ? ' with its pre-delete hook fix' : ''}`);
+  const r = await helm(
+    cp,
+    t,
+    helmVersion,
+    ['install', S1.release, chartPath('pixie-like'), '-n', S1.releaseNamespace, '--create-namespace', ...fix],
+    `install the Pixie-shaped chart${withFix ? ' with its pre-delete hook fix' : ''}`,
+  );
   if (r.code !== 0) throw new Error(`helm install failed:\n${r.stdout}${r.stderr}`);
   await cp.olm?.waitRunning(S1.olmNamespace, 'olm-operator', 60_000);
   await waitDeploymentAvailable(cp, S1.olmNamespace, 'olm-operator', 60_000);
   await waitFor('CSV carrying csv-cleanup (added by the real olm-operator)', 60_000, async () =>
-    (await getCsv(cp, S1.operatorNamespace, S1.csv))?.metadata.finalizers?.includes(CSV_CLEANUP) ? true : undefined);
+    (await getCsv(cp, S1.operatorNamespace, S1.csv))?.metadata.finalizers?.includes(CSV_CLEANUP) ? true : undefined,
+  );
   // OLM installs the CSV: its ClusterRole/Binding (labelled olm.owner) are what csv-cleanup must delete.
-  await waitFor('OLM-owned ClusterRole/Binding for the CSV', 60_000, async () => ((await olmOwnedClusterObjects(cp, S1.operatorNamespace)).length >= 2 ? true : undefined));
-  t.note(`installed: olm-operator running (host pid ${cp.olm?.running().find((p) => p.namespace === S1.olmNamespace)?.pid}), CSV ${S1.operatorNamespace}/${S1.csv} carries ${CSV_CLEANUP}`);
+  await waitFor('OLM-owned ClusterRole/Binding for the CSV', 60_000, async () =>
+    (await olmOwnedClusterObjects(cp, S1.operatorNamespace)).length >= 2 ? true : undefined,
+  );
+  t.note(
+    `installed: olm-operator running (host pid ${cp.olm?.running().find((p) => p.namespace === S1.olmNamespace)?.pid}), CSV ${S1.operatorNamespace}/${S1.csv} carries ${CSV_CLEANUP}`,
+  );
   return r;
 }
 
@@ -64,7 +90,12 @@ export async function s1Uninstall(cp: ControlPlane, t: Transcript, helmVersion: 
 export async function s1ObserveStuck(cp: ControlPlane, t: Transcript, ms = 20_000): Promise<{ stuck: boolean; last: NamespaceState }> {
   const r = await stuckFor(cp, S1.operatorNamespace, ms);
   await kubectl(cp, t, ['get', 'ns'], 'what the user sees');
-  await kubectl(cp, t, ['get', 'csv', '-n', S1.operatorNamespace, '-o', 'custom-columns=NAME:.metadata.name,DELETING:.metadata.deletionTimestamp,FINALIZERS:.metadata.finalizers'], 'the CSV holding it');
+  await kubectl(
+    cp,
+    t,
+    ['get', 'csv', '-n', S1.operatorNamespace, '-o', 'custom-columns=NAME:.metadata.name,DELETING:.metadata.deletionTimestamp,FINALIZERS:.metadata.finalizers'],
+    'the CSV holding it',
+  );
   t.note(`${S1.operatorNamespace} ${r.stuck ? `still Terminating after ${ms / 1000}s, held by ${CSV_CLEANUP}` : 'not stuck'}`);
   return r;
 }
@@ -166,7 +197,13 @@ export async function s1Leftovers(cp: ControlPlane): Promise<string[]> {
 
 export const S2 = { release: 'web', namespace: 'helm-test' } as const;
 
-export async function helmInstallSimpleApp(cp: ControlPlane, t: Transcript, ns: string, release: string = S2.release, helmVersion: 3 | 4 = 3): Promise<RunResult> {
+export async function helmInstallSimpleApp(
+  cp: ControlPlane,
+  t: Transcript,
+  ns: string,
+  release: string = S2.release,
+  helmVersion: 3 | 4 = 3,
+): Promise<RunResult> {
   await ensureNamespace(cp, ns);
   const r = await helm(cp, t, helmVersion, ['install', release, chartPath('simple-app'), '-n', ns], `install ${release} in ${ns}`);
   if (r.code !== 0) throw new Error(`helm install failed:\n${r.stdout}${r.stderr}`);
@@ -225,10 +262,21 @@ const ok = (r: RunResult, what: string): RunResult => {
 type ChartName = Parameters<typeof chartPath>[0];
 
 /** One correct CLI teardown: `helm install` into `ns`, then `helm uninstall -n ns` (plus flags). */
-async function cliRoundTrip(cp: ControlPlane, t: Transcript, version: 3 | 4, ns: string, release: string, chart: ChartName, uninstallFlags: string[] = []): Promise<RunResult[]> {
+async function cliRoundTrip(
+  cp: ControlPlane,
+  t: Transcript,
+  version: 3 | 4,
+  ns: string,
+  release: string,
+  chart: ChartName,
+  uninstallFlags: string[] = [],
+): Promise<RunResult[]> {
   await ensureNamespace(cp, ns);
   const i = ok(await helm(cp, t, version, ['install', release, chartPath(chart), '-n', ns], 'install'), 'install');
-  const u = ok(await helm(cp, t, version, ['uninstall', release, '-n', ns, ...uninstallFlags], `uninstall${uninstallFlags.length ? ` ${uninstallFlags.join(' ')}` : ''}`), 'uninstall');
+  const u = ok(
+    await helm(cp, t, version, ['uninstall', release, '-n', ns, ...uninstallFlags], `uninstall${uninstallFlags.length ? ` ${uninstallFlags.join(' ')}` : ''}`),
+    'uninstall',
+  );
   return [i, u];
 }
 
@@ -274,7 +322,10 @@ export const S4_CASES: S4Case[] = [
     async run(cp, t) {
       await ensureNamespace(cp, 's4-two');
       await ensureNamespace(cp, 's4-shared');
-      const i = ok(await helm(cp, t, 3, ['install', 'two', chartPath('two-namespaces'), '-n', 's4-two', '--set', 'otherNamespace=s4-shared'], 'install'), 'install');
+      const i = ok(
+        await helm(cp, t, 3, ['install', 'two', chartPath('two-namespaces'), '-n', 's4-two', '--set', 'otherNamespace=s4-shared'], 'install'),
+        'install',
+      );
       const u = ok(await helm(cp, t, 3, ['uninstall', 'two', '-n', 's4-two'], 'uninstall'), 'uninstall');
       return [i, u];
     },
@@ -314,16 +365,23 @@ export const S4_CASES: S4Case[] = [
   {
     // A failed uninstall of s4-stale-a/st hours ago left its record `uninstalling` (Helm's
     // modifiedAt label tells when): deleting s4-stale-b/st's objects now is nobody's uninstall.
-    name: "a stale `uninstalling` record of a same-named release elsewhere (a failed uninstall 5 h ago)",
+    name: 'a stale `uninstalling` record of a same-named release elsewhere (a failed uninstall 5 h ago)',
     async run(cp, t) {
       for (const ns of ['s4-stale-a', 's4-stale-b']) await ensureNamespace(cp, ns);
       const chart = chartPath('simple-app');
       const ia = ok(await helm(cp, t, 3, ['install', 'st', chart, '-n', 's4-stale-a'], 'install'), 'install');
       const ib = ok(await helm(cp, t, 3, ['install', 'st', chart, '-n', 's4-stale-b'], 'install'), 'install');
       const fiveHoursAgo = String(Math.floor(Date.now() / 1000) - 5 * 3600);
-      ok(await kubectl(cp, t, ['label', 'secret', '-n', 's4-stale-a', 'sh.helm.release.v1.st.v1', '--overwrite', 'status=uninstalling', `modifiedAt=${fiveHoursAgo}`],
-        'leave s4-stale-a/st as a failed uninstall left it, 5 h ago'), 'label');
-      const d = ok(await kubectl(cp, t, ['delete', 'configmap', 'st-config', '-n', 's4-stale-b'], 'delete one of s4-stale-b/st\'s objects by hand'), 'delete');
+      ok(
+        await kubectl(
+          cp,
+          t,
+          ['label', 'secret', '-n', 's4-stale-a', 'sh.helm.release.v1.st.v1', '--overwrite', 'status=uninstalling', `modifiedAt=${fiveHoursAgo}`],
+          'leave s4-stale-a/st as a failed uninstall left it, 5 h ago',
+        ),
+        'label',
+      );
+      const d = ok(await kubectl(cp, t, ['delete', 'configmap', 'st-config', '-n', 's4-stale-b'], "delete one of s4-stale-b/st's objects by hand"), 'delete');
       const ua = ok(await helm(cp, t, 3, ['uninstall', 'st', '-n', 's4-stale-a'], 'finish the failed uninstall'), 'uninstall');
       const ub = ok(await helm(cp, t, 3, ['uninstall', 'st', '-n', 's4-stale-b'], 'uninstall'), 'uninstall');
       return [ia, ib, d, ua, ub];
@@ -340,7 +398,10 @@ export const S4_CASES: S4Case[] = [
       const chart = chartPath('simple-app');
       const shared = ['--set', 'configName=shared-config'];
       const a = ok(await helm(cp, t, 4, ['install', 'own-a', chart, '-n', ns, ...shared], 'install own-a'), 'install');
-      const b = ok(await helm(cp, t, 4, ['install', 'own-b', chart, '-n', ns, ...shared, '--take-ownership'], 'install own-b, taking shared-config over'), 'install');
+      const b = ok(
+        await helm(cp, t, 4, ['install', 'own-b', chart, '-n', ns, ...shared, '--take-ownership'], 'install own-b, taking shared-config over'),
+        'install',
+      );
       const ua = ok(await helm(cp, t, 4, ['uninstall', 'own-a', '-n', ns], 'uninstall own-a (skips shared-config)'), 'uninstall');
       if (!(await cp.client.get(`/api/v1/namespaces/${ns}/configmaps/shared-config`))) throw new Error('helm 4 deleted the object another release owns');
       const ub = ok(await helm(cp, t, 4, ['uninstall', 'own-b', '-n', ns], 'uninstall own-b'), 'uninstall');
@@ -367,7 +428,10 @@ export const S4_CASES: S4Case[] = [
     async run(cp, t) {
       await ensureNamespace(cp, 's4-nsdelete');
       const i = ok(await helm(cp, t, 3, ['install', 'app', chartPath('simple-app'), '-n', 's4-nsdelete'], 'install'), 'install');
-      const d = ok(await kubectl(cp, t, ['delete', 'namespace', 's4-nsdelete', '--timeout=90s'], 'delete namespace (its Helm objects and records go with it)'), 'delete namespace');
+      const d = ok(
+        await kubectl(cp, t, ['delete', 'namespace', 's4-nsdelete', '--timeout=90s'], 'delete namespace (its Helm objects and records go with it)'),
+        'delete namespace',
+      );
       return [i, d];
     },
   },
@@ -405,7 +469,24 @@ export async function s4Leftovers(cp: ControlPlane): Promise<string[]> {
   return out;
 }
 
-const S4_NAMESPACES = ['s4-own', 's4-stale-a', 's4-stale-b', 's4-prune', 's4-h3', 's4-h4', 's4-sdk', 's4-keep', 's4-hooks', 's4-keep-policy', 's4-two', 's4-shared', 's4-flux-store', 's4-flux-target', 's4-unrelated', 's4-nsdelete'];
+const S4_NAMESPACES = [
+  's4-own',
+  's4-stale-a',
+  's4-stale-b',
+  's4-prune',
+  's4-h3',
+  's4-h4',
+  's4-sdk',
+  's4-keep',
+  's4-hooks',
+  's4-keep-policy',
+  's4-two',
+  's4-shared',
+  's4-flux-store',
+  's4-flux-target',
+  's4-unrelated',
+  's4-nsdelete',
+];
 
 export async function s4Reset(cp: ControlPlane): Promise<void> {
   for (const ns of S4_NAMESPACES) {
@@ -428,8 +509,14 @@ export async function s5InstallOlm(cp: ControlPlane): Promise<void> {
 
 export async function s5CreateOperator(cp: ControlPlane): Promise<void> {
   await ensureNamespace(cp, S5.operatorNamespace);
-  await applyObjects(cp, [operatorGroupManifest(S5.operatorNamespace, 'og', [S5.operatorNamespace]), ...csvRbacManifests(S5.operatorNamespace, S5.csv), csvManifest(S5.operatorNamespace, S5.csv)]);
-  await waitFor('csv-cleanup on the S5 CSV', 60_000, async () => ((await getCsv(cp, S5.operatorNamespace, S5.csv))?.metadata.finalizers?.includes(CSV_CLEANUP) ? true : undefined));
+  await applyObjects(cp, [
+    operatorGroupManifest(S5.operatorNamespace, 'og', [S5.operatorNamespace]),
+    ...csvRbacManifests(S5.operatorNamespace, S5.csv),
+    csvManifest(S5.operatorNamespace, S5.csv),
+  ]);
+  await waitFor('csv-cleanup on the S5 CSV', 60_000, async () =>
+    (await getCsv(cp, S5.operatorNamespace, S5.csv))?.metadata.finalizers?.includes(CSV_CLEANUP) ? true : undefined,
+  );
 }
 
 export async function s5DeleteOlmNamespace(cp: ControlPlane, t: Transcript, dryRun = false): Promise<{ result: RunResult; olm: NamespaceState }> {

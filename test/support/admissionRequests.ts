@@ -20,7 +20,11 @@ export const ADMIN: UserInfo = { username: 'kubernetes-admin', groups: ['system:
 
 let counter = 0;
 
-export function review(op: 'DELETE' | 'UPDATE', oldObject: KubeObject | PartialObjectMetadata, opts: { object?: KubeObject; user?: UserInfo; dryRun?: boolean } = {}): AdmissionReview {
+export function review(
+  op: 'DELETE' | 'UPDATE',
+  oldObject: KubeObject | PartialObjectMetadata,
+  opts: { object?: KubeObject; user?: UserInfo; dryRun?: boolean } = {},
+): AdmissionReview {
   const kind = oldObject.kind ?? '';
   const r = RESOURCES[kind];
   if (!r) throw new Error(`test builder: unknown kind ${kind}`);
@@ -35,16 +39,22 @@ export function review(op: 'DELETE' | 'UPDATE', oldObject: KubeObject | PartialO
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
     request: {
-      uid, kind: gvk, resource: gvr, requestKind: gvk, requestResource: gvr,
-      name, ...(namespace ? { namespace } : {}),
+      uid,
+      kind: gvk,
+      resource: gvr,
+      requestKind: gvk,
+      requestResource: gvr,
+      name,
+      ...(namespace ? { namespace } : {}),
       operation: op,
       userInfo: opts.user ?? ADMIN,
       object: op === 'DELETE' ? null : (opts.object ?? null),
       oldObject: oldObject as KubeObject,
       dryRun: opts.dryRun ?? false,
-      options: op === 'DELETE'
-        ? { kind: 'DeleteOptions', apiVersion: 'meta.k8s.io/v1', propagationPolicy: 'Background' }
-        : { kind: 'UpdateOptions', apiVersion: 'meta.k8s.io/v1' },
+      options:
+        op === 'DELETE'
+          ? { kind: 'DeleteOptions', apiVersion: 'meta.k8s.io/v1', propagationPolicy: 'Background' }
+          : { kind: 'UpdateOptions', apiVersion: 'meta.k8s.io/v1' },
     },
   };
 }

@@ -9,7 +9,8 @@ export const T0 = '2026-11-22T00:00:00Z';
 
 export function namespace(name: string, terminating = false): KubeObject {
   return {
-    apiVersion: 'v1', kind: 'Namespace',
+    apiVersion: 'v1',
+    kind: 'Namespace',
     metadata: { name, labels: { 'kubernetes.io/metadata.name': name }, ...(terminating ? { deletionTimestamp: T0 } : {}) },
     status: { phase: terminating ? 'Terminating' : 'Active' },
   };
@@ -17,23 +18,34 @@ export function namespace(name: string, terminating = false): KubeObject {
 
 export function csv(ns: string, name: string, opts: { copied?: boolean; deleting?: boolean } = {}): PartialObjectMetadata {
   return {
-    apiVersion: 'operators.coreos.com/v1alpha1', kind: 'ClusterServiceVersion',
+    apiVersion: 'operators.coreos.com/v1alpha1',
+    kind: 'ClusterServiceVersion',
     metadata: {
-      name, namespace: ns,
+      name,
+      namespace: ns,
       ...(opts.copied ? { labels: { 'olm.copiedFrom': 'olm' } } : { finalizers: [CSV_CLEANUP_FINALIZER] }),
       ...(opts.deleting ? { deletionTimestamp: T0 } : {}),
     },
   };
 }
 
-export function olmDeployment(ns: string, opts: {
-  available?: number; deleting?: boolean; release?: string; replicas?: number;
-  conditions?: Array<{ type: string; status: string; reason: string }>;
-} = {}): KubeObject {
+export function olmDeployment(
+  ns: string,
+  opts: {
+    available?: number;
+    deleting?: boolean;
+    release?: string;
+    replicas?: number;
+    conditions?: Array<{ type: string; status: string; reason: string }>;
+  } = {},
+): KubeObject {
   return {
-    apiVersion: 'apps/v1', kind: 'Deployment',
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
     metadata: {
-      name: 'olm-operator', namespace: ns, labels: { app: 'olm-operator' },
+      name: 'olm-operator',
+      namespace: ns,
+      labels: { app: 'olm-operator' },
       ...(opts.release ? { annotations: { 'meta.helm.sh/release-name': opts.release, 'meta.helm.sh/release-namespace': ns } } : {}),
       ...(opts.deleting ? { deletionTimestamp: T0 } : {}),
     },
@@ -44,7 +56,8 @@ export function olmDeployment(ns: string, opts: {
 
 export function olmBinding(ns: string): KubeObject {
   return {
-    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding',
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
     metadata: { name: `olm-operator-binding-${ns}` },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:controller:operator-lifecycle-manager' },
     subjects: [{ kind: 'ServiceAccount', name: 'olm-operator-serviceaccount', namespace: ns }],
@@ -52,21 +65,39 @@ export function olmBinding(ns: string): KubeObject {
 }
 
 /** `labels` adds Helm's other record labels, e.g. modifiedAt (Unix seconds). */
-export function recordMeta(ns: string, release: string, version: number, status: string, storage: 'Secret' | 'ConfigMap' = 'Secret', labels: Record<string, string> = {}): PartialObjectMetadata {
+export function recordMeta(
+  ns: string,
+  release: string,
+  version: number,
+  status: string,
+  storage: 'Secret' | 'ConfigMap' = 'Secret',
+  labels: Record<string, string> = {},
+): PartialObjectMetadata {
   return {
-    apiVersion: 'v1', kind: storage,
+    apiVersion: 'v1',
+    kind: storage,
     metadata: {
-      name: `sh.helm.release.v1.${release}.v${version}`, namespace: ns,
+      name: `sh.helm.release.v1.${release}.v${version}`,
+      namespace: ns,
       labels: { owner: 'helm', name: release, status, version: String(version), ...labels },
     },
   };
 }
 
 /** A full release record as Helm's Secret driver writes it, payload included. */
-export function releaseSecret(ns: string, release: string, version: number, status: string, manifest: string, values: Record<string, unknown> = {},
-  opts: { payloadNamespace?: string; labels?: Record<string, string> } = {}): KubeObject & PartialObjectMetadata {
+export function releaseSecret(
+  ns: string,
+  release: string,
+  version: number,
+  status: string,
+  manifest: string,
+  values: Record<string, unknown> = {},
+  opts: { payloadNamespace?: string; labels?: Record<string, string> } = {},
+): KubeObject & PartialObjectMetadata {
   const payload = JSON.stringify({
-    name: release, namespace: opts.payloadNamespace ?? ns, version,
+    name: release,
+    namespace: opts.payloadNamespace ?? ns,
+    version,
     info: { status, first_deployed: T0, last_deployed: T0, description: 'Install complete' },
     chart: { metadata: { name: 'app', version: '1.0.0' }, values: {} },
     config: values,
@@ -139,8 +170,12 @@ metadata:
 `;
 
 export const CORE_DISCOVERY: Record<string, boolean> = {
-  'v1/ConfigMap': true, 'v1/Service': true, 'v1/Secret': true, 'v1/Namespace': false,
-  'apps/v1/Deployment': true, 'rbac.authorization.k8s.io/v1/ClusterRole': false,
+  'v1/ConfigMap': true,
+  'v1/Service': true,
+  'v1/Secret': true,
+  'v1/Namespace': false,
+  'apps/v1/Deployment': true,
+  'rbac.authorization.k8s.io/v1/ClusterRole': false,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': false,
 };
 

@@ -23,7 +23,11 @@ export interface DecideOptions {
   guards?: FinalizerGuard[];
 }
 
-export interface Decided { response: AdmissionResponse; decisions: Decision[]; liveCalls: number }
+export interface Decided {
+  response: AdmissionResponse;
+  decisions: Decision[];
+  liveCalls: number;
+}
 
 export async function decide(body: AdmissionReview, snapshot: ClusterSnapshot, opts: DecideOptions = {}): Promise<Decided> {
   const view = createSnapshotView(snapshot, opts.live, opts.synced ?? true);
@@ -33,7 +37,9 @@ export async function decide(body: AdmissionReview, snapshot: ClusterSnapshot, o
     settings: opts.guards ? { ...TEST_SETTINGS, finalizerGuards: opts.guards } : TEST_SETTINGS,
     modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce', ...opts.modes },
     undecided: opts.undecided ?? 'allow',
-    onInternalError: (err) => { throw err; },
+    onInternalError: (err) => {
+      throw err;
+    },
   });
   const result = await handler(body);
   if (!result.ok) throw new Error(`engine rejected the body: ${result.error}`);

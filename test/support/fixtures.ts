@@ -3,7 +3,10 @@
 import { readFileSync } from 'node:fs';
 import type { AdmissionReview } from '../../src/k8s/admissionReview.ts';
 
-export interface CapturedReview { fixture: string; review: AdmissionReview }
+export interface CapturedReview {
+  fixture: string;
+  review: AdmissionReview;
+}
 
 export function capturedReview(file: string): CapturedReview {
   const url = new URL(`../fixtures/admission/${file}`, import.meta.url);

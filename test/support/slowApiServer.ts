@@ -40,16 +40,21 @@ export interface SlowApiSetup {
 export async function startSlowApiSetup(log?: (line: string) => void): Promise<SlowApiSetup> {
   const cp = await startControlPlane({ olm: 'none', ...(log ? { log } : {}) });
   const stops: Array<() => Promise<void>> = [() => cp.stop()];
-  const stop = async (): Promise<void> => { for (const s of stops.reverse()) await s().catch(() => undefined); };
+  const stop = async (): Promise<void> => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  };
   try {
     const proxy = await startDelayProxy(cp.server);
     stops.push(() => proxy.close());
     const viaProxy = kubeconfigVia(cp.kubeconfigPath, proxy.url, join(cp.dir, 'kubeconfig-via-delay-proxy'));
-    const guard = await startGuard({ ...cp, kubeconfigPath: viaProxy }, {
-      modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' },
-      extraYaml: `liveLookup:\n  timeoutMs: ${SLOW.budgetMs}`,
-      ...(log ? { log } : {}),
-    });
+    const guard = await startGuard(
+      { ...cp, kubeconfigPath: viaProxy },
+      {
+        modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' },
+        extraYaml: `liveLookup:\n  timeoutMs: ${SLOW.budgetMs}`,
+        ...(log ? { log } : {}),
+      },
+    );
     stops.push(() => guard.stop());
     await guard.register('Fail');
     for (const ns of [SLOW_NS, OTHER_NS]) {
@@ -60,7 +65,10 @@ export async function startSlowApiSetup(log?: (line: string) => void): Promise<S
     const nowS = String(Math.floor(Date.now() / 1000));
     await must(cp.kubectl(['label', 'secret', 'sh.helm.release.v1.web.v1', '-n', OTHER_NS, 'status=uninstalling', `modifiedAt=${nowS}`, '--overwrite']));
     return {
-      cp, proxy, guard, stop,
+      cp,
+      proxy,
+      guard,
+      stop,
       deleteNeedingThreeReads: () => cp.kubectl(['delete', 'configmap', 'web-config', '-n', SLOW_NS, '--dry-run=server']),
     };
   } catch (err) {
@@ -86,21 +94,39 @@ export interface ObjectAuditEvent {
 /** The ResponseComplete events of one object's requests, oldest first. */
 export function auditEventsOf(path: string, o: { verb: string; resource: string; name: string; namespace: string }): ObjectAuditEvent[] {
   return readAuditEvents(path)
-    .filter((e) => e.stage === 'ResponseComplete' && e.verb === o.verb && e.objectRef?.resource === o.resource && e.objectRef.name === o.name && e.objectRef.namespace === o.namespace)
+    .filter(
+      (e) =>
+        e.stage === 'ResponseComplete' &&
+        e.verb === o.verb &&
+        e.objectRef?.resource === o.resource &&
+        e.objectRef.name === o.name &&
+        e.objectRef.namespace === o.namespace,
+    )
     .map((e) => ({
       ...(e.annotations ? { annotations: e.annotations } : {}),
       latencyMs: Date.parse(e.stageTimestamp ?? '') - Date.parse(e.requestReceivedTimestamp ?? ''),
     }));
 }
 
-export interface DecisionLine { policy?: string; verdict?: string; reason?: string; latencyMs?: number }
+export interface DecisionLine {
+  policy?: string;
+  verdict?: string;
+  reason?: string;
+  latencyMs?: number;
+}
 
 /** The guard's "decision" log lines (one per policy per review). */
 export function decisionLines(logPath: string): DecisionLine[] {
-  return readFileSync(logPath, 'utf8').split('\n').flatMap((line) => {
-    if (!line.includes('"msg":"decision"')) return [];
-    try { return [JSON.parse(line) as DecisionLine]; } catch { return []; }
-  });
+  return readFileSync(logPath, 'utf8')
+    .split('\n')
+    .flatMap((line) => {
+      if (!line.includes('"msg":"decision"')) return [];
+      try {
+        return [JSON.parse(line) as DecisionLine];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** The sum of the guard's /metrics samples of `name` that carry `labels` (0 when absent). */

@@ -15,7 +15,11 @@ const run = promisify(execFile);
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURE = join(repo, 'test', 'fixtures', 'audit', 'sdk-misdirected-uninstall.jsonl');
 
-interface Outcome { code: number; stdout: string; stderr: string }
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 async function cli(launcher: string, args: string[]): Promise<Outcome> {
   try {
@@ -45,7 +49,9 @@ describe('the image bundle (build.ts)', () => {
     copyFileSync(join(repo, 'bin', 'teardown-guard.js'), join(root, 'bin', 'teardown-guard.js'));
     await bundle(CLI_ENTRY, join(root, 'dist'));
   }, 120_000);
-  afterAll(() => { if (root) rmSync(root, { recursive: true, force: true }); });
+  afterAll(() => {
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
 
   it('loads every emitted module without node_modules', async () => {
     const modules = readdirSync(join(root, 'dist')).filter((f) => f.endsWith('.js'));

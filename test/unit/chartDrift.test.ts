@@ -39,10 +39,21 @@ function run(bin: string, args: string[]): { code: number; stdout: string; stder
 
 // YAML 1.1, as the API server and kustomize read it (`defaultMode: 0440` is octal).
 const parseObjects = (text: string) =>
-  parseAllDocuments(text, { version: '1.1' }).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => Boolean(o));
+  parseAllDocuments(text, { version: '1.1' })
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => Boolean(o));
 
 function helmTemplate(helm: 3 | 4, args: string[]): K8sObject[] {
-  const r = run(binPath(helm === 3 ? 'helm3' : 'helm4'), ['template', 'tg', CHART, '--namespace', 'teardown-guard', '--kube-version', versions().KUBE_VERSION, ...args]);
+  const r = run(binPath(helm === 3 ? 'helm3' : 'helm4'), [
+    'template',
+    'tg',
+    CHART,
+    '--namespace',
+    'teardown-guard',
+    '--kube-version',
+    versions().KUBE_VERSION,
+    ...args,
+  ]);
   if (r.code !== 0) throw new Error(`helm ${helm} template failed:\n${r.stderr}`);
   return parseObjects(r.stdout);
 }
@@ -55,13 +66,16 @@ function helmTemplate(helm: 3 | 4, args: string[]): K8sObject[] {
 function kustomize(resources: string[], components: string[] = []): K8sObject[] {
   const dir = mkdtempSync(join(work, 'k-'));
   const rel = (p: string) => relative(dir, join(MANIFESTS, p));
-  writeFileSync(join(dir, 'kustomization.yaml'), stringify({
-    apiVersion: 'kustomize.config.k8s.io/v1beta1',
-    kind: 'Kustomization',
-    resources: resources.map(rel),
-    ...(components.length ? { components: components.map(rel) } : {}),
-    images: [{ name: 'teardown-guard', newTag: CHART_APP_VERSION }],
-  }));
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    stringify({
+      apiVersion: 'kustomize.config.k8s.io/v1beta1',
+      kind: 'Kustomization',
+      resources: resources.map(rel),
+      ...(components.length ? { components: components.map(rel) } : {}),
+      images: [{ name: 'teardown-guard', newTag: CHART_APP_VERSION }],
+    }),
+  );
   const r = run(binPath('kubectl'), ['kustomize', dir]);
   if (r.code !== 0) throw new Error(`kubectl kustomize failed:\n${r.stderr}`);
   return parseObjects(r.stdout);
@@ -87,7 +101,9 @@ function comparable(objects: K8sObject[]): Map<string, unknown> {
       o['data'] = { 'config.yaml': parseAllDocuments(data['config.yaml']!)[0]!.toJS() as unknown };
     }
     if (o.kind === 'Deployment') {
-      const template = (o['spec'] as { template: { metadata: { annotations?: Record<string, string> }; spec: { volumes: Array<{ configMap?: { name: string } }> } } }).template;
+      const template = (
+        o['spec'] as { template: { metadata: { annotations?: Record<string, string> }; spec: { volumes: Array<{ configMap?: { name: string } }> } } }
+      ).template;
       delete template.metadata.annotations?.['checksum/config'];
       if (template.metadata.annotations && !Object.keys(template.metadata.annotations).length) delete template.metadata.annotations;
       for (const v of template.spec.volumes) if (v.configMap?.name.startsWith(CONFIG_NAME)) v.configMap.name = CONFIG_NAME;
@@ -114,12 +130,19 @@ const find = (objects: K8sObject[], kind: string, name: string) => {
   return o;
 };
 const webhooksOf = (objects: K8sObject[]) =>
-  find(objects, 'ValidatingWebhookConfiguration', 'teardown-guard')['webhooks'] as Array<{ name: string; failurePolicy: string; clientConfig: { caBundle?: string; service: { namespace: string } }; namespaceSelector?: { matchExpressions: Array<{ values: string[] }> } }>;
+  find(objects, 'ValidatingWebhookConfiguration', 'teardown-guard')['webhooks'] as Array<{
+    name: string;
+    failurePolicy: string;
+    clientConfig: { caBundle?: string; service: { namespace: string } };
+    namespaceSelector?: { matchExpressions: Array<{ values: string[] }> };
+  }>;
 
 describe("the chart's rule files", () => {
   it('are what `npm run chart:rules` writes from the base as it is now', () => {
     for (const [name, text] of Object.entries(chartRuleFiles(renderBase()))) {
-      expect(readFileSync(join(CHART_FILES_DIR, name), 'utf8'), `manifests/chart/teardown-guard/files/${name} is stale: run \`npm run chart:rules\``).toBe(text);
+      expect(readFileSync(join(CHART_FILES_DIR, name), 'utf8'), `manifests/chart/teardown-guard/files/${name} is stale: run \`npm run chart:rules\``).toBe(
+        text,
+      );
     }
   });
 });
@@ -130,19 +153,41 @@ describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
     expectSameObjects(chart, kustomize(['base']));
     expect(webhooksOf(chart).map((w) => w.clientConfig.caBundle)).toEqual(webhooksOf(chart).map(() => CA_BUNDLE));
     // Every object carries the base's labels too.
-    for (const o of chart) expect(o.metadata.labels, keyOf(o)).toMatchObject({ 'app.kubernetes.io/name': 'teardown-guard', 'app.kubernetes.io/part-of': 'teardown-guard' });
+    for (const o of chart)
+      expect(o.metadata.labels, keyOf(o)).toMatchObject({ 'app.kubernetes.io/name': 'teardown-guard', 'app.kubernetes.io/part-of': 'teardown-guard' });
   });
 
   it('matches overlays/cert-manager with components audit-receiver and fail-closed-namespaces', () => {
-    const chart = helmTemplate(helm, ['--set', 'certs.source=cert-manager', '--set', 'auditReceiver.enabled=true', '--set', 'webhook.failClosedNamespaces=true']);
+    const chart = helmTemplate(helm, [
+      '--set',
+      'certs.source=cert-manager',
+      '--set',
+      'auditReceiver.enabled=true',
+      '--set',
+      'webhook.failClosedNamespaces=true',
+    ]);
     expectSameObjects(chart, kustomize(['overlays/cert-manager'], ['components/audit-receiver', 'components/fail-closed-namespaces']));
-    expect(webhooksOf(chart).filter((w) => w.failurePolicy === 'Fail').map((w) => w.name)).toEqual(['namespaces.teardown-guard.io']);
+    expect(
+      webhooksOf(chart)
+        .filter((w) => w.failurePolicy === 'Fail')
+        .map((w) => w.name),
+    ).toEqual(['namespaces.teardown-guard.io']);
   });
 
   it('puts the release namespace where the base names teardown-guard, and the values into config.yaml', () => {
     const chart = helmTemplate(helm, [
-      '--namespace', 'guard-ns', '--set', `certs.caBundle=${CA_BUNDLE}`, '--set', 'replicas=3',
-      '--set', 'policies.helm-uninstall-namespace.mode=audit', '--set', 'undecided=deny', '--set', 'podDisruptionBudget.enabled=false',
+      '--namespace',
+      'guard-ns',
+      '--set',
+      `certs.caBundle=${CA_BUNDLE}`,
+      '--set',
+      'replicas=3',
+      '--set',
+      'policies.helm-uninstall-namespace.mode=audit',
+      '--set',
+      'undecided=deny',
+      '--set',
+      'podDisruptionBudget.enabled=false',
     ]);
     const hooks = webhooksOf(chart);
     expect(hooks.map((w) => w.clientConfig.service.namespace)).toEqual(hooks.map(() => 'guard-ns'));
@@ -162,7 +207,10 @@ describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
   });
 
   it.each([
-    [['--set', 'policies.olm-orphaned-finalizers.mode=block'], "at '/policies/olm-orphaned-finalizers/mode': value must be one of 'enforce', 'warn', 'audit', 'off'"],
+    [
+      ['--set', 'policies.olm-orphaned-finalizers.mode=block'],
+      "at '/policies/olm-orphaned-finalizers/mode': value must be one of 'enforce', 'warn', 'audit', 'off'",
+    ],
     [['--set', 'undecided=maybe'], "at '/undecided': value must be one of 'allow', 'deny'"],
     [['--set', 'certs.source=self-signed'], "at '/certs/source': value must be one of 'secret', 'cert-manager'"],
     [['--set', 'replicas=0'], "at '/replicas'"],

@@ -9,8 +9,9 @@ const START = '<!-- config-table:start -->';
 const END = '<!-- config-table:end -->';
 
 function configTable(): string {
-  const rows = describeConfigKeys().map((k) =>
-    `| \`${k.key}\` | ${k.env ? `\`${k.env}\`` : ''} | ${k.flag ? `\`${k.flag}\`` : ''} | ${k.default} | ${k.doc} |`);
+  const rows = describeConfigKeys().map(
+    (k) => `| \`${k.key}\` | ${k.env ? `\`${k.env}\`` : ''} | ${k.flag ? `\`${k.flag}\`` : ''} | ${k.default} | ${k.doc} |`,
+  );
   return ['| key | env | flag | default | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 

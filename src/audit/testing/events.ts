@@ -40,7 +40,14 @@ export function objectRefOf(uri: string): Record<string, string> | undefined {
   let apiGroup = '';
   let apiVersion: string;
   let rest: string[];
-  if (parts[0] === 'api') { apiVersion = parts[1] ?? 'v1'; rest = parts.slice(2); } else if (parts[0] === 'apis') { apiGroup = parts[1] ?? ''; apiVersion = parts[2] ?? 'v1'; rest = parts.slice(3); } else return undefined;
+  if (parts[0] === 'api') {
+    apiVersion = parts[1] ?? 'v1';
+    rest = parts.slice(2);
+  } else if (parts[0] === 'apis') {
+    apiGroup = parts[1] ?? '';
+    apiVersion = parts[2] ?? 'v1';
+    rest = parts.slice(3);
+  } else return undefined;
   const ref: Record<string, string> = {};
   if (rest[0] === 'namespaces' && rest.length >= 2) {
     ref['namespace'] = rest[1] as string;
@@ -92,9 +99,16 @@ export function auditEvent(s: EventSpec): AuditEventV1 {
   const ref = objectRefOf(s.uri);
   if (ref) ev['objectRef'] = ref;
   if (s.stage !== 'RequestReceived') {
-    ev['responseStatus'] = code >= 300
-      ? { metadata: {}, status: 'Failure', message: `request failed (${code})`, reason: code === 404 ? 'NotFound' : code === 409 ? 'Conflict' : code === 403 ? 'Forbidden' : 'Unknown', code }
-      : { metadata: {}, code };
+    ev['responseStatus'] =
+      code >= 300
+        ? {
+            metadata: {},
+            status: 'Failure',
+            message: `request failed (${code})`,
+            reason: code === 404 ? 'NotFound' : code === 409 ? 'Conflict' : code === 403 ? 'Forbidden' : 'Unknown',
+            code,
+          }
+        : { metadata: {}, code };
   }
   if (s.requestObject !== undefined) ev['requestObject'] = s.requestObject;
   if (s.responseObject !== undefined) ev['responseObject'] = s.responseObject;
@@ -143,7 +157,18 @@ export function helmUninstall(o: {
   out.push(auditEvent({ verb: 'list', uri: `/api/v1/namespaces/${ns}/${driver}?labelSelector=name%3D${o.release}%2Cowner%3Dhelm`, ua, user, at: next() }));
   out.push(auditEvent({ verb: 'update', uri: `/api/v1/namespaces/${ns}/${driver}/${rec(latest)}`, ua, user, at: next() }));
   for (const r of resources) {
-    out.push(auditEvent({ verb: 'delete', uri: `${r.path}/namespaces/${target}/${r.resource}/${r.name}`, ua, user, at: next(), code: o.deleteCode ?? 200, level: 'RequestResponse', requestObject: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' } }));
+    out.push(
+      auditEvent({
+        verb: 'delete',
+        uri: `${r.path}/namespaces/${target}/${r.resource}/${r.name}`,
+        ua,
+        user,
+        at: next(),
+        code: o.deleteCode ?? 200,
+        level: 'RequestResponse',
+        requestObject: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' },
+      }),
+    );
   }
   if (o.keepHistory) {
     out.push(auditEvent({ verb: 'update', uri: `/api/v1/namespaces/${ns}/${driver}/${rec(latest)}`, ua, user, at: next() }));

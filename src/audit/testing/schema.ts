@@ -4,8 +4,15 @@ import { readFileSync } from 'node:fs';
 export const reportSchema = JSON.parse(readFileSync(new URL('../report.schema.json', import.meta.url), 'utf8')) as Schema;
 
 export type Schema = {
-  type?: string; required?: string[]; properties?: Record<string, Schema>; items?: Schema; enum?: unknown[]; const?: unknown;
-  $ref?: string; additionalProperties?: Schema; $defs?: Record<string, Schema>;
+  type?: string;
+  required?: string[];
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  enum?: unknown[];
+  const?: unknown;
+  $ref?: string;
+  additionalProperties?: Schema;
+  $defs?: Record<string, Schema>;
 };
 
 /**
@@ -37,4 +44,3 @@ export function validate(value: unknown, s: Schema = reportSchema, path = '$'): 
   else if (t === 'boolean' && typeof value !== 'boolean') errs.push(`${path}: not a boolean`);
   return errs;
 }
-

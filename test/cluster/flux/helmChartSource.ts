@@ -27,7 +27,13 @@ export async function publishHelmChart(cp: ControlPlane, namespace: string, name
       kind: 'HelmChart',
       metadata: { name, namespace },
       // The HelmRepository is never reconciled (no source-controller); the spec documents where the chart would come from.
-      spec: { chart: artifact.chartName, version: artifact.revision, sourceRef: { kind: 'HelmRepository', name: 'loopback-charts' }, interval: '10m', reconcileStrategy: 'ChartVersion' },
+      spec: {
+        chart: artifact.chartName,
+        version: artifact.revision,
+        sourceRef: { kind: 'HelmRepository', name: 'loopback-charts' },
+        interval: '10m',
+        reconcileStrategy: 'ChartVersion',
+      },
     },
   });
   if (created.status !== 201) throw new Error(`creating HelmChart ${namespace}/${name}: ${created.status} ${created.text.slice(0, 300)}`);
@@ -45,7 +51,8 @@ export async function publishHelmChart(cp: ControlPlane, namespace: string, name
     ],
   };
   const patched = await cp.client.request<HelmChartObject>('PATCH', `${helmChartPath(namespace, name)}/status`, {
-    body: { status }, contentType: 'application/merge-patch+json',
+    body: { status },
+    contentType: 'application/merge-patch+json',
   });
   if (patched.status !== 200) throw new Error(`setting HelmChart ${namespace}/${name} status: ${patched.status} ${patched.text.slice(0, 300)}`);
   return patched.body;

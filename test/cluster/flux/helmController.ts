@@ -41,20 +41,35 @@ type Crd = { spec: { group: string; names: { plural: string } }; status?: { cond
 /** Server-side applies Flux's CRDs and waits until every one is Established. */
 export async function applyFluxCrds(cp: ControlPlane, timeoutMs = 60_000): Promise<string[]> {
   const crdDir = join(fluxDataDir(), 'crds');
-  const files = readdirSync(crdDir).filter((f) => f.endsWith('.yaml')).sort();
+  const files = readdirSync(crdDir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
   // Server-side apply: several of these CRDs exceed the last-applied annotation's size limit.
   const args = ['apply', '--server-side', '--force-conflicts', '--field-manager=teardown-guard-test'];
   for (const f of files) args.push('-f', join(crdDir, f));
   const r = await cp.kubectl(args);
   if (r.code !== 0) throw new Error(`applying Flux CRDs failed:\n${r.stdout}\n${r.stderr}`);
-  const names = files.map((f) => f.replace(/\.yaml$/, '').split('_').reverse().join('.'));
-  await waitFor('Flux CRDs established', timeoutMs, async () => {
-    const list = await cp.client.get<{ items: Crd[] }>('/apis/apiextensions.k8s.io/v1/customresourcedefinitions');
-    const established = new Set((list?.items ?? [])
-      .filter((c) => c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True'))
-      .map((c) => `${c.spec.names.plural}.${c.spec.group}`));
-    return names.every((n) => established.has(n)) ? true : undefined;
-  }, 200);
+  const names = files.map((f) =>
+    f
+      .replace(/\.yaml$/, '')
+      .split('_')
+      .reverse()
+      .join('.'),
+  );
+  await waitFor(
+    'Flux CRDs established',
+    timeoutMs,
+    async () => {
+      const list = await cp.client.get<{ items: Crd[] }>('/apis/apiextensions.k8s.io/v1/customresourcedefinitions');
+      const established = new Set(
+        (list?.items ?? [])
+          .filter((c) => c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True'))
+          .map((c) => `${c.spec.names.plural}.${c.spec.group}`),
+      );
+      return names.every((n) => established.has(n)) ? true : undefined;
+    },
+    200,
+  );
   return names;
 }
 
@@ -84,24 +99,31 @@ async function applyIdentity(cp: ControlPlane): Promise<void> {
 }
 
 async function serviceAccountToken(cp: ControlPlane): Promise<string> {
-  const r = await cp.client.request<{ status?: { token?: string }; message?: string }>('POST', `/api/v1/namespaces/${FLUX_NAMESPACE}/serviceaccounts/${HELM_CONTROLLER_SA}/token`, {
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 } },
-  });
+  const r = await cp.client.request<{ status?: { token?: string }; message?: string }>(
+    'POST',
+    `/api/v1/namespaces/${FLUX_NAMESPACE}/serviceaccounts/${HELM_CONTROLLER_SA}/token`,
+    {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 } },
+    },
+  );
   const token = r.body?.status?.token;
-  if (r.status !== 201 || !token) throw new Error(`TokenRequest ${FLUX_NAMESPACE}/${HELM_CONTROLLER_SA}: ${r.status} ${r.body?.message ?? r.text.slice(0, 200)}`);
+  if (r.status !== 201 || !token)
+    throw new Error(`TokenRequest ${FLUX_NAMESPACE}/${HELM_CONTROLLER_SA}: ${r.status} ${r.body?.message ?? r.text.slice(0, 200)}`);
   return token;
 }
 
 /** helm-controller's log says when its HelmRelease workers run (caches synced, watches started). */
 function workersStarted(logPath: string): boolean {
-  return readFileSync(logPath, 'utf8').split('\n').some((l) => {
-    if (!l.includes('Starting workers')) return false;
-    try {
-      return (JSON.parse(l) as { controller?: string }).controller === 'helmrelease';
-    } catch {
-      return false;
-    }
-  });
+  return readFileSync(logPath, 'utf8')
+    .split('\n')
+    .some((l) => {
+      if (!l.includes('Starting workers')) return false;
+      try {
+        return (JSON.parse(l) as { controller?: string }).controller === 'helmrelease';
+      } catch {
+        return false;
+      }
+    });
 }
 
 async function httpStatus(url: string): Promise<number> {
@@ -120,19 +142,22 @@ function stopWithCluster(cp: ControlPlane, d: Daemon, log: (line: string) => voi
       void d.stop(2000);
       return;
     }
-    void cp.client.request('GET', '/readyz', { timeoutMs: 2000 }).then(
-      (r) => {
-        unreachableSince = r.status === 200 ? undefined : (unreachableSince ?? Date.now());
-      },
-      () => {
-        unreachableSince ??= Date.now();
-      },
-    ).finally(() => {
-      if (unreachableSince !== undefined && Date.now() - unreachableSince > ORPHANED_AFTER_MS && d.isRunning()) {
-        log(`helm-controller: API server unreachable for ${ORPHANED_AFTER_MS / 1000}s, stopping it`);
-        void d.stop(2000);
-      }
-    });
+    void cp.client
+      .request('GET', '/readyz', { timeoutMs: 2000 })
+      .then(
+        (r) => {
+          unreachableSince = r.status === 200 ? undefined : (unreachableSince ?? Date.now());
+        },
+        () => {
+          unreachableSince ??= Date.now();
+        },
+      )
+      .finally(() => {
+        if (unreachableSince !== undefined && Date.now() - unreachableSince > ORPHANED_AFTER_MS && d.isRunning()) {
+          log(`helm-controller: API server unreachable for ${ORPHANED_AFTER_MS / 1000}s, stopping it`);
+          void d.stop(2000);
+        }
+      });
   }, 1000);
   timer.unref();
   return () => clearInterval(timer);
@@ -155,7 +180,9 @@ export async function startHelmController(cp: ControlPlane, o: StartHelmControll
   mkdirSync(join(dir, 'home'), { recursive: true });
   const kubeconfig = join(dir, 'kubeconfig');
   const user = `system:serviceaccount:${FLUX_NAMESPACE}:${HELM_CONTROLLER_SA}`;
-  writeFileSync(kubeconfig, kubeconfigYaml({ server: cp.server, caPem: cp.caPem, user, token: await serviceAccountToken(cp), namespace: FLUX_NAMESPACE }), { mode: 0o600 });
+  writeFileSync(kubeconfig, kubeconfigYaml({ server: cp.server, caPem: cp.caPem, user, token: await serviceAccountToken(cp), namespace: FLUX_NAMESPACE }), {
+    mode: 0o600,
+  });
   const [metricsPort, healthPort] = await Promise.all([freePort(), freePort()]);
   const t0 = Date.now();
   const daemon = startDaemon({
@@ -180,11 +207,16 @@ export async function startHelmController(cp: ControlPlane, o: StartHelmControll
   });
   const cancelWatch = stopWithCluster(cp, daemon, log);
   try {
-    await waitFor('helm-controller /readyz and its HelmRelease workers started', timeoutMs, async () => {
-      if (!daemon.isRunning()) throw new GiveUp(`helm-controller exited:\n${tail(daemon.logPath, 30)}`);
-      if ((await httpStatus(`http://127.0.0.1:${healthPort}/readyz`).catch(() => 0)) !== 200) return undefined;
-      return workersStarted(daemon.logPath) ? true : undefined;
-    }, 200);
+    await waitFor(
+      'helm-controller /readyz and its HelmRelease workers started',
+      timeoutMs,
+      async () => {
+        if (!daemon.isRunning()) throw new GiveUp(`helm-controller exited:\n${tail(daemon.logPath, 30)}`);
+        if ((await httpStatus(`http://127.0.0.1:${healthPort}/readyz`).catch(() => 0)) !== 200) return undefined;
+        return workersStarted(daemon.logPath) ? true : undefined;
+      },
+      200,
+    );
   } catch (e) {
     cancelWatch();
     await daemon.stop(2000);

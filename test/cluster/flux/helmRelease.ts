@@ -74,12 +74,17 @@ const terminalFailure = /InstallFailed|ArtifactFailed|UninstallFailed|InitFailed
 
 /** Waits until helm-controller marks the HelmRelease Ready for its current generation; gives up at once on a failure reason. */
 export async function waitHelmReleaseReady(cp: ControlPlane, namespace: string, name: string, timeoutMs: number): Promise<HelmReleaseObject> {
-  return waitFor(`HelmRelease ${namespace}/${name} Ready`, timeoutMs, async () => {
-    const o = await getHelmRelease(cp, namespace, name);
-    const ready = o?.status?.conditions?.find((c) => c.type === 'Ready');
-    if (ready?.status === 'False' && terminalFailure.test(ready.reason ?? '')) throw new GiveUp(describeHelmRelease(o));
-    return o && ready?.status === 'True' && o.status?.observedGeneration === o.metadata.generation ? o : undefined;
-  }, 250).catch((e: unknown) => {
+  return waitFor(
+    `HelmRelease ${namespace}/${name} Ready`,
+    timeoutMs,
+    async () => {
+      const o = await getHelmRelease(cp, namespace, name);
+      const ready = o?.status?.conditions?.find((c) => c.type === 'Ready');
+      if (ready?.status === 'False' && terminalFailure.test(ready.reason ?? '')) throw new GiveUp(describeHelmRelease(o));
+      return o && ready?.status === 'True' && o.status?.observedGeneration === o.metadata.generation ? o : undefined;
+    },
+    250,
+  ).catch((e: unknown) => {
     if (e instanceof GiveUp) throw e;
     return getHelmRelease(cp, namespace, name).then((o) => {
       throw new Error(`${e instanceof Error ? e.message : String(e)}; last: ${describeHelmRelease(o)}`);
@@ -95,10 +100,15 @@ export async function deleteHelmReleaseAndWait(cp: ControlPlane, namespace: stri
   const r = await cp.kubectl(['delete', 'helmrelease', name, '-n', namespace, '--wait=false']);
   if (r.code !== 0) throw new Error(`kubectl delete helmrelease ${name} -n ${namespace}: ${r.stdout}${r.stderr}`);
   let last: HelmReleaseObject | undefined;
-  await waitFor(`HelmRelease ${namespace}/${name} gone`, timeoutMs, async () => {
-    last = await getHelmRelease(cp, namespace, name);
-    return last ? undefined : true;
-  }, 250).catch((e: unknown) => {
+  await waitFor(
+    `HelmRelease ${namespace}/${name} gone`,
+    timeoutMs,
+    async () => {
+      last = await getHelmRelease(cp, namespace, name);
+      return last ? undefined : true;
+    },
+    250,
+  ).catch((e: unknown) => {
     throw new Error(`${e instanceof Error ? e.message : String(e)}; last: ${describeHelmRelease(last)}`);
   });
 }

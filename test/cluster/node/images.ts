@@ -84,12 +84,27 @@ export async function buildGuardImage(o: GuardImageOptions): Promise<GuardImage>
     }
     const tag = `dev-${Date.now().toString(36)}`;
     const ref = `localhost/teardown-guard:${tag}`;
-    const bud = await run('buildah', [
-      ...store, 'bud', '--isolation', 'chroot', '--pull-never', '--layers=false',
-      '--build-arg', `BUILD_IMAGE=oci-archive:${buildBaseArchive().path}`,
-      '--build-arg', `RUNTIME_IMAGE=oci-archive:${runtimeBaseArchive().path}`,
-      '-t', ref, '-f', join(context, 'Dockerfile'), context,
-    ], { env, timeoutMs: o.timeoutMs ?? 600_000 });
+    const bud = await run(
+      'buildah',
+      [
+        ...store,
+        'bud',
+        '--isolation',
+        'chroot',
+        '--pull-never',
+        '--layers=false',
+        '--build-arg',
+        `BUILD_IMAGE=oci-archive:${buildBaseArchive().path}`,
+        '--build-arg',
+        `RUNTIME_IMAGE=oci-archive:${runtimeBaseArchive().path}`,
+        '-t',
+        ref,
+        '-f',
+        join(context, 'Dockerfile'),
+        context,
+      ],
+      { env, timeoutMs: o.timeoutMs ?? 600_000 },
+    );
     if (bud.code !== 0) throw new Error(`buildah bud failed (${bud.code}):\n${bud.stdout.slice(-4000)}\n${bud.stderr.slice(-4000)}`);
     const path = join(o.outDir, `teardown-guard-${tag}.tar`);
     await runOk('buildah', [...store, 'push', '--quiet', ref, `oci-archive:${path}:${ref}`], { env, timeoutMs: 300_000 });

@@ -34,7 +34,11 @@ const certsDir = (workDir: string) => join(workDir, 'certs');
 
 /** certs/generate.sh into the copy's overlay inputs; keeps an existing CA (manifests/overlays/self-signed). */
 async function generateCerts(workDir: string): Promise<void> {
-  await runOk('bash', [join(repoRoot, 'certs', 'generate.sh'), '--out', certsDir(workDir), '--kustomize-dir', generatedDir(workDir), '--days', '2', '--ca-days', '2'], { timeoutMs: 60_000 });
+  await runOk(
+    'bash',
+    [join(repoRoot, 'certs', 'generate.sh'), '--out', certsDir(workDir), '--kustomize-dir', generatedDir(workDir), '--days', '2', '--ca-days', '2'],
+    { timeoutMs: 60_000 },
+  );
 }
 
 /** The copy's manifests/base/config.yaml: what the ConfigMap generator turns into the guard's config. */
@@ -52,16 +56,25 @@ export async function prepareGuardOverlay(workDir: string, imageRef: string, edi
   await generateCerts(workDir);
   const overlayDir = join(manifests, 'overlays', 'node-image');
   mkdirSync(overlayDir, { recursive: true });
-  writeFileSync(join(overlayDir, 'kustomization.yaml'), stringify({
-    apiVersion: 'kustomize.config.k8s.io/v1beta1',
-    kind: 'Kustomization',
-    resources: ['../self-signed'],
-    images: [{ name: 'teardown-guard', ...splitRef(imageRef) }],
-  }));
+  writeFileSync(
+    join(overlayDir, 'kustomization.yaml'),
+    stringify({
+      apiVersion: 'kustomize.config.k8s.io/v1beta1',
+      kind: 'Kustomization',
+      resources: ['../self-signed'],
+      images: [{ name: 'teardown-guard', ...splitRef(imageRef) }],
+    }),
+  );
   return overlayDir;
 }
 
-export async function installGuard(cp: ControlPlane, workDir: string, imageRef: string, timeoutMs = 180_000, editConfig?: (configYaml: string) => string): Promise<InstalledGuard> {
+export async function installGuard(
+  cp: ControlPlane,
+  workDir: string,
+  imageRef: string,
+  timeoutMs = 180_000,
+  editConfig?: (configYaml: string) => string,
+): Promise<InstalledGuard> {
   const overlayDir = await prepareGuardOverlay(workDir, imageRef, editConfig);
   const installMs = await applyAndRollOut(cp, overlayDir, timeoutMs);
   return { overlayDir, certsDir: certsDir(workDir), installMs };
@@ -72,7 +85,9 @@ export async function applyAndRollOut(cp: ControlPlane, overlayDir: string, time
   const t0 = Date.now();
   const apply = await cp.kubectl(['apply', '-k', overlayDir]);
   if (apply.code !== 0) throw new Error(`kubectl apply -k failed:\n${apply.stdout}\n${apply.stderr}`);
-  const status = await cp.kubectl(['-n', GUARD_NAMESPACE, 'rollout', 'status', `deploy/${GUARD_DEPLOYMENT}`, `--timeout=${Math.round(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 10_000 });
+  const status = await cp.kubectl(['-n', GUARD_NAMESPACE, 'rollout', 'status', `deploy/${GUARD_DEPLOYMENT}`, `--timeout=${Math.round(timeoutMs / 1000)}s`], {
+    timeoutMs: timeoutMs + 10_000,
+  });
   if (status.code !== 0) throw new Error(`rollout status failed:\n${status.stdout}\n${status.stderr}`);
   return Date.now() - t0;
 }

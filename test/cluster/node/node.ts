@@ -123,16 +123,26 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
 function cniConflist(d: NodePaths): string {
   const n = NODE_NET;
-  return JSON.stringify({
-    cniVersion: '0.4.0',
-    name: n.cniNetwork,
-    plugins: [{
-      type: 'bridge', bridge: n.bridge, isGateway: true, ipMasq: false, hairpinMode: true,
-      // Pods get a route to the Service range only (the DNAT of the API server's Service IP),
-      // no default route: nothing from a Pod leaves the machine.
-      ipam: { type: 'host-local', ranges: [[{ subnet: n.podSubnet, gateway: n.podGateway }]], routes: [{ dst: n.serviceRange }], dataDir: d.cniIpamDir },
-    }],
-  }, null, 2);
+  return JSON.stringify(
+    {
+      cniVersion: '0.4.0',
+      name: n.cniNetwork,
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: n.bridge,
+          isGateway: true,
+          ipMasq: false,
+          hairpinMode: true,
+          // Pods get a route to the Service range only (the DNAT of the API server's Service IP),
+          // no default route: nothing from a Pod leaves the machine.
+          ipam: { type: 'host-local', ranges: [[{ subnet: n.podSubnet, gateway: n.podGateway }]], routes: [{ dst: n.serviceRange }], dataDir: d.cniIpamDir },
+        },
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 function kubeletConfig(d: NodePaths, o: NodeStartOptions, ports: { kubelet: number; healthz: number }): string {
@@ -202,8 +212,14 @@ function nodePaths(clusterDir: string): NodePaths {
   };
 }
 
-interface NodeCondition { type: string; status: string }
-interface NodeObject { spec?: { taints?: unknown[] }; status?: { conditions?: NodeCondition[] } }
+interface NodeCondition {
+  type: string;
+  status: string;
+}
+interface NodeObject {
+  spec?: { taints?: unknown[] };
+  status?: { conditions?: NodeCondition[] };
+}
 
 type Ctr = (args: string[], timeoutMs?: number) => Promise<RunResult>;
 
@@ -211,12 +227,23 @@ async function startContainerd(d: NodePaths, o: NodeStartOptions, ctr: Ctr): Pro
   // The CNI config must be there before containerd starts (it reads it once at start-up here).
   writeFileSync(join(d.cniConfDir, '10-tg-node.conflist'), cniConflist(d));
   writeFileSync(join(d.root, 'containerd.toml'), containerdConfig(d, pauseImageArchive().ref));
-  const containerd = startDaemon({ name: 'containerd', cmd: 'containerd', args: ['--config', join(d.root, 'containerd.toml')], logDir: o.logsDir, groupsFile: o.groupsFile });
-  await waitFor('containerd', o.timeoutMs, async () => {
-    if (!containerd.isRunning()) throw new GiveUp('containerd exited');
-    if (!existsSync(d.containerdSocket)) return undefined;
-    return (await ctr(['version'], 5000)).code === 0 ? true : undefined;
-  }, 100).catch(async (e: unknown) => {
+  const containerd = startDaemon({
+    name: 'containerd',
+    cmd: 'containerd',
+    args: ['--config', join(d.root, 'containerd.toml')],
+    logDir: o.logsDir,
+    groupsFile: o.groupsFile,
+  });
+  await waitFor(
+    'containerd',
+    o.timeoutMs,
+    async () => {
+      if (!containerd.isRunning()) throw new GiveUp('containerd exited');
+      if (!existsSync(d.containerdSocket)) return undefined;
+      return (await ctr(['version'], 5000)).code === 0 ? true : undefined;
+    },
+    100,
+  ).catch(async (e: unknown) => {
     await containerd.stop(5000);
     throw e;
   });
@@ -232,11 +259,18 @@ async function startKubelet(d: NodePaths, o: NodeStartOptions): Promise<Daemon> 
   writeFileSync(kubeconfig, kubeconfigFor(o, `system:node:${NODE_NAME}`, o.pki.kubelet), { mode: 0o600 });
   writeFileSync(join(d.root, 'kubelet.yaml'), kubeletConfig(d, o, { kubelet: kubeletPort, healthz: healthzPort }));
   return startDaemon({
-    name: 'kubelet', cmd: binPath('kubelet'), logDir: o.logsDir, groupsFile: o.groupsFile,
+    name: 'kubelet',
+    cmd: binPath('kubelet'),
+    logDir: o.logsDir,
+    groupsFile: o.groupsFile,
     args: [
-      `--config=${join(d.root, 'kubelet.yaml')}`, `--kubeconfig=${kubeconfig}`,
-      `--root-dir=${d.kubeletRoot}`, `--cert-dir=${join(d.kubeletRoot, 'pki')}`,
-      `--hostname-override=${NODE_NAME}`, `--node-ip=${NODE_NET.nodeIP}`, '--v=1',
+      `--config=${join(d.root, 'kubelet.yaml')}`,
+      `--kubeconfig=${kubeconfig}`,
+      `--root-dir=${d.kubeletRoot}`,
+      `--cert-dir=${join(d.kubeletRoot, 'pki')}`,
+      `--hostname-override=${NODE_NAME}`,
+      `--node-ip=${NODE_NET.nodeIP}`,
+      '--v=1',
     ],
   });
 }
@@ -246,23 +280,36 @@ async function startScheduler(d: NodePaths, o: NodeStartOptions): Promise<Daemon
   const kubeconfig = join(d.root, 'kube-scheduler.kubeconfig');
   writeFileSync(kubeconfig, kubeconfigFor(o, 'system:kube-scheduler', o.pki.scheduler), { mode: 0o600 });
   return startDaemon({
-    name: 'kube-scheduler', cmd: binPath('kube-scheduler'), logDir: o.logsDir, groupsFile: o.groupsFile,
+    name: 'kube-scheduler',
+    cmd: binPath('kube-scheduler'),
+    logDir: o.logsDir,
+    groupsFile: o.groupsFile,
     args: [
-      `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
-      '--bind-address=127.0.0.1', `--secure-port=${port}`, `--cert-dir=${join(d.root, 'scheduler-certs')}`,
-      '--leader-elect=false', '--profiling=false',
+      `--kubeconfig=${kubeconfig}`,
+      `--authentication-kubeconfig=${kubeconfig}`,
+      `--authorization-kubeconfig=${kubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${port}`,
+      `--cert-dir=${join(d.root, 'scheduler-certs')}`,
+      '--leader-elect=false',
+      '--profiling=false',
     ],
   });
 }
 
 /** Ready, and the not-ready taint lifted by the node-lifecycle controller (else nothing schedules). */
 function waitNodeReady(o: NodeStartOptions, daemons: Daemon[]): Promise<true> {
-  return waitFor(`node ${NODE_NAME} Ready and untainted`, o.timeoutMs, async () => {
-    for (const dm of daemons) if (!dm.isRunning()) throw new GiveUp(`${dm.name} exited`);
-    const n = await o.client.get<NodeObject>(`/api/v1/nodes/${NODE_NAME}`);
-    const ready = n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-    return ready && !(n?.spec?.taints?.length) ? true : undefined;
-  }, 200);
+  return waitFor(
+    `node ${NODE_NAME} Ready and untainted`,
+    o.timeoutMs,
+    async () => {
+      for (const dm of daemons) if (!dm.isRunning()) throw new GiveUp(`${dm.name} exited`);
+      const n = await o.client.get<NodeObject>(`/api/v1/nodes/${NODE_NAME}`);
+      const ready = n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      return ready && !n?.spec?.taints?.length ? true : undefined;
+    },
+    200,
+  );
 }
 
 export async function startNode(o: NodeStartOptions): Promise<KubeNode> {
@@ -273,7 +320,11 @@ export async function startNode(o: NodeStartOptions): Promise<KubeNode> {
   }
   // The undo script exists before the first change.
   writeRestoreScript(o.lock.restoreScript, {
-    snapshot: snapshotHost(), nodeDir: d.root, containerdSocket: d.containerdSocket, podLogsDir: d.podLogsDir, lockDir: o.lock.dir,
+    snapshot: snapshotHost(),
+    nodeDir: d.root,
+    containerdSocket: d.containerdSocket,
+    podLogsDir: d.podLogsDir,
+    lockDir: o.lock.dir,
   });
   const daemons: Daemon[] = [];
   let stopped = false;
