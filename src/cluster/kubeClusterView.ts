@@ -115,6 +115,189 @@ function guardCacheName(resource: Pick<ResourceType, 'group' | 'resource'>): str
 
 const UNINSTALLING_KEY = 'status uninstalling';
 
+/** The caches of one view (see the file header), by role, and all of them by name. */
+interface ViewCaches {
+  all: Map<string, MetadataInformer<CachedObject>>;
+  namespaces: MetadataInformer<KubeObject>;
+  helmSecrets: MetadataInformer<PartialObjectMetadata>;
+  helmConfigMaps: MetadataInformer<PartialObjectMetadata>;
+  bindings: MetadataInformer<KubeObject>;
+  roles: MetadataInformer<PartialObjectMetadata>;
+  /** One per guarded resource type, keyed by group/resource: every version shows the same objects. */
+  guarded: Map<string, MetadataInformer<PartialObjectMetadata>>;
+  /** One per distinct controller selector, keyed by its canonical spelling. */
+  deployments: Map<string, MetadataInformer<KubeObject>>;
+}
+
+type SharedInformerOptions = Pick<
+  InformerOptions,
+  'client' | 'logger' | 'backoff' | 'watchTimeoutSeconds' | 'pageSize' | 'notServedRetryMs' | 'healthyWatchMs'
+>;
+
+function createViewCaches(common: SharedInformerOptions, finalizerGuards: readonly FinalizerGuard[]): ViewCaches {
+  const all = new Map<string, MetadataInformer<CachedObject>>();
+  const register = <T extends CachedObject>(informer: MetadataInformer<T>): MetadataInformer<T> => {
+    all.set(informer.name, informer as unknown as MetadataInformer<CachedObject>);
+    return informer;
+  };
+  const core = (resource: string) => ({ group: '', version: 'v1', resource });
+  const rbac = (resource: string) => ({ group: 'rbac.authorization.k8s.io', version: 'v1', resource });
+  const caches: ViewCaches = {
+    all,
+    namespaces: register(createInformer({ ...common, name: 'namespaces', resource: core('namespaces'), full: true })),
+    helmSecrets: register(createInformer({ ...common, name: 'helm-secrets', resource: core('secrets'), labelSelector: HELM_RECORD_SELECTOR })),
+    helmConfigMaps: register(createInformer({ ...common, name: 'helm-configmaps', resource: core('configmaps'), labelSelector: HELM_RECORD_SELECTOR })),
+    bindings: register(createInformer({ ...common, name: 'clusterrolebindings', resource: rbac('clusterrolebindings'), full: true })),
+    roles: register(createInformer({ ...common, name: 'clusterroles', resource: rbac('clusterroles') })),
+    guarded: new Map(),
+    deployments: new Map(),
+  };
+  for (const guard of finalizerGuards) {
+    const name = guardCacheName(guard.resource);
+    if (!caches.guarded.has(name)) {
+      const { group, version, resource } = guard.resource;
+      caches.guarded.set(name, register(createInformer({ ...common, name, resource: { group, version, resource } })));
+    }
+    const labelSelector = canonicalLabelSelector(guard.controller.deploymentSelector);
+    if (!caches.deployments.has(labelSelector)) {
+      const resource = { group: 'apps', version: 'v1', resource: 'deployments' };
+      caches.deployments.set(
+        labelSelector,
+        register(createInformer({ ...common, name: `deployments[${labelSelector}]`, resource, labelSelector, full: true })),
+      );
+    }
+  }
+  return caches;
+}
+
+/**
+ * Release records by release name, across both storage drivers; those saying `uninstalling` also
+ * under one key that no release name can be (label values cannot contain a space).
+ */
+function indexReleaseRecords(caches: ViewCaches): ObjectIndex<ReleaseRecordMeta> {
+  const records = new ObjectIndex<ReleaseRecordMeta>((r) => [r.release, ...(r.status === 'uninstalling' ? [UNINSTALLING_KEY] : [])]);
+  const follow =
+    (storage: 'Secret' | 'ConfigMap') =>
+    (change: InformerChange<PartialObjectMetadata>): void => {
+      const { name, namespace } = change.object.metadata;
+      if (!name) return;
+      const key = `${storage}:${objectKey(namespace, name)}`;
+      const record = change.type === 'deleted' ? undefined : releaseRecordFromMeta(storage, change.object);
+      if (record) records.set(key, record);
+      else records.delete(key);
+    };
+  caches.helmSecrets.on('change', follow('Secret'));
+  caches.helmConfigMaps.on('change', follow('ConfigMap'));
+  return records;
+}
+
+function indexBindingsBySubject(caches: ViewCaches): ObjectIndex<KubeObject> {
+  const bySubject = new ObjectIndex<KubeObject>(subjectsOf);
+  caches.bindings.on('change', (change) => {
+    const name = change.object.metadata?.name;
+    if (!name) return;
+    if (change.type === 'deleted') bySubject.delete(name);
+    else bySubject.set(name, change.object);
+  });
+  return bySubject;
+}
+
+function requireSynced(...informers: Array<Pick<MetadataInformer<CachedObject>, 'name' | 'hasSynced' | 'status'>>): void {
+  for (const informer of informers) {
+    if (!informer.hasSynced()) {
+      const { lastError } = informer.status();
+      throw new UndecidedError('cache-unsynced', `cluster cache "${informer.name}" has not synced yet${lastError ? ` (${lastError})` : ''}`);
+    }
+  }
+}
+
+type CacheReads = Pick<
+  ClusterView,
+  'getNamespace' | 'listObjectMeta' | 'listDeployments' | 'clusterRoleBindingsFor' | 'clusterRoleExists' | 'releaseRecords' | 'uninstallingRecords'
+>;
+
+/** The hot path: answers from the caches only, undecided while the cache asked is not synced. */
+function cacheReads(caches: ViewCaches): CacheReads {
+  const records = indexReleaseRecords(caches);
+  const bindingsBySubject = indexBindingsBySubject(caches);
+  const { namespaces, helmSecrets, helmConfigMaps } = caches;
+  return {
+    getNamespace(name): NamespaceState | undefined {
+      requireSynced(namespaces);
+      const ns = namespaces.get(undefined, name);
+      if (!ns) return undefined;
+      const state: NamespaceState = { name, labels: { ...ns.metadata?.labels } };
+      if (ns.metadata?.deletionTimestamp) state.deletionTimestamp = ns.metadata.deletionTimestamp;
+      const phase = (ns['status'] as { phase?: unknown } | undefined)?.phase;
+      if (typeof phase === 'string') state.phase = phase;
+      return state;
+    },
+
+    listObjectMeta(type, namespace) {
+      const informer = caches.guarded.get(guardCacheName(type));
+      if (!informer) throw new UndecidedError('internal', `resource ${guardCacheName(type)} is not watched (not in the finalizer registry)`);
+      requireSynced(informer);
+      return informer.list(namespace);
+    },
+
+    listDeployments(labelSelector) {
+      let informer: MetadataInformer<KubeObject> | undefined;
+      try {
+        informer = caches.deployments.get(canonicalLabelSelector(labelSelector));
+      } catch (err) {
+        throw new UndecidedError('internal', `invalid Deployment selector "${labelSelector}": ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (!informer) throw new UndecidedError('internal', `Deployments matching "${labelSelector}" are not watched (no finalizer guard uses that selector)`);
+      requireSynced(informer);
+      return informer.list();
+    },
+
+    clusterRoleBindingsFor(serviceAccountNamespace, serviceAccountName) {
+      requireSynced(caches.bindings);
+      return bindingsBySubject.get(serviceAccountKey(serviceAccountNamespace, serviceAccountName));
+    },
+
+    clusterRoleExists(name) {
+      requireSynced(caches.roles);
+      return caches.roles.get(undefined, name) !== undefined;
+    },
+
+    releaseRecords(release) {
+      requireSynced(helmSecrets, helmConfigMaps);
+      return sortReleaseRecords(records.get(release).filter((r) => r.release === release));
+    },
+
+    uninstallingRecords() {
+      requireSynced(helmSecrets, helmConfigMaps);
+      return sortReleaseRecords(records.get(UNINSTALLING_KEY));
+    },
+  };
+}
+
+type LiveReads = Pick<ClusterView, 'liveReleaseRecords' | 'liveDeployment' | 'liveObjectsState' | 'liveObjects' | 'liveReleaseRecord'>;
+
+/** The rare path: bounded reads from the API server, within one review's deadline when given. */
+function liveReads(live: LiveReader, deadline?: Parameters<ClusterView['withDeadline']>[0]): LiveReads {
+  return {
+    liveReleaseRecords: (release) => live.releaseRecords(release, deadline),
+    liveDeployment: (namespace, name) => live.deployment(namespace, name, deadline),
+    liveObjectsState: (refs: ObjectRef[]) => live.objectsState(refs, deadline),
+    liveObjects: (refs: ObjectRef[]) => live.objects(refs, deadline),
+    liveReleaseRecord: (record) => live.releaseRecord(record, deadline),
+  };
+}
+
+function sumCounters(all: ViewCaches['all'], live: LiveReader, discovery: Discovery): ClusterViewCounters {
+  const totals = { events: 0, relists: 0, reconnects: 0, expired: 0, failures: 0 };
+  const perCache: ClusterViewCounters['perCache'] = {};
+  for (const informer of all.values()) {
+    const { counters, count } = informer.status();
+    perCache[informer.name] = { ...counters, objects: count };
+    for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += counters[k];
+  }
+  return { ...totals, perCache, live: live.stats(), discoveryRefreshes: discovery.status().refreshes };
+}
+
 export function createKubeClusterView(options: KubeClusterViewOptions): KubeClusterView {
   const logger = options.logger ?? SILENT_LOGGER;
   const client: KubeHttpClient = createKubeHttpClient(options.kubeConfig);
@@ -125,91 +308,8 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     timeoutMs: options.liveTimeoutMs ?? 2000,
     concurrency: options.liveConcurrency ?? 8,
   });
-  const common = { client, logger, ...options.informer };
-  const all = new Map<string, MetadataInformer<CachedObject>>();
-  const register = <T extends CachedObject>(informer: MetadataInformer<T>): MetadataInformer<T> => {
-    all.set(informer.name, informer as unknown as MetadataInformer<CachedObject>);
-    return informer;
-  };
-
-  const namespaces = register(createInformer({ ...common, name: 'namespaces', resource: { group: '', version: 'v1', resource: 'namespaces' }, full: true }));
-  const helmSecrets = register(
-    createInformer({ ...common, name: 'helm-secrets', resource: { group: '', version: 'v1', resource: 'secrets' }, labelSelector: HELM_RECORD_SELECTOR }),
-  );
-  const helmConfigMaps = register(
-    createInformer({ ...common, name: 'helm-configmaps', resource: { group: '', version: 'v1', resource: 'configmaps' }, labelSelector: HELM_RECORD_SELECTOR }),
-  );
-  const bindings = register(
-    createInformer({
-      ...common,
-      name: 'clusterrolebindings',
-      resource: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterrolebindings' },
-      full: true,
-    }),
-  );
-  const roles = register(
-    createInformer({ ...common, name: 'clusterroles', resource: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles' } }),
-  );
-
-  // One cache per guarded resource type (keyed by group/resource: every version shows the same objects).
-  const guarded = new Map<string, MetadataInformer<PartialObjectMetadata>>();
-  // One cache per distinct controller selector, keyed by its canonical spelling.
-  const deployments = new Map<string, MetadataInformer<KubeObject>>();
-  for (const guard of options.finalizerGuards) {
-    const name = guardCacheName(guard.resource);
-    if (!guarded.has(name)) {
-      const { group, version, resource } = guard.resource;
-      guarded.set(name, register(createInformer({ ...common, name, resource: { group, version, resource } })));
-    }
-    const selector = canonicalLabelSelector(guard.controller.deploymentSelector);
-    if (!deployments.has(selector)) {
-      deployments.set(
-        selector,
-        register(
-          createInformer({
-            ...common,
-            name: `deployments[${selector}]`,
-            resource: { group: 'apps', version: 'v1', resource: 'deployments' },
-            labelSelector: selector,
-            full: true,
-          }),
-        ),
-      );
-    }
-  }
-
-  // Release records by release name, across both storage drivers; those saying `uninstalling` also
-  // under one key that no release name can be (label values cannot contain a space).
-  const records = new ObjectIndex<ReleaseRecordMeta>((r) => [r.release, ...(r.status === 'uninstalling' ? [UNINSTALLING_KEY] : [])]);
-  const followRecords =
-    (storage: 'Secret' | 'ConfigMap') =>
-    (change: InformerChange<PartialObjectMetadata>): void => {
-      const { name, namespace } = change.object.metadata;
-      if (!name) return;
-      const key = `${storage}:${objectKey(namespace, name)}`;
-      const record = change.type === 'deleted' ? undefined : releaseRecordFromMeta(storage, change.object);
-      if (record) records.set(key, record);
-      else records.delete(key);
-    };
-  helmSecrets.on('change', followRecords('Secret'));
-  helmConfigMaps.on('change', followRecords('ConfigMap'));
-
-  const bindingsBySubject = new ObjectIndex<KubeObject>(subjectsOf);
-  bindings.on('change', (change) => {
-    const name = change.object.metadata?.name;
-    if (!name) return;
-    if (change.type === 'deleted') bindingsBySubject.delete(name);
-    else bindingsBySubject.set(name, change.object);
-  });
-
-  function requireSynced(...informers: Array<Pick<MetadataInformer<CachedObject>, 'name' | 'hasSynced' | 'status'>>): void {
-    for (const informer of informers) {
-      if (!informer.hasSynced()) {
-        const { lastError } = informer.status();
-        throw new UndecidedError('cache-unsynced', `cluster cache "${informer.name}" has not synced yet${lastError ? ` (${lastError})` : ''}`);
-      }
-    }
-  }
+  const caches = createViewCaches({ client, logger, ...options.informer }, options.finalizerGuards);
+  const { all } = caches;
 
   let stopController: AbortController | undefined;
   let stopped = false;
@@ -260,72 +360,9 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
       return discovery.isLoaded() && [...all.values()].every((informer) => informer.hasSynced());
     },
 
-    getNamespace(name): NamespaceState | undefined {
-      requireSynced(namespaces);
-      const ns = namespaces.get(undefined, name);
-      if (!ns) return undefined;
-      const state: NamespaceState = { name, labels: { ...ns.metadata?.labels } };
-      if (ns.metadata?.deletionTimestamp) state.deletionTimestamp = ns.metadata.deletionTimestamp;
-      const phase = (ns['status'] as { phase?: unknown } | undefined)?.phase;
-      if (typeof phase === 'string') state.phase = phase;
-      return state;
-    },
-
-    listObjectMeta(type, namespace) {
-      const informer = guarded.get(guardCacheName(type));
-      if (!informer) throw new UndecidedError('internal', `resource ${guardCacheName(type)} is not watched (not in the finalizer registry)`);
-      requireSynced(informer);
-      return informer.list(namespace);
-    },
-
-    listDeployments(labelSelector) {
-      let informer: MetadataInformer<KubeObject> | undefined;
-      try {
-        informer = deployments.get(canonicalLabelSelector(labelSelector));
-      } catch (err) {
-        throw new UndecidedError('internal', `invalid Deployment selector "${labelSelector}": ${err instanceof Error ? err.message : String(err)}`);
-      }
-      if (!informer) throw new UndecidedError('internal', `Deployments matching "${labelSelector}" are not watched (no finalizer guard uses that selector)`);
-      requireSynced(informer);
-      return informer.list();
-    },
-
-    clusterRoleBindingsFor(serviceAccountNamespace, serviceAccountName) {
-      requireSynced(bindings);
-      return bindingsBySubject.get(serviceAccountKey(serviceAccountNamespace, serviceAccountName));
-    },
-
-    clusterRoleExists(name) {
-      requireSynced(roles);
-      return roles.get(undefined, name) !== undefined;
-    },
-
-    releaseRecords(release) {
-      requireSynced(helmSecrets, helmConfigMaps);
-      return sortReleaseRecords(records.get(release).filter((r) => r.release === release));
-    },
-
-    uninstallingRecords() {
-      requireSynced(helmSecrets, helmConfigMaps);
-      return sortReleaseRecords(records.get(UNINSTALLING_KEY));
-    },
-
-    liveReleaseRecords: (release) => live.releaseRecords(release),
-    liveDeployment: (namespace, name) => live.deployment(namespace, name),
-    liveObjectsState: (refs: ObjectRef[]) => live.objectsState(refs),
-    liveObjects: (refs: ObjectRef[]) => live.objects(refs),
-    liveReleaseRecord: (record) => live.releaseRecord(record),
-
-    withDeadline(deadline) {
-      return {
-        ...view,
-        liveReleaseRecords: (release) => live.releaseRecords(release, deadline),
-        liveDeployment: (namespace, name) => live.deployment(namespace, name, deadline),
-        liveObjectsState: (refs: ObjectRef[]) => live.objectsState(refs, deadline),
-        liveObjects: (refs: ObjectRef[]) => live.objects(refs, deadline),
-        liveReleaseRecord: (record) => live.releaseRecord(record, deadline),
-      };
-    },
+    ...cacheReads(caches),
+    ...liveReads(live),
+    withDeadline: (deadline) => ({ ...view, ...liveReads(live, deadline) }),
 
     isNamespaced(apiVersion, kind) {
       if (!discovery.isLoaded()) throw new UndecidedError('cache-unsynced', 'API discovery has not loaded yet');
@@ -337,31 +374,17 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     },
 
     readiness() {
-      const caches = [...all.values()].map((informer) => informer.status());
+      const statuses = [...all.values()].map((informer) => informer.status());
       const synced = view.isSynced();
       return {
         synced,
-        current: synced && caches.every((c) => c.failingSinceMs === undefined),
+        current: synced && statuses.every((c) => c.failingSinceMs === undefined),
         discovery: discovery.status(),
-        caches,
+        caches: statuses,
       };
     },
 
-    counters() {
-      const totals = { events: 0, relists: 0, reconnects: 0, expired: 0, failures: 0 };
-      const perCache: ClusterViewCounters['perCache'] = {};
-      for (const informer of all.values()) {
-        const { counters, count } = informer.status();
-        perCache[informer.name] = { ...counters, objects: count };
-        totals.events += counters.events;
-        totals.relists += counters.relists;
-        totals.reconnects += counters.reconnects;
-        totals.expired += counters.expired;
-        totals.failures += counters.failures;
-      }
-      return { ...totals, perCache, live: live.stats(), discoveryRefreshes: discovery.status().refreshes };
-    },
-
+    counters: () => sumCounters(all, live, discovery),
     caches: () => all,
   };
   return view;
