@@ -92,6 +92,9 @@ describe('logger', () => {
     ]);
     logDecision(c.logger, { ...d, verdict: 'allow', uid: 'u-2' });
     expect(c.lines()[1]).toMatchObject({ level: 'info', uid: 'u-2', verdict: 'allow' });
+    expect(c.lines()[1]).not.toHaveProperty('undecidedKind');
+    logDecision(c.logger, { ...d, verdict: 'undecided', uid: 'u-3', reason: 'cluster cache "namespaces" has not synced yet', undecidedKind: 'cache-unsynced' });
+    expect(c.lines()[2]).toMatchObject({ level: 'warn', uid: 'u-3', verdict: 'undecided', undecidedKind: 'cache-unsynced' });
   });
   it("writes only the scalar decision fields (decision lines skip the scrub), at the logger's level", () => {
     const c = collector('warn');

@@ -145,6 +145,8 @@ export interface DecisionLine {
   latencyMs: number;
   dryRun: boolean;
   reason?: string;
+  /** When undecided: why (cache-unsynced, timeout, forbidden, lookup-failed, decode, internal), the metric's label. */
+  undecidedKind?: string;
 }
 
 export function decisionLine(d: Decision): DecisionLine {
@@ -160,6 +162,7 @@ export function decisionLine(d: Decision): DecisionLine {
     dryRun: d.dryRun,
   };
   if (d.reason !== undefined) line.reason = d.reason;
+  if (d.undecidedKind !== undefined) line.undecidedKind = d.undecidedKind;
   return line;
 }
 
