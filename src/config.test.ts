@@ -53,7 +53,11 @@ describe('defaults', () => {
     expect(config.tls).toEqual({ certFile: CERT, keyFile: KEY, pollIntervalMs: 10_000 });
     expect(config.kubeconfig).toBeUndefined();
     expect(config.guardNamespace).toBe('teardown-guard');
-    expect(config.policies).toEqual({ 'olm-orphaned-finalizers': { mode: 'enforce' }, 'helm-uninstall-namespace': { mode: 'warn' } });
+    expect(config.policies).toEqual({
+      'olm-orphaned-finalizers': { mode: 'enforce' },
+      'helm-uninstall-namespace': { mode: 'warn' },
+      'inferred-finalizers': { mode: 'warn' },
+    });
     expect(config.undecided).toBe('allow');
     expect(config.liveLookup).toEqual({ timeoutMs: 1500, concurrency: 8 });
     expect(config.exemptNamespaces).toEqual(['kube-system', 'teardown-guard']);
@@ -78,7 +82,7 @@ describe('defaults', () => {
     expect(config.exemptUsers).toContain('system:serviceaccount:ops:janitor');
     const settings = policySettings(config);
     expect(settings.finalizerGuards.map((g) => g.finalizer)).toEqual([CSV_CLEANUP_FINALIZER]);
-    expect(policyModes(config)).toEqual({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+    expect(policyModes(config)).toEqual({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn', 'inferred-finalizers': 'warn' });
   });
 });
 

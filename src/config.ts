@@ -181,6 +181,7 @@ const SCHEMA = obj({
   policies: obj({
     'olm-orphaned-finalizers': policyMode('olm-orphaned-finalizers', 'enforce'),
     'helm-uninstall-namespace': policyMode('helm-uninstall-namespace', 'warn'),
+    'inferred-finalizers': policyMode('inferred-finalizers', 'warn'),
   } satisfies Record<PolicyName, unknown>),
   undecided: oneOf(UNDECIDED_VALUES, { def: 'allow', doc: 'What an undecided policy means: allow (with a warning) or deny.' }),
   liveLookup: obj({
@@ -469,5 +470,9 @@ export function policySettings(
 /** Policy modes in the shape the admission engine takes. */
 export function policyModes(config: Pick<Config, 'policies'>): Record<PolicyName, Mode> {
   const { policies } = config;
-  return { 'olm-orphaned-finalizers': policies['olm-orphaned-finalizers'].mode, 'helm-uninstall-namespace': policies['helm-uninstall-namespace'].mode };
+  return {
+    'olm-orphaned-finalizers': policies['olm-orphaned-finalizers'].mode,
+    'helm-uninstall-namespace': policies['helm-uninstall-namespace'].mode,
+    'inferred-finalizers': policies['inferred-finalizers'].mode,
+  };
 }

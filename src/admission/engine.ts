@@ -35,7 +35,8 @@ export interface EngineDeps {
   policies: Policy[];
   view: ClusterView;
   settings: PolicySettings;
-  modes: Record<PolicyName, Mode>;
+  /** A policy without a mode here is off (callers built before it existed run without it). */
+  modes: Partial<Record<PolicyName, Mode>>;
   undecided: UndecidedAction;
   /** Called for errors that are not UndecidedError (bugs); the request is still answered. */
   onInternalError?: (err: unknown, policy: PolicyName) => void;
@@ -53,7 +54,7 @@ interface Evaluated {
 }
 
 async function evaluatePolicy(policy: Policy, request: AdmissionRequest, view: ClusterView, deps: EngineDeps): Promise<Evaluated> {
-  const mode = deps.modes[policy.name];
+  const mode = deps.modes[policy.name] ?? 'off';
   const started = performance.now();
   try {
     const findings = await policy.evaluate({ request, view, settings: deps.settings, nowMs: Date.now() });
@@ -77,7 +78,7 @@ export function createAdmissionHandler(deps: EngineDeps): (body: unknown) => Pro
     const parsed = parseAdmissionReview(body);
     if (!parsed.ok) return { ok: false, httpStatus: 400, error: parsed.error };
     const request = parsed.review.request;
-    const applicable = deps.policies.filter((p) => deps.modes[p.name] !== 'off' && p.appliesTo(request, deps.settings));
+    const applicable = deps.policies.filter((p) => (deps.modes[p.name] ?? 'off') !== 'off' && p.appliesTo(request, deps.settings));
     const view = deps.reviewBudgetMs !== undefined && applicable.length > 0 ? deps.view.withDeadline(AbortSignal.timeout(deps.reviewBudgetMs)) : deps.view;
     const evaluated = await Promise.all(applicable.map((p) => evaluatePolicy(p, request, view, deps)));
 

@@ -120,6 +120,19 @@ export class Discovery {
   }
 
   /**
+   * Every namespaced resource type, once per group/resource (the first version discovery lists,
+   * which is the preferred one): what a sweep of one namespace lists. Empty until loaded.
+   */
+  namespacedResources(): DiscoveredResource[] {
+    const seen = new Map<string, DiscoveredResource>();
+    for (const r of this.map?.values() ?? []) {
+      const key = `${r.group}/${r.resource}`;
+      if (r.namespaced && !seen.has(key)) seen.set(key, r);
+    }
+    return [...seen.values()];
+  }
+
+  /**
    * Refreshes now; concurrent callers share one request. Resolves true on success. Never rejects:
    * on failure the previous map stays in use.
    */

@@ -8,7 +8,7 @@
 //   <resource>.<group>    each guarded resource type (e.g. CSVs), metadata only
 //   deployments[<sel>]    Deployments matching each controller selector, full (status is read)
 //   clusterrolebindings   full (subjects are read), indexed by ServiceAccount subject
-//   clusterroles          metadata only (existence is all we ask)
+//   clusterroles          full (existence, and rules for inferring a finalizer's controller)
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject, ObjectRef, PartialObjectMetadata, ResourceType } from '../k8s/types.ts';
@@ -17,6 +17,7 @@ import { backoffDelayMs } from './backoff.ts';
 import { Discovery } from './discovery.ts';
 import { createKubeHttpClient, type KubeHttpClient } from './kubeHttp.ts';
 import { canonicalLabelSelector } from '../k8s/labelSelector.ts';
+import { serviceAccountGrants } from '../k8s/rbac.ts';
 import { LiveReader, type LiveReadCounters } from './liveReads.ts';
 import { SILENT_LOGGER, type ClusterLogger } from './logger.ts';
 import {
@@ -122,7 +123,7 @@ interface ViewCaches {
   helmSecrets: MetadataInformer<PartialObjectMetadata>;
   helmConfigMaps: MetadataInformer<PartialObjectMetadata>;
   bindings: MetadataInformer<KubeObject>;
-  roles: MetadataInformer<PartialObjectMetadata>;
+  roles: MetadataInformer<KubeObject>;
   /** One per guarded resource type, keyed by group/resource: every version shows the same objects. */
   guarded: Map<string, MetadataInformer<PartialObjectMetadata>>;
   /** One per distinct controller selector, keyed by its canonical spelling. */
@@ -148,7 +149,7 @@ function createViewCaches(common: SharedInformerOptions, finalizerGuards: readon
     helmSecrets: register(createInformer({ ...common, name: 'helm-secrets', resource: core('secrets'), labelSelector: HELM_RECORD_SELECTOR })),
     helmConfigMaps: register(createInformer({ ...common, name: 'helm-configmaps', resource: core('configmaps'), labelSelector: HELM_RECORD_SELECTOR })),
     bindings: register(createInformer({ ...common, name: 'clusterrolebindings', resource: rbac('clusterrolebindings'), full: true })),
-    roles: register(createInformer({ ...common, name: 'clusterroles', resource: rbac('clusterroles') })),
+    roles: register(createInformer({ ...common, name: 'clusterroles', resource: rbac('clusterroles'), full: true })),
     guarded: new Map(),
     deployments: new Map(),
   };
@@ -274,16 +275,37 @@ function cacheReads(caches: ViewCaches): CacheReads {
   };
 }
 
-type LiveReads = Pick<ClusterView, 'liveReleaseRecords' | 'liveDeployment' | 'liveObjectsState' | 'liveObjects' | 'liveReleaseRecord'>;
+type LiveReads = Required<
+  Pick<
+    ClusterView,
+    | 'liveReleaseRecords'
+    | 'liveDeployment'
+    | 'liveObjectsState'
+    | 'liveObjects'
+    | 'liveReleaseRecord'
+    | 'liveFinalizedObjects'
+    | 'liveServiceAccountGrants'
+    | 'liveWorkloads'
+  >
+>;
 
 /** The rare path: bounded reads from the API server, within one review's deadline when given. */
-function liveReads(live: LiveReader, deadline?: Parameters<ClusterView['withDeadline']>[0]): LiveReads {
+function liveReads(live: LiveReader, caches: ViewCaches, deadline?: Parameters<ClusterView['withDeadline']>[0]): LiveReads {
   return {
     liveReleaseRecords: (release) => live.releaseRecords(release, deadline),
     liveDeployment: (namespace, name) => live.deployment(namespace, name, deadline),
     liveObjectsState: (refs: ObjectRef[]) => live.objectsState(refs, deadline),
     liveObjects: (refs: ObjectRef[]) => live.objects(refs, deadline),
     liveReleaseRecord: (record) => live.releaseRecord(record, deadline),
+    liveFinalizedObjects: (namespace) => live.finalizedObjects(namespace, deadline),
+    liveWorkloads: (namespace) => live.workloads(namespace, deadline),
+    async liveServiceAccountGrants(namespace) {
+      requireSynced(caches.bindings, caches.roles);
+      const local = await live.namespaceRbac(namespace, deadline);
+      const roleOf = (kind: 'ClusterRole' | 'Role', name: string): KubeObject | undefined =>
+        kind === 'ClusterRole' ? caches.roles.get(undefined, name) : local.roles.find((r) => r.metadata?.name === name);
+      return serviceAccountGrants([...caches.bindings.list(), ...local.roleBindings], roleOf);
+    },
   };
 }
 
@@ -361,8 +383,8 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     },
 
     ...cacheReads(caches),
-    ...liveReads(live),
-    withDeadline: (deadline) => ({ ...view, ...liveReads(live, deadline) }),
+    ...liveReads(live, caches),
+    withDeadline: (deadline) => ({ ...view, ...liveReads(live, caches, deadline) }),
 
     isNamespaced(apiVersion, kind) {
       if (!discovery.isLoaded()) throw new UndecidedError('cache-unsynced', 'API discovery has not loaded yet');

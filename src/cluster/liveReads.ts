@@ -7,7 +7,7 @@ import { restPath, type DiscoveredResource, type Discovery } from './discovery.t
 import { ACCEPT_JSON, ACCEPT_METADATA, ACCEPT_METADATA_LIST, KubeApiError, type KubeHttpClient } from './kubeHttp.ts';
 import { trimFullObject } from './objectMeta.ts';
 import { releaseRecordFromMeta, sortReleaseRecords } from './releaseRecords.ts';
-import { UndecidedError, type HelmOwnerRef, type LiveObject, type LiveObjectState, type ReleaseRecordMeta } from './view.ts';
+import { UndecidedError, type HelmOwnerRef, type LiveObject, type LiveObjectState, type NamespaceSweep, type ReleaseRecordMeta } from './view.ts';
 
 export type { LiveObjectState } from './view.ts';
 
@@ -175,6 +175,89 @@ export class LiveReader {
       },
       reviewDeadline,
     );
+  }
+
+  /**
+   * Every object of `namespace` that carries a finalizer: one metadata-only list per namespaced
+   * type discovery knows (Events excluded: they never carry one). A type the guard may not list
+   * (403) is reported, not fatal; a type that cannot be listed (404, 405) holds nothing to find.
+   */
+  finalizedObjects(namespace: string, reviewDeadline?: AbortSignal): Promise<NamespaceSweep> {
+    return this.bounded(
+      `sweep of namespace ${namespace} for finalizers`,
+      async (signal) => {
+        const types = this.options.discovery.namespacedResources().filter((r) => r.resource !== 'events');
+        if (types.length === 0) throw new UndecidedError('lookup-failed', 'API discovery has not loaded yet');
+        const sweep: NamespaceSweep = { objects: [], unlisted: [] };
+        await forEachLimited(types.length, this.options.concurrency, signal, async (i) => {
+          const type = types[i] as DiscoveredResource;
+          try {
+            for (const item of await this.listAll<PartialObjectMetadata>(restPath(type, namespace), ACCEPT_METADATA_LIST, signal)) {
+              const finalizers = item.metadata?.finalizers ?? [];
+              if (finalizers.length === 0 || !item.metadata?.name) continue;
+              const { group, version, resource, kind } = type;
+              sweep.objects.push({ group, version, resource, kind, namespace, name: item.metadata.name, finalizers: [...finalizers] });
+            }
+          } catch (err) {
+            if (!(err instanceof KubeApiError)) throw err;
+            if (err.statusCode === 403) sweep.unlisted.push(type.group === '' ? type.resource : `${type.resource}.${type.group}`);
+            else if (err.statusCode !== 404 && err.statusCode !== 405) throw err;
+          }
+        });
+        return sweep;
+      },
+      reviewDeadline,
+    );
+  }
+
+  /** The RoleBindings and Roles of one namespace, whole. */
+  namespaceRbac(namespace: string, reviewDeadline?: AbortSignal): Promise<{ roleBindings: KubeObject[]; roles: KubeObject[] }> {
+    const rbac = (resource: string) => restPath({ group: 'rbac.authorization.k8s.io', version: 'v1', resource, namespaced: true }, namespace);
+    return this.bounded(
+      `live list of RoleBindings and Roles in ${namespace}`,
+      async (signal) => {
+        const [roleBindings, roles] = await Promise.all([
+          this.listAll<KubeObject>(rbac('rolebindings'), ACCEPT_JSON, signal),
+          this.listAll<KubeObject>(rbac('roles'), ACCEPT_JSON, signal),
+        ]);
+        return { roleBindings: roleBindings.map(trimFullObject), roles: roles.map(trimFullObject) };
+      },
+      reviewDeadline,
+    );
+  }
+
+  /** The Deployments, StatefulSets and DaemonSets of one namespace, whole. */
+  workloads(namespace: string, reviewDeadline?: AbortSignal): Promise<KubeObject[]> {
+    return this.bounded(
+      `live list of workloads in ${namespace}`,
+      async (signal) => {
+        const lists = await Promise.all(
+          (['deployments', 'statefulsets', 'daemonsets'] as const).map(async (resource) => {
+            const items = await this.listAll<KubeObject>(
+              restPath({ group: 'apps', version: 'v1', resource, namespaced: true }, namespace),
+              ACCEPT_JSON,
+              signal,
+            );
+            const kind = resource === 'deployments' ? 'Deployment' : resource === 'statefulsets' ? 'StatefulSet' : 'DaemonSet';
+            return items.map((o) => ({ ...trimFullObject(o), apiVersion: 'apps/v1', kind }));
+          }),
+        );
+        return lists.flat();
+      },
+      reviewDeadline,
+    );
+  }
+
+  /** Every item of a collection, page by page (500 a page). */
+  private async listAll<T>(path: string, accept: string, signal: AbortSignal): Promise<T[]> {
+    const items: T[] = [];
+    let continueToken: string | undefined;
+    do {
+      const page = await this.options.client.getJson<ListPage>({ path, accept, signal, query: { limit: 500, continue: continueToken } });
+      for (const item of page.items ?? []) items.push(item as T);
+      continueToken = page.metadata?.continue || undefined;
+    } while (continueToken);
+    return items;
   }
 
   /** Maps each distinct apiVersion/kind to its resource, refreshing discovery at most once on a miss. */

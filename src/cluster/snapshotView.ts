@@ -1,7 +1,16 @@
 // A ClusterView over a fixed snapshot of cluster state: what unit tests feed the policies (the
 // snapshot is captured from a real control plane, see test/fixtures), and what benchmarks load at
 // scale. The "live" reads answer from a separate map, so a test can model a cache that lags.
-import { UndecidedError, type ClusterView, type HelmOwnerRef, type LiveObject, type NamespaceState, type ReleaseRecordMeta } from './view.ts';
+import {
+  UndecidedError,
+  type ClusterView,
+  type FinalizedObject,
+  type HelmOwnerRef,
+  type LiveObject,
+  type NamespaceState,
+  type ReleaseRecordMeta,
+  type ServiceAccountGrant,
+} from './view.ts';
 import { formatRef, type KubeObject, type ObjectRef, type PartialObjectMetadata, type ResourceType } from '../k8s/types.ts';
 import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';
 import { releaseRecordFromMeta } from './releaseRecords.ts';
@@ -17,6 +26,10 @@ export interface ClusterSnapshot {
   releaseRecords: PartialObjectMetadata[];
   /** Namespaced-ness by `apiVersion/Kind` (discovery). */
   namespaced: Record<string, boolean>;
+  /** For inference: objects carrying finalizers (what a namespace sweep finds), in every namespace. */
+  finalized?: FinalizedObject[];
+  /** For inference: ServiceAccounts and the rules their bindings grant. */
+  grants?: ServiceAccountGrant[];
 }
 
 export interface LiveState {
@@ -129,6 +142,18 @@ export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = 
           o.metadata?.name === record.objectName &&
           (o.kind ?? 'Secret') === record.storage,
       );
+    },
+    async liveFinalizedObjects(namespace) {
+      liveRead();
+      return { objects: (snapshot.finalized ?? []).filter((o) => o.namespace === namespace), unlisted: [] };
+    },
+    async liveServiceAccountGrants() {
+      liveRead();
+      return snapshot.grants ?? [];
+    },
+    async liveWorkloads(namespace) {
+      liveRead();
+      return (live.deployments ?? snapshot.deployments).filter((d) => d.metadata?.namespace === namespace);
     },
     isNamespaced(apiVersion, kind) {
       return snapshot.namespaced[`${apiVersion}/${kind}`];

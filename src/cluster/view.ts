@@ -2,6 +2,9 @@
 // every fact comes through this interface, which decides between the watch caches (hot path)
 // and a bounded live read (rare paths, or to confirm a cache answer that would allow).
 import type { KubeObject, ObjectRef, PartialObjectMetadata, ResourceType } from '../k8s/types.ts';
+import type { FinalizedObject, NamespaceSweep, RbacRule, ServiceAccountGrant } from '../k8s/rbac.ts';
+
+export type { FinalizedObject, NamespaceSweep, RbacRule, ServiceAccountGrant };
 
 /**
  * Thrown by a view method that cannot answer (cache not synced, live read failed or timed out).
@@ -115,6 +118,18 @@ export interface ClusterView {
    * when it no longer exists. The payload holds chart values: decode it, never log it.
    */
   liveReleaseRecord(record: Pick<ReleaseRecordMeta, 'storage' | 'namespace' | 'objectName'>): Promise<KubeObject | undefined>;
+
+  // ---- inference of unknown finalizers' controllers (src/ARCHITECTURE.md §1E); views that cannot
+  // ---- sweep a namespace leave these out, and inference then stays silent ----
+
+  /** Live: every object in `namespace` that carries a finalizer (one metadata list per namespaced type). */
+  liveFinalizedObjects?(namespace: string): Promise<NamespaceSweep>;
+
+  /** ServiceAccounts and their rules: every ClusterRoleBinding (cache), and the RoleBindings of `namespace` (live). */
+  liveServiceAccountGrants?(namespace: string): Promise<ServiceAccountGrant[]>;
+
+  /** Live: the Deployments, StatefulSets and DaemonSets of `namespace`, whole (status is read). */
+  liveWorkloads?(namespace: string): Promise<KubeObject[]>;
 
   /** Whether apiVersion/kind is namespaced, from discovery. undefined when unknown to the server. */
   isNamespaced(apiVersion: string, kind: string): boolean | undefined;

@@ -1,7 +1,8 @@
 import { helmUninstallNamespace } from './helmUninstallNamespace.ts';
+import { inferredFinalizers } from './inferredFinalizers.ts';
 import { olmOrphanedFinalizers } from './olmOrphanedFinalizers.ts';
 import type { Policy } from './types.ts';
 
 export function builtinPolicies(): Policy[] {
-  return [olmOrphanedFinalizers, helmUninstallNamespace];
+  return [olmOrphanedFinalizers, helmUninstallNamespace, inferredFinalizers];
 }

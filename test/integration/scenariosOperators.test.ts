@@ -373,4 +373,73 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
     });
   }, 240_000);
+  // Issue 14, item 2: no finalizerGuards entry this time. The guard infers helm-controller from the
+  // chart's RBAC (its ServiceAccount is granted helm.toolkit.fluxcd.io by name, as in flux2) and
+  // the workload running as it, and judges the app namespace's deletion by that controller's state.
+  it('inferred controller (no finalizerGuards entry): silent while helm-controller runs; scaled to 0, warned in warn and denied in enforce', async () => {
+    await scenario('inferred-helm-controller', async () => {
+      const c = cluster();
+      await guards!.detach();
+      const inferring = new GuardSession(cluster, (cp, o) => startGuard(cp, { ...o, log: () => {} }));
+      try {
+        let g = await inferring.get({ 'inferred-finalizers': 'warn' });
+        const opNs = 'flux-op-inf';
+        const appNs = 'flux-app-inf';
+        await operatorWithHelmRelease(4, opNs, appNs);
+        await mustRun('rollout status', c.kubectl(['rollout', 'status', 'deployment/helm-controller', '-n', opNs, '--timeout=60s']));
+        const dryRunDelete = () => c.kubectl(['delete', 'namespace', appNs, '--dry-run=server']);
+        const inferred = (from: number) => decisionsSince(g, from).filter((d) => d.policy === 'inferred-finalizers');
+
+        let from = logOffset(g);
+        const alive = await dryRunDelete();
+        expect(alive.code, output(alive)).toBe(0);
+        expect(alive.stderr).not.toMatch(/Warning:/);
+        expect(inferred(from).map((d) => d.verdict)).toEqual(['allow']);
+
+        await mustRun('scale helm-controller to 0', c.kubectl(['scale', 'deployment', 'helm-controller', '-n', opNs, '--replicas=0']));
+        await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
+        await waitFor(
+          'helm-controller reports no available replica',
+          CONTROLLER_TIMEOUT_MS,
+          async () => {
+            const d = await c.client.get<{ status?: { availableReplicas?: number } }>(`/apis/apps/v1/namespaces/${opNs}/deployments/helm-controller`);
+            return (d?.status?.availableReplicas ?? 0) === 0 ? true : undefined;
+          },
+          250,
+        );
+        from = logOffset(g);
+        const warned = await dryRunDelete();
+        expect(warned.code, output(warned)).toBe(0);
+        expect(warned.stderr).toMatch(/Warning: teardown-guard \[inferred-finalizers\]/);
+        expect(warned.stderr).toContain(FLUX_FINALIZER);
+        expect(warned.stderr).toContain(`Deployment ${opNs}/helm-controller`);
+        expect(inferred(from)).toEqual([expect.objectContaining({ verdict: 'warn', reason: 'namespace-strands-inferred-finalizers' })]);
+
+        g = await inferring.get({ 'inferred-finalizers': 'enforce' });
+        from = logOffset(g);
+        const denied = await dryRunDelete();
+        expect(denied.code).not.toBe(0);
+        expect(output(denied)).toMatch(DENIED_TEXT);
+        expect(output(denied)).toContain(`ServiceAccount ${opNs}/helm-controller may update them`);
+        expect(output(denied)).toContain(`kubectl patch helmreleases.helm.toolkit.fluxcd.io podinfo -n ${appNs}`);
+        expect(inferred(from).map((d) => d.verdict)).toEqual(['deny']);
+
+        // Back up: silent again, and the correct teardown (operator running) goes through.
+        await mustRun('scale helm-controller to 1', c.kubectl(['scale', 'deployment', 'helm-controller', '-n', opNs, '--replicas=1']));
+        await programs!.waitRunning(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
+        await mustRun('rollout status', c.kubectl(['rollout', 'status', 'deployment/helm-controller', '-n', opNs, '--timeout=60s']));
+        from = logOffset(g);
+        const del = await c.kubectl(['delete', 'namespace', appNs, '--wait=false']);
+        expect(del.code, output(del)).toBe(0);
+        expect(del.stderr).not.toMatch(/Warning:/);
+        await waitNamespaceGone(c, appNs, CONTROLLER_TIMEOUT_MS);
+        expect(flagged(decisionsSince(g, from))).toEqual([]);
+        await mustRun('helm uninstall flux', c.helm(4, ['uninstall', 'flux', '-n', opNs, '--wait', '--timeout', '60s']));
+        await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
+        await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
+      } finally {
+        await inferring.stop();
+      }
+    });
+  }, 240_000);
 });

@@ -17,12 +17,12 @@ export type Mode = 'enforce' | 'warn' | 'audit' | 'off';
 export interface GuardModes {
   'olm-orphaned-finalizers'?: Mode;
   'helm-uninstall-namespace'?: Mode;
+  'inferred-finalizers'?: Mode;
 }
 
 export const GUARD_ENTRY = join(repoRoot, 'bin', 'teardown-guard.js');
 export const WEBHOOK_NAME = 'teardown-guard';
 
-/** Why the guard cannot be started here, or undefined when it can. */
 export interface GuardCerts {
   dir: string;
   caFile: string;
