@@ -1,6 +1,8 @@
 // `teardown-guard diagnose namespace NAME`: for a namespace stuck in Terminating, which objects and
 // finalizers hold it, whether each finalizer's controller is alive, and the exact remedy commands.
-import type { ClusterView } from '../cluster/view.ts';
+import { UndecidedError, type ClusterView } from '../cluster/view.ts';
+import { candidateControllers, inferController, unknownFinalizers, type Inference } from '../finalizers/inferController.ts';
+import type { FinalizedObject } from '../k8s/rbac.ts';
 import { removedByControlPlane } from '../finalizers/controlPlaneFinalizers.ts';
 import { formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
 import { controllerLiveness } from '../policies/controllerLiveness.ts';
@@ -106,6 +108,68 @@ export function conditionLines(namespace: KubeObject): string[] {
   return conditions.filter((c) => c.status === 'True' && c.message).map((c) => `${c.type}: ${c.message}`);
 }
 
+/** `helmreleases.helm.toolkit.fluxcd.io` -> group and resource (`pods` -> core). */
+function splitResource(resource: string): { group: string; resource: string } {
+  const dot = resource.indexOf('.');
+  return dot < 0 ? { group: '', resource } : { group: resource.slice(dot + 1), resource: resource.slice(0, dot) };
+}
+
+function whyGone(inference: Inference): string {
+  if (inference.verdict === 'not-running')
+    return `no workload runs as ${inference.candidates.map((c) => `ServiceAccount ${c.serviceAccount.namespace}/${c.serviceAccount.name}`).join(', ')}`;
+  if (inference.verdict === 'removed-by-request') return `it lived in the namespace being deleted (${inference.controllers.map((c) => c.ref).join(', ')})`;
+  if (inference.verdict === 'dead') return inference.controllers.flatMap((c) => c.deadReasons).join('; ');
+  return '';
+}
+
+/**
+ * The controller inferred for a finalizer no guard knows (ARCHITECTURE.md §1E), when the view can
+ * read what inference needs and names one; undefined when it cannot tell.
+ */
+async function inferredController(
+  finalizer: string,
+  holders: Holder[],
+  view: ClusterView,
+  namespace: string,
+): Promise<{ inference: Exclude<Inference, { verdict: 'unsure' }>; displayName: string } | undefined> {
+  if (!view.liveServiceAccountGrants || !view.liveWorkloads) return undefined;
+  const first = holders[0];
+  if (!first) return undefined;
+  const { group, resource } = splitResource(first.resource);
+  const objects: FinalizedObject[] = holders.map((h) => ({
+    group,
+    version: '',
+    resource,
+    kind: h.ref.kind,
+    namespace,
+    name: h.ref.name,
+    finalizers: h.finalizers,
+  }));
+  const [u] = unknownFinalizers(objects, []).known.filter((k) => k.finalizer === finalizer);
+  if (!u) return undefined;
+  try {
+    const grants = await view.liveServiceAccountGrants(namespace);
+    const namespaces = [...new Set(candidateControllers(u, grants).map((c) => c.serviceAccount.namespace))];
+    const workloads = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await view.liveWorkloads!(ns)] as const)));
+    const inference = inferController(
+      u,
+      grants,
+      (ns) => workloads.get(ns) ?? [],
+      namespace,
+      (ns) => view.getNamespace(ns)?.deletionTimestamp !== undefined,
+    );
+    if (inference.verdict === 'unsure') return undefined;
+    const named =
+      'controllers' in inference
+        ? inference.controllers.map((c) => c.ref)
+        : inference.candidates.map((c) => `ServiceAccount ${c.serviceAccount.namespace}/${c.serviceAccount.name}`);
+    return { inference, displayName: `${named.join(', ')} (inferred from RBAC)` };
+  } catch (err) {
+    if (err instanceof UndecidedError) return undefined;
+    throw err;
+  }
+}
+
 export async function diagnoseNamespace(
   namespace: KubeObject,
   holders: Holder[],
@@ -142,6 +206,26 @@ export async function diagnoseNamespace(
       continue;
     }
     const guard = settings.finalizerGuards.find((g) => g.finalizer === finalizer);
+    const inferred = guard ? undefined : await inferredController(finalizer, hs, view, name);
+    if (inferred) {
+      const { inference, displayName } = inferred;
+      const alive = inference.verdict === 'alive';
+      finalizers.push({
+        finalizer,
+        holders: hs.map((h) => h.ref),
+        controller: { displayName, alive, whyGone: alive ? '' : whyGone(inference) },
+        remedy: alive
+          ? [
+              `${displayName} is alive: it should remove ${finalizer} shortly. If it does not, read its logs:`,
+              ...inference.controllers.map((c) => `kubectl logs -n ${c.namespace} ${c.kind.toLowerCase()}/${c.name}`),
+            ]
+          : [
+              `Either bring ${displayName} back (it then removes the finalizer and cleans up), or remove the finalizer by hand (its cleanup will not happen):`,
+              ...patch,
+            ],
+      });
+      continue;
+    }
     if (!guard) {
       finalizers.push({
         finalizer,

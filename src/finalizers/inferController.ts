@@ -121,6 +121,9 @@ export function candidateControllers(u: UnknownFinalizer, grants: readonly Servi
 
 /** How one workload running as a candidate stands, as of after the request under review. */
 export interface WorkloadAssessment {
+  kind: string;
+  namespace: string;
+  name: string;
   /** `Deployment ns/name`. */
   ref: string;
   alive: boolean;
@@ -162,12 +165,22 @@ function comingBack(w: WorkloadShape): boolean {
 export function assessWorkload(w: KubeObject, deletedNamespace: string, isTerminating: (namespace: string) => boolean): WorkloadAssessment {
   const shape = w as WorkloadShape;
   const ns = w.metadata?.namespace ?? '';
-  const ref = `${w.kind ?? 'Workload'} ${ns}/${w.metadata?.name ?? ''}`;
+  const kind = w.kind ?? 'Workload';
+  const name = w.metadata?.name ?? '';
+  const ref = `${kind} ${ns}/${name}`;
   const deadReasons: string[] = [];
   if (w.metadata?.deletionTimestamp) deadReasons.push(`${ref} is being deleted`);
   if (ns !== deletedNamespace && isTerminating(ns)) deadReasons.push(`the namespace of ${ref} is Terminating`);
   if (available(shape) < 1 && !comingBack(shape)) deadReasons.push(`${ref} has no available replicas`);
-  const assessment: WorkloadAssessment = { ref, alive: deadReasons.length === 0, removedByRequest: ns === deletedNamespace, deadReasons };
+  const assessment: WorkloadAssessment = {
+    kind,
+    namespace: ns,
+    name,
+    ref,
+    alive: deadReasons.length === 0,
+    removedByRequest: ns === deletedNamespace,
+    deadReasons,
+  };
   const release = w.metadata?.annotations?.['meta.helm.sh/release-name'];
   const releaseNs = w.metadata?.annotations?.['meta.helm.sh/release-namespace'];
   if (release && releaseNs) assessment.helmRelease = { name: release, namespace: releaseNs };

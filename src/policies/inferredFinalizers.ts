@@ -20,7 +20,7 @@ import {
 import type { Finding, Policy, PolicyInput } from './types.ts';
 
 const NAME = 'inferred-finalizers';
-/** Namespaces whose workloads are read for one review: candidates beyond are not looked at. */
+/** Most namespaces whose workloads one review reads (candidates' namespaces); beyond it inference is unsure. */
 const MAX_CONTROLLER_NAMESPACES = 8;
 const LISTED_OBJECTS = 5;
 
@@ -128,7 +128,9 @@ async function infer(ns: string, view: ClusterView, input: PolicyInput): Promise
   const grants: ServiceAccountGrant[] = await view.liveServiceAccountGrants(ns);
   // Only the namespaces of candidate ServiceAccounts are read (a Pod runs as a ServiceAccount of its own namespace).
   const wanted = [...new Set(known.flatMap((u) => candidateControllers(u, grants).map((c) => c.serviceAccount.namespace)))];
-  const workloads = await workloadsByNamespace(view, wanted.slice(0, MAX_CONTROLLER_NAMESPACES));
+  // Beyond the bound, a controller could be in a namespace not read: not sure, so silent.
+  if (wanted.length > MAX_CONTROLLER_NAMESPACES) return [];
+  const workloads = await workloadsByNamespace(view, wanted);
   const isTerminating = (n: string): boolean => view.getNamespace(n)?.deletionTimestamp !== undefined;
   const findings: Finding[] = [];
   for (const u of known) {

@@ -295,7 +295,7 @@ function transient(r: KubeResponse | undefined): boolean {
 }
 
 /** Creates `count` objects from `make(i)` with at most `concurrency` requests in flight. */
-async function createMany(
+export async function createMany(
   clients: KubeClient[],
   name: string,
   count: number,
@@ -343,7 +343,7 @@ async function createMany(
   return { name, count, ms: Date.now() - t0, retries };
 }
 
-function adminClients(cp: ControlPlane, n: number): KubeClient[] {
+export function adminClients(cp: ControlPlane, n: number): KubeClient[] {
   const pki = join(cp.dir, 'pki');
   return Array.from({ length: n }, () => kubeClient({ server: cp.server, caPem: cp.caPem, certFile: join(pki, 'admin.crt'), keyFile: join(pki, 'admin.key') }));
 }

@@ -2,8 +2,9 @@
 import type { ApiserverResult, Mode } from './apiserverPath.ts';
 import type { PhaseResult } from './populate.ts';
 import type { SustainedResult } from './sustained.ts';
+import type { InferenceResult } from './inference.ts';
 import type { SlowApiResult, SlowApiSample } from './slowApiServer.ts';
-import { int, median, medianOf, mib, ms, ratio, secs, x } from './stats.ts';
+import { int, median, medianOf, mib, ms, ratio, secs, summarizeValues, x } from './stats.ts';
 import { FIXED_RATE, type Target, type TypeResult } from './webhook.ts';
 
 export interface MachineInfo {
@@ -50,6 +51,7 @@ export interface BenchReport {
   sustained?: SustainedResult;
   apiserver?: ApiserverResult;
   slowApi?: SlowApiResult;
+  inference?: InferenceResult;
   notes: string[];
 }
 
@@ -486,6 +488,7 @@ export function renderMarkdown(r: BenchReport): string {
   }
 
   if (r.slowApi) parts.push(...slowApiSection(r.slowApi));
+  if (r.inference) parts.push(...inferenceSection(r.inference));
 
   const f = findings(r);
   if (f.length > 0) {
@@ -627,6 +630,28 @@ function slowApiSection(a: SlowApiResult): string[] {
     table(
       ['API server', 'kube-apiserver p50 ms', 'max ms', 'policy p50 ms', 'max ms', 'verdicts', 'failed open'],
       [row('fast', a.fast), row(`slow (+${a.delayMs} ms per chunk)`, a.slow)],
+    ),
+    '',
+  ];
+}
+
+function inferenceSection(a: InferenceResult): string[] {
+  const off = summarizeValues(a.off);
+  const on = summarizeValues(a.warn);
+  return [
+    `### Inference of unknown finalizers' controllers (${int(a.namespaces)} namespaces, ${a.crds} CRDs)`,
+    '',
+    `A dry-run DELETE of a namespace holding objects with a finalizer no guard knows, its controller alive (so the review walks the whole inference and stays silent), ` +
+      `through the admission engine in the bench process over a KubeClusterView of the cluster; inferred-finalizers off vs warn, alternating, ${a.off.length} reviews each. ` +
+      `Live reads per review with inference on: ${a.liveCallsPerReview.toFixed(1)} (one sweep of every namespaced type, RBAC of the namespace, workloads of the controller's namespace); verdicts: ${a.verdicts.join(', ') || 'none'}.`,
+    '',
+    table(
+      ['inferred-finalizers', 'p50 ms', 'p99 ms', 'max ms'],
+      [
+        ['off', ms(off.p50), ms(off.p99), ms(off.max)],
+        ['warn', ms(on.p50), ms(on.p99), ms(on.max)],
+        ['ratio warn / off', x(ratio(on.p50, off.p50)), x(ratio(on.p99, off.p99)), ''],
+      ],
     ),
     '',
   ];

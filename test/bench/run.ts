@@ -4,7 +4,7 @@
 //
 //   npm run bench                          # everything, full scale (~45 min on 2 vCPU)
 //   npm run bench -- --quick               # short measurements on a 1/10-scale cluster (~10 min)
-//   npm run bench -- --only webhook        # webhook | memory | apiserver | load | slow-api (cluster + guard always)
+//   npm run bench -- --only webhook        # webhook | memory | apiserver | load | slow-api | inference (cluster + guard always)
 //
 // Options: --scale F (cluster size factor; default 1, quick 0.1), --reps N (repetitions; default 5,
 // quick 3; memory and API-server sections use at least 3),
@@ -29,6 +29,8 @@
 //   apiserver  namespace DELETE latency through kube-apiserver: no admission, CEL policy, guard webhook
 //   slow-api   a review needing three live reads with the API server fast, then slowed by a delaying
 //              proxy: the answer within the review's budget (own small cluster, run first)
+//   inference  policy inferred-finalizers on a namespace DELETE, off vs warn, over 10,000 namespaces
+//              and 200 CRDs (own cluster, scaled by --scale; the engine in this process)
 // Nothing here asserts on timing; goals are reported as met or missed.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release, tmpdir, totalmem } from 'node:os';
@@ -45,11 +47,12 @@ import { populate, totals } from './populate.ts';
 import { rssAfterImport } from './procStats.ts';
 import { replaceReadmeSummary } from './readmeBlock.ts';
 import { goals, renderMarkdown, renderReadmeSummary, type BenchReport, type MachineInfo, type MemoryRun } from './report.ts';
+import { benchInference } from './inference.ts';
 import { benchSlowApiServer } from './slowApiServer.ts';
 import { benchSustained } from './sustained.ts';
 import { benchWebhook } from './webhook.ts';
 
-const SECTIONS = ['memory', 'webhook', 'load', 'apiserver', 'slow-api'] as const;
+const SECTIONS = ['memory', 'webhook', 'load', 'apiserver', 'slow-api', 'inference'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values: args } = parseArgs({
@@ -376,7 +379,17 @@ async function main(): Promise<number> {
   );
 
   if (selected('slow-api')) report.slowApi = await benchSlowApiServer({ reps: settings.reps, log: log('slow-api') });
-  const profDir = SECTIONS.some((section) => section !== 'slow-api' && selected(section)) ? await benchOnPopulatedCluster(report) : undefined;
+  if (selected('inference')) {
+    report.inference = await benchInference({
+      scale: settings.scale,
+      reps: settings.reps,
+      perMode: settings.perMode,
+      concurrency: settings.concurrency,
+      log: log('inference'),
+    });
+  }
+  const ownCluster: readonly Section[] = ['slow-api', 'inference'];
+  const profDir = SECTIONS.some((section) => !ownCluster.includes(section) && selected(section)) ? await benchOnPopulatedCluster(report) : undefined;
 
   const markdown = renderMarkdown(report);
   process.stdout.write(`\n${markdown}\n`);
