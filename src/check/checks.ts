@@ -5,11 +5,21 @@ import type { ClusterView } from '../cluster/view.ts';
 import type { DecodedRelease } from '../helm/releaseRecord.ts';
 import { manifestObjects } from '../helm/manifest.ts';
 import { apiVersionOf, formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
+import { inferredFinalizers } from '../policies/inferredFinalizers.ts';
 import { olmOrphanedFinalizers } from '../policies/olmOrphanedFinalizers.ts';
 import type { PolicySettings } from '../policies/settings.ts';
-import type { Finding } from '../policies/types.ts';
+import type { Finding, PolicyInput } from '../policies/types.ts';
 import { simulateUninstall } from './simulatedView.ts';
 import { sortForUninstall } from './uninstallOrder.ts';
+
+/** What the guard's teardown policies find on one DELETE: the guarded finalizers, and (on a namespace) inferred ones. */
+async function teardownFindings(input: PolicyInput): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  for (const policy of [olmOrphanedFinalizers, inferredFinalizers]) {
+    if (policy.appliesTo(input.request, input.settings)) findings.push(...(await policy.evaluate(input)));
+  }
+  return findings;
+}
 
 export interface CheckStep {
   object: ObjectRef;
@@ -65,7 +75,7 @@ export async function checkNamespace(name: string, view: ClusterView, settings: 
   }
   const ref: ObjectRef = { apiVersion: 'v1', kind: 'Namespace', name };
   const oldObject: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: ns.labels } };
-  const findings = await olmOrphanedFinalizers.evaluate({ request: deleteRequest(ref, 'namespaces', oldObject), view, settings });
+  const findings = await teardownFindings({ request: deleteRequest(ref, 'namespaces', oldObject), view, settings });
   const safe = !findings.some((f) => f.severity === 'violation');
   return { target, safe, steps: [{ object: ref, findings }], notes: safe ? [`deleting namespace ${name} is safe`] : [] };
 }
@@ -106,7 +116,7 @@ export async function checkRelease(release: DecodedRelease, view: ClusterView, s
       if (cached?.metadata.labels) oldObject.metadata.labels = { ...oldObject.metadata.labels, ...cached.metadata.labels };
     }
     const request = deleteRequest(ref, resourceOf(obj.kind, settings), oldObject);
-    const findings = olmOrphanedFinalizers.appliesTo(request, settings) ? await olmOrphanedFinalizers.evaluate({ request, view: sim, settings }) : [];
+    const findings = await teardownFindings({ request, view: sim, settings });
     steps.push({ object: ref, findings });
     sim.remove(obj.kind, ref.namespace, obj.name);
   }

@@ -38,6 +38,10 @@ export function simulateUninstall(base: ClusterView, release: { namespace: strin
     liveObjectsState: (refs) => base.liveObjectsState(refs),
     liveObjects: (refs) => base.liveObjects(refs),
     liveReleaseRecord: (record) => base.liveReleaseRecord(record),
+    // Inference (ARCHITECTURE.md §1E) reads through too, without the workloads deleted so far.
+    ...(base.liveFinalizedObjects ? { liveFinalizedObjects: (ns: string) => base.liveFinalizedObjects!(ns) } : {}),
+    ...(base.liveServiceAccountGrants ? { liveServiceAccountGrants: (ns: string) => base.liveServiceAccountGrants!(ns) } : {}),
+    ...(base.liveWorkloads ? { liveWorkloads: async (ns: string) => (await base.liveWorkloads!(ns)).filter((w) => !isRemoved(w.kind ?? '', w)) } : {}),
     isNamespaced: (apiVersion, kind) => base.isNamespaced(apiVersion, kind),
     // `check` runs outside any admission review: its live reads keep their per-call budget only.
     withDeadline() {

@@ -90,11 +90,16 @@ const FLUX_GUARD_YAML = [
 ].join('\n');
 
 /** `teardown-guard diagnose namespace` as a user runs it, by default with helm-controller's finalizer configured. */
-async function diagnose(cp: ControlPlane, ns: string, configYaml = FLUX_GUARD_YAML): Promise<RunResult & { out: string }> {
-  const config = join(cp.dir, 'diagnose-flux.yaml');
+function diagnose(cp: ControlPlane, ns: string, configYaml = FLUX_GUARD_YAML): Promise<RunResult & { out: string }> {
+  return guardCli(cp, ['diagnose', 'namespace', ns], configYaml);
+}
+
+/** A `teardown-guard` command (check, diagnose) as a user runs it against the cluster. */
+async function guardCli(cp: ControlPlane, args: string[], configYaml: string): Promise<RunResult & { out: string }> {
+  const config = join(cp.dir, 'cli-flux.yaml');
   writeFileSync(config, `${configYaml}\n`);
   const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: '/nonexistent/kubeconfig', HOME: cp.env.HOME };
-  const r = await run(process.execPath, [GUARD_ENTRY, 'diagnose', 'namespace', ns, '--config', config, '--kubeconfig', cp.kubeconfigPath], {
+  const r = await run(process.execPath, [GUARD_ENTRY, ...args, '--config', config, '--kubeconfig', cp.kubeconfigPath], {
     env,
     timeoutMs: 90_000,
   });
@@ -376,7 +381,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
   // Issue 14, item 2: no finalizerGuards entry this time. The guard infers helm-controller from the
   // chart's RBAC (its ServiceAccount is granted helm.toolkit.fluxcd.io by name, as in flux2) and
   // the workload running as it, and judges the app namespace's deletion by that controller's state.
-  it('inferred controller (no finalizerGuards entry): silent while helm-controller runs; scaled to 0, warned in warn, denied in enforce, named by diagnose; back up, the namespace goes', async () => {
+  it('inferred controller (no finalizerGuards entry): silent while helm-controller runs; scaled to 0, warned in warn, denied in enforce, named by check and diagnose; back up, the namespace goes', async () => {
     await scenario('inferred-helm-controller', async () => {
       const c = cluster();
       await guards!.detach();
@@ -423,6 +428,12 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         expect(output(denied)).toContain(`ServiceAccount ${opNs}/helm-controller may update them`);
         expect(output(denied)).toContain(`kubectl patch helmreleases.helm.toolkit.fluxcd.io podinfo -n ${appNs}`);
         expect(inferred(from).map((d) => d.verdict)).toEqual(['deny']);
+
+        // `check namespace` says the same before anything is deleted.
+        const chk = await guardCli(c, ['check', 'namespace', appNs], 'log:\n  level: warn');
+        expect(chk.code, chk.out).toBe(1);
+        expect(chk.stdout).toContain(`UNSAFE: namespace ${appNs}`);
+        expect(chk.stdout).toContain(`its controller Deployment ${opNs}/helm-controller (Helm release ${opNs}/flux) is not running`);
 
         // In warn the deletion goes ahead and hangs as warned; `diagnose namespace`, with no
         // finalizerGuards entry, names the inferred controller as gone; bringing that controller
