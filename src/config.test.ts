@@ -57,6 +57,7 @@ describe('defaults', () => {
       'olm-orphaned-finalizers': { mode: 'enforce' },
       'helm-uninstall-namespace': { mode: 'warn' },
       'inferred-finalizers': { mode: 'warn' },
+      'apiservice-backends': { mode: 'warn' },
     });
     expect(config.undecided).toBe('allow');
     expect(config.liveLookup).toEqual({ timeoutMs: 1500, concurrency: 8 });
@@ -82,7 +83,7 @@ describe('defaults', () => {
     expect(config.exemptUsers).toContain('system:serviceaccount:ops:janitor');
     const settings = policySettings(config);
     expect(settings.finalizerGuards.map((g) => g.finalizer)).toEqual([CSV_CLEANUP_FINALIZER]);
-    expect(policyModes(config)).toEqual({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn', 'inferred-finalizers': 'warn' });
+    expect(policyModes(config)).toEqual({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn', 'inferred-finalizers': 'warn', 'apiservice-backends': 'warn' });
   });
 });
 

@@ -182,6 +182,7 @@ const SCHEMA = obj({
     'olm-orphaned-finalizers': policyMode('olm-orphaned-finalizers', 'enforce'),
     'helm-uninstall-namespace': policyMode('helm-uninstall-namespace', 'warn'),
     'inferred-finalizers': policyMode('inferred-finalizers', 'warn'),
+    'apiservice-backends': policyMode('apiservice-backends', 'warn'),
   } satisfies Record<PolicyName, unknown>),
   undecided: oneOf(UNDECIDED_VALUES, { def: 'allow', doc: 'What an undecided policy means: allow (with a warning) or deny.' }),
   liveLookup: obj({
@@ -474,5 +475,6 @@ export function policyModes(config: Pick<Config, 'policies'>): Record<PolicyName
     'olm-orphaned-finalizers': policies['olm-orphaned-finalizers'].mode,
     'helm-uninstall-namespace': policies['helm-uninstall-namespace'].mode,
     'inferred-finalizers': policies['inferred-finalizers'].mode,
+    'apiservice-backends': policies['apiservice-backends'].mode,
   };
 }

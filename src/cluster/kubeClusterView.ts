@@ -286,6 +286,7 @@ type LiveReads = Required<
     | 'liveFinalizedObjects'
     | 'liveServiceAccountGrants'
     | 'liveWorkloads'
+    | 'liveApiServices'
   >
 >;
 
@@ -299,6 +300,7 @@ function liveReads(live: LiveReader, caches: ViewCaches, deadline?: Parameters<C
     liveReleaseRecord: (record) => live.releaseRecord(record, deadline),
     liveFinalizedObjects: (namespace) => live.finalizedObjects(namespace, deadline),
     liveWorkloads: (namespace) => live.workloads(namespace, deadline),
+    liveApiServices: () => live.apiServices(deadline),
     async liveServiceAccountGrants(namespace) {
       requireSynced(caches.bindings, caches.roles);
       const local = await live.namespaceRbac(namespace, deadline);

@@ -248,6 +248,15 @@ export class LiveReader {
     );
   }
 
+  /** Every APIService, whole. */
+  apiServices(reviewDeadline?: AbortSignal): Promise<KubeObject[]> {
+    return this.bounded(
+      'live list of APIServices',
+      async (signal) => (await this.listAll<KubeObject>('/apis/apiregistration.k8s.io/v1/apiservices', ACCEPT_JSON, signal)).map(trimFullObject),
+      reviewDeadline,
+    );
+  }
+
   /** Every item of a collection, page by page (500 a page). */
   private async listAll<T>(path: string, accept: string, signal: AbortSignal): Promise<T[]> {
     const items: T[] = [];

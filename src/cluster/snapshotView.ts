@@ -30,6 +30,8 @@ export interface ClusterSnapshot {
   finalized?: FinalizedObject[];
   /** For inference: ServiceAccounts and the rules their bindings grant. */
   grants?: ServiceAccountGrant[];
+  /** APIServices, whole. */
+  apiServices?: KubeObject[];
 }
 
 export interface LiveState {
@@ -154,6 +156,10 @@ export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = 
     async liveWorkloads(namespace) {
       liveRead();
       return (live.deployments ?? snapshot.deployments).filter((d) => d.metadata?.namespace === namespace);
+    },
+    async liveApiServices() {
+      liveRead();
+      return snapshot.apiServices ?? [];
     },
     isNamespaced(apiVersion, kind) {
       return snapshot.namespaced[`${apiVersion}/${kind}`];

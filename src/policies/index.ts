@@ -1,8 +1,9 @@
 import { helmUninstallNamespace } from './helmUninstallNamespace.ts';
+import { apiServiceBackends } from './apiServiceBackends.ts';
 import { inferredFinalizers } from './inferredFinalizers.ts';
 import { olmOrphanedFinalizers } from './olmOrphanedFinalizers.ts';
 import type { Policy } from './types.ts';
 
 export function builtinPolicies(): Policy[] {
-  return [olmOrphanedFinalizers, helmUninstallNamespace, inferredFinalizers];
+  return [olmOrphanedFinalizers, helmUninstallNamespace, inferredFinalizers, apiServiceBackends];
 }

@@ -457,4 +457,57 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       }
     });
   }, 240_000);
+  // Issue 14, item 3: the aggregated-API hang, prevented. The real metrics-server serves
+  // v1beta1.metrics.k8s.io; deleting its namespace would leave the APIService registered and
+  // unavailable (the hang the test above reproduces), so the guard denies it in enforce; with the
+  // backend stopped, any other namespace's deletion gets a warning that it will wait.
+  it('apiservice-backends: deleting the namespace of a running APIService backend is denied (enforce); with the backend stopped, other deletions are warned that they wait', async () => {
+    await scenario('guard-apiservice-backend', async () => {
+      const c = cluster();
+      await guards!.detach();
+      const session = new GuardSession(cluster, (cp, o) => startGuard(cp, { ...o, log: () => {} }));
+      const ns = 'metrics-g';
+      try {
+        const g = await session.get({ 'apiservice-backends': 'enforce' });
+        const port = await freePort();
+        await mustRun(
+          'helm install metrics-server',
+          c.helm(4, ['install', 'metrics-server', chartPath('metrics-server'), '-n', ns, '--create-namespace', '--set', `containerPort=${port}`]),
+        );
+        await programs!.waitRunning(ns, 'metrics-server', CONTROLLER_TIMEOUT_MS);
+        await waitApiService(c, 'True');
+        await mustRun('create namespace probe-apps', c.kubectl(['create', 'namespace', 'probe-apps']));
+        const policy = (from: number) => decisionsSince(g, from).filter((d) => d.policy === 'apiservice-backends');
+
+        let from = logOffset(g);
+        const denied = await c.kubectl(['delete', 'namespace', ns, '--dry-run=server']);
+        expect(denied.code).not.toBe(0);
+        expect(output(denied)).toMatch(DENIED_TEXT);
+        expect(output(denied)).toContain(`APIService ${APISERVICE} -> Service ${ns}/metrics-server`);
+        const other = await c.kubectl(['delete', 'namespace', 'probe-apps', '--dry-run=server']);
+        expect(other.code, output(other)).toBe(0);
+        expect(other.stderr).not.toMatch(/Warning:/);
+        expect(policy(from).map((d) => d.verdict)).toEqual(['deny', 'allow']);
+
+        await mustRun('scale metrics-server to 0', c.kubectl(['scale', 'deployment', 'metrics-server', '-n', ns, '--replicas=0']));
+        await programs!.waitStopped(ns, 'metrics-server', CONTROLLER_TIMEOUT_MS);
+        await waitApiService(c, 'False');
+        from = logOffset(g);
+        const waiting = await c.kubectl(['delete', 'namespace', 'probe-apps', '--dry-run=server']);
+        expect(waiting.code, output(waiting)).toBe(0);
+        expect(waiting.stderr).toContain(`namespace probe-apps will stay Terminating while APIService ${APISERVICE} is unavailable (FailedDiscoveryCheck`);
+        expect(policy(from).map((d) => d.verdict)).toEqual(['warn']);
+
+        // The remedy the denial names: the aggregated API goes first (helm uninstall), then the namespace.
+        await mustRun('scale metrics-server to 1', c.kubectl(['scale', 'deployment', 'metrics-server', '-n', ns, '--replicas=1']));
+        await waitApiService(c, 'True');
+        await mustRun('helm uninstall metrics-server', c.helm(4, ['uninstall', 'metrics-server', '-n', ns, '--wait', '--timeout', '60s']));
+        from = logOffset(g);
+        await mustRun(`delete namespace ${ns}`, c.kubectl(['delete', 'namespace', ns, 'probe-apps', '--wait=true', '--timeout=60s']));
+        expect(flagged(decisionsSince(g, from))).toEqual([]);
+      } finally {
+        await session.stop();
+      }
+    });
+  }, 240_000);
 });

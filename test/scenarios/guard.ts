@@ -18,6 +18,7 @@ export interface GuardModes {
   'olm-orphaned-finalizers'?: Mode;
   'helm-uninstall-namespace'?: Mode;
   'inferred-finalizers'?: Mode;
+  'apiservice-backends'?: Mode;
 }
 
 export const GUARD_ENTRY = join(repoRoot, 'bin', 'teardown-guard.js');
