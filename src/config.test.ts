@@ -83,7 +83,12 @@ describe('defaults', () => {
     expect(config.exemptUsers).toContain('system:serviceaccount:ops:janitor');
     const settings = policySettings(config);
     expect(settings.finalizerGuards.map((g) => g.finalizer)).toEqual([CSV_CLEANUP_FINALIZER]);
-    expect(policyModes(config)).toEqual({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn', 'inferred-finalizers': 'warn', 'apiservice-backends': 'warn' });
+    expect(policyModes(config)).toEqual({
+      'olm-orphaned-finalizers': 'enforce',
+      'helm-uninstall-namespace': 'warn',
+      'inferred-finalizers': 'warn',
+      'apiservice-backends': 'warn',
+    });
   });
 });
 

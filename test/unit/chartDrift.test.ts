@@ -201,7 +201,12 @@ describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
     const file = join(mkdtempSync(join(work, 'cfg-')), 'config.yaml');
     writeFileSync(file, (find(chart, 'ConfigMap', CONFIG_NAME)['data'] as Record<string, string>)['config.yaml']!);
     const { config } = loadConfig({ file, checkFiles: false });
-    expect(policyModes(config)).toEqual({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'audit', 'inferred-finalizers': 'warn', 'apiservice-backends': 'warn' });
+    expect(policyModes(config)).toEqual({
+      'olm-orphaned-finalizers': 'enforce',
+      'helm-uninstall-namespace': 'audit',
+      'inferred-finalizers': 'warn',
+      'apiservice-backends': 'warn',
+    });
     expect(config.undecided).toBe('deny');
     expect(config.guardNamespace).toBe('guard-ns');
   });
