@@ -60,8 +60,7 @@ function helmTemplate(helm: 3 | 4, args: string[]): K8sObject[] {
 
 /**
  * `kubectl kustomize` of a user's kustomization: `resources` and `components` under manifests/,
- * and the image reference set at the top, as the README's overlays do. (The base's own `images`
- * entry does not reach a component's Deployment, such as the audit receiver's.)
+ * and the image reference set at the top, as the README's overlays do.
  */
 function kustomize(resources: string[], components: string[] = []): K8sObject[] {
   const dir = mkdtempSync(join(work, 'k-'));
@@ -136,6 +135,21 @@ const webhooksOf = (objects: K8sObject[]) =>
     clientConfig: { caBundle?: string; service: { namespace: string } };
     namespaceSelector?: { matchExpressions: Array<{ values: string[] }> };
   }>;
+
+describe('the image tag', () => {
+  it("is the chart's appVersion in the base and in every component that adds a Deployment", () => {
+    const tags = ['base', 'components/audit-receiver'].map((dir) => {
+      const k = parseAllDocuments(readFileSync(join(MANIFESTS, dir, 'kustomization.yaml'), 'utf8'))[0]!.toJS() as {
+        images?: Array<{ name: string; newTag?: string }>;
+      };
+      return [dir, k.images?.find((i) => i.name === 'teardown-guard')?.newTag];
+    });
+    expect(tags).toEqual([
+      ['base', CHART_APP_VERSION],
+      ['components/audit-receiver', CHART_APP_VERSION],
+    ]);
+  });
+});
 
 describe("the chart's rule files", () => {
   it('are what `npm run chart:rules` writes from the base as it is now', () => {
