@@ -13,7 +13,15 @@ import { BUILTIN_FINALIZER_GUARDS } from '../registry/finalizerRegistry.ts';
 import type { PolicySettings } from '../policies/settings.ts';
 import { latestRecord } from '../policies/releaseRecords.ts';
 import { checkNamespace, checkRelease } from './checks.ts';
-import { diagnoseNamespace, remainingResourceTypes, unavailableApiServices, type Holder, type UnavailableApiService } from './diagnose.ts';
+import {
+  blockingWebhooks,
+  diagnoseNamespace,
+  remainingResourceTypes,
+  unavailableApiServices,
+  type BlockingWebhook,
+  type Holder,
+  type UnavailableApiService,
+} from './diagnose.ts';
 import { renderCheck, renderDiagnosis } from './report.ts';
 
 interface ClusterFlags {
@@ -170,6 +178,39 @@ async function unavailableApiServicesOf(client: KubeHttpClient, namespace: KubeO
   return unavailableApiServices(list.items ?? []);
 }
 
+/** Webhooks that would refuse updates of the holders because their Service is gone (read only when something holds the namespace). */
+async function blockingWebhooksOf(client: KubeHttpClient, holders: Holder[]): Promise<BlockingWebhook[]> {
+  if (holders.length === 0) return [];
+  const lists = await Promise.all(
+    (['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'] as const).map(async (resource) => {
+      const list = await client.getJson<{ items?: KubeObject[] }>({ path: `/apis/admissionregistration.k8s.io/v1/${resource}`, accept: ACCEPT_JSON });
+      const kind = resource === 'validatingwebhookconfigurations' ? 'ValidatingWebhookConfiguration' : 'MutatingWebhookConfiguration';
+      return (list.items ?? []).map((c) => ({ ...c, kind }));
+    }),
+  );
+  const configurations = lists.flat();
+  const services = new Set<string>();
+  for (const c of configurations) {
+    for (const w of (c as { webhooks?: Array<{ clientConfig?: { service?: { namespace?: string; name?: string } } }> }).webhooks ?? []) {
+      const s = w.clientConfig?.service;
+      if (s?.namespace && s.name) services.add(`${s.namespace}/${s.name}`);
+    }
+  }
+  const existing = new Set<string>();
+  await Promise.all(
+    [...services].map(async (key) => {
+      const [ns, name] = key.split('/') as [string, string];
+      try {
+        await client.getJson({ path: `/api/v1/namespaces/${encodeURIComponent(ns)}/services/${encodeURIComponent(name)}`, accept: ACCEPT_JSON });
+        existing.add(key);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }),
+  );
+  return blockingWebhooks(configurations, holders, (ns, name) => existing.has(`${ns}/${name}`));
+}
+
 function clusterOptions(cmd: Command): Command {
   return cmd
     .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)')
@@ -230,7 +271,15 @@ export function registerCheckCommands(program: Command): void {
             if (isNotFound(err)) throw new Error(`namespace ${name} not found`);
             throw err;
           });
-        return diagnoseNamespace(namespace, await holdersOf(client, namespace), view, settings, await unavailableApiServicesOf(client, namespace));
+        const holders = await holdersOf(client, namespace);
+        return diagnoseNamespace(
+          namespace,
+          holders,
+          view,
+          settings,
+          await unavailableApiServicesOf(client, namespace),
+          await blockingWebhooksOf(client, holders),
+        );
       });
       print(flags, result, renderDiagnosis(result));
       return result.terminating ? 1 : 0;

@@ -26,6 +26,18 @@ export function renderCheck(report: CheckReport): string {
 export function renderDiagnosis(d: NamespaceDiagnosis): string {
   const lines = [`namespace ${d.namespace}: ${d.terminating ? 'Terminating' : 'not Terminating'}`];
   if (d.conditions.length > 0) lines.push('conditions (from the namespace controller):', ...d.conditions.map((c) => `  ${c}`));
+  if (d.blockingWebhooks.length > 0) {
+    lines.push(
+      '',
+      'webhooks in the way (failurePolicy Fail, backend Service gone): every update of the objects below is refused',
+      ...d.blockingWebhooks.map(
+        (w) =>
+          `  - ${w.kind} ${w.configuration}, webhook ${w.webhook} -> Service ${w.service.namespace}/${w.service.name} (intercepts ${w.resources.join(', ')})`,
+      ),
+      'remedy (first, before anything below):',
+      ...[...new Set(d.blockingWebhooks.map((w) => `${w.kind.toLowerCase()} ${w.configuration}`))].map((w) => `  kubectl delete ${w}`),
+    );
+  }
   for (const f of d.finalizers) {
     lines.push('', `finalizer ${f.finalizer} on ${f.holders.length} object(s):`, ...f.holders.map((h) => `  - ${formatRef(h)}`));
     if (f.controlPlane) {

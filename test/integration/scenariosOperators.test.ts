@@ -89,6 +89,27 @@ const FLUX_GUARD_YAML = [
   '    controller: { displayName: Flux helm-controller, deploymentSelector: app.kubernetes.io/component=helm-controller, requireClusterRoleBinding: true }',
 ].join('\n');
 
+const DEAD_WEBHOOK = 'helmrelease-validation';
+
+/** A validating webhook on HelmRelease updates, failing closed, whose Service does not exist. */
+function deadWebhook(serviceNamespace: string): object {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: DEAD_WEBHOOK },
+    webhooks: [
+      {
+        name: 'helmreleases.validation.example.io',
+        failurePolicy: 'Fail',
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        clientConfig: { service: { namespace: serviceNamespace, name: 'operator-webhook', path: '/validate' } },
+        rules: [{ apiGroups: ['helm.toolkit.fluxcd.io'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['helmreleases'] }],
+      },
+    ],
+  };
+}
+
 /** `teardown-guard diagnose namespace` as a user runs it, by default with helm-controller's finalizer configured. */
 function diagnose(cp: ControlPlane, ns: string, configYaml = FLUX_GUARD_YAML): Promise<RunResult & { out: string }> {
   return guardCli(cp, ['diagnose', 'namespace', ns], configYaml);
@@ -189,9 +210,37 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         expect(hr?.metadata.deletionTimestamp).toBeTruthy();
         expect(hr?.metadata.finalizers).toEqual([FLUX_FINALIZER]);
 
+        // Helm 4 run: the operator's webhook (failurePolicy Fail) left behind with its Service gone,
+        // as in VictoriaMetrics/helm-charts#2726: no update of a HelmRelease gets through, so not
+        // even the finalizer can be removed by hand until its configuration is deleted.
+        if (version === 4) {
+          await mustRun('a webhook whose backend is gone', c.kubectl(['apply', '-f', '-'], { input: JSON.stringify(deadWebhook(opNs)) }));
+          await waitFor(
+            'the API server calling the dead webhook',
+            CONTROLLER_TIMEOUT_MS,
+            async () => {
+              const p = await c.kubectl([
+                'patch',
+                'helmrelease',
+                'podinfo',
+                '-n',
+                appNs,
+                '--type=merge',
+                '-p',
+                '{"metadata":{"finalizers":null}}',
+                '--dry-run=server',
+              ]);
+              return p.code !== 0 && output(p).includes('failed calling webhook') ? true : undefined;
+            },
+            500,
+          );
+        }
+
         // `diagnose namespace`, given the finalizer as a site configures it, names holder, finalizer
-        // and dead controller; its remedy, run as printed, frees the namespace: the finalizer was the cause.
+        // and dead controller (and, first, the webhook in the way); its remedy, run as printed, frees
+        // the namespace: the finalizer (and the webhook) were the cause.
         const d = await diagnose(c, appNs);
+        if (version === 4) expect(d.stdout).toContain(`kubectl delete validatingwebhookconfiguration ${DEAD_WEBHOOK}`);
         expect(d.code, d.out).toBe(1);
         expect(d.stdout).toContain(`finalizer ${FLUX_FINALIZER}`);
         expect(d.stdout).toContain('podinfo');
