@@ -58,6 +58,7 @@ describe('defaults', () => {
       'helm-uninstall-namespace': { mode: 'warn' },
       'inferred-finalizers': { mode: 'warn' },
       'apiservice-backends': { mode: 'warn' },
+      'webhook-backends': { mode: 'warn' },
     });
     expect(config.undecided).toBe('allow');
     expect(config.liveLookup).toEqual({ timeoutMs: 1500, concurrency: 8 });
@@ -88,6 +89,7 @@ describe('defaults', () => {
       'helm-uninstall-namespace': 'warn',
       'inferred-finalizers': 'warn',
       'apiservice-backends': 'warn',
+      'webhook-backends': 'warn',
     });
   });
 });

@@ -183,6 +183,7 @@ const SCHEMA = obj({
     'helm-uninstall-namespace': policyMode('helm-uninstall-namespace', 'warn'),
     'inferred-finalizers': policyMode('inferred-finalizers', 'warn'),
     'apiservice-backends': policyMode('apiservice-backends', 'warn'),
+    'webhook-backends': policyMode('webhook-backends', 'warn'),
   } satisfies Record<PolicyName, unknown>),
   undecided: oneOf(UNDECIDED_VALUES, { def: 'allow', doc: 'What an undecided policy means: allow (with a warning) or deny.' }),
   liveLookup: obj({
@@ -476,5 +477,6 @@ export function policyModes(config: Pick<Config, 'policies'>): Record<PolicyName
     'helm-uninstall-namespace': policies['helm-uninstall-namespace'].mode,
     'inferred-finalizers': policies['inferred-finalizers'].mode,
     'apiservice-backends': policies['apiservice-backends'].mode,
+    'webhook-backends': policies['webhook-backends'].mode,
   };
 }

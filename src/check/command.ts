@@ -13,15 +13,8 @@ import { BUILTIN_FINALIZER_GUARDS } from '../registry/finalizerRegistry.ts';
 import type { PolicySettings } from '../policies/settings.ts';
 import { latestRecord } from '../policies/releaseRecords.ts';
 import { checkNamespace, checkRelease } from './checks.ts';
-import {
-  blockingWebhooks,
-  diagnoseNamespace,
-  remainingResourceTypes,
-  unavailableApiServices,
-  type BlockingWebhook,
-  type Holder,
-  type UnavailableApiService,
-} from './diagnose.ts';
+import { failClosedWebhooks, serviceWebhooks, type FailClosedWebhook } from '../k8s/webhooks.ts';
+import { diagnoseNamespace, remainingResourceTypes, unavailableApiServices, type Holder, type UnavailableApiService } from './diagnose.ts';
 import { renderCheck, renderDiagnosis } from './report.ts';
 
 interface ClusterFlags {
@@ -179,7 +172,7 @@ async function unavailableApiServicesOf(client: KubeHttpClient, namespace: KubeO
 }
 
 /** Webhooks that would refuse updates of the holders because their Service is gone (read only when something holds the namespace). */
-async function blockingWebhooksOf(client: KubeHttpClient, holders: Holder[]): Promise<BlockingWebhook[]> {
+async function blockingWebhooksOf(client: KubeHttpClient, namespace: KubeObject, holders: Holder[]): Promise<FailClosedWebhook[]> {
   if (holders.length === 0) return [];
   const lists = await Promise.all(
     (['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'] as const).map(async (resource) => {
@@ -189,16 +182,10 @@ async function blockingWebhooksOf(client: KubeHttpClient, holders: Holder[]): Pr
     }),
   );
   const configurations = lists.flat();
-  const services = new Set<string>();
-  for (const c of configurations) {
-    for (const w of (c as { webhooks?: Array<{ clientConfig?: { service?: { namespace?: string; name?: string } } }> }).webhooks ?? []) {
-      const s = w.clientConfig?.service;
-      if (s?.namespace && s.name) services.add(`${s.namespace}/${s.name}`);
-    }
-  }
+  const services = [...new Set(serviceWebhooks(configurations).map((w) => `${w.service.namespace}/${w.service.name}`))];
   const existing = new Set<string>();
   await Promise.all(
-    [...services].map(async (key) => {
+    services.map(async (key) => {
       const [ns, name] = key.split('/') as [string, string];
       try {
         await client.getJson({ path: `/api/v1/namespaces/${encodeURIComponent(ns)}/services/${encodeURIComponent(name)}`, accept: ACCEPT_JSON });
@@ -208,7 +195,8 @@ async function blockingWebhooksOf(client: KubeHttpClient, holders: Holder[]): Pr
       }
     }),
   );
-  return blockingWebhooks(configurations, holders, (ns, name) => existing.has(`${ns}/${name}`));
+  const resources = [...new Set(holders.map((h) => h.resource))];
+  return failClosedWebhooks(configurations, resources, namespace.metadata?.labels ?? {}, (ns, name) => !existing.has(`${ns}/${name}`));
 }
 
 function clusterOptions(cmd: Command): Command {
@@ -278,7 +266,7 @@ export function registerCheckCommands(program: Command): void {
           view,
           settings,
           await unavailableApiServicesOf(client, namespace),
-          await blockingWebhooksOf(client, holders),
+          await blockingWebhooksOf(client, namespace, holders),
         );
       });
       print(flags, result, renderDiagnosis(result));

@@ -3,6 +3,7 @@
 import { UndecidedError, type ClusterView } from '../cluster/view.ts';
 import { candidateControllers, inferController, unknownFinalizers, type Inference } from '../finalizers/inferController.ts';
 import type { FinalizedObject } from '../k8s/rbac.ts';
+import type { FailClosedWebhook } from '../k8s/webhooks.ts';
 import { removedByControlPlane } from '../finalizers/controlPlaneFinalizers.ts';
 import { formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
 import { controllerLiveness } from '../policies/controllerLiveness.ts';
@@ -47,65 +48,6 @@ export interface DiscoveryDiagnosis {
   remedy: string[];
 }
 
-/**
- * A webhook that fails closed (failurePolicy Fail, the v1 default) on UPDATE of objects holding the
- * namespace, while its backend Service is gone: every update of those objects, removing a finalizer
- * by hand included, is refused until the webhook configuration is deleted.
- */
-export interface BlockingWebhook {
-  kind: 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
-  configuration: string;
-  webhook: string;
-  service: { namespace: string; name: string };
-  /** `plural.group` of the holders it intercepts. */
-  resources: string[];
-}
-
-interface WebhookShape {
-  name?: string;
-  failurePolicy?: string;
-  clientConfig?: { service?: { namespace?: string; name?: string } };
-  rules?: Array<{ apiGroups?: string[]; resources?: string[]; operations?: string[] }>;
-}
-
-const matches = (list: string[] | undefined, value: string) => (list ?? []).some((v) => v === '*' || v === value);
-
-/**
- * Webhooks of `configurations` that fail closed on UPDATE of a holder's resource and whose Service
- * `serviceExists` says is gone. Selectors are not evaluated: a webhook they would skip is still
- * named, with its configuration, so the remedy deletes it only if it is the one in the way.
- */
-export function blockingWebhooks(
-  configurations: KubeObject[],
-  holders: Holder[],
-  serviceExists: (namespace: string, name: string) => boolean,
-): BlockingWebhook[] {
-  const out: BlockingWebhook[] = [];
-  const types = [...new Set(holders.map((h) => h.resource))];
-  for (const c of configurations) {
-    const kind = c.kind === 'MutatingWebhookConfiguration' ? 'MutatingWebhookConfiguration' : 'ValidatingWebhookConfiguration';
-    for (const w of (c as { webhooks?: WebhookShape[] }).webhooks ?? []) {
-      const service = w.clientConfig?.service;
-      if (w.failurePolicy === 'Ignore' || !service?.namespace || !service.name) continue;
-      if (serviceExists(service.namespace, service.name)) continue;
-      const hit = types.filter((t) => {
-        const dot = t.indexOf('.');
-        const [resource, group] = dot < 0 ? [t, ''] : [t.slice(0, dot), t.slice(dot + 1)];
-        return (w.rules ?? []).some((r) => matches(r.operations, 'UPDATE') && matches(r.apiGroups, group) && matches(r.resources, resource));
-      });
-      if (hit.length > 0)
-        out.push({
-          kind,
-          configuration: c.metadata?.name ?? '',
-          webhook: w.name ?? '',
-          service: { namespace: service.namespace, name: service.name },
-          resources: hit,
-        });
-    }
-  }
-  return out;
-}
-
 export interface NamespaceDiagnosis {
   namespace: string;
   terminating: boolean;
@@ -115,7 +57,7 @@ export interface NamespaceDiagnosis {
   /** Set when the namespace controller reports NamespaceDeletionDiscoveryFailure. */
   discovery?: DiscoveryDiagnosis;
   /** Webhooks that would refuse every update of the holders (so no finalizer can be removed); delete them first. */
-  blockingWebhooks: BlockingWebhook[];
+  blockingWebhooks: FailClosedWebhook[];
   /** Summary lines for the report's end. */
   notes: string[];
 }
@@ -237,7 +179,7 @@ export async function diagnoseNamespace(
   view: ClusterView,
   settings: PolicySettings,
   apiServices: UnavailableApiService[] = [],
-  webhooks: BlockingWebhook[] = [],
+  webhooks: FailClosedWebhook[] = [],
 ): Promise<NamespaceDiagnosis> {
   const name = namespace.metadata?.name ?? '';
   const terminating = Boolean(namespace.metadata?.deletionTimestamp);

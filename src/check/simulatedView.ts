@@ -43,6 +43,7 @@ export function simulateUninstall(base: ClusterView, release: { namespace: strin
     ...(base.liveServiceAccountGrants ? { liveServiceAccountGrants: (ns: string) => base.liveServiceAccountGrants!(ns) } : {}),
     ...(base.liveWorkloads ? { liveWorkloads: async (ns: string) => (await base.liveWorkloads!(ns)).filter((w) => !isRemoved(w.kind ?? '', w)) } : {}),
     ...(base.liveApiServices ? { liveApiServices: () => base.liveApiServices!() } : {}),
+    ...(base.liveWebhookConfigurations ? { liveWebhookConfigurations: () => base.liveWebhookConfigurations!() } : {}),
     isNamespaced: (apiVersion, kind) => base.isNamespaced(apiVersion, kind),
     // `check` runs outside any admission review: its live reads keep their per-call budget only.
     withDeadline() {

@@ -287,6 +287,7 @@ type LiveReads = Required<
     | 'liveServiceAccountGrants'
     | 'liveWorkloads'
     | 'liveApiServices'
+    | 'liveWebhookConfigurations'
   >
 >;
 
@@ -301,6 +302,7 @@ function liveReads(live: LiveReader, caches: ViewCaches, deadline?: Parameters<C
     liveFinalizedObjects: (namespace) => live.finalizedObjects(namespace, deadline),
     liveWorkloads: (namespace) => live.workloads(namespace, deadline),
     liveApiServices: () => live.apiServices(deadline),
+    liveWebhookConfigurations: () => live.webhookConfigurations(deadline),
     async liveServiceAccountGrants(namespace) {
       requireSynced(caches.bindings, caches.roles);
       const local = await live.namespaceRbac(namespace, deadline);

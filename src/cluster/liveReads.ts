@@ -248,6 +248,23 @@ export class LiveReader {
     );
   }
 
+  /** Every Validating- and MutatingWebhookConfiguration, whole (list items carry no kind: it is set). */
+  webhookConfigurations(reviewDeadline?: AbortSignal): Promise<KubeObject[]> {
+    return this.bounded(
+      'live list of webhook configurations',
+      async (signal) => {
+        const lists = await Promise.all(
+          (['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'] as const).map(async (kind) => {
+            const items = await this.listAll<KubeObject>(`/apis/admissionregistration.k8s.io/v1/${kind.toLowerCase()}s`, ACCEPT_JSON, signal);
+            return items.map((o) => ({ ...trimFullObject(o), apiVersion: 'admissionregistration.k8s.io/v1', kind }));
+          }),
+        );
+        return lists.flat();
+      },
+      reviewDeadline,
+    );
+  }
+
   /** Every APIService, whole. */
   apiServices(reviewDeadline?: AbortSignal): Promise<KubeObject[]> {
     return this.bounded(

@@ -32,6 +32,8 @@ export interface ClusterSnapshot {
   grants?: ServiceAccountGrant[];
   /** APIServices, whole. */
   apiServices?: KubeObject[];
+  /** Validating- and MutatingWebhookConfigurations, whole, with their kind. */
+  webhookConfigurations?: KubeObject[];
 }
 
 export interface LiveState {
@@ -156,6 +158,10 @@ export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = 
     async liveWorkloads(namespace) {
       liveRead();
       return (live.deployments ?? snapshot.deployments).filter((d) => d.metadata?.namespace === namespace);
+    },
+    async liveWebhookConfigurations() {
+      liveRead();
+      return snapshot.webhookConfigurations ?? [];
     },
     async liveApiServices() {
       liveRead();

@@ -131,6 +131,9 @@ export interface ClusterView {
   /** Live: the Deployments, StatefulSets and DaemonSets of `namespace`, whole (status is read). */
   liveWorkloads?(namespace: string): Promise<KubeObject[]>;
 
+  /** Live: every Validating- and MutatingWebhookConfiguration, whole, each with its kind. */
+  liveWebhookConfigurations?(): Promise<KubeObject[]>;
+
   /** Live: every APIService, whole (spec.service and the Available condition are read). */
   liveApiServices?(): Promise<KubeObject[]>;
 

@@ -89,3 +89,20 @@ export function canonicalLabelSelector(selector: string): string {
     .sort()
     .join(',');
 }
+
+/** A metav1.LabelSelector (matchLabels, matchExpressions), as webhooks' namespaceSelector carries it. */
+export interface StructuredLabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+}
+
+/** The requirements of a structured selector; undefined for an operator Kubernetes does not define. */
+export function requirementsOf(selector: StructuredLabelSelector | undefined): Requirement[] | undefined {
+  const out: Requirement[] = Object.entries(selector?.matchLabels ?? {}).map(([key, value]) => ({ key, op: 'in', values: [value] }));
+  for (const e of selector?.matchExpressions ?? []) {
+    const op = ({ In: 'in', NotIn: 'notin', Exists: 'exists', DoesNotExist: 'notexists' } as const)[e.operator as 'In'];
+    if (op === undefined) return undefined;
+    out.push(op === 'in' || op === 'notin' ? { key: e.key, op, values: e.values ?? [] } : { key: e.key, op });
+  }
+  return out;
+}

@@ -5,8 +5,14 @@ import type { ClusterView } from '../cluster/view.ts';
 import type { ObjectRef } from '../k8s/types.ts';
 import type { PolicySettings } from './settings.ts';
 
-export type PolicyName = 'olm-orphaned-finalizers' | 'helm-uninstall-namespace' | 'inferred-finalizers' | 'apiservice-backends';
-export const POLICY_NAMES: readonly PolicyName[] = ['olm-orphaned-finalizers', 'helm-uninstall-namespace', 'inferred-finalizers', 'apiservice-backends'];
+export type PolicyName = 'olm-orphaned-finalizers' | 'helm-uninstall-namespace' | 'inferred-finalizers' | 'apiservice-backends' | 'webhook-backends';
+export const POLICY_NAMES: readonly PolicyName[] = [
+  'olm-orphaned-finalizers',
+  'helm-uninstall-namespace',
+  'inferred-finalizers',
+  'apiservice-backends',
+  'webhook-backends',
+];
 
 /**
  * violation: the deletion itself causes the harm (denied in enforce mode).

@@ -19,6 +19,7 @@ export interface GuardModes {
   'helm-uninstall-namespace'?: Mode;
   'inferred-finalizers'?: Mode;
   'apiservice-backends'?: Mode;
+  'webhook-backends'?: Mode;
 }
 
 export const GUARD_ENTRY = join(repoRoot, 'bin', 'teardown-guard.js');

@@ -220,6 +220,7 @@ describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
       'helm-uninstall-namespace': 'audit',
       'inferred-finalizers': 'warn',
       'apiservice-backends': 'warn',
+      'webhook-backends': 'warn',
     });
     expect(config.undecided).toBe('deny');
     expect(config.guardNamespace).toBe('guard-ns');
