@@ -32,7 +32,7 @@ import {
 import { objectKey } from './objectMeta.ts';
 import { ObjectIndex } from './objectIndex.ts';
 import { HELM_RECORD_SELECTOR, releaseRecordFromMeta, sortReleaseRecords } from './releaseRecords.ts';
-import { UndecidedError, type ClusterView, type NamespaceState, type ReleaseRecordMeta } from './view.ts';
+import { UndecidedError, type ClusterView, type NamespaceState, type NamespaceSweep, type ReleaseRecordMeta } from './view.ts';
 
 export interface KubeClusterViewOptions {
   kubeConfig: KubeConfig;
@@ -291,15 +291,25 @@ type LiveReads = Required<
   >
 >;
 
-/** The rare path: bounded reads from the API server, within one review's deadline when given. */
+/** The rare path: bounded reads from the API server, within one review's deadline when given (then a namespace is swept once). */
 function liveReads(live: LiveReader, caches: ViewCaches, deadline?: Parameters<ClusterView['withDeadline']>[0]): LiveReads {
+  const sweeps = new Map<string, Promise<NamespaceSweep>>();
   return {
     liveReleaseRecords: (release) => live.releaseRecords(release, deadline),
     liveDeployment: (namespace, name) => live.deployment(namespace, name, deadline),
     liveObjectsState: (refs: ObjectRef[]) => live.objectsState(refs, deadline),
     liveObjects: (refs: ObjectRef[]) => live.objects(refs, deadline),
     liveReleaseRecord: (record) => live.releaseRecord(record, deadline),
-    liveFinalizedObjects: (namespace) => live.finalizedObjects(namespace, deadline),
+    liveFinalizedObjects: (namespace) => {
+      if (!deadline) return live.finalizedObjects(namespace);
+      // One sweep per namespace per review: several policies read it (inferred-finalizers, webhook-backends).
+      let sweep = sweeps.get(namespace);
+      if (!sweep) {
+        sweep = live.finalizedObjects(namespace, deadline);
+        sweeps.set(namespace, sweep);
+      }
+      return sweep;
+    },
     liveWorkloads: (namespace) => live.workloads(namespace, deadline),
     liveApiServices: () => live.apiServices(deadline),
     liveWebhookConfigurations: () => live.webhookConfigurations(deadline),

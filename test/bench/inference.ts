@@ -4,8 +4,10 @@
 // namespace holds objects of the first CRD carrying a finalizer of that group's domain; the
 // controller's ServiceAccount is granted that group by name and a Deployment runs as it, so a
 // review walks the whole inference (sweep, grants, workloads) and stays silent. The admission
-// engine runs in this process over a KubeClusterView of the cluster, with every built-in policy on
-// and inferred-finalizers off or warn, the two alternating per repetition so drift hits both alike.
+// engine runs in this process over a KubeClusterView of the cluster, with olm-orphaned-finalizers
+// and helm-uninstall-namespace on, and the namespace checks that read live (inferred-finalizers,
+// apiservice-backends, webhook-backends: one shared sweep) off or warn, alternating per repetition
+// so drift hits both alike.
 import { KubeConfig } from '@kubernetes/client-node';
 import { performance } from 'node:perf_hooks';
 import { createAdmissionHandler } from '../../src/admission/engine.ts';
@@ -130,7 +132,14 @@ export async function benchInference(o: {
           policies: builtinPolicies(),
           view,
           settings: TEST_SETTINGS,
-          modes: { 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn', 'inferred-finalizers': inferred },
+          // The three namespace checks that read live on every namespace DELETE, toggled together.
+          modes: {
+            'olm-orphaned-finalizers': 'enforce',
+            'helm-uninstall-namespace': 'warn',
+            'inferred-finalizers': inferred,
+            'apiservice-backends': inferred,
+            'webhook-backends': inferred,
+          },
           undecided: 'allow',
           reviewBudgetMs: 1500,
         });

@@ -642,11 +642,11 @@ function inferenceSection(a: InferenceResult): string[] {
     `### Inference of unknown finalizers' controllers (${int(a.namespaces)} namespaces, ${a.crds} CRDs)`,
     '',
     `A dry-run DELETE of a namespace holding objects with a finalizer no guard knows, its controller alive (so the review walks the whole inference and stays silent), ` +
-      `through the admission engine in the bench process over a KubeClusterView of the cluster; inferred-finalizers off vs warn, alternating, ${a.off.length} reviews each. ` +
-      `Live reads per review with inference on: ${a.liveCallsPerReview.toFixed(1)} (one sweep of every namespaced type, RBAC of the namespace, workloads of the controller's namespace); verdicts: ${a.verdicts.join(', ') || 'none'}.`,
+      `through the admission engine in the bench process over a KubeClusterView of the cluster; inferred-finalizers, apiservice-backends and webhook-backends off vs warn (their default), alternating, ${a.off.length} reviews each. ` +
+      `Live read calls per review with them on: ${a.liveCallsPerReview.toFixed(1)} (one sweep of every namespaced type, shared; RBAC of the namespace; workloads of the controller's namespace; APIServices; webhook configurations); inferred-finalizers verdicts: ${a.verdicts.join(', ') || 'none'}.`,
     '',
     table(
-      ['inferred-finalizers', 'p50 ms', 'p99 ms', 'max ms'],
+      ['namespace checks', 'p50 ms', 'p99 ms', 'max ms'],
       [
         ['off', ms(off.p50), ms(off.p99), ms(off.max)],
         ['warn', ms(on.p50), ms(on.p99), ms(on.max)],
