@@ -58,6 +58,8 @@ export interface GuardChild {
   guardUrl: string;
   noopUrl: string;
   quietUrl: string;
+  /** The no-op answer on bare node:https (no Express). */
+  bareUrl: string;
   logPath: string;
   stats(): Promise<GuardStats>;
   gc(): Promise<void>;
@@ -196,6 +198,7 @@ export async function startGuardChild(o: GuardChildOptions): Promise<GuardChild>
     guardUrl: `https://127.0.0.1:${ready.guardPort}`,
     noopUrl: `https://127.0.0.1:${ready.noopPort}`,
     quietUrl: `https://127.0.0.1:${ready.quietPort}`,
+    bareUrl: `https://127.0.0.1:${ready.barePort}`,
     logPath,
     async stats() {
       const r = await ask('stats');

@@ -13,6 +13,9 @@
 //
 // Messages: parent -> {type:'stats'|'gc'|'stop', id}; child -> {type:'ready'|'reply'|'failed', ...}.
 // It exits on 'stop', when the parent goes away (IPC disconnect), or after MAX_LIFETIME_S.
+import { once } from 'node:events';
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { createAdmissionHandler, type AdmissionResult } from '../../src/admission/engine.ts';
@@ -22,6 +25,7 @@ import { createMetrics } from '../../src/metrics.ts';
 import { builtinPolicies } from '../../src/policies/index.ts';
 import { startServices, type Services } from '../../src/server/services.ts';
 import { startServer, type RunningServer } from '../../src/server/server.ts';
+import { loadTlsMaterial, secureContextOptions } from '../../src/server/tls.ts';
 import { residentByMapping } from './procStats.ts';
 
 export interface MemorySnapshot {
@@ -44,6 +48,7 @@ export interface GuardStats {
   reviews: number;
   noopRequests: number;
   quietRequests: number;
+  bareRequests: number;
   live: { calls: number; failures: number; timeouts: number };
   caches: Record<string, number>;
   watchEvents: number;
@@ -59,6 +64,7 @@ export interface ReadyMessage {
   guardPort: number;
   noopPort: number;
   quietPort: number;
+  barePort: number;
   memBeforeCaches: MemorySnapshot;
   /** Resident bytes by mapping kind before the caches started (see procStats.ts). */
   mappingsBeforeCaches: Record<string, number>;
@@ -88,6 +94,35 @@ async function noopAdmit(body: unknown): Promise<AdmissionResult> {
     review: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: typeof uid === 'string' ? uid : '', allowed: true } },
     decisions: [],
   };
+}
+
+/**
+ * The floor under the floor: the same no-op answer on bare node:https with the guard's TLS settings
+ * and keep-alive, parsing the body as JSON as express.json does, without Express's routing and
+ * middleware. The difference to the no-op target is what the web framework costs.
+ */
+async function startBareNoop(host: string, tls: { certFile: string; keyFile: string }, count: () => void): Promise<Server> {
+  const server = createHttpsServer({ ...secureContextOptions(loadTlsMaterial(tls)) }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.url?.startsWith('/validate')) count();
+      let uid = '';
+      try {
+        const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request?: { uid?: unknown } };
+        if (typeof parsed.request?.uid === 'string') uid = parsed.request.uid;
+      } catch {
+        // a body that is not JSON gets an empty uid, as the no-op target would answer 400; never in the bench
+      }
+      const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true } });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  server.keepAliveTimeout = 100_000;
+  server.listen(0, host);
+  await once(server, 'listening');
+  return server;
 }
 
 async function main(): Promise<void> {
@@ -136,7 +171,7 @@ async function main(): Promise<void> {
   const mappingsBeforeCaches = residentByMapping('self');
   trace('logger and metrics created (baseline)');
 
-  const running: { services?: Services; noop?: RunningServer; quiet?: RunningServer } = {};
+  const running: { services?: Services; noop?: RunningServer; quiet?: RunningServer; bare?: Server } = {};
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
     if (stopping) return;
@@ -145,6 +180,8 @@ async function main(): Promise<void> {
     hard.unref();
     await running.noop?.shutdown('bench done').catch(() => undefined);
     await running.quiet?.shutdown('bench done').catch(() => undefined);
+    running.bare?.closeAllConnections();
+    running.bare?.close();
     await running.services?.stop('bench done').catch(() => undefined);
     process.exit(code);
   };
@@ -191,8 +228,10 @@ async function main(): Promise<void> {
   });
   running.quiet = quiet;
 
-  // Requests that reached /validate, counted the same way on both servers (symmetric cost).
-  const counts = { guard: 0, noop: 0, quiet: 0 };
+  // Requests that reached /validate, counted the same way on every server (symmetric cost).
+  const counts = { guard: 0, noop: 0, quiet: 0, bare: 0 };
+  const bare = await startBareNoop(config.listen.host, { certFile: config.tls.certFile, keyFile: config.tls.keyFile }, () => counts.bare++);
+  running.bare = bare;
   services.server.server.on('request', (req: { url?: string }) => {
     if (req.url?.startsWith('/validate')) counts.guard++;
   });
@@ -230,6 +269,7 @@ async function main(): Promise<void> {
           reviews: counts.guard,
           noopRequests: counts.noop,
           quietRequests: counts.quiet,
+          bareRequests: counts.bare,
           live: counters.live,
           caches: cacheCounts(),
           watchEvents: counters.events,
@@ -249,6 +289,7 @@ async function main(): Promise<void> {
     guardPort: services.server.port,
     noopPort: noop.port,
     quietPort: quiet.port,
+    barePort: (bare.address() as AddressInfo).port,
     memBeforeCaches,
     mappingsBeforeCaches,
     memAfterSync,

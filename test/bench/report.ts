@@ -385,15 +385,42 @@ export function renderMarkdown(r: BenchReport): string {
       );
       parts.push('');
     }
+    const floor = r.webhook.find((t) => (t.fixed.bare ?? []).length > 0);
+    if (floor) {
+      const row = (tg: 'noop' | 'bare', name: string): string[] => [
+        name,
+        ms(med(floor.fixed[tg], (y) => y.load.latency.p50)),
+        ms(med(floor.fixed[tg], (y) => y.load.latency.p99)),
+        int(med(floor.saturation[tg], (y) => y.load.rps)),
+        ms(med(floor.saturation[tg], (y) => y.load.latency.p99)),
+        `${int(med(floor.saturation[tg], (y) => y.cpuUsPerReq))} us`,
+      ];
+      const share = ratio(
+        med(floor.saturation.noop, (y) => y.cpuUsPerReq) - med(floor.saturation.bare, (y) => y.cpuUsPerReq),
+        med(floor.saturation.guard, (y) => y.cpuUsPerReq),
+      );
+      parts.push(
+        `The floor itself (${floor.type.title}): the no-op answer on Express (what the no-op target is) and on bare node:https with the same TLS settings and keep-alive, parsing the body as JSON. ` +
+          `Express's share of the guard's CPU per review: ${Number.isFinite(share) ? `${(share * 100).toFixed(0)} %` : 'n/a'}.`,
+      );
+      parts.push('');
+      parts.push(
+        table(
+          ['server', `p50 ms at ${floor.rate} req/s`, 'p99 ms', 'req/s saturated', 'p99 ms saturated', 'CPU/req'],
+          [row('noop', 'no-op on Express'), row('bare', 'no-op on bare node:https')],
+        ),
+      );
+      parts.push('');
+    }
     if (hot.length > 0) {
       parts.push(`Garbage collection and event-loop delay in the guard process during the fixed-rate runs (${FIXED_RATE} req/s; medians):`);
       parts.push('');
-      const targetNames: Record<Target, string> = { guard: 'guard', quiet: 'quiet', noop: 'no-op' };
+      const targetNames: Record<Target, string> = { guard: 'guard', quiet: 'quiet', noop: 'no-op', bare: 'no-op, bare node:https' };
       parts.push(
         table(
           ['request', 'server', 'p99 ms', 'GC pauses per 1000 req', 'GC ms per 1000 req', 'longest GC pause ms', 'event-loop delay p99 ms'],
           hot.flatMap((t) =>
-            (['guard', 'quiet', 'noop'] as const)
+            (['guard', 'quiet', 'noop', 'bare'] as const)
               .filter((tg) => t.fixed[tg].length > 0)
               .map((tg) => [
                 t.type.title,
@@ -410,7 +437,7 @@ export function renderMarkdown(r: BenchReport): string {
       parts.push('');
     }
     const errs = r.webhook
-      .flatMap((t) => [...t.fixed.guard, ...t.fixed.noop, ...t.fixed.quiet, ...t.saturation.guard, ...t.saturation.noop, ...t.saturation.quiet])
+      .flatMap((t) => (['guard', 'noop', 'quiet', 'bare'] as const).flatMap((tg) => [...(t.fixed[tg] ?? []), ...(t.saturation[tg] ?? [])]))
       .reduce((a, y) => a + y.load.errors + y.load.non2xx + y.load.timeouts, 0);
     const liveFail = r.webhook.flatMap((t) => [...t.fixed.guard, ...t.saturation.guard]).reduce((a, y) => a + y.liveFailures, 0);
     parts.push(

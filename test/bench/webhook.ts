@@ -7,6 +7,8 @@
 //     latency is service time rather than queueing: what the API server sees (real namespace and
 //     Helm-object DELETE rates are far lower);
 //   - saturation: as fast as the server answers, for req/s and CPU per request.
+// On the namespace DELETE a fourth, "bare": the no-op answer on node:https without Express, so the
+// no-op's cost splits into what TLS and HTTP take and what the web framework adds.
 // For the hot paths a third target, "quiet" (the same handler and view, logger at warn so allow
 // decisions are not logged), shows what the per-decision log lines cost.
 import type { GuardChild } from './guardChild.ts';
@@ -14,7 +16,7 @@ import type { GuardStats } from './guardProcess.ts';
 import { runLoad, runPaced, type LoadResult } from './load.ts';
 import type { RequestType } from './bodies.ts';
 
-export type Target = 'guard' | 'noop' | 'quiet';
+export type Target = 'guard' | 'noop' | 'quiet' | 'bare';
 
 /** Requests per second of the fixed-rate measurement (unless a quarter of capacity is lower). */
 export const FIXED_RATE = 200;
@@ -55,17 +57,17 @@ export interface WebhookOptions {
 /** One measurement: at an even `rate` (open loop), or saturated (autocannon) without one. */
 async function measured(guard: GuardChild, target: Target, body: string, o: { durationS: number; connections: number; rate?: number }): Promise<TargetRun> {
   const before: GuardStats = await guard.stats();
-  const url = target === 'guard' ? guard.guardUrl : target === 'noop' ? guard.noopUrl : guard.quietUrl;
+  const url = { guard: guard.guardUrl, noop: guard.noopUrl, quiet: guard.quietUrl, bare: guard.bareUrl }[target];
   const load = o.rate
     ? await runPaced({ url, bodies: [body], rate: o.rate, durationS: o.durationS, connections: o.connections })
     : await runLoad({ url, body, connections: o.connections, durationS: o.durationS });
   const after: GuardStats = await guard.stats();
-  const requests =
-    target === 'guard'
-      ? after.reviews - before.reviews
-      : target === 'noop'
-        ? after.noopRequests - before.noopRequests
-        : after.quietRequests - before.quietRequests;
+  const requests = {
+    guard: after.reviews - before.reviews,
+    noop: after.noopRequests - before.noopRequests,
+    quiet: after.quietRequests - before.quietRequests,
+    bare: after.bareRequests - before.bareRequests,
+  }[target];
   const cpu = after.cpuUser + after.cpuSystem - (before.cpuUser + before.cpuSystem);
   return {
     load,
@@ -97,8 +99,9 @@ export async function benchWebhook(guard: GuardChild, types: RequestType[], o: W
     const calib = await runLoad({ url: guard.guardUrl, body: type.body, connections: o.connections, durationS: o.calibrateS });
     const rate = Math.max(MIN_RATE, Math.min(FIXED_RATE, Math.floor((calib.rps * 0.25) / 10) * 10));
     o.log(`${type.key}: guard capacity ~${calib.rps.toFixed(0)} req/s -> fixed rate ${rate} req/s`);
-    const result: TypeResult = { type, rate, fixed: { guard: [], noop: [], quiet: [] }, saturation: { guard: [], noop: [], quiet: [] } };
-    const targets: Target[] = type.hot ? ['noop', 'guard', 'quiet'] : ['noop', 'guard'];
+    const result: TypeResult = { type, rate, fixed: { guard: [], noop: [], quiet: [], bare: [] }, saturation: { guard: [], noop: [], quiet: [], bare: [] } };
+    // The bare floor does not depend on the request: measured once, on the namespace DELETE.
+    const targets: Target[] = type.hot ? ['noop', 'guard', 'quiet', ...(type.key === 'ns-delete' ? (['bare'] as const) : [])] : ['noop', 'guard'];
     for (let rep = 0; rep < o.reps; rep++) {
       // Rotate the order each repetition so no target always runs first (or last).
       const order = targets.map((_, i) => targets[(i + rep) % targets.length] as Target);
