@@ -164,10 +164,12 @@ describe('KubeClusterView on a real control plane', () => {
       'namespaces',
       'widgets.tg.example.com',
     ]);
-    for (const name of ['helm-secrets', 'helm-configmaps', 'clusterroles', 'widgets.tg.example.com']) {
+    for (const name of ['helm-secrets', 'helm-configmaps', 'widgets.tg.example.com']) {
       expect(byName[name]?.lastListKind, name).toBe('PartialObjectMetadataList');
     }
     expect(byName['namespaces']?.lastListKind).toBe('NamespaceList');
+    // Whole: inference reads their rules (ARCHITECTURE.md §1E).
+    expect(byName['clusterroles']?.lastListKind).toBe('ClusterRoleList');
     expect(byName['deployments[app=olm-operator]']?.lastListKind).toBe('DeploymentList');
     // GADGETS has no CRD yet: served as an honest empty set, not as "unsynced".
     expect(byName['gadgets.tg.example.com']).toMatchObject({ synced: true, notServed: true, count: 0 });
@@ -263,6 +265,48 @@ describe('KubeClusterView on a real control plane', () => {
       ]),
     ).toEqual(['exists', 'gone', 'exists', 'gone', 'gone', 'exists']);
     await expect(view.liveObjectsState([{ apiVersion: 'v1', kind: 'ConfigMap', name: 'no-namespace' }])).rejects.toBeInstanceOf(UndecidedError);
+  });
+
+  it('reads what the namespace checks need live: a sweep finding every finalizer-bearing object, grants, workloads, APIServices, webhook configurations', async () => {
+    await client.must('POST', '/api/v1/namespaces/tg-a/configmaps', { body: { metadata: { name: 'held', finalizers: ['example.io/keep'] } } });
+    const sweep = await view.liveFinalizedObjects!('tg-a');
+    expect(sweep.unlisted).toEqual([]);
+    expect(sweep.objects.map((o) => `${o.kind}/${o.name}:${o.finalizers.join(',')}`).sort()).toEqual([
+      'ConfigMap/held:example.io/keep',
+      `Widget/w1:${FINALIZER}`,
+    ]);
+    const grants = await view.liveServiceAccountGrants!('tg-a');
+    const nsController = grants.find(
+      (g) => g.via === 'ClusterRoleBinding system:controller:namespace-controller -> ClusterRole system:controller:namespace-controller',
+    );
+    expect(nsController?.serviceAccount).toEqual({ namespace: 'kube-system', name: 'namespace-controller' });
+    expect(nsController?.rules).toContainEqual(expect.objectContaining({ apiGroups: [''], resources: ['namespaces'] }));
+    // tg-olm-binding's ClusterRole was deleted above: a binding to nothing grants nothing.
+    expect(grants.filter((g) => g.via.startsWith('ClusterRoleBinding tg-olm-binding'))).toEqual([]);
+    expect((await view.liveWorkloads!('tg-a')).map((w) => `${w.kind}/${w.metadata?.name}`)).toEqual(['Deployment/olm-operator']);
+    expect((await view.liveApiServices!()).some((a) => a.metadata?.name === 'v1.apps')).toBe(true);
+    const hook = {
+      metadata: { name: 'tg-probe-hook' },
+      webhooks: [
+        {
+          name: 'probe.tg.example.com',
+          failurePolicy: 'Ignore',
+          sideEffects: 'None',
+          admissionReviewVersions: ['v1'],
+          clientConfig: { service: { namespace: 'tg-a', name: 'nothing' } },
+          namespaceSelector: { matchLabels: { 'tg-never': 'true' } },
+          rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['configmaps'] }],
+        },
+      ],
+    };
+    await client.must('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', { body: hook });
+    expect((await view.liveWebhookConfigurations!()).map((c) => `${c.kind}/${c.metadata?.name}`)).toContain('ValidatingWebhookConfiguration/tg-probe-hook');
+    await client.must('DELETE', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/tg-probe-hook');
+    await client.must('PATCH', '/api/v1/namespaces/tg-a/configmaps/held', {
+      body: { metadata: { finalizers: null } },
+      contentType: 'application/merge-patch+json',
+    });
+    await client.must('DELETE', '/api/v1/namespaces/tg-a/configmaps/held');
   });
 
   it('answers isNamespaced from discovery', () => {
