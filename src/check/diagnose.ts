@@ -3,6 +3,7 @@
 import { UndecidedError, type ClusterView } from '../cluster/view.ts';
 import { candidateControllers, inferController, unknownFinalizers, type Inference } from '../finalizers/inferController.ts';
 import type { FinalizedObject } from '../k8s/rbac.ts';
+import { removeFinalizerCommand } from '../k8s/finalizerPatch.ts';
 import type { FailClosedWebhook } from '../k8s/webhooks.ts';
 import { removedByControlPlane } from '../finalizers/controlPlaneFinalizers.ts';
 import { formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
@@ -187,17 +188,7 @@ export async function diagnoseNamespace(
   for (const h of holders) for (const f of h.finalizers) byFinalizer.set(f, [...(byFinalizer.get(f) ?? []), h]);
   const finalizers: FinalizerDiagnosis[] = [];
   for (const [finalizer, hs] of byFinalizer) {
-    // Removal by index, guarded by a `test` of the value at that index: if the list changed since
-    // (another finalizer removed first, so the indexes shifted), the patch fails instead of
-    // removing some other controller's finalizer.
-    const patch = hs.map((h) => {
-      const path = `/metadata/finalizers/${h.finalizers.indexOf(finalizer)}`;
-      const ops = JSON.stringify([
-        { op: 'test', path, value: finalizer },
-        { op: 'remove', path },
-      ]);
-      return `kubectl patch ${h.resource} ${h.ref.name} -n ${name} --type=json -p '${ops}'`;
-    });
+    const patch = hs.map((h) => removeFinalizerCommand(h.resource, name, h.ref.name, h.finalizers, finalizer));
     if (removedByControlPlane(finalizer)) {
       finalizers.push({
         finalizer,

@@ -68,3 +68,8 @@ export interface AdmissionReview {
 export function targetName(request: AdmissionRequest): string {
   return request.name || request.oldObject?.metadata?.name || request.object?.metadata?.name || '';
 }
+
+/** A DELETE of the object itself (not a subresource) of group/resource. */
+export function isDelete(request: AdmissionRequest, group: string, resource: string): boolean {
+  return request.operation === 'DELETE' && request.resource.group === group && request.resource.resource === resource && !request.subResource;
+}

@@ -6,7 +6,7 @@
 //     every namespace deleted after it until the APIService is deleted: a violation;
 //   - deleting any namespace while an APIService is unavailable makes it wait until that APIService
 //     is Available again or deleted: a risk (it does not hang once the backend is back).
-import { targetName } from '../k8s/admissionReview.ts';
+import { isDelete, targetName } from '../k8s/admissionReview.ts';
 import type { KubeObject } from '../k8s/types.ts';
 import type { Finding, Policy, PolicyInput } from './types.ts';
 
@@ -87,6 +87,6 @@ async function evaluate({ request, view, settings }: PolicyInput): Promise<Findi
 
 export const apiServiceBackends: Policy = {
   name: NAME,
-  appliesTo: (req) => req.operation === 'DELETE' && req.resource.group === '' && req.resource.resource === 'namespaces' && !req.subResource,
+  appliesTo: (req) => isDelete(req, '', 'namespaces'),
   evaluate,
 };

@@ -5,9 +5,10 @@
 // merely not running, or lives in the namespace being deleted, it warns (risk). Only a controller
 // it found and that is dead (no available replica and not coming back, being deleted, or its
 // namespace Terminating) is a violation, denied in enforce; the default mode is warn.
-import { targetName, type AdmissionRequest } from '../k8s/admissionReview.ts';
+import { isDelete, targetName } from '../k8s/admissionReview.ts';
+import { removeFinalizerCommand } from '../k8s/finalizerPatch.ts';
 import { UndecidedError, type ClusterView, type FinalizedObject, type ServiceAccountGrant } from '../cluster/view.ts';
-import { apiVersionOf, formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
+import { apiVersionOf, formatRef, type ObjectRef } from '../k8s/types.ts';
 import {
   candidateControllers,
   inferController,
@@ -23,10 +24,6 @@ const NAME = 'inferred-finalizers';
 /** Most namespaces whose workloads one review reads (candidates' namespaces); beyond it inference is unsure. */
 const MAX_CONTROLLER_NAMESPACES = 8;
 const LISTED_OBJECTS = 5;
-
-function isNamespaceDelete(req: AdmissionRequest): boolean {
-  return req.operation === 'DELETE' && req.resource.group === '' && req.resource.resource === 'namespaces' && !req.subResource;
-}
 
 function refOf(o: FinalizedObject): ObjectRef {
   return { apiVersion: apiVersionOf(o.group, o.version), kind: o.kind, namespace: o.namespace, name: o.name };
@@ -55,12 +52,7 @@ function controllerNames(controllers: WorkloadAssessment[]): string {
 }
 
 function patchByHand(u: UnknownFinalizer): string[] {
-  return u.objects
-    .slice(0, LISTED_OBJECTS)
-    .map(
-      (o) =>
-        `  kubectl patch ${typeName(u)} ${o.name} -n ${o.namespace} --type=json -p '[{"op":"remove","path":"/metadata/finalizers/${o.finalizers.indexOf(u.finalizer)}"}]'`,
-    );
+  return u.objects.slice(0, LISTED_OBJECTS).map((o) => `  ${removeFinalizerCommand(typeName(u), o.namespace, o.name, o.finalizers, u.finalizer)}`);
 }
 
 function finding(ns: string, u: UnknownFinalizer, inference: Exclude<Inference, { verdict: 'unsure' } | { verdict: 'alive' }>): Finding {
@@ -114,12 +106,6 @@ function finding(ns: string, u: UnknownFinalizer, inference: Exclude<Inference, 
   };
 }
 
-async function workloadsByNamespace(view: ClusterView, namespaces: string[]): Promise<Map<string, KubeObject[]>> {
-  const liveWorkloads = view.liveWorkloads?.bind(view);
-  const entries = await Promise.all(namespaces.map(async (ns) => [ns, liveWorkloads ? await liveWorkloads(ns) : []] as const));
-  return new Map(entries);
-}
-
 async function infer(ns: string, view: ClusterView, input: PolicyInput): Promise<Finding[]> {
   if (!view.liveFinalizedObjects || !view.liveServiceAccountGrants || !view.liveWorkloads) return [];
   const sweep = await view.liveFinalizedObjects(ns);
@@ -130,7 +116,8 @@ async function infer(ns: string, view: ClusterView, input: PolicyInput): Promise
   const wanted = [...new Set(known.flatMap((u) => candidateControllers(u, grants).map((c) => c.serviceAccount.namespace)))];
   // Beyond the bound, a controller could be in a namespace not read: not sure, so silent.
   if (wanted.length > MAX_CONTROLLER_NAMESPACES) return [];
-  const workloads = await workloadsByNamespace(view, wanted);
+  const liveWorkloads = view.liveWorkloads.bind(view);
+  const workloads = new Map(await Promise.all(wanted.map(async (n) => [n, await liveWorkloads(n)] as const)));
   const isTerminating = (n: string): boolean => view.getNamespace(n)?.deletionTimestamp !== undefined;
   const findings: Finding[] = [];
   for (const u of known) {
@@ -158,6 +145,6 @@ async function evaluate(input: PolicyInput): Promise<Finding[]> {
 
 export const inferredFinalizers: Policy = {
   name: NAME,
-  appliesTo: (req) => isNamespaceDelete(req),
+  appliesTo: (req) => isDelete(req, '', 'namespaces'),
   evaluate,
 };

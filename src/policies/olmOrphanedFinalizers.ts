@@ -1,6 +1,6 @@
 // Policy `olm-orphaned-finalizers` (ARCHITECTURE.md §1A, §2): deny deletions that would leave objects carrying a
 // finalizer whose controller is gone, so the namespace (or object) would hang in Terminating.
-import { targetName, type AdmissionRequest } from '../k8s/admissionReview.ts';
+import { isDelete, targetName } from '../k8s/admissionReview.ts';
 import type { ClusterView } from '../cluster/view.ts';
 import { apiVersionOf, formatRef, type ObjectRef, type PartialObjectMetadata } from '../k8s/types.ts';
 import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';
@@ -11,10 +11,6 @@ import type { Finding, Policy, PolicyInput } from './types.ts';
 import { uninstallInProgress, type UninstallInProgress } from './uninstallInProgress.ts';
 
 const NAME = 'olm-orphaned-finalizers';
-
-function isDelete(req: AdmissionRequest, group: string, resource: string): boolean {
-  return req.operation === 'DELETE' && req.resource.group === group && req.resource.resource === resource && !req.subResource;
-}
 
 function carriesGuardedFinalizer(obj: PartialObjectMetadata, guard: FinalizerGuard): boolean {
   if (guard.ignoreLabel && obj.metadata.labels?.[guard.ignoreLabel] !== undefined) return false;

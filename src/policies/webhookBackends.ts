@@ -6,7 +6,7 @@
 //   - the Service is gone now: a violation (certain: every update of those objects is refused);
 //   - the Service is in the namespace being deleted: a risk (it may go before the finalizers do).
 // A read that fails leaves the policy silent, as inference (it needs the same namespace sweep).
-import { targetName } from '../k8s/admissionReview.ts';
+import { isDelete, targetName } from '../k8s/admissionReview.ts';
 import { UndecidedError, type ClusterView, type FinalizedObject } from '../cluster/view.ts';
 import { apiVersionOf, formatRef } from '../k8s/types.ts';
 import { failClosedWebhooks, serviceWebhooks, type FailClosedWebhook } from '../k8s/webhooks.ts';
@@ -90,6 +90,6 @@ async function evaluate({ request, view, settings }: PolicyInput): Promise<Findi
 
 export const webhookBackends: Policy = {
   name: NAME,
-  appliesTo: (req) => req.operation === 'DELETE' && req.resource.group === '' && req.resource.resource === 'namespaces' && !req.subResource,
+  appliesTo: (req) => isDelete(req, '', 'namespaces'),
   evaluate,
 };
