@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { review } from '../../test/support/admissionRequests.ts';
-import { namespace } from '../../test/support/clusterState.ts';
+import { bareCluster, namespace } from '../../test/support/clusterState.ts';
 import { decide } from '../../test/support/decide.ts';
 import type { ClusterSnapshot } from '../cluster/snapshotView.ts';
 import type { KubeObject } from '../k8s/types.ts';
@@ -17,16 +17,7 @@ const apiService = (name: string, service: { namespace: string; name: string } |
 });
 
 function cluster(apiServices: KubeObject[]): ClusterSnapshot {
-  return {
-    namespaces: [namespace('metrics'), namespace('apps')],
-    objects: { 'operators.coreos.com/clusterserviceversions': [] },
-    deployments: [],
-    clusterRoleBindings: [],
-    clusterRoles: [],
-    releaseRecords: [],
-    namespaced: {},
-    apiServices: [apiService('v1.apps', null, true), ...apiServices],
-  };
+  return bareCluster(['metrics', 'apps'], { apiServices: [apiService('v1.apps', null, true), ...apiServices] });
 }
 
 const METRICS = apiService('v1beta1.metrics.k8s.io', { namespace: 'metrics', name: 'metrics-server' }, true);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { review } from '../../test/support/admissionRequests.ts';
-import { namespace } from '../../test/support/clusterState.ts';
+import { bareCluster, namespace } from '../../test/support/clusterState.ts';
 import { decide } from '../../test/support/decide.ts';
 import type { ClusterSnapshot } from '../cluster/snapshotView.ts';
 import type { KubeObject } from '../k8s/types.ts';
@@ -21,14 +21,8 @@ const helmController = (status: Record<string, unknown>, replicas = 1): KubeObje
 });
 
 function fluxCluster(controller: KubeObject | undefined, rules = [{ apiGroups: ['helm.toolkit.fluxcd.io'], resources: ['*'], verbs: ['*'] }]): ClusterSnapshot {
-  return {
-    namespaces: [namespace('apps'), namespace('flux-system')],
-    objects: { 'operators.coreos.com/clusterserviceversions': [] },
+  return bareCluster(['apps', 'flux-system'], {
     deployments: controller ? [controller] : [],
-    clusterRoleBindings: [],
-    clusterRoles: [],
-    releaseRecords: [],
-    namespaced: {},
     finalized: [
       {
         group: 'helm.toolkit.fluxcd.io',
@@ -52,7 +46,7 @@ function fluxCluster(controller: KubeObject | undefined, rules = [{ apiGroups: [
     grants: [
       { serviceAccount: { namespace: 'flux-system', name: 'helm-controller' }, via: 'ClusterRoleBinding crd-controller -> ClusterRole crd-controller', rules },
     ],
-  };
+  });
 }
 
 const deleteApps = () => review('DELETE', namespace('apps'));

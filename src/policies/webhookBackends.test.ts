@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { review } from '../../test/support/admissionRequests.ts';
-import { namespace } from '../../test/support/clusterState.ts';
+import { bareCluster, namespace } from '../../test/support/clusterState.ts';
 import { decide } from '../../test/support/decide.ts';
 import type { ClusterSnapshot } from '../cluster/snapshotView.ts';
 
@@ -20,17 +20,10 @@ const hook = (service: { namespace: string; name: string }) => ({
 });
 
 function cluster(service: { namespace: string; name: string }): ClusterSnapshot {
-  return {
-    namespaces: [namespace('apps')],
-    objects: { 'operators.coreos.com/clusterserviceversions': [] },
-    deployments: [],
-    clusterRoleBindings: [],
-    clusterRoles: [],
-    releaseRecords: [],
-    namespaced: {},
+  return bareCluster(['apps'], {
     finalized: [{ group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespace: 'apps', name: 'state', finalizers: ['example.io/keep'] }],
     webhookConfigurations: [hook(service)],
-  };
+  });
 }
 
 const enforce = { modes: { 'webhook-backends': 'enforce' as const } };

@@ -174,6 +174,17 @@ describe('third-party programs: teardowns that hang, without and with the guard'
     console.log(`[operators] timings (ms): ${JSON.stringify(timings)}`);
   }, 60_000);
 
+  /** Runs `body` with a guard of default settings (no finalizerGuards entry) in place of the suite's, which is detached. */
+  async function withDefaultGuard(body: (session: GuardSession) => Promise<void>): Promise<void> {
+    await guards!.detach();
+    const session = new GuardSession(cluster, (cp, o) => startGuard(cp, { ...o, log: () => {} }));
+    try {
+      await body(session);
+    } finally {
+      await session.stop();
+    }
+  }
+
   /** Installs the operator chart in `opNs` and a HelmRelease in `appNs`; returns once the operator put its finalizer on it. */
   async function operatorWithHelmRelease(version: 3 | 4, opNs: string, appNs: string): Promise<void> {
     const c = cluster();
@@ -433,9 +444,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
   it('inferred controller (no finalizerGuards entry): silent while helm-controller runs; scaled to 0, warned in warn, denied in enforce, named by check and diagnose; back up, the namespace goes', async () => {
     await scenario('inferred-helm-controller', async () => {
       const c = cluster();
-      await guards!.detach();
-      const inferring = new GuardSession(cluster, (cp, o) => startGuard(cp, { ...o, log: () => {} }));
-      try {
+      await withDefaultGuard(async (inferring) => {
         let g = await inferring.get({ 'inferred-finalizers': 'warn' });
         const opNs = 'flux-op-inf';
         const appNs = 'flux-app-inf';
@@ -501,9 +510,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         await mustRun('helm uninstall flux', c.helm(4, ['uninstall', 'flux', '-n', opNs, '--wait', '--timeout', '60s']));
         await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
         await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
-      } finally {
-        await inferring.stop();
-      }
+      });
     });
   }, 240_000);
   // Issue 14, item 3: the aggregated-API hang, prevented. The real metrics-server serves
@@ -513,10 +520,8 @@ describe('third-party programs: teardowns that hang, without and with the guard'
   it('apiservice-backends: deleting the namespace of a running APIService backend is denied (enforce); with the backend stopped, other deletions are warned that they wait', async () => {
     await scenario('guard-apiservice-backend', async () => {
       const c = cluster();
-      await guards!.detach();
-      const session = new GuardSession(cluster, (cp, o) => startGuard(cp, { ...o, log: () => {} }));
       const ns = 'metrics-g';
-      try {
+      await withDefaultGuard(async (session) => {
         const g = await session.get({ 'apiservice-backends': 'enforce' });
         const port = await freePort();
         await mustRun(
@@ -554,9 +559,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         from = logOffset(g);
         await mustRun(`delete namespace ${ns}`, c.kubectl(['delete', 'namespace', ns, 'probe-apps', '--wait=true', '--timeout=60s']));
         expect(flagged(decisionsSince(g, from))).toEqual([]);
-      } finally {
-        await session.stop();
-      }
+      });
     });
   }, 240_000);
 });

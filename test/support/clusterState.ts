@@ -179,6 +179,20 @@ export const CORE_DISCOVERY: Record<string, boolean> = {
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': false,
 };
 
+/** A cluster of these namespaces and nothing else (no CSV, no record), plus the fields given. */
+export function bareCluster(namespaces: string[], extra: Partial<ClusterSnapshot> = {}): ClusterSnapshot {
+  return {
+    namespaces: namespaces.map((n) => namespace(n)),
+    objects: { 'operators.coreos.com/clusterserviceversions': [] },
+    deployments: [],
+    clusterRoleBindings: [],
+    clusterRoles: [],
+    releaseRecords: [],
+    namespaced: {},
+    ...extra,
+  };
+}
+
 export function helmCluster(): ClusterSnapshot {
   return {
     namespaces: [namespace('default'), namespace('helm-test'), namespace('shared'), namespace('kube-system')],
