@@ -137,37 +137,33 @@ async function inferredController(
   namespace: string,
 ): Promise<{ inference: Exclude<Inference, { verdict: 'unsure' }>; displayName: string } | undefined> {
   if (!view.liveServiceAccountGrants || !view.liveWorkloads) return undefined;
-  const first = holders[0];
-  if (!first) return undefined;
-  const { group, resource } = splitResource(first.resource);
+  // One finalizer may sit on objects of several types (an operator's CRs and the ConfigMaps it
+  // made): each type is inferred on its own, and the first that names a controller is reported.
   const objects: FinalizedObject[] = holders.map((h) => ({
-    group,
+    ...splitResource(h.resource),
     version: '',
-    resource,
     kind: h.ref.kind,
     namespace,
     name: h.ref.name,
     finalizers: h.finalizers,
   }));
-  const [u] = unknownFinalizers(objects, []).known.filter((k) => k.finalizer === finalizer);
-  if (!u) return undefined;
+  const types = unknownFinalizers(objects, []).known.filter((k) => k.finalizer === finalizer);
+  if (types.length === 0) return undefined;
   try {
     const grants = await view.liveServiceAccountGrants(namespace);
-    const namespaces = [...new Set(candidateControllers(u, grants).map((c) => c.serviceAccount.namespace))];
-    const workloads = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await view.liveWorkloads!(ns)] as const)));
-    const inference = inferController(
-      u,
-      grants,
-      (ns) => workloads.get(ns) ?? [],
-      namespace,
-      (ns) => view.getNamespace(ns)?.deletionTimestamp !== undefined,
-    );
-    if (inference.verdict === 'unsure') return undefined;
-    const named =
-      'controllers' in inference
-        ? inference.controllers.map((c) => c.ref)
-        : inference.candidates.map((c) => `ServiceAccount ${c.serviceAccount.namespace}/${c.serviceAccount.name}`);
-    return { inference, displayName: `${named.join(', ')} (inferred from RBAC)` };
+    for (const u of types) {
+      const namespaces = [...new Set(candidateControllers(u, grants).map((c) => c.serviceAccount.namespace))];
+      const workloads = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await view.liveWorkloads!(ns)] as const)));
+      const isTerminating = (ns: string) => view.getNamespace(ns)?.deletionTimestamp !== undefined;
+      const inference = inferController(u, grants, (ns) => workloads.get(ns) ?? [], namespace, isTerminating);
+      if (inference.verdict === 'unsure') continue;
+      const named =
+        'controllers' in inference
+          ? inference.controllers.map((c) => c.ref)
+          : inference.candidates.map((c) => `ServiceAccount ${c.serviceAccount.namespace}/${c.serviceAccount.name}`);
+      return { inference, displayName: `${named.join(', ')} (inferred from RBAC)` };
+    }
+    return undefined;
   } catch (err) {
     if (err instanceof UndecidedError) return undefined;
     throw err;
