@@ -27,6 +27,8 @@ import {
 import { installOlm, type OlmMode } from './olm.ts';
 import { startOlmSupervisor, type OlmSupervisor } from './olmSupervisor.ts';
 import { startHookJobRunner, type HookJobRunner } from './hookJobRunner.ts';
+import { buildBinaryImage, type BinaryImageName } from './node/images.ts';
+import { startOlmPodWatcher } from './node/olmPods.ts';
 import { acquireNodeLock, restoreIfOwner, type NodeLock } from './node/lock.ts';
 import { makeNodePki, NODE_CONTROLLERS, nodeApiserverArgs, startNode, type KubeNode, type NodePki } from './node/node.ts';
 
@@ -152,6 +154,16 @@ const CONTROLLERS = [
   'clusterrole-aggregation-controller',
   'root-ca-certificate-publisher-controller',
 ];
+
+/**
+ * The images of pinned binaries that charts run as Pods on the node (hook Jobs' kubectl, the
+ * olm-operator of charts that ship OLM): built once per version, imported into every node.
+ */
+async function importBinaryImages(node: KubeNode, names: BinaryImageName[], log: (l: string) => void): Promise<void> {
+  const t0 = Date.now();
+  for (const name of names) await node.importImage((await buildBinaryImage(name, log)).path);
+  log(`node images ${names.join(', ')} imported in ${secs(t0)}`);
+}
 
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? defaultLog;
@@ -483,9 +495,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       hookJobs = startHookJobRunner({ client: c, server, caPem, dir: join(dir, 'hook-jobs'), log });
       cp.hookJobs = hookJobs;
     }
+    if (node) await importBinaryImages(node, opts.olm && opts.olm !== 'none' ? ['kubectl', 'olm'] : ['kubectl'], log);
     if (opts.olm && opts.olm !== 'none') {
       const tOlm = Date.now();
-      olm = startOlmSupervisor({ client: c, server, caPem, dir, logDir: logsDir, groupsFile, log });
+      // With a node, olm-operator runs as its Pod; without one, as a host process its Deployment drives.
+      olm = node ? startOlmPodWatcher({ client: c, log }) : startOlmSupervisor({ client: c, server, caPem, dir, logDir: logsDir, groupsFile, log });
       cp.olm = olm;
       await installOlm(cp, opts.olm, { log, timeoutMs });
       log(`OLM (${opts.olm}) ready in ${secs(tOlm)}`);

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { ControlPlane } from './controlPlane.ts';
 import { olmDataDir } from './paths.ts';
+import { binaryImage } from './node/images.ts';
 import { waitFor } from './proc.ts';
 
 export type OlmMode = 'none' | 'crds' | 'quickstart';
@@ -33,8 +34,12 @@ function annotate(o: Obj, why: string): void {
   o.metadata.annotations = { ...(o.metadata.annotations ?? {}), [NEUTRALISED]: why };
 }
 
-/** The quickstart olm.yaml objects, neutralised for a cluster without kubelet (see file header). */
-export function quickstartObjects(): Obj[] {
+/**
+ * The quickstart olm.yaml objects, neutralised for a cluster without kubelet (see file header).
+ * `olmImage`: on a node, olm-operator's Pod runs this image (the pinned binary, node/images.ts)
+ * instead of the registry image no one can pull here.
+ */
+export function quickstartObjects(olmImage?: string): Obj[] {
   const text = readFileSync(join(olmDataDir(), 'quickstart', 'olm.yaml'), 'utf8');
   const out: Obj[] = [];
   for (const doc of parseAllDocuments(text)) {
@@ -44,6 +49,11 @@ export function quickstartObjects(): Obj[] {
     if (o.kind === 'Deployment' && o.metadata?.name === 'catalog-operator') {
       o.spec = { ...o.spec, replicas: 0 };
       annotate(o, 'replicas 0: catalog-operator needs registry pods, and this cluster has no kubelet');
+    }
+    if (olmImage && o.kind === 'Deployment' && o.metadata?.name === 'olm-operator') {
+      const containers = (o.spec as { template?: { spec?: { containers?: Array<{ command?: string[]; image?: string }> } } }).template?.spec?.containers ?? [];
+      for (const c of containers) if (c.command?.[0] === '/bin/olm') c.image = olmImage;
+      annotate(o, 'image: the pinned olm binary built here (no registry)');
     }
     if (o.kind === 'ClusterServiceVersion' && o.metadata?.name === 'packageserver') {
       const spec = o.spec as { apiservicedefinitions?: unknown; install?: { spec?: { deployments?: Array<{ spec?: { replicas?: number } }> } } };
@@ -122,7 +132,7 @@ export async function installOlm(cp: ControlPlane, mode: OlmMode, o: { log?: (l:
   await applyOlmCrds(cp, timeoutMs);
   log(`OLM CRDs established in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   if (mode !== 'quickstart') return;
-  await applyObjects(cp, quickstartObjects());
+  await applyObjects(cp, quickstartObjects(cp.node ? binaryImage('olm').ref : undefined));
   await cp.olm?.waitRunning(OLM_NAMESPACE, 'olm-operator', timeoutMs);
   await waitDeploymentAvailable(cp, OLM_NAMESPACE, 'olm-operator', timeoutMs);
   log('olm-operator running (Deployment olm/olm-operator available)');

@@ -4,8 +4,10 @@
 // tears everything down. The steps are the scenario suite's own (test/scenarios/scenarios.ts).
 //   node test/demo/demo.ts          (npm run cluster:up gives a cluster to explore by hand)
 import { ensureBinaries } from '../cluster/cli.ts';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
-import { GuardSession } from '../scenarios/guard.ts';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { GuardSession, type ScenarioGuard } from '../scenarios/guard.ts';
+import { GUARD_NAMESPACE } from '../cluster/node/installGuard.ts';
+import { hostProcessPlacement, inClusterPlacement, type GuardPlacement } from '../scenarios/placement.ts';
 import { kubectl, sdkUninstall, Transcript } from '../scenarios/harness.ts';
 import {
   helmInstallSimpleApp,
@@ -42,7 +44,7 @@ function transcript(): Transcript {
   });
 }
 
-async function incidentA(cp: ControlPlane, guard: GuardSession, withGuard: boolean): Promise<void> {
+async function incidentA(cp: ControlPlane, guard: GuardSession<ScenarioGuard>, withGuard: boolean): Promise<void> {
   const t = transcript();
   if (!withGuard) {
     act('Incident A', "helm uninstall of a chart that ships OLM (Pixie's shape), WITHOUT teardown-guard");
@@ -89,7 +91,7 @@ async function incidentA(cp: ControlPlane, guard: GuardSession, withGuard: boole
   );
 }
 
-async function incidentB(cp: ControlPlane, guard: GuardSession, withGuard: boolean): Promise<void> {
+async function incidentB(cp: ControlPlane, guard: GuardSession<ScenarioGuard>, withGuard: boolean): Promise<void> {
   const t = transcript();
   if (!withGuard) {
     act('Incident B', 'Helm SDK uninstall with Init(getter, "helm-test"), getter namespace "default", WITHOUT teardown-guard');
@@ -116,18 +118,57 @@ async function incidentB(cp: ControlPlane, guard: GuardSession, withGuard: boole
   await s2Cleanup(cp);
 }
 
+/**
+ * The guard as users run it (its image built from the Dockerfile, Pods on a real node, installed
+ * with `kubectl apply -k`) where this machine can run a node; else a host process, saying why.
+ * TG_DEMO_GUARD=host-process asks for the host process.
+ */
+function choosePlacement(): GuardPlacement {
+  const nodeLog = (l: string) => say(dim(`[node] ${l}`));
+  const inCluster = inClusterPlacement({ log: nodeLog });
+  const missing = inCluster.missing(['etcd', 'kube-apiserver', 'kube-controller-manager', 'olm', 'helm3', 'helm4', 'helm-sdk-uninstall']);
+  if (process.env.TG_DEMO_GUARD === 'host-process' || missing.length) {
+    inCluster.cleanup();
+    say(
+      dim(
+        process.env.TG_DEMO_GUARD === 'host-process'
+          ? '# the guard runs as a host process (TG_DEMO_GUARD=host-process)'
+          : `# the guard runs as a host process: a node needs ${missing.join('; ')} (run the demo as root, where test/bootstrap.sh installs the node packages)`,
+      ),
+    );
+    return hostProcessPlacement();
+  }
+  say(dim('# the guard runs as users run it: its image built from the Dockerfile, two Pods on a real node, installed with kubectl apply -k'));
+  return inCluster;
+}
+
+/** What a user sees of the guard once it is installed on the node. */
+async function showGuardPods(cp: ControlPlane, placement: GuardPlacement): Promise<void> {
+  if (placement.name !== 'in-cluster') return;
+  await kubectl(cp, transcript(), ['get', 'deploy,pods,svc', '-n', GUARD_NAMESPACE, '-o', 'wide'], 'the guard, running as Pods behind its Service');
+}
+
 async function main(): Promise<number> {
   const t0 = Date.now();
   say(bold('teardown-guard demo: a real kube-apiserver, kube-controller-manager, olm-operator and Helm on 127.0.0.1'));
   await ensureBinaries((l) => say(l));
-  const cp = await startControlPlane({ olm: 'crds', log: (l) => say(dim(`[cluster] ${l}`)) });
-  const guard = new GuardSession(() => cp);
+  const placement = choosePlacement();
+  const cp = await placement.startCluster({ olm: 'crds', log: (l) => say(dim(`[cluster] ${l}`)) });
+  const guard = new GuardSession<ScenarioGuard>(
+    () => cp,
+    async (c, o) => {
+      const g = await placement.startGuard(c, o);
+      await showGuardPods(c, placement);
+      return g;
+    },
+  );
   try {
     await incidentA(cp, guard, false);
     await incidentA(cp, guard, true);
     await incidentB(cp, guard, false);
     await incidentB(cp, guard, true);
-    say(`\n${bold(`Done in ${((Date.now() - t0) / 1000).toFixed(0)}s.`)}`);
+    const steps = Object.entries(placement.timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}s`);
+    say(`\n${bold(`Done in ${((Date.now() - t0) / 1000).toFixed(0)}s${steps.length ? ` (${steps.join(', ')})` : ''}.`)}`);
     return 0;
   } catch (e) {
     say(`demo failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
@@ -136,6 +177,7 @@ async function main(): Promise<number> {
   } finally {
     await guard.stop().catch(() => undefined);
     await cp.stop();
+    placement.cleanup();
   }
 }
 

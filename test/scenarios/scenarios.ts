@@ -3,6 +3,7 @@
 // (test/integration/scenarios*.test.ts) asserts on the observations and the demo prints them.
 import type { ControlPlane } from '../cluster/controlPlane.ts';
 import { CSV_CLEANUP, getCsv, installOlm, OLM_NAMESPACE, applyObjects, waitDeploymentAvailable } from '../cluster/olm.ts';
+import { binaryImage } from '../cluster/node/images.ts';
 import { sleep, waitFor } from '../cluster/proc.ts';
 import type { RunResult } from '../cluster/proc.ts';
 import {
@@ -44,11 +45,14 @@ export const S1 = {
  */
 export async function s1Install(cp: ControlPlane, t: Transcript, helmVersion: 3 | 4 = 3, withFix = false): Promise<RunResult> {
   const fix = withFix ? ['--set', 'csvDeleterHook=true'] : [];
+  // On a node the chart's olm-operator and hook Job run as Pods: of the pinned binaries' images
+  // startControlPlane imported, since no registry image can be pulled here.
+  const images = cp.node ? ['--set', `olmImage=${binaryImage('olm').ref}`, '--set', `kubectlImage=${binaryImage('kubectl').ref}`] : [];
   const r = await helm(
     cp,
     t,
     helmVersion,
-    ['install', S1.release, chartPath('pixie-like'), '-n', S1.releaseNamespace, '--create-namespace', ...fix],
+    ['install', S1.release, chartPath('pixie-like'), '-n', S1.releaseNamespace, '--create-namespace', ...images, ...fix],
     `install the Pixie-shaped chart${withFix ? ' with its pre-delete hook fix' : ''}`,
   );
   if (r.code !== 0) throw new Error(`helm install failed:\n${r.stdout}${r.stderr}`);
@@ -61,9 +65,8 @@ export async function s1Install(cp: ControlPlane, t: Transcript, helmVersion: 3 
   await waitFor('OLM-owned ClusterRole/Binding for the CSV', 60_000, async () =>
     (await olmOwnedClusterObjects(cp, S1.operatorNamespace)).length >= 2 ? true : undefined,
   );
-  t.note(
-    `installed: olm-operator running (host pid ${cp.olm?.running().find((p) => p.namespace === S1.olmNamespace)?.pid}), CSV ${S1.operatorNamespace}/${S1.csv} carries ${CSV_CLEANUP}`,
-  );
+  const pid = cp.olm?.running().find((p) => p.namespace === S1.olmNamespace)?.pid;
+  t.note(`installed: olm-operator running (${pid ? `host pid ${pid}` : 'a Pod on the node'}), CSV ${S1.operatorNamespace}/${S1.csv} carries ${CSV_CLEANUP}`);
   return r;
 }
 
@@ -76,8 +79,9 @@ export interface S1UninstallResult {
 
 export async function s1Uninstall(cp: ControlPlane, t: Transcript, helmVersion: 3 | 4 = 3, debug = false): Promise<S1UninstallResult> {
   const r = await helm(cp, t, helmVersion, ['uninstall', S1.release, '-n', S1.releaseNamespace, ...(debug ? ['--debug'] : [])], 'uninstall');
-  // The supervisor notices the deleted Deployment within a poll.
-  await sleep(1000);
+  // A host process stops within a supervisor poll; a Pod once the garbage collector reaches it.
+  if (r.code === 0) await cp.olm?.waitStopped(S1.olmNamespace, 'olm-operator', 30_000).catch(() => undefined);
+  else await sleep(1000);
   return {
     helm: r,
     operatorNamespace: await namespaceState(cp, S1.operatorNamespace),

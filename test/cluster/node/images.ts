@@ -119,23 +119,28 @@ export async function buildGuardImage(o: GuardImageOptions): Promise<GuardImage>
 }
 
 /**
- * Pinned static binaries that run as Pods on the node in an image of their own. Only kubectl so
- * far (hook Jobs); olm-operator as a Pod would be the next one (test/cluster/README.md).
+ * Pinned static binaries that run as Pods on the node in an image of their own: kubectl (Helm hook
+ * Jobs) and olm-operator (charts that ship OLM, like the Pixie-shaped one, and OLM's quickstart).
  */
-export type BinaryImageName = 'kubectl';
+export type BinaryImageName = 'kubectl' | 'olm';
+
+/** The reference and cached archive of a binary's image (the same for every run of one version). */
+export function binaryImage(name: BinaryImageName): ImageArchive {
+  const binary = binPath(name);
+  const version = basename(binary).slice(name.length + 1);
+  return { path: join(imagesDir(), `${name}-${version}.tar`), ref: `localhost/teardown-guard-test/${name}:${version}` };
+}
 
 /**
  * An image holding only one pinned, statically linked binary at /bin/NAME (its entrypoint), uid
  * 65532: `buildah from scratch` in a throwaway vfs store, no base image and no registry. Charts
- * take it as their image value (the Pixie-shaped chart's kubectlImage for its pre-delete hook Job).
- * Cached by version next to the other node images.
+ * take it as their image value (the Pixie-shaped chart's kubectlImage and olmImage). Cached by
+ * version next to the other node images.
  */
 export async function buildBinaryImage(name: BinaryImageName, log?: (line: string) => void): Promise<ImageArchive> {
   const binary = binPath(name);
   if (!existsSync(binary)) throw new Error(`missing ${binary}; run \`npm run build:binaries\` first`);
-  const version = basename(binary).slice(name.length + 1);
-  const ref = `localhost/teardown-guard-test/${name}:${version}`;
-  const path = join(imagesDir(), `${name}-${version}.tar`);
+  const { path, ref } = binaryImage(name);
   if (existsSync(path)) return { path, ref };
   const t0 = Date.now();
   mkdirSync(imagesDir(), { recursive: true });
