@@ -13,6 +13,10 @@
 //      configuration, ClusterRoles and Pods are gone, and the namespace can be deleted afterwards
 //      (at the end, after both majors)
 //
+// Then, with helm 4 in a namespace of its own, certs.source=generated: the chart's own CA in every
+// caBundle, kept by an upgrade, renewed by an upgrade once near its end (both CAs trusted until the
+// next), and the Secret gone with the release.
+//
 // Timings (install until every replica Ready, upgrade, uninstall until no Pod left) are printed as
 // "[chart-node-test] ..." lines. The node is host-wide: when another process holds it, this file
 // waits for it (bounded; node/startWhenFree.ts). Needs what node.test.ts needs.
@@ -49,18 +53,18 @@ interface PodObject {
 
 const isReady = (p: PodObject) => !p.metadata.deletionTimestamp && Boolean(p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
 
-async function guardPods(): Promise<PodObject[]> {
-  const list = await cp.client.must<{ items: PodObject[] }>('GET', `/api/v1/namespaces/${NS}/pods?labelSelector=${encodeURIComponent(GUARD_SELECTOR)}`);
+async function guardPods(ns = NS): Promise<PodObject[]> {
+  const list = await cp.client.must<{ items: PodObject[] }>('GET', `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(GUARD_SELECTOR)}`);
   return list.items;
 }
 
 /** Resolves once exactly `n` guard Pods exist, all Ready and none of `oldUids`. */
-function readyReplicas(n: number, oldUids = new Set<string>()): Promise<PodObject[]> {
+function readyReplicas(n: number, oldUids = new Set<string>(), ns = NS): Promise<PodObject[]> {
   return waitFor(
     `${n} Ready guard Pods`,
     240_000,
     async () => {
-      const pods = await guardPods();
+      const pods = await guardPods(ns);
       return pods.length === n && pods.every((p) => isReady(p) && !oldUids.has(p.metadata.uid)) ? pods : undefined;
     },
     250,
@@ -180,6 +184,86 @@ describe.each([3, 4] as const)('the chart with helm %i on the node', (helm) => {
     const r = await dryRunDelete(STRANDED);
     expect(r.status, r.text).toBe(200);
     expect(r.warnings).toEqual([]);
+  });
+});
+
+describe('the chart with certs.source=generated (helm 4) on the node', () => {
+  const GEN_NS = 'teardown-guard-gen';
+  const helm4 = async (args: string[]) => {
+    const r = await cp.helm(4, [...args, '-n', GEN_NS], { timeoutMs: 300_000 });
+    if (r.code !== 0) throw new Error(`helm 4 ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
+    return r;
+  };
+  const tlsSecret = () =>
+    cp.client.must<{ data: Record<string, string>; metadata: { annotations?: Record<string, string> } }>(
+      'GET',
+      `/api/v1/namespaces/${GEN_NS}/secrets/teardown-guard-tls`,
+    );
+  const caBundles = async () =>
+    (
+      await cp.client.must<{ webhooks: Array<{ clientConfig: { caBundle?: string } }> }>(
+        'GET',
+        '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/teardown-guard',
+      )
+    ).webhooks.map((w) => w.clientConfig.caBundle);
+  const certsIn = (b64: string) =>
+    Buffer.from(b64, 'base64')
+      .toString()
+      .match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
+
+  it("installs with no certificate made by hand: the chart's CA in every caBundle, the guard denies through its Service", async () => {
+    await kubectlOk(['create', 'namespace', GEN_NS]);
+    await kubectlOk(['label', 'namespace', GEN_NS, 'pod-security.kubernetes.io/enforce=restricted']);
+    const { repository, tag } = splitRef(image.ref);
+    const t0 = Date.now();
+    await helm4([
+      'install',
+      RELEASE,
+      CHART,
+      '--set',
+      `image.repository=${repository}`,
+      '--set',
+      `image.tag=${tag}`,
+      '--set',
+      'certs.source=generated',
+      '--wait',
+      '--timeout',
+      '4m',
+    ]);
+    await readyReplicas(2, new Set(), GEN_NS);
+    log(`helm 4, certs.source=generated: install until both replicas Ready ${secs(Date.now() - t0)}`);
+    const secret = await tlsSecret();
+    expect(await caBundles()).toEqual((await caBundles()).map(() => secret.data['ca.crt']));
+    const r = await dryRunDelete(STRANDED);
+    expect(r.status, r.text).toBe(403);
+    expect(r.body.message).toContain(`admission webhook "${NS_WEBHOOK}" denied the request`);
+  });
+
+  it('an upgrade keeps the certificate; one near its end gets a new pair, the old CA still trusted, no call refused', async () => {
+    const before = await tlsSecret();
+    await helm4(['upgrade', RELEASE, CHART, '--reuse-values', '--set', 'replicas=1', '--wait', '--timeout', '4m']);
+    const kept = await tlsSecret();
+    expect(kept.data['tls.crt']).toBe(before.data['tls.crt']);
+    expect(await caBundles()).toEqual((await caBundles()).map(() => before.data['ca.crt']));
+    // Ten days left (under renewBeforeDays, 30): the next upgrade renews.
+    const soon = new Date(Date.now() + 10 * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    await kubectlOk(['-n', GEN_NS, 'annotate', '--overwrite', 'secret', 'teardown-guard-tls', `teardown-guard.io/certificate-not-after=${soon}`]);
+    await helm4(['upgrade', RELEASE, CHART, '--reuse-values', '--wait', '--timeout', '4m']);
+    const renewed = await tlsSecret();
+    expect(renewed.data['tls.crt']).not.toBe(before.data['tls.crt']);
+    expect(renewed.data['ca.crt']).not.toBe(before.data['ca.crt']);
+    const bundles = await caBundles();
+    expect(bundles.map((b) => certsIn(b!))).toEqual(bundles.map(() => 2));
+    // The Pod serves the old certificate until the kubelet updates its Secret volume: still trusted.
+    const r = await dryRunDelete(STRANDED);
+    expect(r.status, r.text).toBe(403);
+    expect(r.body.message).toContain(`admission webhook "${NS_WEBHOOK}" denied the request`);
+  });
+
+  it('uninstalls: the generated Secret goes with the release', async () => {
+    await helm4(['uninstall', RELEASE, '--wait', '--timeout', '4m']);
+    expect(await cp.client.get(`/api/v1/namespaces/${GEN_NS}/secrets/teardown-guard-tls`)).toBeUndefined();
+    await kubectlOk(['delete', 'namespace', GEN_NS, '--timeout=120s']);
   });
 });
 

@@ -6,6 +6,7 @@
 // `npm run chart:rules` (the chart's README.md); this test is what keeps them equal to the base. Needs only the pinned helm 3, helm 4 and kubectl
 // binaries (test/cluster/build-binaries.sh), no cluster.
 import { spawnSync } from 'node:child_process';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -226,13 +227,35 @@ describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
     expect(config.guardNamespace).toBe('guard-ns');
   });
 
+  it('certs.source=generated: one CA in the Secret and every caBundle, signing a certificate for the Service', () => {
+    const chart = helmTemplate(helm, ['--namespace', 'guard-ns', '--set', 'certs.source=generated', '--set', 'certs.generated.days=30']);
+    const secret = find(chart, 'Secret', 'teardown-guard-tls') as K8sObject & { type: string; data: Record<string, string> };
+    expect(secret.type).toBe('kubernetes.io/tls');
+    expect(webhooksOf(chart).map((w) => w.clientConfig.caBundle)).toEqual(webhooksOf(chart).map(() => secret.data['ca.crt']));
+    const ca = new X509Certificate(Buffer.from(secret.data['ca.crt']!, 'base64'));
+    const leaf = new X509Certificate(Buffer.from(secret.data['tls.crt']!, 'base64'));
+    expect(ca.ca).toBe(true);
+    expect(leaf.verify(ca.publicKey)).toBe(true);
+    expect(leaf.checkPrivateKey(createPrivateKey(Buffer.from(secret.data['tls.key']!, 'base64')))).toBe(true);
+    for (const host of ['teardown-guard.guard-ns.svc', 'teardown-guard-audit.guard-ns.svc']) expect(leaf.checkHost(host), host).toBe(host);
+    const days = (Date.parse(leaf.validTo) - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(29);
+    expect(days).toBeLessThanOrEqual(30);
+    expect(Date.parse(secret.metadata.annotations!['teardown-guard.io/certificate-not-after']!)).toBeGreaterThanOrEqual(Date.parse(leaf.validTo) - 1000);
+    // Everything else is the base's, as with certs.source=secret.
+    const base = helmTemplate(helm, ['--namespace', 'guard-ns', '--set', `certs.caBundle=${CA_BUNDLE}`]);
+    expect(chart.filter((o) => o.kind !== 'Secret' && o.kind !== 'ValidatingWebhookConfiguration').map(keyOf)).toEqual(
+      base.filter((o) => o.kind !== 'ValidatingWebhookConfiguration').map(keyOf),
+    );
+  });
+
   it.each([
     [
       ['--set', 'policies.olm-orphaned-finalizers.mode=block'],
       "at '/policies/olm-orphaned-finalizers/mode': value must be one of 'enforce', 'warn', 'audit', 'off'",
     ],
     [['--set', 'undecided=maybe'], "at '/undecided': value must be one of 'allow', 'deny'"],
-    [['--set', 'certs.source=self-signed'], "at '/certs/source': value must be one of 'secret', 'cert-manager'"],
+    [['--set', 'certs.source=self-signed'], "at '/certs/source': value must be one of 'secret', 'cert-manager', 'generated'"],
     [['--set', 'replicas=0'], "at '/replicas'"],
     [[], 'certs.source=secret needs certs.caBundle'],
   ])('refuses bad values with a message naming the value: %j', (args, message) => {

@@ -125,3 +125,39 @@ volumes:
     emptyDir:
       sizeLimit: 16Mi
 {{- end -}}
+
+{{- /*
+The generated certificate pair (certs.source=generated) as YAML: crt, key, ca (base64 PEM),
+bundle (the caBundle) and notAfter (RFC 3339). The Secret of an earlier release is reused while
+it has more than renewBeforeDays left, so every template that includes this in one render, and
+every upgrade, sees the same pair. A new pair is cached in .Values for the rest of this render:
+genCA is random. On renewal the bundle trusts the old CA too: the Pods serve the old certificate
+until the kubelet updates their Secret volume.
+*/}}
+{{- define "tg.generatedTls" -}}
+{{- if not (hasKey .Values.certs "_rendered") }}
+{{- $ns := .Release.Namespace }}
+{{- $g := .Values.certs.generated }}
+{{- $prev := lookup "v1" "Secret" $ns "teardown-guard-tls" }}
+{{- $notAfter := "" }}
+{{- if $prev }}{{ $notAfter = index ($prev.metadata.annotations | default dict) "teardown-guard.io/certificate-not-after" | default "" }}{{ end }}
+{{- $renewAt := now | dateModify (printf "+%dh" (mul (int $g.renewBeforeDays) 24)) }}
+{{- if and $notAfter (index $prev.data "ca.crt") (gt (toDate "2006-01-02T15:04:05Z07:00" $notAfter | unixEpoch | atoi) ($renewAt | unixEpoch | atoi)) }}
+{{- $_ := set .Values.certs "_rendered" (dict "crt" (index $prev.data "tls.crt") "key" (index $prev.data "tls.key") "ca" (index $prev.data "ca.crt") "bundle" (index $prev.data "ca.crt") "notAfter" $notAfter) }}
+{{- else }}
+{{- $ca := genCA "teardown-guard CA" (int $g.days) }}
+{{- $names := list "teardown-guard" (printf "teardown-guard.%s" $ns) (printf "teardown-guard.%s.svc" $ns) (printf "teardown-guard.%s.svc.cluster.local" $ns) (printf "teardown-guard-audit.%s.svc" $ns) (printf "teardown-guard-audit.%s.svc.cluster.local" $ns) }}
+{{- $leaf := genSignedCert (printf "teardown-guard.%s.svc" $ns) nil $names (int $g.days) $ca }}
+{{- $until := now | dateModify (printf "+%dh" (mul (int $g.days) 24)) | date "2006-01-02T15:04:05Z07:00" }}
+{{- $bundle := $ca.Cert }}
+{{- if and $prev (index $prev.data "ca.crt") }}{{ $bundle = printf "%s\n%s" (trim $ca.Cert) (index $prev.data "ca.crt" | b64dec | trim) }}{{ end }}
+{{- $_ := set .Values.certs "_rendered" (dict "crt" ($leaf.Cert | b64enc) "key" ($leaf.Key | b64enc) "ca" ($ca.Cert | b64enc) "bundle" ($bundle | b64enc) "notAfter" $until) }}
+{{- end }}
+{{- end }}
+{{- toYaml .Values.certs._rendered }}
+{{- end }}
+
+{{- /* The webhooks' caBundle: the value given (secret) or the generated CA (generated). */}}
+{{- define "tg.caBundle" -}}
+{{- if eq .Values.certs.source "generated" }}{{ (include "tg.generatedTls" . | fromYaml).bundle }}{{ else }}{{ .Values.certs.caBundle }}{{ end }}
+{{- end }}
