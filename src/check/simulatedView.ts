@@ -1,6 +1,6 @@
 // A ClusterView as it would look part-way through an uninstall: the release marked
 // `uninstalling`, and the objects deleted so far gone. Reads of anything else pass through.
-import type { ClusterView, NamespaceState, ReleaseRecordMeta } from '../cluster/view.ts';
+import type { ClusterView, NamespaceState, ReleaseRecordMeta, SweepTypes } from '../cluster/view.ts';
 import type { KubeObject } from '../k8s/types.ts';
 
 export interface SimulatedUninstall extends ClusterView {
@@ -39,7 +39,7 @@ export function simulateUninstall(base: ClusterView, release: { namespace: strin
     liveObjects: (refs) => base.liveObjects(refs),
     liveReleaseRecord: (record) => base.liveReleaseRecord(record),
     // Inference (ARCHITECTURE.md §1E) reads through too, without the workloads deleted so far.
-    ...(base.liveFinalizedObjects ? { liveFinalizedObjects: (ns: string) => base.liveFinalizedObjects!(ns) } : {}),
+    ...(base.liveFinalizedObjects ? { liveFinalizedObjects: (ns: string, types?: SweepTypes) => base.liveFinalizedObjects!(ns, types) } : {}),
     ...(base.liveServiceAccountGrants ? { liveServiceAccountGrants: (ns: string) => base.liveServiceAccountGrants!(ns) } : {}),
     ...(base.liveWorkloads ? { liveWorkloads: async (ns: string) => (await base.liveWorkloads!(ns)).filter((w) => !isRemoved(w.kind ?? '', w)) } : {}),
     ...(base.liveApiServices ? { liveApiServices: () => base.liveApiServices!() } : {}),

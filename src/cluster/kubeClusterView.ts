@@ -300,13 +300,14 @@ function liveReads(live: LiveReader, caches: ViewCaches, deadline?: Parameters<C
     liveObjectsState: (refs: ObjectRef[]) => live.objectsState(refs, deadline),
     liveObjects: (refs: ObjectRef[]) => live.objects(refs, deadline),
     liveReleaseRecord: (record) => live.releaseRecord(record, deadline),
-    liveFinalizedObjects: (namespace) => {
-      if (!deadline) return live.finalizedObjects(namespace);
-      // One sweep per namespace per review: several policies read it (inferred-finalizers, webhook-backends).
-      let sweep = sweeps.get(namespace);
+    liveFinalizedObjects: (namespace, types) => {
+      if (!deadline) return live.finalizedObjects(namespace, undefined, types);
+      // One sweep per namespace and filter per review: a policy may read it more than once.
+      const key = `${namespace}\n${types?.key ?? '*'}`;
+      let sweep = sweeps.get(key);
       if (!sweep) {
-        sweep = live.finalizedObjects(namespace, deadline);
-        sweeps.set(namespace, sweep);
+        sweep = live.finalizedObjects(namespace, deadline, types);
+        sweeps.set(key, sweep);
       }
       return sweep;
     },

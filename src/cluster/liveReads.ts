@@ -7,7 +7,15 @@ import { restPath, type DiscoveredResource, type Discovery } from './discovery.t
 import { ACCEPT_JSON, ACCEPT_METADATA, ACCEPT_METADATA_LIST, KubeApiError, type KubeHttpClient } from './kubeHttp.ts';
 import { trimFullObject } from './objectMeta.ts';
 import { releaseRecordFromMeta, sortReleaseRecords } from './releaseRecords.ts';
-import { UndecidedError, type HelmOwnerRef, type LiveObject, type LiveObjectState, type NamespaceSweep, type ReleaseRecordMeta } from './view.ts';
+import {
+  UndecidedError,
+  type HelmOwnerRef,
+  type LiveObject,
+  type LiveObjectState,
+  type NamespaceSweep,
+  type ReleaseRecordMeta,
+  type SweepTypes,
+} from './view.ts';
 
 export type { LiveObjectState } from './view.ts';
 
@@ -182,15 +190,16 @@ export class LiveReader {
    * type discovery knows (Events excluded: they never carry one). A type the guard may not list
    * (403) is reported, not fatal; a type that cannot be listed (404, 405) holds nothing to find.
    */
-  finalizedObjects(namespace: string, reviewDeadline?: AbortSignal): Promise<NamespaceSweep> {
+  finalizedObjects(namespace: string, reviewDeadline?: AbortSignal, types?: SweepTypes): Promise<NamespaceSweep> {
     return this.bounded(
       `sweep of namespace ${namespace} for finalizers`,
       async (signal) => {
-        const types = this.options.discovery.namespacedResources().filter((r) => r.resource !== 'events');
-        if (types.length === 0) throw new UndecidedError('lookup-failed', 'API discovery has not loaded yet');
+        const discovered = this.options.discovery.namespacedResources().filter((r) => r.resource !== 'events');
+        if (discovered.length === 0) throw new UndecidedError('lookup-failed', 'API discovery has not loaded yet');
+        const wanted = types ? discovered.filter((r) => types.wanted(r)) : discovered;
         const sweep: NamespaceSweep = { objects: [], unlisted: [] };
-        await forEachLimited(types.length, this.options.concurrency, signal, async (i) => {
-          const type = types[i] as DiscoveredResource;
+        await forEachLimited(wanted.length, this.options.concurrency, signal, async (i) => {
+          const type = wanted[i] as DiscoveredResource;
           try {
             for (const item of await this.listAll<PartialObjectMetadata>(restPath(type, namespace), ACCEPT_METADATA_LIST, signal)) {
               const finalizers = item.metadata?.finalizers ?? [];

@@ -147,9 +147,9 @@ export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = 
           (o.kind ?? 'Secret') === record.storage,
       );
     },
-    async liveFinalizedObjects(namespace) {
+    async liveFinalizedObjects(namespace, types) {
       liveRead();
-      return { objects: (snapshot.finalized ?? []).filter((o) => o.namespace === namespace), unlisted: [] };
+      return { objects: (snapshot.finalized ?? []).filter((o) => o.namespace === namespace && (!types || types.wanted(o))), unlisted: [] };
     },
     async liveServiceAccountGrants() {
       liveRead();

@@ -31,6 +31,17 @@ export class UndecidedError extends Error {
 export type UndecidedKind = 'cache-unsynced' | 'timeout' | 'forbidden' | 'lookup-failed' | 'decode' | 'internal';
 
 /** A Helm release record (Secret or ConfigMap `sh.helm.release.v1.NAME.vN`), metadata only. */
+/**
+ * Which types a namespace sweep lists: a policy asks only for the types it could act on (a
+ * ServiceAccount may update them, a fail-closed webhook intercepts them), so a cluster with 200
+ * CRDs is not listed 200 times per namespace DELETE. `key` names the filter: one sweep per key and
+ * namespace within a review.
+ */
+export interface SweepTypes {
+  key: string;
+  wanted(type: { group: string; resource: string }): boolean;
+}
+
 export interface ReleaseRecordMeta {
   storage: 'Secret' | 'ConfigMap';
   namespace: string;
@@ -122,8 +133,11 @@ export interface ClusterView {
   // ---- inference of unknown finalizers' controllers (src/ARCHITECTURE.md §1E); views that cannot
   // ---- sweep a namespace leave these out, and inference then stays silent ----
 
-  /** Live: every object in `namespace` that carries a finalizer (one metadata list per namespaced type). */
-  liveFinalizedObjects?(namespace: string): Promise<NamespaceSweep>;
+  /**
+   * Live: every object in `namespace` that carries a finalizer (one metadata list per namespaced
+   * type; only the types `types` wants when given, swept once per review per `types.key`).
+   */
+  liveFinalizedObjects?(namespace: string, types?: SweepTypes): Promise<NamespaceSweep>;
 
   /** ServiceAccounts and their rules: every ClusterRoleBinding (cache), and the RoleBindings of `namespace` (live). */
   liveServiceAccountGrants?(namespace: string): Promise<ServiceAccountGrant[]>;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { FinalizedObject, RbacRule, ServiceAccountGrant } from '../k8s/rbac.ts';
 import type { KubeObject } from '../k8s/types.ts';
 import { OLM_CSV_CLEANUP_GUARD } from '../olm/finalizerGuards.ts';
-import { candidateControllers, grantsUpdateByName, inferController, sameOrganization, unknownFinalizers } from './inferController.ts';
+import { candidateControllers, grantsUpdateByName, inferController, sameOrganization, unknownFinalizers, updatableTypes } from './inferController.ts';
 
 const hr = (name: string, finalizers: string[]): FinalizedObject => ({
   group: 'helm.toolkit.fluxcd.io',
@@ -70,6 +70,30 @@ describe('candidate controllers', () => {
       ),
     ).toBe(false);
     expect(grantsUpdateByName({ apiGroups: [''], resources: ['configmaps'], verbs: ['update'], resourceNames: ['leader'] }, '', 'configmaps')).toBe(false);
+  });
+
+  it('updatableTypes wants exactly the types some rule grants update of by name (the sweep lists no others)', () => {
+    const rules: RbacRule[] = [
+      FLUX_RULES[0] as RbacRule,
+      { apiGroups: ['*'], resources: ['*'], verbs: ['*'] },
+      { apiGroups: [''], resources: ['*'], verbs: ['*'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['update'], resourceNames: ['leader'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['patch'] },
+      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list'] },
+    ];
+    const wanted = updatableTypes([grant('flux-system', 'helm-controller', rules.slice(0, 3)), grant('op', 'op', rules.slice(3))]);
+    const types = [
+      { group: 'helm.toolkit.fluxcd.io', resource: 'helmreleases' },
+      { group: 'helm.toolkit.fluxcd.io', resource: 'helmcharts' },
+      { group: 'example.io', resource: 'widgets' },
+      { group: '', resource: 'configmaps' },
+      { group: '', resource: 'secrets' },
+      { group: '', resource: 'pods' },
+      { group: 'apps', resource: 'deployments' },
+    ];
+    expect(types.filter(wanted)).toEqual(types.filter((t) => rules.some((r) => grantsUpdateByName(r, t.group, t.resource))));
+    expect(types.filter(wanted).map((t) => t.resource)).toEqual(['helmreleases', 'helmcharts', 'secrets']);
+    expect(updatableTypes([])({ group: '', resource: 'secrets' })).toBe(false);
   });
 
   it('belong with the finalizer: same organization as the resource group, or a group the ServiceAccount is granted', () => {

@@ -58,10 +58,29 @@ export function sameOrganization(domain: string, apiGroup: string): boolean {
  * so), never in the core group nor under `apiGroups: ["*"]`, which name nothing in particular.
  */
 export function grantsUpdateByName(rule: RbacRule, group: string, resource: string): boolean {
-  if (rule.resourceNames && rule.resourceNames.length > 0) return false;
+  if (!updatesByName(rule)) return false;
   const resources = rule.resources ?? [];
   const namesResource = resources.includes(resource) || (group !== '' && resources.includes('*'));
-  return (rule.apiGroups ?? []).includes(group) && namesResource && (rule.verbs ?? []).some((v) => v === 'update' || v === 'patch' || v === '*');
+  return (rule.apiGroups ?? []).includes(group) && namesResource;
+}
+
+/** A rule for update or patch on any object of its resources (no resourceNames). */
+function updatesByName(rule: RbacRule): boolean {
+  return !(rule.resourceNames && rule.resourceNames.length > 0) && (rule.verbs ?? []).some((v) => v === 'update' || v === 'patch' || v === '*');
+}
+
+/**
+ * The types some grant lets its ServiceAccount update by name (grantsUpdateByName): the only types
+ * whose finalizers can have a candidate controller, so the only ones a namespace sweep for
+ * inference needs to list. A set built once per review instead of every rule per type.
+ */
+export function updatableTypes(grants: readonly ServiceAccountGrant[]): (type: { group: string; resource: string }) => boolean {
+  const named = new Set<string>();
+  for (const rule of grants.flatMap((g) => g.rules)) {
+    if (!updatesByName(rule)) continue;
+    for (const group of rule.apiGroups ?? []) for (const resource of rule.resources ?? []) named.add(`${group}\n${resource}`);
+  }
+  return ({ group, resource }) => named.has(`${group}\n${resource}`) || (group !== '' && named.has(`${group}\n*`));
 }
 
 /**

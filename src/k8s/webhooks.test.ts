@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from './types.ts';
-import { failClosedWebhooks } from './webhooks.ts';
+import { failClosedUpdateTypes, failClosedWebhooks } from './webhooks.ts';
 
 const HR = 'helmreleases.helm.toolkit.fluxcd.io';
 const config = (name: string, webhook: Record<string, unknown>): KubeObject => ({
@@ -33,5 +33,21 @@ describe('failClosedWebhooks', () => {
     expect(failClosedWebhooks([selective], [HR], { team: 'a' }, () => true).map((w) => w.configuration)).toEqual(['selective']);
     expect(failClosedWebhooks([selective], [HR], { team: 'b' }, () => true)).toEqual([]);
     expect(failClosedWebhooks([config('objects', { ...updates, objectSelector: { matchLabels: { managed: 'yes' } } })], [HR], {}, () => true)).toEqual([]);
+  });
+});
+
+describe('failClosedUpdateTypes', () => {
+  const hr = { group: 'helm.toolkit.fluxcd.io', resource: 'helmreleases' };
+  const cm = { group: '', resource: 'configmaps' };
+  it('wants the types a fail-closed webhook intercepts on UPDATE in a namespace so labelled, whatever its Service', () => {
+    const wanted = failClosedUpdateTypes([config('default', updates)], {});
+    expect([hr, cm].filter((t) => wanted?.(t))).toEqual([hr]);
+  });
+  it('is undefined (no sweep at all) when no webhook could fail closed there', () => {
+    expect(failClosedUpdateTypes([], {})).toBeUndefined();
+    expect(failClosedUpdateTypes([config('ignore', { ...updates, failurePolicy: 'Ignore' })], {})).toBeUndefined();
+    const selective = config('selective', { ...updates, namespaceSelector: { matchLabels: { team: 'a' } } });
+    expect(failClosedUpdateTypes([selective], { team: 'b' })).toBeUndefined();
+    expect(failClosedUpdateTypes([selective], { team: 'a' })?.(hr)).toBe(true);
   });
 });

@@ -40,6 +40,33 @@ export function serviceWebhooks(
 }
 
 /**
+ * The types (group, plural) on whose UPDATE some webhook of `configurations` that calls a Service
+ * would fail closed in a namespace labelled `namespaceLabels`, whatever its Service's state; none
+ * (undefined) when no webhook could. failClosedWebhooks can name a webhook only for these types,
+ * so a namespace sweep for it lists no others.
+ */
+export function failClosedUpdateTypes(
+  configurations: readonly KubeObject[],
+  namespaceLabels: Record<string, string>,
+): ((type: { group: string; resource: string }) => boolean) | undefined {
+  const candidates = failClosedWebhooksMatching(configurations, namespaceLabels);
+  if (candidates.length === 0) return undefined;
+  return ({ group, resource }) => candidates.some(({ webhook }) => interceptsUpdate(webhook, group, resource));
+}
+
+/** Webhooks calling a Service that fail closed, see every object and select a namespace so labelled. */
+function failClosedWebhooksMatching(configurations: readonly KubeObject[], namespaceLabels: Record<string, string>): ReturnType<typeof serviceWebhooks> {
+  return serviceWebhooks(configurations).filter(({ webhook: w }) => {
+    if (w.failurePolicy === 'Ignore' || !empty(w.objectSelector)) return false;
+    const nsRequirements = requirementsOf(w.namespaceSelector);
+    return nsRequirements !== undefined && matchesLabelSelector(nsRequirements, namespaceLabels);
+  });
+}
+
+const interceptsUpdate = (w: WebhookShape, group: string, resource: string) =>
+  (w.rules ?? []).some((r) => matches(r.operations, 'UPDATE') && matches(r.apiGroups, group) && matches(r.resources, resource));
+
+/**
  * Webhooks of `configurations` that fail closed on UPDATE of one of `resources` (`plural.group`) in
  * a namespace labelled `namespaceLabels`, and whose Service `serviceGone` says is gone. A webhook
  * with an objectSelector, or a namespaceSelector that cannot be read, may skip the objects: it is
@@ -52,15 +79,12 @@ export function failClosedWebhooks(
   serviceGone: (namespace: string, name: string) => boolean,
 ): FailClosedWebhook[] {
   const out: FailClosedWebhook[] = [];
-  for (const { configuration, webhook: w, service } of serviceWebhooks(configurations)) {
-    if (w.failurePolicy === 'Ignore' || !empty(w.objectSelector)) continue;
-    const nsRequirements = requirementsOf(w.namespaceSelector);
-    if (!nsRequirements || !matchesLabelSelector(nsRequirements, namespaceLabels)) continue;
+  for (const { configuration, webhook: w, service } of failClosedWebhooksMatching(configurations, namespaceLabels)) {
     if (!serviceGone(service.namespace, service.name)) continue;
     const hit = resources.filter((t) => {
       const dot = t.indexOf('.');
       const [resource, group] = dot < 0 ? [t, ''] : [t.slice(0, dot), t.slice(dot + 1)];
-      return (w.rules ?? []).some((r) => matches(r.operations, 'UPDATE') && matches(r.apiGroups, group) && matches(r.resources, resource));
+      return interceptsUpdate(w, group, resource);
     });
     if (hit.length === 0) continue;
     const kind = configuration.kind === 'MutatingWebhookConfiguration' ? 'MutatingWebhookConfiguration' : 'ValidatingWebhookConfiguration';

@@ -13,6 +13,7 @@ import {
   candidateControllers,
   inferController,
   unknownFinalizers,
+  updatableTypes,
   type CandidateController,
   type Inference,
   type UnknownFinalizer,
@@ -108,10 +109,12 @@ function finding(ns: string, u: UnknownFinalizer, inference: Exclude<Inference, 
 
 async function infer(ns: string, view: ClusterView, input: PolicyInput): Promise<Finding[]> {
   if (!view.liveFinalizedObjects || !view.liveServiceAccountGrants || !view.liveWorkloads) return [];
-  const sweep = await view.liveFinalizedObjects(ns);
+  const grants: ServiceAccountGrant[] = await view.liveServiceAccountGrants(ns);
+  // A finalizer on a type no ServiceAccount may update has no candidate controller: such types
+  // are not listed at all (most of a cluster's types, and the cost of a namespace DELETE).
+  const sweep = await view.liveFinalizedObjects(ns, { key: 'updatable-by-service-accounts', wanted: updatableTypes(grants) });
   const { known } = unknownFinalizers(sweep.objects, input.settings.finalizerGuards);
   if (known.length === 0) return [];
-  const grants: ServiceAccountGrant[] = await view.liveServiceAccountGrants(ns);
   // Only the namespaces of candidate ServiceAccounts are read (a Pod runs as a ServiceAccount of its own namespace).
   const wanted = [...new Set(known.flatMap((u) => candidateControllers(u, grants).map((c) => c.serviceAccount.namespace)))];
   // Beyond the bound, a controller could be in a namespace not read: not sure, so silent.

@@ -9,7 +9,7 @@
 import { isDelete, targetName } from '../k8s/admissionReview.ts';
 import { UndecidedError, type ClusterView, type FinalizedObject } from '../cluster/view.ts';
 import { apiVersionOf, formatRef } from '../k8s/types.ts';
-import { failClosedWebhooks, serviceWebhooks, type FailClosedWebhook } from '../k8s/webhooks.ts';
+import { failClosedUpdateTypes, failClosedWebhooks, serviceWebhooks, type FailClosedWebhook } from '../k8s/webhooks.ts';
 import type { Finding, Policy, PolicyInput } from './types.ts';
 
 const NAME = 'webhook-backends';
@@ -63,13 +63,16 @@ function finding(ns: string, w: FailClosedWebhook, objects: FinalizedObject[], g
 
 async function check(ns: string, view: ClusterView): Promise<Finding[]> {
   if (!view.liveFinalizedObjects || !view.liveWebhookConfigurations) return [];
-  const { objects } = await view.liveFinalizedObjects(ns);
-  if (objects.length === 0) return [];
   const configurations = await view.liveWebhookConfigurations();
+  const labels = view.getNamespace(ns)?.labels ?? {};
+  // Only objects a fail-closed webhook intercepts can be held by one: no such webhook, no sweep.
+  const intercepted = failClosedUpdateTypes(configurations, labels);
+  if (!intercepted) return [];
+  const { objects } = await view.liveFinalizedObjects(ns, { key: 'fail-closed-webhook-updates', wanted: intercepted });
+  if (objects.length === 0) return [];
   const services = [...new Map(serviceWebhooks(configurations).map((w) => [`${w.service.namespace}/${w.service.name}`, w.service])).values()];
   const states = await view.liveObjectsState(services.map((s) => ({ apiVersion: 'v1', kind: 'Service', namespace: s.namespace, name: s.name })));
   const goneNow = new Set(services.filter((_, i) => states[i] !== 'exists').map((s) => `${s.namespace}/${s.name}`));
-  const labels = view.getNamespace(ns)?.labels ?? {};
   const types = [...new Set(objects.map(typeOf))];
   const webhooks = failClosedWebhooks(configurations, types, labels, (sns, name) => goneNow.has(`${sns}/${name}`) || sns === ns);
   return webhooks.map((w) => finding(ns, w, held(objects, w), goneNow.has(`${w.service.namespace}/${w.service.name}`)));
