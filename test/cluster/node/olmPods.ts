@@ -9,7 +9,7 @@ import type { KubeClient } from '../kubeClient.ts';
 import { waitFor } from '../proc.ts';
 import type { OlmSupervisor, SupervisedProcess, SupervisorEvent } from '../olmSupervisor.ts';
 
-interface Pod {
+export interface Pod {
   metadata: {
     name: string;
     namespace: string;
