@@ -4,17 +4,24 @@
 //          (denies when label tg-bench/protected is present),
 //   guard  the guard's webhook (the process under benchmark) registered for namespaces DELETE,
 //   noop   the no-op handler of the same process (same express + HTTPS stack) registered the same
-//          way: the floor of any webhook, so what the guard itself adds is visible.
-// All three configurations are installed at once and select namespaces by a label, so the
-// deletes of the three modes are interleaved one by one and drift on a shared machine hits each
+//          way: the floor of any webhook, so what the guard itself adds is visible,
+//   kyverno (only with a Kyverno handle, `npm run bench -- --kyverno`) Kyverno's admission
+//          controller run for real out of cluster (test/cluster/kyverno/kyverno.ts) with the
+//          ClusterPolicy closest to the guard's olm-orphaned-finalizers namespace check
+//          (test/cluster/kyverno/orphanedFinalizersPolicy.yaml), failing closed like the others.
+// All configurations are installed at once and select namespaces by a label, so the
+// deletes of the modes are interleaved one by one and drift on a shared machine hits each
 // alike. Only the DELETE call is timed (the answer comes when the namespace is marked
 // Terminating; the namespace controller finishes it in the background, like --wait=false).
 import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { orphanedFinalizersPolicy, type Kyverno } from '../cluster/kyverno/kyverno.ts';
 import type { GuardChild } from './guardChild.ts';
 import { summarizeValues, type LatencySummary } from './stats.ts';
 
 export const MODES = ['none', 'cel', 'guard', 'noop'] as const;
 export type Mode = (typeof MODES)[number];
+/** The report (report.ts) renders MODES; the Kyverno arm is reported beside them (ApiserverResult.kyverno). */
+type RunMode = Mode | 'kyverno';
 const MODE_LABEL = 'tg-bench-mode';
 const PROTECTED_LABEL = 'tg-bench/protected';
 const POLICY = 'tg-bench-namespace-delete';
@@ -26,6 +33,27 @@ export interface ApiserverOptions {
   reps: number;
   concurrency: number;
   log: (line: string) => void;
+  /** Adds the `kyverno` mode; without it the run is exactly the four modes. */
+  kyverno?: Kyverno;
+}
+
+export interface KyvernoArmResult {
+  version: string;
+  /** One summary per repetition, and every sample pooled. */
+  runs: LatencySummary[];
+  pooled: LatencySummary;
+  /** Kyverno's RSS (VmRSS) once its policy was in force, after the last repetition, and its peak (VmHWM), bytes. */
+  rssReady: number;
+  rssEnd: number;
+  rssPeak: number;
+  /** Per repetition: Kyverno's CPU over the DELETE phase per Kyverno review, and its idle CPU over the same time subtracted, microseconds. */
+  cpuUsPerReview: number[];
+  cpuUsPerReviewNetOfIdle: number[];
+  /** Per repetition: the guard process's CPU over the DELETE phase per webhook call it served (guard + no-op), microseconds. */
+  guardCpuUsPerCall: number[];
+  /** Admission requests Kyverno counted during the DELETE phases (its metrics), against the Kyverno-mode DELETEs sent. */
+  reviewsCounted: number;
+  deletesSent: number;
 }
 
 export interface ApiserverResult {
@@ -37,6 +65,7 @@ export interface ApiserverResult {
   pooled: Record<Mode, LatencySummary>;
   errors: number;
   celExpression: string;
+  kyverno?: KyvernoArmResult;
 }
 
 const CEL = `!has(oldObject.metadata.labels) || !('${PROTECTED_LABEL}' in oldObject.metadata.labels)`;
@@ -50,7 +79,7 @@ async function must(cp: ControlPlane, method: string, path: string, body?: unkno
   }
 }
 
-function webhookConfiguration(name: string, url: string, caPem: string, mode: Mode): Record<string, unknown> {
+function webhookConfiguration(name: string, url: string, caPem: string, mode: RunMode): Record<string, unknown> {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingWebhookConfiguration',
@@ -71,7 +100,7 @@ function webhookConfiguration(name: string, url: string, caPem: string, mode: Mo
   };
 }
 
-async function install(cp: ControlPlane, guard: GuardChild, caPem: string): Promise<void> {
+async function install(cp: ControlPlane, guard: GuardChild, caPem: string, kyverno: Kyverno | undefined): Promise<void> {
   await must(cp, 'POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies', {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingAdmissionPolicy',
@@ -91,9 +120,13 @@ async function install(cp: ControlPlane, guard: GuardChild, caPem: string): Prom
   const path = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations';
   await must(cp, 'POST', path, webhookConfiguration(WEBHOOK, guard.guardUrl, caPem, 'guard'));
   await must(cp, 'POST', path, webhookConfiguration(NOOP_WEBHOOK, guard.noopUrl, caPem, 'noop'));
+  // Kyverno registers its own webhook for the policy; the policy's match and a matchCondition
+  // select the namespaces by the same label, so the other modes' DELETEs never reach Kyverno.
+  if (kyverno) await kyverno.applyPolicy(orphanedFinalizersPolicy({ failurePolicy: 'Fail', namespaceLabels: { [MODE_LABEL]: 'kyverno' } }));
 }
 
-async function uninstall(cp: ControlPlane): Promise<void> {
+async function uninstall(cp: ControlPlane, kyverno: Kyverno | undefined): Promise<void> {
+  if (kyverno) await kyverno.deletePolicy(orphanedFinalizersPolicy().metadata.name);
   await must(cp, 'DELETE', `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${WEBHOOK}`);
   await must(cp, 'DELETE', `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${NOOP_WEBHOOK}`);
   await must(cp, 'DELETE', `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${POLICY}`);
@@ -104,16 +137,19 @@ async function createNamespace(cp: ControlPlane, name: string, labels: Record<st
   await must(cp, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
 }
 
-/** Waits until both configurations are in force (the API server loads them asynchronously). */
-async function waitActive(cp: ControlPlane, guard: GuardChild, log: (l: string) => void): Promise<void> {
+/** Waits until every configuration is in force (the API server loads them asynchronously). */
+async function waitActive(cp: ControlPlane, guard: GuardChild, kyverno: Kyverno | undefined, log: (l: string) => void): Promise<void> {
   await createNamespace(cp, 'tgb-probe-cel', { [MODE_LABEL]: 'cel', [PROTECTED_LABEL]: 'true' });
   await createNamespace(cp, 'tgb-probe-guard', { [MODE_LABEL]: 'guard' });
   await createNamespace(cp, 'tgb-probe-noop', { [MODE_LABEL]: 'noop' });
+  if (kyverno) await createNamespace(cp, 'tgb-probe-kyverno', { [MODE_LABEL]: 'kyverno' });
   const t0 = Date.now();
   let celActive = false;
   let guardActive = false;
   let noopActive = false;
-  for (let i = 0; i < 120 && !(celActive && guardActive && noopActive); i++) {
+  let kyvernoActive = !kyverno;
+  const allActive = (): boolean => celActive && guardActive && noopActive && kyvernoActive;
+  for (let i = 0; i < 120 && !allActive(); i++) {
     if (!celActive) {
       const r = await cp.client.request('DELETE', '/api/v1/namespaces/tgb-probe-cel?dryRun=All');
       celActive = r.status === 403 || r.status === 422;
@@ -128,10 +164,17 @@ async function waitActive(cp: ControlPlane, guard: GuardChild, log: (l: string) 
       const r = await cp.client.request('DELETE', '/api/v1/namespaces/tgb-probe-noop?dryRun=All');
       noopActive = r.status === 200 && (await guard.stats()).noopRequests > before;
     }
-    if (!(celActive && guardActive && noopActive)) await sleep(250);
+    if (kyverno && !kyvernoActive) {
+      const before = await kyverno.admissionRequests();
+      const r = await cp.client.request('DELETE', '/api/v1/namespaces/tgb-probe-kyverno?dryRun=All');
+      kyvernoActive = r.status === 200 && (await kyverno.admissionRequests()) > before;
+    }
+    if (!allActive()) await sleep(250);
   }
-  if (!celActive || !guardActive || !noopActive)
-    throw new Error(`admission configuration not in force after ${Date.now() - t0} ms (cel ${celActive}, guard ${guardActive}, noop ${noopActive})`);
+  if (!allActive())
+    throw new Error(
+      `admission configuration not in force after ${Date.now() - t0} ms (cel ${celActive}, guard ${guardActive}, noop ${noopActive}${kyverno ? `, kyverno ${kyvernoActive}` : ''})`,
+    );
   log(`ValidatingAdmissionPolicy and webhooks in force after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 }
 
@@ -156,28 +199,59 @@ async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Pro
   );
 }
 
+/** CPU of the guard process so far (user + system), microseconds. */
+async function guardCpu(guard: GuardChild): Promise<{ cpu: number; calls: number }> {
+  const s = await guard.stats();
+  return { cpu: s.cpuUser + s.cpuSystem, calls: s.reviews + s.noopRequests };
+}
+
 export async function benchApiserverPath(cp: ControlPlane, guard: GuardChild, guardCaPem: string, o: ApiserverOptions): Promise<ApiserverResult> {
-  await install(cp, guard, guardCaPem);
-  const runs: Record<Mode, LatencySummary[]> = { none: [], cel: [], guard: [], noop: [] };
-  const all: Record<Mode, number[]> = { none: [], cel: [], guard: [], noop: [] };
+  const kyverno = o.kyverno;
+  const modes: readonly RunMode[] = kyverno ? [...MODES, 'kyverno'] : MODES;
+  await install(cp, guard, guardCaPem, kyverno);
+  const runs: Record<RunMode, LatencySummary[]> = { none: [], cel: [], guard: [], noop: [], kyverno: [] };
+  const all: Record<RunMode, number[]> = { none: [], cel: [], guard: [], noop: [], kyverno: [] };
   let errors = 0;
+  const arm = kyverno
+    ? {
+        rssReady: Number.NaN,
+        cpuUsPerReview: [] as number[],
+        cpuUsPerReviewNetOfIdle: [] as number[],
+        guardCpuUsPerCall: [] as number[],
+        reviewsCounted: 0,
+        deletesSent: 0,
+      }
+    : undefined;
   try {
-    await waitActive(cp, guard, o.log);
+    await waitActive(cp, guard, kyverno, o.log);
+    if (kyverno && arm) {
+      arm.rssReady = kyverno.procRss().rss;
+      o.log(`kyverno ${kyverno.version}: RSS ${(arm.rssReady / 2 ** 20).toFixed(0)} MiB with its caches synced and the policy in force`);
+    }
     for (let rep = 0; rep < o.reps; rep++) {
       const prefix = `tgb-del-${rep}-`;
-      const names: Array<{ name: string; mode: Mode }> = [];
+      const names: Array<{ name: string; mode: RunMode }> = [];
       for (let i = 0; i < o.perMode; i++) {
         // Rotate the mode order per index so no mode always goes first.
-        for (let m = 0; m < MODES.length; m++) {
-          const mode = MODES[(i + m) % MODES.length] as Mode;
+        for (let m = 0; m < modes.length; m++) {
+          const mode = modes[(i + m) % modes.length] as RunMode;
           names.push({ name: `${prefix}${mode}-${String(i).padStart(4, '0')}`, mode });
         }
       }
       const tc = Date.now();
       await forEachLimited(names, 16, (n) => createNamespace(cp, n.name, { [MODE_LABEL]: n.mode }));
       o.log(`rep ${rep + 1}/${o.reps}: created ${names.length} namespaces in ${((Date.now() - tc) / 1000).toFixed(1)}s; letting the controllers settle`);
+      // Kyverno's CPU while nothing is sent to it: its background work, subtracted below.
+      const idleFrom = { t: performance.now(), cpu: kyverno?.cpuMicros() ?? Number.NaN };
       await sleep(5000);
-      const samples: Record<Mode, number[]> = { none: [], cel: [], guard: [], noop: [] };
+      const idleUsPerMs = kyverno ? (kyverno.cpuMicros() - idleFrom.cpu) / (performance.now() - idleFrom.t) : Number.NaN;
+      const samples: Record<RunMode, number[]> = { none: [], cel: [], guard: [], noop: [], kyverno: [] };
+      const cpuFrom = {
+        t: performance.now(),
+        kyverno: kyverno?.cpuMicros() ?? Number.NaN,
+        kyvernoReviews: (await kyverno?.admissionRequests()) ?? 0,
+        guard: kyverno ? await guardCpu(guard) : { cpu: Number.NaN, calls: 0 },
+      };
       const td = Date.now();
       await forEachLimited(names, o.concurrency, async (n) => {
         const t0 = performance.now();
@@ -189,11 +263,27 @@ export async function benchApiserverPath(cp: ControlPlane, guard: GuardChild, gu
           if (errors <= 5) o.log(`DELETE ${n.name} (${n.mode}): ${r.status} ${r.text.slice(0, 200)}`);
         }
       });
-      for (const mode of MODES) {
+      const phaseMs = performance.now() - cpuFrom.t;
+      for (const mode of modes) {
         const s = summarizeValues(samples[mode]);
         runs[mode].push(s);
         all[mode].push(...samples[mode]);
-        o.log(`rep ${rep + 1}/${o.reps} ${mode.padEnd(5)}: n ${s.n} p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} max ${s.max.toFixed(1)} ms`);
+        o.log(`rep ${rep + 1}/${o.reps} ${mode.padEnd(kyverno ? 7 : 5)}: n ${s.n} p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} max ${s.max.toFixed(1)} ms`);
+      }
+      if (kyverno && arm) {
+        const cpu = kyverno.cpuMicros() - cpuFrom.kyverno;
+        const guardAfter = await guardCpu(guard);
+        const guardPerCall = (guardAfter.cpu - cpuFrom.guard.cpu) / Math.max(1, guardAfter.calls - cpuFrom.guard.calls);
+        const n = samples.kyverno.length;
+        const counted = (await kyverno.admissionRequests()) - cpuFrom.kyvernoReviews;
+        arm.reviewsCounted += counted;
+        arm.deletesSent += o.perMode;
+        arm.cpuUsPerReview.push(cpu / Math.max(1, n));
+        arm.cpuUsPerReviewNetOfIdle.push((cpu - idleUsPerMs * phaseMs) / Math.max(1, n));
+        arm.guardCpuUsPerCall.push(guardPerCall);
+        o.log(
+          `rep ${rep + 1}/${o.reps} CPU per review: kyverno ${(cpu / Math.max(1, n)).toFixed(0)} us (${((cpu - idleUsPerMs * phaseMs) / Math.max(1, n)).toFixed(0)} us net of its idle ${(idleUsPerMs * 1000).toFixed(0)} us/s; ${counted} reviews counted), guard process ${guardPerCall.toFixed(0)} us per call (guard + no-op)`,
+        );
       }
       o.log(
         `rep ${rep + 1}/${o.reps}: ${names.length} DELETEs in ${((Date.now() - td) / 1000).toFixed(1)}s; waiting for the namespace controller to finish them`,
@@ -202,7 +292,7 @@ export async function benchApiserverPath(cp: ControlPlane, guard: GuardChild, gu
       if (left > 0) o.log(`rep ${rep + 1}: ${left} namespaces still terminating; continuing`);
     }
   } finally {
-    await uninstall(cp).catch((err: unknown) => o.log(`cleanup of admission configuration failed: ${String(err)}`));
+    await uninstall(cp, kyverno).catch((err: unknown) => o.log(`cleanup of admission configuration failed: ${String(err)}`));
     // The CEL probe carries the label the policy denies on; drop it first (the policy may still be loaded).
     await cp.client
       .request('PATCH', '/api/v1/namespaces/tgb-probe-cel', {
@@ -210,14 +300,20 @@ export async function benchApiserverPath(cp: ControlPlane, guard: GuardChild, gu
         body: { metadata: { labels: { [PROTECTED_LABEL]: null } } },
       })
       .catch(() => undefined);
-    for (const probe of ['tgb-probe-cel', 'tgb-probe-guard', 'tgb-probe-noop']) await must(cp, 'DELETE', `/api/v1/namespaces/${probe}`).catch(() => undefined);
+    for (const probe of ['tgb-probe-cel', 'tgb-probe-guard', 'tgb-probe-noop', ...(kyverno ? ['tgb-probe-kyverno'] : [])])
+      await must(cp, 'DELETE', `/api/v1/namespaces/${probe}`).catch(() => undefined);
   }
-  return {
+  const result: ApiserverResult = {
     perMode: o.perMode,
     reps: o.reps,
-    runs,
+    runs: { none: runs.none, cel: runs.cel, guard: runs.guard, noop: runs.noop },
     pooled: { none: summarizeValues(all.none), cel: summarizeValues(all.cel), guard: summarizeValues(all.guard), noop: summarizeValues(all.noop) },
     errors,
     celExpression: CEL,
   };
+  if (kyverno && arm) {
+    const mem = kyverno.procRss();
+    result.kyverno = { version: kyverno.version, runs: runs.kyverno, pooled: summarizeValues(all.kyverno), ...arm, rssEnd: mem.rss, rssPeak: mem.hwm };
+  }
+  return result;
 }

@@ -20,13 +20,16 @@
 // section also measures; default the manifest's without --max-semi-space-size; write
 // option values that start with "--" as --opt="--flag"),
 // --out FILE, --no-write, --keep
-// (keep the cluster's temp dir), --deadline-min N (hard stop; default 90, quick 30).
+// (keep the cluster's temp dir), --deadline-min N (hard stop; default 90, quick 30),
+// --kyverno (adds Kyverno's admission controller, built from its Go module by
+// test/cluster/kyverno/build.sh on first use, as a fifth mode of the apiserver section).
 //
 // Sections:
 //   memory     the guard process's RSS before starting its caches and once synced; sync time
 //   webhook    autocannon on /validate per request type, guard vs a no-op handler on the same stack
 //   load       a sustained mixed load at a rate the machine holds, zero errors, RSS start/end
 //   apiserver  namespace DELETE latency through kube-apiserver: no admission, CEL policy, guard webhook
+//              (and with --kyverno, Kyverno with the closest ClusterPolicy; its RSS and CPU per review)
 //   slow-api   a review needing three live reads with the API server fast, then slowed by a delaying
 //              proxy: the answer within the review's budget (own small cluster, run first)
 //   inference  policy inferred-finalizers on a namespace DELETE, off vs warn, over 10,000 namespaces
@@ -38,6 +41,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import { ensureKyvernoBuilt, startKyverno, type Kyverno } from '../cluster/kyverno/kyverno.ts';
 import { missingComponents, repoRoot, versions } from '../cluster/paths.ts';
 import { makeGuardCerts } from '../scenarios/guard.ts';
 import { benchApiserverPath } from './apiserverPath.ts';
@@ -76,6 +80,7 @@ const { values: args } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'deadline-min': { type: 'string' },
+    kyverno: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
   strict: true,
@@ -162,6 +167,23 @@ function commandLine(): string {
   return rest.length > 0 ? `npm run bench -- ${rest.join(' ')}` : 'npm run bench';
 }
 
+/** The Kyverno arm's figures as a note of the report (report.ts renders the four modes it knows). */
+function kyvernoNote(k: NonNullable<BenchReport['apiserver']>['kyverno'] & object, readyInMs: number): string {
+  const med = (xs: number[]): number => {
+    const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+    return s.length === 0 ? Number.NaN : ((s[(s.length - 1) >> 1] as number) + (s[s.length >> 1] as number)) / 2;
+  };
+  const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
+  return (
+    `Kyverno ${k.version} (apiserver section, mode kyverno: its admission controller out of cluster with test/cluster/kyverno/orphanedFinalizersPolicy.yaml, failurePolicy Fail): ` +
+    `namespace DELETE p50 ${med(k.runs.map((r) => r.p50)).toFixed(2)} ms, p99 ${med(k.runs.map((r) => r.p99)).toFixed(2)} ms (medians over ${k.runs.length} repetitions; pooled max ${k.pooled.max.toFixed(1)} ms, n ${k.pooled.n}); ` +
+    `RSS ${mib(k.rssReady)} MiB synced with the policy in force (ready ${(readyInMs / 1000).toFixed(1)} s after start), ${mib(k.rssEnd)} MiB after the run, peak ${mib(k.rssPeak)} MiB; ` +
+    `CPU ${med(k.cpuUsPerReview).toFixed(0)} us per review (${med(k.cpuUsPerReviewNetOfIdle).toFixed(0)} us net of its idle background work), ` +
+    `against ${med(k.guardCpuUsPerCall).toFixed(0)} us per webhook call for the guard process in the same window (guard and no-op calls together); ` +
+    `${k.reviewsCounted} admission requests counted by Kyverno for ${k.deletesSent} Kyverno-mode DELETEs.`
+  );
+}
+
 /** Every section but slow-api: one populated cluster, the guard as its own process. Returns the CPU profile dir, if any. */
 async function benchOnPopulatedCluster(report: BenchReport): Promise<string | undefined> {
   // The guard runs bundled, as in the container image (unless --ts).
@@ -203,6 +225,7 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
 
   let cp: ControlPlane | undefined;
   let guard: GuardChild | undefined;
+  let kyverno: Kyverno | undefined;
   const profDir = args['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'tg-bench-prof-')) : undefined;
   try {
     cp = await startControlPlane({ log: log('cluster'), keepDir: args.keep, timeoutMs: 120_000 });
@@ -344,9 +367,20 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
       });
     }
     if (selected('apiserver')) {
-      report.apiserver = await benchApiserverPath(cp, guard, certs.caPem, { perMode: settings.perMode, reps: 3, concurrency: 1, log: log('apiserver') });
+      // Started only for this section, after the cluster is populated: it caches namespaces and
+      // RBAC like the guard does, and must not share the CPU with the sections before.
+      kyverno = args.kyverno ? await startKyverno(cp, { log: log('kyverno'), timeoutMs: 180_000 }) : undefined;
+      report.apiserver = await benchApiserverPath(cp, guard, certs.caPem, {
+        perMode: settings.perMode,
+        reps: 3,
+        concurrency: 1,
+        log: log('apiserver'),
+        ...(kyverno ? { kyverno } : {}),
+      });
+      if (report.apiserver.kyverno) report.notes.push(kyvernoNote(report.apiserver.kyverno, kyverno?.readyInMs ?? Number.NaN));
     }
   } finally {
+    await kyverno?.stop().catch(() => undefined);
     await guard?.stop().catch(() => undefined);
     await cp?.stop().catch(() => undefined);
   }
@@ -359,6 +393,16 @@ async function main(): Promise<number> {
   if (missing.length > 0) {
     console.error(`bench: missing pinned components: ${missing.join(', ')}; run \`npm run build:binaries\` first`);
     return 2;
+  }
+  if (args.kyverno) {
+    if (!selected('apiserver')) {
+      console.error('bench: --kyverno adds a mode to the apiserver section, which this run does not select');
+      return 2;
+    }
+    // Before any cluster starts, and off the deadline: the first build alone takes many minutes.
+    clearTimeout(hardStop);
+    await ensureKyvernoBuilt(log('kyverno'));
+    hardStop = armDeadline();
   }
   const report: BenchReport = {
     machine: machineInfo(),
@@ -414,11 +458,15 @@ async function main(): Promise<number> {
   return 0;
 }
 
-const hardStop = setTimeout(() => {
-  say(`deadline of ${settings.deadlineMin} min reached: stopping`);
-  process.exit(1); // proc.ts's exit handler kills the control plane; the guard process exits on disconnect
-}, settings.deadlineMin * 60_000);
-hardStop.unref();
+const armDeadline = (): NodeJS.Timeout => {
+  const timer = setTimeout(() => {
+    say(`deadline of ${settings.deadlineMin} min reached: stopping`);
+    process.exit(1); // proc.ts's exit handler kills the control plane; the guard process exits on disconnect
+  }, settings.deadlineMin * 60_000);
+  timer.unref();
+  return timer;
+};
+let hardStop = armDeadline();
 
 main().then(
   (code) => {
