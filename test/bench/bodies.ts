@@ -75,7 +75,7 @@ export function requestTypes(): RequestType[] {
       key: 'helm-cross',
       title: 'Helm-owned DELETE, other release of the name uninstalling (flagged)',
       hot: false,
-      path: "caches + live LIST of the release's records (Secrets and ConfigMaps)",
+      path: "caches + live LIST of the release's records (Secrets and ConfigMaps); per other release of the name uninstalling (2), live GET of its record and of its own copy of the object",
       body: JSON.stringify(crossRelease),
       check: (r) => {
         const u = noUndecided(r);

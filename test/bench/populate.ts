@@ -10,10 +10,17 @@
 //                        its ServiceAccount and a ClusterRoleBinding to ClusterRole tgb-olm-operator
 //   tgb-app-NNNNN  8,800 namespaces: the first 10 % hold no CSV, the rest hold the 18,000 copied CSVs
 //                        (label olm.copiedFrom); 12,500 Helm releases x 4 record versions = 50,000 Secrets
-//   helm-test, default   the releases the captured AdmissionReview fixtures name (web)
+//   helm-test, default,  the releases named web the captured AdmissionReview fixtures are about:
+//   helm-sdk               default/web deployed, its objects present; helm-test/web at the end of a
+//                          correct `helm uninstall -n helm-test` (objects deleted, record
+//                          `uninstalling` until the purge: the helm-owned and record-purge bodies);
+//                          helm-sdk/web being uninstalled by a Helm SDK program whose kube client
+//                          deletes in `default` (incident B, scenario S3: its objects untouched, its
+//                          DELETE of default/web-app is the helm-cross body). See FIXTURE_RELEASES.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { parseAllDocuments } from 'yaml';
 import { kubeClient, type KubeClient, type KubeResponse } from '../cluster/kubeClient.ts';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
 import { applyOlmCrds } from '../cluster/olm.ts';
@@ -51,10 +58,10 @@ export function layoutFor(scale: number): Layout {
 
 export function totals(l: Layout): { namespaces: number; csvs: number; copiedCsvs: number; records: number; deployments: number } {
   return {
-    namespaces: l.opNamespaces + l.olmNamespaces + l.appNamespaces + 1, // + helm-test
+    namespaces: l.opNamespaces + l.olmNamespaces + l.appNamespaces + FIXTURE_NAMESPACES.length,
     csvs: l.opNamespaces * l.csvsPerOpNamespace + l.copiedCsvs,
     copiedCsvs: l.copiedCsvs,
-    records: l.releases * l.versionsPerRelease + 2, // + the fixtures' web records
+    records: l.releases * l.versionsPerRelease + FIXTURE_RELEASES.length, // + the fixtures' web records
     deployments: l.olmNamespaces,
   };
 }
@@ -264,6 +271,66 @@ export function releaseSecret(release: string, ns: string, version: number, stat
   };
 }
 
+// ---- the releases the captured Helm fixtures are about ----
+
+/** Where the Helm SDK program of scenario S3 keeps the release it uninstalls (Init(getter, "helm-sdk")). */
+export const SDK_RELEASE_NAMESPACE = 'helm-sdk';
+
+interface FixtureRelease {
+  namespace: string;
+  /** Status of its (only) record, revision 1. */
+  status: string;
+  /** Whether the objects `helm install` created are still there. */
+  objectsExist: boolean;
+}
+
+/**
+ * Release `web` three times, in the states the captured bodies need at once. The correct CLI
+ * uninstall (helm-test) and the misdirected SDK one (S3) cannot share a namespace: the record-purge
+ * body purges helm-test/web with its resources gone (a clean purge), while helm-cross is flagged
+ * only while the uninstalling release's own web-app, where a correct uninstall deletes it, still
+ * exists (src/policies/helmUninstallNamespace.ts, misdirection). The helm-cross body names only
+ * default/web-app, so the S3 release lives in its own namespace.
+ */
+export const FIXTURE_RELEASES: FixtureRelease[] = [
+  { namespace: 'helm-test', status: 'uninstalling', objectsExist: false },
+  { namespace: 'default', status: 'deployed', objectsExist: true },
+  { namespace: SDK_RELEASE_NAMESPACE, status: 'uninstalling', objectsExist: true },
+];
+const FIXTURE_RELEASE = 'web';
+/** Created by populate (default is the API server's own). */
+const FIXTURE_NAMESPACES = ['helm-test', SDK_RELEASE_NAMESPACE];
+
+const RESOURCE_PATHS: Record<string, string> = {
+  'v1/ConfigMap': 'api/v1/namespaces/NS/configmaps',
+  'v1/Service': 'api/v1/namespaces/NS/services',
+  'apps/v1/Deployment': 'apis/apps/v1/namespaces/NS/deployments',
+};
+
+/**
+ * The objects `helm install RELEASE -n NS` creates from the manifest its record stores: each
+ * document in NS, plus the ownership metadata Helm sets on everything it installs (label
+ * app.kubernetes.io/managed-by=Helm, annotations meta.helm.sh/release-name and -namespace), which
+ * the stored manifest does not carry.
+ */
+export function releaseObjects(release: string, ns: string): CreateRequest[] {
+  return parseAllDocuments(manifestFor(release, ns)).flatMap((doc) => {
+    const obj = doc.toJS() as { apiVersion: string; kind: string; metadata: Record<string, unknown> } | null;
+    if (!obj) return [];
+    const path = RESOURCE_PATHS[`${obj.apiVersion}/${obj.kind}`];
+    if (!path) throw new Error(`populate: no path for ${obj.apiVersion} ${obj.kind} in the bench manifest`);
+    const meta = obj.metadata;
+    meta['namespace'] = ns;
+    meta['labels'] = { ...(meta['labels'] as Record<string, string> | undefined), 'app.kubernetes.io/managed-by': 'Helm' };
+    meta['annotations'] = {
+      ...(meta['annotations'] as Record<string, string> | undefined),
+      'meta.helm.sh/release-name': release,
+      'meta.helm.sh/release-namespace': ns,
+    };
+    return [{ method: 'POST' as const, path: `/${path.replace('NS', ns)}`, body: obj }];
+  });
+}
+
 // ---- bulk creation ----
 
 export interface CreateRequest {
@@ -415,7 +482,7 @@ export async function populate(cp: ControlPlane, o: PopulateOptions): Promise<Po
     o.log('OLM CRDs established');
 
     // Namespaces first (everything else lives in them).
-    const nsNames: string[] = ['helm-test'];
+    const nsNames: string[] = [...FIXTURE_NAMESPACES];
     for (let i = 0; i < layout.opNamespaces; i++) nsNames.push(opNamespace(i));
     for (let i = 0; i < layout.olmNamespaces; i++) nsNames.push(olmNamespace(i));
     for (let i = 0; i < layout.appNamespaces; i++) nsNames.push(appNamespace(i));
@@ -542,7 +609,7 @@ export async function populate(cp: ControlPlane, o: PopulateOptions): Promise<Po
 
     // Helm release records: versions 1..V-1 superseded, V deployed (every 20th release: failed).
     const V = layout.versionsPerRelease;
-    const fixtureRecords = [releaseSecret('web', 'helm-test', 1, 'uninstalling'), releaseSecret('web', 'default', 1, 'deployed')];
+    const fixtureRecords = FIXTURE_RELEASES.map((r) => releaseSecret(FIXTURE_RELEASE, r.namespace, 1, r.status));
     phases.push(
       await createMany(
         clients,
@@ -562,6 +629,10 @@ export async function populate(cp: ControlPlane, o: PopulateOptions): Promise<Po
         run,
       ),
     );
+
+    // The objects helm install created for the fixture releases whose objects are still there.
+    const releaseObjectRequests = FIXTURE_RELEASES.filter((r) => r.objectsExist).flatMap((r) => releaseObjects(FIXTURE_RELEASE, r.namespace));
+    phases.push(await createMany(clients, 'Helm release objects (web)', releaseObjectRequests.length, (i) => releaseObjectRequests[i] as CreateRequest, run));
   } finally {
     for (const c of clients) c.close();
   }
