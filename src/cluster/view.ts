@@ -30,7 +30,6 @@ export class UndecidedError extends Error {
  */
 export type UndecidedKind = 'cache-unsynced' | 'timeout' | 'forbidden' | 'lookup-failed' | 'decode' | 'internal';
 
-/** A Helm release record (Secret or ConfigMap `sh.helm.release.v1.NAME.vN`), metadata only. */
 /**
  * Which types a namespace sweep lists: a policy asks only for the types it could act on (a
  * ServiceAccount may update them, a fail-closed webhook intercepts them), so a cluster with 200
@@ -42,6 +41,7 @@ export interface SweepTypes {
   wanted(type: { group: string; resource: string }): boolean;
 }
 
+/** A Helm release record (Secret or ConfigMap `sh.helm.release.v1.NAME.vN`), metadata only. */
 export interface ReleaseRecordMeta {
   storage: 'Secret' | 'ConfigMap';
   namespace: string;
