@@ -10,16 +10,14 @@ import { join } from 'node:path';
 import type { ControlPlane } from '../controlPlane.ts';
 import { kubeconfigYaml } from '../kubeClient.ts';
 import { binPath, fluxDataDir, versions } from '../paths.ts';
-import { freePort, GiveUp, startDaemon, tail, waitFor, type Daemon } from '../proc.ts';
+import { freePort, GiveUp, startDaemon, tail, waitFor } from '../proc.ts';
+import { stopWithCluster } from '../stopWithCluster.ts';
 
 export const FLUX_NAMESPACE = 'flux-system';
 export const HELM_CONTROLLER_SA = 'helm-controller';
 
 /** The groups file controlPlane.ts hands its watchdog; listing the controller there makes a SIGKILLed test clean it up too. */
 const clusterGroupsFile = (cp: ControlPlane) => join(cp.dir, 'pgids');
-
-/** How long the API server may stay unreachable before the controller is stopped as orphaned. */
-const ORPHANED_AFTER_MS = 30_000;
 
 export interface HelmController {
   pid: number | undefined;
@@ -132,37 +130,6 @@ async function httpStatus(url: string): Promise<number> {
   return r.status;
 }
 
-/** Stops the controller once the cluster is gone, so it never outlives the control plane. */
-function stopWithCluster(cp: ControlPlane, d: Daemon, log: (line: string) => void): () => void {
-  let unreachableSince: number | undefined;
-  const timer = setInterval(() => {
-    if (!d.isRunning()) return clearInterval(timer);
-    if (!existsSync(cp.dir)) {
-      log('helm-controller: the cluster dir is gone, stopping it');
-      void d.stop(2000);
-      return;
-    }
-    void cp.client
-      .request('GET', '/readyz', { timeoutMs: 2000 })
-      .then(
-        (r) => {
-          unreachableSince = r.status === 200 ? undefined : (unreachableSince ?? Date.now());
-        },
-        () => {
-          unreachableSince ??= Date.now();
-        },
-      )
-      .finally(() => {
-        if (unreachableSince !== undefined && Date.now() - unreachableSince > ORPHANED_AFTER_MS && d.isRunning()) {
-          log(`helm-controller: API server unreachable for ${ORPHANED_AFTER_MS / 1000}s, stopping it`);
-          void d.stop(2000);
-        }
-      });
-  }, 1000);
-  timer.unref();
-  return () => clearInterval(timer);
-}
-
 /**
  * Installs the CRDs and identity, then runs helm-controller until stop(). Resolves once its
  * health endpoint answers and its HelmRelease workers run.
@@ -205,7 +172,7 @@ export async function startHelmController(cp: ControlPlane, o: StartHelmControll
     // controller-runtime reads KUBECONFIG; RUNTIME_NAMESPACE is the namespace the Deployment would run in.
     env: { PATH: process.env.PATH, HOME: join(dir, 'home'), KUBECONFIG: kubeconfig, RUNTIME_NAMESPACE: FLUX_NAMESPACE },
   });
-  const cancelWatch = stopWithCluster(cp, daemon, log);
+  const cancelWatch = stopWithCluster(cp, daemon, 'helm-controller', log);
   try {
     await waitFor(
       'helm-controller /readyz and its HelmRelease workers started',

@@ -30,7 +30,8 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { ControlPlane } from '../controlPlane.ts';
 import { cacheDir } from '../paths.ts';
-import { freePort, GiveUp, startDaemon, tail, waitFor, type Daemon } from '../proc.ts';
+import { freePort, GiveUp, startDaemon, tail, waitFor } from '../proc.ts';
+import { stopWithCluster } from '../stopWithCluster.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const KYVERNO_NAMESPACE = 'kyverno';
@@ -39,7 +40,6 @@ const MANAGED_BY = 'webhook.kyverno.io/managed-by=kyverno';
 /** Always registered once its leader controllers run and its certificate exists. */
 const POLICY_WEBHOOK = 'kyverno-policy-validating-webhook-cfg';
 export const POLICY_FILE = join(here, 'orphanedFinalizersPolicy.yaml');
-const ORPHANED_AFTER_MS = 30_000;
 
 /** KYVERNO_VERSION from versions.env (paths.ts's Versions does not list it: only this arm uses it). */
 export function kyvernoVersion(): string {
@@ -235,37 +235,6 @@ export interface StartKyvernoOptions {
   timeoutMs?: number;
 }
 
-/** Stops Kyverno once the cluster is gone, so it never outlives the control plane. */
-function stopWithCluster(cp: ControlPlane, d: Daemon, log: (line: string) => void): () => void {
-  let unreachableSince: number | undefined;
-  const timer = setInterval(() => {
-    if (!d.isRunning()) return clearInterval(timer);
-    if (!existsSync(cp.dir)) {
-      log('kyverno: the cluster dir is gone, stopping it');
-      void d.stop(2000);
-      return;
-    }
-    void cp.client
-      .request('GET', '/readyz', { timeoutMs: 2000 })
-      .then(
-        (r) => {
-          unreachableSince = r.status === 200 ? undefined : (unreachableSince ?? Date.now());
-        },
-        () => {
-          unreachableSince ??= Date.now();
-        },
-      )
-      .finally(() => {
-        if (unreachableSince !== undefined && Date.now() - unreachableSince > ORPHANED_AFTER_MS && d.isRunning()) {
-          log(`kyverno: API server unreachable for ${ORPHANED_AFTER_MS / 1000}s, stopping it`);
-          void d.stop(2000);
-        }
-      });
-  }, 1000);
-  timer.unref();
-  return () => clearInterval(timer);
-}
-
 const WEBHOOK_KINDS = ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'] as const;
 
 /** Removes every webhook configuration Kyverno registered (by its managed-by label). */
@@ -347,7 +316,7 @@ export async function startKyverno(cp: ControlPlane, o: StartKyvernoOptions = {}
       METRICS_CONFIG: 'kyverno-metrics',
     },
   });
-  const cancelWatch = stopWithCluster(cp, daemon, log);
+  const cancelWatch = stopWithCluster(cp, daemon, 'kyverno', log);
   const stopAll = async (): Promise<void> => {
     cancelWatch();
     await daemon.stop(5000);
