@@ -4,10 +4,10 @@
 // the harness reproduces the incident), then WITH it; a WITH-guard part fails, saying why, when
 // the guard cannot run here. The guard's placement (host process or Pods on the node) is the
 // suite's parameter: test/integration/scenariosHelm.test.ts and scenariosInCluster.test.ts.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
-import { GuardSession, type ScenarioGuard } from './guard.ts';
 import type { GuardPlacement } from './placement.ts';
+import { suiteCluster } from './suiteCluster.ts';
 import {
   auditEventsSince,
   auditOffset,
@@ -20,7 +20,6 @@ import {
   helm,
   output,
   releaseRecords,
-  scenarioRunner,
   sdkUninstall,
   simpleAppObjects,
   reviewAuditEvents,
@@ -29,32 +28,13 @@ import { helmInstallSimpleApp, S2, s2Cleanup, s2SdkUninstall, S4_CASES, s4Leftov
 
 /** Defines the suite's describe blocks against the guard at `placement`. */
 export function helmScenarioSuite(placement: GuardPlacement): void {
-  let cp: ControlPlane;
-  const guard = new GuardSession<ScenarioGuard>(() => cp, placement.startGuard);
-  const timings: Record<string, number> = {};
-
-  beforeAll(async () => {
-    const missing = placement.missing(['etcd', 'kube-apiserver', 'kube-controller-manager', 'helm3', 'helm4', 'helm-sdk-uninstall']);
-    if (missing.length)
-      throw new Error(
-        `missing for the ${placement.name} guard (${missing.join('; ')}): run \`npm run build:binaries\` (and test/bootstrap.sh as root for the node) first`,
-      );
-    cp = await placement.startCluster({ olm: 'none' });
-  });
-
-  afterAll(async () => {
-    await guard.stop();
-    await cp?.stop();
-    placement.cleanup();
-    const all = { ...placement.timings, ...timings };
-    console.log(
-      `[scenarios ${placement.name}] timings (s): ${Object.entries(all)
-        .map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`)
-        .join(' ')}`,
-    );
-  });
-
-  const scenario = scenarioRunner(() => cp, timings);
+  let cp!: ControlPlane;
+  const { guard, scenario } = suiteCluster(
+    placement,
+    ['etcd', 'kube-apiserver', 'kube-controller-manager', 'helm3', 'helm4', 'helm-sdk-uninstall'],
+    { olm: 'none' },
+    (c) => (cp = c),
+  );
 
   describe('S2 — incident B: SDK uninstall with Init(getter, "helm-test"), getter namespace "default"', () => {
     it('without the guard: the release records are purged and every resource is still there', async () => {

@@ -5,12 +5,12 @@
 // placement is the suite's parameter: a host process (olm-operator a host process its Deployment
 // drives) in scenariosOlm.test.ts, or Pods on the node (olm-operator and the hook Job as Pods too)
 // in scenariosOlmInCluster.test.ts.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
 import { waitFor } from '../cluster/proc.ts';
 import { CSV_CLEANUP, OLM_NAMESPACE } from '../cluster/olm.ts';
-import { GuardSession, type ScenarioGuard } from './guard.ts';
 import type { GuardPlacement } from './placement.ts';
+import { suiteCluster } from './suiteCluster.ts';
 import {
   auditEventsSince,
   auditOffset,
@@ -22,7 +22,6 @@ import {
   kubectl,
   namespaceState,
   output,
-  scenarioRunner,
   waitNamespaceGone,
 } from './harness.ts';
 import {
@@ -45,33 +44,14 @@ const STUCK_WAIT_MS = Number(process.env.TG_STUCK_WAIT_MS ?? 15_000);
 
 /** Defines the suite's describe blocks against the guard at `placement`. */
 export function olmScenarioSuite(placement: GuardPlacement): void {
-  let cp: ControlPlane;
-  const guard = new GuardSession<ScenarioGuard>(() => cp, placement.startGuard);
-  const timings: Record<string, number> = {};
-
-  beforeAll(async () => {
-    const missing = placement.missing(['etcd', 'kube-apiserver', 'kube-controller-manager', 'olm', 'helm3', 'helm4']);
-    if (missing.length)
-      throw new Error(
-        `missing for the ${placement.name} guard (${missing.join('; ')}): run \`npm run build:binaries\` (and test/bootstrap.sh as root for the node) first`,
-      );
-    // OLM CRDs only: S1's chart ships OLM itself (like Pixie's); S5 installs upstream OLM later.
-    cp = await placement.startCluster({ olm: 'crds' });
-  });
-
-  afterAll(async () => {
-    await guard.stop();
-    await cp?.stop();
-    placement.cleanup();
-    const all = { ...placement.timings, ...timings };
-    console.log(
-      `[scenarios ${placement.name}] timings (s): ${Object.entries(all)
-        .map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}`)
-        .join(' ')}`,
-    );
-  });
-
-  const scenario = scenarioRunner(() => cp, timings);
+  let cp!: ControlPlane;
+  // OLM CRDs only: S1's chart ships OLM itself (like Pixie's); S5 installs upstream OLM later.
+  const { guard, timings, scenario } = suiteCluster(
+    placement,
+    ['etcd', 'kube-apiserver', 'kube-controller-manager', 'olm', 'helm3', 'helm4'],
+    { olm: 'crds' },
+    (c) => (cp = c),
+  );
 
   describe('S1 — incident A: helm uninstall of a chart that ships OLM, an operator namespace and a CSV', () => {
     it(`without the guard: the operator namespace stays Terminating, held by ${CSV_CLEANUP}`, async () => {
