@@ -305,9 +305,14 @@ export interface AuditEvent {
   stageTimestamp?: string;
 }
 
+/**
+ * The complete lines of the audit log from offset `from` (a line start). kube-apiserver appends
+ * while the tests read: the last line may be half written, and is left for the next read.
+ */
 export function readAuditEvents(path: string, from = 0): AuditEvent[] {
-  const text = readFileSync(path, 'utf8').slice(from);
+  const text = readFileSync(path, 'utf8');
   return text
+    .slice(from, text.lastIndexOf('\n') + 1)
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as AuditEvent);
@@ -318,8 +323,10 @@ export function auditEventsSince(cp: ControlPlane, from: number): AuditEvent[] {
   return readAuditEvents(cp.auditLogPath, from);
 }
 
+/** Where the next complete line of the audit log starts: a line being written belongs to what comes after. */
 export function auditOffset(cp: ControlPlane): number {
-  return readFileSync(cp.auditLogPath, 'utf8').length;
+  const text = readFileSync(cp.auditLogPath, 'utf8');
+  return text.lastIndexOf('\n') + 1;
 }
 
 /** Audit events carrying annotations written by our webhooks (keys "<webhook name>/<key>"). */
