@@ -8,7 +8,7 @@
 // (src/audit/README.md) finds no misdirected uninstall in the real audit log.
 // How the controller runs and where its chart comes from: test/cluster/README.md, "Flux's helm-controller".
 import { gunzipSync } from 'node:zlib';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
@@ -32,6 +32,8 @@ import {
   simpleAppObjects,
   type AuditEvent,
   reviewAuditEvents,
+  lineOffset,
+  linesSince,
 } from '../scenarios/harness.ts';
 import type { AuditFinding } from '../../src/audit/findings.ts';
 
@@ -82,11 +84,9 @@ const withoutHarnessReads = (events: AuditEvent[]) =>
 /** Audit events of denied requests (admission webhooks answer 403 with their reason). */
 const denied = (events: AuditEvent[]) => events.filter((e) => e.responseStatus?.code === 403 && e.stage === 'ResponseComplete');
 
-/** Decision lines the guard logged after byte offset `from`. */
+/** Decision lines the guard logged after offset `from` (a lineOffset). */
 function guardDecisions(g: Guard, from: number): Array<{ verdict?: string; policy?: string; object?: string; operation?: string; user?: string }> {
-  return readFileSync(g.logPath, 'utf8')
-    .slice(from)
-    .split('\n')
+  return linesSince(g.logPath, from)
     .filter((l) => l.includes('"decision"'))
     .map((l) => JSON.parse(l) as { verdict?: string });
 }
@@ -119,7 +119,7 @@ async function installAndUninstall(label: string, hr: HelmReleaseSpec): Promise<
   const release = releaseNameOf(hr);
   const storage = storageOf(hr);
   const from = auditOffset(cp);
-  const logFrom = readFileSync(hc!.logPath, 'utf8').length;
+  const logFrom = lineOffset(hc!.logPath);
   const downloadsBefore = artifact!.downloads();
   const t0 = Date.now();
   await createHelmRelease(cp, hr);
@@ -152,7 +152,7 @@ async function installAndUninstall(label: string, hr: HelmReleaseSpec): Promise<
     recordsAfterUninstall: (await releaseRecords(cp, storage, release)).map((r) => r.name),
     objectsAfterUninstall: await existing(cp, simpleAppObjects(TARGET, release)),
     events: auditEventsSince(cp, from),
-    controllerLog: readFileSync(hc!.logPath, 'utf8').slice(logFrom),
+    controllerLog: linesSince(hc!.logPath, logFrom).join('\n'),
   };
 }
 
@@ -261,7 +261,7 @@ describe("Flux helm-controller (real): records in spec.storageNamespace or the H
     const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
     if (!g) return ctx.skip();
     for (const hr of SHAPES) {
-      const guardFrom = readFileSync(g.logPath, 'utf8').length;
+      const guardFrom = lineOffset(g.logPath);
       await withDiagnostics(`with-guard-${hr.name}`, async () => {
         const r = await installAndUninstall(`with-${hr.name}`, hr);
         expectRealInstallAndUninstall(r);

@@ -20,7 +20,7 @@
 // denial and no warning.
 // Why Flux's helm-controller and not the VictoriaMetrics operator of the report: see
 // test/cluster/README.md, "Programs supervised by their Deployment".
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
@@ -39,6 +39,8 @@ import {
   scenarioRunner,
   waitNamespaceGone,
   type NamespaceState,
+  lineOffset,
+  linesSince,
 } from '../scenarios/harness.ts';
 
 const FLUX_FINALIZER = 'finalizers.fluxcd.io';
@@ -129,15 +131,13 @@ async function guardCli(cp: ControlPlane, args: string[], configYaml: string): P
 
 type Decision = { verdict?: string; policy?: string; object?: string; operation?: string; reason?: string };
 
-/** Decision lines the guard logged after byte offset `from`. */
+/** Decision lines the guard logged after offset `from` (a logOffset). */
 function decisionsSince(g: Guard, from: number): Decision[] {
-  return readFileSync(g.logPath, 'utf8')
-    .slice(from)
-    .split('\n')
+  return linesSince(g.logPath, from)
     .filter((l) => l.includes('"decision"'))
     .map((l) => JSON.parse(l) as Decision);
 }
-const logOffset = (g: Guard) => readFileSync(g.logPath, 'utf8').length;
+const logOffset = (g: Guard) => lineOffset(g.logPath);
 const flagged = (ds: Decision[]) => ds.filter((d) => d.verdict !== 'allow');
 
 async function mustRun(what: string, p: Promise<{ code: number; stdout: string; stderr: string }>): Promise<void> {

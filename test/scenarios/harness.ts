@@ -306,16 +306,24 @@ export interface AuditEvent {
 }
 
 /**
- * The complete lines of the audit log from offset `from` (a line start). kube-apiserver appends
- * while the tests read: the last line may be half written, and is left for the next read.
+ * Where the next complete line of a log another process appends to starts (the audit log, a
+ * guard's or controller's log): a line still being written belongs to what comes after.
  */
-export function readAuditEvents(path: string, from = 0): AuditEvent[] {
+export function lineOffset(path: string): number {
+  return readFileSync(path, 'utf8').lastIndexOf('\n') + 1;
+}
+
+/** The complete lines appended after `from` (a lineOffset); a half-written last line waits for the next read. */
+export function linesSince(path: string, from = 0): string[] {
   const text = readFileSync(path, 'utf8');
   return text
     .slice(from, text.lastIndexOf('\n') + 1)
     .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as AuditEvent);
+    .filter(Boolean);
+}
+
+export function readAuditEvents(path: string, from = 0): AuditEvent[] {
+  return linesSince(path, from).map((l) => JSON.parse(l) as AuditEvent);
 }
 
 /** Events of the apiserver audit log appended after offset `from` (see auditOffset). */
@@ -323,10 +331,8 @@ export function auditEventsSince(cp: ControlPlane, from: number): AuditEvent[] {
   return readAuditEvents(cp.auditLogPath, from);
 }
 
-/** Where the next complete line of the audit log starts: a line being written belongs to what comes after. */
 export function auditOffset(cp: ControlPlane): number {
-  const text = readFileSync(cp.auditLogPath, 'utf8');
-  return text.lastIndexOf('\n') + 1;
+  return lineOffset(cp.auditLogPath);
 }
 
 /** Audit events carrying annotations written by our webhooks (keys "<webhook name>/<key>"). */
