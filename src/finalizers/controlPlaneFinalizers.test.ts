@@ -40,5 +40,10 @@ describe('removedByControlPlane', () => {
     expect(kubernetesProjectFinalizer('batch.kubernetes.io/job-tracking')).toBe(false);
     expect(kubernetesProjectFinalizer('example.kubernetes.io.evil.com/x')).toBe(false);
     expect(kubernetesProjectFinalizer('apps.victoriametrics.com/finalizer')).toBe(false);
+    // A domain alone is a finalizer too; domains are case-insensitive.
+    expect(kubernetesProjectFinalizer('snapshot.storage.kubernetes.io')).toBe(true);
+    expect(kubernetesProjectFinalizer('Addon.K8S.io/cleanup')).toBe(true);
+    expect(kubernetesProjectFinalizer('cluster.x-k8s.io')).toBe(false);
+    expect(kubernetesProjectFinalizer('cleanup')).toBe(false);
   });
 });

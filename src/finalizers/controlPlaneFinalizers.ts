@@ -32,16 +32,21 @@ export function removedByControlPlane(finalizer: string): boolean {
   return EXACT.has(finalizer) || finalizer.startsWith('kubernetes.io/');
 }
 
+/** A domain or API group of the Kubernetes project: `k8s.io`, `kubernetes.io` and their subdomains. */
+export function kubernetesProjectDomain(domain: string): boolean {
+  const d = domain.toLowerCase();
+  return ['k8s.io', 'kubernetes.io'].some((p) => d === p || d.endsWith(`.${p}`));
+}
+
 /**
- * A finalizer in a Kubernetes project domain (`*.k8s.io/`, `*.kubernetes.io/`) the control plane
- * does not remove itself: a sidecar or add-on of the project removes it (the CSI external-provisioner's
- * `external-provisioner.volume.kubernetes.io/finalizer`, the snapshot controller's
- * `snapshot.storage.kubernetes.io/*`). Its controller cannot be told from a CRD group, so inference
- * says it is unsure rather than name one.
+ * A finalizer in a Kubernetes project domain (`*.k8s.io/`, `*.kubernetes.io/`, or such a domain
+ * alone) the control plane does not remove itself: a sidecar or add-on of the project removes it
+ * (the CSI external-provisioner's `external-provisioner.volume.kubernetes.io/finalizer`, the
+ * snapshot controller's `snapshot.storage.kubernetes.io/*`). Its controller cannot be told from a
+ * CRD group, so inference says it is unsure rather than name one.
  */
 export function kubernetesProjectFinalizer(finalizer: string): boolean {
   const slash = finalizer.indexOf('/');
-  if (slash < 0) return false;
-  const domain = finalizer.slice(0, slash);
-  return !removedByControlPlane(finalizer) && ['k8s.io', 'kubernetes.io'].some((d) => domain === d || domain.endsWith(`.${d}`));
+  const domain = slash >= 0 ? finalizer.slice(0, slash) : finalizer;
+  return !removedByControlPlane(finalizer) && kubernetesProjectDomain(domain);
 }

@@ -1,5 +1,6 @@
 // The inference rules on small, named cases. The same rules meet a real operator (Flux's
 // helm-controller and its chart's RBAC) in test/integration/scenariosOperators.test.ts.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { FinalizedObject, RbacRule, ServiceAccountGrant } from '../k8s/rbac.ts';
 import type { KubeObject } from '../k8s/types.ts';
@@ -72,7 +73,7 @@ describe('candidate controllers', () => {
     expect(grantsUpdateByName({ apiGroups: [''], resources: ['configmaps'], verbs: ['update'], resourceNames: ['leader'] }, '', 'configmaps')).toBe(false);
   });
 
-  it('updatableTypes wants exactly the types some rule grants update of by name (the sweep lists no others)', () => {
+  it('updatableTypes wants the types a candidate could update: by name, and by a ServiceAccount with an organization group', () => {
     const rules: RbacRule[] = [
       FLUX_RULES[0] as RbacRule,
       { apiGroups: ['*'], resources: ['*'], verbs: ['*'] },
@@ -81,7 +82,16 @@ describe('candidate controllers', () => {
       { apiGroups: [''], resources: ['secrets'], verbs: ['patch'] },
       { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list'] },
     ];
-    const wanted = updatableTypes([grant('flux-system', 'helm-controller', rules.slice(0, 3)), grant('op', 'op', rules.slice(3))]);
+    // kube-controller-manager's controllers: core and Kubernetes-project groups only.
+    const controllerManager: RbacRule[] = [
+      { apiGroups: ['', 'apps'], resources: ['pods', 'replicasets'], verbs: ['update', 'patch'] },
+      { apiGroups: ['networking.k8s.io'], resources: ['ingresses'], verbs: ['update'] },
+    ];
+    const wanted = updatableTypes([
+      grant('flux-system', 'helm-controller', rules.slice(0, 3)),
+      grant('op', 'op', rules.slice(3)),
+      grant('kube-system', 'replicaset-controller', controllerManager),
+    ]);
     const types = [
       { group: 'helm.toolkit.fluxcd.io', resource: 'helmreleases' },
       { group: 'helm.toolkit.fluxcd.io', resource: 'helmcharts' },
@@ -89,11 +99,60 @@ describe('candidate controllers', () => {
       { group: '', resource: 'configmaps' },
       { group: '', resource: 'secrets' },
       { group: '', resource: 'pods' },
-      { group: 'apps', resource: 'deployments' },
+      { group: 'apps', resource: 'replicasets' },
+      { group: 'networking.k8s.io', resource: 'ingresses' },
     ];
-    expect(types.filter(wanted)).toEqual(types.filter((t) => rules.some((r) => grantsUpdateByName(r, t.group, t.resource))));
-    expect(types.filter(wanted).map((t) => t.resource)).toEqual(['helmreleases', 'helmcharts', 'secrets']);
+    // '*' names nothing, in the core group or as a group (grantsUpdateByName); `op` may patch
+    // Secrets but holds no organization group, and neither do kube-controller-manager's controllers.
+    expect(types.filter(wanted).map((t) => `${t.group}/${t.resource}`)).toEqual(['helm.toolkit.fluxcd.io/helmreleases', 'helm.toolkit.fluxcd.io/helmcharts']);
+    // The same Secrets rule in a ServiceAccount that also holds its own group: its Secrets' finalizers may be its own.
+    const withOwnGroup = updatableTypes([grant('op', 'op', [...rules.slice(3), { apiGroups: ['ops.example.com'], resources: ['widgets'], verbs: ['get'] }])]);
+    expect(types.filter(withOwnGroup).map((t) => `${t.group}/${t.resource}`)).toEqual(['/secrets']);
     expect(updatableTypes([])({ group: '', resource: 'secrets' })).toBe(false);
+  });
+
+  it('updatableTypes never leaves out a type with a candidate controller (any grants, any finalizers)', () => {
+    const groups = ['', 'apps', 'networking.k8s.io', 'example.com', 'ops.example.com', 'fluxcd.io', 'helm.toolkit.fluxcd.io', 'cluster.x-k8s.io', '*'];
+    const resources = ['configmaps', 'widgets', 'helmreleases', 'machines', '*'];
+    const finalizers = [
+      'example.com/cleanup',
+      'finalizers.fluxcd.io',
+      'addon.k8s.io/x',
+      'Storage.Kubernetes.io',
+      'cluster.x-k8s.io',
+      'cleanup',
+      'widgets.ops.example.com/protect',
+    ];
+    const rule = fc.record({
+      apiGroups: fc.subarray(groups, { minLength: 1 }),
+      resources: fc.subarray(resources, { minLength: 1 }),
+      verbs: fc.subarray(['get', 'update', 'patch', '*'], { minLength: 1 }),
+      resourceNames: fc.option(fc.constant(['leader']), { nil: undefined }),
+    });
+    const grantArb = fc.record({ sa: fc.constantFrom('a', 'b', 'c'), rules: fc.array(rule, { maxLength: 3 }) });
+    const object = fc.record({
+      group: fc.constantFrom(...groups.filter((g) => g !== '*')),
+      resource: fc.constantFrom(...resources.filter((r) => r !== '*')),
+      finalizers: fc.subarray(finalizers, { minLength: 1 }),
+    });
+    fc.assert(
+      fc.property(fc.array(grantArb, { maxLength: 4 }), fc.array(object, { maxLength: 6 }), (grantSpecs, objects) => {
+        const grants = grantSpecs.map((g, i) =>
+          grant(
+            'ops',
+            g.sa,
+            g.rules.map(({ resourceNames, ...r }) => (resourceNames ? { ...r, resourceNames: [...resourceNames] } : r)),
+            `binding ${i}`,
+          ),
+        );
+        const swept: FinalizedObject[] = objects.map((o, i) => ({ ...o, version: 'v1', kind: o.resource, namespace: 'apps', name: `o${i}` }));
+        const wanted = updatableTypes(grants);
+        for (const u of unknownFinalizers(swept, []).known) {
+          if (candidateControllers(u, grants).length > 0) expect(wanted(u), `${u.finalizer} on ${u.group}/${u.resource}`).toBe(true);
+        }
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('belong with the finalizer: same organization as the resource group, or a group the ServiceAccount is granted', () => {

@@ -10,7 +10,7 @@
 // inference is not sure and says nothing.
 import type { FinalizedObject, RbacRule, ServiceAccountGrant } from '../k8s/rbac.ts';
 import type { KubeObject } from '../k8s/types.ts';
-import { kubernetesProjectFinalizer, removedByControlPlane } from './controlPlaneFinalizers.ts';
+import { kubernetesProjectDomain, kubernetesProjectFinalizer, removedByControlPlane } from './controlPlaneFinalizers.ts';
 import type { FinalizerGuard } from './guard.ts';
 
 /** One finalizer on objects of one type, in the namespace swept. */
@@ -70,15 +70,37 @@ function updatesByName(rule: RbacRule): boolean {
 }
 
 /**
- * The types some grant lets its ServiceAccount update by name (grantsUpdateByName): the only types
- * whose finalizers can have a candidate controller, so the only ones a namespace sweep for
- * inference needs to list. A set built once per review instead of every rule per type.
+ * A group a finalizer's domain can belong with (sameOrganization): named, dotted, and outside the
+ * Kubernetes project, whose finalizers inference never takes (kubernetesProjectFinalizer).
+ */
+function organizationGroup(group: string): boolean {
+  return group !== '*' && group.includes('.') && !kubernetesProjectDomain(group);
+}
+
+/**
+ * The types whose finalizers can have a candidate controller (candidateControllers), so the only
+ * ones a namespace sweep for inference needs to list. A candidate may update the type by name and
+ * belongs with the finalizer through the type's own group or another group it is granted; either
+ * is an organization group. So a ServiceAccount granted nothing but core and Kubernetes-project
+ * groups (kube-controller-manager's controllers, most admin tools) adds only the types of such a
+ * group it may update, and the many core types they update are not listed at all.
  */
 export function updatableTypes(grants: readonly ServiceAccountGrant[]): (type: { group: string; resource: string }) => boolean {
+  const rulesBySa = new Map<string, RbacRule[]>();
+  for (const g of grants) {
+    const k = saKey(g.serviceAccount);
+    rulesBySa.set(k, [...(rulesBySa.get(k) ?? []), ...g.rules]);
+  }
   const named = new Set<string>();
-  for (const rule of grants.flatMap((g) => g.rules)) {
-    if (!updatesByName(rule)) continue;
-    for (const group of rule.apiGroups ?? []) for (const resource of rule.resources ?? []) named.add(`${group}\n${resource}`);
+  for (const rules of rulesBySa.values()) {
+    const belongsAnywhere = rules.some((r) => (r.apiGroups ?? []).some(organizationGroup));
+    for (const rule of rules) {
+      if (!updatesByName(rule)) continue;
+      for (const group of rule.apiGroups ?? []) {
+        if (!belongsAnywhere && !organizationGroup(group)) continue;
+        for (const resource of rule.resources ?? []) named.add(`${group}\n${resource}`);
+      }
+    }
   }
   return ({ group, resource }) => named.has(`${group}\n${resource}`) || (group !== '' && named.has(`${group}\n*`));
 }
