@@ -5,11 +5,12 @@
 // metrics and health on free 127.0.0.1 ports. It stops with the cluster: on stop(), on process
 // exit (proc.ts), through the cluster's watchdog (its process group is listed in the cluster's
 // groups file), and when the cluster's dir disappears or its API server stays unreachable.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ControlPlane } from '../controlPlane.ts';
 import { kubeconfigYaml } from '../kubeClient.ts';
 import { binPath, fluxDataDir, versions } from '../paths.ts';
+import { applyCrdDir } from '../crds.ts';
 import { freePort, GiveUp, startDaemon, tail, waitFor } from '../proc.ts';
 import { stopWithCluster } from '../stopWithCluster.ts';
 
@@ -34,41 +35,9 @@ export interface StartHelmControllerOptions {
   timeoutMs?: number;
 }
 
-type Crd = { spec: { group: string; names: { plural: string } }; status?: { conditions?: Array<{ type: string; status: string }> } };
-
 /** Server-side applies Flux's CRDs and waits until every one is Established. */
 export async function applyFluxCrds(cp: ControlPlane, timeoutMs = 60_000): Promise<string[]> {
-  const crdDir = join(fluxDataDir(), 'crds');
-  const files = readdirSync(crdDir)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort();
-  // Server-side apply: several of these CRDs exceed the last-applied annotation's size limit.
-  const args = ['apply', '--server-side', '--force-conflicts', '--field-manager=teardown-guard-test'];
-  for (const f of files) args.push('-f', join(crdDir, f));
-  const r = await cp.kubectl(args);
-  if (r.code !== 0) throw new Error(`applying Flux CRDs failed:\n${r.stdout}\n${r.stderr}`);
-  const names = files.map((f) =>
-    f
-      .replace(/\.yaml$/, '')
-      .split('_')
-      .reverse()
-      .join('.'),
-  );
-  await waitFor(
-    'Flux CRDs established',
-    timeoutMs,
-    async () => {
-      const list = await cp.client.get<{ items: Crd[] }>('/apis/apiextensions.k8s.io/v1/customresourcedefinitions');
-      const established = new Set(
-        (list?.items ?? [])
-          .filter((c) => c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True'))
-          .map((c) => `${c.spec.names.plural}.${c.spec.group}`),
-      );
-      return names.every((n) => established.has(n)) ? true : undefined;
-    },
-    200,
-  );
-  return names;
+  return applyCrdDir(cp, 'Flux', join(fluxDataDir(), 'crds'), timeoutMs);
 }
 
 /** flux-system, the controller's ServiceAccount and its cluster-admin binding, as Flux installs them. */

@@ -22,7 +22,7 @@
 // or its API server stays unreachable. stop() also removes the webhook configurations it
 // registered: they point at a port nobody serves any more, and some fail closed.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { ControlPlane } from '../controlPlane.ts';
 import { cacheDir } from '../paths.ts';
+import { applyCrdDir } from '../crds.ts';
 import { freePort, GiveUp, startDaemon, tail, waitFor } from '../proc.ts';
 import { stopWithCluster } from '../stopWithCluster.ts';
 
@@ -128,36 +129,9 @@ export function orphanedFinalizersPolicy(o: KyvernoPolicyOptions = {}): PolicyDo
   return doc;
 }
 
-type Crd = { spec: { group: string; names: { plural: string } }; status?: { conditions?: Array<{ type: string; status: string }> } };
-
 /** Server-side applies Kyverno's CRDs (several exceed the client-side apply annotation limit) and waits until they are Established. */
 export async function applyKyvernoCrds(cp: ControlPlane, timeoutMs = 60_000): Promise<void> {
-  const crdDir = join(kyvernoDataDir(), 'crds');
-  const files = readdirSync(crdDir)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort();
-  const args = ['apply', '--server-side', '--force-conflicts', '--field-manager=teardown-guard-test'];
-  for (const f of files) args.push('-f', join(crdDir, f));
-  const r = await cp.kubectl(args, { timeoutMs: 120_000 });
-  if (r.code !== 0) throw new Error(`applying Kyverno CRDs failed:\n${r.stdout}\n${r.stderr}`);
-  const names = files.map((f) => {
-    const [group, plural] = f.replace(/\.yaml$/, '').split('_');
-    return `${plural}.${group}`;
-  });
-  await waitFor(
-    'Kyverno CRDs established',
-    timeoutMs,
-    async () => {
-      const list = await cp.client.get<{ items: Crd[] }>('/apis/apiextensions.k8s.io/v1/customresourcedefinitions');
-      const established = new Set(
-        (list?.items ?? [])
-          .filter((c) => c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True'))
-          .map((c) => `${c.spec.names.plural}.${c.spec.group}`),
-      );
-      return names.every((n) => established.has(n)) ? true : undefined;
-    },
-    200,
-  );
+  await applyCrdDir(cp, 'Kyverno', join(kyvernoDataDir(), 'crds'), timeoutMs);
 }
 
 /** CLK_TCK: /proc/PID/stat counts CPU time in these ticks. */
