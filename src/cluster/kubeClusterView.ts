@@ -18,7 +18,7 @@ import { Discovery } from './discovery.ts';
 import { createKubeHttpClient, type KubeHttpClient } from './kubeHttp.ts';
 import { canonicalLabelSelector } from '../k8s/labelSelector.ts';
 import { serviceAccountGrants } from '../k8s/rbac.ts';
-import { LiveReader, type LiveReadCounters } from './liveReads.ts';
+import { LiveReader, type ListFreshness, type LiveReadCounters } from './liveReads.ts';
 import { SILENT_LOGGER, type ClusterLogger } from './logger.ts';
 import {
   createInformer,
@@ -292,7 +292,7 @@ type LiveReads = Required<
 >;
 
 /** The rare path: bounded reads from the API server, within one review's deadline when given (then a namespace is swept once). */
-function liveReads(live: LiveReader, caches: ViewCaches, deadline?: Parameters<ClusterView['withDeadline']>[0]): LiveReads {
+function liveReads(live: LiveReader, caches: ViewCaches, deadline?: Parameters<ClusterView['withDeadline']>[0], from: ListFreshness = 'consistent'): LiveReads {
   const sweeps = new Map<string, Promise<NamespaceSweep>>();
   return {
     liveReleaseRecords: (release) => live.releaseRecords(release, deadline),
@@ -301,22 +301,22 @@ function liveReads(live: LiveReader, caches: ViewCaches, deadline?: Parameters<C
     liveObjects: (refs: ObjectRef[]) => live.objects(refs, deadline),
     liveReleaseRecord: (record) => live.releaseRecord(record, deadline),
     liveFinalizedObjects: (namespace, types) => {
-      if (!deadline) return live.finalizedObjects(namespace, undefined, types);
+      if (!deadline) return live.finalizedObjects(namespace, undefined, types, from);
       // One sweep per namespace and filter per review: a policy may read it more than once.
       const key = `${namespace}\n${types?.key ?? '*'}`;
       let sweep = sweeps.get(key);
       if (!sweep) {
-        sweep = live.finalizedObjects(namespace, deadline, types);
+        sweep = live.finalizedObjects(namespace, deadline, types, from);
         sweeps.set(key, sweep);
       }
       return sweep;
     },
-    liveWorkloads: (namespace) => live.workloads(namespace, deadline),
-    liveApiServices: () => live.apiServices(deadline),
-    liveWebhookConfigurations: () => live.webhookConfigurations(deadline),
+    liveWorkloads: (namespace) => live.workloads(namespace, deadline, from),
+    liveApiServices: () => live.apiServices(deadline, from),
+    liveWebhookConfigurations: () => live.webhookConfigurations(deadline, from),
     async liveServiceAccountGrants(namespace) {
       requireSynced(caches.bindings, caches.roles);
-      const local = await live.namespaceRbac(namespace, deadline);
+      const local = await live.namespaceRbac(namespace, deadline, from);
       const roleOf = (kind: 'ClusterRole' | 'Role', name: string): KubeObject | undefined =>
         kind === 'ClusterRole' ? caches.roles.get(undefined, name) : local.roles.find((r) => r.metadata?.name === name);
       return serviceAccountGrants([...caches.bindings.list(), ...local.roleBindings], roleOf);
@@ -399,7 +399,11 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
 
     ...cacheReads(caches),
     ...liveReads(live, caches),
-    withDeadline: (deadline) => ({ ...view, ...liveReads(live, caches, deadline) }),
+    withDeadline(deadline) {
+      const bounded: ClusterView = { ...view, ...liveReads(live, caches, deadline) };
+      return { ...bounded, watchCacheLists: () => ({ ...bounded, ...liveReads(live, caches, deadline, 'watch-cache') }) };
+    },
+    watchCacheLists: () => ({ ...view, ...liveReads(live, caches, undefined, 'watch-cache') }),
 
     isNamespaced(apiVersion, kind) {
       if (!discovery.isLoaded()) throw new UndecidedError('cache-unsynced', 'API discovery has not loaded yet');

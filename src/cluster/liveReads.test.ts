@@ -101,3 +101,30 @@ describe('LiveReader: undecided kinds', () => {
     expect(await reader(slowClient(1, seen, status(404)), 1000).deployment('olm', 'x')).toBeUndefined();
   });
 });
+
+describe('LiveReader: where a list is served from', () => {
+  it('watch-cache lists ask for resourceVersion=0 on their first page only; consistent lists never do', async () => {
+    const queries: Array<Record<string, unknown>> = [];
+    const client: KubeHttpClient = {
+      getJson<T>(req: KubeRequest): Promise<T> {
+        queries.push({ ...req.query });
+        // Two pages, as kube-apiserver pages a consistent list (limit 500, then the continue token).
+        const page = req.query?.['continue']
+          ? { items: [{ metadata: { name: 'b' } }] }
+          : { metadata: { continue: 'token' }, items: [{ metadata: { name: 'a' } }] };
+        return Promise.resolve(page as T);
+      },
+      openStream: () => Promise.reject(new Error('not used')),
+      close: () => {},
+    };
+    const live = reader(client, 1000);
+    expect((await live.apiServices(undefined, 'watch-cache')).map((a) => a.metadata?.name)).toEqual(['a', 'b']);
+    expect(queries.map((q) => [q['resourceVersion'], q['continue']])).toEqual([
+      ['0', undefined],
+      [undefined, 'token'],
+    ]);
+    queries.length = 0;
+    await live.apiServices();
+    expect(queries.map((q) => q['resourceVersion'])).toEqual([undefined, undefined]);
+  });
+});

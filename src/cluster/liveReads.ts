@@ -38,6 +38,16 @@ export interface LiveReadCounters {
 /** A Helm label value: what `name=<release>` may contain without breaking the selector. */
 const LABEL_VALUE = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
 
+/**
+ * Where a list is served from. `consistent` (no resourceVersion) is as fresh as etcd: since
+ * ConsistentListFromCache, kube-apiserver holds it until its watch cache has caught up with
+ * etcd's current revision, which right after other writes takes up to one progress-notify period
+ * (measured: 50-95 ms on this project's control plane while namespaces terminate, 1-3 ms with
+ * resourceVersion=0). `watch-cache` (resourceVersion=0) answers at once from that cache, as stale
+ * as its lag. src/ARCHITECTURE.md §3 says which reads may use it.
+ */
+export type ListFreshness = 'consistent' | 'watch-cache';
+
 class DeadlineExceeded extends Error {
   override readonly name = 'DeadlineExceeded';
 }
@@ -190,7 +200,7 @@ export class LiveReader {
    * type discovery knows (Events excluded: they never carry one). A type the guard may not list
    * (403) is reported, not fatal; a type that cannot be listed (404, 405) holds nothing to find.
    */
-  finalizedObjects(namespace: string, reviewDeadline?: AbortSignal, types?: SweepTypes): Promise<NamespaceSweep> {
+  finalizedObjects(namespace: string, reviewDeadline?: AbortSignal, types?: SweepTypes, from: ListFreshness = 'consistent'): Promise<NamespaceSweep> {
     return this.bounded(
       `sweep of namespace ${namespace} for finalizers`,
       async (signal) => {
@@ -201,7 +211,7 @@ export class LiveReader {
         await forEachLimited(wanted.length, this.options.concurrency, signal, async (i) => {
           const type = wanted[i] as DiscoveredResource;
           try {
-            for (const item of await this.listAll<PartialObjectMetadata>(restPath(type, namespace), ACCEPT_METADATA_LIST, signal)) {
+            for (const item of await this.listAll<PartialObjectMetadata>(restPath(type, namespace), ACCEPT_METADATA_LIST, signal, from)) {
               const finalizers = item.metadata?.finalizers ?? [];
               if (finalizers.length === 0 || !item.metadata?.name) continue;
               const { group, version, resource, kind } = type;
@@ -220,14 +230,18 @@ export class LiveReader {
   }
 
   /** The RoleBindings and Roles of one namespace, whole. */
-  namespaceRbac(namespace: string, reviewDeadline?: AbortSignal): Promise<{ roleBindings: KubeObject[]; roles: KubeObject[] }> {
+  namespaceRbac(
+    namespace: string,
+    reviewDeadline?: AbortSignal,
+    from: ListFreshness = 'consistent',
+  ): Promise<{ roleBindings: KubeObject[]; roles: KubeObject[] }> {
     const rbac = (resource: string) => restPath({ group: 'rbac.authorization.k8s.io', version: 'v1', resource, namespaced: true }, namespace);
     return this.bounded(
       `live list of RoleBindings and Roles in ${namespace}`,
       async (signal) => {
         const [roleBindings, roles] = await Promise.all([
-          this.listAll<KubeObject>(rbac('rolebindings'), ACCEPT_JSON, signal),
-          this.listAll<KubeObject>(rbac('roles'), ACCEPT_JSON, signal),
+          this.listAll<KubeObject>(rbac('rolebindings'), ACCEPT_JSON, signal, from),
+          this.listAll<KubeObject>(rbac('roles'), ACCEPT_JSON, signal, from),
         ]);
         return { roleBindings: roleBindings.map(trimFullObject), roles: roles.map(trimFullObject) };
       },
@@ -236,7 +250,7 @@ export class LiveReader {
   }
 
   /** The Deployments, StatefulSets and DaemonSets of one namespace, whole. */
-  workloads(namespace: string, reviewDeadline?: AbortSignal): Promise<KubeObject[]> {
+  workloads(namespace: string, reviewDeadline?: AbortSignal, from: ListFreshness = 'consistent'): Promise<KubeObject[]> {
     return this.bounded(
       `live list of workloads in ${namespace}`,
       async (signal) => {
@@ -246,6 +260,7 @@ export class LiveReader {
               restPath({ group: 'apps', version: 'v1', resource, namespaced: true }, namespace),
               ACCEPT_JSON,
               signal,
+              from,
             );
             const kind = resource === 'deployments' ? 'Deployment' : resource === 'statefulsets' ? 'StatefulSet' : 'DaemonSet';
             return items.map((o) => ({ ...trimFullObject(o), apiVersion: 'apps/v1', kind }));
@@ -258,13 +273,13 @@ export class LiveReader {
   }
 
   /** Every Validating- and MutatingWebhookConfiguration, whole (list items carry no kind: it is set). */
-  webhookConfigurations(reviewDeadline?: AbortSignal): Promise<KubeObject[]> {
+  webhookConfigurations(reviewDeadline?: AbortSignal, from: ListFreshness = 'consistent'): Promise<KubeObject[]> {
     return this.bounded(
       'live list of webhook configurations',
       async (signal) => {
         const lists = await Promise.all(
           (['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'] as const).map(async (kind) => {
-            const items = await this.listAll<KubeObject>(`/apis/admissionregistration.k8s.io/v1/${kind.toLowerCase()}s`, ACCEPT_JSON, signal);
+            const items = await this.listAll<KubeObject>(`/apis/admissionregistration.k8s.io/v1/${kind.toLowerCase()}s`, ACCEPT_JSON, signal, from);
             return items.map((o) => ({ ...trimFullObject(o), apiVersion: 'admissionregistration.k8s.io/v1', kind }));
           }),
         );
@@ -275,20 +290,22 @@ export class LiveReader {
   }
 
   /** Every APIService, whole. */
-  apiServices(reviewDeadline?: AbortSignal): Promise<KubeObject[]> {
+  apiServices(reviewDeadline?: AbortSignal, from: ListFreshness = 'consistent'): Promise<KubeObject[]> {
     return this.bounded(
       'live list of APIServices',
-      async (signal) => (await this.listAll<KubeObject>('/apis/apiregistration.k8s.io/v1/apiservices', ACCEPT_JSON, signal)).map(trimFullObject),
+      async (signal) => (await this.listAll<KubeObject>('/apis/apiregistration.k8s.io/v1/apiservices', ACCEPT_JSON, signal, from)).map(trimFullObject),
       reviewDeadline,
     );
   }
 
-  /** Every item of a collection, page by page (500 a page). */
-  private async listAll<T>(path: string, accept: string, signal: AbortSignal): Promise<T[]> {
+  /** Every item of a collection, page by page (500 a page; the watch cache may answer in one). */
+  private async listAll<T>(path: string, accept: string, signal: AbortSignal, from: ListFreshness = 'consistent'): Promise<T[]> {
     const items: T[] = [];
     let continueToken: string | undefined;
     do {
-      const page = await this.options.client.getJson<ListPage>({ path, accept, signal, query: { limit: 500, continue: continueToken } });
+      // A continue token carries its own resourceVersion: resourceVersion=0 goes on the first page only.
+      const resourceVersion = from === 'watch-cache' && continueToken === undefined ? '0' : undefined;
+      const page = await this.options.client.getJson<ListPage>({ path, accept, signal, query: { limit: 500, continue: continueToken, resourceVersion } });
       for (const item of page.items ?? []) items.push(item as T);
       continueToken = page.metadata?.continue || undefined;
     } while (continueToken);

@@ -50,7 +50,15 @@ export interface LiveState {
   releaseRecords?: PartialObjectMetadata[];
   /** Makes every live read throw UndecidedError (models a timeout). */
   failWith?: string;
+  /**
+   * What kube-apiserver's watch cache answers to the lists of the namespace-DELETE checks
+   * (resourceVersion=0) while it lags behind etcd, where that differs from the snapshot. Set, the
+   * view has watchCacheLists(); its reads count in calls.watchCache.
+   */
+  watchCache?: Partial<Pick<ClusterSnapshot, 'finalized' | 'grants' | 'apiServices' | 'webhookConfigurations' | 'deployments'>>;
 }
+
+type SnapshotCalls = { live: number; watchCache: number };
 
 export function resourceKey(type: Pick<ResourceType, 'group' | 'resource'>): string {
   return `${type.group}/${type.resource}`;
@@ -60,15 +68,24 @@ function toRecords(objs: PartialObjectMetadata[]): ReleaseRecordMeta[] {
   return objs.flatMap((o) => releaseRecordFromMeta(o.kind === 'ConfigMap' ? 'ConfigMap' : 'Secret', o) ?? []);
 }
 
-export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = {}, synced = true): ClusterView & { calls: { live: number } } {
+export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = {}, synced = true): ClusterView & { calls: SnapshotCalls } {
+  return snapshotView(snapshot, live, synced, { live: 0, watchCache: 0 }, 'live');
+}
+
+function snapshotView(
+  snapshot: ClusterSnapshot,
+  live: LiveState,
+  synced: boolean,
+  calls: SnapshotCalls,
+  counted: keyof SnapshotCalls,
+): ClusterView & { calls: SnapshotCalls } {
   const records = toRecords(snapshot.releaseRecords);
   const liveRecords = live.releaseRecords ? toRecords(live.releaseRecords) : records;
-  const calls = { live: 0 };
   const requireSynced = (): void => {
     if (!synced) throw new UndecidedError('cache-unsynced', 'watch caches have not synced yet');
   };
   const liveRead = (): void => {
-    calls.live++;
+    calls[counted]++;
     if (live.failWith) throw new UndecidedError('lookup-failed', live.failWith);
   };
   const liveObjects = live.objects;
@@ -174,5 +191,20 @@ export function createSnapshotView(snapshot: ClusterSnapshot, live: LiveState = 
     withDeadline() {
       return this;
     },
+    ...(live.watchCache
+      ? {
+          watchCacheLists: () => {
+            const { watchCache, ...rest } = live;
+            // The lagging lists; the snapshot's deployments stay what liveWorkloads falls back to.
+            return snapshotView(
+              { ...snapshot, ...watchCache },
+              { ...rest, ...(watchCache?.deployments ? { deployments: watchCache.deployments } : {}) },
+              synced,
+              calls,
+              'watchCache',
+            );
+          },
+        }
+      : {}),
   };
 }

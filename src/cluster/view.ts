@@ -160,4 +160,12 @@ export interface ClusterView {
    * of their own may return themselves.
    */
   withDeadline(deadline: AbortSignal): ClusterView;
+
+  /**
+   * The same view with the list reads of the namespace-DELETE checks (the sweep, RBAC, workloads,
+   * APIServices, webhook configurations) answered by kube-apiserver's watch cache: no wait for
+   * it to catch up with etcd, at the cost of its lag. For a first pass whose findings are then
+   * confirmed on this view (policies/confirmedFindings.ts). Absent where reads have no such cost.
+   */
+  watchCacheLists?(): ClusterView;
 }

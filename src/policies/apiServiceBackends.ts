@@ -8,6 +8,8 @@
 //     is Available again or deleted: a risk (it does not hang once the backend is back).
 import { isDelete, targetName } from '../k8s/admissionReview.ts';
 import type { KubeObject } from '../k8s/types.ts';
+import type { ClusterView } from '../cluster/view.ts';
+import { confirmedFindings } from './confirmedFindings.ts';
 import type { Finding, Policy, PolicyInput } from './types.ts';
 
 const NAME = 'apiservice-backends';
@@ -75,6 +77,10 @@ async function evaluate({ request, view, settings }: PolicyInput): Promise<Findi
   if (settings.exemptNamespaces.includes(ns)) return [];
   // Already Terminating: repeat DELETEs, and the namespace controller's final DELETE.
   if (request.oldObject?.metadata?.deletionTimestamp || view.getNamespace(ns)?.deletionTimestamp) return [];
+  return confirmedFindings(view, (v) => check(ns, v));
+}
+
+async function check(ns: string, view: ClusterView): Promise<Finding[]> {
   if (!view.liveApiServices) return [];
   const aggregated = (await view.liveApiServices()).filter((a) => backendOf(a) !== undefined && !a.metadata?.deletionTimestamp);
   const findings: Finding[] = [];

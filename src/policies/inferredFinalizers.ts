@@ -19,6 +19,7 @@ import {
   type UnknownFinalizer,
   type WorkloadAssessment,
 } from '../finalizers/inferController.ts';
+import { confirmedFindings } from './confirmedFindings.ts';
 import type { Finding, Policy, PolicyInput } from './types.ts';
 
 const NAME = 'inferred-finalizers';
@@ -138,7 +139,7 @@ async function evaluate(input: PolicyInput): Promise<Finding[]> {
   // Already Terminating: repeat DELETEs, and the namespace controller's final DELETE.
   if (request.oldObject?.metadata?.deletionTimestamp || view.getNamespace(ns)?.deletionTimestamp) return [];
   try {
-    return await infer(ns, view, input);
+    return await confirmedFindings(view, (v) => infer(ns, v, input));
   } catch (err) {
     // A read that failed or ran out of time leaves inference unsure: never undecided, never a denial.
     if (err instanceof UndecidedError) return [];

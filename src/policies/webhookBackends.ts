@@ -10,6 +10,7 @@ import { isDelete, targetName } from '../k8s/admissionReview.ts';
 import { UndecidedError, type ClusterView, type FinalizedObject } from '../cluster/view.ts';
 import { apiVersionOf, formatRef } from '../k8s/types.ts';
 import { failClosedUpdateTypes, failClosedWebhooks, serviceWebhooks, type FailClosedWebhook } from '../k8s/webhooks.ts';
+import { confirmedFindings } from './confirmedFindings.ts';
 import type { Finding, Policy, PolicyInput } from './types.ts';
 
 const NAME = 'webhook-backends';
@@ -84,7 +85,7 @@ async function evaluate({ request, view, settings }: PolicyInput): Promise<Findi
   // Already Terminating: repeat DELETEs, and the namespace controller's final DELETE.
   if (request.oldObject?.metadata?.deletionTimestamp || view.getNamespace(ns)?.deletionTimestamp) return [];
   try {
-    return await check(ns, view);
+    return await confirmedFindings(view, (v) => check(ns, v));
   } catch (err) {
     if (err instanceof UndecidedError) return [];
     throw err;

@@ -27,6 +27,8 @@ export interface Decided {
   response: AdmissionResponse;
   decisions: Decision[];
   liveCalls: number;
+  /** Reads served by the watch-cache pass (LiveState.watchCache). */
+  watchCacheCalls: number;
 }
 
 export async function decide(body: AdmissionReview, snapshot: ClusterSnapshot, opts: DecideOptions = {}): Promise<Decided> {
@@ -44,5 +46,5 @@ export async function decide(body: AdmissionReview, snapshot: ClusterSnapshot, o
   const result = await handler(body);
   if (!result.ok) throw new Error(`engine rejected the body: ${result.error}`);
   if (!result.review.response) throw new Error('engine returned no response');
-  return { response: result.review.response, decisions: result.decisions, liveCalls: view.calls.live };
+  return { response: result.review.response, decisions: result.decisions, liveCalls: view.calls.live, watchCacheCalls: view.calls.watchCache };
 }
