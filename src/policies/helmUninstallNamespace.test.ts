@@ -314,6 +314,21 @@ describe('helm-uninstall-namespace: misdirected DELETEs that hit objects of othe
     expect(response.warnings).toBeUndefined();
   });
 
+  it('never flags a Namespace DELETE: a Namespace is cluster-scoped, so no uninstall can aim it at the wrong namespace', async () => {
+    // A chart that ships its namespace, uninstalling from another one; kube-apiserver sets the
+    // request's namespace of a Namespace to the namespace itself, which is not where it "lives".
+    const manifest = `---\n# Source: app/templates/namespace.yaml\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: web-data\n${APP_MANIFEST}`;
+    const cluster = helmCluster();
+    cluster.releaseRecords = [releaseSecret('helm-test', 'web', 1, 'uninstalling', manifest)];
+    const { response, liveCalls } = await decide(review('DELETE', namespace('web-data')), cluster, {
+      modes: { 'helm-uninstall-namespace': 'enforce' },
+      live: { objects: exists('Namespace web-data') },
+    });
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toBeUndefined();
+    expect(liveCalls).toBe(0);
+  });
+
   it('reads nothing live when no release is uninstalling (the hot path)', async () => {
     const cluster = helmCluster();
     cluster.releaseRecords = [recordMeta('default', 'cache', 3, 'deployed'), recordMeta('helm-test', 'web', 1, 'deployed')];

@@ -2,7 +2,7 @@
 // namespace other than the one the release lives in (helm/helm#12766). The misdirected DELETEs
 // themselves answer 404 and never reach a webhook, so the policy watches what does: the purge of
 // the release records, and deletions of another release's objects.
-import type { AdmissionRequest } from '../k8s/admissionReview.ts';
+import { isDelete, type AdmissionRequest } from '../k8s/admissionReview.ts';
 import type { ClusterView, HelmOwnerRef, ReleaseRecordMeta } from '../cluster/view.ts';
 import { formatRef, groupOf, type KubeObject, type ObjectRef } from '../k8s/types.ts';
 import { parseReleaseRecordName } from '../helm/recordName.ts';
@@ -202,6 +202,10 @@ function misdirectedFinding(m: Misdirection, owner: HelmOwnerRef | undefined, ow
 async function misdirectedDeleteCheck(request: AdmissionRequest, view: ClusterView, nowMs: number, staleAfterMs: number): Promise<Finding[]> {
   const meta = request.oldObject?.metadata;
   if (!request.namespace || !request.name || meta?.annotations?.[HOOK] !== undefined) return [];
+  // A Namespace is cluster-scoped: its DELETE reaches the one object of that name whatever
+  // namespace a kube client holds (kube-apiserver only reports the namespace itself as the
+  // request's). Read as a namespaced object, it would be its own "victim".
+  if (isDelete(request, '', 'namespaces')) return [];
   const ownerName = meta?.annotations?.[RELEASE_NAME];
   const ownerNs = meta?.annotations?.[RELEASE_NAMESPACE];
   const owner: HelmOwnerRef | undefined = ownerName && ownerNs ? { name: ownerName, namespace: ownerNs } : undefined;
