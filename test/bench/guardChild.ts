@@ -131,7 +131,8 @@ export async function startGuardChild(o: GuardChildOptions): Promise<GuardChild>
   const child: ChildProcess = fork(o.entry ?? TS_ENTRY, [configPath, String(o.maxLifetimeS)], {
     execArgv,
     stdio: ['ignore', fd, fd, 'ipc'],
-    env: { ...process.env, NODE_ENV: 'production', ...o.env },
+    // The guard reads TG_ settings from its environment: only those of o.env, never the caller's shell's.
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TG_'))), NODE_ENV: 'production', ...o.env },
   });
   closeSync(fd);
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));

@@ -157,7 +157,8 @@ async function main(): Promise<void> {
     process.stderr.write(`guardProcess: ${stage}: rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MiB\n`);
   };
   trace('modules loaded');
-  const { config } = loadConfig({ file: configFile, env: {} });
+  // The parent passes only the TG_ settings the run asked for (guardChild.ts), as a Deployment's env would.
+  const { config } = loadConfig({ file: configFile, env: process.env });
   trace('config loaded');
   const logger = createLogger({ level: config.log.level });
   const metrics = createMetrics();

@@ -65,6 +65,8 @@ export interface Goal {
 const P99_GOAL = 1.3;
 const RSS_GOAL_MIB = 250;
 const CEL_GOAL = 1.5;
+/** Issue 15: the guard at or below Kyverno, same API server, same run. */
+const KYVERNO_GOAL = 1;
 
 function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
@@ -149,6 +151,21 @@ export function goals(r: BenchReport): Goal[] {
       measured: x(q),
       met: Number.isFinite(q) ? q <= CEL_GOAL : undefined,
     });
+  }
+  for (const row of kyvernoRows(r.apiserver)) {
+    if (row.key === 'kyverno') continue;
+    for (const [what, q] of [
+      ['p50', row.vsKyverno.p50],
+      ['p99', row.vsKyverno.p99],
+      ['RSS', row.vsKyverno.rss],
+    ] as const) {
+      out.push({
+        goal: `namespace DELETE through the API server, ${row.name}/Kyverno, ${what}`,
+        target: `<= ${KYVERNO_GOAL}`,
+        measured: x(q),
+        met: Number.isFinite(q) ? q <= KYVERNO_GOAL : undefined,
+      });
+    }
   }
   if (r.sustained) {
     const last = r.sustained.attempts[r.sustained.attempts.length - 1];
@@ -512,6 +529,7 @@ export function renderMarkdown(r: BenchReport): string {
     parts.push('');
     parts.push(`Failed DELETEs: ${a.errors}.`);
     parts.push('');
+    parts.push(...kyvernoSection(a));
   }
 
   if (r.slowApi) parts.push(...slowApiSection(r.slowApi));
@@ -532,6 +550,76 @@ export function renderMarkdown(r: BenchReport): string {
     parts.push('');
   }
   return parts.join('\n');
+}
+
+interface KyvernoRow {
+  key: 'guard' | 'guard-olm' | 'kyverno';
+  name: string;
+  p50: number;
+  p99: number;
+  rss: number;
+  cpuUs: number;
+  /** CPU per review with the process's idle background work over the same time subtracted. */
+  cpuUsNet: number;
+  vsKyverno: { p50: number; p99: number; rss: number };
+}
+
+/** The webhook arms of a run with Kyverno: the guard as configured, the guard with Kyverno's checks only, Kyverno. */
+export function kyvernoRows(a: ApiserverResult | undefined): KyvernoRow[] {
+  const k = a?.kyverno;
+  if (!a || !k) return [];
+  const p = (runs: ApiserverResult['runs']['guard'], pick: 'p50' | 'p99'): number => medianOf(runs, (y) => y[pick]);
+  const kyverno = { p50: p(k.runs, 'p50'), p99: p(k.runs, 'p99'), rss: k.rssReady };
+  const row = (key: KyvernoRow['key'], name: string, m: Omit<KyvernoRow, 'key' | 'name' | 'vsKyverno'>): KyvernoRow => ({
+    key,
+    name,
+    ...m,
+    vsKyverno: { p50: ratio(m.p50, kyverno.p50), p99: ratio(m.p99, kyverno.p99), rss: ratio(m.rss, kyverno.rss) },
+  });
+  const rows = [
+    // The guard process also serves the no-op webhook in this window: its CPU is per call of either.
+    row('guard', 'guard, defaults', {
+      p50: p(a.runs.guard, 'p50'),
+      p99: p(a.runs.guard, 'p99'),
+      rss: k.guardRssReady,
+      cpuUs: median(k.guardCpuUsPerCall),
+      cpuUsNet: median(k.guardCpuUsPerCallNetOfIdle),
+    }),
+  ];
+  const o = a.olmOnly;
+  if (o)
+    rows.push(
+      row('guard-olm', "guard, Kyverno's checks only", {
+        p50: p(o.runs, 'p50'),
+        p99: p(o.runs, 'p99'),
+        rss: o.rssReady,
+        cpuUs: median(o.cpuUsPerReview),
+        cpuUsNet: median(o.cpuUsPerReviewNetOfIdle),
+      }),
+    );
+  rows.push(row('kyverno', `Kyverno ${k.version}`, { ...kyverno, cpuUs: median(k.cpuUsPerReview), cpuUsNet: median(k.cpuUsPerReviewNetOfIdle) }));
+  return rows;
+}
+
+function kyvernoSection(a: ApiserverResult): string[] {
+  const rows = kyvernoRows(a);
+  const k = a.kyverno;
+  if (!k || rows.length === 0) return [];
+  return [
+    '### Side by side with Kyverno (same API server, same run, interleaved with the modes above)',
+    '',
+    "Kyverno's admission controller runs out of cluster with test/cluster/kyverno/orphanedFinalizersPolicy.yaml (the closest ClusterPolicy to olm-orphaned-finalizers: one live list of the namespace's CSVs per review, the olm-operator Deployment from its cache), failurePolicy Fail. " +
+      "guard, defaults = the guard as shipped (five policies; on a namespace DELETE three of them read RBAC, the namespace's finalized objects, APIServices and webhook configurations live); guard, Kyverno's checks only = a second guard process with those three `off`. " +
+      "RSS once synced with the webhook in force; CPU per review over the DELETE phase, and net of the same process's CPU rate over the 5 s before the DELETEs, with nothing sent to it (background work: watch events; the first guard process also serves the no-op webhook, so its figures are per call of either).",
+    '',
+    table(
+      ['webhook', 'p50 ms', 'p99 ms', 'RSS MiB', 'CPU us/review', 'net of idle', 'p50 vs Kyverno', 'p99 vs Kyverno', 'RSS vs Kyverno'],
+      rows.map((r) => [r.name, ms(r.p50), ms(r.p99), mib(r.rss), int(r.cpuUs), int(r.cpuUsNet), x(r.vsKyverno.p50), x(r.vsKyverno.p99), x(r.vsKyverno.rss)]),
+    ),
+    '',
+    `Kyverno: ${mib(k.rssPeak)} MiB peak, ${k.reviewsCounted} admission requests counted for ${k.deletesSent} Kyverno-mode DELETEs.`,
+    '',
+  ];
 }
 
 /** Findings computed from this run's numbers (so they stay true when the bench is re-run). */

@@ -35,7 +35,7 @@
 //   inference  policy inferred-finalizers on a namespace DELETE, off vs warn, over 10,000 namespaces
 //              and 200 CRDs (own cluster, scaled by --scale; the engine in this process)
 // Nothing here asserts on timing; goals are reported as met or missed.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -45,6 +45,7 @@ import { ensureKyvernoBuilt, startKyverno, type Kyverno } from '../cluster/kyver
 import { missingComponents, repoRoot, versions } from '../cluster/paths.ts';
 import { makeGuardCerts } from '../scenarios/guard.ts';
 import { benchApiserverPath } from './apiserverPath.ts';
+import { formatProfileSummary, summarizeCpuProfile } from './cpuProfile.ts';
 import { postReview, requestTypes, verifyAnswers } from './bodies.ts';
 import { bundleGuardProcess, manifestNodeOptions, startGuardChild, type GuardChild } from './guardChild.ts';
 import { populate, totals } from './populate.ts';
@@ -132,6 +133,12 @@ const say = log('bench');
 const sleep = (msValue: number): Promise<void> => new Promise((r) => setTimeout(r, msValue));
 /** How long after sync the "settled" RSS is read (V8's memory reducer acts after a few idle seconds). */
 const SETTLE_MS = 20_000;
+/** The guard with only the checks Kyverno's policy makes: the three that read live on a namespace DELETE off. */
+const OLM_ONLY_ENV = {
+  TG_POLICIES_INFERRED_FINALIZERS_MODE: 'off',
+  TG_POLICIES_APISERVICE_BACKENDS_MODE: 'off',
+  TG_POLICIES_WEBHOOK_BACKENDS_MODE: 'off',
+};
 /**
  * The Node options the memory section compares with by default: the manifest's without
  * --max-semi-space-size, to show what that flag buys. V8 pools the young-generation pages freed
@@ -165,23 +172,6 @@ function machineInfo(): MachineInfo {
 function commandLine(): string {
   const rest = process.argv.slice(2);
   return rest.length > 0 ? `npm run bench -- ${rest.join(' ')}` : 'npm run bench';
-}
-
-/** The Kyverno arm's figures as a note of the report (report.ts renders the four modes it knows). */
-function kyvernoNote(k: NonNullable<BenchReport['apiserver']>['kyverno'] & object, readyInMs: number): string {
-  const med = (xs: number[]): number => {
-    const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-    return s.length === 0 ? Number.NaN : ((s[(s.length - 1) >> 1] as number) + (s[s.length >> 1] as number)) / 2;
-  };
-  const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
-  return (
-    `Kyverno ${k.version} (apiserver section, mode kyverno: its admission controller out of cluster with test/cluster/kyverno/orphanedFinalizersPolicy.yaml, failurePolicy Fail): ` +
-    `namespace DELETE p50 ${med(k.runs.map((r) => r.p50)).toFixed(2)} ms, p99 ${med(k.runs.map((r) => r.p99)).toFixed(2)} ms (medians over ${k.runs.length} repetitions; pooled max ${k.pooled.max.toFixed(1)} ms, n ${k.pooled.n}); ` +
-    `RSS ${mib(k.rssReady)} MiB synced with the policy in force (ready ${(readyInMs / 1000).toFixed(1)} s after start), ${mib(k.rssEnd)} MiB after the run, peak ${mib(k.rssPeak)} MiB; ` +
-    `CPU ${med(k.cpuUsPerReview).toFixed(0)} us per review (${med(k.cpuUsPerReviewNetOfIdle).toFixed(0)} us net of its idle background work), ` +
-    `against ${med(k.guardCpuUsPerCall).toFixed(0)} us per webhook call for the guard process in the same window (guard and no-op calls together); ` +
-    `${k.reviewsCounted} admission requests counted by Kyverno for ${k.deletesSent} Kyverno-mode DELETEs.`
-  );
 }
 
 /** Every section but slow-api: one populated cluster, the guard as its own process. Returns the CPU profile dir, if any. */
@@ -226,6 +216,7 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
   let cp: ControlPlane | undefined;
   let guard: GuardChild | undefined;
   let kyverno: Kyverno | undefined;
+  let olmOnly: GuardChild | undefined;
   const profDir = args['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'tg-bench-prof-')) : undefined;
   try {
     cp = await startControlPlane({ log: log('cluster'), keepDir: args.keep, timeoutMs: 120_000 });
@@ -370,21 +361,37 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
       // Started only for this section, after the cluster is populated: it caches namespaces and
       // RBAC like the guard does, and must not share the CPU with the sections before.
       kyverno = args.kyverno ? await startKyverno(cp, { log: log('kyverno'), timeoutMs: 180_000 }) : undefined;
+      // Like for like with Kyverno's policy: a second guard with only the checks that policy makes.
+      olmOnly = kyverno ? await startGuardChild({ ...childOptions, dir: join(cp.dir, 'bench-guard-olm'), env: { ...guardEnv, ...OLM_ONLY_ENV } }) : undefined;
       report.apiserver = await benchApiserverPath(cp, guard, certs.caPem, {
         perMode: settings.perMode,
         reps: 3,
         concurrency: 1,
         log: log('apiserver'),
         ...(kyverno ? { kyverno } : {}),
+        ...(olmOnly ? { olmOnly } : {}),
       });
-      if (report.apiserver.kyverno) report.notes.push(kyvernoNote(report.apiserver.kyverno, kyverno?.readyInMs ?? Number.NaN));
+      if (kyverno)
+        report.notes.push(
+          `Kyverno ${kyverno.version} was ready ${(kyverno.readyInMs / 1000).toFixed(1)} s after its start (caches synced, webhooks registered).`,
+        );
     }
   } finally {
     await kyverno?.stop().catch(() => undefined);
+    await olmOnly?.stop().catch(() => undefined);
     await guard?.stop().catch(() => undefined);
     await cp?.stop().catch(() => undefined);
   }
-  if (profDir) report.notes.push(`CPU profile of the guard process written (node --cpu-prof); open it in Chrome DevTools.`);
+  if (profDir) {
+    report.notes.push(`CPU profile of each guard process written (node --cpu-prof); open them in Chrome DevTools.`);
+    for (const file of readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'))) {
+      try {
+        report.notes.push(formatProfileSummary(file, summarizeCpuProfile(join(profDir, file))));
+      } catch (err) {
+        report.notes.push(`CPU profile ${file} could not be read: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
   return profDir;
 }
 
