@@ -12,9 +12,11 @@
 // 60, quick 15), --connections N (default 8), --concurrency N (parallel creates; default 24),
 // --per-mode N (namespace DELETEs per mode per repetition; default 250, quick 60),
 // --types K1,K2 (webhook request types: ns-delete, ns-delete-csv, helm-owned, helm-cross,
-// record-purge; default all), --cpu-prof (write a V8 CPU profile of the guard process), --ts
+// record-purge; default all), --cpu-prof (write a V8 CPU profile of each guard process and
+// summarize where its CPU went in the output), --ts
 // (run the guard from its TypeScript sources instead of bundling it as the image is built),
-// --guard-env K=V,K2=V2 (extra environment for the guard process, e.g. malloc tuning),
+// --guard-env K=V,K2=V2 (extra environment for the guard process: malloc tuning, or its TG_
+// settings, e.g. TG_POLICIES_INFERRED_FINALIZERS_MODE=off; the shell's own TG_ variables never reach it),
 // --guard-node-options="FLAGS" (Node options of the guard; default: NODE_OPTIONS of
 // manifests/base/deployment.yaml), --mem-variant "FLAGS" (other Node options the memory
 // section also measures; default the manifest's without --max-semi-space-size; write
@@ -22,14 +24,16 @@
 // --out FILE, --no-write, --keep
 // (keep the cluster's temp dir), --deadline-min N (hard stop; default 90, quick 30),
 // --kyverno (adds Kyverno's admission controller, built from its Go module by
-// test/cluster/kyverno/build.sh on first use, as a fifth mode of the apiserver section).
+// test/cluster/kyverno/build.sh on first use, as a fifth mode of the apiserver section, and a
+// sixth: a second guard process with only the checks Kyverno's policy makes).
 //
 // Sections:
 //   memory     the guard process's RSS before starting its caches and once synced; sync time
 //   webhook    autocannon on /validate per request type, guard vs a no-op handler on the same stack
 //   load       a sustained mixed load at a rate the machine holds, zero errors, RSS start/end
 //   apiserver  namespace DELETE latency through kube-apiserver: no admission, CEL policy, guard webhook
-//              (and with --kyverno, Kyverno with the closest ClusterPolicy; its RSS and CPU per review)
+//              (and with --kyverno, Kyverno with the closest ClusterPolicy and the guard like for like;
+//              p50, p99, RSS and CPU per review side by side)
 //   slow-api   a review needing three live reads with the API server fast, then slowed by a delaying
 //              proxy: the answer within the review's budget (own small cluster, run first)
 //   inference  policy inferred-finalizers on a namespace DELETE, off vs warn, over 10,000 namespaces
