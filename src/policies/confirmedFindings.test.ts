@@ -4,7 +4,7 @@
 // earlier DELETEs, before the cache has seen them.
 import { describe, expect, it } from 'vitest';
 import { review } from '../../test/support/admissionRequests.ts';
-import { bareCluster, namespace } from '../../test/support/clusterState.ts';
+import { bareCluster, configMapWebhook, namespace } from '../../test/support/clusterState.ts';
 import { decide } from '../../test/support/decide.ts';
 import type { FinalizedObject } from '../cluster/view.ts';
 import type { KubeObject } from '../k8s/types.ts';
@@ -16,19 +16,7 @@ const METRICS_API: KubeObject = {
   spec: { service: { namespace: 'metrics', name: 'metrics-server' }, group: 'metrics.k8s.io', version: 'v1beta1' },
   status: { conditions: [{ type: 'Available', status: 'True', reason: 'Passed' }] },
 };
-const HOOK: KubeObject = {
-  apiVersion: 'admissionregistration.k8s.io/v1',
-  kind: 'ValidatingWebhookConfiguration',
-  metadata: { name: 'configmap-policy' },
-  webhooks: [
-    {
-      name: 'configmaps.policy.example.io',
-      failurePolicy: 'Fail',
-      clientConfig: { service: { namespace: 'op', name: 'gone' } },
-      rules: [{ apiGroups: [''], resources: ['configmaps'], operations: ['UPDATE'] }],
-    },
-  ],
-};
+const HOOK = configMapWebhook({ namespace: 'op', name: 'gone' });
 const STATE: FinalizedObject = {
   group: '',
   version: 'v1',

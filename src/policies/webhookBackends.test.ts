@@ -1,23 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { review } from '../../test/support/admissionRequests.ts';
-import { bareCluster, namespace } from '../../test/support/clusterState.ts';
+import { bareCluster, configMapWebhook, namespace } from '../../test/support/clusterState.ts';
 import { decide } from '../../test/support/decide.ts';
 import type { ClusterSnapshot } from '../cluster/snapshotView.ts';
 
-// The same shapes test/integration/webhookBackends.test.ts creates on the real control plane.
-const hook = (service: { namespace: string; name: string }) => ({
-  apiVersion: 'admissionregistration.k8s.io/v1',
-  kind: 'ValidatingWebhookConfiguration',
-  metadata: { name: 'configmap-policy' },
-  webhooks: [
-    {
-      name: 'configmaps.policy.example.io',
-      failurePolicy: 'Fail',
-      clientConfig: { service },
-      rules: [{ apiGroups: [''], resources: ['configmaps'], operations: ['UPDATE'] }],
-    },
-  ],
-});
+// The webhook is the shape test/integration/webhookBackends.test.ts creates on the real control plane.
+const hook = configMapWebhook;
 
 function cluster(service: { namespace: string; name: string }): ClusterSnapshot {
   return bareCluster(['apps'], {

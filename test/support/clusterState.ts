@@ -169,6 +169,26 @@ metadata:
   namespace: shared
 `;
 
+/**
+ * A ValidatingWebhookConfiguration failing closed on ConfigMap UPDATEs, served by `service`: the
+ * shape test/integration/webhookBackends.test.ts creates on the real control plane.
+ */
+export function configMapWebhook(service: { namespace: string; name: string }): KubeObject {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: 'configmap-policy' },
+    webhooks: [
+      {
+        name: 'configmaps.policy.example.io',
+        failurePolicy: 'Fail',
+        clientConfig: { service },
+        rules: [{ apiGroups: [''], resources: ['configmaps'], operations: ['UPDATE'] }],
+      },
+    ],
+  };
+}
+
 export const CORE_DISCOVERY: Record<string, boolean> = {
   'v1/ConfigMap': true,
   'v1/Service': true,
