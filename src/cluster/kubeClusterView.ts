@@ -311,7 +311,9 @@ function liveReads(live: LiveReader, caches: ViewCaches, deadline?: Parameters<C
       }
       return sweep;
     },
-    liveWorkloads: (namespace) => live.workloads(namespace, deadline, from),
+    // Always consistent: whether a controller still runs is an answer that allows, and this read
+    // only happens once a sweep has found a finalizer to explain.
+    liveWorkloads: (namespace) => live.workloads(namespace, deadline),
     liveApiServices: () => live.apiServices(deadline, from),
     liveWebhookConfigurations: () => live.webhookConfigurations(deadline, from),
     async liveServiceAccountGrants(namespace) {

@@ -250,7 +250,7 @@ export class LiveReader {
   }
 
   /** The Deployments, StatefulSets and DaemonSets of one namespace, whole. */
-  workloads(namespace: string, reviewDeadline?: AbortSignal, from: ListFreshness = 'consistent'): Promise<KubeObject[]> {
+  workloads(namespace: string, reviewDeadline?: AbortSignal): Promise<KubeObject[]> {
     return this.bounded(
       `live list of workloads in ${namespace}`,
       async (signal) => {
@@ -260,7 +260,6 @@ export class LiveReader {
               restPath({ group: 'apps', version: 'v1', resource, namespaced: true }, namespace),
               ACCEPT_JSON,
               signal,
-              from,
             );
             const kind = resource === 'deployments' ? 'Deployment' : resource === 'statefulsets' ? 'StatefulSet' : 'DaemonSet';
             return items.map((o) => ({ ...trimFullObject(o), apiVersion: 'apps/v1', kind }));

@@ -55,7 +55,7 @@ export interface LiveState {
    * (resourceVersion=0) while it lags behind etcd, where that differs from the snapshot. Set, the
    * view has watchCacheLists(); its reads count in calls.watchCache.
    */
-  watchCache?: Partial<Pick<ClusterSnapshot, 'finalized' | 'grants' | 'apiServices' | 'webhookConfigurations' | 'deployments'>>;
+  watchCache?: Partial<Pick<ClusterSnapshot, 'finalized' | 'grants' | 'apiServices' | 'webhookConfigurations'>>;
 }
 
 type SnapshotCalls = { live: number; watchCache: number };
@@ -195,14 +195,7 @@ function snapshotView(
       ? {
           watchCacheLists: () => {
             const { watchCache, ...rest } = live;
-            // The lagging lists; the snapshot's deployments stay what liveWorkloads falls back to.
-            return snapshotView(
-              { ...snapshot, ...watchCache },
-              { ...rest, ...(watchCache?.deployments ? { deployments: watchCache.deployments } : {}) },
-              synced,
-              calls,
-              'watchCache',
-            );
+            return snapshotView({ ...snapshot, ...watchCache }, rest, synced, calls, 'watchCache');
           },
         }
       : {}),

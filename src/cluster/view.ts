@@ -162,8 +162,8 @@ export interface ClusterView {
   withDeadline(deadline: AbortSignal): ClusterView;
 
   /**
-   * The same view with the list reads of the namespace-DELETE checks (the sweep, RBAC, workloads,
-   * APIServices, webhook configurations) answered by kube-apiserver's watch cache: no wait for
+   * The same view with the list reads of the namespace-DELETE checks (the sweep, RBAC, APIServices,
+   * webhook configurations; never workloads) answered by kube-apiserver's watch cache: no wait for
    * it to catch up with etcd, at the cost of its lag. For a first pass whose findings are then
    * confirmed on this view (policies/confirmedFindings.ts). Absent where reads have no such cost.
    */
