@@ -163,7 +163,14 @@ export async function s1UninstallTwice(cp: ControlPlane, t: Transcript, helmVers
   const args = ['uninstall', S1.release, '-n', S1.releaseNamespace];
   const first = await helm(cp, t, helmVersion, args, 'uninstall (the guard holds OLM back)');
   await sleep(1000); // the supervisor would notice a deleted Deployment within a poll
-  const olmRunningAfterFirst = cp.olm?.isRunning(S1.olmNamespace, 'olm-operator') ?? false;
+  // Held back means OLM keeps running; its container may be restarting at this moment (seen on the
+  // node: one restart right after the first uninstall), so running again within a bound counts.
+  const olmRunningAfterFirst = cp.olm
+    ? await cp.olm.waitRunning(S1.olmNamespace, 'olm-operator', 15_000).then(
+        () => true,
+        () => false,
+      )
+    : false;
   const started = Date.now();
   await waitNamespaceGone(cp, S1.operatorNamespace, 120_000);
   const operatorNamespaceGoneMs = Date.now() - started;
