@@ -192,3 +192,71 @@ describe('LiveReader and discovery: a kind that is not served, then is', () => {
     expect(err).toMatchObject({ kind: 'lookup-failed' });
   });
 });
+
+describe('Discovery follows the types of a running cluster (operators installed after the guard)', () => {
+  it('after markStale the next sweep waits for the refresh and lists the new type, throttle or not', async () => {
+    let crdInstalled = false;
+    const { client, paths } = server(() => ({ core: CORE, groups: crdInstalled ? { ...APPS, ...WIDGETS } : APPS, aggregated: true }));
+    const listed: string[] = [];
+    const lists: KubeHttpClient = {
+      ...client,
+      getJson<T>(req: KubeRequest): Promise<T> {
+        if (req.path.includes('/namespaces/ns/')) {
+          listed.push(req.path);
+          return Promise.resolve({ kind: 'PartialObjectMetadataList', metadata: {}, items: [] } as T);
+        }
+        return client.getJson<T>(req);
+      },
+    };
+    // A throttle no test outlives: only markStale can make it refresh.
+    const discovery = new Discovery({ client: lists, minRefreshIntervalMs: 3_600_000, staleDebounceMs: 60_000 });
+    const live = new LiveReader({ client: lists, discovery, timeoutMs: 10_000, concurrency: 2 });
+    await discovery.refresh();
+    await live.finalizedObjects('ns');
+    expect(listed.some((p) => p.includes('/widgets'))).toBe(false);
+
+    crdInstalled = true;
+    discovery.markStale();
+    expect(discovery.isStale()).toBe(true);
+    listed.length = 0;
+    await live.finalizedObjects('ns');
+    expect(listed).toContain('/apis/example.com/v1/namespaces/ns/widgets');
+    expect(discovery.isStale()).toBe(false);
+    expect(paths.filter((p) => p === '/apis')).toHaveLength(2);
+    discovery.stop();
+  });
+
+  it('a CRD that discovery does not list yet keeps it stale and is looked for again, a bounded number of times', async () => {
+    let published = false;
+    const { client, paths } = server(() => ({ core: CORE, groups: published ? { ...APPS, ...WIDGETS } : APPS, aggregated: true }));
+    const d = new Discovery({ client, expectedResources: () => ['widgets.example.com'], maxMissingRetries: 3 });
+    expect(await d.refresh()).toBe(true);
+    expect(d.isStale()).toBe(true);
+    published = true;
+    expect(await d.fresh()).toBe(true);
+    expect(d.lookup('example.com/v1', 'Widget')).toBeDefined();
+    expect(d.isStale()).toBe(false);
+
+    // Never published (a CRD that does not become Established): retries stop, the map is used.
+    const never = server(() => ({ core: CORE, groups: APPS, aggregated: true }));
+    const d2 = new Discovery({ client: never.client, expectedResources: () => ['widgets.example.com'], maxMissingRetries: 2 });
+    await d2.refresh();
+    await d2.fresh();
+    await d2.fresh();
+    expect(d2.isStale()).toBe(false);
+    expect(never.paths.filter((p) => p === '/apis').length).toBeLessThanOrEqual(3);
+    expect(paths.filter((p) => p === '/apis')).toHaveLength(2);
+    d.stop();
+    d2.stop();
+  });
+
+  it('fresh() gives up when its signal fires and keeps the last map', async () => {
+    const { client } = server(() => ({ core: CORE, groups: APPS, aggregated: true }));
+    const d = new Discovery({ client, staleDebounceMs: 60_000 });
+    await d.refresh();
+    d.markStale();
+    expect(await d.fresh(AbortSignal.abort())).toBe(false);
+    expect(d.lookup('apps/v1', 'Deployment')).toBeDefined();
+    d.stop();
+  });
+});

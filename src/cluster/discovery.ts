@@ -83,10 +83,38 @@ export interface DiscoveryOptions {
   client: KubeHttpClient;
   /** A look-up miss refreshes at most this often (a kind the server does not serve stays a miss). */
   minRefreshIntervalMs?: number;
+  /**
+   * After the cluster's types changed (markStale: a CRD or APIService added, changed or removed),
+   * how long to wait for the burst of changes to settle before refreshing. Default 200.
+   */
+  staleDebounceMs?: number;
+  /**
+   * Resource names (`plural.group`) the server is known to serve soon (every CRD): after a refresh
+   * that misses one of them (kube-apiserver publishes a CRD's discovery asynchronously, after it is
+   * Established), refresh again, at most `maxMissingRetries` times per change.
+   */
+  expectedResources?: () => Iterable<string>;
+  maxMissingRetries?: number;
   /** Limit for one refresh. */
   refreshTimeoutMs?: number;
   logger?: ClusterLogger;
   now?: () => number;
+}
+
+/** `work`, or false once `signal` fires first. */
+async function untilAborted(work: Promise<boolean>, signal: AbortSignal | undefined): Promise<boolean> {
+  if (!signal) return work;
+  if (signal.aborted) return false;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<false>((resolve) => {
+    onAbort = () => resolve(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
 }
 
 export class Discovery {
@@ -101,6 +129,13 @@ export class Discovery {
   private lastError: string | undefined;
   private refreshes = 0;
   private readonly stopController = new AbortController();
+  /** Set while the server's types changed after the last refresh began: the map may lack them. */
+  private stale = false;
+  private staleTimer: NodeJS.Timeout | undefined;
+  private missingRetries = 0;
+  private readonly staleDebounceMs: number;
+  private readonly expectedResources: () => Iterable<string>;
+  private readonly maxMissingRetries: number;
 
   constructor(options: DiscoveryOptions) {
     this.client = options.client;
@@ -108,6 +143,9 @@ export class Discovery {
     this.minRefreshIntervalMs = options.minRefreshIntervalMs ?? 30_000;
     this.refreshTimeoutMs = options.refreshTimeoutMs ?? 10_000;
     this.now = options.now ?? Date.now;
+    this.staleDebounceMs = options.staleDebounceMs ?? 200;
+    this.expectedResources = options.expectedResources ?? (() => []);
+    this.maxMissingRetries = options.maxMissingRetries ?? 10;
   }
 
   isLoaded(): boolean {
@@ -143,24 +181,75 @@ export class Discovery {
     return this.inFlight;
   }
 
-  /** Refreshes if the last attempt is older than the throttle interval; reports whether it did (and succeeded). */
-  refreshIfStale(): Promise<boolean> | undefined {
+  /**
+   * Refreshes if the types changed since the last refresh (markStale) or the last attempt is older
+   * than the throttle interval; reports whether it did (and succeeded).
+   */
+  refreshIfDue(): Promise<boolean> | undefined {
     if (this.inFlight) return this.inFlight;
+    if (this.stale) return this.refresh();
     if (this.now() - this.lastAttemptAt < this.minRefreshIntervalMs) return undefined;
     return this.refresh();
+  }
+
+  /**
+   * The server's types changed (a CRD or APIService was added, changed or removed): the map may be
+   * out of date, so refresh once the burst settles, and let `fresh` callers wait for that refresh
+   * instead of sweeping with a type list that misses the new types.
+   */
+  markStale(): void {
+    if (this.stopController.signal.aborted) return;
+    this.stale = true;
+    this.missingRetries = 0;
+    this.scheduleRefresh(this.staleDebounceMs);
+  }
+
+  /** Whether the map may miss types the server serves now (markStale since the last refresh). */
+  isStale(): boolean {
+    return this.stale;
+  }
+
+  /**
+   * Resolves once the map is as fresh as the cluster's last type change (or at once when it is),
+   * true when it is; false when the refresh failed or `signal` fired first (the old map stays).
+   */
+  async fresh(signal?: AbortSignal): Promise<boolean> {
+    // A refresh already in flight may have started before the change: look again after it (bounded).
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (!this.stale && !this.inFlight && this.isLoaded()) return true;
+      if (!(await untilAborted(this.refresh(), signal))) return false;
+    }
+    return !this.stale;
   }
 
   /** Cancels an in-flight refresh; later calls are no-ops that resolve false. */
   stop(): void {
     this.stopController.abort();
+    clearTimeout(this.staleTimer);
   }
 
-  status(): { loaded: boolean; resources: number; refreshes: number; lastError: string | undefined } {
-    return { loaded: this.isLoaded(), resources: this.map?.size ?? 0, refreshes: this.refreshes, lastError: this.lastError };
+  status(): { loaded: boolean; resources: number; refreshes: number; lastError: string | undefined; stale: boolean } {
+    return { loaded: this.isLoaded(), resources: this.map?.size ?? 0, refreshes: this.refreshes, lastError: this.lastError, stale: this.stale };
+  }
+
+  private scheduleRefresh(delayMs: number): void {
+    clearTimeout(this.staleTimer);
+    this.staleTimer = setTimeout(() => void this.refresh(), delayMs);
+    this.staleTimer.unref();
+  }
+
+  /** Expected resources (CRDs) the map does not hold yet. */
+  private missingExpected(map: Map<string, DiscoveredResource>): string[] {
+    const served = new Set<string>();
+    for (const r of map.values()) served.add(r.group === '' ? r.resource : `${r.resource}.${r.group}`);
+    return [...this.expectedResources()].filter((name) => !served.has(name));
   }
 
   private async fetchAll(): Promise<boolean> {
     if (this.stopController.signal.aborted) return false;
+    // Changes from here on are seen by this fetch or mark the map stale again.
+    const staleAtStart = this.stale;
+    this.stale = false;
     this.lastAttemptAt = this.now();
     const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.refreshTimeoutMs)]);
     try {
@@ -177,8 +266,17 @@ export class Discovery {
       this.map = map;
       this.refreshes++;
       this.lastError = undefined;
+      const missing = this.missingExpected(map);
+      if (missing.length > 0 && this.missingRetries < this.maxMissingRetries) {
+        // A CRD not in discovery yet: its discovery is published after it is Established. Stay
+        // stale (fresh() callers wait for the retry) and look again with a growing delay.
+        this.missingRetries++;
+        this.stale = true;
+        this.scheduleRefresh(100 * this.missingRetries);
+      }
       return true;
     } catch (err) {
+      if (staleAtStart) this.stale = true;
       this.lastError = err instanceof Error ? err.message : String(err);
       if (!this.stopController.signal.aborted) this.logger.warn({ err: this.lastError }, 'API discovery failed');
       return false;

@@ -9,6 +9,9 @@
 //   deployments[<sel>]    Deployments matching each controller selector, full (status is read)
 //   clusterrolebindings   full (subjects are read), indexed by ServiceAccount subject
 //   clusterroles          full (existence, and rules for inferring a finalizer's controller)
+//   customresourcedefinitions  metadata only: a type added or removed refreshes discovery, so a
+//                         namespace sweep lists the types of operators installed after the guard
+//   apiservices           full (small): the same for aggregated APIs
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject, ObjectRef, PartialObjectMetadata, ResourceType } from '../k8s/types.ts';
@@ -124,6 +127,8 @@ interface ViewCaches {
   helmConfigMaps: MetadataInformer<PartialObjectMetadata>;
   bindings: MetadataInformer<KubeObject>;
   roles: MetadataInformer<KubeObject>;
+  crds: MetadataInformer<PartialObjectMetadata>;
+  apiServices: MetadataInformer<KubeObject>;
   /** One per guarded resource type, keyed by group/resource: every version shows the same objects. */
   guarded: Map<string, MetadataInformer<PartialObjectMetadata>>;
   /** One per distinct controller selector, keyed by its canonical spelling. */
@@ -150,6 +155,21 @@ function createViewCaches(common: SharedInformerOptions, finalizerGuards: readon
     helmConfigMaps: register(createInformer({ ...common, name: 'helm-configmaps', resource: core('configmaps'), labelSelector: HELM_RECORD_SELECTOR })),
     bindings: register(createInformer({ ...common, name: 'clusterrolebindings', resource: rbac('clusterrolebindings'), full: true })),
     roles: register(createInformer({ ...common, name: 'clusterroles', resource: rbac('clusterroles'), full: true })),
+    crds: register(
+      createInformer({
+        ...common,
+        name: 'customresourcedefinitions',
+        resource: { group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions' },
+      }),
+    ),
+    apiServices: register(
+      createInformer({
+        ...common,
+        name: 'apiservices',
+        resource: { group: 'apiregistration.k8s.io', version: 'v1', resource: 'apiservices' },
+        full: true,
+      }),
+    ),
     guarded: new Map(),
     deployments: new Map(),
   };
@@ -340,15 +360,26 @@ function sumCounters(all: ViewCaches['all'], live: LiveReader, discovery: Discov
 export function createKubeClusterView(options: KubeClusterViewOptions): KubeClusterView {
   const logger = options.logger ?? SILENT_LOGGER;
   const client: KubeHttpClient = createKubeHttpClient(options.kubeConfig);
-  const discovery = new Discovery({ client, logger, minRefreshIntervalMs: options.discoveryRefreshIntervalMs ?? 30_000 });
+  const caches = createViewCaches({ client, logger, ...options.informer }, options.finalizerGuards);
+  const { all } = caches;
+  const discovery = new Discovery({
+    client,
+    logger,
+    minRefreshIntervalMs: options.discoveryRefreshIntervalMs ?? 30_000,
+    // A CRD's name is `plural.group`: once it exists, discovery should list it.
+    expectedResources: () => caches.crds.list().flatMap((c) => (c.metadata.name && !c.metadata.deletionTimestamp ? [c.metadata.name] : [])),
+  });
   const live = new LiveReader({
     client,
     discovery,
     timeoutMs: options.liveTimeoutMs ?? 2000,
     concurrency: options.liveConcurrency ?? 8,
   });
-  const caches = createViewCaches({ client, logger, ...options.informer }, options.finalizerGuards);
-  const { all } = caches;
+  // Operators and their CRDs come and go while the guard runs (it is installed first): any change
+  // to the served types marks discovery stale, and the next sweep waits for the refresh.
+  const typesChanged = (): void => discovery.markStale();
+  caches.crds.on('change', typesChanged);
+  caches.apiServices.on('change', typesChanged);
 
   let stopController: AbortController | undefined;
   let stopped = false;
@@ -412,7 +443,7 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
       const found = discovery.lookup(apiVersion, kind);
       if (found) return found.namespaced;
       // Maybe a kind added since the last refresh: look again in the background (throttled).
-      void discovery.refreshIfStale();
+      void discovery.refreshIfDue();
       return undefined;
     },
 

@@ -204,6 +204,9 @@ export class LiveReader {
     return this.bounded(
       `sweep of namespace ${namespace} for finalizers`,
       async (signal) => {
+        // A CRD created since the last refresh must be swept too: wait (within the budget) for the
+        // refresh its creation started. If that fails, the last map is swept; what it misses is silence.
+        await this.options.discovery.fresh(signal);
         const discovered = this.options.discovery.namespacedResources().filter((r) => r.resource !== 'events');
         if (discovered.length === 0) throw new UndecidedError('lookup-failed', 'API discovery has not loaded yet');
         const wanted = types ? discovered.filter((r) => types.wanted(r)) : discovered;
@@ -324,7 +327,7 @@ export class LiveReader {
       else missing.push(ref);
     }
     if (missing.length > 0 || !discovery.isLoaded()) {
-      const refreshing = discovery.isLoaded() ? discovery.refreshIfStale() : discovery.refresh();
+      const refreshing = discovery.isLoaded() ? discovery.refreshIfDue() : discovery.refresh();
       if (refreshing) {
         const ok = await raceAbort(refreshing, signal);
         // Without a successful refresh a miss could be a kind added since the last one: unknown, not gone.
