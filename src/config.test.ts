@@ -57,6 +57,7 @@ describe('defaults', () => {
       'olm-orphaned-finalizers': { mode: 'enforce' },
       'helm-uninstall-namespace': { mode: 'warn' },
       'inferred-finalizers': { mode: 'warn' },
+      'crd-orphaned-finalizers': { mode: 'warn' },
       'apiservice-backends': { mode: 'warn' },
       'webhook-backends': { mode: 'warn' },
     });
@@ -88,6 +89,7 @@ describe('defaults', () => {
       'olm-orphaned-finalizers': 'enforce',
       'helm-uninstall-namespace': 'warn',
       'inferred-finalizers': 'warn',
+      'crd-orphaned-finalizers': 'warn',
       'apiservice-backends': 'warn',
       'webhook-backends': 'warn',
     });

@@ -14,6 +14,7 @@ import { LabelSelectorError, parseLabelSelector } from './k8s/labelSelector.ts';
 import { BUILTIN_FINALIZER_GUARDS, FinalizerRegistry } from './registry/finalizerRegistry.ts';
 import type { FinalizerGuard, PolicySettings } from './policies/settings.ts';
 import type { PolicyName } from './policies/types.ts';
+import { DEFAULT_MEMORY_CONFIGMAP, DEFAULT_MEMORY_LIMITS } from './finalizers/memory.ts';
 import {
   bool,
   type Check,
@@ -182,6 +183,7 @@ const SCHEMA = obj({
     'olm-orphaned-finalizers': policyMode('olm-orphaned-finalizers', 'enforce'),
     'helm-uninstall-namespace': policyMode('helm-uninstall-namespace', 'warn'),
     'inferred-finalizers': policyMode('inferred-finalizers', 'warn'),
+    'crd-orphaned-finalizers': policyMode('crd-orphaned-finalizers', 'warn'),
     'apiservice-backends': policyMode('apiservice-backends', 'warn'),
     'webhook-backends': policyMode('webhook-backends', 'warn'),
   } satisfies Record<PolicyName, unknown>),
@@ -213,6 +215,26 @@ const SCHEMA = obj({
     max: 30 * 86_400_000,
     unit: 'ms',
     doc: 'A release record saying "uninstalling" for longer than this (Helm\'s modifiedAt label) is a failed uninstall, not one running now.',
+  }),
+  finalizerMemory: obj({
+    enabled: bool({
+      def: true,
+      doc: "Remember which controller removes each inferred finalizer (a ConfigMap in guardNamespace), so its objects are still guarded once the operator's RBAC is gone.",
+    }),
+    configMapName: str({ def: DEFAULT_MEMORY_CONFIGMAP, check: checkDnsLabel, doc: 'Name of the ConfigMap the memory is kept in.' }),
+    forgetAfterMs: int({
+      def: DEFAULT_MEMORY_LIMITS.forgetAfterMs,
+      min: 3_600_000,
+      max: 3650 * 86_400_000,
+      unit: 'ms',
+      doc: 'A controller not seen running for this long is forgotten (entries of a removed CRD are forgotten at once).',
+    }),
+    maxEntries: int({
+      def: DEFAULT_MEMORY_LIMITS.maxEntries,
+      min: 10,
+      max: 2000,
+      doc: 'Most finalizers remembered (the least recently seen are forgotten first).',
+    }),
   }),
   finalizerGuards: listOf(FINALIZER_GUARD, {
     what: 'finalizer guards',
@@ -476,6 +498,7 @@ export function policyModes(config: Pick<Config, 'policies'>): Record<PolicyName
     'olm-orphaned-finalizers': policies['olm-orphaned-finalizers'].mode,
     'helm-uninstall-namespace': policies['helm-uninstall-namespace'].mode,
     'inferred-finalizers': policies['inferred-finalizers'].mode,
+    'crd-orphaned-finalizers': policies['crd-orphaned-finalizers'].mode,
     'apiservice-backends': policies['apiservice-backends'].mode,
     'webhook-backends': policies['webhook-backends'].mode,
   };

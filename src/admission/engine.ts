@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { UndecidedError, type ClusterView, type UndecidedKind } from '../cluster/view.ts';
 import { formatRef } from '../k8s/types.ts';
 import type { PolicySettings } from '../policies/settings.ts';
-import type { Finding, Policy, PolicyName } from '../policies/types.ts';
+import type { Finding, Policy, PolicyInput, PolicyName } from '../policies/types.ts';
 import { applyMode, type Mode, type PolicyVerdict, type UndecidedAction, type Verdict } from './modes.ts';
 import { parseAdmissionReview } from './parse.ts';
 import { auditAnnotationValue, buildResponse, denialMessage, denialWarnings, requestTarget, undecidedMessage } from './response.ts';
@@ -45,6 +45,8 @@ export interface EngineDeps {
    * (liveLookup.timeoutMs): the review answers undecided rather than outlive the webhook timeout.
    */
   reviewBudgetMs?: number;
+  /** Where what policies learn about finalizers' controllers goes (the finalizer memory). */
+  learn?: PolicyInput['learn'];
 }
 
 interface Evaluated {
@@ -57,7 +59,7 @@ async function evaluatePolicy(policy: Policy, request: AdmissionRequest, view: C
   const mode = deps.modes[policy.name] ?? 'off';
   const started = performance.now();
   try {
-    const findings = await policy.evaluate({ request, view, settings: deps.settings, nowMs: Date.now() });
+    const findings = await policy.evaluate({ request, view, settings: deps.settings, nowMs: Date.now(), ...(deps.learn ? { learn: deps.learn } : {}) });
     return { verdict: applyMode(policy.name, mode, findings), latencyMs: performance.now() - started };
   } catch (err) {
     if (!(err instanceof UndecidedError)) deps.onInternalError?.(err, policy.name);

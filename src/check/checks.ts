@@ -5,17 +5,19 @@ import type { ClusterView } from '../cluster/view.ts';
 import type { DecodedRelease } from '../helm/releaseRecord.ts';
 import { manifestObjects } from '../helm/manifest.ts';
 import { apiVersionOf, formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
+import { crdOrphanedFinalizers } from '../policies/crdOrphanedFinalizers.ts';
 import { inferredFinalizers } from '../policies/inferredFinalizers.ts';
 import { olmOrphanedFinalizers } from '../policies/olmOrphanedFinalizers.ts';
 import type { PolicySettings } from '../policies/settings.ts';
 import type { Finding, PolicyInput } from '../policies/types.ts';
+import { removedByControlPlane } from '../finalizers/controlPlaneFinalizers.ts';
 import { simulateUninstall } from './simulatedView.ts';
 import { sortForUninstall } from './uninstallOrder.ts';
 
-/** What the guard's teardown policies find on one DELETE: the guarded finalizers, and (on a namespace) inferred ones. */
+/** What the guard's teardown policies find on one DELETE: guarded finalizers, inferred ones, and a CRD's objects. */
 async function teardownFindings(input: PolicyInput): Promise<Finding[]> {
   const findings: Finding[] = [];
-  for (const policy of [olmOrphanedFinalizers, inferredFinalizers]) {
+  for (const policy of [olmOrphanedFinalizers, inferredFinalizers, crdOrphanedFinalizers]) {
     if (policy.appliesTo(input.request, input.settings)) findings.push(...(await policy.evaluate(input)));
   }
   return findings;
@@ -35,6 +37,7 @@ export interface CheckReport {
 }
 
 const CHECK_USER = { username: 'teardown-guard-check' };
+const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet']);
 
 function deleteRequest(ref: ObjectRef, resource: string, oldObject: KubeObject): AdmissionRequest {
   const [group, version] = ref.apiVersion.includes('/') ? (ref.apiVersion.split('/') as [string, string]) : ['', ref.apiVersion];
@@ -60,8 +63,14 @@ function resourceOf(kind: string, settings: PolicySettings): string {
   const known: Record<string, string> = {
     Namespace: 'namespaces',
     Deployment: 'deployments',
+    StatefulSet: 'statefulsets',
+    DaemonSet: 'daemonsets',
+    ServiceAccount: 'serviceaccounts',
+    Role: 'roles',
+    RoleBinding: 'rolebindings',
     ClusterRole: 'clusterroles',
     ClusterRoleBinding: 'clusterrolebindings',
+    CustomResourceDefinition: 'customresourcedefinitions',
   };
   return known[kind] ?? `${kind.toLowerCase()}s`;
 }
@@ -76,8 +85,34 @@ export async function checkNamespace(name: string, view: ClusterView, settings: 
   const ref: ObjectRef = { apiVersion: 'v1', kind: 'Namespace', name };
   const oldObject: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: ns.labels } };
   const findings = await teardownFindings({ request: deleteRequest(ref, 'namespaces', oldObject), view, settings });
-  const safe = !findings.some((f) => f.severity === 'violation');
-  return { target, safe, steps: [{ object: ref, findings }], notes: safe ? [`deleting namespace ${name} is safe`] : [] };
+  const stuck = await alreadyStuck(name, view);
+  const safe = !findings.some((f) => f.severity === 'violation') && stuck.length === 0;
+  const notes =
+    stuck.length > 0
+      ? [
+          `already stuck in ${name}: ${stuck.join('; ')}; deleting the namespace would wait on them (teardown-guard diagnose can say why once it is Terminating)`,
+        ]
+      : [];
+  return { target, safe, steps: [{ object: ref, findings }], notes: safe ? [`deleting namespace ${name} is safe`] : notes };
+}
+
+/** How long an object may wait on its finalizers, being deleted, before `check` calls it stuck. */
+const STUCK_AFTER_MS = 60_000;
+
+/**
+ * Objects of the namespace already being deleted for a while that still carry a finalizer the
+ * control plane does not remove itself (a CRD deleted while its controller was gone): whatever
+ * inference can tell about their controller, deleting the namespace would wait on them.
+ */
+async function alreadyStuck(namespace: string, view: ClusterView, nowMs = Date.now()): Promise<string[]> {
+  if (!view.liveFinalizedObjects) return [];
+  const sweep = await view.liveFinalizedObjects(namespace);
+  return sweep.objects
+    .filter((o) => o.deletionTimestamp !== undefined && nowMs - Date.parse(o.deletionTimestamp) > STUCK_AFTER_MS)
+    .flatMap((o) => {
+      const waiting = o.finalizers.filter((f) => !removedByControlPlane(f));
+      return waiting.length > 0 ? [`${o.kind} ${o.name} deleting since ${o.deletionTimestamp ?? ''}, waiting for ${waiting.join(', ')}`] : [];
+    });
 }
 
 /**
@@ -108,6 +143,12 @@ export async function checkRelease(release: DecodedRelease, view: ClusterView, s
         annotations: { 'meta.helm.sh/release-name': release.name, 'meta.helm.sh/release-namespace': release.namespace },
       },
     };
+    // A workload's ServiceAccount says which controller it is: take the live object (the manifest's
+    // metadata alone does not say it).
+    if (WORKLOAD_KINDS.has(obj.kind) && ref.namespace && view.liveWorkloads) {
+      const live = (await view.liveWorkloads(ref.namespace)).find((w) => w.kind === obj.kind && w.metadata?.name === obj.name);
+      if (live) Object.assign(oldObject, { spec: live['spec'] });
+    }
     // The live object's finalizers decide the per-object check; take them from the cache.
     const guard = settings.finalizerGuards.find((g) => g.resource.kind === obj.kind && apiVersionOf(g.resource.group, g.resource.version) === obj.apiVersion);
     if (guard && oldObject.metadata) {

@@ -14,6 +14,8 @@ import type { PolicySettings } from '../policies/settings.ts';
 import { latestRecord } from '../policies/releaseRecords.ts';
 import { checkNamespace, checkRelease } from './checks.ts';
 import { failClosedWebhooks, serviceWebhooks, type FailClosedWebhook } from '../k8s/webhooks.ts';
+import { finalizedObject } from '../cluster/liveReads.ts';
+import { DEFAULT_MEMORY_CONFIGMAP, DEFAULT_MEMORY_LIMITS } from '../finalizers/memory.ts';
 import { diagnoseNamespace, remainingResourceTypes, unavailableApiServices, type Holder, type UnavailableApiService } from './diagnose.ts';
 import { renderCheck, renderDiagnosis } from './report.ts';
 
@@ -21,6 +23,7 @@ interface ClusterFlags {
   kubeconfig?: string;
   context?: string;
   config?: string;
+  guardNamespace: string;
   syncTimeoutMs: string;
   format: string;
 }
@@ -78,7 +81,14 @@ async function withView<T>(flags: ClusterFlags, settings: PolicySettings, body: 
   const { createKubeHttpClient } = await import('../cluster/kubeHttp.ts');
   const timeoutMs = Number(flags.syncTimeoutMs);
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new Error(`--sync-timeout-ms: "${flags.syncTimeoutMs}" is not a positive number of milliseconds`);
-  const view = createKubeClusterView({ kubeConfig, finalizerGuards: settings.finalizerGuards, liveTimeoutMs: 5000 });
+  // The guard's finalizer memory is read (never written): what it learned names controllers
+  // whose RBAC is gone.
+  const view = createKubeClusterView({
+    kubeConfig,
+    finalizerGuards: settings.finalizerGuards,
+    liveTimeoutMs: 5000,
+    memory: { namespace: flags.guardNamespace, name: DEFAULT_MEMORY_CONFIGMAP, limits: DEFAULT_MEMORY_LIMITS },
+  });
   const client = createKubeHttpClient(kubeConfig);
   view.start();
   try {
@@ -157,6 +167,9 @@ async function holdersOf(client: KubeHttpClient, namespace: KubeObject): Promise
       const apiVersion = group === '' ? version : `${group}/${version}`;
       const holder: Holder = { ref: { apiVersion, kind, namespace: ns, name: item.metadata.name ?? '' }, resource: type, finalizers };
       if (item.metadata.deletionTimestamp) holder.deletionTimestamp = item.metadata.deletionTimestamp;
+      const seen = finalizedObject({ group, version, resource: plural, kind }, item);
+      if (seen?.statusManagers) holder.statusManagers = seen.statusManagers;
+      if (seen?.finalizerManagers) holder.finalizerManagers = seen.finalizerManagers;
       holders.push(holder);
     }
   }
@@ -204,6 +217,7 @@ function clusterOptions(cmd: Command): Command {
     .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)')
     .option('--context <name>', 'kubeconfig context (default: the current one)')
     .option('--config <file>', 'teardown-guard config file, for extra finalizerGuards')
+    .option('--guard-namespace <ns>', "the guard's namespace, where its finalizer memory is read from", 'teardown-guard')
     .option('--sync-timeout-ms <ms>', 'how long to wait for the read-only caches to load', '30000')
     .option('--format <format>', 'text or json', 'text');
 }

@@ -1,7 +1,8 @@
 // `teardown-guard diagnose namespace NAME`: for a namespace stuck in Terminating, which objects and
 // finalizers hold it, whether each finalizer's controller is alive, and the exact remedy commands.
 import { UndecidedError, type ClusterView } from '../cluster/view.ts';
-import { candidateControllers, inferController, unknownFinalizers, type Inference } from '../finalizers/inferController.ts';
+import type { Inference } from '../finalizers/inferController.ts';
+import { finalizerControllers } from '../policies/finalizerControllers.ts';
 import type { FinalizedObject } from '../k8s/rbac.ts';
 import { removeFinalizerCommand } from '../k8s/finalizerPatch.ts';
 import type { FailClosedWebhook } from '../k8s/webhooks.ts';
@@ -17,6 +18,9 @@ export interface Holder {
   resource: string;
   finalizers: string[];
   deletionTimestamp?: string;
+  /** Who writes it (managedFields), when the listing had them: names its controller. */
+  statusManagers?: string[];
+  finalizerManagers?: Record<string, string[]>;
 }
 
 export interface FinalizerDiagnosis {
@@ -127,16 +131,15 @@ function whyGone(inference: Inference): string {
 }
 
 /**
- * The controller inferred for a finalizer no guard knows (ARCHITECTURE.md §1E), when the view can
- * read what inference needs and names one; undefined when it cannot tell.
+ * The controller inferred (or remembered) for a finalizer no guard knows (ARCHITECTURE.md §1E,
+ * §1F), read as the policies read it; undefined when it cannot tell.
  */
 async function inferredController(
   finalizer: string,
   holders: Holder[],
   view: ClusterView,
   namespace: string,
-): Promise<{ inference: Exclude<Inference, { verdict: 'unsure' }>; displayName: string } | undefined> {
-  if (!view.liveServiceAccountGrants || !view.liveWorkloads) return undefined;
+): Promise<{ displayName: string; whyGone: string; alive: boolean; logs: string[] } | undefined> {
   // One finalizer may sit on objects of several types (an operator's CRs and the ConfigMaps it
   // made): each type is inferred on its own, and the first that names a controller is reported.
   const objects: FinalizedObject[] = holders.map((h) => ({
@@ -146,22 +149,38 @@ async function inferredController(
     namespace,
     name: h.ref.name,
     finalizers: h.finalizers,
+    ...(h.statusManagers ? { statusManagers: h.statusManagers } : {}),
+    ...(h.finalizerManagers ? { finalizerManagers: h.finalizerManagers } : {}),
   }));
-  const types = unknownFinalizers(objects, []).known.filter((k) => k.finalizer === finalizer);
-  if (types.length === 0) return undefined;
   try {
-    const grants = await view.liveServiceAccountGrants(namespace);
-    for (const u of types) {
-      const namespaces = [...new Set(candidateControllers(u, grants).map((c) => c.serviceAccount.namespace))];
-      const workloads = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await view.liveWorkloads!(ns)] as const)));
-      const isTerminating = (ns: string) => view.getNamespace(ns)?.deletionTimestamp !== undefined;
-      const inference = inferController(u, grants, (ns) => workloads.get(ns) ?? [], namespace, isTerminating);
+    const read = await finalizerControllers(view, objects, [], { grantNamespaces: [namespace], effect: { deletedNamespace: namespace }, nowMs: Date.now() });
+    for (const { u, inference, remembered } of read) {
+      if (u.finalizer !== finalizer) continue;
+      if (remembered) {
+        return {
+          displayName: `${remembered.controllers.map((c) => c.ref).join(', ')} (remembered by teardown-guard)`,
+          alive: false,
+          whyGone: remembered.controllers.flatMap((c) => c.deadReasons).join('; '),
+          logs: [],
+        };
+      }
       if (inference.verdict === 'unsure') continue;
       const named =
         'controllers' in inference
           ? inference.controllers.map((c) => c.ref)
           : inference.candidates.map((c) => `ServiceAccount ${c.serviceAccount.namespace}/${c.serviceAccount.name}`);
-      return { inference, displayName: `${named.join(', ')} (inferred from RBAC)` };
+      const basis = 'basis' in inference && inference.basis.by === 'field-manager' ? `its field manager ${inference.basis.manager}` : 'RBAC';
+      const alive = inference.verdict === 'alive';
+      const guess =
+        inference.verdict === 'alive' && inference.ambiguous
+          ? `; not sure: RBAC alone names several workloads (${inference.controllers.map((c) => c.ref).join(', ')}${inference.others.length > 0 ? `; not running: ${inference.others.map((c) => c.ref).join(', ')}` : ''}), and the one running may be a bystander`
+          : '';
+      return {
+        displayName: `${named.join(', ')} (inferred from ${basis}${guess})`,
+        alive,
+        whyGone: alive ? '' : whyGone(inference),
+        logs: alive ? inference.controllers.map((c) => `kubectl logs -n ${c.namespace} ${c.kind.toLowerCase()}/${c.name}`) : [],
+      };
     }
     return undefined;
   } catch (err) {
@@ -199,17 +218,13 @@ export async function diagnoseNamespace(
     const guard = settings.finalizerGuards.find((g) => g.finalizer === finalizer);
     const inferred = guard ? undefined : await inferredController(finalizer, hs, view, name);
     if (inferred) {
-      const { inference, displayName } = inferred;
-      const alive = inference.verdict === 'alive';
+      const { displayName, alive } = inferred;
       finalizers.push({
         finalizer,
         holders: hs.map((h) => h.ref),
-        controller: { displayName, alive, whyGone: alive ? '' : whyGone(inference) },
+        controller: { displayName, alive, whyGone: inferred.whyGone },
         remedy: alive
-          ? [
-              `${displayName} is alive: it should remove ${finalizer} shortly. If it does not, read its logs:`,
-              ...inference.controllers.map((c) => `kubectl logs -n ${c.namespace} ${c.kind.toLowerCase()}/${c.name}`),
-            ]
+          ? [`${displayName} is alive: it should remove ${finalizer} shortly. If it does not, read its logs:`, ...inferred.logs]
           : [
               `Either bring ${displayName} back (it then removes the finalizer and cleans up), or remove the finalizer by hand (its cleanup will not happen):`,
               ...patch,

@@ -40,7 +40,19 @@ export function simulateUninstall(base: ClusterView, release: { namespace: strin
     liveReleaseRecord: (record) => base.liveReleaseRecord(record),
     // Inference (ARCHITECTURE.md §1E) reads through too, without the workloads deleted so far.
     ...(base.liveFinalizedObjects ? { liveFinalizedObjects: (ns: string, types?: SweepTypes) => base.liveFinalizedObjects!(ns, types) } : {}),
-    ...(base.liveServiceAccountGrants ? { liveServiceAccountGrants: (ns: string) => base.liveServiceAccountGrants!(ns) } : {}),
+    // Grants through a binding or role deleted so far are gone.
+    ...(base.liveServiceAccountGrants
+      ? {
+          liveServiceAccountGrants: async (ns: string) =>
+            (await base.liveServiceAccountGrants!(ns)).filter(
+              (g) =>
+                !(g.binding && removed.has(key(g.binding.kind, g.binding.namespace, g.binding.name))) &&
+                !(g.role && removed.has(key(g.role.kind, g.role.kind === 'Role' ? g.binding?.namespace : undefined, g.role.name))),
+            ),
+        }
+      : {}),
+    ...(base.liveFinalizedObjectsOfType ? { liveFinalizedObjectsOfType: (t: { group: string; resource: string }) => base.liveFinalizedObjectsOfType!(t) } : {}),
+    ...(base.rememberedControllers ? { rememberedControllers: () => base.rememberedControllers!() } : {}),
     ...(base.liveWorkloads ? { liveWorkloads: async (ns: string) => (await base.liveWorkloads!(ns)).filter((w) => !isRemoved(w.kind ?? '', w)) } : {}),
     ...(base.liveApiServices ? { liveApiServices: () => base.liveApiServices!() } : {}),
     ...(base.liveWebhookConfigurations ? { liveWebhookConfigurations: () => base.liveWebhookConfigurations!() } : {}),

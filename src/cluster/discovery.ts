@@ -157,6 +157,17 @@ export class Discovery {
     return this.map?.get(mapKey(apiVersion, kind));
   }
 
+  /** Whether the server serves group/resource (in any version), as of the last refresh. */
+  serves(group: string, resource: string): boolean {
+    return this.byResource(group, resource) !== undefined;
+  }
+
+  /** group/resource in its preferred version (the first discovery lists), as of the last refresh. */
+  byResource(group: string, resource: string): DiscoveredResource | undefined {
+    for (const r of this.map?.values() ?? []) if (r.group === group && r.resource === resource) return r;
+    return undefined;
+  }
+
   /**
    * Every namespaced resource type, once per group/resource (the first version discovery lists,
    * which is the preferred one): what a sweep of one namespace lists. Empty until loaded.

@@ -33,6 +33,8 @@ import {
   type InformerStatus,
 } from './metadataInformer.ts';
 import { objectKey } from './objectMeta.ts';
+import { FinalizerMemoryStore, MEMORY_LABEL } from './finalizerMemoryStore.ts';
+import type { MemoryLimits } from '../finalizers/memory.ts';
 import { ObjectIndex } from './objectIndex.ts';
 import { HELM_RECORD_SELECTOR, releaseRecordFromMeta, sortReleaseRecords } from './releaseRecords.ts';
 import { UndecidedError, type ClusterView, type NamespaceState, type NamespaceSweep, type ReleaseRecordMeta } from './view.ts';
@@ -49,6 +51,8 @@ export interface KubeClusterViewOptions {
   discoveryRefreshIntervalMs?: number;
   /** Tuning shared by every cache (tests shorten timeouts). */
   informer?: Pick<InformerOptions, 'backoff' | 'watchTimeoutSeconds' | 'pageSize' | 'notServedRetryMs' | 'healthyWatchMs'>;
+  /** The finalizer memory's ConfigMap (ARCHITECTURE.md §1F); without it nothing is remembered. */
+  memory?: { namespace: string; name: string; limits: MemoryLimits; flushDelayMs?: number };
 }
 
 /**
@@ -95,6 +99,8 @@ export interface KubeClusterView extends ClusterView {
   counters(): ClusterViewCounters;
   /** The caches themselves, by name: for diagnostics and tests (e.g. provoking a 410). */
   caches(): ReadonlyMap<string, MetadataInformer<CachedObject>>;
+  /** Where what reviews learn about finalizers' controllers is written (undefined without `memory`). */
+  memory(): FinalizerMemoryStore | undefined;
 }
 
 /** Index key of a ServiceAccount subject. */
@@ -129,6 +135,8 @@ interface ViewCaches {
   roles: MetadataInformer<KubeObject>;
   crds: MetadataInformer<PartialObjectMetadata>;
   apiServices: MetadataInformer<KubeObject>;
+  /** The finalizer memory's ConfigMap (by label), when the view has a memory. */
+  memory: MetadataInformer<KubeObject> | undefined;
   /** One per guarded resource type, keyed by group/resource: every version shows the same objects. */
   guarded: Map<string, MetadataInformer<PartialObjectMetadata>>;
   /** One per distinct controller selector, keyed by its canonical spelling. */
@@ -140,7 +148,7 @@ type SharedInformerOptions = Pick<
   'client' | 'logger' | 'backoff' | 'watchTimeoutSeconds' | 'pageSize' | 'notServedRetryMs' | 'healthyWatchMs'
 >;
 
-function createViewCaches(common: SharedInformerOptions, finalizerGuards: readonly FinalizerGuard[]): ViewCaches {
+function createViewCaches(common: SharedInformerOptions, finalizerGuards: readonly FinalizerGuard[], withMemory: boolean): ViewCaches {
   const all = new Map<string, MetadataInformer<CachedObject>>();
   const register = <T extends CachedObject>(informer: MetadataInformer<T>): MetadataInformer<T> => {
     all.set(informer.name, informer as unknown as MetadataInformer<CachedObject>);
@@ -170,6 +178,9 @@ function createViewCaches(common: SharedInformerOptions, finalizerGuards: readon
         full: true,
       }),
     ),
+    memory: withMemory
+      ? register(createInformer({ ...common, name: 'finalizer-memory', resource: core('configmaps'), labelSelector: MEMORY_LABEL, full: true }))
+      : undefined,
     guarded: new Map(),
     deployments: new Map(),
   };
@@ -306,6 +317,7 @@ type LiveReads = Required<
     | 'liveFinalizedObjects'
     | 'liveServiceAccountGrants'
     | 'liveWorkloads'
+    | 'liveFinalizedObjectsOfType'
     | 'liveApiServices'
     | 'liveWebhookConfigurations'
   >
@@ -334,6 +346,7 @@ function liveReads(live: LiveReader, caches: ViewCaches, deadline?: Parameters<C
     // Always consistent: whether a controller still runs is an answer that allows, and this read
     // only happens once a sweep has found a finalizer to explain.
     liveWorkloads: (namespace) => live.workloads(namespace, deadline),
+    liveFinalizedObjectsOfType: (type) => live.finalizedObjectsOfType(type, deadline, from),
     liveApiServices: () => live.apiServices(deadline, from),
     liveWebhookConfigurations: () => live.webhookConfigurations(deadline, from),
     async liveServiceAccountGrants(namespace) {
@@ -360,7 +373,7 @@ function sumCounters(all: ViewCaches['all'], live: LiveReader, discovery: Discov
 export function createKubeClusterView(options: KubeClusterViewOptions): KubeClusterView {
   const logger = options.logger ?? SILENT_LOGGER;
   const client: KubeHttpClient = createKubeHttpClient(options.kubeConfig);
-  const caches = createViewCaches({ client, logger, ...options.informer }, options.finalizerGuards);
+  const caches = createViewCaches({ client, logger, ...options.informer }, options.finalizerGuards, options.memory !== undefined);
   const { all } = caches;
   const discovery = new Discovery({
     client,
@@ -380,6 +393,20 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
   const typesChanged = (): void => discovery.markStale();
   caches.crds.on('change', typesChanged);
   caches.apiServices.on('change', typesChanged);
+  const memory = options.memory
+    ? new FinalizerMemoryStore({
+        kubeConfig: options.kubeConfig,
+        ...options.memory,
+        logger,
+        // Forget the types whose CRD is gone (their objects went with it); keep all while discovery is unsure.
+        served: (type) => !discovery.isLoaded() || discovery.isStale() || discovery.serves(type.group, type.resource),
+      })
+    : undefined;
+  if (memory && caches.memory) {
+    caches.memory.on('change', (change) => {
+      if (memory.isMemory(change.object)) memory.observe(change.type === 'deleted' ? undefined : change.object);
+    });
+  }
 
   let stopController: AbortController | undefined;
   let stopped = false;
@@ -407,6 +434,7 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     },
 
     async stop() {
+      await memory?.stop();
       stopped = true;
       stopController?.abort();
       discovery.stop();
@@ -460,6 +488,8 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
 
     counters: () => sumCounters(all, live, discovery),
     caches: () => all,
+    memory: () => memory,
+    rememberedControllers: () => memory?.entries() ?? [],
   };
   return view;
 }

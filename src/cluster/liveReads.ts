@@ -6,6 +6,8 @@ import { formatRef } from '../k8s/types.ts';
 import { restPath, type DiscoveredResource, type Discovery } from './discovery.ts';
 import { ACCEPT_JSON, ACCEPT_METADATA, ACCEPT_METADATA_LIST, KubeApiError, type KubeHttpClient } from './kubeHttp.ts';
 import { trimFullObject } from './objectMeta.ts';
+import { finalizerManagers, statusManagers } from '../k8s/managedFields.ts';
+import type { FinalizedObject } from '../k8s/rbac.ts';
 import { releaseRecordFromMeta, sortReleaseRecords } from './releaseRecords.ts';
 import {
   UndecidedError,
@@ -215,10 +217,8 @@ export class LiveReader {
           const type = wanted[i] as DiscoveredResource;
           try {
             for (const item of await this.listAll<PartialObjectMetadata>(restPath(type, namespace), ACCEPT_METADATA_LIST, signal, from)) {
-              const finalizers = item.metadata?.finalizers ?? [];
-              if (finalizers.length === 0 || !item.metadata?.name) continue;
-              const { group, version, resource, kind } = type;
-              sweep.objects.push({ group, version, resource, kind, namespace, name: item.metadata.name, finalizers: [...finalizers] });
+              const found = finalizedObject(type, item);
+              if (found) sweep.objects.push(found);
             }
           } catch (err) {
             if (!(err instanceof KubeApiError)) throw err;
@@ -227,6 +227,39 @@ export class LiveReader {
           }
         });
         return sweep;
+      },
+      reviewDeadline,
+    );
+  }
+
+  /**
+   * Every object of one type, in every namespace, that carries a finalizer (metadata only): what a
+   * CRD's deletion would delete, or what a controller being removed leaves behind.
+   */
+  finalizedObjectsOfType(
+    wanted: { group: string; resource: string; version?: string; kind?: string },
+    reviewDeadline?: AbortSignal,
+    from: ListFreshness = 'consistent',
+  ): Promise<FinalizedObject[]> {
+    const name = wanted.group === '' ? wanted.resource : `${wanted.resource}.${wanted.group}`;
+    return this.bounded(
+      `list of ${name} for finalizers`,
+      async (signal) => {
+        let type = wanted.version && wanted.kind ? { ...wanted, version: wanted.version, kind: wanted.kind } : undefined;
+        if (!type) {
+          await this.options.discovery.fresh(signal);
+          type = this.options.discovery.byResource(wanted.group, wanted.resource);
+          // Not served (its CRD is gone): nothing of it exists.
+          if (!type) return [];
+        }
+        const listed = type;
+        try {
+          const items = await this.listAll<PartialObjectMetadata>(restPath({ ...listed, namespaced: false }, undefined), ACCEPT_METADATA_LIST, signal, from);
+          return items.flatMap((item) => finalizedObject(listed, item) ?? []);
+        } catch (err) {
+          if (err instanceof KubeApiError && err.statusCode === 404) return [];
+          throw err;
+        }
       },
       reviewDeadline,
     );
@@ -377,6 +410,35 @@ export class LiveReader {
 }
 
 /** The release an object's `meta.helm.sh/release-*` annotations name, when both are set. */
+/**
+ * A listed object that carries finalizers, with who wrote its status and its finalizers (the
+ * managedFields of a metadata list are read here and never kept); undefined without finalizers.
+ */
+export function finalizedObject(
+  type: Pick<DiscoveredResource, 'group' | 'version' | 'resource' | 'kind'>,
+  item: PartialObjectMetadata & { metadata?: { managedFields?: unknown } },
+): FinalizedObject | undefined {
+  const finalizers = item.metadata?.finalizers ?? [];
+  if (finalizers.length === 0 || !item.metadata?.name) return undefined;
+  const { group, version, resource, kind } = type;
+  const found: FinalizedObject = {
+    group,
+    version,
+    resource,
+    kind,
+    namespace: item.metadata.namespace ?? '',
+    name: item.metadata.name,
+    finalizers: [...finalizers],
+  };
+  if (item.metadata.deletionTimestamp) found.deletionTimestamp = item.metadata.deletionTimestamp;
+  const managedFields = item.metadata.managedFields;
+  if (Array.isArray(managedFields) && managedFields.length > 0) {
+    found.statusManagers = statusManagers(managedFields);
+    found.finalizerManagers = Object.fromEntries(finalizers.map((f) => [f, finalizerManagers(managedFields, f)]));
+  }
+  return found;
+}
+
 export function helmOwnerOf(obj: PartialObjectMetadata): HelmOwnerRef | undefined {
   const name = obj.metadata?.annotations?.['meta.helm.sh/release-name'];
   const namespace = obj.metadata?.annotations?.['meta.helm.sh/release-namespace'];

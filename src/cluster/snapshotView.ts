@@ -9,6 +9,7 @@ import {
   type LiveObject,
   type NamespaceState,
   type ReleaseRecordMeta,
+  type RememberedController,
   type ServiceAccountGrant,
 } from './view.ts';
 import { formatRef, type KubeObject, type ObjectRef, type PartialObjectMetadata, type ResourceType } from '../k8s/types.ts';
@@ -34,6 +35,8 @@ export interface ClusterSnapshot {
   apiServices?: KubeObject[];
   /** Validating- and MutatingWebhookConfigurations, whole, with their kind. */
   webhookConfigurations?: KubeObject[];
+  /** The finalizer memory's entries (finalizers/memory.ts). */
+  remembered?: RememberedController[];
 }
 
 export interface LiveState {
@@ -168,6 +171,11 @@ function snapshotView(
       liveRead();
       return { objects: (snapshot.finalized ?? []).filter((o) => o.namespace === namespace && (!types || types.wanted(o))), unlisted: [] };
     },
+    async liveFinalizedObjectsOfType(type) {
+      liveRead();
+      return (snapshot.finalized ?? []).filter((o) => o.group === type.group && o.resource === type.resource);
+    },
+    rememberedControllers: () => snapshot.remembered ?? [],
     async liveServiceAccountGrants() {
       liveRead();
       return snapshot.grants ?? [];

@@ -3,8 +3,9 @@
 // and a bounded live read (rare paths, or to confirm a cache answer that would allow).
 import type { KubeObject, ObjectRef, PartialObjectMetadata, ResourceType } from '../k8s/types.ts';
 import type { FinalizedObject, NamespaceSweep, RbacRule, ServiceAccountGrant } from '../k8s/rbac.ts';
+import type { RememberedController } from '../finalizers/memory.ts';
 
-export type { FinalizedObject, NamespaceSweep, RbacRule, ServiceAccountGrant };
+export type { FinalizedObject, NamespaceSweep, RbacRule, ServiceAccountGrant, RememberedController };
 
 /**
  * Thrown by a view method that cannot answer (cache not synced, live read failed or timed out).
@@ -144,6 +145,18 @@ export interface ClusterView {
 
   /** Live: the Deployments, StatefulSets and DaemonSets of `namespace`, whole (status is read). */
   liveWorkloads?(namespace: string): Promise<KubeObject[]>;
+
+  /**
+   * Live: every object of one type, in every namespace, that carries a finalizer (metadata only;
+   * none when the type is no longer served). Without a version, the preferred one discovery lists.
+   */
+  liveFinalizedObjectsOfType?(type: { group: string; resource: string; version?: string; kind?: string }): Promise<FinalizedObject[]>;
+
+  /**
+   * The controllers remembered for finalizers (finalizers/memory.ts): what inference learned while
+   * their RBAC existed. From the cache.
+   */
+  rememberedControllers?(): readonly RememberedController[];
 
   /** Live: every Validating- and MutatingWebhookConfiguration, whole, each with its kind. */
   liveWebhookConfigurations?(): Promise<KubeObject[]>;

@@ -186,12 +186,17 @@ describe('inferController', () => {
   const grants = [grant('flux-system', 'helm-controller', FLUX_RULES)];
   const notTerminating = (_ns: string) => false;
   const infer = (workloads: KubeObject[], deleted = 'apps', terminating: (ns: string) => boolean = notTerminating) =>
-    inferController(u!, grants, (ns) => workloads.filter((w) => w.metadata?.namespace === ns), deleted, terminating);
+    inferController(u!, grants, (ns) => workloads.filter((w) => w.metadata?.namespace === ns), { deletedNamespace: deleted }, terminating);
 
   it('is unsure without a candidate (a controller bound to cluster-admin only)', () => {
     expect(
-      inferController(u!, [grant('flux-system', 'helm-controller', [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }])], () => [], 'apps', notTerminating)
-        .verdict,
+      inferController(
+        u!,
+        [grant('flux-system', 'helm-controller', [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }])],
+        () => [],
+        { deletedNamespace: 'apps' },
+        notTerminating,
+      ).verdict,
     ).toBe('unsure');
   });
   it('is alive with an available replica, or one coming back (a rollout)', () => {

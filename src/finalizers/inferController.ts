@@ -8,6 +8,14 @@
 // API group or with an API group the same ServiceAccount is granted by name. Grants through
 // `apiGroups: ["*"]` (cluster-admin and the like) name nothing and never make a candidate. When nothing qualifies,
 // inference is not sure and says nothing.
+//
+// RBAC says who *may* update an object, not who removes its finalizer: a GitOps controller granted
+// `*` on `*` is no candidate, while another component of its chart granted update on the resource
+// by name is one. So the objects' managedFields are read too: the field manager that writes their
+// status (or added the finalizer) names the workload that reconciles them. A workload that answers
+// to that name and runs as a ServiceAccount that may update the resource (by name or through a
+// wildcard) is the controller, and the others are bystanders whose liveness says nothing.
+import { isClientToolManager } from '../k8s/managedFields.ts';
 import type { FinalizedObject, RbacRule, ServiceAccountGrant } from '../k8s/rbac.ts';
 import type { KubeObject } from '../k8s/types.ts';
 import { kubernetesProjectDomain, kubernetesProjectFinalizer, removedByControlPlane } from './controlPlaneFinalizers.ts';
@@ -62,6 +70,14 @@ export function grantsUpdateByName(rule: RbacRule, group: string, resource: stri
   const resources = rule.resources ?? [];
   const namesResource = resources.includes(resource) || (group !== '' && resources.includes('*'));
   return (rule.apiGroups ?? []).includes(group) && namesResource;
+}
+
+/** A rule that lets its holder update or patch every object of group/resource, wildcards included. */
+export function grantsUpdate(rule: RbacRule, group: string, resource: string): boolean {
+  if (!updatesByName(rule)) return false;
+  const groups = rule.apiGroups ?? [];
+  const resources = rule.resources ?? [];
+  return (groups.includes(group) || groups.includes('*')) && (resources.includes(resource) || resources.includes('*'));
 }
 
 /** A rule for update or patch on any object of its resources (no resourceNames). */
@@ -167,6 +183,8 @@ export interface WorkloadAssessment {
   name: string;
   /** `Deployment ns/name`. */
   ref: string;
+  /** The ServiceAccount it runs as (absent when it no longer exists). */
+  serviceAccount?: string;
   alive: boolean;
   /** It lives in the namespace the request deletes: it may go before the finalizers are removed. */
   removedByRequest: boolean;
@@ -203,7 +221,20 @@ function comingBack(w: WorkloadShape): boolean {
   return !(progressing?.status === 'False' || progressing?.reason === 'ProgressDeadlineExceeded');
 }
 
-export function assessWorkload(w: KubeObject, deletedNamespace: string, isTerminating: (namespace: string) => boolean): WorkloadAssessment {
+/**
+ * What the request under review removes, so inference judges as of after it: a namespace being
+ * deleted takes its workloads along (they may go first); a workload deleted, or whose
+ * ServiceAccount is deleted, is dead once the request runs.
+ */
+export interface RequestEffect {
+  deletedNamespace?: string;
+  removesWorkload?: (w: KubeObject) => boolean;
+  /** How the request reads in a reason, e.g. `this request deletes Deployment ops/op`. */
+  removalText?: string;
+}
+
+export function assessWorkload(w: KubeObject, effect: RequestEffect, isTerminating: (namespace: string) => boolean): WorkloadAssessment {
+  const deletedNamespace = effect.deletedNamespace;
   const shape = w as WorkloadShape;
   const ns = w.metadata?.namespace ?? '';
   const kind = w.kind ?? 'Workload';
@@ -211,6 +242,7 @@ export function assessWorkload(w: KubeObject, deletedNamespace: string, isTermin
   const ref = `${kind} ${ns}/${name}`;
   const deadReasons: string[] = [];
   if (w.metadata?.deletionTimestamp) deadReasons.push(`${ref} is being deleted`);
+  if (effect.removesWorkload?.(w)) deadReasons.push(effect.removalText ?? `this request removes ${ref}`);
   if (ns !== deletedNamespace && isTerminating(ns)) deadReasons.push(`the namespace of ${ref} is Terminating`);
   if (available(shape) < 1 && !comingBack(shape)) deadReasons.push(`${ref} has no available replicas`);
   const assessment: WorkloadAssessment = {
@@ -218,6 +250,7 @@ export function assessWorkload(w: KubeObject, deletedNamespace: string, isTermin
     namespace: ns,
     name,
     ref,
+    serviceAccount: workloadServiceAccount(w),
     alive: deadReasons.length === 0,
     removedByRequest: ns === deletedNamespace,
     deadReasons,
@@ -228,36 +261,142 @@ export function assessWorkload(w: KubeObject, deletedNamespace: string, isTermin
   return assessment;
 }
 
+/**
+ * The field managers that may name the controller of `u`'s objects: those that wrote their status,
+ * then those (other than people's tools) that added the finalizer; each the most frequent first.
+ */
+export function reconcilerManagers(u: Pick<UnknownFinalizer, 'finalizer' | 'objects'>): string[] {
+  // Status first: whoever writes the status reconciles the object; the finalizer may have come
+  // with the object from whatever applied it (a GitOps tool, a chart).
+  const ranked = (pick: (o: FinalizedObject) => readonly string[]): string[] => {
+    const counts = new Map<string, number>();
+    for (const o of u.objects) for (const m of new Set(pick(o))) if (!isClientToolManager(m)) counts.set(m, (counts.get(m) ?? 0) + 1);
+    return [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([m]) => m);
+  };
+  const status = ranked((o) => o.statusManagers ?? []);
+  return [...new Set([...status, ...ranked((o) => o.finalizerManagers?.[u.finalizer] ?? [])])];
+}
+
+function basename(path: unknown): string | undefined {
+  return typeof path === 'string' && path !== '' ? path.slice(path.lastIndexOf('/') + 1) : undefined;
+}
+
+/**
+ * Whether a workload is the program a field manager names: client-go's default manager is the
+ * program's file name, which is also what its container runs, and often its name.
+ */
+export function workloadAnswersTo(w: KubeObject, manager: string): boolean {
+  if (w.metadata?.name === manager) return true;
+  const containers = (w as { spec?: { template?: { spec?: { containers?: unknown } } } }).spec?.template?.spec?.containers;
+  if (!Array.isArray(containers)) return false;
+  return containers.some((c: { name?: unknown; command?: unknown; args?: unknown }) => {
+    const program = Array.isArray(c.command) && c.command.length > 0 ? c.command[0] : Array.isArray(c.args) ? c.args[0] : undefined;
+    return c.name === manager || basename(program) === manager;
+  });
+}
+
+/**
+ * ServiceAccounts that may update the resource only through wildcards (not candidates by name),
+ * kept when their name relates to a manager of the objects (`argocd-application-controller`,
+ * `manager` ~ `x-controller-manager`): a controller granted `*` is found only through evidence.
+ */
+export function wildcardCandidates(u: UnknownFinalizer, grants: readonly ServiceAccountGrant[], managers: readonly string[]): CandidateController[] {
+  if (managers.length === 0) return [];
+  const named = new Set(candidateControllers(u, grants).map((c) => saKey(c.serviceAccount)));
+  const related = (sa: string): boolean => managers.some((m) => sa === m || sa.includes(m) || m.includes(sa));
+  const bySa = new Map<string, CandidateController>();
+  for (const g of grants) {
+    const key = saKey(g.serviceAccount);
+    if (named.has(key) || !related(g.serviceAccount.name)) continue;
+    if (!g.rules.some((r) => grantsUpdate(r, u.group, u.resource))) continue;
+    const entry = bySa.get(key) ?? { serviceAccount: g.serviceAccount, via: [] };
+    if (!entry.via.includes(g.via)) entry.via.push(g.via);
+    bySa.set(key, entry);
+  }
+  return [...bySa.values()];
+}
+
+/** The namespaces whose workloads inference reads for `u`: those of every candidate ServiceAccount. */
+export function controllerNamespaces(u: UnknownFinalizer, grants: readonly ServiceAccountGrant[]): string[] {
+  const candidates = [...candidateControllers(u, grants), ...wildcardCandidates(u, grants, reconcilerManagers(u))];
+  return [...new Set(candidates.map((c) => c.serviceAccount.namespace))];
+}
+
+/** How inference told the controller: the objects' field managers name it, or RBAC alone. */
+export type InferenceBasis = { by: 'field-manager'; manager: string } | { by: 'rbac' };
+
 /** What inference concludes for one unknown finalizer. */
 export type Inference =
   | { verdict: 'unsure'; why: string }
-  | { verdict: 'alive'; controllers: WorkloadAssessment[] }
+  /**
+   * A controller runs. `basis` says how it was told; `others` are chosen workloads that do not run.
+   * `ambiguous`: told by RBAC alone among several workloads, so the one that runs may be a
+   * bystander (admission stays silent; check and diagnose say so instead of SAFE).
+   */
+  | {
+      verdict: 'alive';
+      controllers: WorkloadAssessment[];
+      basis: InferenceBasis;
+      candidates: CandidateController[];
+      others: WorkloadAssessment[];
+      ambiguous: boolean;
+    }
   /** Candidates hold the rights, but no workload runs as any of them. */
   | { verdict: 'not-running'; candidates: CandidateController[] }
   /** The only live controllers are in the namespace the request deletes. */
-  | { verdict: 'removed-by-request'; candidates: CandidateController[]; controllers: WorkloadAssessment[] }
-  | { verdict: 'dead'; candidates: CandidateController[]; controllers: WorkloadAssessment[] };
+  | { verdict: 'removed-by-request'; candidates: CandidateController[]; controllers: WorkloadAssessment[]; basis: InferenceBasis }
+  | { verdict: 'dead'; candidates: CandidateController[]; controllers: WorkloadAssessment[]; basis: InferenceBasis };
 
 export function inferController(
   u: UnknownFinalizer,
   grants: readonly ServiceAccountGrant[],
   workloadsOf: (namespace: string) => readonly KubeObject[],
-  deletedNamespace: string,
+  effect: RequestEffect,
   isTerminating: (namespace: string) => boolean,
 ): Inference {
-  const candidates = candidateControllers(u, grants);
+  const named = candidateControllers(u, grants);
+  const managers = reconcilerManagers(u);
+  const candidates = [...named, ...wildcardCandidates(u, grants, managers)];
   if (candidates.length === 0)
     return {
       verdict: 'unsure',
       why: `no ServiceAccount is granted update on ${u.resource} by name alongside an API group of ${finalizerDomain(u.finalizer) ?? 'its domain'}`,
     };
-  const names = new Set(candidates.map((c) => saKey(c.serviceAccount)));
-  const controllers = [...new Set(candidates.map((c) => c.serviceAccount.namespace))]
-    .flatMap((ns) => workloadsOf(ns).filter((w) => names.has(`${w.metadata?.namespace ?? ''}/${workloadServiceAccount(w)}`)))
-    .map((w) => assessWorkload(w, deletedNamespace, isTerminating));
-  if (controllers.length === 0) return { verdict: 'not-running', candidates };
+  const runAs = (set: readonly CandidateController[]) => new Set(set.map((c) => saKey(c.serviceAccount)));
+  const all = runAs(candidates);
+  const workloads = [...new Set(candidates.map((c) => c.serviceAccount.namespace))].flatMap((ns) =>
+    workloadsOf(ns).filter((w) => all.has(`${w.metadata?.namespace ?? ''}/${workloadServiceAccount(w)}`)),
+  );
+  // The field manager that writes the objects names their controller among the candidates' workloads.
+  let basis: InferenceBasis = { by: 'rbac' };
+  let chosen: KubeObject[] = [];
+  for (const manager of managers) {
+    chosen = workloads.filter((w) => workloadAnswersTo(w, manager));
+    if (chosen.length > 0) {
+      basis = { by: 'field-manager', manager };
+      break;
+    }
+  }
+  if (chosen.length === 0) {
+    // Without evidence only candidates by name count: a wildcard grant names no controller.
+    if (named.length === 0) return { verdict: 'unsure', why: `no workload answers to the field managers of these objects (${managers.join(', ')})` };
+    const byName = runAs(named);
+    chosen = workloads.filter((w) => byName.has(`${w.metadata?.namespace ?? ''}/${workloadServiceAccount(w)}`));
+  }
+  const shownCandidates = basis.by === 'rbac' ? named : candidates;
+  const controllers = chosen.map((w) => assessWorkload(w, effect, isTerminating));
+  if (controllers.length === 0) return { verdict: 'not-running', candidates: shownCandidates };
   const alive = controllers.filter((c) => c.alive);
-  if (alive.some((c) => !c.removedByRequest)) return { verdict: 'alive', controllers: alive };
-  if (alive.length > 0) return { verdict: 'removed-by-request', candidates, controllers: alive };
-  return { verdict: 'dead', candidates, controllers };
+  if (alive.some((c) => !c.removedByRequest)) {
+    const others = controllers.filter((c) => !c.alive);
+    const ambiguous = basis.by === 'rbac' && new Set(controllers.map((c) => c.ref)).size > 1;
+    return { verdict: 'alive', controllers: alive, basis, candidates: shownCandidates, others, ambiguous };
+  }
+  if (alive.length > 0) return { verdict: 'removed-by-request', candidates: shownCandidates, controllers: alive, basis };
+  return { verdict: 'dead', candidates: shownCandidates, controllers, basis };
+}
+
+/** How the controller was told, for messages: `` or ` (its status is written by field manager M)`. */
+export function basisText(basis: InferenceBasis): string {
+  return basis.by === 'field-manager' ? ` (the objects' status and finalizers are written by field manager ${basis.manager})` : '';
 }

@@ -2,15 +2,24 @@
 // carrying finalizers, and RBAC read as which ServiceAccounts hold which rules through which binding.
 import type { KubeObject } from './types.ts';
 
-/** An object that carries finalizers, as a sweep of its namespace found it (metadata only). */
+/** An object that carries finalizers, as a sweep found it (metadata only). */
 export interface FinalizedObject {
   group: string;
   version: string;
   resource: string;
   kind: string;
+  /** '' for a cluster-scoped object. */
   namespace: string;
   name: string;
   finalizers: string[];
+  /** Set when the object is being deleted (since then): it waits for its finalizers now. */
+  deletionTimestamp?: string;
+  /**
+   * Field managers (managedFields) that wrote the object's status, and per finalizer those that
+   * added it: who reconciles the object (k8s/managedFields.ts). Absent when unknown.
+   */
+  statusManagers?: string[];
+  finalizerManagers?: Record<string, string[]>;
 }
 
 /** What a sweep of one namespace found. */
@@ -34,6 +43,9 @@ export interface ServiceAccountGrant {
   /** `ClusterRoleBinding b -> ClusterRole r` or `RoleBinding ns/b -> Role r`. */
   via: string;
   rules: RbacRule[];
+  /** The binding and the role it grants through (a request deleting either takes the grant away). */
+  binding?: { kind: 'ClusterRoleBinding' | 'RoleBinding'; namespace?: string; name: string };
+  role?: { kind: 'ClusterRole' | 'Role'; name: string };
 }
 
 interface BindingShape {
@@ -86,7 +98,14 @@ export function serviceAccountGrants(
       if (s?.kind !== 'ServiceAccount' || typeof s.name !== 'string') continue;
       const namespace = typeof s.namespace === 'string' && s.namespace !== '' ? s.namespace : bindingNs;
       if (!namespace) continue;
-      grants.push({ serviceAccount: { namespace, name: s.name }, via, rules });
+      const bindingName = binding.metadata?.name ?? '';
+      grants.push({
+        serviceAccount: { namespace, name: s.name },
+        via,
+        rules,
+        binding: bindingNs ? { kind: 'RoleBinding', namespace: bindingNs, name: bindingName } : { kind: 'ClusterRoleBinding', name: bindingName },
+        role: { kind: roleKind, name: roleRef.name },
+      });
     }
   }
   return grants;

@@ -195,9 +195,17 @@ async function controllerRemoval(
   const removedNow = before.instances.filter(
     (b) => b.deadReasons.length === 0 && after.instances.some((a) => a.namespace === b.namespace && a.name === b.name && a.deadReasons.length > 0),
   );
-  const uninstall = rest.length > 0 ? await uninstallInProgress(removedNow, guard, view, nowMs, staleAfterMs) : undefined;
-  const doomed = uninstall?.active ? rest.filter((o) => uninstall.deletes(o)).map((o) => refOf(o, guard)) : [];
-  const existing = rest.filter((o) => !(uninstall?.active && uninstall.deletes(o))).map((o) => refOf(o, guard));
+  const owners = removedNow.flatMap((i) => (i.helmRelease ? [i.helmRelease] : []));
+  const uninstall = rest.length > 0 ? await uninstallInProgress(owners, view, nowMs, staleAfterMs) : undefined;
+  const candidate = (o: PartialObjectMetadata) => ({
+    group: guard.resource.group,
+    kind: guard.resource.kind,
+    resource: guard.resource.resource,
+    namespace: o.metadata.namespace ?? '',
+    name: o.metadata.name ?? '',
+  });
+  const doomed = uninstall?.active ? rest.filter((o) => uninstall.deletes(candidate(o))).map((o) => refOf(o, guard)) : [];
+  const existing = rest.filter((o) => !(uninstall?.active && uninstall.deletes(candidate(o)))).map((o) => refOf(o, guard));
 
   const findings: Finding[] = [];
   if (deleting.length > 0) {

@@ -1,15 +1,17 @@
 // What a policy returns. A policy is a pure function of (request, view): it describes what it
 // found; the admission engine alone turns findings into allow/deny/warn according to the mode.
 import type { AdmissionRequest } from '../k8s/admissionReview.ts';
-import type { ClusterView } from '../cluster/view.ts';
+import type { ClusterView, RememberedController } from '../cluster/view.ts';
 import type { ObjectRef } from '../k8s/types.ts';
 import type { PolicySettings } from './settings.ts';
 
-export type PolicyName = 'olm-orphaned-finalizers' | 'helm-uninstall-namespace' | 'inferred-finalizers' | 'apiservice-backends' | 'webhook-backends';
+export type PolicyName =
+  'olm-orphaned-finalizers' | 'helm-uninstall-namespace' | 'inferred-finalizers' | 'crd-orphaned-finalizers' | 'apiservice-backends' | 'webhook-backends';
 export const POLICY_NAMES: readonly PolicyName[] = [
   'olm-orphaned-finalizers',
   'helm-uninstall-namespace',
   'inferred-finalizers',
+  'crd-orphaned-finalizers',
   'apiservice-backends',
   'webhook-backends',
 ];
@@ -43,6 +45,11 @@ export interface PolicyInput {
   settings: PolicySettings;
   /** The time the request is judged at (record ages); the engine passes the clock, tests a fixed time. */
   nowMs?: number;
+  /**
+   * Where what a policy learns about finalizers' controllers goes (the finalizer memory,
+   * ARCHITECTURE.md §1F): the caller persists it; a policy only reports it.
+   */
+  learn?: (entry: RememberedController) => void;
 }
 
 export interface Policy {

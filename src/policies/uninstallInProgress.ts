@@ -1,16 +1,26 @@
 // Whether the controller being removed is removed by a Helm uninstall that is running now, and
-// what else that uninstall deletes. Helm deletes in its uninstall order (Deployments, RBAC and
-// ServiceAccounts before Namespaces; unknown kinds such as CSVs last), so a chart that ships both
-// an operator's controller and the namespaces holding its finalizer-bearing objects removes the
-// controller first: the case the guard holds back (README.md, "Policies").
+// what else that uninstall deletes. Helm deletes in its uninstall order (helm.sh/helm v3.21.4
+// pkg/releaseutil/kind_sorter.go UninstallOrder, the same in v4.3.1: Deployments and StatefulSets,
+// RBAC, then CustomResourceDefinitions, ServiceAccounts, Namespaces; kinds it does not list, such
+// as custom resources and CSVs, last), so a chart that ships both an operator's controller and the
+// CRDs or namespaces holding its finalizer-bearing objects removes the controller first: the case
+// the guard holds back (ARCHITECTURE.md §1B, §1C).
 import type { ClusterView, ReleaseRecordMeta } from '../cluster/view.ts';
-import { groupOf, type PartialObjectMetadata } from '../k8s/types.ts';
+import { groupOf } from '../k8s/types.ts';
 import type { DecodedRelease } from '../helm/releaseRecord.ts';
-import type { ControllerInstance } from './controllerLiveness.ts';
 import { activityOf, formatAge } from './releaseActivity.ts';
 import { livePayload, manifestOrUndecided } from './releasePayload.ts';
 import { latestByNamespace } from './releaseRecords.ts';
-import type { FinalizerGuard } from './settings.ts';
+
+/** An object an uninstall may delete, by type and name (`namespace` '' when cluster-scoped). */
+export interface DoomedCandidate {
+  group: string;
+  kind: string;
+  /** The plural, as a CRD's name has it (`widgets` of `widgets.example.com`); optional for built-in kinds. */
+  resource?: string;
+  namespace: string;
+  name: string;
+}
 
 export interface UninstallInProgress {
   /** True when the uninstall runs now; false when its record is stale (a failed uninstall). */
@@ -19,10 +29,19 @@ export interface UninstallInProgress {
   release: { namespace: string; name: string };
   /** How to run the same uninstall again. */
   command: string;
-  /** Whether that uninstall deletes the object (its namespace, or the object itself, is in the manifest). */
-  deletes(obj: PartialObjectMetadata): boolean;
+  /**
+   * Whether that uninstall deletes the object: its namespace is in the manifest, or its CRD (a CRD
+   * in templates/; those in crds/ Helm never deletes), or the object itself.
+   */
+  deletes(obj: DoomedCandidate): boolean;
   /** For a stale record: how long it has said `uninstalling`. */
   staleNote?: string;
+}
+
+/** The Helm release an object's ownership annotations name (`meta.helm.sh/release-*`). */
+export interface ReleaseOwner {
+  name: string;
+  namespace: string;
 }
 
 /**
@@ -41,16 +60,16 @@ async function latestOf(name: string, home: string, view: ClusterView): Promise<
   return undefined;
 }
 
+const CRD_GROUP = 'apiextensions.k8s.io';
+
+/** The first of `owners` whose release is being uninstalled now (or, failing that, a stale uninstall). */
 export async function uninstallInProgress(
-  removed: ControllerInstance[],
-  guard: FinalizerGuard,
+  owners: readonly ReleaseOwner[],
   view: ClusterView,
   nowMs: number,
   staleAfterMs: number,
 ): Promise<UninstallInProgress | undefined> {
-  for (const instance of removed) {
-    const owner = instance.helmRelease;
-    if (!owner) continue;
+  for (const owner of owners) {
     const found = await latestOf(owner.name, owner.namespace, view);
     if (!found) continue;
     const { record } = found;
@@ -73,19 +92,26 @@ export async function uninstallInProgress(
     const payload = found.payload ?? (await livePayload(record, view));
     if (!payload) continue;
     const namespaces = new Set<string>();
+    const crds = new Set<string>();
     const objects = new Set<string>();
     for (const o of manifestOrUndecided(payload)) {
       if (o.keep) continue;
-      if (o.kind === 'Namespace' && groupOf(o.apiVersion) === '') namespaces.add(o.name);
-      else if (o.kind === guard.resource.kind && groupOf(o.apiVersion) === guard.resource.group) {
-        objects.add(`${o.explicitNamespace ?? payload.namespace}/${o.name}`);
-      }
+      const group = groupOf(o.apiVersion);
+      if (o.kind === 'Namespace' && group === '') namespaces.add(o.name);
+      else if (o.kind === 'CustomResourceDefinition' && group === CRD_GROUP) crds.add(o.name);
+      // A namespaced object without an explicit namespace lands in the release's; a cluster-scoped
+      // one is keyed by its name alone below, so both spellings are kept.
+      objects.add(`${group}/${o.kind}/${o.explicitNamespace ?? payload.namespace}/${o.name}`);
+      objects.add(`${group}/${o.kind}//${o.name}`);
     }
     return {
       active: true,
       release,
       command,
-      deletes: (obj) => namespaces.has(obj.metadata.namespace ?? '') || objects.has(`${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`),
+      deletes: (obj) =>
+        namespaces.has(obj.namespace) ||
+        (obj.resource !== undefined && crds.has(`${obj.resource}.${obj.group}`)) ||
+        objects.has(`${obj.group}/${obj.kind}/${obj.namespace}/${obj.name}`),
     };
   }
   return undefined;

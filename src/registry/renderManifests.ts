@@ -9,7 +9,7 @@ import type { FinalizerRegistry } from './finalizerRegistry.ts';
 
 /** Which file of manifests/base holds which block. */
 export const GENERATED_BLOCKS: Readonly<Record<string, readonly string[]>> = {
-  'validatingwebhookconfiguration.yaml': ['reviewed-by-another-webhook', 'controller-webhooks', 'guarded-objects-webhook'],
+  'validatingwebhookconfiguration.yaml': ['reviewed-by-another-webhook', 'controller-webhooks', 'guarded-objects-webhook', 'not-a-guarded-controller'],
   'rbac.yaml': ['guarded-resources-rbac'],
 };
 
@@ -80,17 +80,32 @@ function objectSelectorYaml(selector: string): string[] {
   return out;
 }
 
-/** (c) leaves namespaces, cluster RBAC and controller Deployments to the webhooks that judge them. */
-function reviewedByAnotherWebhook(registry: FinalizerRegistry): string[] {
+/** CEL true for the old object of a guarded controller's Deployment (any controller selector). */
+function guardedControllerCel(registry: FinalizerRegistry): string {
   const selectors = registry.controllerSelectors().map(selectorCel);
-  const controllers = selectors.length === 1 ? (selectors[0] ?? '') : `(${selectors.map((s) => `(${s})`).join(' || ')})`;
+  return selectors.length === 1 ? (selectors[0] ?? '') : `(${selectors.map((s) => `(${s})`).join(' || ')})`;
+}
+
+/** (c) leaves namespaces, CRDs, cluster RBAC and controller Deployments to the webhooks that judge them. */
+function reviewedByAnotherWebhook(registry: FinalizerRegistry): string[] {
   return [
     '      - name: reviewed-by-another-webhook',
     '        expression: >-',
     "          !(request.resource.group == '' && request.resource.resource == 'namespaces') &&",
+    "          !(request.resource.group == 'apiextensions.k8s.io' && request.resource.resource == 'customresourcedefinitions') &&",
     "          !(request.resource.group == 'rbac.authorization.k8s.io' && request.resource.resource in ['clusterroles', 'clusterrolebindings']) &&",
     "          !(request.resource.group == 'apps' && request.resource.resource == 'deployments' &&",
-    `            ${controllers})`,
+    `            ${guardedControllerCel(registry)})`,
+  ];
+}
+
+/** (h) leaves controller Deployments to (d). */
+function notAGuardedController(registry: FinalizerRegistry): string[] {
+  return [
+    '      - name: not-a-guarded-controller',
+    '        expression: >-',
+    "          !(request.resource.group == 'apps' && request.resource.resource == 'deployments' &&",
+    `            ${guardedControllerCel(registry)})`,
   ];
 }
 
@@ -176,6 +191,7 @@ export function renderBlocks(registry: FinalizerRegistry): Record<string, string
     'reviewed-by-another-webhook': reviewedByAnotherWebhook(registry),
     'controller-webhooks': controllerWebhooks(registry),
     'guarded-objects-webhook': guardedObjectsWebhook(registry),
+    'not-a-guarded-controller': notAGuardedController(registry),
     'guarded-resources-rbac': guardedResourcesRbac(registry),
   };
 }

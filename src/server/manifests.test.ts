@@ -42,7 +42,7 @@ const hook = (name: string): Webhook => {
 
 describe('ValidatingWebhookConfiguration', () => {
   it('every webhook: v1 reviews, no side effects, timeout <= 5 s, fail open, /validate on the Service', () => {
-    expect(vwc.webhooks.length).toBe(6);
+    expect(vwc.webhooks.length).toBe(8);
     for (const w of vwc.webhooks) {
       expect(w.admissionReviewVersions).toEqual(['v1']);
       expect(w.sideEffects).toBe('None');
@@ -63,7 +63,9 @@ describe('ValidatingWebhookConfiguration', () => {
 
   it('namespaced webhooks exempt the guard namespace; only the Helm ones review kube-system (its releases: CNI, metrics-server)', () => {
     const helm = new Set(['release-records.teardown-guard.io', 'helm-owned.teardown-guard.io']);
-    for (const w of vwc.webhooks.filter((x) => x.name !== 'controller-rbac.teardown-guard.io')) {
+    // Cluster-scoped objects only: no namespace to select on.
+    const clusterScoped = new Set(['controller-rbac.teardown-guard.io', 'crds.teardown-guard.io']);
+    for (const w of vwc.webhooks.filter((x) => !clusterScoped.has(x.name))) {
       const values = helm.has(w.name) ? ['teardown-guard'] : ['kube-system', 'teardown-guard'];
       expect(w.namespaceSelector?.matchExpressions, w.name).toEqual([{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values }]);
     }
@@ -85,6 +87,21 @@ describe('ValidatingWebhookConfiguration', () => {
     const guarded = hook('guarded-objects.teardown-guard.io');
     expect(guarded.rules[0]?.resources).toEqual(['clusterserviceversions']);
     expect(guarded.matchConditions.some((c) => c.expression.includes("'operators.coreos.com/csv-cleanup' in oldObject.metadata.finalizers"))).toBe(true);
+    expect(hook('crds.teardown-guard.io').rules).toEqual([
+      { apiGroups: ['apiextensions.k8s.io'], apiVersions: ['v1'], operations: ['DELETE'], resources: ['customresourcedefinitions'], scope: 'Cluster' },
+    ]);
+    // Helm's objects go through (c); the rest of the controllers' objects through (h), never both.
+    const inferred = hook('controllers-inferred.teardown-guard.io');
+    expect(inferred.objectSelector).toEqual({ matchExpressions: [{ key: 'app.kubernetes.io/managed-by', operator: 'NotIn', values: ['Helm'] }] });
+    expect(inferred.rules.flatMap((r) => r.resources).sort()).toEqual([
+      'daemonsets',
+      'deployments',
+      'rolebindings',
+      'roles',
+      'serviceaccounts',
+      'statefulsets',
+    ]);
+    expect(owned.matchConditions.some((c) => c.expression.includes("'customresourcedefinitions'"))).toBe(true);
   });
 });
 

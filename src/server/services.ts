@@ -71,6 +71,15 @@ export async function startServices(config: Config, logger: Logger, metrics: Met
     liveTimeoutMs: config.liveLookup.timeoutMs,
     liveConcurrency: config.liveLookup.concurrency,
     logger: logger.child({ component: 'cluster' }),
+    ...(config.finalizerMemory.enabled
+      ? {
+          memory: {
+            namespace: config.guardNamespace,
+            name: config.finalizerMemory.configMapName,
+            limits: { forgetAfterMs: config.finalizerMemory.forgetAfterMs, maxEntries: config.finalizerMemory.maxEntries },
+          },
+        }
+      : {}),
   });
   metrics.setCacheSource(() => readinessOf(view).caches);
   metrics.setClusterCountersSource(() => view.counters());
@@ -82,6 +91,7 @@ export async function startServices(config: Config, logger: Logger, metrics: Met
     modes: policyModes(config),
     undecided: config.undecided,
     reviewBudgetMs: config.liveLookup.timeoutMs,
+    ...(view.memory() ? { learn: (entry) => view.memory()?.learn(entry) } : {}),
     onInternalError: (err, policy) => {
       logger.error(
         { policy, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) },

@@ -7,6 +7,7 @@ import { OLM_CSV_CLEANUP_GUARD } from '../../src/olm/finalizerGuards.ts';
 import { builtinPolicies } from '../../src/policies/index.ts';
 import type { FinalizerGuard, PolicySettings } from '../../src/policies/settings.ts';
 import type { PolicyName } from '../../src/policies/types.ts';
+import type { RememberedController } from '../../src/finalizers/memory.ts';
 
 export const TEST_SETTINGS: PolicySettings = {
   exemptNamespaces: ['kube-system', 'teardown-guard'],
@@ -29,11 +30,15 @@ export interface Decided {
   liveCalls: number;
   /** Reads served by the watch-cache pass (LiveState.watchCache). */
   watchCacheCalls: number;
+  /** What the policies learned about finalizers' controllers (the finalizer memory's input). */
+  learned: RememberedController[];
 }
 
 export async function decide(body: AdmissionReview, snapshot: ClusterSnapshot, opts: DecideOptions = {}): Promise<Decided> {
   const view = createSnapshotView(snapshot, opts.live, opts.synced ?? true);
+  const learned: RememberedController[] = [];
   const handler = createAdmissionHandler({
+    learn: (entry) => learned.push(entry),
     policies: builtinPolicies(),
     view,
     settings: opts.guards ? { ...TEST_SETTINGS, finalizerGuards: opts.guards } : TEST_SETTINGS,
@@ -46,5 +51,5 @@ export async function decide(body: AdmissionReview, snapshot: ClusterSnapshot, o
   const result = await handler(body);
   if (!result.ok) throw new Error(`engine rejected the body: ${result.error}`);
   if (!result.review.response) throw new Error('engine returned no response');
-  return { response: result.review.response, decisions: result.decisions, liveCalls: view.calls.live, watchCacheCalls: view.calls.watchCache };
+  return { response: result.review.response, decisions: result.decisions, liveCalls: view.calls.live, watchCacheCalls: view.calls.watchCache, learned };
 }

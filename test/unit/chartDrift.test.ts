@@ -220,6 +220,7 @@ describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
       'olm-orphaned-finalizers': 'enforce',
       'helm-uninstall-namespace': 'audit',
       'inferred-finalizers': 'warn',
+      'crd-orphaned-finalizers': 'warn',
       'apiservice-backends': 'warn',
       'webhook-backends': 'warn',
     });

@@ -1,0 +1,241 @@
+// The removal of an inferred (or remembered) finalizer's controller (policy inferred-finalizers,
+// ARCHITECTURE.md §1C, §1E): deleting its workload, its ServiceAccount, or a binding or role that
+// gives it the rights to update its objects. Judged as of after the request: the controller of a
+// finalizer runs before it and not after it, while objects carry that finalizer:
+// - objects already being deleted (or in a Terminating namespace) wait for it now: violation;
+// - objects a Helm uninstall running now is about to delete (their CRD in the chart's templates,
+//   or their namespace, is in its manifest; Helm deletes workloads and RBAC before CRDs and
+//   Namespaces) would hang: the controller's removal is held back, so the same uninstall deletes
+//   them while the controller finalizes them, and run again it removes the controller: violation;
+// - objects that merely exist are left with nobody to remove their finalizer: risk.
+import type { AdmissionRequest } from '../k8s/admissionReview.ts';
+import { isDelete, targetName } from '../k8s/admissionReview.ts';
+import type { ClusterView, FinalizedObject, ServiceAccountGrant } from '../cluster/view.ts';
+import { updatableTypes, workloadServiceAccount, type RequestEffect } from '../finalizers/inferController.ts';
+import type { KubeObject } from '../k8s/types.ts';
+import { finalizerControllers, grantsFor, type FinalizerController } from './finalizerControllers.ts';
+import { controllerNames, listing, refOf, typeName, what } from './inferredText.ts';
+import { DEFAULT_STALE_UNINSTALLING_AFTER_MS } from './releaseActivity.ts';
+import type { Finding, PolicyInput } from './types.ts';
+import { uninstallInProgress, type ReleaseOwner, type UninstallInProgress } from './uninstallInProgress.ts';
+
+const NAME = 'inferred-finalizers';
+/** Most resource types one removal lists cluster-wide; beyond it inference is unsure and silent. */
+const MAX_TYPES = 8;
+
+const WORKLOAD_KINDS: Record<string, string> = { deployments: 'Deployment', statefulsets: 'StatefulSet', daemonsets: 'DaemonSet' };
+const RBAC = 'rbac.authorization.k8s.io';
+
+/** What the request removes, read off the request alone. */
+export interface ControllerRemoval {
+  /** `Deleting Deployment ops/op`. */
+  text: string;
+  /** The namespace of the object deleted (namespaced objects). */
+  namespace?: string;
+  effect: RequestEffect;
+  /** Grants the request takes away (a binding or role deleted). */
+  withoutGrant?: (g: ServiceAccountGrant) => boolean;
+  /** The ServiceAccounts whose controllers the request may remove, as `namespace/name`, given the grants. */
+  serviceAccounts: (grants: readonly ServiceAccountGrant[]) => Set<string>;
+  /** The Helm release the deleted object belongs to (its ownership annotations). */
+  owner?: ReleaseOwner;
+}
+
+function ownerOf(obj: KubeObject | undefined): ReleaseOwner | undefined {
+  const name = obj?.metadata?.annotations?.['meta.helm.sh/release-name'];
+  const namespace = obj?.metadata?.annotations?.['meta.helm.sh/release-namespace'];
+  return name && namespace ? { name, namespace } : undefined;
+}
+
+function subjectServiceAccounts(binding: KubeObject | undefined, bindingNamespace: string | undefined): Set<string> {
+  const subjects = (binding as { subjects?: Array<{ kind?: string; namespace?: string; name?: string }> } | undefined)?.subjects ?? [];
+  return new Set(subjects.flatMap((s) => (s.kind === 'ServiceAccount' && s.name ? [`${s.namespace || bindingNamespace || ''}/${s.name}`] : [])));
+}
+
+/** The controller removal a request is, if it is one. */
+export function removalOf(request: AdmissionRequest): ControllerRemoval | undefined {
+  if (request.operation !== 'DELETE' || request.subResource) return undefined;
+  const old = request.oldObject ?? undefined;
+  const name = targetName(request);
+  const ns = request.namespace ?? '';
+  const owner = ownerOf(old);
+  const withOwner = (r: ControllerRemoval): ControllerRemoval => (owner ? { ...r, owner } : r);
+  const kind = request.resource.group === 'apps' ? WORKLOAD_KINDS[request.resource.resource] : undefined;
+  if (kind) {
+    const text = `Deleting ${kind} ${ns}/${name}`;
+    const sa = old ? workloadServiceAccount(old) : 'default';
+    return withOwner({
+      text,
+      namespace: ns,
+      effect: {
+        removesWorkload: (w) => w.kind === kind && w.metadata?.namespace === ns && w.metadata?.name === name,
+        removalText: `this request deletes ${kind} ${ns}/${name}`,
+      },
+      serviceAccounts: () => new Set([`${ns}/${sa}`]),
+    });
+  }
+  if (isDelete(request, '', 'serviceaccounts')) {
+    return withOwner({
+      text: `Deleting ServiceAccount ${ns}/${name}`,
+      namespace: ns,
+      effect: {
+        removesWorkload: (w) => w.metadata?.namespace === ns && workloadServiceAccount(w) === name,
+        removalText: `this request deletes its ServiceAccount ${ns}/${name}`,
+      },
+      serviceAccounts: () => new Set([`${ns}/${name}`]),
+    });
+  }
+  if (isDelete(request, RBAC, 'clusterrolebindings') || isDelete(request, RBAC, 'rolebindings')) {
+    const cluster = request.resource.resource === 'clusterrolebindings';
+    const bindingNs = cluster ? undefined : ns;
+    const takes = (g: ServiceAccountGrant): boolean =>
+      g.binding?.kind === (cluster ? 'ClusterRoleBinding' : 'RoleBinding') && g.binding.name === name && (cluster || g.binding.namespace === ns);
+    return withOwner({
+      text: `Deleting ${cluster ? 'ClusterRoleBinding' : 'RoleBinding'} ${cluster ? name : `${ns}/${name}`}`,
+      ...(bindingNs ? { namespace: bindingNs } : {}),
+      effect: {},
+      withoutGrant: takes,
+      serviceAccounts: (grants) =>
+        new Set([...subjectServiceAccounts(old, bindingNs), ...grants.filter(takes).map((g) => `${g.serviceAccount.namespace}/${g.serviceAccount.name}`)]),
+    });
+  }
+  if (isDelete(request, RBAC, 'clusterroles') || isDelete(request, RBAC, 'roles')) {
+    const cluster = request.resource.resource === 'clusterroles';
+    const takes = (g: ServiceAccountGrant): boolean =>
+      g.role?.kind === (cluster ? 'ClusterRole' : 'Role') && g.role.name === name && (cluster || g.binding?.namespace === ns);
+    return withOwner({
+      text: `Deleting ${cluster ? 'ClusterRole' : 'Role'} ${cluster ? name : `${ns}/${name}`}`,
+      ...(cluster ? {} : { namespace: ns }),
+      effect: {},
+      withoutGrant: takes,
+      serviceAccounts: (grants) => new Set(grants.filter(takes).map((g) => `${g.serviceAccount.namespace}/${g.serviceAccount.name}`)),
+    });
+  }
+  return undefined;
+}
+
+/** The types whose objects the affected ServiceAccounts' controllers may finalize: updatable by them, or remembered as theirs. */
+function typesAt(stake: Set<string>, grants: readonly ServiceAccountGrant[], view: ClusterView): Array<{ group: string; resource: string }> {
+  const own = grants.filter((g) => stake.has(`${g.serviceAccount.namespace}/${g.serviceAccount.name}`));
+  const updatable = updatableTypes(own);
+  const types = new Map<string, { group: string; resource: string }>();
+  for (const g of own) {
+    for (const rule of g.rules) {
+      for (const group of rule.apiGroups ?? []) {
+        for (const resource of rule.resources ?? []) {
+          if (group === '*' || resource === '*' || resource.includes('/')) continue;
+          if (updatable({ group, resource })) types.set(`${group}\n${resource}`, { group, resource });
+        }
+      }
+    }
+  }
+  for (const e of view.rememberedControllers?.() ?? []) {
+    if (e.controllers.some((c) => stake.has(`${c.namespace}/${c.serviceAccount}`)))
+      types.set(`${e.group}\n${e.resource}`, { group: e.group, resource: e.resource });
+  }
+  return [...types.values()];
+}
+
+function removedHere(fc: FinalizerController): boolean {
+  return fc.before.verdict === 'alive' && fc.inference.verdict !== 'alive' && fc.inference.verdict !== 'removed-by-request';
+}
+
+function heldBack(removal: ControllerRemoval, fc: FinalizerController, uninstall: UninstallInProgress, doomed: FinalizedObject[]): Finding {
+  const { u } = fc;
+  const controllers = fc.before.verdict === 'alive' ? controllerNames(fc.before.controllers) : 'its controller';
+  const rel = `${uninstall.release.namespace}/${uninstall.release.name}`;
+  return {
+    policy: NAME,
+    severity: 'violation',
+    code: 'uninstall-removes-controller-first',
+    summary: `held back: ${what(u, doomed)} must be finalized while ${controllers} runs; run the uninstall again once they are gone`,
+    detail: [
+      `Release ${rel} is being uninstalled. It deletes ${controllers}, the controller that removes finalizer ${u.finalizer}, and also the CRDs or namespaces of these objects:`,
+      listing(u, doomed),
+      'Helm deletes workloads and RBAC before CustomResourceDefinitions and Namespaces, so these objects would wait for a controller that is already gone, and stay Terminating forever (with their CRD and namespaces).',
+      `${removal.text} is held back; the same uninstall goes on to delete them while the controller still runs, and it removes the finalizer.`,
+      'The uninstall therefore ends with an error this time. Run it again once they are gone: it then removes the controller too.',
+    ].join('\n'),
+    remedy: [`Wait until they are gone: kubectl get ${typeName(u)} -A`, `Then run the uninstall again: ${uninstall.command}`],
+    objects: doomed.map(refOf),
+  };
+}
+
+function whileFinalizing(removal: ControllerRemoval, fc: FinalizerController, deleting: FinalizedObject[]): Finding {
+  const { u } = fc;
+  const controllers = fc.before.verdict === 'alive' ? controllerNames(fc.before.controllers) : 'its controller';
+  return {
+    policy: NAME,
+    severity: 'violation',
+    code: 'controller-removed-while-finalizing',
+    summary: `${removal.text} removes ${controllers} while ${what(u, deleting)} wait for it to remove ${u.finalizer}`,
+    detail: [
+      `${removal.text} would leave no running controller for finalizer ${u.finalizer}, but these objects are being deleted (or their namespace is Terminating) and wait for it:`,
+      listing(u, deleting),
+      'They would hang in Terminating (and with them their namespaces and CRD).',
+    ].join('\n'),
+    remedy: [`Wait until those objects are gone, then remove the controller: kubectl get ${typeName(u)} -A`],
+    objects: deleting.map(refOf),
+  };
+}
+
+function leavesFinalizers(removal: ControllerRemoval, fc: FinalizerController, existing: FinalizedObject[], staleNote: string | undefined): Finding {
+  const { u } = fc;
+  const controllers = fc.before.verdict === 'alive' ? controllerNames(fc.before.controllers) : 'its controller';
+  return {
+    policy: NAME,
+    severity: 'risk',
+    code: 'controller-removed-leaves-finalizers',
+    summary: `${removal.text} leaves ${what(u, existing)} with ${u.finalizer} and no controller (${controllers}); deleting them (or their namespaces or CRD) later will hang`,
+    detail: [
+      `${removal.text} would leave no running controller for finalizer ${u.finalizer} (${controllers}). These objects carry it:`,
+      listing(u, existing),
+      `Nothing hangs yet, but deleting them, their namespaces or their CRD later will hang until the finalizer is removed by hand.${staleNote ? ` ${staleNote}` : ''}`,
+    ].join('\n'),
+    remedy: ['Delete those objects (or their namespaces) first, while the controller runs; then remove the controller.'],
+    objects: existing.map(refOf),
+  };
+}
+
+/** Findings of one controller removal (see the file header). */
+export async function controllerRemoval(removal: ControllerRemoval, view: ClusterView, input: PolicyInput): Promise<Finding[]> {
+  if (!view.liveFinalizedObjectsOfType) return [];
+  const clusterGrants = await grantsFor(view, removal.namespace ? [removal.namespace] : []);
+  if (!clusterGrants) return [];
+  const stake = removal.serviceAccounts(clusterGrants);
+  if (stake.size === 0) return [];
+  const types = typesAt(stake, clusterGrants, view);
+  // No type its rights reach by name, and none remembered: an ordinary workload, nothing to read.
+  if (types.length === 0 || types.length > MAX_TYPES) return [];
+  const listType = view.liveFinalizedObjectsOfType.bind(view);
+  const objects = (await Promise.all(types.map((t) => listType(t)))).flat();
+  if (objects.length === 0) return [];
+  const nowMs = input.nowMs ?? Date.now();
+  const namespaces = [...new Set([...(removal.namespace ? [removal.namespace] : []), ...objects.map((o) => o.namespace).filter((n) => n !== '')])];
+  const controllers = await finalizerControllers(view, objects, input.settings.finalizerGuards, {
+    grantNamespaces: namespaces,
+    effect: removal.effect,
+    ...(removal.withoutGrant ? { withoutGrant: removal.withoutGrant } : {}),
+    nowMs,
+    ...(input.learn ? { learn: input.learn } : {}),
+  });
+  const removed = controllers.filter(removedHere);
+  if (removed.length === 0) return [];
+  const staleAfterMs = input.settings.staleUninstallingAfterMs ?? DEFAULT_STALE_UNINSTALLING_AFTER_MS;
+  const uninstall = removal.owner ? await uninstallInProgress([removal.owner], view, nowMs, staleAfterMs) : undefined;
+  const terminating = (ns: string): boolean => ns !== '' && view.getNamespace(ns)?.deletionTimestamp !== undefined;
+  const findings: Finding[] = [];
+  for (const fc of removed) {
+    const objectsOf = fc.u.objects;
+    const deleting = objectsOf.filter((o) => o.deletionTimestamp !== undefined || terminating(o.namespace));
+    const doomedBy = (o: FinalizedObject): boolean =>
+      uninstall?.active === true && uninstall.deletes({ group: o.group, kind: o.kind, resource: o.resource, namespace: o.namespace, name: o.name });
+    const rest = objectsOf.filter((o) => !deleting.includes(o));
+    const doomed = rest.filter(doomedBy);
+    const existing = rest.filter((o) => !doomedBy(o));
+    if (deleting.length > 0) findings.push(whileFinalizing(removal, fc, deleting));
+    if (uninstall?.active && doomed.length > 0) findings.push(heldBack(removal, fc, uninstall, doomed));
+    if (existing.length > 0) findings.push(leavesFinalizers(removal, fc, existing, uninstall?.staleNote));
+  }
+  return findings;
+}
