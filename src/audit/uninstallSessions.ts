@@ -283,9 +283,10 @@ export class UninstallSessionDetector {
 
     // Misdirection: DELETEs outside the release namespace that found nothing (404) or hit
     // another release's objects. Either way this release's own objects were never deleted.
-    // Only 404s, sent by a client that deletes outside its records' namespace by design (the
-    // Helm CLI for a chart's explicit namespaces, Flux's helm-controller for its targetNamespace):
-    // most likely objects already gone, which a log without bodies cannot show (low).
+    // 404s, and no other release's object hit, from a client that deletes outside its records'
+    // namespace by design (the Helm CLI for a chart's explicit namespaces, Flux's helm-controller
+    // for its targetNamespace): most likely objects already gone, which a log without bodies
+    // cannot show (low, likelyCorrectUninstall.ts).
     const window = this.ctx.opts.windowMs;
     const sign =
       notFound.length > 0 && hitOther.length === 0
