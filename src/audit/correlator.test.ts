@@ -6,7 +6,7 @@ import { OLM_CSV_CLEANUP_GUARD } from '../olm/finalizerGuards.ts';
 import type { AuditEventV1 } from './event.ts';
 import { toRecord } from './event.ts';
 import type { AuditFinding } from './findings.ts';
-import { HELM3_UA, HELM4_UA, KUBECTL_UA, NS_CONTROLLER, NS_CONTROLLER_UA, SDK_UA, auditEvent, helmUninstall } from './testing/events.ts';
+import { HELM3_UA, HELM4_UA, HELM_SDK_UA, KUBECTL_UA, NS_CONTROLLER, NS_CONTROLLER_UA, SDK_UA, auditEvent, helmUninstall } from './testing/events.ts';
 
 const T0 = Date.parse('2026-03-01T09:00:00Z');
 
@@ -78,14 +78,39 @@ describe('misdirected uninstall', () => {
     expect(f?.detail).toContain('helm/helm#12766');
   });
 
-  it('handles the Helm 4 CLI agent and ConfigMap storage', () => {
-    const [f] = correlate(
+  it('reads ConfigMap storage like Secrets (an SDK program using cli.New(): Helm/<major>.<minor>)', () => {
+    const [f, ...rest] = correlate(
+      helmUninstall({ releaseNamespace: 'apps', release: 'db', deleteNamespace: 'other', deleteCode: 404, ua: HELM_SDK_UA, start: T0, driver: 'configmaps' }),
+    );
+    expect(rest).toEqual([]);
+    expect(f?.code).toBe('misdirected-uninstall');
+    expect(f?.severity).toBe('high');
+    expect(f?.actor?.client).toBe('helm-sdk');
+    expect(f?.detail).toContain('ConfigMaps sh.helm.release.v1.db.v{1}');
+  });
+
+  it("is low for the Helm CLI's agent (Helm 4 here): its storage and kube client share one namespace, so 404s elsewhere are the chart's explicit-namespace objects already gone", () => {
+    const [f, ...rest] = correlate(
       helmUninstall({ releaseNamespace: 'apps', release: 'db', deleteNamespace: 'other', deleteCode: 404, ua: HELM4_UA, start: T0, driver: 'configmaps' }),
     );
+    expect(rest).toEqual([]);
     expect(f?.code).toBe('misdirected-uninstall');
+    expect(f?.severity).toBe('low');
     expect(f?.actor?.client).toBe('helm-cli');
+    expect(f?.title).toContain('unconfirmed misdirected uninstall: release apps/db got 3× 404 in other');
     expect(f?.detail).toContain('ConfigMaps sh.helm.release.v1.db.v{1}');
-    expect(f?.remedy.join('\n')).toContain('kube context, --namespace, HELM_NAMESPACE');
+    expect(f?.detail).toContain('3 of its DELETEs went to other and none to apps');
+    expect(f?.objects).toEqual([]);
+    expect(f?.remedy.join('\n')).toContain('helm template db CHART -n apps shows metadata.namespace: other');
+    expect(f?.remedy.join('\n')).toContain('configmaps/sh.helm.release.v1.db.v1 in apps');
+  });
+
+  it("keeps the Helm CLI's session high when its DELETEs outside hit another release's objects (no 404 to explain)", () => {
+    const victimRecords = auditEvent({ verb: 'get', uri: '/api/v1/namespaces/default/secrets/sh.helm.release.v1.web.v1', ua: HELM3_UA, at: T0 - 30_000 });
+    const codes = correlate([victimRecords, ...helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', start: T0 })]).map(
+      (f) => `${f.severity} ${f.code}`,
+    );
+    expect(codes.sort()).toEqual(['high misdirected-uninstall', 'medium cross-release-delete']);
   });
 
   it('says "marked uninstalled" for --keep-history', () => {
@@ -167,6 +192,39 @@ describe('misdirected uninstall', () => {
       ],
     });
     expect(correlate([...created, ...uninstall])).toEqual([]);
+  });
+
+  describe("Flux helm-controller's uninstall at Metadata level (no body shows the owner): 404s in its target namespace", () => {
+    const CONTROLLER = 'system:serviceaccount:flux-system:helm-controller';
+    const CONTROLLER_UA = 'helm-controller/v1.6.4 (linux/amd64) kubernetes/$Format';
+    /** helm-controller as spec.serviceAccountName: every Helm request impersonates the HelmRelease's ServiceAccount. */
+    const uninstall = (start: number) =>
+      helmUninstall({ releaseNamespace: 'apps', release: 'prod-db', deleteNamespace: 'prod', deleteCode: 404, ua: CONTROLLER_UA, user: CONTROLLER, start }).map(
+        (e) => ({
+          ...e,
+          impersonatedUser: { username: 'system:serviceaccount:apps:deployer', groups: ['system:serviceaccounts'] },
+        }),
+      );
+    /** Its own writes to the HelmRelease (status, then the finalizer), as itself. */
+    const hrWrites = (at: number, user = CONTROLLER, ua = CONTROLLER_UA) => [
+      auditEvent({ verb: 'patch', uri: '/apis/helm.toolkit.fluxcd.io/v2/namespaces/apps/helmreleases/db/status', user, ua, at }),
+      auditEvent({ verb: 'patch', uri: '/apis/helm.toolkit.fluxcd.io/v2/namespaces/apps/helmreleases/db', user, ua, at: at + 10 }),
+    ];
+
+    it('is low when the same client (authenticated user and agent) wrote a HelmRelease around it, also when it impersonates for Helm', () => {
+      const [f, ...rest] = correlate([...uninstall(T0), ...hrWrites(T0 + 200)]);
+      expect(rest).toEqual([]);
+      expect(f?.severity).toBe('low');
+      expect(f?.actor?.user).toBe('system:serviceaccount:apps:deployer');
+      expect(f?.detail).toContain('the client that also wrote HelmRelease apps/db at');
+      expect(f?.detail).toContain("The release name prod-db is Flux's default for HelmRelease apps/db with spec.targetNamespace prod.");
+      expect(f?.remedy.join('\n')).toContain("kubectl get helmrelease -n apps db -o jsonpath='{.spec.targetNamespace}'");
+    });
+
+    it('stays high when no HelmRelease write of that client is near: another client wrote it, or long before', () => {
+      expect(correlate([...uninstall(T0), ...hrWrites(T0 + 200, 'admin', KUBECTL_UA)]).map((f) => f.severity)).toEqual(['high']);
+      expect(correlate([...hrWrites(T0 - 10 * 60_000), ...uninstall(T0)]).map((f) => f.severity)).toEqual(['high']);
+    });
   });
 
   it('still reports the worse variant when the namespace the DELETEs hit holds a release of that name with its own records', () => {

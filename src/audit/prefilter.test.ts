@@ -32,6 +32,9 @@ describe('classifyLine', () => {
     expect(classify(auditEvent({ verb: 'list', uri: '/api/v1/namespaces/a/secrets?labelSelector=app%3Dweb', at: T0 }))).toBe('skip');
     expect(classify(auditEvent({ verb: 'create', uri: '/apis/operators.coreos.com/v1alpha1/namespaces/a/clusterserviceversions', at: T0 }))).toBe('parse');
     expect(classify(auditEvent({ verb: 'patch', uri: '/apis/apps/v1/namespaces/olm/deployments/olm-operator', at: T0 }))).toBe('parse');
+    // Writes to Flux HelmReleases mark helm-controller's uninstalls; reads of them do not.
+    expect(classify(auditEvent({ verb: 'patch', uri: '/apis/helm.toolkit.fluxcd.io/v2/namespaces/a/helmreleases/web/status', at: T0 }))).toBe('parse');
+    expect(classify(auditEvent({ verb: 'get', uri: '/apis/helm.toolkit.fluxcd.io/v2/namespaces/a/helmreleases/web', at: T0 }))).toBe('skip');
   });
 
   it('follows what the correlator is waiting for', () => {

@@ -71,6 +71,7 @@ const ALWAYS_VERBS = new Set(['delete', 'deletecollection']);
 // Namespaces, and every resource type a built-in guard watches (the finalizer registry).
 const ALWAYS_RESOURCES = new Set(['namespaces', ...BUILTIN_FINALIZER_GUARDS.map((g) => g.resource.resource)]);
 const RECORD_RESOURCES = new Set(['secrets', 'configmaps']);
+const HELMRELEASE_WRITE_VERBS = new Set(['create', 'update', 'patch']);
 
 export type LineVerdict = 'parse' | 'skip' | 'not-final';
 
@@ -102,6 +103,8 @@ export function classifyLine(buf: Buffer, start: number, end: number, interest: 
   const name = n < 0 ? undefined : stringAt(buf, n + NAME.length, close);
   if (name !== undefined && name.startsWith('sh.helm.release.v1.')) return 'parse';
   if (resource === 'deployments' && name === 'olm-operator') return 'parse';
+  // Writes to Flux HelmReleases mark helm-controller's uninstalls (helmReleaseWriters.ts).
+  if (resource === 'helmreleases' && HELMRELEASE_WRITE_VERBS.has(verb)) return 'parse';
   if (resource !== undefined && RECORD_RESOURCES.has(resource) && (verb === 'list' || verb === 'watch') && findWithin(buf, OWNER_SELECTOR, start, v) >= 0)
     return 'parse';
   if (interest.pendingNamespaces.size > 0) {

@@ -9,6 +9,8 @@ import { actingUser, classifyUserAgent } from './event.ts';
 import type { Evidence } from './findings.ts';
 import { MAX_EVIDENCE, evidenceOf } from './findings.ts';
 import { BoundedMap, dedupe, iso, kubectlRef, objKey, ok, pushCapped, stableId, type DetectorContext } from './correlation.ts';
+import { HelmReleaseWriters, isHelmReleaseWrite } from './helmReleaseWriters.ts';
+import { correctUninstallSign, unconfirmedUninstallText, type CorrectUninstallSign } from './likelyCorrectUninstall.ts';
 
 const RECORD_RESOURCES = new Set(['secrets', 'configmaps']);
 
@@ -41,7 +43,10 @@ function releaseRecordTarget(r: AuditRecord): { namespace: string; release: stri
 
 interface Session {
   actorKey: string;
+  /** The acting user (the impersonated one when impersonating). */
   user: string;
+  /** The authenticated user: a controller that impersonates for Helm writes its own objects as itself. */
+  authUser: string;
   userAgent: string;
   namespace: string;
   release: string;
@@ -71,6 +76,8 @@ export class UninstallSessionDetector {
   private readonly owners: BoundedMap<string, HelmOwner>;
   /** Releases whose records were seen (`ns\0name`). */
   private readonly knownReleases: BoundedMap<string, true>;
+  /** Clients that wrote Flux HelmReleases: a sign the uninstall was helm-controller's (likelyCorrectUninstall.ts). */
+  private readonly helmReleaseWriters: HelmReleaseWriters;
   /** User agents of open sessions, with how many sessions use each (the reader's fast path must keep their lines). */
   readonly sessionAgents = new Map<string, number>();
 
@@ -80,6 +87,7 @@ export class UninstallSessionDetector {
     this.lastRelease = new BoundedMap(ctx.opts.maxSessions);
     this.installing = new BoundedMap(ctx.opts.maxSessions);
     this.knownReleases = new BoundedMap(ctx.opts.maxKnownReleases);
+    this.helmReleaseWriters = new HelmReleaseWriters(ctx.opts.maxSessions);
   }
 
   openSessions(): number {
@@ -87,6 +95,7 @@ export class UninstallSessionDetector {
   }
 
   push(r: AuditRecord): void {
+    if (isHelmReleaseWrite(r)) this.helmReleaseWriters.record(r);
     if (r.owner && r.name && r.resource && !(r.verb === 'delete' && ok(r.code))) {
       this.owners.set(objKey(r.resource, r.apiGroup, r.namespace, r.name), r.owner);
     }
@@ -154,6 +163,7 @@ export class UninstallSessionDetector {
       s = {
         actorKey: actor,
         user: actingUser(r),
+        authUser: r.user,
         userAgent: r.userAgent,
         namespace: t.namespace,
         release: t.release,
@@ -273,7 +283,17 @@ export class UninstallSessionDetector {
 
     // Misdirection: DELETEs outside the release namespace that found nothing (404) or hit
     // another release's objects. Either way this release's own objects were never deleted.
-    if (notFound.length > 0 || hitOther.length > 0) this.reportMisdirected(s, { outside, inside, notFound, hitOther, client, actor, home });
+    // 404s, and no other release's object hit, from a client that deletes outside its records'
+    // namespace by design (the Helm CLI for a chart's explicit namespaces, Flux's helm-controller
+    // for its targetNamespace): most likely objects already gone, which a log without bodies
+    // cannot show (low, likelyCorrectUninstall.ts).
+    const window = this.ctx.opts.windowMs;
+    const sign =
+      notFound.length > 0 && hitOther.length === 0
+        ? correctUninstallSign(s.userAgent, this.helmReleaseWriters.between(s.authUser, s.userAgent, s.first - window, s.last + window))
+        : undefined;
+    if (sign) this.reportUnconfirmed(s, sign, { outside, inside, actor, home });
+    else if (notFound.length > 0 || hitOther.length > 0) this.reportMisdirected(s, { outside, inside, notFound, hitOther, client, actor, home });
 
     for (const v of victims.values()) {
       const o = v.owner;
@@ -329,8 +349,7 @@ export class UninstallSessionDetector {
     const purged = s.purges.length > 0;
     const marked = s.markedUninstalled !== undefined;
     const elsewhere = [...new Set(outside.map((d) => d.namespace as string))].sort();
-    const versions = [...s.versions].sort((a, b) => a - b);
-    const recordDesc = `${s.driver === 'configmaps' ? 'ConfigMaps' : 'Secrets'} sh.helm.release.v1.${s.release}.v{${versions.join(',') || '?'}}`;
+    const recordDesc = this.recordDesc(s);
     const clientDesc =
       client.kind === 'helm-cli'
         ? `Helm's kube client (${s.userAgent}: the Helm CLI, or a Go program using the Helm SDK)`
@@ -408,7 +427,57 @@ export class UninstallSessionDetector {
     });
   }
 
-  private sessionEvidence(s: Session, outside: AuditRecord[], inside: AuditRecord[]): Evidence[] {
+  private reportUnconfirmed(
+    s: Session,
+    sign: CorrectUninstallSign,
+    x: { outside: AuditRecord[]; inside: AuditRecord[]; actor: { user: string; userAgent: string; client: string }; home: string },
+  ): void {
+    const asDelete = (d: AuditRecord) => ({
+      namespace: d.namespace as string,
+      ref: kubectlRef(d.resource as string, d.apiGroup, d.name as string),
+      code: d.code,
+    });
+    const versions = [...s.versions].sort((a, b) => a - b);
+    const latest = versions[versions.length - 1];
+    const text = unconfirmedUninstallText({
+      sign,
+      releaseNamespace: s.namespace,
+      home: x.home,
+      release: s.release,
+      user: s.user,
+      userAgent: s.userAgent,
+      first: s.first,
+      last: s.last,
+      ending: s.purges.length > 0 ? 'purged' : s.markedUninstalled ? 'marked' : 'open',
+      recordDesc: this.recordDesc(s),
+      latestRecord: latest === undefined ? undefined : `${s.driver}/sh.helm.release.v1.${s.release}.v${latest}`,
+      outside: x.outside.map(asDelete),
+      inside: x.inside.map(asDelete),
+    });
+    this.ctx.emit({
+      id: stableId('misdirected-uninstall', s.actorKey, s.namespace, s.release, String(s.first)),
+      code: 'misdirected-uninstall',
+      severity: 'low',
+      title: text.title,
+      detail: text.detail,
+      firstSeen: iso(s.first),
+      lastSeen: iso(s.last),
+      namespaces: dedupe([s.namespace, x.home, ...x.outside.map((d) => d.namespace as string)]),
+      release: { namespace: s.namespace, name: s.release },
+      actor: x.actor,
+      // Nothing is known to be left anywhere: the objects are named in the remedy's look-ups.
+      objects: [],
+      evidence: this.sessionEvidence(s, x.outside, x.inside, 'unconfirmed'),
+      remedy: text.remedy,
+    });
+  }
+
+  private recordDesc(s: Session): string {
+    const versions = [...s.versions].sort((a, b) => a - b);
+    return `${s.driver === 'configmaps' ? 'ConfigMaps' : 'Secrets'} sh.helm.release.v1.${s.release}.v{${versions.join(',') || '?'}}`;
+  }
+
+  private sessionEvidence(s: Session, outside: AuditRecord[], inside: AuditRecord[], reading: 'misdirected' | 'unconfirmed' = 'misdirected'): Evidence[] {
     const ev: Array<{ t: number; e: Evidence }> = [];
     for (const r of s.recordOps) {
       const what =
@@ -429,7 +498,9 @@ export class UninstallSessionDetector {
         e: evidenceOf(
           d,
           d.code === 404
-            ? `404: nothing in ${d.namespace}, ${s.namespace}/${d.name} never deleted`
+            ? reading === 'unconfirmed'
+              ? `404: nothing in ${d.namespace} (already gone, or never there)`
+              : `404: nothing in ${d.namespace}, ${s.namespace}/${d.name} never deleted`
             : ok(d.code)
               ? `deleted ${d.namespace}/${d.name}, outside the release namespace`
               : `failed (${d.code})`,
