@@ -1,7 +1,8 @@
 // `teardown-guard check`: what deleting a namespace, or uninstalling a release, would do, answered
 // by the same policies the webhook runs, against a read-only view of a live cluster.
 import type { AdmissionRequest } from '../k8s/admissionReview.ts';
-import type { ClusterView } from '../cluster/view.ts';
+import { UndecidedError, type ClusterView } from '../cluster/view.ts';
+import { finalizerControllers } from '../policies/finalizerControllers.ts';
 import type { DecodedRelease } from '../helm/releaseRecord.ts';
 import { manifestObjects } from '../helm/manifest.ts';
 import { apiVersionOf, formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
@@ -86,14 +87,45 @@ export async function checkNamespace(name: string, view: ClusterView, settings: 
   const oldObject: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: ns.labels } };
   const findings = await teardownFindings({ request: deleteRequest(ref, 'namespaces', oldObject), view, settings });
   const stuck = await alreadyStuck(name, view);
-  const safe = !findings.some((f) => f.severity === 'violation') && stuck.length === 0;
-  const notes =
-    stuck.length > 0
+  const guesses = await guessedControllers(name, view, settings);
+  const safe = !findings.some((f) => f.severity === 'violation') && stuck.length === 0 && guesses.length === 0;
+  const notes = [
+    ...(stuck.length > 0
       ? [
           `already stuck in ${name}: ${stuck.join('; ')}; deleting the namespace would wait on them (teardown-guard diagnose can say why once it is Terminating)`,
         ]
-      : [];
+      : []),
+    ...guesses,
+  ];
   return { target, safe, steps: [{ object: ref, findings }], notes: safe ? [`deleting namespace ${name} is safe`] : notes };
+}
+
+/**
+ * Finalizers whose running controller RBAC alone names among several workloads, while nothing the
+ * objects' field managers say confirms it: the one running may be a bystander, so `check` does not
+ * answer SAFE on that guess (the webhook stays silent on it: a guess is no reason to deny).
+ */
+async function guessedControllers(namespace: string, view: ClusterView, settings: PolicySettings): Promise<string[]> {
+  if (!view.liveFinalizedObjects || !view.liveServiceAccountGrants) return [];
+  try {
+    const sweep = await view.liveFinalizedObjects(namespace);
+    const read = await finalizerControllers(view, sweep.objects, settings.finalizerGuards, {
+      grantNamespaces: [namespace],
+      effect: { deletedNamespace: namespace },
+      nowMs: Date.now(),
+    });
+    return read.flatMap(({ u, inference }) => {
+      if (inference.verdict !== 'alive' || !inference.ambiguous) return [];
+      const candidates = inference.candidates.map((c) => `ServiceAccount ${c.serviceAccount.namespace}/${c.serviceAccount.name}`).join(', ');
+      const stopped = inference.others.length > 0 ? `; not running: ${inference.others.map((c) => c.ref).join(', ')}` : '';
+      return [
+        `not sure who removes ${u.finalizer} from ${u.objects.length} ${u.kind}(s): RBAC alone names ${candidates}; running: ${inference.controllers.map((c) => c.ref).join(', ')}${stopped} (no field manager of these objects names one of them)`,
+      ];
+    });
+  } catch (err) {
+    if (err instanceof UndecidedError) return [];
+    throw err;
+  }
 }
 
 /** How long an object may wait on its finalizers, being deleted, before `check` calls it stuck. */

@@ -1,10 +1,12 @@
 // Policy `crd-orphaned-finalizers` (ARCHITECTURE.md §1C): deleting a CustomResourceDefinition is a
 // teardown that can hang. apiextensions-apiserver holds the CRD with the finalizer
-// `customresourcecleanup.apiextensions.k8s.io` and deletes every object of it; each object then
-// waits for its own finalizers (k8s.io/apiextensions-apiserver v0.36.3, pkg/controller/finalizer
-// crd_finalizer.go: deleteInstances, then InstanceDeletionInProgress while any remains). With the
-// controller that removes a finalizer gone, or its RBAC gone, which is the same, the objects, the
-// CRD, and every namespace holding such objects stay Terminating.
+// `customresourcecleanup.apiextensions.k8s.io` and deletes every object of it straight from storage
+// (no admission request per object: the CRD's DELETE is the only one the guard sees), then polls
+// until none is left (k8s.io/apiextensions-apiserver v0.36.3, pkg/controller/finalizer
+// crd_finalizer.go deleteInstances: condition Terminating, InstanceDeletionInProgress, then
+// InstanceDeletionCheck). Each object waits for its own finalizers: with the controller that
+// removes one gone, or its RBAC gone, which is the same, the objects, the CRD, and every namespace
+// holding such objects stay Terminating.
 //
 // On a CRD DELETE: every object of the CRD that carries a finalizer the control plane does not
 // remove itself, and its controller: a guarded one (finalizer registry) judged by its guard, an

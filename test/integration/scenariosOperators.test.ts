@@ -502,7 +502,8 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         await namespaceCondition(c, appNs, 'NamespaceFinalizersRemaining', (x) => (x.message ?? '').includes(FLUX_FINALIZER));
         const d = await diagnose(c, appNs, 'log:\n  level: warn');
         expect(d.code, d.out).toBe(1);
-        expect(d.stdout).toContain(`controller Deployment ${opNs}/helm-controller (inferred from RBAC): GONE`);
+        // The real helm-controller writes its HelmReleases' status: its field manager names it.
+        expect(d.stdout).toContain(`controller Deployment ${opNs}/helm-controller (inferred from its field manager helm-controller): GONE`);
         expect(d.stdout).toContain('has no available replicas');
         await mustRun('scale helm-controller to 1', c.kubectl(['scale', 'deployment', 'helm-controller', '-n', opNs, '--replicas=1']));
         await programs!.waitRunning(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
