@@ -162,6 +162,13 @@ export class Discovery {
     return this.byResource(group, resource) !== undefined;
   }
 
+  /** Every resource type of `group`, each once in its preferred version, as of the last refresh. */
+  groupResources(group: string): DiscoveredResource[] {
+    const seen = new Map<string, DiscoveredResource>();
+    for (const r of this.map?.values() ?? []) if (r.group === group && !seen.has(r.resource)) seen.set(r.resource, r);
+    return [...seen.values()];
+  }
+
   /** group/resource in its preferred version (the first discovery lists), as of the last refresh. */
   byResource(group: string, resource: string): DiscoveredResource | undefined {
     for (const r of this.map?.values() ?? []) if (r.group === group && r.resource === resource) return r;

@@ -245,21 +245,29 @@ export class LiveReader {
     return this.bounded(
       `list of ${name} for finalizers`,
       async (signal) => {
-        let type = wanted.version && wanted.kind ? { ...wanted, version: wanted.version, kind: wanted.kind } : undefined;
-        if (!type) {
+        let types: Array<Pick<DiscoveredResource, 'group' | 'version' | 'resource' | 'kind'>>;
+        if (wanted.version && wanted.kind) types = [{ ...wanted, version: wanted.version, kind: wanted.kind }];
+        else {
           await this.options.discovery.fresh(signal);
-          type = this.options.discovery.byResource(wanted.group, wanted.resource);
-          // Not served (its CRD is gone): nothing of it exists.
-          if (!type) return [];
+          // `*`: every type of the group (a grant of resources ["*"] in a named group).
+          types =
+            wanted.resource === '*'
+              ? this.options.discovery.groupResources(wanted.group)
+              : [this.options.discovery.byResource(wanted.group, wanted.resource)].flatMap((t) => t ?? []);
         }
-        const listed = type;
-        try {
-          const items = await this.listAll<PartialObjectMetadata>(restPath({ ...listed, namespaced: false }, undefined), ACCEPT_METADATA_LIST, signal, from);
-          return items.flatMap((item) => finalizedObject(listed, item) ?? []);
-        } catch (err) {
-          if (err instanceof KubeApiError && err.statusCode === 404) return [];
-          throw err;
-        }
+        // Not served (its CRD is gone): nothing of it exists.
+        const lists = await Promise.all(
+          types.map(async (type) => {
+            try {
+              const items = await this.listAll<PartialObjectMetadata>(restPath({ ...type, namespaced: false }, undefined), ACCEPT_METADATA_LIST, signal, from);
+              return items.flatMap((item) => finalizedObject(type, item) ?? []);
+            } catch (err) {
+              if (err instanceof KubeApiError && (err.statusCode === 404 || err.statusCode === 405)) return [];
+              throw err;
+            }
+          }),
+        );
+        return lists.flat();
       },
       reviewDeadline,
     );

@@ -173,7 +173,7 @@ function snapshotView(
     },
     async liveFinalizedObjectsOfType(type) {
       liveRead();
-      return (snapshot.finalized ?? []).filter((o) => o.group === type.group && o.resource === type.resource);
+      return (snapshot.finalized ?? []).filter((o) => o.group === type.group && (type.resource === '*' || o.resource === type.resource));
     },
     rememberedControllers: () => snapshot.remembered ?? [],
     async liveServiceAccountGrants() {

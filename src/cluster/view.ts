@@ -148,7 +148,8 @@ export interface ClusterView {
 
   /**
    * Live: every object of one type, in every namespace, that carries a finalizer (metadata only;
-   * none when the type is no longer served). Without a version, the preferred one discovery lists.
+   * none when the type is no longer served). Without a version, the preferred one discovery lists;
+   * resource `*`: every type of the group.
    */
   liveFinalizedObjectsOfType?(type: { group: string; resource: string; version?: string; kind?: string }): Promise<FinalizedObject[]>;
 

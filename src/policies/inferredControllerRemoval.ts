@@ -123,8 +123,11 @@ function typesAt(stake: Set<string>, grants: readonly ServiceAccountGrant[], vie
     for (const rule of g.rules) {
       for (const group of rule.apiGroups ?? []) {
         for (const resource of rule.resources ?? []) {
-          if (group === '*' || resource === '*' || resource.includes('/')) continue;
-          if (updatable({ group, resource })) types.set(`${group}\n${resource}`, { group, resource });
+          // `*` within a named group (Flux grants its controllers their groups so) lists the
+          // group's every type; `*` groups name nothing (ARCHITECTURE.md §1E).
+          if (group === '*' || resource.includes('/')) continue;
+          if (resource === '*' ? group !== '' && updatable({ group, resource: '*' }) : updatable({ group, resource }))
+            types.set(`${group}\n${resource}`, { group, resource });
         }
       }
     }
@@ -208,7 +211,9 @@ export async function controllerRemoval(removal: ControllerRemoval, view: Cluste
   // No type its rights reach by name, and none remembered: an ordinary workload, nothing to read.
   if (types.length === 0 || types.length > MAX_TYPES) return [];
   const listType = view.liveFinalizedObjectsOfType.bind(view);
-  const objects = (await Promise.all(types.map((t) => listType(t)))).flat();
+  // A type named and also covered by `*` in its group is listed twice: each object counts once.
+  const byKey = new Map((await Promise.all(types.map((t) => listType(t)))).flat().map((o) => [`${o.group}/${o.resource}/${o.namespace}/${o.name}`, o]));
+  const objects = [...byKey.values()];
   if (objects.length === 0) return [];
   const nowMs = input.nowMs ?? Date.now();
   const namespaces = [...new Set([...(removal.namespace ? [removal.namespace] : []), ...objects.map((o) => o.namespace).filter((n) => n !== '')])];

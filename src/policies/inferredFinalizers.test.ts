@@ -307,6 +307,17 @@ describe('inferred-finalizers: removing the controller', () => {
     expect((strands.response.warnings ?? []).join('\n')).toContain('leaves 2 Widgets');
   });
 
+  it('a grant of `*` within the operator’s group (Flux’s) reaches its every type, each object counted once', async () => {
+    const rules = [
+      { apiGroups: ['helm.toolkit.fluxcd.io'], resources: ['*'], verbs: ['*'] },
+      { apiGroups: ['helm.toolkit.fluxcd.io'], resources: ['helmreleases'], verbs: ['update'] },
+    ];
+    const cluster = fluxCluster(helmController({ availableReplicas: 1 }), rules);
+    const { response } = await decide(review('DELETE', cluster.deployments[0]!), cluster, modes('enforce'));
+    expect(response.allowed).toBe(true);
+    expect((response.warnings ?? []).join('\n')).toContain('leaves HelmRelease apps/podinfo with finalizers.fluxcd.io');
+  });
+
   it('an ordinary workload costs no live read beyond its grants', async () => {
     const cluster = widgetCluster();
     const app: KubeObject = {

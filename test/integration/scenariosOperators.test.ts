@@ -138,6 +138,19 @@ function decisionsSince(g: Guard, from: number): Decision[] {
     .map((l) => JSON.parse(l) as Decision);
 }
 const logOffset = (g: Guard) => lineOffset(g.logPath);
+
+/** The policy's decision lines since `from`, once there are any (the line is written as the answer goes out). */
+async function decisionsOf(g: Guard, from: number, policy: string): Promise<Decision[]> {
+  return waitFor(
+    `a ${policy} decision line in the guard's log`,
+    5000,
+    async () => {
+      const found = decisionsSince(g, from).filter((d) => d.policy === policy);
+      return found.length > 0 ? found : undefined;
+    },
+    50,
+  );
+}
 const flagged = (ds: Decision[]) => ds.filter((d) => d.verdict !== 'allow');
 
 async function mustRun(what: string, p: Promise<{ code: number; stdout: string; stderr: string }>): Promise<void> {
@@ -563,4 +576,82 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       });
     });
   }, 240_000);
+  it('guard first: an operator installed after it is swept, its uninstall warned of the HelmReleases it strands, and remembered after its RBAC is gone (across a guard restart)', async () => {
+    await scenario('guard-first-remembered', async () => {
+      const c = cluster();
+      const opNs = 'flux-op-mem';
+      const appNs = 'flux-app-mem';
+      // A clean slate: the HelmRelease type did not exist when this guard started.
+      await c.kubectl(['delete', 'crd', 'helmreleases.helm.toolkit.fluxcd.io', '--ignore-not-found', '--timeout=60s']);
+      await mustRun('the guard namespace (its finalizer memory)', c.kubectl(['create', 'namespace', 'teardown-guard']));
+      await withDefaultGuard(async (session) => {
+        const modes = { 'inferred-finalizers': 'enforce' as const, 'crd-orphaned-finalizers': 'enforce' as const };
+        let g = await session.get(modes);
+        await operatorWithHelmRelease(4, opNs, appNs);
+        const dryRunDelete = () => c.kubectl(['delete', 'namespace', appNs, '--dry-run=server']);
+
+        // The type arrived after the guard started, and the stopped controller is still seen.
+        await mustRun('scale helm-controller to 0', c.kubectl(['scale', 'deployment', 'helm-controller', '-n', opNs, '--replicas=0']));
+        await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
+        await waitFor(
+          'helm-controller reports no available replica',
+          CONTROLLER_TIMEOUT_MS,
+          async () => {
+            const d = await c.client.get<{ status?: { availableReplicas?: number } }>(`/apis/apps/v1/namespaces/${opNs}/deployments/helm-controller`);
+            return (d?.status?.availableReplicas ?? 0) === 0 ? true : undefined;
+          },
+          250,
+        );
+        let from = logOffset(g);
+        const stopped = await dryRunDelete();
+        expect(stopped.code).not.toBe(0);
+        expect(output(stopped)).toContain(`Deployment ${opNs}/helm-controller`);
+        expect((await decisionsOf(g, from, 'inferred-finalizers')).map((d) => d.verdict)).toEqual(['deny']);
+        await mustRun('scale helm-controller to 1', c.kubectl(['scale', 'deployment', 'helm-controller', '-n', opNs, '--replicas=1']));
+        await programs!.waitRunning(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
+        await mustRun('rollout status', c.kubectl(['rollout', 'status', 'deployment/helm-controller', '-n', opNs, '--timeout=60s']));
+
+        // The uninstall removes the controller and its RBAC (CRDs in crds/ stay, and so does the
+        // HelmRelease): helm prints the guard's warning naming what it strands.
+        from = logOffset(g);
+        const uninstall = await c.helm(4, ['uninstall', 'flux', '-n', opNs, '--wait', '--timeout', '60s']);
+        expect(uninstall.code, output(uninstall)).toBe(0);
+        expect(output(uninstall)).toMatch(
+          /teardown-guard \[inferred-finalizers\] Deleting Deployment flux-op-mem\/helm-controller leaves HelmRelease flux-app-mem\/podinfo with finalizers\.fluxcd\.io/,
+        );
+        expect(flagged(await decisionsOf(g, from, 'inferred-finalizers')).map((d) => `${d.policy} ${d.verdict} ${d.object}`)).toContain(
+          `inferred-finalizers warn Deployment ${opNs}/helm-controller`,
+        );
+        await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
+
+        // What it learned is in its ConfigMap, and a restarted guard (new modes) reads it back.
+        const memory = await c.client.get<{ data?: Record<string, string> }>('/api/v1/namespaces/teardown-guard/configmaps/teardown-guard-finalizer-memory');
+        expect(memory?.data?.['memory.json'] ?? '').toContain(`"name":"helm-controller"`);
+        g = await session.get({ ...modes, 'webhook-backends': 'audit' });
+        from = logOffset(g);
+        const remembered = await dryRunDelete();
+        expect(remembered.code).not.toBe(0);
+        expect(output(remembered)).toContain('was uninstalled');
+        expect(output(remembered)).toContain(`Deployment ${opNs}/helm-controller (Helm release ${opNs}/flux)`);
+        expect((await decisionsOf(g, from, 'inferred-finalizers'))[0]).toMatchObject({
+          verdict: 'deny',
+          reason: 'namespace-strands-uninstalled-controller',
+        });
+
+        // Without the memory nothing names the controller: silence, which is what it replaced.
+        await mustRun('forget', c.kubectl(['delete', 'configmap', 'teardown-guard-finalizer-memory', '-n', 'teardown-guard']));
+        await waitFor(
+          'the guard forgetting',
+          CONTROLLER_TIMEOUT_MS,
+          async () => {
+            const r = await dryRunDelete();
+            return r.code === 0 ? r : undefined;
+          },
+          250,
+        );
+      });
+      await c.kubectl(['patch', 'helmrelease', 'podinfo', '-n', appNs, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+      await mustRun('cleanup', c.kubectl(['delete', 'namespace', appNs, opNs, 'teardown-guard', '--ignore-not-found', '--timeout=60s']));
+    });
+  });
 });
