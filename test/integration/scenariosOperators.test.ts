@@ -198,6 +198,22 @@ describe('third-party programs: teardowns that hang, without and with the guard'
     }
   }
 
+  /** Scales helm-controller to 0 and waits until its Deployment reports no available replica. */
+  async function stopHelmController(opNs: string): Promise<void> {
+    const c = cluster();
+    await mustRun('scale helm-controller to 0', c.kubectl(['scale', 'deployment', 'helm-controller', '-n', opNs, '--replicas=0']));
+    await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
+    await waitFor(
+      'helm-controller reports no available replica',
+      CONTROLLER_TIMEOUT_MS,
+      async () => {
+        const d = await c.client.get<{ status?: { availableReplicas?: number } }>(`/apis/apps/v1/namespaces/${opNs}/deployments/helm-controller`);
+        return (d?.status?.availableReplicas ?? 0) === 0 ? true : undefined;
+      },
+      250,
+    );
+  }
+
   /** Installs the operator chart in `opNs` and a HelmRelease in `appNs`; returns once the operator put its finalizer on it. */
   async function operatorWithHelmRelease(version: 3 | 4, opNs: string, appNs: string): Promise<void> {
     const c = cluster();
@@ -472,17 +488,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         expect(alive.stderr).not.toMatch(/Warning:/);
         expect(inferred(from).map((d) => d.verdict)).toEqual(['allow']);
 
-        await mustRun('scale helm-controller to 0', c.kubectl(['scale', 'deployment', 'helm-controller', '-n', opNs, '--replicas=0']));
-        await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
-        await waitFor(
-          'helm-controller reports no available replica',
-          CONTROLLER_TIMEOUT_MS,
-          async () => {
-            const d = await c.client.get<{ status?: { availableReplicas?: number } }>(`/apis/apps/v1/namespaces/${opNs}/deployments/helm-controller`);
-            return (d?.status?.availableReplicas ?? 0) === 0 ? true : undefined;
-          },
-          250,
-        );
+        await stopHelmController(opNs);
         from = logOffset(g);
         const warned = await dryRunDelete();
         expect(warned.code, output(warned)).toBe(0);
@@ -591,17 +597,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         const dryRunDelete = () => c.kubectl(['delete', 'namespace', appNs, '--dry-run=server']);
 
         // The type arrived after the guard started, and the stopped controller is still seen.
-        await mustRun('scale helm-controller to 0', c.kubectl(['scale', 'deployment', 'helm-controller', '-n', opNs, '--replicas=0']));
-        await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
-        await waitFor(
-          'helm-controller reports no available replica',
-          CONTROLLER_TIMEOUT_MS,
-          async () => {
-            const d = await c.client.get<{ status?: { availableReplicas?: number } }>(`/apis/apps/v1/namespaces/${opNs}/deployments/helm-controller`);
-            return (d?.status?.availableReplicas ?? 0) === 0 ? true : undefined;
-          },
-          250,
-        );
+        await stopHelmController(opNs);
         let from = logOffset(g);
         const stopped = await dryRunDelete();
         expect(stopped.code).not.toBe(0);
