@@ -6,7 +6,11 @@ import { createAdmissionHandler } from '../admission/engine.ts';
 import { createAuditIngest } from '../audit/ingest.ts';
 import { createKubeClusterView, type KubeClusterView } from '../cluster/kubeClusterView.ts';
 import { finalizerGuardsOf, loadConfig, policyModes, policySettings, type Config } from '../config.ts';
-import { createLogger, type Logger } from '../log.ts';
+import { bufferedStdout, createLogger, flushOnExit, type Logger } from '../log.ts';
+
+/** Log lines buffered before a write, and the longest they wait (what a SIGKILL can lose). */
+const LOG_BUFFER_BYTES = 8 * 1024;
+const LOG_FLUSH_INTERVAL_MS = 100;
 import { createMetrics, type Metrics } from '../metrics.ts';
 import { builtinPolicies } from '../policies/index.ts';
 import { findingKind, type Readiness } from './app.ts';
@@ -171,7 +175,11 @@ export async function runServe(flags: ServeFlags): Promise<void> {
     console.log(JSON.stringify(config, null, 2));
     return;
   }
-  const logger = createLogger({ level: config.log.level });
+  const destination = bufferedStdout({ flushIntervalMs: LOG_FLUSH_INTERVAL_MS, bufferBytes: LOG_BUFFER_BYTES });
+  const logger = createLogger({ level: config.log.level, destination: destination.stream });
+  // Every way the process ends writes what is buffered: a clean stop (below), an uncaught error,
+  // and exit itself. Only SIGKILL loses the lines of the last flush interval.
+  const unflush = flushOnExit(logger, destination);
   for (const w of warnings) logger.warn(w);
   logger.info(
     {
@@ -211,14 +219,17 @@ export async function runServe(flags: ServeFlags): Promise<void> {
   // A second signal while draining stops at once.
   const hardStop = (): void => {
     logger.warn('second signal: exiting without draining');
+    destination.flushSync();
     process.exit(1);
   };
   process.once('SIGTERM', hardStop);
   process.once('SIGINT', hardStop);
   await services.stop(signal);
+  destination.stop();
   process.off('SIGTERM', hardStop);
   process.off('SIGINT', hardStop);
   process.off('unhandledRejection', onRejection);
+  unflush();
   // Everything is closed; if a stray handle still holds the event loop, do not hang the pod.
   setTimeout(() => process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0), 2000).unref();
 }
