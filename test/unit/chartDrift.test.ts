@@ -309,6 +309,8 @@ describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
     [['--set', 'certs.source=self-signed'], "at '/certs/source': value must be one of 'secret', 'cert-manager', 'generated'"],
     [['--set', 'replicas=0'], "at '/replicas'"],
     [[], 'certs.source=secret needs certs.caBundle'],
+    [['--set', 'monitoring.serviceMonitor.interval=often'], "at '/monitoring/serviceMonitor/interval'"],
+    [['--set', 'monitoring.grafanaDashboard.enabled=yes'], "at '/monitoring/grafanaDashboard/enabled'"],
   ])('refuses bad values with a message naming the value: %j', (args, message) => {
     const r = run(binPath(helm === 3 ? 'helm3' : 'helm4'), ['template', 'tg', CHART, '--kube-version', versions().KUBE_VERSION, ...args]);
     expect(r.code).not.toBe(0);
