@@ -1,8 +1,14 @@
 // Prometheus metrics (prom-client). One Registry per process (tests create their own).
 // Label values are bounded: policy and verdict are enums, undecided reasons and audit finding
 // kinds are reduced to short slugs so a free-text message can never explode cardinality.
+// The counters the shipped alerts read (manifests/monitoring) start at 0 for every known label
+// value: a series created at 1 has no earlier sample, so increase() would miss its first event.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Decision } from './admission/engine.ts';
+import { VERDICTS } from './admission/modes.ts';
+import { FINDING_CODES } from './audit/findings.ts';
+import { UNDECIDED_KINDS } from './cluster/view.ts';
+import { POLICY_NAMES } from './policies/types.ts';
 
 /** Seconds; admission answers are expected in milliseconds, the webhook timeout is 5 s. */
 export const ADMISSION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -41,6 +47,9 @@ export interface Metrics {
   setCacheSource(source: () => readonly CacheState[]): void;
   setClusterCountersSource(source: () => ClusterCounters): void;
 }
+
+/** Label values of teardown_guard_audit_requests_rejected_total (server/app.ts). */
+export const AUDIT_REJECT_REASONS = ['unauthenticated', 'bad-body', 'too-large'] as const;
 
 /** A metric-safe slug of at most 64 characters. */
 export function slug(value: unknown, fallback = 'unknown'): string {
@@ -181,6 +190,15 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   liveCounter('teardown_guard_live_reads_total', 'Live look-up calls made through the cluster view (rare paths only).', 'calls');
   liveCounter('teardown_guard_live_read_failures_total', 'Live look-up calls that ended undecided (timeouts included).', 'failures');
   liveCounter('teardown_guard_live_read_timeouts_total', 'Live look-up calls that ran out of their time budget.', 'timeouts');
+
+  for (const policy of POLICY_NAMES) {
+    for (const verdict of VERDICTS) admissionRequests.inc({ policy, verdict }, 0);
+    for (const reason of UNDECIDED_KINDS) undecided.inc({ policy, reason }, 0);
+    breakGlass.inc({ policy }, 0);
+  }
+  for (const kind of FINDING_CODES) auditFindings.inc({ kind }, 0);
+  for (const reason of AUDIT_REJECT_REASONS) auditRejected.inc({ reason }, 0);
+  for (const result of ['success', 'failure']) tlsReloads.inc({ result }, 0);
 
   const tlsNotAfter = new Gauge({
     name: 'teardown_guard_tls_certificate_not_after_seconds',

@@ -7,6 +7,7 @@ export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit', 'off'];
 export type UndecidedAction = 'allow' | 'deny';
 
 export type Verdict = 'allow' | 'deny' | 'warn' | 'audit' | 'undecided' | 'break-glass';
+export const VERDICTS: readonly Verdict[] = ['allow', 'deny', 'warn', 'audit', 'undecided', 'break-glass'];
 
 export interface PolicyVerdict {
   policy: PolicyName;

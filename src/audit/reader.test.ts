@@ -184,7 +184,16 @@ describe('formats besides JSON lines', () => {
       /a Kubernetes Event object \(v1, as `kubectl get events -o json` prints\), not an audit event/,
     );
     expect((await read('I1122 00:51:05.222792       1 server.go:123] starting\n')).stats.problem?.message).toMatch(/a klog line/);
-    const gcp = JSON.stringify({ protoPayload: { '@type': 'type.googleapis.com/google.cloud.audit.AuditLog' } });
-    expect((await read(gcp)).stats.problem?.message).toMatch(/Google Cloud Logging audit entry/);
+    // A Google Cloud audit entry of another service (a GKE cluster operation), not a Kubernetes request.
+    const gcp = JSON.stringify({
+      protoPayload: {
+        '@type': 'type.googleapis.com/google.cloud.audit.AuditLog',
+        serviceName: 'container.googleapis.com',
+        methodName: 'google.container.v1.ClusterManager.CreateCluster',
+      },
+    });
+    expect((await read(gcp)).stats.problem?.message).toMatch(
+      /a Google Cloud audit entry of service container\.googleapis\.com \(google\.container\.v1\.ClusterManager\.CreateCluster\), not a Kubernetes API request/,
+    );
   });
 });

@@ -92,6 +92,13 @@ const NO_INTEREST: Interest = { pendingNamespaces: new Set(), sessionUserAgents:
 /** containerd/CRI-O log line: `<RFC 3339 time> <stream> <P|F> <content>`. */
 const CRI_PREFIX = /^\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d) (?:stdout|stderr) ([PF]) /;
 const CRI_SNIFF_CHARS = 64;
+/**
+ * CloudWatch Logs' export to S3 (EKS): each log event on a line of its own, after its timestamp
+ * and a space. RFC 3339 with milliseconds as the export writes it; milliseconds since the epoch
+ * as some tools re-export it. Only when a JSON object follows.
+ */
+const EXPORT_PREFIX = /^(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z|\d{13}) (?=\{)/;
+export const CLOUDWATCH_EXPORT_VIA = '<time> prefix (CloudWatch Logs export to S3)';
 
 /** Checks FILE (or `-` for stdin) can be opened; `open` starts reading it. Size is known for files. */
 export async function openInput(path: string): Promise<{ size?: number; open(): Readable }> {
@@ -130,6 +137,25 @@ export function unopenedStats(name: string, problem: InputProblem): InputStats {
   return { ...emptyStats(name), problem: { kind: problem.kind, message: problem.message, at: problem.at } };
 }
 
+/** The index just past the JSON object starting at `from`, or -1 when it does not end within `buf`. */
+function endOfValue(buf: Buffer, from: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let k = from; k < buf.length; k++) {
+    const c = buf[k];
+    if (inString) {
+      if (c === 0x5c) k++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
+    else if (c === CLOSE_BRACE || c === 0x5d) {
+      depth--;
+      if (depth === 0) return k + 1;
+    }
+  }
+  return -1;
+}
+
 /** How the text is framed, from its first bytes; undefined while more are needed. */
 function detectFormat(head: Buffer, ended: boolean): InputFormat | undefined {
   let i = 0;
@@ -138,6 +164,14 @@ function detectFormat(head: Buffer, ended: boolean): InputFormat | undefined {
   if (i >= head.length) return ended ? 'json-lines' : undefined;
   if (head[i] === OPEN_BRACKET) return 'json-array';
   if (head[i] !== OPEN_BRACE) return 'json-lines';
+  // Objects one after another on one line (Firehose's S3 objects of CloudWatch Logs records):
+  // read by value, like pretty-printed JSON.
+  const end = endOfValue(head, i);
+  if (end > 0) {
+    let j = end;
+    while (j < head.length && (head[j] === 0x20 || head[j] === 0x09)) j++;
+    if (head[j] === OPEN_BRACE) return 'pretty-json';
+  }
   const nl = head.indexOf(NEWLINE, i);
   if (nl < 0) return ended || head.length >= MODE_SNIFF_BYTES ? 'json-lines' : undefined;
   // Pretty-printers put the opening brace alone on the first line.
@@ -321,12 +355,44 @@ class InputReader {
     try {
       value = JSON.parse(text);
     } catch (err) {
+      if (this.concatenatedValues(buf, s, e, line)) return;
       const what = describeText(text.slice(0, 200));
       this.malformed(line, what ? `not JSON: ${what}` : `not valid JSON: ${(err as Error).message}`, 'not-json');
       this.sniff(0, `line ${line} is ${what ?? 'not JSON'}`);
       return;
     }
     this.sniff(this.value(value, line), `line ${line} is ${describeForeign(value)}`);
+  }
+
+  /**
+   * A line of JSON objects written one after another with nothing between them: an S3 object that
+   * Amazon Data Firehose wrote from CloudWatch Logs subscription records (each record its own gzip
+   * member, no newline between them). Read as its values when every one is JSON; returns whether
+   * it was. Costs nothing on lines that parse.
+   */
+  private concatenatedValues(buf: Buffer, s: number, e: number, line: number): boolean {
+    if (buf[s] !== OPEN_BRACE || buf[e - 1] !== CLOSE_BRACE || buf.indexOf('}{', s) < 0 || buf.indexOf('}{', s) >= e) return false;
+    const values: unknown[] = [];
+    let broken = false;
+    const splitter = new JsonValueSplitter(false, this.maxLine, {
+      value: (v) => {
+        try {
+          values.push(JSON.parse(v.toString('utf8')) as unknown);
+        } catch {
+          broken = true;
+        }
+      },
+      skipped: () => {
+        broken = true;
+      },
+    });
+    splitter.push(buf.subarray(s, e));
+    splitter.end();
+    if (broken || values.length < 2) return false;
+    let found = 0;
+    for (const v of values) found += this.value(v, line);
+    this.sniff(found, `line ${line} holds ${values.length} JSON values with no audit event`);
+    return true;
   }
 
   /** The events in one parsed value; returns how many. */
@@ -372,6 +438,12 @@ class InputReader {
       const m = CRI_PREFIX.exec(buf.toString('latin1', s, Math.min(e, s + CRI_SNIFF_CHARS)));
       if (m) {
         this.criLine(buf, s + m[0].length, e, m[1] === 'P', hit);
+        return;
+      }
+      const x = EXPORT_PREFIX.exec(buf.toString('latin1', s, Math.min(e, s + CRI_SNIFF_CHARS)));
+      if (x) {
+        this.countWrapped(CLOUDWATCH_EXPORT_VIA, 1);
+        this.record(buf, s + x[0].length, e, hit);
         return;
       }
     }

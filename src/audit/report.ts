@@ -7,6 +7,7 @@ import type { PendingNamespaceDeletion } from './correlator.ts';
 import type { InputFormat, SkipCode } from './reader.ts';
 import type { ProblemKind } from './decompress.ts';
 import { escapeDeep } from './terminal.ts';
+import { inputForm } from './inputForm.ts';
 
 /** Bumped on any incompatible change to the JSON report. */
 export const REPORT_SCHEMA_VERSION = 1;
@@ -57,6 +58,8 @@ export interface ReportInput {
   events: number;
   malformedLines: number;
   format: InputFormat;
+  /** What the input was read as (inputForm.ts): the managed cluster's export or the shipper that wrapped the events. */
+  form: string;
   status: InputStatus;
   problem?: { message: string; rawByte?: number; byte?: number; line?: number };
   eventsUsed: number;
@@ -93,6 +96,7 @@ function reportInput(i: InputReview): ReportInput {
     events: i.events,
     malformedLines: i.malformedLines,
     format: i.format,
+    form: inputForm(i.format, i.wrapped),
     status: i.problem?.kind ?? 'ok',
     eventsUsed: i.tally.used,
     eventsOutsideWindow: i.tally.outsideWindow,
@@ -243,7 +247,7 @@ function problemText(i: ReportInput): string {
 
 /** One line per input: what it is, what was counted, and where it broke. */
 function inputLine(i: ReportInput): string {
-  const kind = `${i.compressed ? 'gzip, ' : ''}${i.format}${Object.keys(i.wrapped).length > 0 ? `, wrapped in ${Object.keys(i.wrapped).join(' ')}` : ''}`;
+  const kind = `${i.form}; ${i.compressed ? 'gzip, ' : ''}${i.format}${Object.keys(i.wrapped).length > 0 ? `, wrapped in ${Object.keys(i.wrapped).join(' ')}` : ''}`;
   const counts = countsText(
     {
       events: i.events,
@@ -347,10 +351,13 @@ export function renderMarkdown(unsafe: ReviewReport): string {
   const out: string[] = ['# teardown-guard audit review', '', headline(report).replace(/^teardown-guard review: /, ''), ''];
   const s = report.summary;
   out.push(`Read: ${countsText(s, s.skippedByReason, s.malformedLines)}; log ${span(report.logTimeRange)}`, '');
-  out.push('| input | format | events read | used | outside window | earlier stage | lines skipped | status |', '|---|---|---|---|---|---|---|---|');
+  out.push(
+    '| input | read as | format | events read | used | outside window | earlier stage | lines skipped | status |',
+    '|---|---|---|---|---|---|---|---|---|',
+  );
   for (const i of report.inputs) {
     out.push(
-      `| ${mdCode(i.name)} | ${i.compressed ? 'gzip, ' : ''}${i.format} | ${i.events} | ${i.eventsUsed} | ${i.eventsOutsideWindow} | ${i.eventsEarlierStage} | ${i.malformedLines} | ${mdCell(i.problem ? problemText(i) : 'ok')} |`,
+      `| ${mdCode(i.name)} | ${mdCell(i.form)} | ${i.compressed ? 'gzip, ' : ''}${i.format} | ${i.events} | ${i.eventsUsed} | ${i.eventsOutsideWindow} | ${i.eventsEarlierStage} | ${i.malformedLines} | ${mdCell(i.problem ? problemText(i) : 'ok')} |`,
     );
   }
   out.push('');

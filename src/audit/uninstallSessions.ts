@@ -62,6 +62,12 @@ interface Session {
   /** Record update after the resource DELETEs: `--keep-history` marks the release uninstalled. */
   markedUninstalled?: AuditRecord;
   versions: Set<number>;
+  /**
+   * Opened by a record update of a release its actor has just installed, with no `list` seen since
+   * (a log without reads or query strings: GKE's Admin Activity). It is the install's own update
+   * unless DELETEs follow; a `list` closes it, as it starts a command.
+   */
+  afterInstall?: boolean;
 }
 
 export class UninstallSessionDetector {
@@ -150,11 +156,15 @@ export class UninstallSessionDetector {
       // A list starts a command; after a finished uninstall it is a new one (the same program
       // uninstalling a re-installed release of the same name).
       this.installing.delete(key);
-      if (s && (s.purges.length > 0 || s.markedUninstalled)) {
+      if (s && (s.purges.length > 0 || s.markedUninstalled || s.afterInstall)) {
         this.closeSession(s);
         s = undefined;
       }
-    } else if (this.installing.has(key)) return;
+    }
+    // After its own install, an actor's record writes are the install's, until a `list` starts its
+    // next command. A log with no reads shows no `list`: then an uninstall is told from the
+    // install's updates by what follows (DELETEs, a purge), so the session is opened, marked.
+    const afterInstall = r.verb !== 'list' && r.verb !== 'watch' && this.installing.has(key);
     if (!s) {
       if (this.sessions.size >= this.ctx.opts.maxSessions) {
         this.ctx.overflow.sessions++;
@@ -175,6 +185,7 @@ export class UninstallSessionDetector {
         created: new Set(),
         purges: [],
         versions: new Set(),
+        ...(afterInstall ? { afterInstall: true } : {}),
       };
       this.sessions.set(key, s);
       this.sessionAgents.set(r.userAgent, (this.sessionAgents.get(r.userAgent) ?? 0) + 1);

@@ -1,9 +1,11 @@
 // Audit events inside other JSON: log shippers (Fluent Bit, Fluentd, Vector, Filebeat, Promtail,
 // cloud diagnostic exports) wrap each line of the audit log in their own record, either as a
 // string field (`log`, `message`, `properties.log`) holding the event's JSON, or as a decoded
-// object (`json`, `_source`). src/audit/README.md ("Formats") lists what is read and what is only
-// named. The search is bounded: a few levels deep and a few dozen fields per value.
+// object (`json`, `_source`). GKE's Cloud Logging entries carry the event re-encoded as an
+// AuditLog (googleCloudAuditEntry.ts). src/audit/README.md ("Formats") lists what is read and
+// what is only named. The search is bounded: a few levels deep and a few dozen fields per value.
 import { describeNonEvent, isAuditEvent, isAuditEventList } from './event.ts';
+import { auditLogPayload, fromGoogleCloudAuditEntry, GOOGLE_CLOUD_AUDIT_VIA } from './googleCloudAuditEntry.ts';
 
 export interface Unwrapped {
   /** Audit events (and, for lists, items that claimed to be events). */
@@ -38,8 +40,15 @@ function direct(v: unknown): unknown[] | undefined {
   return undefined;
 }
 
+/** A GKE audit entry read as its event (entries in a list: the Logging API's `entries`). */
+function googleEntry(v: unknown): unknown[] | undefined {
+  const ev = fromGoogleCloudAuditEntry(v);
+  return ev ? [ev] : undefined;
+}
+
 function searchArray(arr: unknown[], path: string, depth: number, budget: { fields: number }): Unwrapped | undefined {
   const first = arr[0];
+  if (googleEntry(first)) return { events: arr.flatMap((x) => googleEntry(x) ?? [x]), via: `${path}[] ${GOOGLE_CLOUD_AUDIT_VIA}` };
   const d = direct(first);
   if (d) return { events: arr.flatMap((x) => direct(x) ?? [x]), via: `${path}[]` };
   if (!isObject(first)) return undefined;
@@ -71,15 +80,23 @@ function search(o: Record<string, unknown>, path: string, depth: number, budget:
 export function unwrapEvents(v: unknown): Unwrapped | undefined {
   if (Array.isArray(v)) return searchArray(v, '', 0, { fields: MAX_FIELDS });
   if (!isObject(v)) return undefined;
+  const gke = googleEntry(v);
+  if (gke) return { events: gke, via: GOOGLE_CLOUD_AUDIT_VIA };
+  // CloudWatch Logs checks a subscription's destination with a record that holds no log event.
+  if (v['messageType'] === 'CONTROL_MESSAGE' && Array.isArray(v['logEvents'])) return { events: [], via: '.logEvents[].message' };
   return search(v, '', 1, { fields: MAX_FIELDS });
 }
 
 /** What a JSON value that holds no audit event is, naming formats users mistake for the audit log. */
 export function describeForeign(v: unknown): string {
   if (isObject(v)) {
-    const proto = v['protoPayload'];
-    if (isObject(proto) && String(proto['@type'] ?? '').includes('google.cloud.audit.AuditLog')) {
-      return 'a Google Cloud Logging audit entry (protoPayload AuditLog), not an audit.k8s.io Event; GKE keeps Kubernetes audit logs only in that form, which does not carry what the review needs';
+    const proto = auditLogPayload(v);
+    if (proto) {
+      const service = typeof proto['serviceName'] === 'string' ? proto['serviceName'].slice(0, 64) : '?';
+      const method = typeof proto['methodName'] === 'string' ? proto['methodName'].slice(0, 100) : '?';
+      return service === 'k8s.io'
+        ? `a GKE Kubernetes audit entry whose methodName (${method}) and resourceName could not be read as a Kubernetes request`
+        : `a Google Cloud audit entry of service ${service} (${method}), not a Kubernetes API request; GKE's Kubernetes audit entries have protoPayload.serviceName k8s.io`;
     }
     if (v['kind'] === 'Event' && (v['apiVersion'] === 'v1' || v['apiVersion'] === 'events.k8s.io/v1')) {
       return `a Kubernetes Event object (${String(v['apiVersion'])}, as \`kubectl get events -o json\` prints), not an audit event; review the API server's --audit-log-path file`;

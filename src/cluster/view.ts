@@ -30,6 +30,7 @@ export class UndecidedError extends Error {
  * internal: the guard's own configuration or code (a type not watched, a bug).
  */
 export type UndecidedKind = 'cache-unsynced' | 'timeout' | 'forbidden' | 'lookup-failed' | 'decode' | 'internal';
+export const UNDECIDED_KINDS: readonly UndecidedKind[] = ['cache-unsynced', 'timeout', 'forbidden', 'lookup-failed', 'decode', 'internal'];
 
 /**
  * Which types a namespace sweep lists: a policy asks only for the types it could act on (a

@@ -25,6 +25,8 @@ export interface Versions {
   HELM_CONTROLLER_VERSION: string;
   METRICS_SERVER_VERSION: string;
   NPM_VERSION: string;
+  PROMETHEUS_VERSION: string;
+  PROMETHEUS_DEB_VERSION: string;
 }
 
 let versionsMemo: Versions | undefined;
@@ -45,6 +47,8 @@ export function versions(): Versions {
     'HELM_CONTROLLER_VERSION',
     'METRICS_SERVER_VERSION',
     'NPM_VERSION',
+    'PROMETHEUS_VERSION',
+    'PROMETHEUS_DEB_VERSION',
   ]) {
     if (!out[k]) throw new Error(`test/cluster/versions.env: ${k} missing`);
   }

@@ -34,6 +34,11 @@ const CERT_MANAGER_MODULE = 'github.com/cert-manager/cert-manager';
 const CERT_MANAGER_VERSION = 'v1.21.2';
 const CERT_MANAGER_CRDS = ['cert-manager.io_issuers.yaml', 'cert-manager.io_certificates.yaml'];
 
+/** The Prometheus Operator's CRDs for components/monitoring: pinned module and the files its kinds need. */
+const PROMETHEUS_OPERATOR_MODULE = 'github.com/prometheus-operator/prometheus-operator';
+const PROMETHEUS_OPERATOR_VERSION = 'v0.85.0';
+const PROMETHEUS_OPERATOR_CRDS = ['monitoring.coreos.com_servicemonitors.yaml', 'monitoring.coreos.com_prometheusrules.yaml'];
+
 const GUARD_NS = 'teardown-guard';
 const VWC = 'teardown-guard';
 
@@ -244,6 +249,62 @@ describe('every kustomization validates against the real API server (server-side
     const r = await dryRunServer(text);
     expect(r.code, r.out).toBe(0);
     expect(r.lines.filter((l) => l.includes('(server dry run)')).length, r.out).toBe(objs.length);
+  });
+});
+
+describe('components/monitoring', () => {
+  it('with components/audit-receiver on overlays/self-signed (with the Prometheus Operator CRDs from the pinned Go module)', async (ctx) => {
+    const dl = await run('go', ['mod', 'download', '-json', `${PROMETHEUS_OPERATOR_MODULE}@${PROMETHEUS_OPERATOR_VERSION}`], {
+      env: { ...process.env, GOFLAGS: '' },
+      timeoutMs: 240_000,
+    });
+    const dir = /"Dir":\s*"([^"]+)"/.exec(dl.stdout)?.[1];
+    const crdFiles = dir ? PROMETHEUS_OPERATOR_CRDS.map((f) => join(dir, 'example', 'prometheus-operator-crd', f)) : [];
+    if (dl.code !== 0 || !dir || !crdFiles.every((f) => existsSync(f))) {
+      ctx.skip(
+        `SKIPPED components/monitoring: the Prometheus Operator's CRDs could not be obtained from ${PROMETHEUS_OPERATOR_MODULE}@${PROMETHEUS_OPERATOR_VERSION} ` +
+          `(go mod download exit ${dl.code}: ${`${dl.stderr}`.trim().slice(0, 300) || 'example/prometheus-operator-crd missing'}); the API server cannot validate ServiceMonitor/PrometheusRule without them`,
+      );
+    }
+    const crds = await cp.kubectl(['apply', '--server-side', '--field-manager=teardown-guard-manifests-test', ...crdFiles.flatMap((f) => ['-f', f])]);
+    expect(crds.code, crds.stderr).toBe(0);
+    await waitFor(
+      'Prometheus Operator CRDs served',
+      60_000,
+      async () =>
+        (await cp.client.get<{ resources?: Array<{ name: string }> }>('/apis/monitoring.coreos.com/v1'))?.resources?.filter(
+          (r) => r.name === 'servicemonitors' || r.name === 'prometheusrules',
+        ).length === 2
+          ? true
+          : undefined,
+      250,
+    );
+    const { text, objs } = await kustomize(composed('monitoring', 'overlays/self-signed', ['components/audit-receiver', 'components/monitoring']));
+    expect(
+      objs
+        .filter((o) => o.apiVersion === 'monitoring.coreos.com/v1' || o.metadata.name === 'teardown-guard-dashboard')
+        .map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`)
+        .sort(),
+    ).toEqual([
+      'ConfigMap/teardown-guard/teardown-guard-dashboard',
+      'PrometheusRule/teardown-guard/teardown-guard',
+      'ServiceMonitor/teardown-guard/teardown-guard',
+    ]);
+    // The ServiceMonitor's selector takes both Services; its CA is a key of the overlay's Secret.
+    const labelsOf = (name: string) =>
+      (objs.find((o) => o.kind === 'Service' && o.metadata.name === name)?.metadata as { labels?: Record<string, string> })?.labels;
+    for (const svc of ['teardown-guard', 'teardown-guard-audit']) expect(labelsOf(svc)?.['app.kubernetes.io/name'], svc).toBe('teardown-guard');
+    const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'teardown-guard-tls') as { data?: Record<string, string> } | undefined;
+    expect(Object.keys(secret?.data ?? {})).toContain('ca.crt');
+    const r = await dryRunServer(text);
+    expect(r.code, r.out).toBe(0);
+    expect(r.lines.filter((l) => l.includes('(server dry run)')).length, r.out).toBe(objs.length);
+    // Strict validation is on: a field the CRD does not know is refused (the control).
+    const rule = structuredClone(objs.find((o) => o.kind === 'PrometheusRule')!);
+    (rule['spec'] as Record<string, unknown>)['alerts'] = [];
+    const bad = await dryRunServer(render([rule]));
+    expect(bad.code).not.toBe(0);
+    expect(bad.out).toMatch(/\.spec\.alerts: field not declared in schema/);
   });
 });
 
