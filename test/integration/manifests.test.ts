@@ -20,14 +20,17 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
+import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
 import { FinalizerRegistry } from '../../src/registry/finalizerRegistry.ts';
 import { renderManifestFiles } from '../../src/registry/renderManifests.ts';
 import { missingComponents, repoRoot } from '../cluster/paths.ts';
 import { run, runOk, sleep, waitFor } from '../cluster/proc.ts';
-import { startGuard, type Guard } from '../scenarios/guard.ts';
+import { startGuard, WEBHOOK_MANIFEST, type Guard } from '../scenarios/guard.ts';
+
+/** The webhooks manifests/base ships: every install path must carry each one. */
+const BASE_WEBHOOKS = (parseYaml(readFileSync(WEBHOOK_MANIFEST, 'utf8')) as { webhooks: unknown[] }).webhooks.length;
 
 /** cert-manager's CRDs: pinned module and the files the overlay's kinds need. */
 const CERT_MANAGER_MODULE = 'github.com/cert-manager/cert-manager';
@@ -203,7 +206,7 @@ describe('every kustomization validates against the real API server (server-side
     const { objs } = await kustomize(join(manifests, 'overlays', 'self-signed'));
     const ca = readFileSync(join(work, 'certs', 'ca.crt'), 'utf8');
     const vwc = objs.find((o) => o.kind === 'ValidatingWebhookConfiguration');
-    expect(vwc?.webhooks?.length).toBe(6);
+    expect(vwc?.webhooks?.length).toBe(BASE_WEBHOOKS);
     for (const w of vwc?.webhooks ?? []) expect(Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8')).toBe(ca);
     const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'teardown-guard-tls');
     expect(secret?.['type']).toBe('kubernetes.io/tls');
@@ -318,7 +321,7 @@ describe('the base ValidatingWebhookConfiguration, applied for real', () => {
     const stored = await cp.client.get<{
       webhooks: Array<{ name: string; matchConditions?: Array<{ name: string; expression: string }>; clientConfig: { url?: string } }>;
     }>(`/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${VWC}`);
-    expect(stored?.webhooks.length).toBe(6);
+    expect(stored?.webhooks.length).toBe(BASE_WEBHOOKS);
     const want = vwc[0]?.webhooks ?? [];
     for (const w of stored?.webhooks ?? []) {
       expect(w.clientConfig.url).toBe('https://127.0.0.1:9/validate');
