@@ -16,6 +16,12 @@ export interface KubeCredentials {
   certFile?: string;
   keyFile?: string;
   token?: string;
+  /**
+   * User-Agent of every request. kube-apiserver names the field manager of an update, patch or
+   * create without ?fieldManager after it, up to the first '/' (k8s.io/apiserver
+   * pkg/endpoints/handlers/create.go managerOrUserAgent), as it does for client-go programs.
+   */
+  userAgent?: string;
 }
 
 export interface RequestOptions {
@@ -55,7 +61,7 @@ export function kubeClient(creds: KubeCredentials): KubeClient {
   });
   function request<T>(method: string, path: string, o: RequestOptions = {}): Promise<KubeResponse<T>> {
     return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'teardown-guard-test-harness' };
+      const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': creds.userAgent ?? 'teardown-guard-test-harness' };
       let payload: Buffer | undefined;
       if (o.body !== undefined) {
         payload = Buffer.from(typeof o.body === 'string' ? o.body : JSON.stringify(o.body));
