@@ -212,9 +212,10 @@ export class InstalledOperator {
           () => {
             const p = sup.running().find((x) => x.namespace === w.namespace && x.name === w.name);
             if (!p) return undefined;
-            const log = tail(p.logPath, 400);
-            const since = log.lastIndexOf(' stand-in for ');
-            return since >= 0 && log.indexOf(' running\n', since) > since ? true : undefined;
+            // This process's lines only: the log file also holds earlier runs (a scale to 0 and back).
+            const lines = tail(p.logPath, 400).split('\n');
+            const start = lines.findLastIndex((l) => l.includes(' stand-in for ') && Date.parse(l.slice(0, 24)) >= p.startedAt - 1000);
+            return start >= 0 && lines.slice(start + 1).some((l) => l.slice(25) === 'running') ? true : undefined;
           },
           100,
         );

@@ -4,12 +4,14 @@
 //   - its two visibility APIServices are deleted: the stand-in does not serve that API, and an
 //     unavailable aggregated APIService stops every namespace deletion in the cluster
 //     (src/ARCHITECTURE.md §1D);
-//   - its webhook Service becomes ExternalName localhost and every webhook and CRD conversion
-//     webhook that names it gets the stand-in's loopback port: kube-apiserver resolves an
-//     ExternalName Service to that host and the webhook's own port (k8s.io/apiserver
-//     pkg/util/proxy ResolveCluster), where the stand-in answers with the CA it injects.
-// Failure policies and rules are untouched: stopped, Kueue's webhooks fail closed as they do
-// for users.
+//   - its webhook Service becomes ExternalName localhost and every admission webhook that names
+//     it gets the stand-in's loopback port: kube-apiserver resolves an ExternalName Service to
+//     that host and the webhook's own port (k8s.io/apiserver pkg/util/proxy ResolveCluster),
+//     where the stand-in answers with the CA it injects;
+//   - the CRDs' conversion webhooks (v1beta1 <-> v1beta2, storage v1beta2) become strategy None:
+//     a stand-in converting only apiVersion is what None does, without the round trip.
+// Failure policies and rules of the admission webhooks are untouched: stopped, Kueue's webhooks
+// fail closed as they do for users.
 import type { ControlPlane } from '../cluster/controlPlane.ts';
 import { NEUTRALISED } from '../cluster/olm.ts';
 
@@ -36,6 +38,23 @@ export async function neutraliseKueue(cp: ControlPlane, namespace: string, fulln
   const names = (w: ServiceRef) => w.clientConfig?.service?.name === service && w.clientConfig.service.namespace === namespace;
   const why = `the stand-in serves Kueue's webhooks on 127.0.0.1:${webhookPort} (test/operators/neutralise.ts)`;
 
+  const crds = await cp.client.must<{ items: Array<{ metadata: { name: string }; spec: { conversion?: { webhook?: ServiceRef } } }> }>(
+    'GET',
+    '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+  );
+  const stripped =
+    'conversion strategy None instead of the webhook: all the stand-in would do is rewrite apiVersion, which is what None does, and every CRD update costs kube-apiserver a storage and OpenAPI rebuild (test/operators/neutralise.ts)';
+  await Promise.all(
+    crds.items
+      .filter((crd) => crd.spec.conversion?.webhook && names(crd.spec.conversion.webhook))
+      .map((crd) =>
+        jsonPatch(cp, `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`, [
+          { op: 'replace', path: '/spec/conversion', value: { strategy: 'None' } },
+          annotate(stripped),
+        ]),
+      ),
+  );
+
   const svcPath = `/api/v1/namespaces/${namespace}/services/${service}`;
   const svc = await cp.client.request('PATCH', svcPath, {
     body: { metadata: { annotations: { [NEUTRALISED]: why } }, spec: { type: 'ExternalName', externalName: 'localhost', clusterIP: null, clusterIPs: null } },
@@ -43,6 +62,7 @@ export async function neutraliseKueue(cp: ControlPlane, namespace: string, fulln
   });
   if (svc.status >= 300) throw new Error(`neutralising ${svcPath}: ${svc.status} ${svc.text.slice(0, 300)}`);
 
+  // Last: the stand-in starts serving once the webhooks name its port, so everything above is done by then.
   for (const kind of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
     const list = await cp.client.must<{ items: Array<{ metadata: { name: string }; webhooks?: ServiceRef[] }> }>(
       'GET',
@@ -53,19 +73,6 @@ export async function neutraliseKueue(cp: ControlPlane, namespace: string, fulln
         names(w) ? [{ op: 'add', path: `/webhooks/${i}/clientConfig/service/port`, value: webhookPort }] : [],
       );
       if (ops.length) await jsonPatch(cp, `/apis/admissionregistration.k8s.io/v1/${kind}/${cfg.metadata.name}`, [...ops, annotate(why)]);
-    }
-  }
-  const crds = await cp.client.must<{ items: Array<{ metadata: { name: string }; spec: { conversion?: { webhook?: ServiceRef } } }> }>(
-    'GET',
-    '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-  );
-  for (const crd of crds.items) {
-    const hook = crd.spec.conversion?.webhook;
-    if (hook && names(hook)) {
-      await jsonPatch(cp, `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`, [
-        { op: 'add', path: '/spec/conversion/webhook/clientConfig/service/port', value: webhookPort },
-        annotate(why),
-      ]);
     }
   }
 }

@@ -17,10 +17,11 @@
 // makes a CA and serving certificate for <fullname>-webhook-service.<ns>.svc and injects the CA
 // into its webhook configurations and the conversion webhooks of its CRDs (pkg/util/cert/cert.go).
 // The stand-in does the same on the loopback port the harness pointed them at
-// (test/operators/neutralise.ts): its mutating webhooks add the finalizer as above, its
-// validating webhooks allow, its conversion webhook rewrites apiVersion only. Stopped, the
-// webhooks fail closed, as the real ones do.
-import { mkdirSync, readFileSync } from 'node:fs';
+// (test/operators/neutralise.ts, which also turns the CRDs' conversion to strategy None): its
+// mutating webhooks add the finalizer as above, its validating webhooks allow, its conversion
+// webhook (for a CRD left with one) rewrites apiVersion only. Stopped, the webhooks fail closed,
+// as the real ones do.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { makeCA, makeLeaf } from '../../cluster/pki.ts';
@@ -34,6 +35,8 @@ const FINALIZING_WEBHOOKS = new Set(['/mutate-kueue-x-k8s-io-v1beta2-clusterqueu
 
 type ClusterQueue = KubeObject & { spec?: { resourceGroups?: Array<{ flavors?: Array<{ name: string }> }> } };
 type Workload = KubeObject & { status?: { admission?: { clusterQueue?: string } } };
+
+type ServiceNamed = { clientConfig?: { service?: { name?: string; namespace?: string } } };
 
 interface AdmissionReview {
   request?: { uid: string; operation: string; object?: KubeObject };
@@ -78,8 +81,17 @@ async function serveWebhooks(s: StandIn, service: string, port: number): Promise
   const dir = join(s.workDir, 'certs');
   mkdirSync(dir, { recursive: true });
   const host = `${service}.${s.namespace}.svc`;
-  const ca = await makeCA(dir, 'kueue-webhook-ca');
-  const leaf = await makeLeaf(dir, 'serving', ca, { cn: host, dns: [host, `${host}.cluster.local`], usage: 'server' });
+  // Kueue keeps its certificates in a Secret across restarts; the stand-in keeps them in its work
+  // dir, which outlives a scale to 0 and back.
+  const leaf = { cert: join(dir, 'serving.crt'), key: join(dir, 'serving.key') };
+  let ca: { pem: string };
+  if (existsSync(leaf.cert) && existsSync(join(dir, 'ca.crt'))) {
+    ca = { pem: readFileSync(join(dir, 'ca.crt'), 'utf8') };
+  } else {
+    const made = await makeCA(dir, 'kueue-webhook-ca');
+    await makeLeaf(dir, 'serving', made, { cn: host, dns: [host, `${host}.cluster.local`], usage: 'server' });
+    ca = made;
+  }
   const server = createServer({ key: readFileSync(leaf.key), cert: readFileSync(leaf.cert) }, (req, res) => {
     void readBody(req).then(
       (text) => {
@@ -101,18 +113,21 @@ async function serveWebhooks(s: StandIn, service: string, port: number): Promise
 /** Internal certificate management's injection: the CA into every webhook and conversion webhook that names the service (Update, as the SA may not patch). */
 async function injectCaBundle(s: StandIn, fullname: string, service: string, caPem: string): Promise<void> {
   const caBundle = Buffer.from(caPem).toString('base64');
-  const names = (w: { clientConfig?: { service?: { name?: string; namespace?: string } } }) =>
-    w.clientConfig?.service?.name === service && w.clientConfig.service.namespace === s.namespace;
+  const names = (w: ServiceNamed) => w.clientConfig?.service?.name === service && w.clientConfig.service.namespace === s.namespace;
   const targets = [
     `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${fullname}-mutating-webhook-configuration`,
     `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${fullname}-validating-webhook-configuration`,
   ];
-  const crds = await s.client.must<{ items: Array<KubeObject & { spec: { group: string } }> }>(
+  const crds = await s.client.must<{ items: Array<KubeObject & { spec: { group: string; conversion?: { webhook?: ServiceNamed } } }> }>(
     'GET',
     '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
   );
-  for (const c of crds.items) if (c.spec.group === 'kueue.x-k8s.io') targets.push(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c.metadata.name}`);
-  for (const path of targets) {
+  for (const c of crds.items) {
+    if (c.spec.group === 'kueue.x-k8s.io' && c.spec.conversion?.webhook && names(c.spec.conversion.webhook)) {
+      targets.push(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c.metadata.name}`);
+    }
+  }
+  const inject = async (path: string): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
       const o = await s.client.request<Record<string, unknown> & KubeObject>('GET', path);
       if (o.status === 404) break;
@@ -138,8 +153,35 @@ async function injectCaBundle(s: StandIn, fullname: string, service: string, caP
       if (put.status < 300) break;
       if (put.status !== 409 || attempt > 20) throw new Error(`PUT ${path}: ${put.status} ${put.text.slice(0, 200)}`);
     }
+  };
+  await Promise.all(targets.map(inject));
+  s.log(`CA injected into ${targets.map((t) => t.split('/').pop()).join(', ')}`);
+}
+
+/**
+ * Waits (bounded) until the harness has pointed Kueue's webhooks at this stand-in's port, which
+ * it does last (test/operators/neutralise.ts): injecting the CA earlier would race its changes.
+ */
+async function webhooksPointingHere(s: StandIn, fullname: string, service: string, port: number): Promise<void> {
+  const configs = [
+    `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${fullname}-mutating-webhook-configuration`,
+    `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${fullname}-validating-webhook-configuration`,
+  ];
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    let ready = true;
+    for (const path of configs) {
+      const r = await s.client.request<{ webhooks?: Array<{ clientConfig?: { service?: { name?: string; namespace?: string; port?: number } } }> }>(
+        'GET',
+        path,
+      );
+      const ours = (r.status === 200 ? (r.body.webhooks ?? []) : []).filter((w) => w.clientConfig?.service?.name === service);
+      if (!ours.length || ours.some((w) => w.clientConfig?.service?.port !== port)) ready = false;
+    }
+    if (ready) return;
+    await new Promise((r) => setTimeout(r, 200));
   }
-  s.log(`CA injected into ${targets.length} webhook configurations and CRDs`);
+  s.log(`webhooks of ${fullname} do not name port ${port} after 60 s; injecting the CA anyway`);
 }
 
 export const kueueController: Behaviour = async (s) => {
@@ -148,6 +190,7 @@ export const kueueController: Behaviour = async (s) => {
   const port = Number(s.args['webhook-port']);
   if (!port) throw new Error('--tg-webhook-port missing: the harness points the webhooks at that port when it installs Kueue');
   const { caPem } = await serveWebhooks(s, service, port);
+  await webhooksPointingHere(s, fullname, service, port);
   await injectCaBundle(s, fullname, service, caPem);
 
   const queues = s.informer<ClusterQueue>(`${BASE}/clusterqueues`);
