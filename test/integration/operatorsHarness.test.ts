@@ -77,8 +77,9 @@ describe('real operators through the harness, without the guard', () => {
 
   for (const spec of loadManifest().operators) {
     const plan = plans[spec.name]!;
+    const hangs = [...(spec.finalized.some((f) => f.scope === 'Namespaced') ? ['the namespace'] : []), ...(plan.crdStuck.length ? ['the CRD'] : [])];
     it.concurrent(
-      `${spec.displayName}: finalizer added and removed by its controller; stopped, ${plan.crdStuck.length ? 'namespace and CRD hang' : 'the namespace hangs'}`,
+      `${spec.displayName}: finalizer added and removed by its controller; stopped, ${hangs.join(' and ')} ${hangs.length > 1 ? 'hang' : 'hangs'}`,
       async () => {
         const c = cp!;
         const t: Record<string, number> = {};
