@@ -10,10 +10,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
 import { missingComponents } from '../cluster/paths.ts';
+import { waitFor } from '../cluster/proc.ts';
 import {
   cleanupOperator,
   deleteObject,
   finalizerManager,
+  getObject,
   OperatorHarness,
   proveCrdStuck,
   proveNamespaceStuck,
@@ -31,11 +33,13 @@ interface Plan {
   addedByController: string[];
   /** Cluster-scoped kinds whose CRD is deleted with the controller stopped. */
   crdStuck: string[];
+  /** A ClusterRoleBinding of the controller taken away while it runs: it then gets 403 and removes nothing. */
+  rbacGone?: string;
 }
 
 const plans: Record<string, Plan> = {
   kueue: { install: { helm: 4 }, victim: 'Workload', addedByController: [], crdStuck: ['ClusterQueue'] },
-  'karpenter-kwok': { install: { helm: 3 }, victim: 'NodeClaim', addedByController: ['NodeClaim'], crdStuck: ['NodeClaim'] },
+  'karpenter-kwok': { install: { helm: 3 }, victim: 'NodeClaim', addedByController: ['NodeClaim'], crdStuck: ['NodeClaim'], rbacGone: 'karpenter-core' },
   flagger: { install: { helm: 4 }, victim: 'Canary', addedByController: ['Canary'], crdStuck: [] },
   crossplane: {
     install: { helm: 3 },
@@ -120,6 +124,38 @@ describe('real operators through the harness, without the guard', () => {
           await waitFinalizer(c, victim!, false);
           lap('finalized');
 
+          // It acts as its ServiceAccount: with its RBAC gone it is refused and the finalizer stays; back, it goes.
+          if (plan.rbacGone) {
+            const crbPath = `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${plan.rbacGone}`;
+            const crb = await c.client.must<{ metadata: Record<string, unknown>; roleRef: unknown; subjects: unknown }>('GET', crbPath);
+            const [held] = await op.createSamples(appNs, { kinds: [plan.victim], nameSuffix: '-3' });
+            await waitFinalizer(c, held!, true);
+            await c.client.must('DELETE', crbPath);
+            await deleteObject(c, held!);
+            await waitFor(`the controller refused on ${held!.name}`, 60_000, () =>
+              op!
+                .programLog()
+                .split('\n')
+                .some((l) => l.includes(held!.name) && l.includes(': 403 '))
+                ? true
+                : undefined,
+            );
+            const live = await getObject(c, held!);
+            expect(live?.metadata.deletionTimestamp).toBeTruthy();
+            expect(live?.metadata.finalizers).toContain(held!.finalizer);
+            await c.client.must('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+              body: {
+                apiVersion: 'rbac.authorization.k8s.io/v1',
+                kind: 'ClusterRoleBinding',
+                metadata: { name: plan.rbacGone, labels: crb.metadata.labels, annotations: crb.metadata.annotations },
+                roleRef: crb.roleRef,
+                subjects: crb.subjects,
+              },
+            });
+            await waitFinalizer(c, held!, false);
+            lap('rbac');
+          }
+
           // The controller stopped: the namespace and (cluster-scoped types) the CRD hang on it.
           await op.scale(0);
           expect(harness!.supervisor.isRunning(op.controller.namespace, op.controller.name)).toBe(false);
@@ -142,7 +178,7 @@ describe('real operators through the harness, without the guard', () => {
           lap('cleanup');
         }
       },
-      240_000,
+      360_000,
     );
   }
 });

@@ -6,6 +6,7 @@
 // others still extracted. Nothing of these modules is committed to this repository.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadManifest, operatorDataDir, type OperatorSpec } from './manifest.ts';
 
@@ -24,7 +25,7 @@ function downloadModule(module: string, version: string): { dir: string; sum: st
     env,
     encoding: 'utf8',
     timeout: 600_000,
-    cwd: process.env.TMPDIR ?? '/tmp',
+    cwd: tmpdir(),
   });
   if (r.error) throw new Error(`go mod download: ${r.error.message}`);
   let info: ModuleDownload;

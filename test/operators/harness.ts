@@ -26,8 +26,8 @@ import {
 import { neutraliseKueue } from './neutralise.ts';
 import { startOperatorSupervisor } from './supervisor.ts';
 
-/** Bound on waits for controllers and the control plane; never asserted on. */
-export const OPERATOR_TIMEOUT_MS = 60_000;
+/** Bound on waits for controllers and the control plane; never asserted on (generous: the machine may be shared). */
+export const OPERATOR_TIMEOUT_MS = 120_000;
 
 export interface ObjectRef {
   group: string;
@@ -230,6 +230,13 @@ export class InstalledOperator {
         200,
       );
     }
+  }
+
+  /** What the program of a workload (default the controller) has logged, all its runs. */
+  programLog(role = 'controller'): string {
+    const w = this.workloads.find((x) => x.spec.role === role);
+    const p = w && this.harness.supervisor.running().find((x) => x.namespace === w.namespace && x.name === w.name);
+    return p ? tail(p.logPath, 2000) : '';
   }
 
   /** Scales a workload (default the controller) and waits until its program runs again or has stopped. */
@@ -453,10 +460,31 @@ export async function proveCrdStuck(
         })),
       };
     },
-    250,
+    500,
   ).catch((e: unknown) => {
     throw new Error(`${e instanceof Error ? e.message : String(e)}; last conditions: ${last}`);
   });
+}
+
+/**
+ * The CRDs of some API groups, from a metadata-only list: CRD objects run to megabytes (Kueue's,
+ * Argo CD's) and cleanup asks every half second. A CRD is named `<plural>.<group>`.
+ */
+async function crdsOf(cp: ControlPlane, groups: string[]): Promise<Array<{ name: string; group: string; plural: string; deleting: boolean }>> {
+  const list = await cp.client.must<{ items: Array<{ metadata: Meta }> }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
+    accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1',
+  });
+  return list.items
+    .map((c) => {
+      const dot = c.metadata.name.indexOf('.');
+      return {
+        name: c.metadata.name,
+        plural: c.metadata.name.slice(0, dot),
+        group: c.metadata.name.slice(dot + 1),
+        deleting: Boolean(c.metadata.deletionTimestamp),
+      };
+    })
+    .filter((c) => groups.includes(c.group));
 }
 
 /**
@@ -471,20 +499,22 @@ export async function releaseFinalizersByHand(cp: ControlPlane, spec: OperatorSp
     }
   }
   const ours = new Set(spec.finalized.map((t) => t.finalizer));
-  const crds = await cp.client.must<{
-    items: Array<{ spec: { group: string; names: { plural: string }; versions: Array<{ name: string; storage: boolean }> } }>;
-  }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions');
   const released: string[] = [];
-  for (const crd of crds.items.filter((c) => spec.crdGroups.includes(c.spec.group))) {
-    const version = crd.spec.versions.find((v) => v.storage)?.name ?? crd.spec.versions[0]!.name;
-    const list = await cp.client.get<{ items: Obj[] }>(apiPath({ group: crd.spec.group, version, resource: crd.spec.names.plural }));
+  const preferred = new Map<string, string | undefined>();
+  for (const crd of await crdsOf(cp, spec.crdGroups)) {
+    if (!preferred.has(crd.group)) {
+      preferred.set(crd.group, (await cp.client.get<{ preferredVersion?: { version: string } }>(`/apis/${crd.group}`))?.preferredVersion?.version);
+    }
+    const version = preferred.get(crd.group);
+    if (!version) continue;
+    const list = await cp.client.get<{ items: Obj[] }>(apiPath({ group: crd.group, version, resource: crd.plural }));
     for (const o of list?.items ?? []) {
       const finalizers = o.metadata.finalizers ?? [];
       if (!finalizers.some((f) => ours.has(f))) continue;
       const ref = {
-        group: crd.spec.group,
+        group: crd.group,
         version,
-        resource: crd.spec.names.plural,
+        resource: crd.plural,
         kind: o.kind ?? '',
         name: o.metadata.name,
         ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}),
@@ -505,7 +535,7 @@ export async function releaseFinalizersByHand(cp: ControlPlane, spec: OperatorSp
  * deleted), its CRDs, its namespace and `namespaces` deleted, stuck finalizers removed by hand
  * until all of them are gone.
  */
-export async function cleanupOperator(cp: ControlPlane, op: InstalledOperator, namespaces: string[], timeoutMs = 120_000): Promise<void> {
+export async function cleanupOperator(cp: ControlPlane, op: InstalledOperator, namespaces: string[], timeoutMs = 180_000): Promise<void> {
   const spec = op.spec;
   await mustRun(`${spec.name}: uninstall`, op.uninstall());
   const all = [...new Set([...namespaces, op.namespace])];
@@ -519,13 +549,8 @@ export async function cleanupOperator(cp: ControlPlane, op: InstalledOperator, n
       // any change to it brings that forward to the controller's 5 s grace period
       // (pkg/controller/namespace namespace_controller.go enqueueNamespace).
       if (released.length) for (const ns of all) await touchNamespace(cp, ns);
-      const crds = await cp.client.must<{ items: Array<{ metadata: Meta; spec: { group: string } }> }>(
-        'GET',
-        '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-      );
-      const left = crds.items.filter((c) => spec.crdGroups.includes(c.spec.group));
-      for (const c of left)
-        if (!c.metadata.deletionTimestamp) await cp.client.request('DELETE', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c.metadata.name}`);
+      const left = await crdsOf(cp, spec.crdGroups);
+      for (const c of left) if (!c.deleting) await cp.client.request('DELETE', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c.name}`);
       const nsLeft: string[] = [];
       for (const ns of all) if (await cp.client.get(`/api/v1/namespaces/${ns}`)) nsLeft.push(ns);
       return left.length === 0 && nsLeft.length === 0 ? true : undefined;

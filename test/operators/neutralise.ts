@@ -22,7 +22,7 @@ async function jsonPatch(cp: ControlPlane, path: string, ops: unknown[]): Promis
   if (get.status !== 200) throw new Error(`neutralising ${path}: GET ${get.status}`);
   // JSON patch cannot add under a missing annotations map.
   const prefix = get.body.metadata.annotations ? [] : [{ op: 'add', path: '/metadata/annotations', value: {} }];
-  const r = await cp.client.request('PATCH', path, { body: [...prefix, ...ops], contentType: 'application/json-patch+json' });
+  const r = await cp.client.request('PATCH', path, { body: [...prefix, ...ops], contentType: 'application/json-patch+json', timeoutMs: 120_000 });
   if (r.status >= 300) throw new Error(`neutralising ${path}: ${r.status} ${r.text.slice(0, 300)}`);
 }
 
