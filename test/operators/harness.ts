@@ -471,10 +471,11 @@ export async function proveCrdStuck(
  * Argo CD's) and cleanup asks every half second. A CRD is named `<plural>.<group>`.
  */
 async function crdsOf(cp: ControlPlane, groups: string[]): Promise<Array<{ name: string; group: string; plural: string; deleting: boolean }>> {
-  const list = await cp.client.must<{ items: Array<{ metadata: Meta }> }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
+  const list = await cp.client.must<{ items: Array<{ metadata: Meta }> | null }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
     accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1',
   });
-  return list.items
+  // An empty metadata-only list comes with `items: null`.
+  return (list.items ?? [])
     .map((c) => {
       const dot = c.metadata.name.indexOf('.');
       return {
