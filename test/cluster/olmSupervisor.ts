@@ -33,8 +33,9 @@ export interface OlmSupervisorOptions {
    * Which containers map to which host program. Keys, tried in this order: the image name
    * without tag or digest, a space, and the container's first command or argument (one image
    * running several programs: Argo CD's argocd-server, argocd-application-controller, ...);
-   * the container's command[0]; the image name alone. Values: a binary, run with the container's command[1:] and args, or a command
-   * whose own args come first (default: /bin/olm -> the pinned olm build).
+   * the container's command[0]; the image name alone. Values: a binary, run with the
+   * container's command[1:] and args, or a command whose own args come first (default:
+   * /bin/olm -> the pinned olm build).
    */
   binaries?: Record<string, string | ProgramCommand>;
   /**

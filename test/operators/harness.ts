@@ -489,14 +489,22 @@ async function crdsOf(cp: ControlPlane, groups: string[]): Promise<Array<{ name:
 }
 
 /**
- * The manual remedy: the operator's fail-closed webhooks deleted (they refuse the update while it
- * is stopped), then its finalizers removed from every object of its CRD groups that carries one.
+ * The manual remedy: the operator's fail-closed webhooks on its own kinds deleted (they refuse the
+ * update while it is stopped), then its finalizers removed from every object of its CRD groups
+ * that carries one.
  * Returns the objects released.
  */
 export async function releaseFinalizersByHand(cp: ControlPlane, spec: OperatorSpec): Promise<string[]> {
-  for (const name of spec.webhookConfigurations) {
-    for (const kind of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
-      await cp.client.request('DELETE', `/apis/admissionregistration.k8s.io/v1/${kind}/${name}`);
+  // Found by what they intercept, not by name: the names follow the release name (Kueue's fullname).
+  for (const kind of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
+    const list = await cp.client.must<{
+      items: Array<{ metadata: Meta; webhooks?: Array<{ failurePolicy?: string; rules?: Array<{ apiGroups?: string[] }> }> }> | null;
+    }>('GET', `/apis/admissionregistration.k8s.io/v1/${kind}`);
+    for (const cfg of list.items ?? []) {
+      const refuses = (cfg.webhooks ?? []).some(
+        (w) => (w.failurePolicy ?? 'Fail') === 'Fail' && (w.rules ?? []).some((r) => (r.apiGroups ?? []).some((g) => spec.crdGroups.includes(g))),
+      );
+      if (refuses) await cp.client.request('DELETE', `/apis/admissionregistration.k8s.io/v1/${kind}/${cfg.metadata.name}`);
     }
   }
   const ours = new Set(spec.finalized.map((t) => t.finalizer));
