@@ -120,6 +120,14 @@ ms_mod=sigs.k8s.io/metrics-server
 step "metrics-server $METRICS_SERVER_VERSION" "$bin/metrics-server-$METRICS_SERVER_VERSION" \
   go_wrap_build "$ms_mod" "v$METRICS_SERVER_VERSION" "$ms_mod/cmd/metrics-server" "-s -w"
 
+# The real operators' charts and manifests (test/operators/operators.json), copied out of their
+# pinned modules into $cache/data/operators/<name>-<version> (data, not code; cached by version).
+if command -v node >/dev/null; then
+  TG_CACHE_DIR="$cache" node "$here/../operators/extract.ts" || failed+=("operator data")
+else
+  echo "[build] operator data: FAILED (no node on PATH; .ci/ensure-node.sh provides it)" >&2; failed+=("operator data")
+fi
+
 # Node mode (test/cluster/README.md): kubelet and kube-scheduler from the same wrapper module, and
 # the node images (pause, the two bases of the Dockerfile's stages) from the cached Node 24.
 step "kubelet $KUBE_VERSION" "$bin/kubelet-$KUBE_VERSION" kube_scratch_build k8s.io/kubernetes/cmd/kubelet

@@ -30,7 +30,7 @@ import { startHookJobRunner, type HookJobRunner } from './hookJobRunner.ts';
 import { buildBinaryImage, type BinaryImageName } from './node/images.ts';
 import { startOlmPodWatcher } from './node/olmPods.ts';
 import { acquireNodeLock, restoreIfOwner, type NodeLock } from './node/lock.ts';
-import { makeNodePki, NODE_CONTROLLERS, nodeApiserverArgs, startNode, type KubeNode, type NodePki } from './node/node.ts';
+import { makeNodePki, nodeApiserverArgs, startNode, type KubeNode, type NodePki } from './node/node.ts';
 
 export interface ControlPlaneOptions {
   /** Progress sink; default prints "[cluster] ..." lines to stderr. Pass () => {} to silence. */
@@ -143,17 +143,14 @@ rules:
   - level: Metadata
 `;
 
-// kube-controller-manager's canonical names (1.36); the short forms (namespace, garbagecollector, ...) are aliases.
-const CONTROLLERS = [
-  'namespace-controller',
-  'garbage-collector-controller',
-  'deployment-controller',
-  'replicaset-controller',
-  'serviceaccount-controller',
-  'serviceaccount-token-controller',
-  'clusterrole-aggregation-controller',
-  'root-ca-certificate-publisher-controller',
-];
+// kube-controller-manager runs every controller a real cluster runs: `*` is the default set
+// (k8s.io/kubernetes cmd/kube-controller-manager/app, ControllerDescriptor.isDisabledByDefault;
+// StatefulSet, DaemonSet, Job, CronJob, garbage collector, namespace, ...), plus the two kubeadm
+// also turns on (its controller-manager manifest: `--controllers=*,bootstrapsigner,tokencleaner`).
+// Cloud-provider controllers are skipped by kube-controller-manager itself without a cloud
+// provider, node IPAM without --allocate-node-cidrs. Without a node, Pods the workload
+// controllers create are never scheduled; the supervisors mark the ones they run Ready.
+const CONTROLLERS = ['*', 'bootstrap-signer-controller', 'token-cleaner-controller'];
 
 /**
  * The images of pinned binaries that charts run as Pods on the node (hook Jobs' kubectl, the
@@ -414,7 +411,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         '--bind-address=127.0.0.1',
         `--secure-port=${kcmPort}`,
         `--cert-dir=${join(dir, 'kcm-certs')}`,
-        `--controllers=${[...CONTROLLERS, ...(opts.node ? NODE_CONTROLLERS : [])].join(',')}`,
+        `--controllers=${CONTROLLERS.join(',')}`,
+        // The certificatesigningrequest-signing controller signs with the cluster CA, as kubeadm sets it up.
+        `--cluster-signing-cert-file=${ca.cert}`,
+        `--cluster-signing-key-file=${ca.key}`,
         '--use-service-account-credentials=true',
         `--service-account-private-key-file=${sa.key}`,
         `--root-ca-file=${ca.cert}`,

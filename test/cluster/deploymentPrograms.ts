@@ -18,6 +18,11 @@ import { freePort } from './proc.ts';
 export const HELM_CONTROLLER_IMAGE = 'ghcr.io/fluxcd/helm-controller';
 export const METRICS_SERVER_IMAGE = 'registry.k8s.io/metrics-server/metrics-server';
 
+/** helm-controller's host-only flags (exported for test/operators/supervisor.ts, which runs it too). */
+export async function helmControllerHostArgs(): Promise<string[]> {
+  return hostArgs[HELM_CONTROLLER_IMAGE]!('', '');
+}
+
 const hostArgs: Record<string, (kubeconfig: string, dir: string) => Promise<string[]>> = {
   [HELM_CONTROLLER_IMAGE]: async () => {
     const [metricsPort, healthPort] = await Promise.all([freePort(), freePort()]);

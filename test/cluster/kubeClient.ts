@@ -16,11 +16,19 @@ export interface KubeCredentials {
   certFile?: string;
   keyFile?: string;
   token?: string;
+  /**
+   * User-Agent of every request. kube-apiserver names the field manager of an update, patch or
+   * create without ?fieldManager after it, up to the first '/' (k8s.io/apiserver
+   * pkg/endpoints/handlers/create.go managerOrUserAgent), as it does for client-go programs.
+   */
+  userAgent?: string;
 }
 
 export interface RequestOptions {
   body?: unknown;
   contentType?: string;
+  /** Accept header (default application/json), e.g. a metadata-only list (`;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`). */
+  accept?: string;
   timeoutMs?: number;
 }
 
@@ -55,7 +63,7 @@ export function kubeClient(creds: KubeCredentials): KubeClient {
   });
   function request<T>(method: string, path: string, o: RequestOptions = {}): Promise<KubeResponse<T>> {
     return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'teardown-guard-test-harness' };
+      const headers: Record<string, string> = { Accept: o.accept ?? 'application/json', 'User-Agent': creds.userAgent ?? 'teardown-guard-test-harness' };
       let payload: Buffer | undefined;
       if (o.body !== undefined) {
         payload = Buffer.from(typeof o.body === 'string' ? o.body : JSON.stringify(o.body));

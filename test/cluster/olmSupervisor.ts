@@ -1,6 +1,6 @@
 // Runs the real olm-operator binary as a host process, driven by its Deployment object, because
-// this loopback cluster has no kubelet. For every Deployment whose container runs `/bin/olm`
-// (upstream's quickstart, OLM shipped inside a chart like Pixie's, any namespace):
+// this loopback cluster has no kubelet. For every Deployment (or StatefulSet) whose container runs
+// `/bin/olm` (upstream's quickstart, OLM shipped inside a chart like Pixie's, any namespace):
 //   - Deployment present, spec.replicas >= 1, no deletionTimestamp -> the process runs, with the
 //     container's args/env (Downward-API namespace/name resolved, $(VAR) expanded the way the
 //     kubelet does) and a kubeconfig holding a TokenRequest token of the pod template's
@@ -10,7 +10,9 @@
 //     through the real controllers rather than by overwriting it;
 //   - Deployment deleted, being deleted, or scaled to 0 -> the process is stopped.
 // The same supervision runs other real programs the scenarios install by chart (Flux's
-// helm-controller, metrics-server: test/cluster/deploymentPrograms.ts) through `binaries`.
+// helm-controller, metrics-server: test/cluster/deploymentPrograms.ts) and the operators'
+// stand-ins (test/operators/) through `binaries`; StatefulSets are supervised like Deployments,
+// their Pods marked Ready so the real statefulset controller counts them available.
 // A bounded poll loop (one LIST per tick), not a watch: simpler to stop, and fast enough.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,11 +30,14 @@ export interface OlmSupervisorOptions {
   log?: (line: string) => void;
   pollMs?: number;
   /**
-   * Which containers map to which host binary, by the container's command[0] or, for images whose
-   * entrypoint runs the program (no command), by the image name without tag or digest
-   * (default: /bin/olm -> the pinned olm build).
+   * Which containers map to which host program. Keys, tried in this order: the image name
+   * without tag or digest, a space, and the container's first command or argument (one image
+   * running several programs: Argo CD's argocd-server, argocd-application-controller, ...);
+   * the container's command[0]; the image name alone. Values: a binary, run with the
+   * container's command[1:] and args, or a command whose own args come first (default:
+   * /bin/olm -> the pinned olm build).
    */
-  binaries?: Record<string, string>;
+  binaries?: Record<string, string | ProgramCommand>;
   /**
    * Flags appended after the container's args for the host process only (last flag wins): a
    * container listens on its own network namespace's ports, a host process must take free
@@ -41,6 +46,12 @@ export interface OlmSupervisorOptions {
   hostArgs?: (d: { program: string; namespace: string; name: string; kubeconfig: string; dir: string }) => string[] | Promise<string[]>;
   /** Name of the supervised program in process names and log lines (default olm-operator). */
   label?: string;
+}
+
+/** A host program with arguments of its own, placed before the container's. */
+export interface ProgramCommand {
+  cmd: string;
+  args: string[];
 }
 
 export interface SupervisedProcess {
@@ -79,7 +90,9 @@ interface Container {
   env?: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath?: string } } }>;
 }
 
-interface Deployment {
+/** A Deployment or StatefulSet: the fields supervision reads, the same in both. */
+interface Workload {
+  kind: 'Deployment' | 'StatefulSet';
   metadata: { name: string; namespace: string; uid: string; deletionTimestamp?: string; generation?: number };
   spec: {
     replicas?: number;
@@ -142,19 +155,20 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
     if (e.what !== 'pod-ready') log(`${label} supervisor: ${e.namespace}/${e.name} ${e.what}${e.detail ? ` (${e.detail})` : ''}`);
   };
 
-  function olmContainer(d: Deployment): Container | undefined {
+  function olmContainer(d: Workload): Container | undefined {
     return d.spec.template?.spec?.containers?.find((c) => binaryKey(c) !== undefined);
   }
 
   function binaryKey(c: Container): string | undefined {
-    if (c.command?.[0] !== undefined) return c.command[0] in binaries ? c.command[0] : undefined;
     const image = imageName(c.image ?? '');
-    return image in binaries ? image : undefined;
+    const first = c.command?.[0] ?? c.args?.[0];
+    const keys = [...(first !== undefined ? [`${image} ${first}`] : []), ...(c.command?.[0] !== undefined ? [c.command[0]] : []), image];
+    return keys.find((k) => k in binaries);
   }
 
   const tokenFor = (ns: string, sa: string): Promise<string> => serviceAccountToken(o.client, ns, sa, 86_400);
 
-  async function start(p: Running, d: Deployment, c: Container): Promise<void> {
+  async function start(p: Running, d: Workload, c: Container): Promise<void> {
     const ns = d.metadata.namespace;
     const podSpec = d.spec.template?.spec ?? {};
     const sa = podSpec.serviceAccountName ?? 'default';
@@ -182,10 +196,12 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
     }
     const command = c.command ?? [];
     const program = binaryKey(c)!;
-    const bin = binaries[program]!;
+    const target = binaries[program]!;
+    const bin = typeof target === 'string' ? target : target.cmd;
     const workDir = join(o.dir, `${label}-${ns}-${d.metadata.name}`);
     mkdirSync(workDir, { recursive: true });
     const args = [
+      ...(typeof target === 'string' ? [] : target.args),
       ...[...command.slice(1), ...(c.args ?? [])].map((a) => expandVars(a, vars)),
       ...((await o.hostArgs?.({ program, namespace: ns, name: d.metadata.name, kubeconfig, dir: workDir })) ?? []),
     ];
@@ -226,7 +242,7 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
     });
   }
 
-  async function markPodsReady(d: Deployment, c: Container): Promise<void> {
+  async function markPodsReady(d: Workload, c: Container): Promise<void> {
     const sel = Object.entries(d.spec.selector?.matchLabels ?? {})
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
@@ -278,16 +294,22 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
   }
 
   async function tick(): Promise<void> {
-    const list = await o.client.get<{ items: Deployment[] }>('/apis/apps/v1/deployments');
+    const [deployments, statefulSets] = await Promise.all(
+      (['deployments', 'statefulsets'] as const).map((r) => o.client.get<{ items: Omit<Workload, 'kind'>[] }>(`/apis/apps/v1/${r}`)),
+    );
+    const workloads: Workload[] = [
+      ...(deployments?.items ?? []).map((d) => ({ ...d, kind: 'Deployment' as const })),
+      ...(statefulSets?.items ?? []).map((d) => ({ ...d, kind: 'StatefulSet' as const })),
+    ];
     const seen = new Set<string>();
-    for (const d of list?.items ?? []) {
+    for (const d of workloads) {
       const c = olmContainer(d);
       if (!c) continue;
-      const key = `${d.metadata.namespace}/${d.metadata.name}/${d.metadata.uid}`;
+      const key = `${d.kind}/${d.metadata.namespace}/${d.metadata.name}/${d.metadata.uid}`;
       const desired = (d.spec.replicas ?? 1) >= 1 && !d.metadata.deletionTimestamp;
       let p = procs.get(key);
       if (!desired) {
-        if (p) await stopProc(p, d.metadata.deletionTimestamp ? 'Deployment being deleted' : 'scaled to 0');
+        if (p) await stopProc(p, d.metadata.deletionTimestamp ? `${d.kind} being deleted` : 'scaled to 0');
         continue;
       }
       seen.add(key);
@@ -308,7 +330,7 @@ export function startOlmSupervisor(o: OlmSupervisorOptions): OlmSupervisor {
       if (!p.daemon && Date.now() >= p.notBefore) await start(p, d, c);
       if (p.daemon?.isRunning() && Date.now() - p.startedAt > 500) await markPodsReady(d, c);
     }
-    for (const p of [...procs.values()]) if (!seen.has(p.key)) await stopProc(p, 'Deployment deleted');
+    for (const p of [...procs.values()]) if (!seen.has(p.key)) await stopProc(p, `${p.key.split('/')[0]} deleted`);
   }
 
   const loop = () => {

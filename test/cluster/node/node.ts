@@ -14,17 +14,6 @@ import { pauseImageArchive } from './images.ts';
 
 export const NODE_NAME = 'tg-node';
 
-/** Controllers a node needs on top of the control plane's (CONTROLLERS in controlPlane.ts). */
-export const NODE_CONTROLLERS = [
-  'endpoints-controller',
-  'endpointslice-controller',
-  'disruption-controller',
-  // Lifts the not-ready taint once the kubelet reports Ready.
-  'node-lifecycle-controller',
-  // Creates the Pods of Jobs (Helm hooks): a node cluster runs them as Pods, not host processes.
-  'job-controller',
-];
-
 export interface NodePki {
   /** kube-apiserver's client certificate towards the kubelet (logs, exec). */
   apiserverKubeletClient: CertPair;
