@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { AdmissionResult } from '../admission/engine.ts';
 import { createMetrics } from '../metrics.ts';
 import { startServer } from './server.ts';
-import { collectLogs, generateCerts, httpsRequest, namespaceDeleteReview, tempDir } from './testSupport.ts';
+import { collectLogs, generateCerts, httpsRequest, namespaceDeleteReview, tempDir } from '../../test/support/serverHarness.ts';
 
 const dir = tempDir('tg-shutdown');
 const certs = generateCerts(dir.path);
