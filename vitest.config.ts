@@ -1,7 +1,10 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
-// Two projects: unit tests (co-located *.test.ts, fixtures only) and integration tests that run
-// a real control plane on loopback (test/integration). `npm test` runs both.
+// Two projects: unit tests (co-located *.test.ts and test/unit: fixtures only, no binary, no
+// cluster, no network) and integration tests against real components on loopback
+// (test/integration). `npm test` runs both.
 export default defineConfig({
   test: {
     projects: [
@@ -13,6 +16,9 @@ export default defineConfig({
           // Unit tests that stream hundreds of MiB (hostile inputs, fuzzing) share 2 cores with
           // the integration suite's control plane; 5 s is vitest's default, not a goal of ours.
           testTimeout: 30_000,
+          // The pinned binaries' cache as on a fresh clone: a unit test that reaches for one fails
+          // here too, not only on a machine that has never built them.
+          env: { TG_CACHE_DIR: join(tmpdir(), 'tg-unit-tier-has-no-binaries') },
         },
       },
       {

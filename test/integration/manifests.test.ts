@@ -311,6 +311,24 @@ describe('components/monitoring', () => {
   });
 });
 
+describe('the kustomize output (pinned kubectl)', () => {
+  it('the cert-manager overlay carries the CA-injection annotation and names the serving Secret', async () => {
+    const { objs } = await kustomize(join(manifests, 'overlays', 'cert-manager'));
+    const hooks = objs.find((o) => o.kind === 'ValidatingWebhookConfiguration');
+    expect(hooks?.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBe('teardown-guard/teardown-guard-serving');
+    const cert = objs.find((o) => o.kind === 'Certificate' && o.metadata.name === 'teardown-guard-serving') as { spec?: { secretName?: string } } | undefined;
+    expect(cert?.spec?.secretName).toBe('teardown-guard-tls');
+  });
+
+  it('the base puts every namespaced object in the teardown-guard namespace', async () => {
+    const { objs } = await kustomize(join(manifests, 'base'));
+    const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration'];
+    const namespaced = objs.filter((o) => !clusterScoped.includes(o.kind));
+    expect(namespaced.length).toBeGreaterThan(0);
+    expect(namespaced.filter((o) => o.metadata.namespace !== GUARD_NS).map(ref)).toEqual([]);
+  });
+});
+
 describe('the base ValidatingWebhookConfiguration, applied for real', () => {
   it('is accepted with clientConfig.url: every CEL matchCondition compiles on the API server', async () => {
     const { objs } = await kustomize(join(manifests, 'base'));
