@@ -3,7 +3,8 @@
 // Deployment object) adds operators.coreos.com/csv-cleanup to a CSV and removes it on deletion,
 // but only while its Deployment wants it running.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { applyObjects, CSV_CLEANUP, getCsv, OLM_NAMESPACE, waitDeploymentAvailable } from '../cluster/olm.ts';
 import { missingComponents, versions } from '../cluster/paths.ts';
 import { waitFor } from '../cluster/proc.ts';
@@ -15,7 +16,7 @@ let cp: ControlPlane;
 beforeAll(async () => {
   const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'olm']);
   if (missing.length) throw new Error(`pinned binaries missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
-  cp = await startControlPlane({ olm: 'quickstart' });
+  cp = await controlPlaneForFile({ olm: 'quickstart' });
 });
 
 afterAll(async () => {

@@ -22,7 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { FinalizerRegistry } from '../../src/registry/finalizerRegistry.ts';
 import { renderManifestFiles } from '../../src/registry/renderManifests.ts';
 import { missingComponents, repoRoot } from '../cluster/paths.ts';
@@ -118,7 +119,7 @@ beforeAll(async () => {
   const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'olm']);
   if (missing.length) throw new Error(`pinned binaries missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
   // OLM's CRDs: the guard watches CSVs, as on a cluster that runs OLM.
-  cp = await startControlPlane({ olm: 'crds' });
+  cp = await controlPlaneForFile({ olm: 'crds' });
   work = mkdtempSync(join(tmpdir(), 'tg-manifests-'));
   manifests = join(work, 'manifests');
   cpSync(join(repoRoot, 'manifests'), manifests, { recursive: true });

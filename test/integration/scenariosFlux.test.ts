@@ -11,7 +11,8 @@ import { gunzipSync } from 'node:zlib';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { waitFor } from '../cluster/proc.ts';
 import { fluxDataDir, missingComponents } from '../cluster/paths.ts';
 import { serveChartArtifact, type ChartArtifact } from '../cluster/flux/chartArtifact.ts';
@@ -227,7 +228,7 @@ beforeAll(async () => {
   );
   if (!existsSync(join(fluxDataDir(), '.complete'))) missing.push('flux-data');
   if (missing.length) throw new Error(`pinned components missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
-  cp = await startControlPlane({ olm: 'none' });
+  cp = await controlPlaneForFile({ olm: 'none' });
   await withDiagnostics('flux-setup', async () => {
     hc = await startHelmController(cp);
     timings['controller-ready'] = hc.readyInMs;

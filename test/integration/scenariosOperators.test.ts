@@ -23,7 +23,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { fluxOperatorChart, startProgramSupervisor } from '../cluster/deploymentPrograms.ts';
 import { createHelmRelease, getHelmRelease } from '../cluster/flux/helmRelease.ts';
 import type { OlmSupervisor } from '../cluster/olmSupervisor.ts';
@@ -174,7 +175,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
     const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'helm3', 'helm4', 'helm-controller', 'metrics-server']);
     if (!existsSync(join(fluxDataDir(), '.complete'))) missing.push('flux-data');
     if (missing.length) throw new Error(`pinned components missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
-    cp = await startControlPlane({ log: () => {} });
+    cp = await controlPlaneForFile({ log: () => {} });
     programs = startProgramSupervisor(cp);
     guards = new GuardSession(cluster, (c, o) => startGuard(c, { ...o, extraYaml: FLUX_GUARD_YAML, log: () => {} }));
     operatorChart = fluxOperatorChart(chartPath('flux-operator'), cp.dir);

@@ -6,7 +6,8 @@
 //   - the webhook gone: silent.
 // The webhook's namespaceSelector limits it to the test namespace, so nothing else is affected.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { waitFor } from '../cluster/proc.ts';
 import { startGuard, type Guard } from '../scenarios/guard.ts';
 import { DENIED_TEXT, output } from '../scenarios/harness.ts';
@@ -42,7 +43,7 @@ async function kubectlOk(args: string[], input?: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  cp = await startControlPlane({ olm: 'crds', log: () => {} });
+  cp = await controlPlaneForFile({ olm: 'crds', log: () => {} });
   guard = await startGuard(cp, { modes: { 'webhook-backends': 'enforce' }, log: () => {} });
   await guard.register();
   await kubectlOk(['create', 'namespace', NS]);

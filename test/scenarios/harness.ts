@@ -5,7 +5,7 @@
 import { Correlator } from '../../src/audit/correlator.ts';
 import { toRecord, type AuditEventV1 } from '../../src/audit/event.ts';
 import type { AuditFinding } from '../../src/audit/findings.ts';
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
 import type { RunResult } from '../cluster/proc.ts';
@@ -306,18 +306,48 @@ export interface AuditEvent {
 }
 
 /**
- * Where the next complete line of a log another process appends to starts (the audit log, a
- * guard's or controller's log): a line still being written belongs to what comes after.
+ * Where the next complete line of a log another process appends to starts, in bytes (the audit
+ * log, a guard's or controller's log): a line still being written belongs to what comes after.
+ * Reads only the file's end: the shared cluster's audit log grows over a whole run.
  */
 export function lineOffset(path: string): number {
-  return readFileSync(path, 'utf8').lastIndexOf('\n') + 1;
+  const fd = openSync(path, 'r');
+  try {
+    let end = fstatSync(fd).size;
+    const chunk = Buffer.alloc(64 * 1024);
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length);
+      const n = readSync(fd, chunk, 0, end - start, start);
+      const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+      if (nl >= 0) return start + nl + 1;
+      end = start;
+    }
+    return 0;
+  } finally {
+    closeSync(fd);
+  }
 }
 
-/** The complete lines appended after `from` (a lineOffset); a half-written last line waits for the next read. */
+/** The complete lines appended after byte `from` (a lineOffset); a half-written last line waits for the next read. */
 export function linesSince(path: string, from = 0): string[] {
-  const text = readFileSync(path, 'utf8');
-  return text
-    .slice(from, text.lastIndexOf('\n') + 1)
+  const fd = openSync(path, 'r');
+  let bytes: Buffer;
+  try {
+    const size = fstatSync(fd).size;
+    bytes = Buffer.alloc(Math.max(0, size - from));
+    let got = 0;
+    while (got < bytes.length) {
+      const n = readSync(fd, bytes, got, bytes.length - got, from + got);
+      if (n === 0) break;
+      got += n;
+    }
+    bytes = bytes.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+  return bytes
+    .subarray(0, bytes.lastIndexOf(0x0a) + 1)
+    .toString('utf8')
     .split('\n')
     .filter(Boolean);
 }

@@ -23,11 +23,15 @@ export interface GuardPlacement {
   cleanup(): void;
 }
 
-export function hostProcessPlacement(): GuardPlacement {
+/**
+ * The guard as a host process. `startCluster` is how the cluster comes up: a control plane of its
+ * own by default (the demo), its lane's shared one in the integration tests (test/cluster/fileCluster.ts).
+ */
+export function hostProcessPlacement(startCluster: (o: ControlPlaneOptions) => Promise<ControlPlane> = startControlPlane): GuardPlacement {
   return {
     name: 'host-process',
     missing: (components) => missingComponents(components),
-    startCluster: (o) => startControlPlane(o),
+    startCluster: (o) => startCluster(o),
     startGuard,
     timings: {},
     cleanup: () => undefined,
