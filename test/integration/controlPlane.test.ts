@@ -131,10 +131,11 @@ describe('loopback control plane', () => {
     await cp.client.must('DELETE', deploy);
     await cp.olm!.waitStopped(OLM_NAMESPACE, 'olm-operator', 30_000);
     await cp.client.must('DELETE', `/apis/operators.coreos.com/v1alpha1/namespaces/${ns}/clusterserviceversions/${csvName}`);
-    await new Promise((r) => setTimeout(r, 5000));
+    // Hangs for good: being deleted, held by csv-cleanup, and no olm-operator runs anywhere to remove it.
     const stuck = await getCsv(cp, ns, csvName);
     expect(stuck?.metadata.deletionTimestamp).toBeTruthy();
     expect(stuck?.metadata.finalizers).toContain(CSV_CLEANUP);
+    expect(cp.olm!.running()).toEqual([]);
 
     // Reinstalling OLM is the documented remedy: the finalizer is processed and the CSV goes away.
     const { metadata, spec } = saved!;

@@ -40,8 +40,6 @@ import {
   s5InstallOlm,
 } from './scenarios.ts';
 
-const STUCK_WAIT_MS = Number(process.env.TG_STUCK_WAIT_MS ?? 15_000);
-
 /** Defines the suite's describe blocks against the guard at `placement`. */
 export function olmScenarioSuite(placement: GuardPlacement): void {
   let cp!: ControlPlane;
@@ -62,7 +60,7 @@ export function olmScenarioSuite(placement: GuardPlacement): void {
         expect(u.helm.code).toBe(0); // helm reports success
         expect(u.records).toEqual([]);
         expect(u.olmRunning).toBe(false); // uninstalling OLM really stopped OLM
-        const { stuck, last } = await s1ObserveStuck(cp, t, STUCK_WAIT_MS);
+        const { stuck, last } = await s1ObserveStuck(cp, t);
         expect(stuck, describeNamespace(last)).toBe(true);
         expect(last.phase).toBe('Terminating');
         expect(last.csvs).toEqual([expect.objectContaining({ name: S1.csv, deleting: true, finalizers: [CSV_CLEANUP] })]);
