@@ -20,6 +20,7 @@ import { publishHelmChart } from '../cluster/flux/helmChartSource.ts';
 import { FLUX_NAMESPACE, HELM_CONTROLLER_SA, startHelmController, type HelmController } from '../cluster/flux/helmController.ts';
 import { createHelmRelease, deleteHelmReleaseAndWait, releaseNameOf, waitHelmReleaseReady, type HelmReleaseSpec } from '../cluster/flux/helmRelease.ts';
 import { GuardSession, type Guard } from '../scenarios/guard.ts';
+import { markGuardPath } from '../scenarios/guardInPath.ts';
 import {
   auditEventsSince,
   auditOffset,
@@ -261,6 +262,7 @@ describe("Flux helm-controller (real): records in spec.storageNamespace or the H
   it('with the guard (both policies enforce): no denial, no warning, no guard annotation, no review finding', async (ctx) => {
     const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
     if (!g) return ctx.skip();
+    const inPath = await markGuardPath(cp, g);
     for (const hr of SHAPES) {
       const guardFrom = lineOffset(g.logPath);
       await withDiagnostics(`with-guard-${hr.name}`, async () => {
@@ -269,6 +271,7 @@ describe("Flux helm-controller (real): records in spec.storageNamespace or the H
         expectGuardSilent(g, guardFrom, r);
       });
     }
+    await inPath.verify();
   });
 
   it('helm-controller stops by itself when the cluster stops', async () => {

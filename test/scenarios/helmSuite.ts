@@ -2,10 +2,12 @@
 // and S4 (correct teardowns: no false positives), on the real loopback control plane with the
 // real helm 3/4 CLIs and the Helm SDK program. Each scenario runs WITHOUT the guard first (proving
 // the harness reproduces the incident), then WITH it; a WITH-guard part fails, saying why, when
-// the guard cannot run here. The guard's placement (host process or Pods on the node) is the
-// suite's parameter: test/integration/scenariosHelm.test.ts and scenariosInCluster.test.ts.
+// the guard cannot run here, and proves the guard answered its requests (guardInPath.ts). The
+// guard's placement (host process or Pods on the node) is the suite's parameter:
+// test/integration/scenariosHelm.test.ts and scenariosInCluster.test.ts.
 import { describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { markGuardPath } from './guardInPath.ts';
 import type { GuardPlacement } from './placement.ts';
 import { suiteCluster } from './suiteCluster.ts';
 import {
@@ -58,8 +60,9 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
     });
 
     it('with the guard (enforce): the purge is denied, the record kept, the SDK reports the denial', async () => {
-      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+      const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
       await scenario('S2-with-enforce', async (t) => {
+        const inPath = await markGuardPath(cp, g);
         await helmInstallSimpleApp(cp, t, S2.namespace);
         const r = await s2SdkUninstall(cp, t);
         expect(r.sdk.code).not.toBe(0);
@@ -69,12 +72,14 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
         expect(r.helmList).toContain(S2.release);
         expect(r.remaining.length).toBe(3);
         await s2Cleanup(cp);
+        await inPath.verify();
       });
     });
 
     it('with the guard (warn): the warning reaches the SDK and the audit log carries the guard annotation', async () => {
-      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+      const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
       await scenario('S2-with-warn', async (t) => {
+        const inPath = await markGuardPath(cp, g);
         await helmInstallSimpleApp(cp, t, S2.namespace);
         const from = auditOffset(cp);
         const r = await s2SdkUninstall(cp, t);
@@ -84,14 +89,16 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
         const annotated = guardAnnotated(auditEventsSince(cp, from));
         expect(annotated.some((e) => e.objectRef?.resource === 'secrets' && e.objectRef?.namespace === S2.namespace)).toBe(true);
         await s2Cleanup(cp);
+        await inPath.verify();
       });
     });
   });
 
   describe('S2-kube-system — incident B for a release in kube-system (CNI, metrics-server live there)', () => {
     it('with the guard (warn): the misdirected SDK purge of a kube-system release is flagged, not exempt', async () => {
-      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+      const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
       await scenario('S2-kube-system', async (t) => {
+        const inPath = await markGuardPath(cp, g);
         const i = await helm(cp, t, 3, ['install', 'ks', chartPath('simple-app'), '-n', 'kube-system'], 'install kube-system/ks');
         expect(i.code, output(i)).toBe(0);
         const u = await sdkUninstall(cp, t, 'ks', { namespace: 'kube-system' });
@@ -100,6 +107,7 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
         expect(u.stderr).toContain('Helm release kube-system/ks is being purged but 3 of its 3 resources still exist');
         expect(await existing(cp, simpleAppObjects('kube-system', 'ks'))).toHaveLength(3);
         for (const ref of simpleAppObjects('kube-system', 'ks')) await cp.client.request('DELETE', ref.apiPath);
+        await inPath.verify();
       });
     });
   });
@@ -120,8 +128,9 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
     });
 
     it("with the guard (enforce): each misdirected DELETE is denied and default's objects survive", async () => {
-      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+      const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
       await scenario('S3-with-enforce', async (t) => {
+        const inPath = await markGuardPath(cp, g);
         await helmInstallSimpleApp(cp, t, 'default');
         await helmInstallSimpleApp(cp, t, S2.namespace);
         const from = auditOffset(cp);
@@ -137,6 +146,7 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
         expect(deletes.every((e) => e.responseStatus?.code === 403)).toBe(true);
         expect(await existing(cp, simpleAppObjects('default', S2.release))).toHaveLength(3);
         await s2Cleanup(cp);
+        await inPath.verify();
       });
     });
   });
@@ -173,8 +183,9 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
     });
 
     it("with the guard (enforce): that DELETE is denied and default/cache's ConfigMap survives", async () => {
-      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+      const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
       await scenario('S3b-with-enforce', async (t) => {
+        const inPath = await markGuardPath(cp, g);
         await installBoth(t);
         const r = await s2SdkUninstall(cp, t);
         expect(r.sdk.code).not.toBe(0);
@@ -182,6 +193,7 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
         expect(output(r.sdk)).toContain('ConfigMap default/web-config belongs to Helm release default/cache');
         expect(await cp.client.get('/api/v1/namespaces/default/configmaps/web-config')).toBeDefined();
         await cleanup();
+        await inPath.verify();
       });
     });
   });
@@ -203,8 +215,9 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
     });
 
     it('with the guard (both policies enforce): zero denials, zero warnings, same end state', async () => {
-      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+      const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
       await scenario('S4-with', async (t) => {
+        const inPath = await markGuardPath(cp, g);
         const from = auditOffset(cp);
         for (const c of S4_CASES) {
           const results = await c.run(cp, t);
@@ -220,6 +233,7 @@ export function helmScenarioSuite(placement: GuardPlacement): void {
           annotated.map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}: ${JSON.stringify(e.annotations)}`),
         ).toEqual([]);
         await s4Reset(cp);
+        await inPath.verify();
       });
     });
   });

@@ -1,14 +1,17 @@
 // Scenarios S1 (incident A: uninstalling a chart that ships OLM strands the operator namespace in
 // Terminating) and S5 (OLM's own namespace vs. an operator namespace), on the real control plane
 // with the real olm-operator and the real helm CLI. Each scenario runs WITHOUT the guard first,
-// then WITH it; a WITH-guard part fails, saying why, when the guard cannot run here. The guard's
-// placement is the suite's parameter: a host process (olm-operator a host process its Deployment
-// drives) in scenariosOlm.test.ts, or Pods on the node (olm-operator and the hook Job as Pods too)
-// in scenariosOlmInCluster.test.ts.
+// then WITH it; a WITH-guard part fails, saying why, when the guard cannot run here, and proves
+// the guard answered its requests (guardInPath.ts). The guard's placement is the suite's
+// parameter: a host process (olm-operator a host process its Deployment drives) in
+// scenariosOlm.test.ts, or Pods on the node (olm-operator and the hook Job as Pods too) in
+// scenariosOlmInCluster.test.ts.
 import { describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
 import { waitFor } from '../cluster/proc.ts';
 import { CSV_CLEANUP, OLM_NAMESPACE } from '../cluster/olm.ts';
+import type { ScenarioGuard } from './guard.ts';
+import { markGuardPath } from './guardInPath.ts';
 import type { GuardPlacement } from './placement.ts';
 import { suiteCluster } from './suiteCluster.ts';
 import {
@@ -72,8 +75,9 @@ export function olmScenarioSuite(placement: GuardPlacement): void {
 
     for (const helmVersion of [3, 4] as const) {
       it(`with the guard (helm ${helmVersion}): the first uninstall is held back at OLM and says why; run again, it finishes and leaves nothing`, async () => {
-        await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+        const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
         await scenario(`S1-with-helm${helmVersion}`, async (t) => {
+          const inPath = await markGuardPath(cp, g);
           await s1Install(cp, t, helmVersion);
           const r = await s1UninstallTwice(cp, t, helmVersion);
           // Without --debug Helm prints only "failed to delete release", plus the guard's warnings.
@@ -86,13 +90,15 @@ export function olmScenarioSuite(placement: GuardPlacement): void {
           expect(r.second.code, output(r.second)).toBe(0);
           expect(output(r.second)).not.toMatch(DENIED_TEXT);
           expect(r.leftovers).toEqual([]);
+          await inPath.verify();
         });
       });
     }
 
     it('with the guard: the documented recovery still works after the controller was removed by hand (incident A denial)', async () => {
-      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+      const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
       await scenario('S1-with-recovery', async (t) => {
+        const inPath = await markGuardPath(cp, g);
         await s1Install(cp, t);
         // OLM removed outside Helm (kubectl): the operator namespace's deletion is what gets denied.
         const del = await cp.kubectl(['delete', 'deployment', 'olm-operator', '-n', S1.olmNamespace]);
@@ -107,12 +113,14 @@ export function olmScenarioSuite(placement: GuardPlacement): void {
         expect(r.deleteOperatorNamespace.code).toBe(0);
         expect(r.uninstall.code).toBe(0);
         expect(r.leftovers).toEqual([]);
+        await inPath.verify();
       });
     });
 
     it("with the guard: `kubectl delete namespace` of the operator namespace and OLM's together never leaves the operator namespace hanging", async () => {
-      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+      const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
       await scenario('S1-namespaces-together', async (t) => {
+        const inPath = await markGuardPath(cp, g);
         await s1Install(cp, t);
         const d = await s1DeleteNamespacesTogether(cp, t, [S1.operatorNamespace, S1.olmNamespace]);
         // The operator namespace goes while OLM runs; OLM's namespace is denied while it finalizes.
@@ -133,6 +141,7 @@ export function olmScenarioSuite(placement: GuardPlacement): void {
         expect(output(r.result)).toContain(`deleting namespace ${S1.operatorNamespace} would leave it Terminating forever`);
         expect(r.operator.phase).toBe('Active');
         // Reset by hand (the manual remedy) without the guard in the way.
+        await inPath.verify();
         await guard.detach();
         await s1ManualCleanup(cp, t);
         expect(await s1Leftovers(cp)).toEqual([]);
@@ -142,8 +151,9 @@ export function olmScenarioSuite(placement: GuardPlacement): void {
 
   describe('S1-rollout — olm-operator coming back (a Recreate rollout) is not gone', () => {
     it('with the guard: deleting the operator namespace mid rollout is allowed with a warning that it waits, and it completes', async () => {
-      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+      const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
       await scenario('S1-rollout', async (t) => {
+        const inPath = await markGuardPath(cp, g);
         await s1Install(cp, t);
         // Recreate drops the old Pod first; minReadySeconds keeps the new one unavailable a while:
         // availableReplicas 0, replicas 1, Progressing True, as after a drain or during an upgrade.
@@ -178,6 +188,7 @@ export function olmScenarioSuite(placement: GuardPlacement): void {
         await waitNamespaceGone(cp, S1.olmNamespace, 120_000).catch(() => undefined);
         await cp.olm?.waitStopped(S1.olmNamespace, 'olm-operator', 30_000).catch(() => undefined);
         expect(await s1Leftovers(cp)).toEqual([]);
+        await inPath.verify();
       });
     });
   });
@@ -185,12 +196,14 @@ export function olmScenarioSuite(placement: GuardPlacement): void {
   describe("S1-fix — Pixie's own fix (pixie-io/pixie#2059): a pre-delete hook Job deletes the operator namespace while OLM runs", () => {
     for (const withGuard of [false, true]) {
       it(`${withGuard ? 'with' : 'without'} the guard: the first helm uninstall succeeds, the hook Job really ran, nothing is left${withGuard ? ', zero denials, warnings and guard annotations' : ''}`, async () => {
+        let g: ScenarioGuard | undefined;
         if (withGuard) {
-          await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
+          g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
         } else {
           await guard.detach();
         }
         await scenario(`S1-fix-${withGuard ? 'with' : 'without'}`, async (t) => {
+          const inPath = g ? await markGuardPath(cp, g) : undefined;
           await s1Install(cp, t, 3, true);
           const from = auditOffset(cp);
           const u = await s1Uninstall(cp, t, 3);
@@ -216,6 +229,7 @@ export function olmScenarioSuite(placement: GuardPlacement): void {
           await cp.olm?.waitStopped(S1.olmNamespace, 'olm-operator', 30_000).catch(() => undefined);
           expect(await s1Leftovers(cp)).toEqual([]);
           if (withGuard) expect(guardAnnotated(auditEventsSince(cp, from)).map((e) => `${e.verb} ${e.objectRef?.resource}/${e.objectRef?.name}`)).toEqual([]);
+          if (inPath) await inPath.verify();
           cp.hookJobs?.runs.splice(0);
         });
       });
@@ -237,8 +251,9 @@ export function olmScenarioSuite(placement: GuardPlacement): void {
     });
 
     it("with the guard: deleting OLM's namespace is denied; deleting the operator namespace is allowed and it goes away", async () => {
-      await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
+      const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'warn' });
       await scenario('S5-with', async (t) => {
+        const inPath = await markGuardPath(cp, g);
         const dry = await s5DeleteOlmNamespace(cp, t, true);
         expect(dry.result.code).not.toBe(0);
         expect(output(dry.result)).toMatch(DENIED_TEXT);
@@ -253,6 +268,7 @@ export function olmScenarioSuite(placement: GuardPlacement): void {
         expect(d.result.code).toBe(0);
         expect(output(d.result)).not.toMatch(DENIED_TEXT);
         expect(d.gone).toBe(true);
+        await inPath.verify();
       });
     });
   });
