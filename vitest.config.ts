@@ -13,7 +13,7 @@ import { defineConfig } from 'vitest/config';
  */
 const LANES: Record<string, { files: string[]; setup: string }> = {
   'integration-helm': { files: ['scenariosHelm', 'scenariosOperators', 'scenariosFlux', 'auditLive'], setup: 'test/cluster/sharedClusterSetup.ts' },
-  'integration-node': { files: ['node', 'chartNode', 'scenariosInCluster', 'chartDrift'], setup: 'test/cluster/node/nodeLaneSetup.ts' },
+  'integration-node': { files: ['node', 'chartNode', 'scenariosInCluster'], setup: 'test/cluster/node/nodeLaneSetup.ts' },
 };
 const paths = (names: string[]) => names.map((n) => `test/integration/${n}.test.ts`);
 
