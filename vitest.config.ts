@@ -1,7 +1,40 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
-// Two projects: unit tests (co-located *.test.ts, fixtures only) and integration tests that run
-// a real control plane on loopback (test/integration). `npm test` runs both.
+/**
+ * The integration files in three lanes, each a project that runs its files one at a time
+ * (test/cluster/README.md, "Lanes"): "integration" takes every file not named below (a new file
+ * lands there), each of the others lists its own. test/run-all.sh runs the projects side by side,
+ * one vitest process each (vitest itself runs projects without file parallelism one file at a
+ * time, all of them, which `npx vitest run` does). A lane with a shared setup has a control plane
+ * of its own for its files that need no special API-server flag; the node lane holds every file
+ * that starts a node cluster (one per host at a time).
+ */
+const LANES: Record<string, { files: string[]; setup: string }> = {
+  'integration-helm': { files: ['scenariosHelm', 'scenariosOperators', 'scenariosFlux', 'auditLive'], setup: 'test/cluster/sharedClusterSetup.ts' },
+  'integration-node': { files: ['node', 'chartNode', 'scenariosInCluster'], setup: 'test/cluster/node/nodeLaneSetup.ts' },
+};
+const paths = (names: string[]) => names.map((n) => `test/integration/${n}.test.ts`);
+
+function lane(name: string, include: string[], setup: string, exclude: string[] = []) {
+  return {
+    test: {
+      name,
+      include,
+      exclude,
+      environment: 'node',
+      testTimeout: 300_000,
+      hookTimeout: 300_000,
+      globalSetup: [setup],
+      fileParallelism: false,
+    },
+  };
+}
+
+// Unit tests (co-located *.test.ts and test/unit: fixtures only, no binary, no cluster, no
+// network) and integration tests against real components on loopback (test/integration).
+// `npm test` runs them all.
 export default defineConfig({
   test: {
     projects: [
@@ -11,20 +44,20 @@ export default defineConfig({
           include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts'],
           environment: 'node',
           // Unit tests that stream hundreds of MiB (hostile inputs, fuzzing) share 2 cores with
-          // the integration suite's control plane; 5 s is vitest's default, not a goal of ours.
+          // the integration suite's control planes; 5 s is vitest's default, not a goal of ours.
           testTimeout: 30_000,
+          // The pinned binaries' cache as on a fresh clone: a unit test that reaches for one fails
+          // here too, not only on a machine that has never built them.
+          env: { TG_CACHE_DIR: join(tmpdir(), 'tg-unit-tier-has-no-binaries') },
         },
       },
-      {
-        test: {
-          name: 'integration',
-          include: ['test/integration/**/*.test.ts'],
-          environment: 'node',
-          testTimeout: 300_000,
-          hookTimeout: 300_000,
-          fileParallelism: false,
-        },
-      },
+      lane(
+        'integration',
+        ['test/integration/**/*.test.ts'],
+        'test/cluster/sharedClusterSetup.ts',
+        Object.values(LANES).flatMap((l) => paths(l.files)),
+      ),
+      ...Object.entries(LANES).map(([name, l]) => lane(name, paths(l.files), l.setup)),
     ],
   },
 });

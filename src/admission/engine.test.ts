@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { review } from '../../test/support/admissionRequests.ts';
 import { APP_MANIFEST, helmCluster, namespace, olmCluster, releaseSecret } from '../../test/support/clusterState.ts';
 import { TEST_SETTINGS, decide } from '../../test/support/decide.ts';
-import { createSnapshotView } from '../cluster/snapshotView.ts';
+import { createSnapshotView } from '../../test/support/snapshotView.ts';
 import { UndecidedError, type ClusterView } from '../cluster/view.ts';
 import { builtinPolicies } from '../policies/index.ts';
 import { createAdmissionHandler } from './engine.ts';

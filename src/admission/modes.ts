@@ -2,7 +2,6 @@
 import type { Finding, PolicyName } from '../policies/types.ts';
 
 export type Mode = 'enforce' | 'warn' | 'audit' | 'off';
-export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit', 'off'];
 
 export type UndecidedAction = 'allow' | 'deny';
 

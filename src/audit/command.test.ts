@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseTimeArg, registerReviewCommand, reviewAction } from './command.ts';
 import type { ReviewFlags } from './command.ts';
-import { SDK_UA, auditEvent, helmUninstall, toJsonLines } from './testing/events.ts';
+import { SDK_UA, auditEvent, helmUninstall, toJsonLines } from '../../test/support/auditEvents.ts';
 
 const T0 = Date.parse('2026-03-01T09:00:00Z');
 const dir = mkdtempSync(join(tmpdir(), 'tg-review-cmd-'));

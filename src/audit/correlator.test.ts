@@ -6,7 +6,17 @@ import { OLM_CSV_CLEANUP_GUARD } from '../olm/finalizerGuards.ts';
 import type { AuditEventV1 } from './event.ts';
 import { toRecord } from './event.ts';
 import type { AuditFinding } from './findings.ts';
-import { HELM3_UA, HELM4_UA, HELM_SDK_UA, KUBECTL_UA, NS_CONTROLLER, NS_CONTROLLER_UA, SDK_UA, auditEvent, helmUninstall } from './testing/events.ts';
+import {
+  HELM3_UA,
+  HELM4_UA,
+  HELM_SDK_UA,
+  KUBECTL_UA,
+  NS_CONTROLLER,
+  NS_CONTROLLER_UA,
+  SDK_UA,
+  auditEvent,
+  helmUninstall,
+} from '../../test/support/auditEvents.ts';
 
 const T0 = Date.parse('2026-03-01T09:00:00Z');
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifyUserAgent, isAuditEvent, isAuditEventList, labelSelectorOf, toRecord } from './event.ts';
-import { auditEvent } from './testing/events.ts';
+import { auditEvent } from '../../test/support/auditEvents.ts';
 
 const T0 = Date.parse('2026-03-01T09:00:00Z');
 

@@ -107,15 +107,6 @@ export function isAuditEvent(v: unknown): v is AuditEventV1 {
   return v['kind'] === 'Event' && typeof v['apiVersion'] === 'string' && v['apiVersion'].startsWith('audit.k8s.io/') && hasEventFields(v);
 }
 
-/**
- * An item of an audit EventList. kube-apiserver's audit webhook backend puts apiVersion and kind
- * on the list only: its items carry neither (the events are built without type metadata), so
- * an item may omit both; when present they must still say an audit Event.
- */
-export function isEventListItem(v: unknown): v is AuditEventV1 {
-  return eventListItemProblem(v) === undefined;
-}
-
 const EVENT_FIELDS = [
   ['auditID', 'string'],
   ['verb', 'string'],

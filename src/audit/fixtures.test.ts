@@ -11,7 +11,7 @@ import type { AuditFinding } from './findings.ts';
 import { buildReport, renderHuman, renderJson, renderMarkdown } from './report.ts';
 import { runReview } from './review.ts';
 import type { ReviewResult } from './review.ts';
-import { validate } from './testing/schema.ts';
+import { validate } from '../../test/support/reportSchema.ts';
 
 const dir = fileURLToPath(new URL('../../test/fixtures/audit/', import.meta.url));
 const manifest = JSON.parse(readFileSync(`${dir}fixtures.json`, 'utf8')) as Record<string, { file: string; description: string }>;

@@ -14,7 +14,7 @@ import type { ReviewFlags } from './command.ts';
 import { readAuditInput } from './reader.ts';
 import type { ReviewReport } from './report.ts';
 import { runReview } from './review.ts';
-import { validate } from './testing/schema.ts';
+import { validate } from '../../test/support/reportSchema.ts';
 
 const fixtures = fileURLToPath(new URL('../../test/fixtures/audit/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'tg-hostile-'));

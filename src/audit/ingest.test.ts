@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditFinding } from './findings.ts';
 import { createAuditIngest } from './ingest.ts';
-import { SDK_UA, auditEvent, helmUninstall } from './testing/events.ts';
+import { SDK_UA, auditEvent, helmUninstall } from '../../test/support/auditEvents.ts';
 
 const T0 = Date.parse('2026-03-01T09:00:00Z');
 const misdirected = () => helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0 });

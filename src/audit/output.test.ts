@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { buildReport, renderHuman, renderJson, renderMarkdown } from './report.ts';
 import { runReview } from './review.ts';
 import { escapeControls } from './terminal.ts';
-import { helmUninstall, toJsonLines } from './testing/events.ts';
+import { helmUninstall, toJsonLines } from '../../test/support/auditEvents.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const cli = join(repo, 'bin', 'teardown-guard.js');

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { generateAuditLog } from '../../test/bench/generate-audit-log.ts';
+import { generateAuditLog } from '../../test/support/auditLogGenerator.ts';
 import type { AuditEventV1 } from './event.ts';
 import { classifyLine } from './prefilter.ts';
 import type { Interest } from './prefilter.ts';
 import { runReview } from './review.ts';
-import { HELM3_UA, KUBECTL_UA, NS_CONTROLLER, NS_CONTROLLER_UA, SDK_UA, auditEvent, helmUninstall, toJsonLines } from './testing/events.ts';
+import { HELM3_UA, KUBECTL_UA, NS_CONTROLLER, NS_CONTROLLER_UA, SDK_UA, auditEvent, helmUninstall, toJsonLines } from '../../test/support/auditEvents.ts';
 
 const T0 = Date.parse('2026-03-01T09:00:00Z');
 const none: Interest = { pendingNamespaces: new Set(), sessionUserAgents: new Set() };

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { AuditEventV1 } from './event.ts';
 import { readAuditInput } from './reader.ts';
 import type { ReadOptions } from './reader.ts';
-import { auditEvent, toJsonLines } from './testing/events.ts';
+import { auditEvent, toJsonLines } from '../../test/support/auditEvents.ts';
 
 const T0 = Date.parse('2026-03-01T09:00:00Z');
 const ev = (i: number, verb = 'delete') => auditEvent({ verb, uri: `/api/v1/namespaces/ns/configmaps/c${i}`, at: T0 + i });

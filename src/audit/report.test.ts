@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildReport, renderHuman, renderJson, renderMarkdown, REPORT_SCHEMA_VERSION } from './report.ts';
 import { runReview } from './review.ts';
-import { HELM3_UA, SDK_UA, auditEvent, helmUninstall, toJsonLines } from './testing/events.ts';
-import { reportSchema as schema, validate } from './testing/schema.ts';
+import { HELM3_UA, SDK_UA, auditEvent, helmUninstall, toJsonLines } from '../../test/support/auditEvents.ts';
+import { reportSchema as schema, validate } from '../../test/support/reportSchema.ts';
 
 const T0 = Date.parse('2026-03-01T09:00:00Z');
 async function sampleReview() {

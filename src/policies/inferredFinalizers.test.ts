@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { review } from '../../test/support/admissionRequests.ts';
 import { bareCluster, namespace, releaseSecret } from '../../test/support/clusterState.ts';
 import { decide } from '../../test/support/decide.ts';
-import type { ClusterSnapshot } from '../cluster/snapshotView.ts';
+import type { ClusterSnapshot } from '../../test/support/snapshotView.ts';
 import type { KubeObject } from '../k8s/types.ts';
 import type { Mode } from '../admission/modes.ts';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { review } from '../../test/support/admissionRequests.ts';
 import { bareCluster, configMapWebhook, namespace } from '../../test/support/clusterState.ts';
 import { decide } from '../../test/support/decide.ts';
-import type { ClusterSnapshot } from '../cluster/snapshotView.ts';
+import type { ClusterSnapshot } from '../../test/support/snapshotView.ts';
 
 // The webhook is the shape test/integration/webhookBackends.test.ts creates on the real control plane.
 const hook = configMapWebhook;

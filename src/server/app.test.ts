@@ -7,7 +7,7 @@ import { DEFAULT_BODY_BYTES } from '../config.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
 import type { Finding, Policy } from '../policies/types.ts';
 import { startServer, type RunningServer } from './server.ts';
-import { collectLogs, generateCerts, httpsRequest, namespaceDeleteReview, tempDir, tinyView, type CollectedLogs } from './testSupport.ts';
+import { collectLogs, generateCerts, httpsRequest, namespaceDeleteReview, tempDir, tinyView, type CollectedLogs } from '../../test/support/serverHarness.ts';
 
 const PASSWORD = 'hunter2-s3cr3t-PA55';
 

@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { AdmissionResult } from '../admission/engine.ts';
+import { AUDIT_API_VERSION } from '../audit/event.ts';
 import { logDecision, type Logger } from '../log.ts';
 import { slug, type CacheState, type Metrics } from '../metrics.ts';
 import type { CallerAuthenticator } from './auth.ts';
@@ -295,7 +296,7 @@ function errorHandler(deps: AppDeps): ErrorRequestHandler {
 function eventListProblem(body: unknown): string | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'body must be a JSON object (an audit.k8s.io/v1 EventList)';
   const b = body as Record<string, unknown>;
-  if (b['apiVersion'] !== 'audit.k8s.io/v1') return `apiVersion must be "audit.k8s.io/v1", got ${JSON.stringify(b['apiVersion'] ?? null)}`;
+  if (b['apiVersion'] !== AUDIT_API_VERSION) return `apiVersion must be "${AUDIT_API_VERSION}", got ${JSON.stringify(b['apiVersion'] ?? null)}`;
   if (b['kind'] !== 'EventList') return `kind must be "EventList", got ${JSON.stringify(b['kind'] ?? null)}`;
   if (!Array.isArray(b['items'])) return 'items must be a list of audit events';
   return undefined;

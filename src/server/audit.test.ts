@@ -10,7 +10,7 @@ import { createMetrics, type Metrics } from '../metrics.ts';
 import type { AuditSink } from './app.ts';
 import { createCallerAuthenticator } from './auth.ts';
 import { startServer, type RunningServer } from './server.ts';
-import { collectLogs, generateCerts, httpsRequest, namespaceDeleteReview, tempDir, tinyView, type CertSet } from './testSupport.ts';
+import { collectLogs, generateCerts, httpsRequest, namespaceDeleteReview, tempDir, tinyView, type CertSet } from '../../test/support/serverHarness.ts';
 
 const ISSUER = 'https://issuer.test';
 const AUDIENCE = 'teardown-guard-audit';

@@ -9,7 +9,7 @@ import { loadConfig } from '../config.ts';
 import { createMetrics } from '../metrics.ts';
 import { registerServeCommand } from './command.ts';
 import { startServices } from './services.ts';
-import { collectLogs, generateCerts, httpsRequest, namespaceDeleteReview, tempDir } from './testSupport.ts';
+import { collectLogs, generateCerts, httpsRequest, namespaceDeleteReview, tempDir } from '../../test/support/serverHarness.ts';
 
 function program(): { cmd: Command; out: string[]; err: string[] } {
   const out: string[] = [];

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateCerts, httpsRequest, namespaceDeleteReview, tempDir } from './testSupport.ts';
+import { generateCerts, httpsRequest, namespaceDeleteReview, tempDir } from '../../test/support/serverHarness.ts';
 
 const dir = tempDir('tg-decision-log');
 const certs = generateCerts(dir.path);

@@ -4,15 +4,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { AdmissionResult } from '../admission/engine.ts';
 import { createMetrics } from '../metrics.ts';
 import { startServer } from './server.ts';
-import { collectLogs, generateCerts, httpsRequest, namespaceDeleteReview, tempDir } from './testSupport.ts';
+import { collectLogs, generateCerts, httpsRequest, namespaceDeleteReview, tempDir } from '../../test/support/serverHarness.ts';
 
 const dir = tempDir('tg-shutdown');
 const certs = generateCerts(dir.path);
 const ca = readFileSync(certs.ca);
 afterAll(() => dir.remove());
 
-function slowAdmit(ms: number): (body: unknown) => Promise<AdmissionResult> {
+/** An admission handler that takes `ms`; `entered` resolves once a request has reached it (in flight). */
+function slowAdmit(ms: number, entered: () => void): (body: unknown) => Promise<AdmissionResult> {
   return async (body) => {
+    entered();
     await sleep(ms);
     const uid = (body as { request: { uid: string } }).request.uid;
     return { ok: true, decisions: [], review: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true } } };
@@ -21,28 +23,31 @@ function slowAdmit(ms: number): (body: unknown) => Promise<AdmissionResult> {
 
 async function start(admitMs: number, shutdown: { delayMs: number; drainTimeoutMs: number }) {
   const logs = collectLogs();
+  let entered = () => {};
+  const inFlight = new Promise<void>((resolve) => (entered = resolve));
   const running = await startServer({
     host: '127.0.0.1',
     port: 0,
     tls: { certFile: certs.cert, keyFile: certs.key, pollIntervalMs: 60_000 },
     shutdown,
-    admit: slowAdmit(admitMs),
+    admit: slowAdmit(admitMs, () => entered()),
     readiness: () => ({ synced: true, caches: [] }),
     metrics: createMetrics({ defaultMetrics: false }),
     logger: logs.logger,
     maxBodyBytes: 4 * 1024 * 1024,
   });
-  return { running, logs };
+  return { running, logs, inFlight };
 }
 
 const review = (uid: string) => JSON.stringify(namespaceDeleteReview(uid, 'x'));
 
 describe('graceful shutdown', () => {
   it('fails readiness at once, keeps serving during the delay, then drains in-flight requests', async () => {
-    const { running } = await start(400, { delayMs: 300, drainTimeoutMs: 3000 });
+    const { running, inFlight } = await start(400, { delayMs: 300, drainTimeoutMs: 3000 });
     const port = running.port;
     const inflight = httpsRequest(port, { method: 'POST', path: '/validate', ca, body: review('in-flight'), headers: { 'content-type': 'application/json' } });
-    await sleep(50);
+    // Shut down once the request is in flight, however long a loaded machine takes to get it there.
+    await inFlight;
     const stopping = running.shutdown('SIGTERM');
     const ready = await httpsRequest(port, { path: '/readyz', ca });
     expect(ready.status).toBe(503);
@@ -56,10 +61,10 @@ describe('graceful shutdown', () => {
   });
 
   it('bounds the drain: a request outliving drainTimeoutMs is cut off and shutdown still returns', async () => {
-    const { running, logs } = await start(5000, { delayMs: 0, drainTimeoutMs: 200 });
+    const { running, logs, inFlight } = await start(5000, { delayMs: 0, drainTimeoutMs: 200 });
     const stuck = httpsRequest(running.port, { method: 'POST', path: '/validate', ca, body: review('stuck'), headers: { 'content-type': 'application/json' } });
     stuck.catch(() => undefined);
-    await sleep(50);
+    await inFlight;
     const t0 = Date.now();
     await running.shutdown('SIGTERM');
     expect(Date.now() - t0).toBeLessThan(2000);

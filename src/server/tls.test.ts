@@ -7,7 +7,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMetrics } from '../metrics.ts';
 import { startServer, type RunningServer } from './server.ts';
-import { collectLogs, generateCerts, httpsRequest, tempDir, tinyView } from './testSupport.ts';
+import { collectLogs, generateCerts, httpsRequest, tempDir, tinyView } from '../../test/support/serverHarness.ts';
 import { loadTlsMaterial, startTlsReloader, TlsMaterialError } from './tls.ts';
 import { createAdmissionHandler } from '../admission/engine.ts';
 

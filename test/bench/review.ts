@@ -43,8 +43,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generateAuditLog } from './generate-audit-log.ts';
-import type { GenerateResult } from './generate-audit-log.ts';
+import { generateAuditLog } from '../support/auditLogGenerator.ts';
+import type { GenerateResult } from '../support/auditLogGenerator.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RSS_GOAL_MIB = 200;

@@ -54,7 +54,7 @@ import { postReview, requestTypes, verifyAnswers } from './bodies.ts';
 import { bundleGuardProcess, manifestNodeOptions, startGuardChild, type GuardChild } from './guardChild.ts';
 import { populate, totals } from './populate.ts';
 import { rssAfterImport } from './procStats.ts';
-import { replaceReadmeSummary } from './readmeBlock.ts';
+import { replaceReadmeSummary } from '../support/readmeBlock.ts';
 import { goals, renderMarkdown, renderReadmeSummary, type BenchReport, type MachineInfo, type MemoryRun } from './report.ts';
 import { benchInference } from './inference.ts';
 import { benchSlowApiServer } from './slowApiServer.ts';

@@ -55,6 +55,11 @@ export interface ControlPlaneOptions {
    * cluster per host at a time (node/lock.ts); needs root and the node packages and images.
    */
   node?: boolean;
+  /**
+   * Without a node, Helm hook Jobs run as host processes (hookJobRunner.ts) unless this is false:
+   * the shared cluster (sharedCluster.ts) leaves that to each test file that attaches to it.
+   */
+  hostHookJobs?: boolean;
 }
 
 export interface ExecOptions {
@@ -491,7 +496,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       },
     };
 
-    if (!opts.node) {
+    if (!opts.node && opts.hostHookJobs !== false) {
       hookJobs = startHookJobRunner({ client: c, server, caPem, dir: join(dir, 'hook-jobs'), log });
       cp.hookJobs = hookJobs;
     }

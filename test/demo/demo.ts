@@ -52,7 +52,7 @@ async function incidentA(cp: ControlPlane, guard: GuardSession<ScenarioGuard>, w
     await s1Install(cp, t);
     const u = await s1Uninstall(cp, t);
     say(dim(`# helm exit code ${u.helm.code}; olm-operator process ${u.olmRunning ? 'still running' : 'stopped with its Deployment'}`));
-    const stuck = await s1ObserveStuck(cp, t, 10_000);
+    const stuck = await s1ObserveStuck(cp, t);
     say(
       bold(
         stuck.stuck

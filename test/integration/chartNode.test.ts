@@ -25,7 +25,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
-import { buildGuardImage, type GuardImage } from '../cluster/node/images.ts';
+import type { GuardImage } from '../cluster/node/images.ts';
+import { guardImageForRun } from '../cluster/node/runImage.ts';
 import { startNodeClusterWhenFree } from '../cluster/node/startWhenFree.ts';
 import { repoRoot } from '../cluster/paths.ts';
 import { runOk, waitFor } from '../cluster/proc.ts';
@@ -88,7 +89,7 @@ beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error('node mode needs root: run `bash test/bootstrap.sh` as root');
   cp = await startNodeClusterWhenFree({ olm: 'crds' }, { waitMs: LOCK_WAIT_MS, log });
   work = mkdtempSync(join(tmpdir(), 'tg-chart-node-'));
-  image = await buildGuardImage({ outDir: work, source: process.env.TG_NODE_IMAGE_SOURCE === 'head' ? 'head' : 'worktree', log });
+  image = await guardImageForRun(log);
   await cp.node!.importImage(image.path);
   // As the chart's README.md says: the namespace with the restricted Pod Security label, the
   // serving certificate's Secret, its CA as caBundle.

@@ -14,7 +14,8 @@
 //     printed `kubectl delete apiservice`, run as printed, lets the namespace go;
 //   - bad input (unknown context, malformed NS/NAME, unknown release or namespace): exit 2.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { CSV_CLEANUP, getCsv } from '../cluster/olm.ts';
 import { missingComponents } from '../cluster/paths.ts';
 import { run, waitFor, type RunResult } from '../cluster/proc.ts';
@@ -39,7 +40,7 @@ beforeAll(async () => {
   const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'olm', 'helm3']);
   if (missing.length) throw new Error(`pinned binaries missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
   // OLM CRDs only: the Pixie-shaped chart ships OLM itself (as Pixie's does).
-  cp = await startControlPlane({ olm: 'crds' });
+  cp = await controlPlaneForFile({ olm: 'crds' });
   await s1Install(cp, t);
   await helmInstallSimpleApp(cp, t, 'cc-simple', 'web');
 });

@@ -8,6 +8,7 @@ import { UndecidedError } from '../../src/cluster/view.ts';
 import type { ResourceType } from '../../src/k8s/types.ts';
 import type { FinalizerGuard } from '../../src/finalizers/guard.ts';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import type { KubeClient } from '../cluster/kubeClient.ts';
 
 const WIDGETS: ResourceType = { group: 'tg.example.com', version: 'v1', resource: 'widgets', kind: 'Widget', namespaced: true };
@@ -86,7 +87,7 @@ describe('KubeClusterView on a real control plane', () => {
   let view: KubeClusterView;
 
   beforeAll(async () => {
-    cp = await startControlPlane({ log: () => {} });
+    cp = await controlPlaneForFile({ log: () => {} });
     client = cp.client;
     kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(cp.kubeconfigPath);
@@ -155,8 +156,10 @@ describe('KubeClusterView on a real control plane', () => {
     expect(readiness.discovery.loaded).toBe(true);
     const byName = Object.fromEntries(readiness.caches.map((c) => [c.name, c]));
     expect(Object.keys(byName).sort()).toEqual([
+      'apiservices',
       'clusterrolebindings',
       'clusterroles',
+      'customresourcedefinitions',
       'deployments[app=olm-operator]',
       'gadgets.tg.example.com',
       'helm-configmaps',

@@ -3,7 +3,8 @@
 // Deployment object) adds operators.coreos.com/csv-cleanup to a CSV and removes it on deletion,
 // but only while its Deployment wants it running.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { applyObjects, CSV_CLEANUP, getCsv, OLM_NAMESPACE, waitDeploymentAvailable } from '../cluster/olm.ts';
 import { missingComponents, versions } from '../cluster/paths.ts';
 import { waitFor } from '../cluster/proc.ts';
@@ -15,7 +16,7 @@ let cp: ControlPlane;
 beforeAll(async () => {
   const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'olm']);
   if (missing.length) throw new Error(`pinned binaries missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
-  cp = await startControlPlane({ olm: 'quickstart' });
+  cp = await controlPlaneForFile({ olm: 'quickstart' });
 });
 
 afterAll(async () => {
@@ -130,10 +131,11 @@ describe('loopback control plane', () => {
     await cp.client.must('DELETE', deploy);
     await cp.olm!.waitStopped(OLM_NAMESPACE, 'olm-operator', 30_000);
     await cp.client.must('DELETE', `/apis/operators.coreos.com/v1alpha1/namespaces/${ns}/clusterserviceversions/${csvName}`);
-    await new Promise((r) => setTimeout(r, 5000));
+    // Hangs for good: being deleted, held by csv-cleanup, and no olm-operator runs anywhere to remove it.
     const stuck = await getCsv(cp, ns, csvName);
     expect(stuck?.metadata.deletionTimestamp).toBeTruthy();
     expect(stuck?.metadata.finalizers).toContain(CSV_CLEANUP);
+    expect(cp.olm!.running()).toEqual([]);
 
     // Reinstalling OLM is the documented remedy: the finalizer is processed and the CSV goes away.
     const { metadata, spec } = saved!;

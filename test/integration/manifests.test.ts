@@ -22,7 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { FinalizerRegistry } from '../../src/registry/finalizerRegistry.ts';
 import { renderManifestFiles } from '../../src/registry/renderManifests.ts';
 import { missingComponents, repoRoot } from '../cluster/paths.ts';
@@ -118,7 +119,7 @@ beforeAll(async () => {
   const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'olm']);
   if (missing.length) throw new Error(`pinned binaries missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
   // OLM's CRDs: the guard watches CSVs, as on a cluster that runs OLM.
-  cp = await startControlPlane({ olm: 'crds' });
+  cp = await controlPlaneForFile({ olm: 'crds' });
   work = mkdtempSync(join(tmpdir(), 'tg-manifests-'));
   manifests = join(work, 'manifests');
   cpSync(join(repoRoot, 'manifests'), manifests, { recursive: true });
@@ -308,6 +309,24 @@ describe('components/monitoring', () => {
     const bad = await dryRunServer(render([rule]));
     expect(bad.code).not.toBe(0);
     expect(bad.out).toMatch(/\.spec\.alerts: field not declared in schema/);
+  });
+});
+
+describe('the kustomize output (pinned kubectl)', () => {
+  it('the cert-manager overlay carries the CA-injection annotation and names the serving Secret', async () => {
+    const { objs } = await kustomize(join(manifests, 'overlays', 'cert-manager'));
+    const hooks = objs.find((o) => o.kind === 'ValidatingWebhookConfiguration');
+    expect(hooks?.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBe('teardown-guard/teardown-guard-serving');
+    const cert = objs.find((o) => o.kind === 'Certificate' && o.metadata.name === 'teardown-guard-serving') as { spec?: { secretName?: string } } | undefined;
+    expect(cert?.spec?.secretName).toBe('teardown-guard-tls');
+  });
+
+  it('the base puts every namespaced object in the teardown-guard namespace', async () => {
+    const { objs } = await kustomize(join(manifests, 'base'));
+    const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration'];
+    const namespaced = objs.filter((o) => !clusterScoped.includes(o.kind));
+    expect(namespaced.length).toBeGreaterThan(0);
+    expect(namespaced.filter((o) => o.metadata.namespace !== GUARD_NS).map(ref)).toEqual([]);
   });
 });
 

@@ -9,7 +9,7 @@
 //     groups by and prints (an alert ending in `> 0` returns nothing while all is well, so its
 //     selectors are what shows a renamed metric or label);
 //   - the alerts these events must fire are firing in that Prometheus, and the health alerts are not.
-// Alerts that need time (`for: 5m`) are proven by promtool (test/unit/monitoring.test.ts).
+// Alerts that need time (`for: 5m`) are proven by promtool (test/integration/monitoringRules.test.ts).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -35,7 +35,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
-import { buildBinaryImage, buildGuardImage, type GuardImage } from '../cluster/node/images.ts';
+import { buildBinaryImage, type GuardImage } from '../cluster/node/images.ts';
+import { guardImageForRun } from '../cluster/node/runImage.ts';
 import { GUARD_DEPLOYMENT, GUARD_NAMESPACE, installGuard, rotateServingCert, type InstalledGuard } from '../cluster/node/installGuard.ts';
 import { NODE_NET, snapshotHost, type HostSnapshot } from '../cluster/node/host.ts';
 import { NODE_LOCK_DIR } from '../cluster/node/lock.ts';
@@ -215,7 +216,7 @@ beforeAll(async () => {
   cp = await startNodeCluster({ olm: 'crds' }, 180_000, log);
   nodeUpMs = Date.now() - t0;
   work = mkdtempSync(join(tmpdir(), 'tg-node-test-'));
-  image = await buildGuardImage({ outDir: work, source: process.env.TG_NODE_IMAGE_SOURCE === 'head' ? 'head' : 'worktree', log });
+  image = await guardImageForRun(log);
   const tImport = Date.now();
   await cp.node!.importImage(image.path);
   log(`image imported into the node in ${secs(Date.now() - tImport)}`);

@@ -11,7 +11,8 @@ import { gunzipSync } from 'node:zlib';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { waitFor } from '../cluster/proc.ts';
 import { fluxDataDir, missingComponents } from '../cluster/paths.ts';
 import { serveChartArtifact, type ChartArtifact } from '../cluster/flux/chartArtifact.ts';
@@ -19,6 +20,7 @@ import { publishHelmChart } from '../cluster/flux/helmChartSource.ts';
 import { FLUX_NAMESPACE, HELM_CONTROLLER_SA, startHelmController, type HelmController } from '../cluster/flux/helmController.ts';
 import { createHelmRelease, deleteHelmReleaseAndWait, releaseNameOf, waitHelmReleaseReady, type HelmReleaseSpec } from '../cluster/flux/helmRelease.ts';
 import { GuardSession, type Guard } from '../scenarios/guard.ts';
+import { markGuardPath } from '../scenarios/guardInPath.ts';
 import {
   auditEventsSince,
   auditOffset,
@@ -227,7 +229,7 @@ beforeAll(async () => {
   );
   if (!existsSync(join(fluxDataDir(), '.complete'))) missing.push('flux-data');
   if (missing.length) throw new Error(`pinned components missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
-  cp = await startControlPlane({ olm: 'none' });
+  cp = await controlPlaneForFile({ olm: 'none' });
   await withDiagnostics('flux-setup', async () => {
     hc = await startHelmController(cp);
     timings['controller-ready'] = hc.readyInMs;
@@ -260,6 +262,7 @@ describe("Flux helm-controller (real): records in spec.storageNamespace or the H
   it('with the guard (both policies enforce): no denial, no warning, no guard annotation, no review finding', async (ctx) => {
     const g = await guard.get({ 'olm-orphaned-finalizers': 'enforce', 'helm-uninstall-namespace': 'enforce' });
     if (!g) return ctx.skip();
+    const inPath = await markGuardPath(cp, g);
     for (const hr of SHAPES) {
       const guardFrom = lineOffset(g.logPath);
       await withDiagnostics(`with-guard-${hr.name}`, async () => {
@@ -268,6 +271,7 @@ describe("Flux helm-controller (real): records in spec.storageNamespace or the H
         expectGuardSilent(g, guardFrom, r);
       });
     }
+    await inPath.verify();
   });
 
   it('helm-controller stops by itself when the cluster stops', async () => {

@@ -1,6 +1,8 @@
 // Scenarios S1 and S5 (test/scenarios/olmSuite.ts) against the guard as a host process next to
-// the loopback control plane. scenariosOlmInCluster.test.ts runs the same suite against its Pods.
+// its lane's shared control plane. scenariosInCluster.test.ts runs what the guard's placement
+// changes against its Pods.
+import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { olmScenarioSuite } from '../scenarios/olmSuite.ts';
 import { hostProcessPlacement } from '../scenarios/placement.ts';
 
-olmScenarioSuite(hostProcessPlacement());
+olmScenarioSuite(hostProcessPlacement(controlPlaneForFile));

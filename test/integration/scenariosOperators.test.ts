@@ -23,13 +23,15 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { fluxOperatorChart, startProgramSupervisor } from '../cluster/deploymentPrograms.ts';
 import { createHelmRelease, getHelmRelease } from '../cluster/flux/helmRelease.ts';
 import type { OlmSupervisor } from '../cluster/olmSupervisor.ts';
 import { fluxDataDir, missingComponents } from '../cluster/paths.ts';
 import { freePort, run, waitFor, type RunResult } from '../cluster/proc.ts';
 import { GUARD_ENTRY, GuardSession, startGuard, type Guard } from '../scenarios/guard.ts';
+import { markGuardPath } from '../scenarios/guardInPath.ts';
 import {
   chartPath,
   DENIED_TEXT,
@@ -174,7 +176,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
     const missing = missingComponents(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'helm3', 'helm4', 'helm-controller', 'metrics-server']);
     if (!existsSync(join(fluxDataDir(), '.complete'))) missing.push('flux-data');
     if (missing.length) throw new Error(`pinned components missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
-    cp = await startControlPlane({ log: () => {} });
+    cp = await controlPlaneForFile({ log: () => {} });
     programs = startProgramSupervisor(cp);
     guards = new GuardSession(cluster, (c, o) => startGuard(c, { ...o, extraYaml: FLUX_GUARD_YAML, log: () => {} }));
     operatorChart = fluxOperatorChart(chartPath('flux-operator'), cp.dir);
@@ -355,6 +357,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       await scenario(`guard-enforce-helm${version}`, async () => {
         const c = cluster();
         const g = await guards!.get({ 'olm-orphaned-finalizers': 'enforce' });
+        const inPath = await markGuardPath(c, g);
         const opNs = `flux-op-g-h${version}`;
         const appNs = `flux-app-g-h${version}`;
         await operatorWithHelmRelease(version, opNs, appNs);
@@ -389,6 +392,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         await waitNamespaceGone(c, appNs, CONTROLLER_TIMEOUT_MS);
         await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
         expect(flagged(decisionsSince(g, from))).toEqual([]);
+        await inPath.verify();
       });
     }, 240_000);
   }
@@ -397,6 +401,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
     await scenario('guard-warn-helm4', async () => {
       const c = cluster();
       const g = await guards!.get({ 'olm-orphaned-finalizers': 'warn' });
+      const inPath = await markGuardPath(c, g);
       const opNs = 'flux-op-w';
       const appNs = 'flux-app-w';
       await operatorWithHelmRelease(4, opNs, appNs);
@@ -417,6 +422,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       );
       await waitNamespaceGone(c, appNs, CONTROLLER_TIMEOUT_MS);
       await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
+      await inPath.verify();
     });
   }, 240_000);
 
@@ -424,6 +430,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
     await scenario('guard-correct-order-helm3', async () => {
       const c = cluster();
       const g = await guards!.get({ 'olm-orphaned-finalizers': 'enforce' });
+      const inPath = await markGuardPath(c, g);
       const opNs = 'flux-op-gok';
       const appNs = 'flux-app-gok';
       await operatorWithHelmRelease(3, opNs, appNs);
@@ -441,12 +448,14 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       expect(seen.some((d) => d.operation === 'DELETE' && (d.object ?? '').includes(appNs))).toBe(true);
       expect(flagged(seen)).toEqual([]);
       await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
+      await inPath.verify();
     });
   }, 240_000);
   it('with the guard (enforce), helm 4: deleting the app namespace while the operator runs is silent, and the operator lets it go', async () => {
     await scenario('guard-operator-alive-helm4', async () => {
       const c = cluster();
       const g = await guards!.get({ 'olm-orphaned-finalizers': 'enforce' });
+      const inPath = await markGuardPath(c, g);
       const opNs = 'flux-op-alive';
       const appNs = 'flux-app-alive';
       await operatorWithHelmRelease(4, opNs, appNs);
@@ -465,6 +474,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       await mustRun('helm uninstall flux', c.helm(4, ['uninstall', 'flux', '-n', opNs, '--wait', '--timeout', '60s']));
       await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
       await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
+      await inPath.verify();
     });
   }, 240_000);
   // Issue 14, item 2: no finalizerGuards entry this time. The guard infers helm-controller from the
@@ -475,6 +485,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       const c = cluster();
       await withDefaultGuard(async (inferring) => {
         let g = await inferring.get({ 'inferred-finalizers': 'warn' });
+        const inPath = await markGuardPath(c, g);
         const opNs = 'flux-op-inf';
         const appNs = 'flux-app-inf';
         await operatorWithHelmRelease(4, opNs, appNs);
@@ -530,6 +541,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         await mustRun('helm uninstall flux', c.helm(4, ['uninstall', 'flux', '-n', opNs, '--wait', '--timeout', '60s']));
         await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
         await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
+        await inPath.verify();
       });
     });
   }, 240_000);
@@ -543,6 +555,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       const ns = 'metrics-g';
       await withDefaultGuard(async (session) => {
         const g = await session.get({ 'apiservice-backends': 'enforce' });
+        const inPath = await markGuardPath(c, g);
         const port = await freePort();
         await mustRun(
           'helm install metrics-server',
@@ -579,6 +592,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         from = logOffset(g);
         await mustRun(`delete namespace ${ns}`, c.kubectl(['delete', 'namespace', ns, 'probe-apps', '--wait=true', '--timeout=60s']));
         expect(flagged(decisionsSince(g, from))).toEqual([]);
+        await inPath.verify();
       });
     });
   }, 240_000);

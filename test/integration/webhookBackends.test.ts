@@ -5,10 +5,12 @@
 //   - its Service in the namespace being deleted: a warning that the namespace may hang;
 //   - the webhook gone: silent.
 // The webhook's namespaceSelector limits it to the test namespace, so nothing else is affected.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ControlPlane } from '../cluster/controlPlane.ts';
+import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { waitFor } from '../cluster/proc.ts';
 import { startGuard, type Guard } from '../scenarios/guard.ts';
+import { markGuardPath, type GuardPathMark } from '../scenarios/guardInPath.ts';
 import { DENIED_TEXT, output } from '../scenarios/harness.ts';
 
 const NS = 'wh-app';
@@ -42,7 +44,7 @@ async function kubectlOk(args: string[], input?: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  cp = await startControlPlane({ olm: 'crds', log: () => {} });
+  cp = await controlPlaneForFile({ olm: 'crds', log: () => {} });
   guard = await startGuard(cp, { modes: { 'webhook-backends': 'enforce' }, log: () => {} });
   await guard.register();
   await kubectlOk(['create', 'namespace', NS]);
@@ -58,6 +60,15 @@ afterAll(async () => {
 });
 
 const dryRunDelete = () => cp.kubectl(['delete', 'namespace', NS, '--dry-run=server']);
+
+// Every case runs with the guard: it must have answered each of the case's requests.
+let inPath: GuardPathMark;
+beforeEach(async () => {
+  inPath = await markGuardPath(cp, guard);
+});
+afterEach(async () => {
+  await inPath.verify();
+});
 
 describe('webhook-backends on a real control plane', () => {
   it('denies deleting a namespace whose finalizers a webhook with no backend keeps in place, and names the webhook', async () => {

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
 import { repoRoot } from '../cluster/paths.ts';
-import { freePort, GiveUp, registerDir, runOk, sleep, startDaemon, tail, waitFor, type Daemon } from '../cluster/proc.ts';
+import { freePort, GiveUp, registerDir, runOk, startDaemon, tail, waitFor, type Daemon } from '../cluster/proc.ts';
+import { decisionsIn, type DecisionLog } from './guardInPath.ts';
+import { lineOffset, linesSince } from './harness.ts';
 
 export type Mode = 'enforce' | 'warn' | 'audit' | 'off';
 
@@ -85,12 +87,13 @@ type Webhook = { name: string; clientConfig?: unknown; failurePolicy?: string } 
 /**
  * The ValidatingWebhookConfiguration that points the apiserver at the host-process guard: the
  * project's own manifests/base/validatingwebhookconfiguration.yaml (rules, selectors,
- * matchConditions, failurePolicy) with each clientConfig replaced by {url, caBundle}.
+ * matchConditions, failurePolicy) with each clientConfig replaced by {url, caBundle}, named
+ * `name` (the manifest's name by default).
  */
-export function webhookConfigurationYaml(url: string, caPem: string, failurePolicy?: 'Fail' | 'Ignore'): string {
+export function webhookConfigurationYaml(url: string, caPem: string, failurePolicy?: 'Fail' | 'Ignore', name?: string): string {
   const caBundle = Buffer.from(caPem).toString('base64');
   const doc = parseYaml(readFileSync(WEBHOOK_MANIFEST, 'utf8')) as { metadata?: { name?: string }; webhooks?: Webhook[] } & Record<string, unknown>;
-  doc.metadata = { name: doc.metadata?.name ?? WEBHOOK_NAME };
+  doc.metadata = { name: name ?? doc.metadata?.name ?? WEBHOOK_NAME };
   for (const w of doc.webhooks ?? []) {
     w.clientConfig = { url, caBundle };
     if (failurePolicy) w.failurePolicy = failurePolicy;
@@ -99,7 +102,7 @@ export function webhookConfigurationYaml(url: string, caPem: string, failurePoli
 }
 
 /** What a scenario does with the guard, wherever it runs (host process here, Pods: inClusterGuard.ts). */
-export interface ScenarioGuard {
+export interface ScenarioGuard extends DecisionLog {
   /** Registers (or re-registers) the webhook configuration and waits until the apiserver calls it (failurePolicy: the manifest's unless given). */
   register(failurePolicy?: 'Fail' | 'Ignore'): Promise<void>;
   unregister(): Promise<void>;
@@ -110,6 +113,8 @@ export interface ScenarioGuard {
 
 export interface Guard extends ScenarioGuard {
   port: number;
+  /** The name of its ValidatingWebhookConfiguration (one per guard). */
+  webhookConfigName: string;
   url: string;
   certs: GuardCerts;
   configPath: string;
@@ -190,6 +195,20 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
   };
 
   let daemon = await launch();
+  // Unique per guard: a guard of one test file never answers another's requests, and removing
+  // one configuration leaves any other alone.
+  const webhookConfigName = `${WEBHOOK_NAME}-${port}`;
+  /**
+   * Whether the apiserver sends a request to this guard now: a server-side dry-run DELETE of the
+   * bootstrap ClusterRole `view` (every ClusterRole DELETE goes to the controller-rbac webhook;
+   * a dry run changes nothing), and the guard's decision line on it.
+   */
+  const probe = async (): Promise<boolean> => {
+    const from = lineOffset(daemon.logPath);
+    const r = await cp.kubectl(['delete', 'clusterrole', 'view', '--dry-run=server']);
+    if (r.code !== 0 && !/denied the request/.test(r.stderr)) throw new Error(`the probe DELETE failed: ${r.stderr}`);
+    return decisionsIn(linesSince(daemon.logPath, from)).some((d) => d.object === 'ClusterRole view');
+  };
   const guard: Guard = {
     port,
     url,
@@ -201,29 +220,18 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
     get daemon() {
       return daemon;
     },
+    webhookConfigName,
     async register(failurePolicy) {
-      const r = await cp.kubectl(['apply', '-f', '-'], { input: webhookConfigurationYaml(`${url}/validate`, certs.caPem, failurePolicy) });
+      const r = await cp.kubectl(['apply', '-f', '-'], { input: webhookConfigurationYaml(`${url}/validate`, certs.caPem, failurePolicy, webhookConfigName) });
       if (r.code !== 0) throw new Error(`registering the webhook failed: ${r.stderr}`);
-      // The apiserver loads webhook configurations asynchronously: probe with a dry-run namespace
-      // DELETE until the guard logs its decision on it (logDecision, at info).
-      const before = readFileSync(daemon.logPath, 'utf8').length;
-      await cp.kubectl(['create', 'namespace', 'tg-guard-probe']).catch(() => undefined);
-      await waitFor(
-        'webhook registered (the guard logged a decision on the probe namespace)',
-        30_000,
-        async () => {
-          await cp.kubectl(['delete', 'namespace', 'tg-guard-probe', '--dry-run=server']);
-          const after = readFileSync(daemon.logPath, 'utf8').slice(before);
-          return after.includes('"msg":"decision"') && after.includes('tg-guard-probe') ? true : undefined;
-        },
-        500,
-      );
-      // Gone before anyone lists namespaces (the demo shows `kubectl get ns`).
-      await cp.kubectl(['delete', 'namespace', 'tg-guard-probe', '--timeout=60s']);
+      // The apiserver loads webhook configurations asynchronously: probe until the guard logs
+      // its decision on the probe.
+      await waitFor('webhook registered (the guard logged a decision on the probe)', 30_000, async () => ((await probe()) ? true : undefined), 250);
     },
     async unregister() {
-      await cp.kubectl(['delete', 'validatingwebhookconfiguration', WEBHOOK_NAME, '--ignore-not-found']);
-      await sleep(1500);
+      await cp.kubectl(['delete', 'validatingwebhookconfiguration', webhookConfigName, '--ignore-not-found']);
+      // Until the apiserver has dropped the configuration, it still sends requests here.
+      await waitFor('webhook unregistered (the probe no longer reaches the guard)', 30_000, async () => ((await probe()) ? undefined : true), 250);
     },
     async setModes(m) {
       modes = { ...modes, ...m };
@@ -231,6 +239,8 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
       daemon = await launch();
     },
     logTail: (lines = 40) => tail(daemon.logPath, lines),
+    // Every start of this guard appends to the same log file.
+    decisions: async () => decisionsIn(linesSince(daemon.logPath)),
     async stop() {
       await daemon.stop(5000);
     },

@@ -5,7 +5,7 @@
 import { Correlator } from '../../src/audit/correlator.ts';
 import { toRecord, type AuditEventV1 } from '../../src/audit/event.ts';
 import type { AuditFinding } from '../../src/audit/findings.ts';
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
 import type { RunResult } from '../cluster/proc.ts';
@@ -213,6 +213,57 @@ export async function waitNamespaceGone(cp: ControlPlane, ns: string, timeoutMs 
   await waitFor(`namespace ${ns} gone`, timeoutMs, async () => ((await cp.client.get(`/api/v1/namespaces/${ns}`)) ? undefined : true), 250);
 }
 
+/**
+ * What kube-controller-manager's namespace deleter says of a Terminating namespace when everything
+ * is deleted but objects held by `finalizer` (k8s.io/kubernetes pkg/controller/namespace/deletion,
+ * status_condition_utils.go): no discovery, parsing or deletion failure, the finalizer the only one
+ * remaining, and the remaining resource instances exactly those it holds. Undefined while it says
+ * anything else.
+ */
+export function heldOnlyBy(s: NamespaceState, finalizer: string): { instances: number } | undefined {
+  if (!s.exists || s.phase !== 'Terminating') return undefined;
+  const cond = (type: string) => s.conditions.find((c) => c.type === type);
+  for (const failure of ['NamespaceDeletionDiscoveryFailure', 'NamespaceDeletionGroupVersionParsingFailure', 'NamespaceDeletionContentFailure']) {
+    if (cond(failure)?.status !== 'False') return undefined;
+  }
+  const finalizers = cond('NamespaceFinalizersRemaining');
+  const content = cond('NamespaceContentRemaining');
+  if (finalizers?.status !== 'True' || content?.status !== 'True') return undefined;
+  // "Some content in the namespace has finalizers remaining: F in N resource instances[, ...]"
+  const held = [...(finalizers.message ?? '').matchAll(/(\S+) in (\d+) resource instances/g)];
+  if (held.length !== 1 || held[0]![1] !== finalizer) return undefined;
+  const instances = Number(held[0]![2]);
+  // "Some resources are remaining: R.G has N resource instances[, ...]"
+  const remaining = [...(content.message ?? '').matchAll(/has (\d+) resource instances/g)].reduce((n, m) => n + Number(m[1]), 0);
+  return remaining === instances ? { instances } : undefined;
+}
+
+/**
+ * Proves namespace `ns` stuck for good on `finalizer`, without a fixed wait: the namespace deleter
+ * has finished everything else and reports only objects that `finalizer` holds (heldOnlyBy), and
+ * the one controller that removes it is not running (`controllerRunning`), so nothing will.
+ * Not stuck when the namespace goes, or the deleter says anything else within `timeoutMs`.
+ */
+export async function stuckOnFinalizer(
+  cp: ControlPlane,
+  ns: string,
+  finalizer: string,
+  o: { controllerRunning: () => boolean | Promise<boolean>; timeoutMs?: number },
+): Promise<{ stuck: boolean; last: NamespaceState }> {
+  let last = await namespaceState(cp, ns);
+  const held = await waitFor(
+    `the namespace deleter reporting ${ns} held only by ${finalizer}`,
+    o.timeoutMs ?? 60_000,
+    async () => {
+      last = await namespaceState(cp, ns);
+      if (!last.exists) return false;
+      return heldOnlyBy(last, finalizer) ? true : undefined;
+    },
+    250,
+  ).catch(() => false);
+  return { stuck: held && !(await o.controllerRunning()), last };
+}
+
 /** Samples the namespace for `ms` and reports whether it stayed Terminating with a csv-cleanup CSV the whole time. */
 export async function stuckFor(cp: ControlPlane, ns: string, ms: number): Promise<{ stuck: boolean; last: NamespaceState }> {
   // First let the namespace controller reach the CSV (it sets its deletionTimestamp), bounded.
@@ -306,18 +357,48 @@ export interface AuditEvent {
 }
 
 /**
- * Where the next complete line of a log another process appends to starts (the audit log, a
- * guard's or controller's log): a line still being written belongs to what comes after.
+ * Where the next complete line of a log another process appends to starts, in bytes (the audit
+ * log, a guard's or controller's log): a line still being written belongs to what comes after.
+ * Reads only the file's end: the shared cluster's audit log grows over a whole run.
  */
 export function lineOffset(path: string): number {
-  return readFileSync(path, 'utf8').lastIndexOf('\n') + 1;
+  const fd = openSync(path, 'r');
+  try {
+    let end = fstatSync(fd).size;
+    const chunk = Buffer.alloc(64 * 1024);
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length);
+      const n = readSync(fd, chunk, 0, end - start, start);
+      const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+      if (nl >= 0) return start + nl + 1;
+      end = start;
+    }
+    return 0;
+  } finally {
+    closeSync(fd);
+  }
 }
 
-/** The complete lines appended after `from` (a lineOffset); a half-written last line waits for the next read. */
+/** The complete lines appended after byte `from` (a lineOffset); a half-written last line waits for the next read. */
 export function linesSince(path: string, from = 0): string[] {
-  const text = readFileSync(path, 'utf8');
-  return text
-    .slice(from, text.lastIndexOf('\n') + 1)
+  const fd = openSync(path, 'r');
+  let bytes: Buffer;
+  try {
+    const size = fstatSync(fd).size;
+    bytes = Buffer.alloc(Math.max(0, size - from));
+    let got = 0;
+    while (got < bytes.length) {
+      const n = readSync(fd, bytes, got, bytes.length - got, from + got);
+      if (n === 0) break;
+      got += n;
+    }
+    bytes = bytes.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+  return bytes
+    .subarray(0, bytes.lastIndexOf(0x0a) + 1)
+    .toString('utf8')
     .split('\n')
     .filter(Boolean);
 }

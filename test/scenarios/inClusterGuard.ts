@@ -10,6 +10,7 @@ import type { ControlPlane } from '../cluster/controlPlane.ts';
 import type { GuardImage } from '../cluster/node/images.ts';
 import { applyAndRollOut, GUARD_NAMESPACE, guardConfigPath, installGuard } from '../cluster/node/installGuard.ts';
 import { waitFor } from '../cluster/proc.ts';
+import { decisionsIn } from './guardInPath.ts';
 import { WEBHOOK_NAME, type GuardModes, type ScenarioGuard, type StartGuardOptions } from './guard.ts';
 
 const GUARD_SELECTOR = 'app.kubernetes.io/name=teardown-guard,app.kubernetes.io/component=webhook';
@@ -102,6 +103,8 @@ export async function startInClusterGuard(cp: ControlPlane, image: GuardImage, w
       await applyAndRollOut(cp, installed.overlayDir, timeoutMs);
       await awaitWebhookReached(cp, 30_000);
     },
+    // The Pods running now (a rollout replaces them, and their logs with them).
+    decisions: async () => decisionsIn((await guardLogs(cp)).split('\n')),
     async unregister() {
       const r = await cp.kubectl(['delete', 'validatingwebhookconfiguration', WEBHOOK_NAME, '--ignore-not-found']);
       if (r.code !== 0) throw new Error(`deleting the webhook configuration failed: ${r.stderr}`);

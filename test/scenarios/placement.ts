@@ -23,11 +23,15 @@ export interface GuardPlacement {
   cleanup(): void;
 }
 
-export function hostProcessPlacement(): GuardPlacement {
+/**
+ * The guard as a host process. `startCluster` is how the cluster comes up: a control plane of its
+ * own by default (the demo), its lane's shared one in the integration tests (test/cluster/fileCluster.ts).
+ */
+export function hostProcessPlacement(startCluster: (o: ControlPlaneOptions) => Promise<ControlPlane> = startControlPlane): GuardPlacement {
   return {
     name: 'host-process',
     missing: (components) => missingComponents(components),
-    startCluster: (o) => startControlPlane(o),
+    startCluster: (o) => startCluster(o),
     startGuard,
     timings: {},
     cleanup: () => undefined,
@@ -57,6 +61,8 @@ export async function startNodeCluster(o: Omit<ControlPlaneOptions, 'node'>, wai
 export interface InClusterPlacementOptions {
   /** How long to wait for another node cluster to finish (default 4 minutes, under the hook timeout). */
   nodeWaitMs?: number;
+  /** Where the guard's image comes from (default: built here; the node lane builds one, node/runImage.ts). */
+  image?: (log: (line: string) => void) => Promise<GuardImage>;
   log?: (line: string) => void;
 }
 
@@ -75,7 +81,9 @@ export function inClusterPlacement(o: InClusterPlacementOptions = {}): GuardPlac
     },
     async startCluster(co) {
       // Built before taking the node: the build does not need it, and another suite may hold it.
-      image = await buildGuardImage({ outDir: work, source: process.env.TG_NODE_IMAGE_SOURCE === 'head' ? 'head' : 'worktree', log });
+      image = o.image
+        ? await o.image(log)
+        : await buildGuardImage({ outDir: work, source: process.env.TG_NODE_IMAGE_SOURCE === 'head' ? 'head' : 'worktree', log });
       timings['image-build'] = image.buildMs;
       const t0 = Date.now();
       const cp = await startNodeCluster(co, o.nodeWaitMs ?? 240_000, log);

@@ -20,7 +20,7 @@ import {
   sdkInstall,
   sdkUninstall,
   simpleAppObjects,
-  stuckFor,
+  stuckOnFinalizer,
   Transcript,
   waitNamespaceGone,
   type NamespaceState,
@@ -90,9 +90,13 @@ export async function s1Uninstall(cp: ControlPlane, t: Transcript, helmVersion: 
   };
 }
 
-/** Without the guard: is the operator namespace still Terminating, held by csv-cleanup, after `ms`? */
-export async function s1ObserveStuck(cp: ControlPlane, t: Transcript, ms = 20_000): Promise<{ stuck: boolean; last: NamespaceState }> {
-  const r = await stuckFor(cp, S1.operatorNamespace, ms);
+/**
+ * Without the guard: is the operator namespace stuck Terminating for good? The namespace deleter
+ * reports it held by csv-cleanup alone and no olm-operator runs anywhere (harness.ts
+ * stuckOnFinalizer); `timeoutMs` bounds the wait for that report.
+ */
+export async function s1ObserveStuck(cp: ControlPlane, t: Transcript, timeoutMs = 60_000): Promise<{ stuck: boolean; last: NamespaceState }> {
+  const r = await stuckOnFinalizer(cp, S1.operatorNamespace, CSV_CLEANUP, { controllerRunning: () => (cp.olm?.running().length ?? 0) > 0, timeoutMs });
   await kubectl(cp, t, ['get', 'ns'], 'what the user sees');
   await kubectl(
     cp,
@@ -100,7 +104,7 @@ export async function s1ObserveStuck(cp: ControlPlane, t: Transcript, ms = 20_00
     ['get', 'csv', '-n', S1.operatorNamespace, '-o', 'custom-columns=NAME:.metadata.name,DELETING:.metadata.deletionTimestamp,FINALIZERS:.metadata.finalizers'],
     'the CSV holding it',
   );
-  t.note(`${S1.operatorNamespace} ${r.stuck ? `still Terminating after ${ms / 1000}s, held by ${CSV_CLEANUP}` : 'not stuck'}`);
+  t.note(`${S1.operatorNamespace} ${r.stuck ? `Terminating, held only by ${CSV_CLEANUP}, and no olm-operator runs to remove it` : 'not stuck'}`);
   return r;
 }
 

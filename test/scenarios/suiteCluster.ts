@@ -8,6 +8,8 @@ import { scenarioRunner } from './harness.ts';
 import type { GuardPlacement } from './placement.ts';
 
 export interface SuiteCluster {
+  /** The cluster, once the suite's beforeAll has started it. */
+  cluster(): ControlPlane;
   guard: GuardSession<ScenarioGuard>;
   /** Step durations the suite adds to; printed with the placement's own after the suite. */
   timings: Record<string, number>;
@@ -19,7 +21,7 @@ export function suiteCluster(
   placement: GuardPlacement,
   components: BinaryName[],
   options: Omit<ControlPlaneOptions, 'node'>,
-  onCluster: (cp: ControlPlane) => void,
+  onCluster: (cp: ControlPlane) => void = () => undefined,
 ): SuiteCluster {
   let cp: ControlPlane | undefined;
   const current = (): ControlPlane => {
@@ -51,5 +53,5 @@ export function suiteCluster(
     );
   });
 
-  return { guard, timings, scenario: scenarioRunner(current, timings) };
+  return { cluster: current, guard, timings, scenario: scenarioRunner(current, timings) };
 }

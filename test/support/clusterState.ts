@@ -1,7 +1,7 @@
 // Cluster states for policy unit tests, shaped like what the watch caches hold (metadata only for
 // CSVs and release records). Each helper returns a fresh copy so tests can mutate freely.
 import { gzipSync } from 'node:zlib';
-import type { ClusterSnapshot } from '../../src/cluster/snapshotView.ts';
+import type { ClusterSnapshot } from './snapshotView.ts';
 import type { KubeObject, PartialObjectMetadata } from '../../src/k8s/types.ts';
 import { CSV_CLEANUP_FINALIZER } from '../../src/olm/finalizerGuards.ts';
 

@@ -2,7 +2,7 @@
 import { createAdmissionHandler, type Decision } from '../../src/admission/engine.ts';
 import type { Mode, UndecidedAction } from '../../src/admission/modes.ts';
 import type { AdmissionResponse, AdmissionReview } from '../../src/k8s/admissionReview.ts';
-import { createSnapshotView, type ClusterSnapshot, type LiveState } from '../../src/cluster/snapshotView.ts';
+import { createSnapshotView, type ClusterSnapshot, type LiveState } from './snapshotView.ts';
 import { OLM_CSV_CLEANUP_GUARD } from '../../src/olm/finalizerGuards.ts';
 import { builtinPolicies } from '../../src/policies/index.ts';
 import type { FinalizerGuard, PolicySettings } from '../../src/policies/settings.ts';

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
-import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../cluster/controlPlane.ts';
 import { kubeconfigVia, startDelayProxy, type DelayProxy } from '../cluster/delayProxy.ts';
 import type { RunResult } from '../cluster/proc.ts';
 import { startGuard, type Guard } from '../scenarios/guard.ts';
@@ -37,8 +37,12 @@ export interface SlowApiSetup {
   stop(): Promise<void>;
 }
 
-export async function startSlowApiSetup(log?: (line: string) => void): Promise<SlowApiSetup> {
-  const cp = await startControlPlane({ olm: 'none', ...(log ? { log } : {}) });
+/** `startCluster`: a control plane of its own by default (the bench), the run's shared one in the test. */
+export async function startSlowApiSetup(
+  log?: (line: string) => void,
+  startCluster: (o: ControlPlaneOptions) => Promise<ControlPlane> = startControlPlane,
+): Promise<SlowApiSetup> {
+  const cp = await startCluster({ olm: 'none', ...(log ? { log } : {}) });
   const stops: Array<() => Promise<void>> = [() => cp.stop()];
   const stop = async (): Promise<void> => {
     for (const s of stops.reverse()) await s().catch(() => undefined);

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { describeConfigKeys } from '../../src/config.ts';
-import { README_MARKERS, replaceReadmeSummary } from '../bench/readmeBlock.ts';
+import { README_MARKERS, replaceReadmeSummary } from '../support/readmeBlock.ts';
 
 const START = '<!-- config-table:start -->';
 const END = '<!-- config-table:end -->';

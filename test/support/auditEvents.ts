@@ -2,7 +2,7 @@
 // The shapes follow the captured fixtures in test/fixtures/audit/ field for field (compact Go
 // encoding, field order of the Event struct, objectRef as the API server fills it: a namespace's
 // own name is its objectRef.namespace too), so the reader's fast path treats them like real lines.
-import type { AuditEventV1 } from '../event.ts';
+import type { AuditEventV1 } from '../../src/audit/event.ts';
 
 export interface EventSpec {
   verb: string;

@@ -1,6 +1,5 @@
 // A ClusterView over a fixed snapshot of cluster state: what unit tests feed the policies (the
-// snapshot is captured from a real control plane, see test/fixtures), and what benchmarks load at
-// scale. The "live" reads answer from a separate map, so a test can model a cache that lags.
+// snapshot is captured from a real control plane, see test/fixtures). The "live" reads answer from a separate map, so a test can model a cache that lags.
 import {
   UndecidedError,
   type ClusterView,
@@ -11,10 +10,10 @@ import {
   type ReleaseRecordMeta,
   type RememberedController,
   type ServiceAccountGrant,
-} from './view.ts';
-import { formatRef, type KubeObject, type ObjectRef, type PartialObjectMetadata, type ResourceType } from '../k8s/types.ts';
-import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';
-import { releaseRecordFromMeta } from './releaseRecords.ts';
+} from '../../src/cluster/view.ts';
+import { formatRef, type KubeObject, type ObjectRef, type PartialObjectMetadata, type ResourceType } from '../../src/k8s/types.ts';
+import { matchesLabelSelector, parseLabelSelector } from '../../src/k8s/labelSelector.ts';
+import { releaseRecordFromMeta } from '../../src/cluster/releaseRecords.ts';
 
 export interface ClusterSnapshot {
   namespaces: KubeObject[];

@@ -3,8 +3,9 @@
 // rules, selectors, matchConditions, failurePolicy and timeouts; RBAC rules; the Deployments'
 // security contexts, probes and args; Services; the PodDisruptionBudget; the config content. The
 // chart's webhook match fields and ClusterRole rules come from its files/, written from the base by
-// `npm run chart:rules` (the chart's README.md); this test is what keeps them equal to the base. Needs only the pinned helm 3, helm 4 and kubectl
-// binaries (test/cluster/build-binaries.sh), no cluster.
+// `npm run chart:rules` (the chart's README.md); this test is what keeps them equal to the base.
+// It needs the pinned helm 3, helm 4 and kubectl binaries (test/cluster/build-binaries.sh) and no
+// cluster; it is an integration test for the binaries alone, so the unit tier needs none.
 import { spawnSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

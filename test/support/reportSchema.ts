@@ -1,7 +1,7 @@
-// A validator for the subset of JSON Schema that report.schema.json uses, for the tests.
+// A validator for the subset of JSON Schema that src/audit/report.schema.json uses, for the tests.
 import { readFileSync } from 'node:fs';
 
-export const reportSchema = JSON.parse(readFileSync(new URL('../report.schema.json', import.meta.url), 'utf8')) as Schema;
+export const reportSchema = JSON.parse(readFileSync(new URL('../../src/audit/report.schema.json', import.meta.url), 'utf8')) as Schema;
 
 export type Schema = {
   type?: string;

@@ -3,7 +3,8 @@
 // runs against rules that never fire and always fire (so every alert has a case of each), the
 // runbook of each alert, the metric names the queries use, and the copies `npm run
 // monitoring:render` writes. The real Prometheus against the real guard:
-// test/integration/monitoring.test.ts.
+// test/integration/monitoring.test.ts. It needs the pinned promtool and no cluster: an integration
+// test of a binary alone, so that the unit tier needs none.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// Helpers for the server's unit tests only (imported by *.test.ts): development certificates from
+// Helpers for the server's unit tests (src/server/*.test.ts): development certificates from
 // certs/generate.sh, a tiny in-memory ClusterView, a log collector and an HTTPS client.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TLSSocket } from 'node:tls';
-import type { ClusterView, NamespaceState } from '../cluster/view.ts';
-import { createLogger, type Logger } from '../log.ts';
+import type { ClusterView, NamespaceState } from '../../src/cluster/view.ts';
+import { createLogger, type Logger } from '../../src/log.ts';
 
 const GENERATE = fileURLToPath(new URL('../../certs/generate.sh', import.meta.url));
 

@@ -1,5 +1,5 @@
-// The README block a full `npm run bench` rewrites (kept apart from report.ts so the README test
-// loads nothing of the benchmark itself).
+// The README block a full `npm run bench` rewrites (test/bench/run.ts); apart from the benchmark
+// so that the README's unit test (test/unit/readme.test.ts) loads nothing of it.
 
 export const README_MARKERS = { start: '<!-- bench:start -->', end: '<!-- bench:end -->' } as const;
 
