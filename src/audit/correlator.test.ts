@@ -387,6 +387,18 @@ describe('misdirected uninstall', () => {
     expect(found.map((f) => `${f.code} ${f.release?.namespace}/${f.release?.name} ${f.actor?.user}`)).toEqual(['misdirected-uninstall a/x bot']);
   });
 
+  it("keeps concurrent uninstalls by one client apart: a DELETE in the namespace of one of its open sessions is that session's", () => {
+    // Two `helm uninstall` of the same Helm version with the same credentials at once (a teardown
+    // script or CI running them in parallel): their record ops interleave. x's DELETEs answer 404
+    // in x's own namespace (already gone, e.g. removed by its own pre-delete hook), a correct uninstall.
+    const a = helmUninstall({ releaseNamespace: 'a', release: 'x', deleteCode: 404, start: T0, ua: HELM4_UA });
+    const b = helmUninstall({ releaseNamespace: 'b', release: 'y', start: T0 + 3, ua: HELM4_UA });
+    expect(correlate([...a, ...b].sort(byTime))).toEqual([]);
+    // The misdirected one of two concurrent uninstalls is still the one reported.
+    const m = helmUninstall({ releaseNamespace: 'c', release: 'z', deleteNamespace: 'default', deleteCode: 404, start: T0 + 3, ua: HELM4_UA });
+    expect(correlate([...a, ...m].sort(byTime)).map((f) => `${f.code} ${f.release?.namespace}/${f.release?.name}`)).toEqual(['misdirected-uninstall c/z']);
+  });
+
   it('attributes back-to-back uninstalls by the same client to the right release', () => {
     const a = helmUninstall({ releaseNamespace: 'a', release: 'x', start: T0, ua: HELM3_UA });
     const b = helmUninstall({ releaseNamespace: 'b', release: 'y', deleteNamespace: 'default', deleteCode: 404, start: T0 + 200, ua: HELM3_UA });
