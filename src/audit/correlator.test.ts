@@ -399,6 +399,20 @@ describe('misdirected uninstall', () => {
     expect(correlate([...a, ...m].sort(byTime)).map((f) => `${f.code} ${f.release?.namespace}/${f.release?.name}`)).toEqual(['misdirected-uninstall c/z']);
   });
 
+  it("does not give an uninstall the DELETEs the same client's install in another namespace sends meanwhile", () => {
+    // helm install of b/y (hooks with before-hook-creation: Helm deletes each hook object before
+    // creating it, 404 the first time) while the same client uninstalls a/x.
+    const uninstall = helmUninstall({ releaseNamespace: 'a', release: 'x', start: T0 + 10, ua: HELM3_UA });
+    const install = [
+      auditEvent({ verb: 'list', uri: '/api/v1/namespaces/b/secrets?labelSelector=name%3Dy%2Cowner%3Dhelm', ua: HELM3_UA, at: T0 }),
+      auditEvent({ verb: 'create', uri: '/api/v1/namespaces/b/secrets/sh.helm.release.v1.y.v1', ua: HELM3_UA, at: T0 + 5, code: 201 }),
+      auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/b/serviceaccounts/y-admission', ua: HELM3_UA, at: T0 + 16, code: 404 }),
+      auditEvent({ verb: 'delete', uri: '/apis/batch/v1/namespaces/b/jobs/y-admission-create', ua: HELM3_UA, at: T0 + 18, code: 404 }),
+      auditEvent({ verb: 'update', uri: '/api/v1/namespaces/b/secrets/sh.helm.release.v1.y.v1', ua: HELM3_UA, at: T0 + 60 }),
+    ];
+    expect(correlate([...uninstall, ...install].sort(byTime))).toEqual([]);
+  });
+
   it('attributes back-to-back uninstalls by the same client to the right release', () => {
     const a = helmUninstall({ releaseNamespace: 'a', release: 'x', start: T0, ua: HELM3_UA });
     const b = helmUninstall({ releaseNamespace: 'b', release: 'y', deleteNamespace: 'default', deleteCode: 404, start: T0 + 200, ua: HELM3_UA });

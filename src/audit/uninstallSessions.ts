@@ -80,6 +80,12 @@ export class UninstallSessionDetector {
   private readonly lastRelease: BoundedMap<string, string>;
   /** Releases an actor just created a record for (install, upgrade, rollback) until its next list. */
   private readonly installing: BoundedMap<string, true>;
+  /**
+   * When each actor last wrote a record of an install, upgrade or rollback, by namespace
+   * (`actor\0ns`): that command's own DELETEs (hooks' before-hook-creation, objects an upgrade
+   * drops) go to that namespace, and are no uninstall's running elsewhere at the same time.
+   */
+  private readonly installingIn: BoundedMap<string, number>;
   /** Helm ownership of objects, learned from logged bodies. */
   private readonly owners: BoundedMap<string, HelmOwner>;
   /** Releases whose records were seen (`ns\0name`). */
@@ -94,6 +100,7 @@ export class UninstallSessionDetector {
     this.owners = new BoundedMap(ctx.opts.maxOwners);
     this.lastRelease = new BoundedMap(ctx.opts.maxSessions);
     this.installing = new BoundedMap(ctx.opts.maxSessions);
+    this.installingIn = new BoundedMap(ctx.opts.maxSessions);
     this.knownReleases = new BoundedMap(ctx.opts.maxKnownReleases);
     this.helmReleaseWriters = new HelmReleaseWriters(ctx.opts.maxSessions);
   }
@@ -151,7 +158,10 @@ export class UninstallSessionDetector {
     }
     if (r.verb === 'create') {
       if (s) this.closeSession(s);
-      if (ok(r.code)) this.installing.set(key, true);
+      if (ok(r.code)) {
+        this.installing.set(key, true);
+        this.installingIn.set(`${actor}\u0000${t.namespace}`, r.time);
+      }
       return;
     }
     if (r.verb === 'list' || r.verb === 'watch') {
@@ -163,6 +173,8 @@ export class UninstallSessionDetector {
         s = undefined;
       }
     }
+    // The install's (upgrade's, rollback's) own record writes: its namespace's DELETEs are its own.
+    if (r.verb !== 'list' && r.verb !== 'watch' && this.installing.has(key)) this.installingIn.set(`${actor}\u0000${t.namespace}`, r.time);
     // After its own install, an actor's record writes are the install's, until a `list` starts its
     // next command. A log with no reads shows no `list`: then an uninstall is told from the
     // install's updates by what follows (DELETEs, a purge), so the session is opened, marked.
@@ -208,8 +220,10 @@ export class UninstallSessionDetector {
    * whose records live in the request's namespace, when the actor has such a session open (one
    * client running several uninstalls at once, a teardown script or CI job with one set of
    * credentials and one Helm version: their record ops interleave, and each release's own DELETEs
-   * are best explained by its own session); otherwise the one of the release the actor's latest
-   * record op touched (an uninstall whose DELETEs go to another namespace). A purged (or marked
+   * are best explained by its own session); none when the actor is installing, upgrading or
+   * rolling back a release in that namespace (within the window of that command's last record
+   * write); otherwise the one of the release the actor's latest record op touched (an uninstall
+   * whose DELETEs go to another namespace). A purged (or marked
    * uninstalled) release takes no more DELETEs: Helm runs post-delete hooks before the purge, so
    * what the same client deletes afterwards belongs to its next command.
    */
@@ -225,6 +239,10 @@ export class UninstallSessionDetector {
       const latest = this.sessions.get(`${actor}\u0000${this.lastRelease.get(actor) ?? ''}`);
       return open.find((s) => s === latest) ?? (open.length === 1 ? open[0] : undefined);
     }
+    // The same client installing, upgrading or rolling back a release in this namespace right
+    // now: the DELETE is that command's.
+    const installed = this.installingIn.get(`${actor}\u0000${r.namespace ?? ''}`);
+    if (installed !== undefined && r.time - installed <= this.ctx.opts.windowMs && r.time >= installed - 1000) return undefined;
     const release = this.lastRelease.get(actor);
     if (release === undefined) return undefined;
     const s = this.sessions.get(`${actor}\u0000${release}`);
