@@ -223,9 +223,9 @@ export class UninstallSessionDetector {
    * are best explained by its own session); none when the actor is installing, upgrading or
    * rolling back a release in that namespace (within the window of that command's last record
    * write); otherwise the one of the release the actor's latest record op touched (an uninstall
-   * whose DELETEs go to another namespace). A purged (or marked
-   * uninstalled) release takes no more DELETEs: Helm runs post-delete hooks before the purge, so
-   * what the same client deletes afterwards belongs to its next command.
+   * whose DELETEs go to another namespace). A purged (or marked uninstalled) release takes no
+   * more DELETEs: Helm runs post-delete hooks before the purge, so what the same client deletes
+   * afterwards belongs to its next command.
    */
   private sessionFor(r: AuditRecord): Session | undefined {
     const actor = this.actorKey(r);

@@ -123,10 +123,10 @@ describe('helm-uninstall-namespace: purge check', () => {
     expect(decisions).toContainEqual(expect.objectContaining({ verdict: 'undecided' }));
   });
 
-  describe('a large release (the corpus: cert-manager 40 objects, kyverno 57, kueue 80)', () => {
-    // What Helm's uninstall leaves when it purges (pkg/action/uninstall.go Run, Helm 3 and 4: any
-    // failed DELETE returns before the purge): nothing, or, when its kube client held another
-    // namespace (helm/helm#12766), every object its manifest lists without a namespace.
+  describe('a large release (the corpus: cert-manager 40 objects, metallb 42, kyverno 57)', () => {
+    // What Helm's uninstall leaves when it purges (ARCHITECTURE.md §1B: any failed DELETE ends it
+    // before the purge): nothing, or, when its kube client held another namespace (§1C), every
+    // object its manifest lists without a namespace.
     const big = [
       '---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: big-reader',
       '---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big-shared\n  namespace: shared',

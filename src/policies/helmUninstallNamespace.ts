@@ -56,10 +56,9 @@ function expectedTargets(release: DecodedRelease, view: ClusterView): Array<Obje
 
 /**
  * How many objects the purge check reads first. Helm purges only after every DELETE succeeded or
- * answered 404 (pkg/action/uninstall.go Run, Helm 3 and 4: a failed DELETE returns before the
- * purge), so a purged release left either nothing, or, when its kube client held another namespace
- * (ARCHITECTURE.md §1C), every object its manifest lists without a namespace; records purged by
- * hand leave everything. A few of those objects tell which: a correct uninstall of a large chart
+ * answered 404 (ARCHITECTURE.md §1B), so a purged release left either nothing, or, when its kube
+ * client held another namespace (§1C), every object its manifest lists without a namespace;
+ * records purged by hand leave everything. A few of those objects tell which: a correct uninstall of a large chart
  * (40 to 80 objects in the corpus) costs one round of live reads, not one per object, which under a
  * busy API server ran past the review's budget and answered undecided. Only when one is left are
  * the others read, to name every leftover.
