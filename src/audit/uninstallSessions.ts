@@ -217,7 +217,7 @@ export class UninstallSessionDetector {
 
   /**
    * The session a resource request of this actor belongs to, while it is still deleting: the one
-   * whose records live in the request's namespace, when the actor has such a session open (one
+   * whose records live in the request's namespace, when the actor has such an uninstall open (one
    * client running several uninstalls at once, a teardown script or CI job with one set of
    * credentials and one Helm version: their record ops interleave, and each release's own DELETEs
    * are best explained by its own session); none when the actor is installing, upgrading or
@@ -232,7 +232,10 @@ export class UninstallSessionDetector {
     const current = (s: Session | undefined): s is Session =>
       // A little slack before the first record op: the log orders events by completion.
       s !== undefined && r.time - s.last <= this.ctx.opts.windowMs && r.time >= s.first - 1000;
-    const here = [...(this.byActor.get(actor) ?? [])].filter((s) => s.namespace === r.namespace && current(s));
+    // Only a session that wrote its record is uninstalling (Helm marks it `uninstalling` before
+    // any DELETE); one that only read records started nothing.
+    const uninstalling = (s: Session) => s.recordOps.some((o) => o.verb === 'update' || o.verb === 'patch');
+    const here = [...(this.byActor.get(actor) ?? [])].filter((s) => s.namespace === r.namespace && current(s) && uninstalling(s));
     if (here.length > 0) {
       const open = here.filter((s) => s.purges.length === 0 && !s.markedUninstalled);
       // Of several releases uninstalled in one namespace at once, the one the actor touched last.
