@@ -237,7 +237,7 @@ export async function runLifecycle(ctx: CorpusContext, run: PlannedRun): Promise
   };
   const work = mkdtempSync(join(tmpdir(), `tg-corpus-${run.release}-`));
   const dir = chartDir(run.chart);
-  const helmTimeout = `${Math.round((ctx.helmTimeoutMs ?? 180_000) / 1000)}s`;
+  const helmTimeout = `${Math.round((ctx.helmTimeoutMs ?? 120_000) / 1000)}s`;
   const helmBin = `helm${run.helm === 4 ? '4' : ''}`;
   const step = async (name: StepRecord['step'], cmd: string, p: Promise<RunResult>): Promise<RunResult> => {
     const s0 = Date.now();
@@ -247,7 +247,7 @@ export async function runLifecycle(ctx: CorpusContext, run: PlannedRun): Promise
     return r;
   };
   const helm = (name: StepRecord['step'], args: string[]) =>
-    step(name, `${helmBin} ${args.join(' ')}`, cp.helm(run.helm, args, { timeoutMs: (ctx.helmTimeoutMs ?? 180_000) + 30_000 }));
+    step(name, `${helmBin} ${args.join(' ')}`, cp.helm(run.helm, args, { timeoutMs: (ctx.helmTimeoutMs ?? 120_000) + 30_000 }));
   // What `helm get manifest --revision N` prints, read from the release record in-process (the
   // Secret driver; decodeReleaseRecord keeps only the manifest of the payload, never the values):
   // three helm processes fewer per run.
@@ -396,33 +396,34 @@ async function deleteNamespace(
  * Deletes what the run left by design outside the namespace just deleted: objects carrying
  * helm.sh/resource-policy (their ownership annotations name this release, so the next run of the
  * chart could not install them), then waits until every CRD the chart templates is gone (its
- * uninstall deleted the others), so the next run does not meet a CRD still terminating. CRDs of
- * crds/ stay for the chart's next run, as they would on any cluster (Helm 3 installs them only
- * when missing, Helm 4 applies them); they go after the chart's last run.
+ * uninstall or this cleanup deleted them), so the next run does not meet a CRD still terminating.
+ * CRDs of crds/, kept or not, stay for the chart's next run, as they would on any cluster (Helm 3
+ * installs them only when missing, Helm 4 applies them); they go after the chart's last run.
  */
 async function cleanup(ctx: CorpusContext, run: PlannedRun, rec: RunRecord): Promise<void> {
   const t0 = Date.now();
-  for (const o of run.rendered.filter((x) => x.keep && !x.hook)) {
+  const inCrdsDir = (o: RenderedObject) => o.kind === 'CustomResourceDefinition' && crdsOf([o])[0]!.place.endsWith('crds/');
+  const deletedCrds: string[] = [];
+  for (const o of run.rendered.filter((x) => x.keep && !x.hook && !inCrdsDir(x))) {
     const r = await ctx.resources.lookup(o.apiVersion, o.kind);
     if (!r) continue;
     const ns = r.namespaced ? (o.namespace ?? run.namespace) : undefined;
     if (ns === run.namespace) continue;
     const path = apiPath({ group: r.group, version: r.version, resource: r.resource, ...(ns ? { namespace: ns } : {}), name: o.name });
     const res = await ctx.cp.client.request('DELETE', path);
-    if (res.status < 300) rec.cleaned.push(`${o.kind} ${ns ? `${ns}/` : ''}${o.name}`);
-    else if (res.status !== 404) rec.problems.push(`cleanup: DELETE ${path}: ${res.status} ${res.text.slice(0, 200)}`);
+    if (res.status < 300) {
+      rec.cleaned.push(`${o.kind} ${ns ? `${ns}/` : ''}${o.name}`);
+      if (o.kind === 'CustomResourceDefinition') deletedCrds.push(o.name);
+    } else if (res.status !== 404) rec.problems.push(`cleanup: DELETE ${path}: ${res.status} ${res.text.slice(0, 200)}`);
   }
-  const templated = crdsOf(run.rendered).filter((c) => !c.place.endsWith('crds/'));
-  await waitCrdsGone(
-    ctx,
-    templated.map((c) => c.name),
-    60_000,
-    rec.problems,
-    'cleanup',
-  );
+  const templated = crdsOf(run.rendered)
+    .filter((c) => !c.place.endsWith('crds/'))
+    .map((c) => c.name);
+  const waited = [...new Set([...templated, ...deletedCrds])];
+  await waitCrdsGone(ctx, waited, 60_000, rec.problems, 'cleanup');
   rec.steps.push({
     step: 'cleanup',
-    cmd: `delete ${rec.cleaned.length} kept objects; wait for ${templated.length} templated CRDs to go`,
+    cmd: `delete ${rec.cleaned.length} kept objects; wait for ${waited.length} CRDs to go`,
     code: 0,
     ms: Date.now() - t0,
     output: '',
