@@ -20,13 +20,19 @@ export interface RenderInput {
   values: Values;
 }
 
-export type RenderResult = { ok: true; objects: RenderedObject[]; stream: string } | { ok: false; error: string };
+export type RenderResult = { ok: true; objects: RenderedObject[] } | { ok: false; error: string };
 
 /** Writes `values` where helm reads it with -f. */
 export function writeValuesFile(dir: string, name: string, values: Values): string {
   const path = join(dir, name);
   writeFileSync(path, stringifyYaml(values));
   return path;
+}
+
+function slim(o: RenderedObject): RenderedObject {
+  if (o.kind !== 'CustomResourceDefinition') return o;
+  const spec = (o.raw['spec'] ?? {}) as { group?: unknown; scope?: unknown; names?: { kind?: unknown } };
+  return { ...o, raw: { ...o.raw, spec: { group: spec.group, scope: spec.scope, names: { kind: spec.names?.kind } } } };
 }
 
 /**
@@ -41,11 +47,10 @@ export async function renderChart(r: RenderInput): Promise<RenderResult> {
     .update(JSON.stringify([r.helm === 3 ? v.HELM3_VERSION : v.HELM4_VERSION, v.KUBE_VERSION, r.dir, r.release, r.namespace, r.values]))
     .digest('hex')
     .slice(0, 32);
-  const cached = join(cacheDir(), 'corpus', 'renders', `${key}.yaml`);
-  if (existsSync(cached)) {
-    const stream = readFileSync(cached, 'utf8');
-    return { ok: true, objects: renderedObjects(stream), stream };
-  }
+  // The parsed objects are cached, not the YAML: parsing a chart's CRDs again on every run costs
+  // more than rendering them. A CRD keeps only what the corpus reads of it (group, scope, names).
+  const cached = join(cacheDir(), 'corpus', 'renders', `${key}.json`);
+  if (existsSync(cached)) return { ok: true, objects: JSON.parse(readFileSync(cached, 'utf8')) as RenderedObject[] };
   const work = mkdtempSync(join(tmpdir(), 'tg-corpus-render-'));
   try {
     const values = writeValuesFile(work, 'values.yaml', r.values);
@@ -54,11 +59,11 @@ export async function renderChart(r: RenderInput): Promise<RenderResult> {
     const args = ['template', r.release, r.dir, '-n', r.namespace, '-f', values, '--include-crds', '--kube-version', v.KUBE_VERSION];
     const res: RunResult = await run(binPath(r.helm === 3 ? 'helm3' : 'helm4'), args, { env, timeoutMs: 120_000 });
     if (res.code !== 0) return { ok: false, error: `helm${r.helm === 4 ? '4' : ''} template: ${(res.stderr || res.stdout).trim().slice(0, 2000)}` };
-    const objects = renderedObjects(res.stdout);
+    const objects = renderedObjects(res.stdout).map(slim);
     mkdirSync(join(cacheDir(), 'corpus', 'renders'), { recursive: true });
-    writeFileSync(`${cached}.${process.pid}`, res.stdout);
+    writeFileSync(`${cached}.${process.pid}`, JSON.stringify(objects));
     renameSync(`${cached}.${process.pid}`, cached);
-    return { ok: true, objects, stream: res.stdout };
+    return { ok: true, objects };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -482,7 +482,8 @@ export async function runCorpus(ctx: CorpusContext, runs: readonly PlannedRun[],
   for (const r of runs) left.set(r.chart.id, (left.get(r.chart.id) ?? 0) + 1);
   // After a chart's last run, its crds/ CRDs go (with its keys still held): another chart
   // bringing a CRD of the same name (gpu-operator's node-feature-discovery subchart and
-  // node-feature-discovery itself) then installs its own, not one left at another version.
+  // node-feature-discovery's own chart, at other versions) then installs its own; helm 4 applies
+  // crds/ with server-side apply and fails on the other version's fields.
   const lastRunDone = async (r: PlannedRun, rec: RunRecord): Promise<void> => {
     left.set(r.chart.id, (left.get(r.chart.id) ?? 1) - 1);
     if (left.get(r.chart.id)! > 0) return;
