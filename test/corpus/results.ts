@@ -43,7 +43,8 @@ export interface ChartResult {
   objects: number;
   crds: Partial<Record<CrdPlace, number>>;
   keepCrds: number;
-  hooks: string[];
+  /** The hooks it renders with the corpus values (test hooks aside). */
+  hooks: Array<{ events: string[]; kind: string }>;
   exclusive?: string;
   runs: Partial<Record<Variant, RunSummary>>;
 }
@@ -99,7 +100,7 @@ export function buildResults(i: ResultsInput): CorpusResults {
         objects: rec?.objects.install ?? 0,
         crds,
         keepCrds: run.inventory.crds.filter((x) => x.keep).length,
-        hooks: run.inventory.hooks.map((h) => `${h.events.join(',')} ${h.kind}`),
+        hooks: run.inventory.hooks.map((h) => ({ events: h.events, kind: h.kind })),
         ...(run.exclusive ? { exclusive: run.exclusive } : {}),
         runs: {},
       };

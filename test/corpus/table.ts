@@ -17,12 +17,16 @@ function crdCell(c: ChartResult): string {
   return `${parts.join(', ')}${c.keepCrds ? ` (${c.keepCrds} keep)` : ''}`;
 }
 
+/** Hooks grouped by their events: `pre-delete: Job; post-delete: ServiceAccount, Role, Job`. */
 function hookCell(c: ChartResult): string {
-  const counts = new Map<string, number>();
-  for (const h of c.hooks) counts.set(h, (counts.get(h) ?? 0) + 1);
+  const byEvents = new Map<string, string[]>();
+  for (const h of c.hooks) {
+    const key = h.events.join(',');
+    byEvents.set(key, [...(byEvents.get(key) ?? []), h.kind]);
+  }
   const jobs = Object.values(c.runs).flatMap((r) => r.hookJobs);
   const how = jobs.some((j) => j.command[0]?.startsWith('stand-in')) ? 'stand-in' : jobs.length ? 'ran' : '';
-  const text = [...counts].map(([h, n]) => (n > 1 ? `${n} ${h}` : h)).join(', ');
+  const text = [...byEvents].map(([events, kinds]) => `${events}: ${kinds.join(', ')}`).join('; ');
   return text ? `${text}${how ? ` (Jobs ${how})` : ''}` : 'none';
 }
 

@@ -36,7 +36,11 @@ const results: CorpusResults = {
       objects: 57,
       crds: {},
       keepCrds: 0,
-      hooks: ['post-delete ServiceAccount', 'post-delete Job', 'pre-delete Job'],
+      hooks: [
+        { events: ['post-delete'], kind: 'ServiceAccount' },
+        { events: ['post-delete'], kind: 'Job' },
+        { events: ['pre-delete'], kind: 'Job' },
+      ],
       runs: {
         helm3: run({ hookJobs: [{ name: 'kyverno-h3-scale-to-zero', code: 0, command: ['kubectl scale'] }] }),
         helm4: run({ warnings: 1, problems: ['after uninstall: x should be gone'] }),
@@ -64,7 +68,7 @@ describe('the corpus table', () => {
 
   it('has a row per chart: CRDs by place, hooks and how their Jobs ran, each major as denials/warnings/annotations/findings', () => {
     expect(table).toContain(
-      '| kyverno | github.com/kyverno/kyverno@v1.13.4 | 57 | none | post-delete ServiceAccount, post-delete Job, pre-delete Job (Jobs ran) | pass 0/0/0/0 | **FAIL** 0/1/0/0, 1 problems | 21 / 21 |',
+      '| kyverno | github.com/kyverno/kyverno@v1.13.4 | 57 | none | post-delete: ServiceAccount, Job; pre-delete: Job (Jobs ran) | pass 0/0/0/0 | **FAIL** 0/1/0/0, 1 problems | 21 / 21 |',
     );
     expect(table).toContain(
       '| whereabouts (alone) | github.com/k8snetworkplumbingwg/whereabouts@v0.9.2 | 5 | 3 crds/ | none | pass 0/0/0/0 | pass 0/0/0/0 | 21 / 21 |',
