@@ -12,7 +12,7 @@
 // does not stop the others, and the caller asserts on the records.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { manifestObjects, type ManifestObject } from '../../src/helm/manifest.ts';
 import { decodeReleaseRecord } from '../../src/helm/releaseRecord.ts';
 import type { KubeObject } from '../../src/k8s/types.ts';
@@ -246,8 +246,10 @@ export async function runLifecycle(ctx: CorpusContext, run: PlannedRun): Promise
     if (r.code !== 0) rec.problems.push(`${name}: \`${cmd}\` exited ${r.code}: ${`${r.stderr || r.stdout}`.trim().slice(-800)}`);
     return r;
   };
+  // Commands are recorded as a reader reruns them: the chart by its module, values files by name.
+  const shown = (a: string) => (a === dir ? `<${run.chart.module}@${run.chart.version}>/${run.chart.chart}` : a.startsWith(work) ? basename(a) : a);
   const helm = (name: StepRecord['step'], args: string[]) =>
-    step(name, `${helmBin} ${args.join(' ')}`, cp.helm(run.helm, args, { timeoutMs: (ctx.helmTimeoutMs ?? 120_000) + 30_000 }));
+    step(name, `${helmBin} ${args.map(shown).join(' ')}`, cp.helm(run.helm, args, { timeoutMs: (ctx.helmTimeoutMs ?? 120_000) + 30_000 }));
   // What `helm get manifest --revision N` prints, read from the release record in-process (the
   // Secret driver; decodeReleaseRecord keeps only the manifest of the payload, never the values):
   // three helm processes fewer per run.
@@ -272,7 +274,6 @@ export async function runLifecycle(ctx: CorpusContext, run: PlannedRun): Promise
   try {
     const installValues = writeValuesFile(work, 'install.yaml', run.installValues);
     const upgradeValues = writeValuesFile(work, 'upgrade.yaml', run.upgradeValues);
-    const shownDir = `<${run.chart.module}@${run.chart.version}>/${run.chart.chart}`;
     const install = await helm('install', [
       'install',
       run.release,
@@ -285,7 +286,6 @@ export async function runLifecycle(ctx: CorpusContext, run: PlannedRun): Promise
       '--timeout',
       helmTimeout,
     ]);
-    rec.steps.at(-1)!.cmd = rec.steps.at(-1)!.cmd.replace(dir, shownDir).replace(installValues, 'install-values.yaml');
     installed = true;
     if (install.code !== 0) return rec;
     const rev1 = await refsOf(ctx, await manifest(1), run.namespace);
@@ -293,7 +293,6 @@ export async function runLifecycle(ctx: CorpusContext, run: PlannedRun): Promise
     await expectPresent(ctx, rev1, 'after install', rec.problems);
 
     const upgrade = await helm('upgrade', ['upgrade', run.release, dir, '-n', run.namespace, '-f', upgradeValues, '--timeout', helmTimeout]);
-    rec.steps.at(-1)!.cmd = rec.steps.at(-1)!.cmd.replace(dir, shownDir).replace(upgradeValues, 'upgrade-values.yaml');
     if (upgrade.code !== 0) return rec;
     const rev2 = await refsOf(ctx, await manifest(2), run.namespace);
     rec.objects.upgrade = rev2.length;
