@@ -387,6 +387,32 @@ describe('misdirected uninstall', () => {
     expect(found.map((f) => `${f.code} ${f.release?.namespace}/${f.release?.name} ${f.actor?.user}`)).toEqual(['misdirected-uninstall a/x bot']);
   });
 
+  it("keeps concurrent uninstalls by one client apart: a DELETE in the namespace of one of its open sessions is that session's", () => {
+    // Two `helm uninstall` of the same Helm version with the same credentials at once (a teardown
+    // script or CI running them in parallel): their record ops interleave. x's DELETEs answer 404
+    // in x's own namespace (already gone, e.g. removed by its own pre-delete hook), a correct uninstall.
+    const a = helmUninstall({ releaseNamespace: 'a', release: 'x', deleteCode: 404, start: T0, ua: HELM4_UA });
+    const b = helmUninstall({ releaseNamespace: 'b', release: 'y', start: T0 + 3, ua: HELM4_UA });
+    expect(correlate([...a, ...b].sort(byTime))).toEqual([]);
+    // The misdirected one of two concurrent uninstalls is still the one reported.
+    const m = helmUninstall({ releaseNamespace: 'c', release: 'z', deleteNamespace: 'default', deleteCode: 404, start: T0 + 3, ua: HELM4_UA });
+    expect(correlate([...a, ...m].sort(byTime)).map((f) => `${f.code} ${f.release?.namespace}/${f.release?.name}`)).toEqual(['misdirected-uninstall c/z']);
+  });
+
+  it("does not give an uninstall the DELETEs the same client's install in another namespace sends meanwhile", () => {
+    // helm install of b/y (hooks with before-hook-creation: Helm deletes each hook object before
+    // creating it, 404 the first time) while the same client uninstalls a/x.
+    const uninstall = helmUninstall({ releaseNamespace: 'a', release: 'x', start: T0 + 10, ua: HELM3_UA });
+    const install = [
+      auditEvent({ verb: 'list', uri: '/api/v1/namespaces/b/secrets?labelSelector=name%3Dy%2Cowner%3Dhelm', ua: HELM3_UA, at: T0 }),
+      auditEvent({ verb: 'create', uri: '/api/v1/namespaces/b/secrets/sh.helm.release.v1.y.v1', ua: HELM3_UA, at: T0 + 5, code: 201 }),
+      auditEvent({ verb: 'delete', uri: '/api/v1/namespaces/b/serviceaccounts/y-admission', ua: HELM3_UA, at: T0 + 16, code: 404 }),
+      auditEvent({ verb: 'delete', uri: '/apis/batch/v1/namespaces/b/jobs/y-admission-create', ua: HELM3_UA, at: T0 + 18, code: 404 }),
+      auditEvent({ verb: 'update', uri: '/api/v1/namespaces/b/secrets/sh.helm.release.v1.y.v1', ua: HELM3_UA, at: T0 + 60 }),
+    ];
+    expect(correlate([...uninstall, ...install].sort(byTime))).toEqual([]);
+  });
+
   it('attributes back-to-back uninstalls by the same client to the right release', () => {
     const a = helmUninstall({ releaseNamespace: 'a', release: 'x', start: T0, ua: HELM3_UA });
     const b = helmUninstall({ releaseNamespace: 'b', release: 'y', deleteNamespace: 'default', deleteCode: 404, start: T0 + 200, ua: HELM3_UA });

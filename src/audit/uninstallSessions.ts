@@ -74,10 +74,18 @@ export class UninstallSessionDetector {
   private readonly ctx: DetectorContext;
   /** Open sessions by release (`actor\0ns\0release`). */
   private readonly sessions = new Map<string, Session>();
+  /** The same open sessions by actor: one client may run several commands at once. */
+  private readonly byActor = new Map<string, Set<Session>>();
   /** Per actor (user + user agent): the release (`ns\0name`) its latest record op touched. */
   private readonly lastRelease: BoundedMap<string, string>;
   /** Releases an actor just created a record for (install, upgrade, rollback) until its next list. */
   private readonly installing: BoundedMap<string, true>;
+  /**
+   * When each actor last wrote a record of an install, upgrade or rollback, by namespace
+   * (`actor\0ns`): that command's own DELETEs (hooks' before-hook-creation, objects an upgrade
+   * drops) go to that namespace, and are no uninstall's running elsewhere at the same time.
+   */
+  private readonly installingIn: BoundedMap<string, number>;
   /** Helm ownership of objects, learned from logged bodies. */
   private readonly owners: BoundedMap<string, HelmOwner>;
   /** Releases whose records were seen (`ns\0name`). */
@@ -92,6 +100,7 @@ export class UninstallSessionDetector {
     this.owners = new BoundedMap(ctx.opts.maxOwners);
     this.lastRelease = new BoundedMap(ctx.opts.maxSessions);
     this.installing = new BoundedMap(ctx.opts.maxSessions);
+    this.installingIn = new BoundedMap(ctx.opts.maxSessions);
     this.knownReleases = new BoundedMap(ctx.opts.maxKnownReleases);
     this.helmReleaseWriters = new HelmReleaseWriters(ctx.opts.maxSessions);
   }
@@ -149,7 +158,10 @@ export class UninstallSessionDetector {
     }
     if (r.verb === 'create') {
       if (s) this.closeSession(s);
-      if (ok(r.code)) this.installing.set(key, true);
+      if (ok(r.code)) {
+        this.installing.set(key, true);
+        this.installingIn.set(`${actor}\u0000${t.namespace}`, r.time);
+      }
       return;
     }
     if (r.verb === 'list' || r.verb === 'watch') {
@@ -161,6 +173,8 @@ export class UninstallSessionDetector {
         s = undefined;
       }
     }
+    // The install's (upgrade's, rollback's) own record writes: its namespace's DELETEs are its own.
+    if (r.verb !== 'list' && r.verb !== 'watch' && this.installing.has(key)) this.installingIn.set(`${actor}\u0000${t.namespace}`, r.time);
     // After its own install, an actor's record writes are the install's, until a `list` starts its
     // next command. A log with no reads shows no `list`: then an uninstall is told from the
     // install's updates by what follows (DELETEs, a purge), so the session is opened, marked.
@@ -188,6 +202,9 @@ export class UninstallSessionDetector {
         ...(afterInstall ? { afterInstall: true } : {}),
       };
       this.sessions.set(key, s);
+      const mine = this.byActor.get(actor) ?? new Set<Session>();
+      mine.add(s);
+      this.byActor.set(actor, mine);
       this.sessionAgents.set(r.userAgent, (this.sessionAgents.get(r.userAgent) ?? 0) + 1);
     }
     s.last = Math.max(s.last, r.time);
@@ -199,19 +216,40 @@ export class UninstallSessionDetector {
   }
 
   /**
-   * The session a resource request of this actor belongs to: the one of the release the actor's
-   * latest record op touched, while it is still deleting. A purged (or marked uninstalled)
-   * release takes no more DELETEs: Helm runs post-delete hooks before the purge, so what the
-   * same client deletes afterwards belongs to its next command.
+   * The session a resource request of this actor belongs to, while it is still deleting: the one
+   * whose records live in the request's namespace, when the actor has such an uninstall open (one
+   * client running several uninstalls at once, a teardown script or CI job with one set of
+   * credentials and one Helm version: their record ops interleave, and each release's own DELETEs
+   * are best explained by its own session); none when the actor is installing, upgrading or
+   * rolling back a release in that namespace (within the window of that command's last record
+   * write); otherwise the one of the release the actor's latest record op touched (an uninstall
+   * whose DELETEs go to another namespace). A purged (or marked uninstalled) release takes no
+   * more DELETEs: Helm runs post-delete hooks before the purge, so what the same client deletes
+   * afterwards belongs to its next command.
    */
   private sessionFor(r: AuditRecord): Session | undefined {
     const actor = this.actorKey(r);
+    const current = (s: Session | undefined): s is Session =>
+      // A little slack before the first record op: the log orders events by completion.
+      s !== undefined && r.time - s.last <= this.ctx.opts.windowMs && r.time >= s.first - 1000;
+    // Only a session that wrote its record is uninstalling (Helm marks it `uninstalling` before
+    // any DELETE); one that only read records started nothing.
+    const uninstalling = (s: Session) => s.recordOps.some((o) => o.verb === 'update' || o.verb === 'patch');
+    const here = [...(this.byActor.get(actor) ?? [])].filter((s) => s.namespace === r.namespace && current(s) && uninstalling(s));
+    if (here.length > 0) {
+      const open = here.filter((s) => s.purges.length === 0 && !s.markedUninstalled);
+      // Of several releases uninstalled in one namespace at once, the one the actor touched last.
+      const latest = this.sessions.get(`${actor}\u0000${this.lastRelease.get(actor) ?? ''}`);
+      return open.find((s) => s === latest) ?? (open.length === 1 ? open[0] : undefined);
+    }
+    // The same client installing, upgrading or rolling back a release in this namespace right
+    // now: the DELETE is that command's.
+    const installed = this.installingIn.get(`${actor}\u0000${r.namespace ?? ''}`);
+    if (installed !== undefined && r.time - installed <= this.ctx.opts.windowMs && r.time >= installed - 1000) return undefined;
     const release = this.lastRelease.get(actor);
     if (release === undefined) return undefined;
     const s = this.sessions.get(`${actor}\u0000${release}`);
-    if (!s || s.purges.length > 0 || s.markedUninstalled) return undefined;
-    // A little slack before the first record op: the log orders events by completion.
-    if (r.time - s.last > this.ctx.opts.windowMs || r.time < s.first - 1000) return undefined;
+    if (!current(s) || s.purges.length > 0 || s.markedUninstalled) return undefined;
     return s;
   }
 
@@ -242,6 +280,9 @@ export class UninstallSessionDetector {
     const key = `${s.actorKey}\u0000${s.namespace}\u0000${s.release}`;
     if (this.sessions.get(key) !== s) return;
     this.sessions.delete(key);
+    const mine = this.byActor.get(s.actorKey);
+    mine?.delete(s);
+    if (mine?.size === 0) this.byActor.delete(s.actorKey);
     const agents = (this.sessionAgents.get(s.userAgent) ?? 1) - 1;
     if (agents > 0) this.sessionAgents.set(s.userAgent, agents);
     else this.sessionAgents.delete(s.userAgent);

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ADMIN, review } from '../../test/support/admissionRequests.ts';
 import { APP_MANIFEST, helmCluster, namespace, recordMeta, releaseSecret } from '../../test/support/clusterState.ts';
-import { decide } from '../../test/support/decide.ts';
-import type { KubeObject } from '../k8s/types.ts';
+import { decide, TEST_SETTINGS } from '../../test/support/decide.ts';
+import { createSnapshotView } from '../../test/support/snapshotView.ts';
+import type { ClusterView } from '../cluster/view.ts';
+import { formatRef, type KubeObject, type ObjectRef } from '../k8s/types.ts';
+import { helmUninstallNamespace } from './helmUninstallNamespace.ts';
 
 const exists = (...refs: string[]) => new Map(refs.map((r) => [r, 'exists' as const]));
 const purge = (status = 'uninstalling', version = 2) => review('DELETE', releaseSecret('helm-test', 'web', version, status, APP_MANIFEST));
@@ -41,7 +44,9 @@ describe('helm-uninstall-namespace: purge check', () => {
 
   it('checks cluster-scoped objects without a namespace and explicit-namespace objects in their own namespace', async () => {
     const cluster = helmCluster();
-    const live = { objects: exists('ClusterRole web-reader', 'ConfigMap shared/web-shared') };
+    // Records purged by hand: everything is left, the objects in the release namespace too (what
+    // the purge check reads first, PURGE_SAMPLE).
+    const live = { objects: exists('ClusterRole web-reader', 'ConfigMap shared/web-shared', 'Service helm-test/web') };
     const { response } = await decide(purge(), cluster, { live });
     expect(response.allowed).toBe(false);
     expect(response.status?.message).toContain('  - ClusterRole web-reader');
@@ -116,6 +121,54 @@ describe('helm-uninstall-namespace: purge check', () => {
       /could not check this request \(release record helm-test\/sh\.helm\.release\.v1\.web\.v2 could not be decoded: release payload is not valid base64\)/,
     );
     expect(decisions).toContainEqual(expect.objectContaining({ verdict: 'undecided' }));
+  });
+
+  describe('a large release (the corpus: cert-manager 40 objects, metallb 42, kyverno 57)', () => {
+    // What Helm's uninstall leaves when it purges (ARCHITECTURE.md §1B: any failed DELETE ends it
+    // before the purge): nothing, or, when its kube client held another namespace (§1C), every
+    // object its manifest lists without a namespace.
+    const big = [
+      '---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: big-reader',
+      '---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big-shared\n  namespace: shared',
+      ...Array.from({ length: 40 }, (_, i) => `---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big-${i}`),
+    ].join('\n');
+    const bigPurge = () => review('DELETE', releaseSecret('helm-test', 'big', 2, 'uninstalling', big));
+    /** The refs the policy asks the live view about, over one review. */
+    async function asked(objects: Map<string, 'exists' | 'deleting'>) {
+      const cluster = helmCluster();
+      cluster.releaseRecords = [recordMeta('helm-test', 'big', 2, 'uninstalling')];
+      const view = createSnapshotView(cluster, { objects });
+      const refs: string[] = [];
+      const counting: ClusterView = Object.assign(Object.create(view) as ClusterView, {
+        liveObjects: async (r: ObjectRef[]) => {
+          refs.push(...r.map(formatRef));
+          return view.liveObjects(r);
+        },
+      });
+      const findings = await helmUninstallNamespace.evaluate({ request: bigPurge().request!, view: counting, settings: TEST_SETTINGS });
+      return { refs, findings };
+    }
+
+    it('allows a correct uninstall after looking at a few of its objects, not all 42', async () => {
+      const { refs, findings } = await asked(new Map());
+      expect(findings).toEqual([]);
+      expect(refs.length).toBeLessThanOrEqual(8);
+      // Objects a misdirected uninstall always leaves: in the release namespace, listed without one.
+      expect(refs.every((r) => r.startsWith('ConfigMap helm-test/big-'))).toBe(true);
+    });
+
+    it('names every leftover of a misdirected uninstall, cluster-scoped and explicit-namespace ones included', async () => {
+      const all = ['ClusterRole big-reader', 'ConfigMap shared/big-shared', ...Array.from({ length: 40 }, (_, i) => `ConfigMap helm-test/big-${i}`)];
+      const { findings } = await asked(new Map(all.map((r) => [r, 'exists' as const])));
+      expect(findings).toHaveLength(1);
+      expect(findings[0]?.summary).toContain('42 of its 42 resources still exist');
+      expect(findings[0]?.objects).toHaveLength(42);
+    });
+
+    it('names the leftovers when only the records were purged by hand (every object left)', async () => {
+      const { findings } = await asked(new Map(Array.from({ length: 40 }, (_, i) => [`ConfigMap helm-test/big-${i}`, 'exists' as const])));
+      expect(findings[0]?.summary).toContain('40 of its 42 resources still exist');
+    });
   });
 
   it('is undecided when the live look-ups fail or time out, and denies if configured to', async () => {
@@ -323,6 +376,31 @@ describe('helm-uninstall-namespace: misdirected DELETEs that hit objects of othe
     const { response, liveCalls } = await decide(review('DELETE', namespace('web-data')), cluster, {
       modes: { 'helm-uninstall-namespace': 'enforce' },
       live: { objects: exists('Namespace web-data') },
+    });
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toBeUndefined();
+    expect(liveCalls).toBe(0);
+  });
+
+  it("reads nothing of a running uninstall for an object its controller owns: a ReplicaSet's Pods scaled down meanwhile", async () => {
+    // The corpus: Kyverno's pre-delete hook scales its Deployments to 0 while metallb's uninstall
+    // runs; the replicaset-controller's Pod DELETEs (the Pods carry the Deployment's Helm labels)
+    // each read metallb's payload live, and under load ran out of budget: undecided.
+    const cluster = helmCluster();
+    cluster.releaseRecords = [releaseSecret('helm-test', 'web', 1, 'uninstalling', APP_MANIFEST)];
+    const pod: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'web-7d9f8c6b5-x2k4q',
+        namespace: 'default',
+        labels: { 'app.kubernetes.io/managed-by': 'Helm', 'app.kubernetes.io/instance': 'cache' },
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8c6b5', uid: 'rs-uid', controller: true }],
+      },
+    };
+    const rsController = { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts'] };
+    const { response, liveCalls } = await decide(review('DELETE', pod, { user: rsController }), cluster, {
+      live: { failWith: 'live look-up timed out after 1500ms' },
     });
     expect(response.allowed).toBe(true);
     expect(response.warnings).toBeUndefined();

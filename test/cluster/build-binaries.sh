@@ -128,6 +128,15 @@ else
   echo "[build] operator data: FAILED (no node on PATH; .ci/ensure-node.sh provides it)" >&2; failed+=("operator data")
 fi
 
+# The corpus's real charts (test/corpus/charts.yaml): data copied out of the Go modules that ship
+# them into $cache/data/charts/<module>@<version>/<chart>, cached by version
+# (test/corpus/fetch-charts.ts names every chart it could not fetch).
+if command -v node >/dev/null; then
+  TG_CACHE_DIR="$cache" node "$here/../corpus/fetch-charts.ts" || failed+=("corpus charts")
+else
+  echo "[build] corpus charts: FAILED (no node on PATH; .ci/ensure-node.sh provides it)" >&2; failed+=("corpus charts")
+fi
+
 # Node mode (test/cluster/README.md): kubelet and kube-scheduler from the same wrapper module, and
 # the node images (pause, the two bases of the Dockerfile's stages) from the cached Node 24.
 step "kubelet $KUBE_VERSION" "$bin/kubelet-$KUBE_VERSION" kube_scratch_build k8s.io/kubernetes/cmd/kubelet

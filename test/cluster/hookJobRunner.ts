@@ -1,10 +1,14 @@
 // Runs Helm hook Jobs (annotation helm.sh/hook) of a loopback cluster without a kubelet: the
-// Job's container command runs as a host process when its executable is `kubectl` (the common
-// shape of cleanup hooks, e.g. Pixie's csv-deleter), as the Job's ServiceAccount (a TokenRequest
-// token), and the Job's status is then set Complete or Failed through the status subresource, the
-// way the Job controller would. Helm waits on that status exactly as on a real cluster. A Job whose
-// command is anything else is marked Failed with the reason, never silently passed. A node
-// cluster (test/cluster/node) runs hook Jobs as real Pods instead.
+// Job's container command runs on the host when it is `kubectl` (the common shape of cleanup hooks,
+// e.g. Pixie's csv-deleter), or a `sh -c`/`bash -c` script made only of kubectl commands, `sleep`
+// and `set` options (e.g. Kyverno's pre-delete scale-to-zero), as the Job's ServiceAccount (a
+// TokenRequest token), and the Job's status is then set Complete or Failed through the status
+// subresource, the way the Job controller would. Helm waits on that status exactly as on a real
+// cluster. A script is never handed to a shell: each line is checked against those three shapes
+// and run as its own process, so a chart's hook cannot run anything else on the host. A Job whose
+// command is anything else is marked Failed with the reason, never silently passed, unless a test
+// registered it as a stand-in (`standIn`, with the reason): then it is marked Complete without
+// running. A node cluster (test/cluster/node) runs hook Jobs as real Pods instead.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { kubeconfigYaml, serviceAccountToken, type KubeClient } from './kubeClient.ts';
@@ -31,6 +35,12 @@ export interface HookJobRun {
 
 export interface HookJobRunner {
   runs: HookJobRun[];
+  /**
+   * A documented stand-in for one hook Job whose program cannot run here and whose effect on this
+   * cluster is nothing (e.g. a prune of labels on Nodes, where there is no Node): the Job is marked
+   * Complete without running anything, and its run records the reason. Until `remove()`.
+   */
+  standIn(namespace: string, name: string, reason: string): { remove(): void };
   stop(): Promise<void>;
 }
 
@@ -42,13 +52,52 @@ interface Job {
 
 const DEFAULT_DEADLINE_MS = 300_000;
 
-/** The Job's command line with `kubectl` resolved to the pinned build, or why it cannot run here. */
-export function hostCommand(job: Job, kubectl: string): { cmd: string; args: string[] } | { unsupported: string } {
+/** One step of a hook command run on the host: a kubectl invocation or a pause. */
+export type HostStep = { cmd: string; args: string[] } | { sleepMs: number };
+
+/** What a hook Job's container runs, as host steps; `errexit` as the script's `set -e` (a bare kubectl command: true). */
+export interface HostCommand {
+  steps: HostStep[];
+  errexit: boolean;
+}
+
+const SHELLS = new Set(['sh', 'bash', 'ash', 'dash']);
+/** Words a script line may hold: no quotes, expansions, redirections, pipes or separators. */
+const PLAIN_WORD = /^[A-Za-z0-9_.:=/,@+%-]+$/;
+
+/** The steps of a script of kubectl commands, `sleep N` and `set` options, or why it is not one. */
+function scriptSteps(script: string, kubectl: string): HostCommand | { unsupported: string } {
+  const steps: HostStep[] = [];
+  let errexit = false;
+  for (const raw of script.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const words = line.split(/\s+/);
+    const bad = () => ({ unsupported: `hook script line ${JSON.stringify(line)} is not a plain kubectl command, sleep or set` });
+    if (!words.every((w) => PLAIN_WORD.test(w))) return bad();
+    if (words[0] === 'set') {
+      if (words.slice(1).some((w) => w === 'errexit' || (/^-[a-z]+$/.test(w) && w.includes('e')))) errexit = true;
+    } else if (words[0] === 'sleep' && words.length === 2 && /^\d+$/.test(words[1]!)) {
+      steps.push({ sleepMs: Number(words[1]) * 1000 });
+    } else if (words[0] === 'kubectl') {
+      steps.push({ cmd: kubectl, args: words.slice(1) });
+    } else return bad();
+  }
+  return steps.length ? { steps, errexit } : { unsupported: 'hook script runs no command' };
+}
+
+/** The Job's command as host steps with `kubectl` resolved to the pinned build, or why it cannot run here. */
+export function hostCommand(job: Job, kubectl: string): HostCommand | { unsupported: string } {
   const c = job.spec?.template?.spec?.containers?.[0];
   const argv = [...(c?.command ?? []), ...(c?.args ?? [])];
   const exe = argv[0];
-  if (!exe || basename(exe) !== 'kubectl') return { unsupported: `hook Job command ${JSON.stringify(argv)} does not start with kubectl` };
-  return { cmd: kubectl, args: argv.slice(1) };
+  if (exe && basename(exe) === 'kubectl') return { steps: [{ cmd: kubectl, args: argv.slice(1) }], errexit: true };
+  if (exe && SHELLS.has(basename(exe)) && argv.length === 3 && (argv[1] === '-c' || argv[1] === '-ec')) {
+    const r = scriptSteps(argv[2]!, kubectl);
+    if ('steps' in r && argv[1] === '-ec') r.errexit = true;
+    return r;
+  }
+  return { unsupported: `hook Job command ${JSON.stringify(argv)} is neither kubectl nor a shell script of kubectl commands` };
 }
 
 export function startHookJobRunner(o: HookJobRunnerOptions): HookJobRunner {
@@ -57,6 +106,7 @@ export function startHookJobRunner(o: HookJobRunnerOptions): HookJobRunner {
   const started = new Set<string>();
   const inFlight = new Set<Promise<void>>();
   let stopped = false;
+  const standIns = new Map<string, string>();
   mkdirSync(o.dir, { recursive: true });
 
   const tokenFor = (ns: string, sa: string): Promise<string> => serviceAccountToken(o.client, ns, sa, 3600);
@@ -107,6 +157,13 @@ export function startHookJobRunner(o: HookJobRunnerOptions): HookJobRunner {
       body: { status: { startTime, active: 1 } },
       contentType: 'application/merge-patch+json',
     });
+    const standIn = standIns.get(`${namespace}/${name}`);
+    if (standIn !== undefined) {
+      log(`hook-jobs: ${namespace}/${name}: stand-in, not run: ${standIn}`);
+      runs.push({ namespace, name, command: [`stand-in: ${standIn}`], code: 0, output: '', durationMs: 0 });
+      await setStatus(job, true, `stand-in, not run: ${standIn}`);
+      return;
+    }
     const resolved = hostCommand(job, binPath('kubectl'));
     if ('unsupported' in resolved) {
       log(`hook-jobs: ${namespace}/${name}: ${resolved.unsupported}`);
@@ -117,23 +174,37 @@ export function startHookJobRunner(o: HookJobRunnerOptions): HookJobRunner {
     const sa = job.spec?.template?.spec?.serviceAccountName ?? 'default';
     const kubeconfig = join(o.dir, `hook-${namespace}-${name}.kubeconfig`);
     const t0 = Date.now();
-    let code: number;
-    let output: string;
+    let code = 0;
+    let output = '';
     try {
       writeFileSync(
         kubeconfig,
         kubeconfigYaml({ server: o.server, caPem: o.caPem, user: `system:serviceaccount:${namespace}:${sa}`, token: await tokenFor(namespace, sa), namespace }),
         { mode: 0o600 },
       );
-      const deadlineMs = (job.spec?.activeDeadlineSeconds ?? DEFAULT_DEADLINE_MS / 1000) * 1000;
-      const r = await run(resolved.cmd, resolved.args, { env: { PATH: process.env.PATH, HOME: o.dir, KUBECONFIG: kubeconfig }, timeoutMs: deadlineMs });
-      code = r.code;
-      output = `${r.stdout}${r.stderr}`;
+      const deadline = t0 + (job.spec?.activeDeadlineSeconds ?? DEFAULT_DEADLINE_MS / 1000) * 1000;
+      for (const step of resolved.steps) {
+        if (stopped) break;
+        if ('sleepMs' in step) {
+          const until = Math.min(Date.now() + step.sleepMs, deadline);
+          while (!stopped && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(500, until - Date.now())));
+          code = 0;
+          continue;
+        }
+        const r = await run(step.cmd, step.args, {
+          env: { PATH: process.env.PATH, HOME: o.dir, KUBECONFIG: kubeconfig },
+          timeoutMs: Math.max(1000, deadline - Date.now()),
+        });
+        code = r.code;
+        output += `${r.stdout}${r.stderr}`;
+        if (code !== 0 && resolved.errexit) break;
+      }
     } catch (e) {
       code = -1;
       output = e instanceof Error ? e.message : String(e);
     }
-    runs.push({ namespace, name, command: [resolved.cmd, ...resolved.args], code, output, durationMs: Date.now() - t0 });
+    const command = resolved.steps.flatMap((st) => ('sleepMs' in st ? [`sleep ${st.sleepMs / 1000}`] : [[st.cmd, ...st.args].join(' ')]));
+    runs.push({ namespace, name, command, code, output, durationMs: Date.now() - t0 });
     log(`hook-jobs: ${namespace}/${name} exited ${code} after ${Date.now() - t0} ms: ${output.trim().split('\n').slice(-3).join(' | ')}`);
     await setStatus(job, code === 0, code === 0 ? 'hook command succeeded' : `hook command exited ${code}`);
   }
@@ -165,6 +236,11 @@ export function startHookJobRunner(o: HookJobRunnerOptions): HookJobRunner {
   loop();
   return {
     runs,
+    standIn(namespace, name, reason) {
+      const key = `${namespace}/${name}`;
+      standIns.set(key, reason);
+      return { remove: () => void standIns.delete(key) };
+    },
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -15,6 +15,7 @@ const RESOURCES: Record<string, { group: string; version: string; resource: stri
   Role: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'roles', namespaced: true },
   RoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'rolebindings', namespaced: true },
   CustomResourceDefinition: { group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions', namespaced: false },
+  Pod: { group: '', version: 'v1', resource: 'pods', namespaced: true },
   ClusterRole: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', namespaced: false },
   ClusterRoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterrolebindings', namespaced: false },
   ClusterServiceVersion: { group: 'operators.coreos.com', version: 'v1alpha1', resource: 'clusterserviceversions', namespaced: true },
