@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { UndecidedError, type ClusterView, type UndecidedKind } from '../cluster/view.ts';
 import { formatRef } from '../k8s/types.ts';
 import type { PolicySettings } from '../policies/settings.ts';
-import type { Finding, Policy, PolicyInput, PolicyName } from '../policies/types.ts';
+import type { Finding, Policy, PolicyInput } from '../policies/types.ts';
 import { applyMode, type Mode, type PolicyVerdict, type UndecidedAction, type Verdict } from './modes.ts';
 import { parseAdmissionReview } from './parse.ts';
 import { auditAnnotationValue, buildResponse, denialMessage, denialWarnings, requestTarget, undecidedMessage } from './response.ts';
@@ -14,7 +14,7 @@ import type { AdmissionRequest, AdmissionReview } from '../k8s/admissionReview.t
 
 export interface Decision {
   uid: string;
-  policy: PolicyName;
+  policy: string;
   verdict: Verdict;
   mode: Mode;
   /** `Kind namespace/name` of the object under review. */
@@ -36,10 +36,10 @@ export interface EngineDeps {
   view: ClusterView;
   settings: PolicySettings;
   /** A policy without a mode here is off (callers built before it existed run without it). */
-  modes: Partial<Record<PolicyName, Mode>>;
+  modes: Partial<Record<string, Mode>>;
   undecided: UndecidedAction;
   /** Called for errors that are not UndecidedError (bugs); the request is still answered. */
-  onInternalError?: (err: unknown, policy: PolicyName) => void;
+  onInternalError?: (err: unknown, policy: string) => void;
   /**
    * One review's budget for live reads, shared by every policy and every read it makes
    * (liveLookup.timeoutMs): the review answers undecided rather than outlive the webhook timeout.

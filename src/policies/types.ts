@@ -5,17 +5,6 @@ import type { ClusterView, RememberedController } from '../cluster/view.ts';
 import type { ObjectRef } from '../k8s/types.ts';
 import type { PolicySettings } from './settings.ts';
 
-export type PolicyName =
-  'olm-orphaned-finalizers' | 'helm-uninstall-namespace' | 'inferred-finalizers' | 'crd-orphaned-finalizers' | 'apiservice-backends' | 'webhook-backends';
-export const POLICY_NAMES: readonly PolicyName[] = [
-  'olm-orphaned-finalizers',
-  'helm-uninstall-namespace',
-  'inferred-finalizers',
-  'crd-orphaned-finalizers',
-  'apiservice-backends',
-  'webhook-backends',
-];
-
 /**
  * violation: the deletion itself causes the harm (denied in enforce mode).
  * risk: the deletion sets up harm for later (never denied; a warning in enforce and warn modes).
@@ -23,7 +12,8 @@ export const POLICY_NAMES: readonly PolicyName[] = [
 export type Severity = 'violation' | 'risk';
 
 export interface Finding {
-  policy: PolicyName;
+  /** The policy's name (the built-in ones: PolicyName, policies/index.ts). */
+  policy: string;
   severity: Severity;
   /** Stable machine-readable id, e.g. `namespace-strands-finalizers`. */
   code: string;
@@ -52,8 +42,9 @@ export interface PolicyInput {
   learn?: (entry: RememberedController) => void;
 }
 
+/** What the engine and `check` run; built by definePolicy (policies/declaration.ts) from a declaration. */
 export interface Policy {
-  readonly name: PolicyName;
+  readonly name: string;
   /** Cheap filter: whether this request is one the policy looks at at all. */
   appliesTo(request: AdmissionRequest, settings: PolicySettings): boolean;
   /** Findings; throws UndecidedError when the view cannot answer. */

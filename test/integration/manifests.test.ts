@@ -24,7 +24,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
 import { FinalizerRegistry } from '../../src/registry/finalizerRegistry.ts';
-import { renderManifestFiles } from '../../src/registry/renderManifests.ts';
+import { renderManifestFiles } from '../../src/render/manifestFiles.ts';
 import { missingComponents, repoRoot } from '../cluster/paths.ts';
 import { run, runOk, sleep, waitFor } from '../cluster/proc.ts';
 import { startGuard, type Guard } from '../scenarios/guard.ts';
@@ -280,7 +280,7 @@ describe('the base ValidatingWebhookConfiguration, applied for real', () => {
         },
       },
     ]);
-    const files = renderManifestFiles(registry, (file) => readFileSync(join(manifests, 'base', file), 'utf8'));
+    const files = renderManifestFiles({ registry }, (file) => readFileSync(join(manifests, 'base', file), 'utf8'));
     const vwc = withUrl(parseDocs(files.get('validatingwebhookconfiguration.yaml') ?? ''), 'https://127.0.0.1:9/validate');
     expect(vwc[0]?.webhooks?.map((w) => w.name)).toContain('controllers-2.teardown-guard.io');
     const r = await cp.kubectl(['apply', '--dry-run=server', '--validate=strict', '-f', '-'], { input: render(vwc) });
