@@ -1,4 +1,4 @@
-// How a policy's findings become an answer, per mode (README.md, "Modes, undecided, break-glass").
+// How a policy's findings become an answer, per mode (docs/POLICIES.md, "Modes, undecided, break-glass").
 import type { Finding } from '../policies/types.ts';
 import type { Mode } from '../policies/declaration.ts';
 

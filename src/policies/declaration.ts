@@ -10,7 +10,7 @@ import type { FinalizerGuard } from '../finalizers/guard.ts';
 import type { Finding, Policy, PolicyInput } from './types.ts';
 import type { PolicySettings } from './settings.ts';
 
-/** What a policy's findings do (README.md, "Modes, undecided, break-glass"). */
+/** What a policy's findings do (docs/POLICIES.md, "Modes, undecided, break-glass"). */
 export type Mode = 'enforce' | 'warn' | 'audit' | 'off';
 export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit', 'off'];
 

@@ -1,7 +1,7 @@
 // `teardown-guard render-manifests`: rewrites the generated files and blocks of a manifests directory
 // from the policies' declarations and the finalizer registry (built-in guards plus the config file's
 // finalizerGuards). A site adding a guard
-// edits one config entry and runs this against its copy of manifests/base (README.md, "Adding a guard").
+// edits one config entry and runs this against its copy of manifests/base (docs/CONFIGURATION.md, finalizerGuards).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';

@@ -1,4 +1,4 @@
-// The committed manifests are what the policies' declarations and the finalizer registry render (as the README config table is
+// The committed manifests are what the policies' declarations and the finalizer registry render (as docs/CONFIGURATION.md's key table is
 // what the config schema says), and a configured guard reaches every place it must.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

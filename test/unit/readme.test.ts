@@ -1,12 +1,14 @@
-// The README's configuration reference is generated from the config schema; this test keeps the
-// two from drifting apart (it prints the table to paste when they differ).
+// The generated parts of the documentation: the README's policy table (from the policies'
+// declarations) and docs/CONFIGURATION.md's key table (from the config schema) must be what they are
+// generated from (each test prints the table to paste when they differ); docs/PERFORMANCE.md has the
+// block `npm run bench` rewrites; and the README starts with the two commands and stays short.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { describeConfigKeys } from '../../src/config.ts';
-import { README_MARKERS, replaceReadmeSummary } from '../bench/readmeBlock.ts';
+import { policyTable } from '../../src/render/policyTable.ts';
+import { replaceBenchSummary, SUMMARY_MARKERS } from '../bench/readmeBlock.ts';
 
-const START = '<!-- config-table:start -->';
-const END = '<!-- config-table:end -->';
+const read = (path: string): string => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 
 function configTable(): string {
   const rows = describeConfigKeys().map(
@@ -15,26 +17,43 @@ function configTable(): string {
   return ['| key | env | flag | default | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 
-describe('README', () => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+/** The text between `<!-- NAME:start -->` and `<!-- NAME:end -->` of `doc`. */
+function block(doc: string, name: string, file: string): string {
+  const start = doc.indexOf(`<!-- ${name}:start -->`);
+  const end = doc.indexOf(`<!-- ${name}:end -->`);
+  expect(start, `${file} needs a <!-- ${name}:start --> ... <!-- ${name}:end --> section`).toBeGreaterThan(0);
+  return doc.slice(start + `<!-- ${name}:start -->`.length, end).trim();
+}
 
-  it('documents every config key exactly as the schema defines it', () => {
-    const start = readme.indexOf(START);
-    const end = readme.indexOf(END);
-    expect(start, `README.md needs a ${START} ... ${END} section`).toBeGreaterThan(0);
-    const documented = readme.slice(start + START.length, end).trim();
-    expect(documented, `README config table is stale; replace it with:\n${configTable()}`).toBe(configTable());
+describe('documentation', () => {
+  const readme = read('README.md');
+
+  it("the README's policy table is what the policies declare", () => {
+    expect(block(readme, 'policy-table', 'README.md'), `README policy table is stale; replace it with:\n${policyTable()}`).toBe(policyTable());
   });
 
-  it('has the block `npm run bench` rewrites', () => {
-    expect(() => replaceReadmeSummary(readme, 'summary')).not.toThrow();
-    expect(replaceReadmeSummary(readme, 'summary')).toContain(`${README_MARKERS.start}\nsummary\n${README_MARKERS.end}`);
+  it('docs/CONFIGURATION.md documents every config key exactly as the schema defines it', () => {
+    const doc = read('docs/CONFIGURATION.md');
+    expect(block(doc, 'config-table', 'docs/CONFIGURATION.md'), `config table is stale; replace it with:\n${configTable()}`).toBe(configTable());
   });
 
-  it('starts with the two commands: the demo and all tests, and CI runs that test command', () => {
+  it('docs/PERFORMANCE.md has the block `npm run bench` rewrites', () => {
+    const doc = read('docs/PERFORMANCE.md');
+    expect(replaceBenchSummary(doc, 'summary')).toContain(`${SUMMARY_MARKERS.start}\nsummary\n${SUMMARY_MARKERS.end}`);
+  });
+
+  it('the README starts with the two commands: the demo and all tests, and CI runs that test command', () => {
     const firstBlock = /```bash\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
     expect(firstBlock).toContain('bash test/demo/run.sh');
     expect(firstBlock).toContain('bash test/run-all.sh');
-    expect(readFileSync(new URL('../../.ci/run', import.meta.url), 'utf8')).toContain('bash test/run-all.sh');
+    expect(read('.ci/run')).toContain('bash test/run-all.sh');
+  });
+
+  it('the README stays short (about 200 lines), and its links lead to files that exist', () => {
+    expect(readme.split('\n').length).toBeLessThanOrEqual(210);
+    for (const [, target] of readme.matchAll(/\]\(([^)#]+)(?:#[^)]*)?\)/g)) {
+      if (/^https?:/.test(target ?? '')) continue;
+      expect(() => read(target ?? ''), `README links to ${target}`).not.toThrow();
+    }
   });
 });
