@@ -8,7 +8,7 @@
 //     is Available again or deleted: a risk (it does not hang once the backend is back).
 import { targetName } from '../k8s/admissionReview.ts';
 import type { KubeObject } from '../k8s/types.ts';
-import type { ClusterView } from '../cluster/view.ts';
+import type { ApiServiceReader } from '../cluster/view.ts';
 import { confirmedFindings } from './confirmedFindings.ts';
 import type { Finding, PolicyInput } from './types.ts';
 import { definePolicy } from './declaration.ts';
@@ -74,12 +74,12 @@ function waits(ns: string, apiServices: KubeObject[]): Finding {
   };
 }
 
-async function evaluate({ request, view }: PolicyInput): Promise<Finding[]> {
-  const ns = targetName(request);
-  return confirmedFindings(view, (v) => check(ns, v));
+async function evaluate(input: PolicyInput): Promise<Finding[]> {
+  const ns = targetName(input.request);
+  return confirmedFindings(input, (v) => check(ns, v));
 }
 
-async function check(ns: string, view: ClusterView): Promise<Finding[]> {
+async function check(ns: string, view: ApiServiceReader): Promise<Finding[]> {
   if (!view.liveApiServices) return [];
   const aggregated = (await view.liveApiServices()).filter((a) => backendOf(a) !== undefined && !a.metadata?.deletionTimestamp);
   const findings: Finding[] = [];

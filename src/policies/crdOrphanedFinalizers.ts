@@ -162,7 +162,7 @@ async function check(t: CrdType, view: ClusterView, input: PolicyInput): Promise
 
 async function evaluate(input: PolicyInput): Promise<Finding[]> {
   const t = crdType(input.request);
-  return t ? confirmedFindings(input.view, (v) => check(t, v, input)) : [];
+  return t ? confirmedFindings(input, (v) => check(t, v, input)) : [];
 }
 
 const CRDS_WEBHOOK: WebhookDeclaration = {

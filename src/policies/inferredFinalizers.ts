@@ -117,10 +117,10 @@ async function namespaceStrandsFinalizers(ns: string, view: ClusterView, input: 
 }
 
 async function evaluate(input: PolicyInput): Promise<Finding[]> {
-  const { request, view } = input;
-  if (isDelete(request, '', 'namespaces')) return confirmedFindings(view, (v) => namespaceStrandsFinalizers(targetName(request), v, input));
+  const { request } = input;
+  if (isDelete(request, '', 'namespaces')) return confirmedFindings(input, (v) => namespaceStrandsFinalizers(targetName(request), v, input));
   const removal = removalOf(request);
-  return removal ? confirmedFindings(view, (v) => controllerRemoval(removal, v, input)) : [];
+  return removal ? confirmedFindings(input, (v) => controllerRemoval(removal, v, input)) : [];
 }
 
 const RBAC = 'rbac.authorization.k8s.io';

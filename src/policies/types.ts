@@ -1,7 +1,7 @@
 // What a policy returns. A policy is a pure function of (request, view): it describes what it
 // found; the admission engine alone turns findings into allow/deny/warn according to the mode.
 import type { AdmissionRequest } from '../k8s/admissionReview.ts';
-import type { ClusterView, RememberedController } from '../cluster/view.ts';
+import type { ClusterView, RememberedController, ReviewContext } from '../cluster/view.ts';
 import type { ObjectRef } from '../k8s/types.ts';
 import type { PolicySettings } from './settings.ts';
 
@@ -31,7 +31,10 @@ export interface Finding {
 
 export interface PolicyInput {
   request: AdmissionRequest;
+  /** The view, its live reads already bound to `review`. */
   view: ClusterView;
+  /** The review's terms (deadline, freshness), for a policy that reads the view a second way (confirmedFindings). */
+  review?: ReviewContext;
   settings: PolicySettings;
   /** The time the request is judged at (record ages); the engine passes the clock, tests a fixed time. */
   nowMs?: number;

@@ -7,7 +7,7 @@
 //   - the Service is in the namespace being deleted: a risk (it may go before the finalizers do).
 // A read that fails leaves the policy silent, as inference (it needs the same namespace sweep).
 import { targetName } from '../k8s/admissionReview.ts';
-import type { ClusterView, FinalizedObject } from '../cluster/view.ts';
+import type { FinalizedObject, WebhookReader } from '../cluster/view.ts';
 import { apiVersionOf, formatRef } from '../k8s/types.ts';
 import { failClosedUpdateTypes, failClosedWebhooks, serviceWebhooks, type FailClosedWebhook } from '../k8s/webhooks.ts';
 import { confirmedFindings } from './confirmedFindings.ts';
@@ -64,7 +64,7 @@ function finding(ns: string, w: FailClosedWebhook, objects: FinalizedObject[], g
       };
 }
 
-async function check(ns: string, view: ClusterView): Promise<Finding[]> {
+async function check(ns: string, view: WebhookReader): Promise<Finding[]> {
   if (!view.liveFinalizedObjects || !view.liveWebhookConfigurations) return [];
   const configurations = await view.liveWebhookConfigurations();
   const labels = view.getNamespace(ns)?.labels ?? {};
@@ -81,9 +81,9 @@ async function check(ns: string, view: ClusterView): Promise<Finding[]> {
   return webhooks.map((w) => finding(ns, w, held(objects, w), goneNow.has(`${w.service.namespace}/${w.service.name}`)));
 }
 
-async function evaluate({ request, view }: PolicyInput): Promise<Finding[]> {
-  const ns = targetName(request);
-  return confirmedFindings(view, (v) => check(ns, v));
+async function evaluate(input: PolicyInput): Promise<Finding[]> {
+  const ns = targetName(input.request);
+  return confirmedFindings(input, (v) => check(ns, v));
 }
 
 export const webhookBackends = definePolicy({

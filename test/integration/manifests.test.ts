@@ -25,6 +25,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/controlPlane.ts';
 import { FinalizerRegistry } from '../../src/registry/finalizerRegistry.ts';
 import { renderManifestFiles } from '../../src/render/manifestFiles.ts';
+import { declaredWebhooks } from '../../src/render/webhookConfiguration.ts';
+import { BUILTIN_POLICIES } from '../../src/policies/index.ts';
+import { BUILTIN_FINALIZER_GUARDS } from '../../src/registry/finalizerRegistry.ts';
 import { missingComponents, repoRoot } from '../cluster/paths.ts';
 import { run, runOk, sleep, waitFor } from '../cluster/proc.ts';
 import { startGuard, type Guard } from '../scenarios/guard.ts';
@@ -35,6 +38,8 @@ const CERT_MANAGER_VERSION = 'v1.21.2';
 const CERT_MANAGER_CRDS = ['cert-manager.io_issuers.yaml', 'cert-manager.io_certificates.yaml'];
 
 const GUARD_NS = 'teardown-guard';
+/** The webhooks the policies' declarations give the shipped base (one controller selector: OLM's). */
+const DECLARED_WEBHOOKS = declaredWebhooks(BUILTIN_POLICIES, BUILTIN_FINALIZER_GUARDS).length;
 const VWC = 'teardown-guard';
 
 type Obj = {
@@ -198,7 +203,7 @@ describe('every kustomization validates against the real API server (server-side
     const { objs } = await kustomize(join(manifests, 'overlays', 'self-signed'));
     const ca = readFileSync(join(work, 'certs', 'ca.crt'), 'utf8');
     const vwc = objs.find((o) => o.kind === 'ValidatingWebhookConfiguration');
-    expect(vwc?.webhooks?.length).toBe(6);
+    expect(vwc?.webhooks?.length).toBe(DECLARED_WEBHOOKS);
     for (const w of vwc?.webhooks ?? []) expect(Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8')).toBe(ca);
     const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'teardown-guard-tls');
     expect(secret?.['type']).toBe('kubernetes.io/tls');
@@ -257,7 +262,7 @@ describe('the base ValidatingWebhookConfiguration, applied for real', () => {
     const stored = await cp.client.get<{
       webhooks: Array<{ name: string; matchConditions?: Array<{ name: string; expression: string }>; clientConfig: { url?: string } }>;
     }>(`/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${VWC}`);
-    expect(stored?.webhooks.length).toBe(6);
+    expect(stored?.webhooks.length).toBe(DECLARED_WEBHOOKS);
     const want = vwc[0]?.webhooks ?? [];
     for (const w of stored?.webhooks ?? []) {
       expect(w.clientConfig.url).toBe('https://127.0.0.1:9/validate');
