@@ -2,7 +2,7 @@
 import type { Finding } from '../policies/types.ts';
 import type { Mode } from '../policies/declaration.ts';
 
-export { MODES, type Mode, type UndecidedAction } from '../policies/declaration.ts';
+export type { Mode, UndecidedAction } from '../policies/declaration.ts';
 
 export type Verdict = 'allow' | 'deny' | 'warn' | 'audit' | 'undecided' | 'break-glass';
 

@@ -17,6 +17,8 @@ export function simulateUninstall(base: ClusterView, release: { namespace: strin
     const latest = own.reduce<number>((max, r) => Math.max(max, r.version), 0);
     return records.map((r) => (r.namespace === release.namespace && r.release === release.name && r.version === latest ? { ...r, status: 'uninstalling' } : r));
   };
+  const grants = base.liveServiceAccountGrants?.bind(base);
+  const workloads = base.liveWorkloads?.bind(base);
   // Every read not below is base's own (overlayView): only what the uninstall changes is stated.
   return overlayView<SimulatedUninstall>(base, {
     getNamespace(name): NamespaceState | undefined {
@@ -34,17 +36,17 @@ export function simulateUninstall(base: ClusterView, release: { namespace: strin
       return base.liveDeployment(namespace, name);
     },
     // Inference (ARCHITECTURE.md §1E) reads through too, without the workloads, bindings and roles deleted so far.
-    ...(base.liveServiceAccountGrants
+    ...(grants
       ? {
           liveServiceAccountGrants: async (ns: string) =>
-            (await base.liveServiceAccountGrants!(ns)).filter(
+            (await grants(ns)).filter(
               (g) =>
                 !(g.binding && removed.has(key(g.binding.kind, g.binding.namespace, g.binding.name))) &&
                 !(g.role && removed.has(key(g.role.kind, g.role.kind === 'Role' ? g.binding?.namespace : undefined, g.role.name))),
             ),
         }
       : {}),
-    ...(base.liveWorkloads ? { liveWorkloads: async (ns: string) => (await base.liveWorkloads!(ns)).filter((w) => !isRemoved(w.kind ?? '', w)) } : {}),
+    ...(workloads ? { liveWorkloads: async (ns: string) => (await workloads(ns)).filter((w) => !isRemoved(w.kind ?? '', w)) } : {}),
     // `check` runs outside any admission review: its live reads keep their per-call budget only.
     forReview(this: ClusterView): ClusterView {
       return this;
