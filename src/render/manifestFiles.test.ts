@@ -10,7 +10,6 @@ import type { FinalizerGuard } from '../finalizers/guard.ts';
 import { FinalizerRegistry } from '../registry/finalizerRegistry.ts';
 import { MissingBlockError, renderManifestFiles, replaceBlocks } from './manifestFiles.ts';
 import { renderChartValues } from './chartValues.ts';
-import { webhookTable } from './webhookTable.ts';
 
 const base = fileURLToPath(new URL('../../manifests/base/', import.meta.url));
 const read = (file: string): string => readFileSync(join(base, file), 'utf8');
@@ -71,16 +70,6 @@ describe('manifests rendered from the policies and the finalizer registry', () =
     for (const [file, text] of renderChartValues(readChart)) {
       expect(readChart(file), `manifests/chart/teardown-guard/${file} differs from the policies' declarations; run: npm run chart:rules`).toBe(text);
     }
-  });
-
-  it("manifests/README.md's webhook table is what the policies declare", () => {
-    const doc = readFileSync(fileURLToPath(new URL('../../manifests/README.md', import.meta.url)), 'utf8');
-    const start = doc.indexOf('<!-- webhook-table:start -->');
-    const end = doc.indexOf('<!-- webhook-table:end -->');
-    expect(start, 'manifests/README.md needs a <!-- webhook-table:start --> ... <!-- webhook-table:end --> section').toBeGreaterThan(0);
-    expect(doc.slice(start + '<!-- webhook-table:start -->'.length, end).trim(), `the webhook table is stale; replace it with:\n${webhookTable()}`).toBe(
-      webhookTable(),
-    );
   });
 
   it('a file without the block markers is an error naming the file and the block', () => {

@@ -1,6 +1,5 @@
 // The README's policy table, from the policies' declarations: name, default mode, the requests
-// each judges and its one-line summary. test/unit/readme.test.ts fails (printing the table) when
-// the README's differs.
+// each judges and its one-line summary (src/render/docTables.ts).
 import { BUILTIN_POLICIES } from '../policies/index.ts';
 import type { DeclaredPolicy } from '../policies/declaration.ts';
 import { BUILTIN_FINALIZER_GUARDS } from '../registry/finalizerRegistry.ts';

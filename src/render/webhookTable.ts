@@ -1,6 +1,6 @@
 // manifests/README.md's table of webhooks, from the policies' declarations: each webhook, the
 // rules its policies declare, what narrows it beyond them, who judges what it sends, and why it is
-// there. src/render/manifestFiles.test.ts fails (printing the table) when the README's differs.
+// there (src/render/docTables.ts).
 import { BUILTIN_POLICIES } from '../policies/index.ts';
 import type { DeclaredPolicy, LabelSelectorSpec } from '../policies/declaration.ts';
 import type { FinalizerGuard } from '../finalizers/guard.ts';

@@ -1,40 +1,21 @@
-// The generated parts of the documentation: the README's policy table (from the policies'
-// declarations) and docs/CONFIGURATION.md's key table (from the config schema) must be what they are
-// generated from (each test prints the table to paste when they differ); docs/PERFORMANCE.md has the
-// block `npm run bench` rewrites; and the README starts with the two commands and stays short.
+// The generated parts of the documentation (src/render/docTables.ts: the README's policy table,
+// docs/CONFIGURATION.md's keys, manifests/README.md's webhooks) must be what they are generated
+// from; docs/PERFORMANCE.md has the block `npm run bench` rewrites; and the README starts with the
+// two commands and stays short.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { describeConfigKeys } from '../../src/config.ts';
-import { policyTable } from '../../src/render/policyTable.ts';
+import { DOC_TABLES, markedBlock } from '../../src/render/docTables.ts';
 import { replaceBenchSummary, SUMMARY_MARKERS } from '../bench/readmeBlock.ts';
 
 const read = (path: string): string => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 
-function configTable(): string {
-  const rows = describeConfigKeys().map(
-    (k) => `| \`${k.key}\` | ${k.env ? `\`${k.env}\`` : ''} | ${k.flag ? `\`${k.flag}\`` : ''} | ${k.default} | ${k.doc} |`,
-  );
-  return ['| key | env | flag | default | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
-}
-
-/** The text between `<!-- NAME:start -->` and `<!-- NAME:end -->` of `doc`. */
-function block(doc: string, name: string, file: string): string {
-  const start = doc.indexOf(`<!-- ${name}:start -->`);
-  const end = doc.indexOf(`<!-- ${name}:end -->`);
-  expect(start, `${file} needs a <!-- ${name}:start --> ... <!-- ${name}:end --> section`).toBeGreaterThan(0);
-  return doc.slice(start + `<!-- ${name}:start -->`.length, end).trim();
-}
-
 describe('documentation', () => {
   const readme = read('README.md');
 
-  it("the README's policy table is what the policies declare", () => {
-    expect(block(readme, 'policy-table', 'README.md'), `README policy table is stale; replace it with:\n${policyTable()}`).toBe(policyTable());
-  });
-
-  it('docs/CONFIGURATION.md documents every config key exactly as the schema defines it', () => {
-    const doc = read('docs/CONFIGURATION.md');
-    expect(block(doc, 'config-table', 'docs/CONFIGURATION.md'), `config table is stale; replace it with:\n${configTable()}`).toBe(configTable());
+  it.each(DOC_TABLES.map((t) => [t.file, t.marker, t] as const))('%s: the %s is what it is generated from (npm run docs:tables)', (file, marker, table) => {
+    expect(markedBlock(read(file), marker, file), `${file}: the ${marker} is stale; run npm run docs:tables, or paste:\n${table.render()}`).toBe(
+      table.render(),
+    );
   });
 
   it('docs/PERFORMANCE.md has the block `npm run bench` rewrites', () => {
