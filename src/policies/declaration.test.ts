@@ -116,6 +116,12 @@ describe('a new declaration reaches every derived place', () => {
     expect(hooks.find((h) => h.name === 'probes.teardown-guard.io')?.rules).toEqual([
       expect.objectContaining({ apiGroups: ['example.io'], resources: ['widgets'] }),
     ]);
+    // Helm-owned widgets are left to it, as namespaces and CRDs are, so none is reviewed twice.
+    const helmOwned = (parse(text) as { webhooks: Array<{ name: string; matchConditions: Array<{ name: string; expression: string }> }> }).webhooks
+      .find((h) => h.name === 'helm-owned.teardown-guard.io')
+      ?.matchConditions.find((c) => c.name === 'reviewed-by-another-webhook')?.expression;
+    expect(helmOwned).toContain("!(request.resource.group == 'example.io' && request.resource.resource == 'widgets') &&");
+    expect(renderWebhookConfiguration(BUILTIN_POLICIES, BUILTIN_FINALIZER_GUARDS)).not.toContain("'widgets'");
     // Shared: the namespaces webhook keeps one rule, and names the new policy among its judges.
     expect(declaredWebhooks(policies, BUILTIN_FINALIZER_GUARDS).find((w) => w.webhook.name === 'namespaces')).toMatchObject({
       policies: expect.arrayContaining(['probe']),

@@ -50,6 +50,12 @@ export interface WebhookDeclaration {
   skipsNamespaces?: 'exempt' | 'guard';
   /** Beyond the two every webhook has (not the namespace controller, not the garbage collector). */
   matchConditions?: readonly MatchCondition[];
+  /**
+   * A catch-all webhook leaves to the others what they send whoever owns it: the renderer adds a
+   * condition `name` excluding every resource a webhook without objectSelector or conditions of
+   * its own sends, and the clauses of `alsoExcept` (CEL lines, `!(...)` each).
+   */
+  leavesToOthers?: { name: string; alsoExcept: readonly string[] };
 }
 
 /**

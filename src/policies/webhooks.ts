@@ -6,7 +6,7 @@ import type { Operation } from '../k8s/admissionReview.ts';
 import { canonicalLabelSelector, parseLabelSelector, type Requirement } from '../k8s/labelSelector.ts';
 import type { ResourceType } from '../k8s/types.ts';
 import type { FinalizerGuard } from '../finalizers/guard.ts';
-import type { Judged, LabelSelectorSpec, MatchCondition, Precheck, RequestRule, WebhookDeclaration } from './declaration.ts';
+import type { Judged, LabelSelectorSpec, Precheck, RequestRule, WebhookDeclaration } from './declaration.ts';
 
 export function rule(
   apiGroup: string,
@@ -90,28 +90,21 @@ function objectSelectorOf(selector: string): LabelSelectorSpec {
  * are left to the webhooks that send them whoever owns them, so no request is reviewed twice.
  */
 export function helmOwnedWebhook(guards: readonly FinalizerGuard[]): WebhookDeclaration {
-  const reviewedElsewhere: MatchCondition = {
-    name: 'reviewed-by-another-webhook',
-    expression: [
-      "!(request.resource.group == '' && request.resource.resource == 'namespaces') &&",
-      "!(request.resource.group == 'apiextensions.k8s.io' && request.resource.resource == 'customresourcedefinitions') &&",
-      "!(request.resource.group == 'rbac.authorization.k8s.io' && request.resource.resource in ['clusterroles', 'clusterrolebindings']) &&",
-      "!(request.resource.group == 'apps' && request.resource.resource == 'deployments' &&",
-      `  ${guardedControllerCel(guards)})`,
-    ],
-  };
   return {
     name: 'helm-owned',
     why: [
       'DELETE of any Helm-owned object (label app.kubernetes.io/managed-by=Helm), namespaced or',
       'cluster-scoped (scope "*": a chart\'s ClusterRoles and CRDs are released objects too; for',
       'cluster-scoped objects the namespaceSelector never skips). resources "*" matches every',
-      'resource but no subresource. Namespaces, CRDs, cluster RBAC and guarded controllers are left to',
-      'the webhooks that send them whoever owns them, so no request is reviewed twice.',
+      'resource but no subresource. What another webhook sends whoever owns it (namespaces, CRDs,',
+      'cluster RBAC, guarded controllers) is left to it, so no request is reviewed twice.',
     ],
     objectSelector: { matchLabels: { 'app.kubernetes.io/managed-by': 'Helm' } },
     skipsNamespaces: 'guard',
-    matchConditions: [reviewedElsewhere],
+    leavesToOthers: {
+      name: 'reviewed-by-another-webhook',
+      alsoExcept: ["!(request.resource.group == 'apps' && request.resource.resource == 'deployments' &&", `  ${guardedControllerCel(guards)})`],
+    },
   };
 }
 

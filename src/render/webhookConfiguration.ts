@@ -99,7 +99,34 @@ function conditionYaml(c: MatchCondition): string[] {
   return [`      - name: ${c.name}`, '        expression: >-', ...c.expression.map((l) => `          ${l}`)];
 }
 
-function webhookYaml({ webhook, policies, rules }: RenderedWebhook): string[] {
+const celString = (s: string): string => `'${s}'`;
+
+/**
+ * The condition of a webhook that leaves to the others what they send whoever owns it: one
+ * `!(...)` clause per API group of every other webhook without objectSelector or conditions of
+ * its own, then the declared extra clauses, joined by `&&`.
+ */
+function leftToOthers(self: RenderedWebhook, all: readonly RenderedWebhook[]): MatchCondition | undefined {
+  const leaves = self.webhook.leavesToOthers;
+  if (!leaves) return undefined;
+  const unconditional = all.filter((w) => w !== self && !w.webhook.objectSelector && !w.webhook.matchConditions?.length && !w.webhook.leavesToOthers);
+  const clauses = unconditional.flatMap((w) =>
+    w.rules.flatMap((r) =>
+      r.apiGroups.map((g) => {
+        const resources = r.resources.length === 1 ? `== ${celString(r.resources[0] ?? '')}` : `in [${r.resources.map(celString).join(', ')}]`;
+        return [`!(request.resource.group == ${celString(g)} && request.resource.resource ${resources})`];
+      }),
+    ),
+  );
+  // Each clause is one or more lines; every clause but the last ends with `&&`.
+  const parts: ReadonlyArray<readonly string[]> = [...clauses, leaves.alsoExcept];
+  const expression = parts.flatMap((lines, i) => (i < parts.length - 1 ? [...lines.slice(0, -1), `${lines[lines.length - 1] ?? ''} &&`] : [...lines]));
+  return { name: leaves.name, expression };
+}
+
+function webhookYaml(rendered: RenderedWebhook, all: readonly RenderedWebhook[]): string[] {
+  const { webhook, policies, rules } = rendered;
+  const leaves = leftToOthers(rendered, all);
   return [
     ...webhook.why.map((l) => `  # ${l}`),
     `  # Judged by: ${policies.join(', ')}.`,
@@ -120,13 +147,14 @@ function webhookYaml({ webhook, policies, rules }: RenderedWebhook): string[] {
         })
       : []),
     '    matchConditions:',
-    ...[...NOT_SYSTEM, ...(webhook.matchConditions ?? [])].flatMap(conditionYaml),
+    ...[...NOT_SYSTEM, ...(webhook.matchConditions ?? []), ...(leaves ? [leaves] : [])].flatMap(conditionYaml),
   ];
 }
 
 /** The whole file. */
 export function renderWebhookConfiguration(policies: readonly DeclaredPolicy[], guards: readonly FinalizerGuard[]): string {
-  const webhooks = declaredWebhooks(policies, guards).map(webhookYaml);
+  const declared = declaredWebhooks(policies, guards);
+  const webhooks = declared.map((w) => webhookYaml(w, declared));
   const lines = [
     'apiVersion: admissionregistration.k8s.io/v1',
     'kind: ValidatingWebhookConfiguration',

@@ -28,7 +28,7 @@ export function webhookTable(policies: readonly DeclaredPolicy[] = BUILTIN_POLIC
         : webhook.skipsNamespaces === 'exempt'
           ? ["not kube-system or the guard's namespace"]
           : []),
-      ...(webhook.matchConditions ?? []).map((c) => `CEL \`${c.name}\``),
+      ...[...(webhook.matchConditions ?? []), ...(webhook.leavesToOthers ? [webhook.leavesToOthers] : [])].map((c) => `CEL \`${c.name}\``),
     ];
     return `| \`${webhook.name}.teardown-guard.io\` | ${ruleText} | ${narrowed.join('; ') || '—'} | ${judges.join(', ')} | ${webhook.why.join(' ')} |`;
   });
