@@ -472,13 +472,10 @@ export function loadPolicySettings(file: string): PolicySettings {
   return policySettings(withEffectiveExemptions(readPolicyFile(file)));
 }
 
-/** The finalizerGuards a config file adds to the built-in ones, and its policy modes (what render-manifests reads). */
-export function loadConfiguredFinalizerGuards(file: string): FinalizerGuard[] {
-  return [...readPolicyFile(file).finalizerGuards];
-}
-
-export function loadPolicyModes(file: string): Record<PolicyName, Mode> {
-  return policyModes(readPolicyFile(file));
+/** What render-manifests renders a manifests directory from: the config's guards, policy modes and guard namespace. */
+export function loadRenderSettings(file: string): { finalizerGuards: FinalizerGuard[]; modes: Record<PolicyName, Mode>; guardNamespace: string } {
+  const settings = readPolicyFile(file);
+  return { finalizerGuards: [...settings.finalizerGuards], modes: policyModes(settings), guardNamespace: settings.guardNamespace };
 }
 
 /** The slice of the config the policies read. */

@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfiguredFinalizerGuards, loadPolicyModes } from '../config.ts';
+import { loadRenderSettings } from '../config.ts';
 import { FinalizerRegistry } from '../registry/finalizerRegistry.ts';
 import { renderManifestFiles } from './manifestFiles.ts';
 
@@ -25,11 +25,12 @@ export function registerRenderCommand(program: Command): void {
     .option('--dir <dir>', 'manifests directory holding validatingwebhookconfiguration.yaml, config.yaml and rbac.yaml', 'manifests/base')
     .option('--check', 'change nothing; exit 1 and name the files that differ from what the registry renders')
     .action((flags: RenderFlags) => {
-      const configured = flags.config ? loadConfiguredFinalizerGuards(flags.config) : [];
-      const registry = new FinalizerRegistry(configured);
-      // The modes the config sets stay; a policy it does not name is written at its default.
-      const modes = flags.config ? loadPolicyModes(flags.config) : {};
-      const rendered = renderManifestFiles({ registry, modes }, (file) => readFileSync(join(flags.dir, file), 'utf8'));
+      // The config's guards join the built-in ones; the modes it sets stay (a policy it does not
+      // name is written at its default); its guardNamespace is the webhooks' Service namespace.
+      const fromConfig = flags.config ? loadRenderSettings(flags.config) : undefined;
+      const registry = new FinalizerRegistry(fromConfig?.finalizerGuards ?? []);
+      const input = { registry, modes: fromConfig?.modes ?? {}, ...(fromConfig ? { guardNamespace: fromConfig.guardNamespace } : {}) };
+      const rendered = renderManifestFiles(input, (file) => readFileSync(join(flags.dir, file), 'utf8'));
       const stale: string[] = [];
       for (const [file, text] of rendered) {
         const path = join(flags.dir, file);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { loadConfiguredFinalizerGuards, loadPolicyModes } from '../config.ts';
+import { loadRenderSettings } from '../config.ts';
 import type { FinalizerGuard } from '../finalizers/guard.ts';
 import { FinalizerRegistry } from '../registry/finalizerRegistry.ts';
 import { MissingBlockError, renderManifestFiles, replaceBlocks } from './manifestFiles.ts';
@@ -29,9 +29,8 @@ const STARROCKS_LIKE: FinalizerGuard = {
 
 describe('manifests rendered from the policies and the finalizer registry', () => {
   it('the committed manifests/base files are what the registry renders (else run npm run render:manifests)', () => {
-    const configured = loadConfiguredFinalizerGuards(join(base, 'config.yaml'));
-    const modes = loadPolicyModes(join(base, 'config.yaml'));
-    for (const [file, text] of renderManifestFiles({ registry: new FinalizerRegistry(configured), modes }, read)) {
+    const { finalizerGuards, modes, guardNamespace } = loadRenderSettings(join(base, 'config.yaml'));
+    for (const [file, text] of renderManifestFiles({ registry: new FinalizerRegistry(finalizerGuards), modes, guardNamespace }, read)) {
       expect(read(file), `manifests/base/${file} differs from the policies and the finalizer registry; run: npm run render:manifests`).toBe(text);
     }
   });
@@ -62,6 +61,19 @@ describe('manifests rendered from the policies and the finalizer registry', () =
     );
     const rules = roles.find((r) => r.metadata.name === 'teardown-guard')?.rules ?? [];
     expect(rules).toContainEqual({ apiGroups: ['example.com'], resources: ['widgetclusters'], verbs: ['list', 'watch'] });
+  });
+
+  it("a config's guardNamespace is the webhooks' Service namespace and the namespace never sent", () => {
+    const vwc = renderManifestFiles({ registry: new FinalizerRegistry(), guardNamespace: 'guard-ops' }, read).get('validatingwebhookconfiguration.yaml') ?? '';
+    const hooks = (
+      parse(vwc) as {
+        webhooks: Array<{ clientConfig: { service: { namespace: string } }; namespaceSelector?: { matchExpressions: Array<{ values: string[] }> } }>;
+      }
+    ).webhooks;
+    expect(hooks.map((h) => h.clientConfig.service.namespace)).toEqual(hooks.map(() => 'guard-ops'));
+    const skipped = hooks.flatMap((h) => h.namespaceSelector?.matchExpressions.flatMap((e) => e.values) ?? []);
+    expect(skipped).toContain('guard-ops');
+    expect(skipped).not.toContain('teardown-guard');
   });
 
   it("the chart's values.yaml and values.schema.json list every policy at its declared default (else run npm run chart:rules)", () => {

@@ -40,6 +40,8 @@ export interface RenderInput {
   registry: FinalizerRegistry;
   /** The modes the config file sets (render-manifests keeps them); absent, every policy's default. */
   modes?: Readonly<Record<string, Mode>>;
+  /** The config's guardNamespace: the webhooks' Service and the namespace never sent to the guard. */
+  guardNamespace?: string;
   policies?: readonly DeclaredPolicy[];
 }
 
@@ -79,7 +81,7 @@ export function replaceBlocks(text: string, blocks: Record<string, string[]>, na
 export function renderManifestFiles(input: RenderInput, read: (file: string) => string): Map<string, string> {
   const blocks = renderBlocks(input);
   const out = new Map<string, string>();
-  out.set('validatingwebhookconfiguration.yaml', renderWebhookConfiguration(input.policies ?? BUILTIN_POLICIES, input.registry.guards()));
+  out.set('validatingwebhookconfiguration.yaml', renderWebhookConfiguration(input.policies ?? BUILTIN_POLICIES, input.registry.guards(), input.guardNamespace));
   for (const [file, names] of Object.entries(GENERATED_BLOCKS)) out.set(file, replaceBlocks(read(file), blocks, names, file));
   return out;
 }

@@ -31,14 +31,17 @@ const HEADER = `# Generated from the policies' declarations (src/policies/*.ts, 
 # Each webhook's comment names the policies that judge the requests it sends.
 `;
 
-const COMMON = [
+/** The guard's namespace unless the config says otherwise (guardNamespace): the Service's and the one never sent. */
+export const DEFAULT_GUARD_NAMESPACE = 'teardown-guard';
+
+const common = (guardNamespace: string): string[] => [
   '    admissionReviewVersions: ["v1"]',
   '    sideEffects: None',
   '    timeoutSeconds: 5',
   '    failurePolicy: Ignore',
   '    matchPolicy: Equivalent',
   '    clientConfig:',
-  '      service: { namespace: teardown-guard, name: teardown-guard, path: /validate, port: 443 }',
+  `      service: { namespace: ${guardNamespace}, name: teardown-guard, path: /validate, port: 443 }`,
 ];
 
 const NOT_SYSTEM: MatchCondition[] = [
@@ -46,7 +49,7 @@ const NOT_SYSTEM: MatchCondition[] = [
   { name: 'not-garbage-collector', expression: ["request.userInfo.username != 'system:serviceaccount:kube-system:generic-garbage-collector'"] },
 ];
 
-const SKIPPED = { exempt: ['kube-system', 'teardown-guard'], guard: ['teardown-guard'] } as const;
+const skipped = (which: 'exempt' | 'guard', guardNamespace: string): string[] => (which === 'exempt' ? ['kube-system', guardNamespace] : [guardNamespace]);
 
 const q = (s: string): string => JSON.stringify(s);
 const list = (xs: readonly string[]): string => `[${xs.map(q).join(', ')}]`;
@@ -124,14 +127,14 @@ function leftToOthers(self: RenderedWebhook, all: readonly RenderedWebhook[]): M
   return { name: leaves.name, expression };
 }
 
-function webhookYaml(rendered: RenderedWebhook, all: readonly RenderedWebhook[]): string[] {
+function webhookYaml(rendered: RenderedWebhook, all: readonly RenderedWebhook[], guardNamespace: string): string[] {
   const { webhook, policies, rules } = rendered;
   const leaves = leftToOthers(rendered, all);
   return [
     ...webhook.why.map((l) => `  # ${l}`),
     `  # Judged by: ${policies.join(', ')}.`,
     `  - name: ${webhook.name}.teardown-guard.io`,
-    ...COMMON,
+    ...common(guardNamespace),
     '    rules:',
     ...rules.flatMap((r) => [
       `      - apiGroups: ${list(r.apiGroups)}`,
@@ -143,7 +146,7 @@ function webhookYaml(rendered: RenderedWebhook, all: readonly RenderedWebhook[])
     ...(webhook.objectSelector ? selectorYaml('objectSelector', webhook.objectSelector) : []),
     ...(webhook.skipsNamespaces
       ? selectorYaml('namespaceSelector', {
-          matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: SKIPPED[webhook.skipsNamespaces] }],
+          matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: skipped(webhook.skipsNamespaces, guardNamespace) }],
         })
       : []),
     '    matchConditions:',
@@ -152,9 +155,13 @@ function webhookYaml(rendered: RenderedWebhook, all: readonly RenderedWebhook[])
 }
 
 /** The whole file. */
-export function renderWebhookConfiguration(policies: readonly DeclaredPolicy[], guards: readonly FinalizerGuard[]): string {
+export function renderWebhookConfiguration(
+  policies: readonly DeclaredPolicy[],
+  guards: readonly FinalizerGuard[],
+  guardNamespace: string = DEFAULT_GUARD_NAMESPACE,
+): string {
   const declared = declaredWebhooks(policies, guards);
-  const webhooks = declared.map((w) => webhookYaml(w, declared));
+  const webhooks = declared.map((w) => webhookYaml(w, declared, guardNamespace));
   const lines = [
     'apiVersion: admissionregistration.k8s.io/v1',
     'kind: ValidatingWebhookConfiguration',
