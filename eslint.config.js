@@ -3,6 +3,7 @@
 // a plain callback is expected (express handlers, event listeners).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { roomsPlugin } from './eslint/rooms.js';
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', 'coverage/', 'certs/out/', 'test/fixtures/'] },
@@ -42,5 +43,11 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
     },
+  },
+  // src/ARCHITECTURE.md §2: what each room may import, and no import cycle (eslint/rooms.js).
+  {
+    files: ['src/**/*.ts'],
+    plugins: { rooms: roomsPlugin },
+    rules: { 'rooms/allowed-imports': 'error', 'rooms/no-import-cycle': 'error' },
   },
 );

@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { registerServeCommand } from './server/command.ts';
 import { registerReviewCommand } from './audit/command.ts';
 import { registerCheckCommands } from './check/command.ts';
-import { registerRenderCommand } from './registry/command.ts';
+import { registerRenderCommand } from './render/command.ts';
 import { VERSION } from './version.ts';
 
 export async function main(argv: string[]): Promise<number> {

@@ -18,6 +18,7 @@ import {
 } from './config.ts';
 import { CSV_CLEANUP_FINALIZER } from './olm/finalizerGuards.ts';
 import { loadPolicySettings } from './config.ts';
+import { BUILTIN_POLICIES } from './policies/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tg-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -53,14 +54,10 @@ describe('defaults', () => {
     expect(config.tls).toEqual({ certFile: CERT, keyFile: KEY, pollIntervalMs: 10_000 });
     expect(config.kubeconfig).toBeUndefined();
     expect(config.guardNamespace).toBe('teardown-guard');
-    expect(config.policies).toEqual({
-      'olm-orphaned-finalizers': { mode: 'enforce' },
-      'helm-uninstall-namespace': { mode: 'warn' },
-      'inferred-finalizers': { mode: 'warn' },
-      'crd-orphaned-finalizers': { mode: 'warn' },
-      'apiservice-backends': { mode: 'warn' },
-      'webhook-backends': { mode: 'warn' },
-    });
+    // Every policy at the mode its declaration gives it; the OLM denial is the one on by default.
+    expect(config.policies).toEqual(Object.fromEntries(BUILTIN_POLICIES.map((p) => [p.name, { mode: p.declaration.defaultMode }])));
+    expect(config.policies['olm-orphaned-finalizers'].mode).toBe('enforce');
+    expect(Object.values(config.policies).filter((p) => p.mode === 'enforce')).toHaveLength(1);
     expect(config.undecided).toBe('allow');
     expect(config.liveLookup).toEqual({ timeoutMs: 1500, concurrency: 8 });
     expect(config.exemptNamespaces).toEqual(['kube-system', 'teardown-guard']);
@@ -85,14 +82,7 @@ describe('defaults', () => {
     expect(config.exemptUsers).toContain('system:serviceaccount:ops:janitor');
     const settings = policySettings(config);
     expect(settings.finalizerGuards.map((g) => g.finalizer)).toEqual([CSV_CLEANUP_FINALIZER]);
-    expect(policyModes(config)).toEqual({
-      'olm-orphaned-finalizers': 'enforce',
-      'helm-uninstall-namespace': 'warn',
-      'inferred-finalizers': 'warn',
-      'crd-orphaned-finalizers': 'warn',
-      'apiservice-backends': 'warn',
-      'webhook-backends': 'warn',
-    });
+    expect(policyModes(config)).toEqual(Object.fromEntries(BUILTIN_POLICIES.map((p) => [p.name, p.declaration.defaultMode])));
   });
 });
 

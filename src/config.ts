@@ -9,11 +9,11 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { basename } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import type { Mode, UndecidedAction } from './admission/modes.ts';
+import { MODES, type Mode, type UndecidedAction } from './policies/declaration.ts';
 import { LabelSelectorError, parseLabelSelector } from './k8s/labelSelector.ts';
 import { BUILTIN_FINALIZER_GUARDS, FinalizerRegistry } from './registry/finalizerRegistry.ts';
 import type { FinalizerGuard, PolicySettings } from './policies/settings.ts';
-import type { PolicyName } from './policies/types.ts';
+import { BUILTIN_POLICIES, POLICY_NAMES, type PolicyName } from './policies/index.ts';
 import { DEFAULT_MEMORY_CONFIGMAP, DEFAULT_MEMORY_LIMITS } from './finalizers/memory.ts';
 import {
   bool,
@@ -41,7 +41,6 @@ export { didYouMean, envNameFor, type ConfigPurpose, type KeyDoc };
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-const MODE_VALUES: readonly Mode[] = ['enforce', 'warn', 'audit', 'off'];
 const UNDECIDED_VALUES: readonly UndecidedAction[] = ['allow', 'deny'];
 
 /** The API server's webhook timeout the manifests register (timeoutSeconds: 5). */
@@ -157,7 +156,14 @@ function notGuardedTwice(items: { key: string; value: { finalizer: string } }[])
   return problems;
 }
 
-const policyMode = (name: PolicyName, def: Mode) => obj({ mode: oneOf(MODE_VALUES, { def, doc: `Mode of ${name}.` }) });
+const policyMode = (name: PolicyName, def: Mode) => obj({ mode: oneOf(MODES, { def, doc: `Mode of ${name}.` }) });
+
+/** `policies.NAME.mode` for each built-in policy, defaulting to its declared mode. */
+function policyModeFields(): { [N in PolicyName]: ReturnType<typeof policyMode> } {
+  return Object.fromEntries(BUILTIN_POLICIES.map((p) => [p.name, policyMode(p.name, p.declaration.defaultMode)])) as {
+    [N in PolicyName]: ReturnType<typeof policyMode>;
+  };
+}
 
 const SCHEMA = obj({
   listen: obj({
@@ -179,14 +185,7 @@ const SCHEMA = obj({
   }),
   kubeconfig: optionalStr({ file: true, doc: 'kubeconfig path. Unset: $KUBECONFIG, ~/.kube/config, then the in-cluster service account.' }),
   guardNamespace: str({ def: 'teardown-guard', check: checkDnsLabel, doc: "The guard's own namespace (always exempt)." }),
-  policies: obj({
-    'olm-orphaned-finalizers': policyMode('olm-orphaned-finalizers', 'enforce'),
-    'helm-uninstall-namespace': policyMode('helm-uninstall-namespace', 'warn'),
-    'inferred-finalizers': policyMode('inferred-finalizers', 'warn'),
-    'crd-orphaned-finalizers': policyMode('crd-orphaned-finalizers', 'warn'),
-    'apiservice-backends': policyMode('apiservice-backends', 'warn'),
-    'webhook-backends': policyMode('webhook-backends', 'warn'),
-  } satisfies Record<PolicyName, unknown>),
+  policies: obj(policyModeFields()),
   undecided: oneOf(UNDECIDED_VALUES, { def: 'allow', doc: 'What an undecided policy means: allow (with a warning) or deny.' }),
   liveLookup: obj({
     timeoutMs: int({
@@ -473,9 +472,10 @@ export function loadPolicySettings(file: string): PolicySettings {
   return policySettings(withEffectiveExemptions(readPolicyFile(file)));
 }
 
-/** The finalizerGuards a config file adds to the built-in ones (render-manifests reads only these). */
-export function loadConfiguredFinalizerGuards(file: string): FinalizerGuard[] {
-  return [...readPolicyFile(file).finalizerGuards];
+/** What render-manifests renders a manifests directory from: the config's guards, policy modes and guard namespace. */
+export function loadRenderSettings(file: string): { finalizerGuards: FinalizerGuard[]; modes: Record<PolicyName, Mode>; guardNamespace: string } {
+  const settings = readPolicyFile(file);
+  return { finalizerGuards: [...settings.finalizerGuards], modes: policyModes(settings), guardNamespace: settings.guardNamespace };
 }
 
 /** The slice of the config the policies read. */
@@ -493,13 +493,5 @@ export function policySettings(
 
 /** Policy modes in the shape the admission engine takes. */
 export function policyModes(config: Pick<Config, 'policies'>): Record<PolicyName, Mode> {
-  const { policies } = config;
-  return {
-    'olm-orphaned-finalizers': policies['olm-orphaned-finalizers'].mode,
-    'helm-uninstall-namespace': policies['helm-uninstall-namespace'].mode,
-    'inferred-finalizers': policies['inferred-finalizers'].mode,
-    'crd-orphaned-finalizers': policies['crd-orphaned-finalizers'].mode,
-    'apiservice-backends': policies['apiservice-backends'].mode,
-    'webhook-backends': policies['webhook-backends'].mode,
-  };
+  return Object.fromEntries(POLICY_NAMES.map((name) => [name, config.policies[name].mode])) as Record<PolicyName, Mode>;
 }

@@ -1,5 +1,5 @@
 // The machinery of the config schema (src/config.ts holds the schema itself). Each field reads one
-// key from its sources, checks it, and describes it for the README and --help; its TypeScript type
+// key from its sources, checks it, and describes it for docs/CONFIGURATION.md and --help; its TypeScript type
 // is what it returns, so the config's type is `ValueOf<typeof SCHEMA>` and never written twice.
 // A field that finds a problem records it (naming the key, the bad value, what is allowed and where
 // the value came from) and returns its default; the loader throws when any problem was recorded.

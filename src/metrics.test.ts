@@ -3,7 +3,7 @@ import { VERDICTS } from './admission/modes.ts';
 import { FINDING_CODES } from './audit/findings.ts';
 import { UNDECIDED_KINDS } from './cluster/view.ts';
 import { createMetrics } from './metrics.ts';
-import { POLICY_NAMES } from './policies/types.ts';
+import { POLICY_NAMES } from './policies/index.ts';
 
 const sample = (text: string, name: string, labels: string) => new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(text)?.[1];
 

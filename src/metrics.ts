@@ -8,7 +8,7 @@ import type { Decision } from './admission/engine.ts';
 import { VERDICTS } from './admission/modes.ts';
 import { FINDING_CODES } from './audit/findings.ts';
 import { UNDECIDED_KINDS } from './cluster/view.ts';
-import { POLICY_NAMES } from './policies/types.ts';
+import { POLICY_NAMES } from './policies/index.ts';
 
 /** Seconds; admission answers are expected in milliseconds, the webhook timeout is 5 s. */
 export const ADMISSION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

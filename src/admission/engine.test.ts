@@ -144,8 +144,9 @@ describe('one deadline per review', () => {
     const deadlines: AbortSignal[] = [];
     const view: ClusterView = {
       ...base,
-      withDeadline(deadline) {
-        deadlines.push(deadline);
+      forReview(review) {
+        if (review.deadline) deadlines.push(review.deadline);
+        const deadline = review.deadline ?? new AbortController().signal;
         // A live read that outlasts the budget, as a slow API server would make it.
         return {
           ...base,
@@ -171,5 +172,30 @@ describe('one deadline per review', () => {
     const olm = result.decisions.find((d) => d.policy === 'olm-orphaned-finalizers');
     expect(olm).toMatchObject({ verdict: 'undecided', undecidedKind: 'timeout' });
     expect(result.review.response?.allowed).toBe(true);
+  });
+
+  it("ends the review's live reads when the API server's request is gone, budget or not", async () => {
+    const base = createSnapshotView(olmCluster());
+    const deadlines: AbortSignal[] = [];
+    const view: ClusterView = {
+      ...base,
+      forReview(review) {
+        if (review.deadline) deadlines.push(review.deadline);
+        return base;
+      },
+    };
+    const handler = createAdmissionHandler({
+      policies: builtinPolicies(),
+      view,
+      settings: TEST_SETTINGS,
+      undecided: 'allow',
+      modes: { 'olm-orphaned-finalizers': 'enforce' },
+    });
+    const gone = new AbortController();
+    const answering = handler(review('DELETE', namespace('px-operator')), { gone: gone.signal });
+    gone.abort();
+    await answering;
+    expect(deadlines).toHaveLength(1);
+    expect(deadlines[0]?.aborted).toBe(true);
   });
 });

@@ -3,10 +3,10 @@
 // It does no I/O of its own beyond what the view does; logging and metrics belong to the caller,
 // which gets one Decision per policy that looked at the request.
 import { performance } from 'node:perf_hooks';
-import { UndecidedError, type ClusterView, type UndecidedKind } from '../cluster/view.ts';
+import { UndecidedError, type ClusterView, type ReviewContext, type UndecidedKind } from '../cluster/view.ts';
 import { formatRef } from '../k8s/types.ts';
 import type { PolicySettings } from '../policies/settings.ts';
-import type { Finding, Policy, PolicyInput, PolicyName } from '../policies/types.ts';
+import type { Finding, Policy, PolicyInput } from '../policies/types.ts';
 import { applyMode, type Mode, type PolicyVerdict, type UndecidedAction, type Verdict } from './modes.ts';
 import { parseAdmissionReview } from './parse.ts';
 import { auditAnnotationValue, buildResponse, denialMessage, denialWarnings, requestTarget, undecidedMessage } from './response.ts';
@@ -14,7 +14,7 @@ import type { AdmissionRequest, AdmissionReview } from '../k8s/admissionReview.t
 
 export interface Decision {
   uid: string;
-  policy: PolicyName;
+  policy: string;
   verdict: Verdict;
   mode: Mode;
   /** `Kind namespace/name` of the object under review. */
@@ -36,10 +36,10 @@ export interface EngineDeps {
   view: ClusterView;
   settings: PolicySettings;
   /** A policy without a mode here is off (callers built before it existed run without it). */
-  modes: Partial<Record<PolicyName, Mode>>;
+  modes: Partial<Record<string, Mode>>;
   undecided: UndecidedAction;
   /** Called for errors that are not UndecidedError (bugs); the request is still answered. */
-  onInternalError?: (err: unknown, policy: PolicyName) => void;
+  onInternalError?: (err: unknown, policy: string) => void;
   /**
    * One review's budget for live reads, shared by every policy and every read it makes
    * (liveLookup.timeoutMs): the review answers undecided rather than outlive the webhook timeout.
@@ -55,11 +55,11 @@ interface Evaluated {
   undecidedKind?: UndecidedKind;
 }
 
-async function evaluatePolicy(policy: Policy, request: AdmissionRequest, view: ClusterView, deps: EngineDeps): Promise<Evaluated> {
+async function evaluatePolicy(policy: Policy, request: AdmissionRequest, view: ClusterView, review: ReviewContext, deps: EngineDeps): Promise<Evaluated> {
   const mode = deps.modes[policy.name] ?? 'off';
   const started = performance.now();
   try {
-    const findings = await policy.evaluate({ request, view, settings: deps.settings, nowMs: Date.now(), ...(deps.learn ? { learn: deps.learn } : {}) });
+    const findings = await policy.evaluate({ request, view, review, settings: deps.settings, nowMs: Date.now(), ...(deps.learn ? { learn: deps.learn } : {}) });
     return { verdict: applyMode(policy.name, mode, findings), latencyMs: performance.now() - started };
   } catch (err) {
     if (!(err instanceof UndecidedError)) deps.onInternalError?.(err, policy.name);
@@ -75,14 +75,26 @@ function breakGlassReason(request: AdmissionRequest, annotation: string): string
   return reason ? reason : undefined;
 }
 
-export function createAdmissionHandler(deps: EngineDeps): (body: unknown) => Promise<AdmissionResult> {
-  return async (body) => {
+/** What the server knows of the HTTP request a review came in: `gone` aborts when the API server has hung up. */
+export interface ReviewTransport {
+  gone?: AbortSignal;
+}
+
+/** One review's terms: its budget (reviewBudgetMs) and the API server's request, whichever ends first. */
+function reviewContext(deps: EngineDeps, transport: ReviewTransport): ReviewContext {
+  const ends = [...(deps.reviewBudgetMs !== undefined ? [AbortSignal.timeout(deps.reviewBudgetMs)] : []), ...(transport.gone ? [transport.gone] : [])];
+  return { freshness: 'consistent', ...(ends.length > 0 ? { deadline: AbortSignal.any(ends) } : {}) };
+}
+
+export function createAdmissionHandler(deps: EngineDeps): (body: unknown, transport?: ReviewTransport) => Promise<AdmissionResult> {
+  return async (body, transport = {}) => {
     const parsed = parseAdmissionReview(body);
     if (!parsed.ok) return { ok: false, httpStatus: 400, error: parsed.error };
     const request = parsed.review.request;
     const applicable = deps.policies.filter((p) => (deps.modes[p.name] ?? 'off') !== 'off' && p.appliesTo(request, deps.settings));
-    const view = deps.reviewBudgetMs !== undefined && applicable.length > 0 ? deps.view.withDeadline(AbortSignal.timeout(deps.reviewBudgetMs)) : deps.view;
-    const evaluated = await Promise.all(applicable.map((p) => evaluatePolicy(p, request, view, deps)));
+    const review = applicable.length > 0 ? reviewContext(deps, transport) : { freshness: 'consistent' as const };
+    const view = review.deadline ? deps.view.forReview(review) : deps.view;
+    const evaluated = await Promise.all(applicable.map((p) => evaluatePolicy(p, request, view, review, deps)));
 
     const breakGlass = breakGlassReason(request, deps.settings.breakGlassAnnotation);
     const denying: Array<{ policy: string; finding: Finding }> = [];

@@ -1,15 +1,14 @@
-// How a policy's findings become an answer, per mode (README.md, "Modes, undecided, break-glass").
-import type { Finding, PolicyName } from '../policies/types.ts';
+// How a policy's findings become an answer, per mode (docs/POLICIES.md, "Modes, undecided, break-glass").
+import type { Finding } from '../policies/types.ts';
+import type { Mode } from '../policies/declaration.ts';
 
-export type Mode = 'enforce' | 'warn' | 'audit' | 'off';
-
-export type UndecidedAction = 'allow' | 'deny';
+export type { Mode, UndecidedAction } from '../policies/declaration.ts';
 
 export type Verdict = 'allow' | 'deny' | 'warn' | 'audit' | 'undecided' | 'break-glass';
 export const VERDICTS: readonly Verdict[] = ['allow', 'deny', 'warn', 'audit', 'undecided', 'break-glass'];
 
 export interface PolicyVerdict {
-  policy: PolicyName;
+  policy: string;
   mode: Mode;
   verdict: Verdict;
   /** Findings that deny the request (enforce mode violations). */
@@ -21,7 +20,7 @@ export interface PolicyVerdict {
   undecidedReason?: string;
 }
 
-export function applyMode(policy: PolicyName, mode: Mode, findings: Finding[]): PolicyVerdict {
+export function applyMode(policy: string, mode: Mode, findings: Finding[]): PolicyVerdict {
   const base = { policy, mode, denying: [] as Finding[], warning: [] as Finding[], recorded: [] as Finding[] };
   if (findings.length === 0 || mode === 'off') return { ...base, verdict: 'allow' };
   if (mode === 'audit') return { ...base, verdict: 'audit', recorded: findings };

@@ -1,6 +1,6 @@
 // A ClusterView as it would look part-way through an uninstall: the release marked
 // `uninstalling`, and the objects deleted so far gone. Reads of anything else pass through.
-import type { ClusterView, NamespaceState, ReleaseRecordMeta, SweepTypes } from '../cluster/view.ts';
+import { overlayView, type ClusterView, type NamespaceState, type ReleaseRecordMeta } from '../cluster/view.ts';
 import type { KubeObject } from '../k8s/types.ts';
 
 export interface SimulatedUninstall extends ClusterView {
@@ -17,52 +17,42 @@ export function simulateUninstall(base: ClusterView, release: { namespace: strin
     const latest = own.reduce<number>((max, r) => Math.max(max, r.version), 0);
     return records.map((r) => (r.namespace === release.namespace && r.release === release.name && r.version === latest ? { ...r, status: 'uninstalling' } : r));
   };
-  return {
-    isSynced: () => base.isSynced(),
+  const grants = base.liveServiceAccountGrants?.bind(base);
+  const workloads = base.liveWorkloads?.bind(base);
+  // Every read not below is base's own (overlayView): only what the uninstall changes is stated.
+  return overlayView<SimulatedUninstall>(base, {
     getNamespace(name): NamespaceState | undefined {
       const ns = base.getNamespace(name);
       if (!ns || !removed.has(key('Namespace', undefined, name))) return ns;
       return { ...ns, deletionTimestamp: ns.deletionTimestamp ?? new Date(0).toISOString(), phase: 'Terminating' };
     },
-    listObjectMeta: (type, namespace) => base.listObjectMeta(type, namespace),
     listDeployments: (selector) => base.listDeployments(selector).filter((d) => !isRemoved('Deployment', d)),
     clusterRoleBindingsFor: (ns, sa) => base.clusterRoleBindingsFor(ns, sa).filter((b) => !isRemoved('ClusterRoleBinding', b)),
     clusterRoleExists: (name) => !removed.has(key('ClusterRole', undefined, name)) && base.clusterRoleExists(name),
     releaseRecords: (name) => markUninstalling(base.releaseRecords(name)),
-    uninstallingRecords: () => base.uninstallingRecords(),
     liveReleaseRecords: async (name) => markUninstalling(await base.liveReleaseRecords(name)),
     async liveDeployment(namespace, name) {
       if (removed.has(key('Deployment', namespace, name))) return undefined;
       return base.liveDeployment(namespace, name);
     },
-    liveObjectsState: (refs) => base.liveObjectsState(refs),
-    liveObjects: (refs) => base.liveObjects(refs),
-    liveReleaseRecord: (record) => base.liveReleaseRecord(record),
-    // Inference (ARCHITECTURE.md §1E) reads through too, without the workloads deleted so far.
-    ...(base.liveFinalizedObjects ? { liveFinalizedObjects: (ns: string, types?: SweepTypes) => base.liveFinalizedObjects!(ns, types) } : {}),
-    // Grants through a binding or role deleted so far are gone.
-    ...(base.liveServiceAccountGrants
+    // Inference (ARCHITECTURE.md §1E) reads through too, without the workloads, bindings and roles deleted so far.
+    ...(grants
       ? {
           liveServiceAccountGrants: async (ns: string) =>
-            (await base.liveServiceAccountGrants!(ns)).filter(
+            (await grants(ns)).filter(
               (g) =>
                 !(g.binding && removed.has(key(g.binding.kind, g.binding.namespace, g.binding.name))) &&
                 !(g.role && removed.has(key(g.role.kind, g.role.kind === 'Role' ? g.binding?.namespace : undefined, g.role.name))),
             ),
         }
       : {}),
-    ...(base.liveFinalizedObjectsOfType ? { liveFinalizedObjectsOfType: (t: { group: string; resource: string }) => base.liveFinalizedObjectsOfType!(t) } : {}),
-    ...(base.rememberedControllers ? { rememberedControllers: () => base.rememberedControllers!() } : {}),
-    ...(base.liveWorkloads ? { liveWorkloads: async (ns: string) => (await base.liveWorkloads!(ns)).filter((w) => !isRemoved(w.kind ?? '', w)) } : {}),
-    ...(base.liveApiServices ? { liveApiServices: () => base.liveApiServices!() } : {}),
-    ...(base.liveWebhookConfigurations ? { liveWebhookConfigurations: () => base.liveWebhookConfigurations!() } : {}),
-    isNamespaced: (apiVersion, kind) => base.isNamespaced(apiVersion, kind),
+    ...(workloads ? { liveWorkloads: async (ns: string) => (await workloads(ns)).filter((w) => !isRemoved(w.kind ?? '', w)) } : {}),
     // `check` runs outside any admission review: its live reads keep their per-call budget only.
-    withDeadline() {
+    forReview(this: ClusterView): ClusterView {
       return this;
     },
     remove(kind, namespace, name) {
       removed.add(key(kind, namespace, name));
     },
-  };
+  });
 }

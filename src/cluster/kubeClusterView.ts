@@ -21,7 +21,7 @@ import { Discovery } from './discovery.ts';
 import { createKubeHttpClient, type KubeHttpClient } from './kubeHttp.ts';
 import { canonicalLabelSelector } from '../k8s/labelSelector.ts';
 import { serviceAccountGrants } from '../k8s/rbac.ts';
-import { LiveReader, type ListFreshness, type LiveReadCounters } from './liveReads.ts';
+import { LiveReader, type LiveReadCounters } from './liveReads.ts';
 import { SILENT_LOGGER, type ClusterLogger } from './logger.ts';
 import {
   createInformer,
@@ -37,7 +37,7 @@ import { FinalizerMemoryStore, MEMORY_LABEL } from './finalizerMemoryStore.ts';
 import type { MemoryLimits } from '../finalizers/memory.ts';
 import { ObjectIndex } from './objectIndex.ts';
 import { HELM_RECORD_SELECTOR, releaseRecordFromMeta, sortReleaseRecords } from './releaseRecords.ts';
-import { UndecidedError, type ClusterView, type NamespaceState, type NamespaceSweep, type ReleaseRecordMeta } from './view.ts';
+import { overlayView, UndecidedError, type ClusterView, type NamespaceState, type NamespaceSweep, type ReleaseRecordMeta, type ReviewContext } from './view.ts';
 
 export interface KubeClusterViewOptions {
   kubeConfig: KubeConfig;
@@ -323,35 +323,35 @@ type LiveReads = Required<
   >
 >;
 
-/** The rare path: bounded reads from the API server, within one review's deadline when given (then a namespace is swept once). */
-function liveReads(live: LiveReader, caches: ViewCaches, deadline?: Parameters<ClusterView['withDeadline']>[0], from: ListFreshness = 'consistent'): LiveReads {
+/** The rare path: bounded reads from the API server, for one review when given (then a namespace is swept once). */
+function liveReads(live: LiveReader, caches: ViewCaches, review?: ReviewContext): LiveReads {
   const sweeps = new Map<string, Promise<NamespaceSweep>>();
+  const terms: ReviewContext = review ?? { freshness: 'consistent' };
   return {
-    liveReleaseRecords: (release) => live.releaseRecords(release, deadline),
-    liveDeployment: (namespace, name) => live.deployment(namespace, name, deadline),
-    liveObjectsState: (refs: ObjectRef[]) => live.objectsState(refs, deadline),
-    liveObjects: (refs: ObjectRef[]) => live.objects(refs, deadline),
-    liveReleaseRecord: (record) => live.releaseRecord(record, deadline),
+    liveReleaseRecords: (release) => live.releaseRecords(release, terms),
+    liveDeployment: (namespace, name) => live.deployment(namespace, name, terms),
+    liveObjectsState: (refs: ObjectRef[]) => live.objectsState(refs, terms),
+    liveObjects: (refs: ObjectRef[]) => live.objects(refs, terms),
+    liveReleaseRecord: (record) => live.releaseRecord(record, terms),
     liveFinalizedObjects: (namespace, types) => {
-      if (!deadline) return live.finalizedObjects(namespace, undefined, types, from);
+      if (!review?.deadline) return live.finalizedObjects(namespace, types, terms);
       // One sweep per namespace and filter per review: a policy may read it more than once.
       const key = `${namespace}\n${types?.key ?? '*'}`;
       let sweep = sweeps.get(key);
       if (!sweep) {
-        sweep = live.finalizedObjects(namespace, deadline, types, from);
+        sweep = live.finalizedObjects(namespace, types, terms);
         sweeps.set(key, sweep);
       }
       return sweep;
     },
-    // Always consistent: whether a controller still runs is an answer that allows, and this read
-    // only happens once a sweep has found a finalizer to explain.
-    liveWorkloads: (namespace) => live.workloads(namespace, deadline),
-    liveFinalizedObjectsOfType: (type) => live.finalizedObjectsOfType(type, deadline, from),
-    liveApiServices: () => live.apiServices(deadline, from),
-    liveWebhookConfigurations: () => live.webhookConfigurations(deadline, from),
+    // Always consistent (LiveReader.workloads): this read only happens once a sweep has found a finalizer to explain.
+    liveWorkloads: (namespace) => live.workloads(namespace, terms),
+    liveFinalizedObjectsOfType: (type) => live.finalizedObjectsOfType(type, terms),
+    liveApiServices: () => live.apiServices(terms),
+    liveWebhookConfigurations: () => live.webhookConfigurations(terms),
     async liveServiceAccountGrants(namespace) {
       requireSynced(caches.bindings, caches.roles);
-      const local = await live.namespaceRbac(namespace, deadline, from);
+      const local = await live.namespaceRbac(namespace, terms);
       const roleOf = (kind: 'ClusterRole' | 'Role', name: string): KubeObject | undefined =>
         kind === 'ClusterRole' ? caches.roles.get(undefined, name) : local.roles.find((r) => r.metadata?.name === name);
       return serviceAccountGrants([...caches.bindings.list(), ...local.roleBindings], roleOf);
@@ -460,11 +460,8 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
 
     ...cacheReads(caches),
     ...liveReads(live, caches),
-    withDeadline(deadline) {
-      const bounded: ClusterView = { ...view, ...liveReads(live, caches, deadline) };
-      return { ...bounded, watchCacheLists: () => ({ ...bounded, ...liveReads(live, caches, deadline, 'watch-cache') }) };
-    },
-    watchCacheLists: () => ({ ...view, ...liveReads(live, caches, undefined, 'watch-cache') }),
+    // The same caches; the live reads made for one review (its deadline and freshness).
+    forReview: (review) => overlayView(view, liveReads(live, caches, review)),
 
     isNamespaced(apiVersion, kind) {
       if (!discovery.isLoaded()) throw new UndecidedError('cache-unsynced', 'API discovery has not loaded yet');

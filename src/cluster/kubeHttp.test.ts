@@ -211,7 +211,7 @@ describe('API server answers as a review sees them (LiveReader over KubeHttpClie
   it("a silent API server: the review's deadline makes it timeout, and so does the read's own budget", async () => {
     const review = new AbortController();
     const live = reader(['silence', 'silence'], 10_000);
-    const first = live.deployment('olm', 'olm-operator', review.signal);
+    const first = live.deployment('olm', 'olm-operator', { deadline: review.signal, freshness: 'consistent' });
     setTimeout(() => review.abort(), 20);
     expect(await kindOf(first)).toBe('timeout');
     const own = reader(['silence'], 30);

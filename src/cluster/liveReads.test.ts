@@ -1,5 +1,5 @@
 // LiveReader with an injected HTTP client standing in for a slow API server: the per-review
-// deadline (engine -> view.withDeadline -> every live read) and the typed undecided kinds.
+// deadline (engine -> view.forReview -> every live read) and the typed undecided kinds.
 // The responses are shaped like the real API server's (test/integration/clusterView.test.ts reads
 // the same paths from a real one); only their timing and failures are controlled here.
 import { describe, expect, it } from 'vitest';
@@ -55,9 +55,9 @@ describe('LiveReader: one deadline per review', () => {
     const seen: Seen[] = [];
     const live = reader(slowClient(150, seen), 10_000); // each read alone is well within its own budget
     const review = new AbortController();
-    const first = await live.deployment('olm', 'olm-operator', review.signal);
+    const first = await live.deployment('olm', 'olm-operator', { deadline: review.signal, freshness: 'consistent' });
     expect(first?.metadata?.name).toBe('olm-operator');
-    const second = live.deployment('olm', 'olm-operator', review.signal);
+    const second = live.deployment('olm', 'olm-operator', { deadline: review.signal, freshness: 'consistent' });
     setTimeout(() => review.abort(), 20); // the review's budget runs out during the second read
     const err = await second.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UndecidedError);
@@ -69,7 +69,7 @@ describe('LiveReader: one deadline per review', () => {
   it('a read started after the deadline passed is not sent at all', async () => {
     const seen: Seen[] = [];
     const live = reader(slowClient(5, seen), 10_000);
-    const err = await live.releaseRecords('web', AbortSignal.abort()).catch((e: unknown) => e);
+    const err = await live.releaseRecords('web', { deadline: AbortSignal.abort(), freshness: 'consistent' }).catch((e: unknown) => e);
     expect((err as UndecidedError).kind).toBe('timeout');
     expect(seen).toEqual([]);
   });
@@ -118,7 +118,7 @@ describe('LiveReader: where a list is served from', () => {
       close: () => {},
     };
     const live = reader(client, 1000);
-    expect((await live.apiServices(undefined, 'watch-cache')).map((a) => a.metadata?.name)).toEqual(['a', 'b']);
+    expect((await live.apiServices({ freshness: 'watch-cache' })).map((a) => a.metadata?.name)).toEqual(['a', 'b']);
     expect(queries.map((q) => [q['resourceVersion'], q['continue']])).toEqual([
       ['0', undefined],
       [undefined, 'token'],

@@ -15,7 +15,9 @@ import {
   type LiveObject,
   type LiveObjectState,
   type NamespaceSweep,
+  type ListFreshness,
   type ReleaseRecordMeta,
+  type ReviewContext,
   type SweepTypes,
 } from './view.ts';
 
@@ -40,15 +42,10 @@ export interface LiveReadCounters {
 /** A Helm label value: what `name=<release>` may contain without breaking the selector. */
 const LABEL_VALUE = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
 
-/**
- * Where a list is served from. `consistent` (no resourceVersion) is as fresh as etcd: since
- * ConsistentListFromCache, kube-apiserver holds it until its watch cache has caught up with
- * etcd's current revision, which right after other writes takes up to one progress-notify period
- * (measured: 50-95 ms on this project's control plane while namespaces terminate, 1-3 ms with
- * resourceVersion=0). `watch-cache` (resourceVersion=0) answers at once from that cache, as stale
- * as its lag. src/ARCHITECTURE.md §3 says which reads may use it.
- */
-export type ListFreshness = 'consistent' | 'watch-cache';
+export type { ListFreshness } from './view.ts';
+
+/** Outside any review: no deadline but each call's own budget, lists as fresh as etcd. */
+const CONSISTENT: ReviewContext = { freshness: 'consistent' };
 
 class DeadlineExceeded extends Error {
   override readonly name = 'DeadlineExceeded';
@@ -72,7 +69,7 @@ export class LiveReader {
   }
 
   /** Every record of `release` in every namespace, from one label-selected list per storage kind. */
-  releaseRecords(release: string, reviewDeadline?: AbortSignal): Promise<ReleaseRecordMeta[]> {
+  releaseRecords(release: string, review: ReviewContext = CONSISTENT): Promise<ReleaseRecordMeta[]> {
     return this.bounded(
       `live list of Helm release records of "${release}"`,
       async (signal) => {
@@ -105,12 +102,12 @@ export class LiveReader {
         );
         return sortReleaseRecords(perStorage.flat());
       },
-      reviewDeadline,
+      review.deadline,
     );
   }
 
   /** One Deployment, whole (its status is the point); undefined when it does not exist. */
-  deployment(namespace: string, name: string, reviewDeadline?: AbortSignal): Promise<KubeObject | undefined> {
+  deployment(namespace: string, name: string, review: ReviewContext = CONSISTENT): Promise<KubeObject | undefined> {
     return this.bounded(
       `live read of Deployment ${namespace}/${name}`,
       async (signal) => {
@@ -126,7 +123,7 @@ export class LiveReader {
           throw err;
         }
       },
-      reviewDeadline,
+      review.deadline,
     );
   }
 
@@ -134,12 +131,12 @@ export class LiveReader {
    * Per ref, in order: 'exists', 'deleting' (deletionTimestamp set) or 'gone' (404, or a kind the
    * server does not serve). A namespaced ref without a namespace is the caller's bug: undecided.
    */
-  async objectsState(refs: readonly ObjectRef[], reviewDeadline?: AbortSignal): Promise<LiveObjectState[]> {
-    return (await this.objects(refs, reviewDeadline)).map((o) => o.state);
+  async objectsState(refs: readonly ObjectRef[], review: ReviewContext = CONSISTENT): Promise<LiveObjectState[]> {
+    return (await this.objects(refs, review)).map((o) => o.state);
   }
 
   /** As objectsState, with the Helm release each existing object's annotations name. */
-  objects(refs: readonly ObjectRef[], reviewDeadline?: AbortSignal): Promise<LiveObject[]> {
+  objects(refs: readonly ObjectRef[], review: ReviewContext = CONSISTENT): Promise<LiveObject[]> {
     return this.bounded(
       `live existence check of ${refs.length} object(s)`,
       async (signal) => {
@@ -172,12 +169,12 @@ export class LiveReader {
         });
         return found;
       },
-      reviewDeadline,
+      review.deadline,
     );
   }
 
   /** One release record, whole; undefined when it no longer exists. Never logged: it holds chart values. */
-  releaseRecord(record: Pick<ReleaseRecordMeta, 'storage' | 'namespace' | 'objectName'>, reviewDeadline?: AbortSignal): Promise<KubeObject | undefined> {
+  releaseRecord(record: Pick<ReleaseRecordMeta, 'storage' | 'namespace' | 'objectName'>, review: ReviewContext = CONSISTENT): Promise<KubeObject | undefined> {
     const resource = record.storage === 'Secret' ? 'secrets' : 'configmaps';
     return this.bounded(
       `live read of release record ${record.namespace}/${record.objectName}`,
@@ -193,7 +190,7 @@ export class LiveReader {
           throw err;
         }
       },
-      reviewDeadline,
+      review.deadline,
     );
   }
 
@@ -202,7 +199,7 @@ export class LiveReader {
    * type discovery knows (Events excluded: they never carry one). A type the guard may not list
    * (403) is reported, not fatal; a type that cannot be listed (404, 405) holds nothing to find.
    */
-  finalizedObjects(namespace: string, reviewDeadline?: AbortSignal, types?: SweepTypes, from: ListFreshness = 'consistent'): Promise<NamespaceSweep> {
+  finalizedObjects(namespace: string, types?: SweepTypes, review: ReviewContext = CONSISTENT): Promise<NamespaceSweep> {
     return this.bounded(
       `sweep of namespace ${namespace} for finalizers`,
       async (signal) => {
@@ -216,7 +213,7 @@ export class LiveReader {
         await forEachLimited(wanted.length, this.options.concurrency, signal, async (i) => {
           const type = wanted[i] as DiscoveredResource;
           try {
-            for (const item of await this.listAll<PartialObjectMetadata>(restPath(type, namespace), ACCEPT_METADATA_LIST, signal, from)) {
+            for (const item of await this.listAll<PartialObjectMetadata>(restPath(type, namespace), ACCEPT_METADATA_LIST, signal, review.freshness)) {
               const found = finalizedObject(type, item);
               if (found) sweep.objects.push(found);
             }
@@ -228,7 +225,7 @@ export class LiveReader {
         });
         return sweep;
       },
-      reviewDeadline,
+      review.deadline,
     );
   }
 
@@ -238,8 +235,7 @@ export class LiveReader {
    */
   finalizedObjectsOfType(
     wanted: { group: string; resource: string; version?: string; kind?: string },
-    reviewDeadline?: AbortSignal,
-    from: ListFreshness = 'consistent',
+    review: ReviewContext = CONSISTENT,
   ): Promise<FinalizedObject[]> {
     const name = wanted.group === '' ? wanted.resource : `${wanted.resource}.${wanted.group}`;
     return this.bounded(
@@ -259,7 +255,12 @@ export class LiveReader {
         const lists = await Promise.all(
           types.map(async (type) => {
             try {
-              const items = await this.listAll<PartialObjectMetadata>(restPath({ ...type, namespaced: false }, undefined), ACCEPT_METADATA_LIST, signal, from);
+              const items = await this.listAll<PartialObjectMetadata>(
+                restPath({ ...type, namespaced: false }, undefined),
+                ACCEPT_METADATA_LIST,
+                signal,
+                review.freshness,
+              );
               return items.flatMap((item) => finalizedObject(type, item) ?? []);
             } catch (err) {
               if (err instanceof KubeApiError && (err.statusCode === 404 || err.statusCode === 405)) return [];
@@ -269,32 +270,31 @@ export class LiveReader {
         );
         return lists.flat();
       },
-      reviewDeadline,
+      review.deadline,
     );
   }
 
   /** The RoleBindings and Roles of one namespace, whole. */
-  namespaceRbac(
-    namespace: string,
-    reviewDeadline?: AbortSignal,
-    from: ListFreshness = 'consistent',
-  ): Promise<{ roleBindings: KubeObject[]; roles: KubeObject[] }> {
+  namespaceRbac(namespace: string, review: ReviewContext = CONSISTENT): Promise<{ roleBindings: KubeObject[]; roles: KubeObject[] }> {
     const rbac = (resource: string) => restPath({ group: 'rbac.authorization.k8s.io', version: 'v1', resource, namespaced: true }, namespace);
     return this.bounded(
       `live list of RoleBindings and Roles in ${namespace}`,
       async (signal) => {
         const [roleBindings, roles] = await Promise.all([
-          this.listAll<KubeObject>(rbac('rolebindings'), ACCEPT_JSON, signal, from),
-          this.listAll<KubeObject>(rbac('roles'), ACCEPT_JSON, signal, from),
+          this.listAll<KubeObject>(rbac('rolebindings'), ACCEPT_JSON, signal, review.freshness),
+          this.listAll<KubeObject>(rbac('roles'), ACCEPT_JSON, signal, review.freshness),
         ]);
         return { roleBindings: roleBindings.map(trimFullObject), roles: roles.map(trimFullObject) };
       },
-      reviewDeadline,
+      review.deadline,
     );
   }
 
-  /** The Deployments, StatefulSets and DaemonSets of one namespace, whole. */
-  workloads(namespace: string, reviewDeadline?: AbortSignal): Promise<KubeObject[]> {
+  /**
+   * The Deployments, StatefulSets and DaemonSets of one namespace, whole. Always consistent,
+   * whatever the review's freshness: whether a controller still runs is an answer that allows.
+   */
+  workloads(namespace: string, review: ReviewContext = CONSISTENT): Promise<KubeObject[]> {
     return this.bounded(
       `live list of workloads in ${namespace}`,
       async (signal) => {
@@ -311,33 +311,34 @@ export class LiveReader {
         );
         return lists.flat();
       },
-      reviewDeadline,
+      review.deadline,
     );
   }
 
   /** Every Validating- and MutatingWebhookConfiguration, whole (list items carry no kind: it is set). */
-  webhookConfigurations(reviewDeadline?: AbortSignal, from: ListFreshness = 'consistent'): Promise<KubeObject[]> {
+  webhookConfigurations(review: ReviewContext = CONSISTENT): Promise<KubeObject[]> {
     return this.bounded(
       'live list of webhook configurations',
       async (signal) => {
         const lists = await Promise.all(
           (['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'] as const).map(async (kind) => {
-            const items = await this.listAll<KubeObject>(`/apis/admissionregistration.k8s.io/v1/${kind.toLowerCase()}s`, ACCEPT_JSON, signal, from);
+            const items = await this.listAll<KubeObject>(`/apis/admissionregistration.k8s.io/v1/${kind.toLowerCase()}s`, ACCEPT_JSON, signal, review.freshness);
             return items.map((o) => ({ ...trimFullObject(o), apiVersion: 'admissionregistration.k8s.io/v1', kind }));
           }),
         );
         return lists.flat();
       },
-      reviewDeadline,
+      review.deadline,
     );
   }
 
   /** Every APIService, whole. */
-  apiServices(reviewDeadline?: AbortSignal, from: ListFreshness = 'consistent'): Promise<KubeObject[]> {
+  apiServices(review: ReviewContext = CONSISTENT): Promise<KubeObject[]> {
     return this.bounded(
       'live list of APIServices',
-      async (signal) => (await this.listAll<KubeObject>('/apis/apiregistration.k8s.io/v1/apiservices', ACCEPT_JSON, signal, from)).map(trimFullObject),
-      reviewDeadline,
+      async (signal) =>
+        (await this.listAll<KubeObject>('/apis/apiregistration.k8s.io/v1/apiservices', ACCEPT_JSON, signal, review.freshness)).map(trimFullObject),
+      review.deadline,
     );
   }
 

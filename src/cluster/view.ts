@@ -82,6 +82,35 @@ export interface NamespaceState {
   labels: Record<string, string>;
 }
 
+/**
+ * Where a list is served from. `consistent` (no resourceVersion) is as fresh as etcd: since
+ * ConsistentListFromCache, kube-apiserver holds it until its watch cache has caught up with
+ * etcd's current revision, which right after other writes takes up to one progress-notify period
+ * (measured: 50-95 ms on this project's control plane while namespaces terminate, 1-3 ms with
+ * resourceVersion=0). `watch-cache` (resourceVersion=0) answers at once from that cache, as stale
+ * as its lag. src/ARCHITECTURE.md §3 says which reads may use it.
+ */
+export type ListFreshness = 'consistent' | 'watch-cache';
+
+/**
+ * One review's terms for the live reads it makes, passed explicitly (ClusterView.forReview,
+ * PolicyInput.review). `deadline` fires when the review's budget (liveLookup.timeoutMs) is spent or
+ * when the API server's request is gone; `freshness` is where lists come from (a first pass reads
+ * kube-apiserver's watch cache, policies/confirmedFindings.ts).
+ */
+export interface ReviewContext {
+  deadline?: AbortSignal;
+  freshness: ListFreshness;
+}
+
+/**
+ * `base` with some members replaced: every other member, optional ones included, is base's own
+ * (prototype delegation), so a wrapper states only what it changes.
+ */
+export function overlayView<T extends ClusterView>(base: ClusterView, overrides: Partial<ClusterView> & Omit<T, keyof ClusterView>): T {
+  return Object.assign(Object.create(base) as object, overrides) as T;
+}
+
 export interface ClusterView {
   /** True once every watch cache has listed at least once. */
   isSynced(): boolean;
@@ -170,17 +199,26 @@ export interface ClusterView {
   isNamespaced(apiVersion: string, kind: string): boolean | undefined;
 
   /**
-   * The same view with every live read also bounded by `deadline`: one review's budget, shared by
-   * all its live reads however many there are (timeouts then say so). Views without live reads
-   * of their own may return themselves.
+   * The same view with its live reads done for one review: bounded by the review's deadline as well
+   * as their own budget (one budget for all of them, however many there are; timeouts then say
+   * so), and with the list reads of the namespace-DELETE checks (the sweep, RBAC, APIServices,
+   * webhook configurations; never workloads) answered as `review.freshness` says. Views without
+   * live reads of their own, or without the choice, may return themselves. A partial view (tests,
+   * `check`'s simulation) composes with overlayView rather than forwarding every member.
    */
-  withDeadline(deadline: AbortSignal): ClusterView;
-
-  /**
-   * The same view with the list reads of the namespace-DELETE checks (the sweep, RBAC, APIServices,
-   * webhook configurations; never workloads) answered by kube-apiserver's watch cache: no wait for
-   * it to catch up with etcd, at the cost of its lag. For a first pass whose findings are then
-   * confirmed on this view (policies/confirmedFindings.ts). Absent where reads have no such cost.
-   */
-  watchCacheLists?(): ClusterView;
+  forReview(review: ReviewContext): ClusterView;
 }
+
+/*
+ * The narrow readers: what one kind of check asks of the view. A check takes the one it needs, so
+ * what it reads is stated in its signature, and a test or a wrapper supplies only that.
+ */
+
+/** Namespaces, from the cache. */
+export type NamespaceReader = Pick<ClusterView, 'getNamespace'>;
+/** Aggregated APIs (policy apiservice-backends). */
+export type ApiServiceReader = Pick<ClusterView, 'liveApiServices'>;
+/** Fail-closed webhooks and the objects they hold (policy webhook-backends). */
+export type WebhookReader = Pick<ClusterView, 'getNamespace' | 'liveWebhookConfigurations' | 'liveFinalizedObjects' | 'liveObjectsState'>;
+/** A guarded finalizer's controller: its Deployments and RBAC from the caches, confirmed live (policies/controllerLiveness.ts). */
+export type ControllerReader = Pick<ClusterView, 'getNamespace' | 'listDeployments' | 'clusterRoleBindingsFor' | 'clusterRoleExists' | 'liveDeployment'>;

@@ -6,11 +6,13 @@
 //     every namespace deleted after it until the APIService is deleted: a violation;
 //   - deleting any namespace while an APIService is unavailable makes it wait until that APIService
 //     is Available again or deleted: a risk (it does not hang once the backend is back).
-import { isDelete, targetName } from '../k8s/admissionReview.ts';
+import { targetName } from '../k8s/admissionReview.ts';
 import type { KubeObject } from '../k8s/types.ts';
-import type { ClusterView } from '../cluster/view.ts';
+import type { ApiServiceReader } from '../cluster/view.ts';
 import { confirmedFindings } from './confirmedFindings.ts';
-import type { Finding, Policy, PolicyInput } from './types.ts';
+import type { Finding, PolicyInput } from './types.ts';
+import { definePolicy } from './declaration.ts';
+import { NAMESPACE_DELETE } from './webhooks.ts';
 
 const NAME = 'apiservice-backends';
 
@@ -72,15 +74,12 @@ function waits(ns: string, apiServices: KubeObject[]): Finding {
   };
 }
 
-async function evaluate({ request, view, settings }: PolicyInput): Promise<Finding[]> {
-  const ns = targetName(request);
-  if (settings.exemptNamespaces.includes(ns)) return [];
-  // Already Terminating: repeat DELETEs, and the namespace controller's final DELETE.
-  if (request.oldObject?.metadata?.deletionTimestamp || view.getNamespace(ns)?.deletionTimestamp) return [];
-  return confirmedFindings(view, (v) => check(ns, v));
+async function evaluate(input: PolicyInput): Promise<Finding[]> {
+  const ns = targetName(input.request);
+  return confirmedFindings(input, (v) => check(ns, v));
 }
 
-async function check(ns: string, view: ClusterView): Promise<Finding[]> {
+async function check(ns: string, view: ApiServiceReader): Promise<Finding[]> {
   if (!view.liveApiServices) return [];
   const aggregated = (await view.liveApiServices()).filter((a) => backendOf(a) !== undefined && !a.metadata?.deletionTimestamp);
   const findings: Finding[] = [];
@@ -91,8 +90,12 @@ async function check(ns: string, view: ClusterView): Promise<Finding[]> {
   return findings;
 }
 
-export const apiServiceBackends: Policy = {
+export const apiServiceBackends = definePolicy({
   name: NAME,
-  appliesTo: (req) => isDelete(req, '', 'namespaces'),
+  defaultMode: 'warn',
+  summary:
+    "Warns, or denies in enforce, deleting the namespace of a registered APIService's backend (API discovery then fails and no namespace deletion finishes); a risk while any APIService is unavailable.",
+  judges: () => [NAMESPACE_DELETE],
+  whenUndecided: 'undecided',
   evaluate,
-};
+});

@@ -5,7 +5,7 @@
 // before the pre-delete hooks run (which may well be deleting the controller's namespaces while it
 // runs: Pixie's fix), and a failed uninstall leaves it for days. What an uninstall in progress
 // will remove is judged where it is removed (the controller's own DELETE), not here.
-import type { ClusterView } from '../cluster/view.ts';
+import type { ControllerReader } from '../cluster/view.ts';
 import type { KubeObject } from '../k8s/types.ts';
 import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';
 import type { ControllerSpec } from './settings.ts';
@@ -68,7 +68,7 @@ function comingBack(d: KubeObject, ref: string): string | undefined {
   return `${ref} has no available replica yet but wants ${wanted} and is progressing`;
 }
 
-function assessDeployment(d: KubeObject, spec: ControllerSpec, view: ClusterView, removal: PendingRemoval): ControllerInstance {
+function assessDeployment(d: KubeObject, spec: ControllerSpec, view: ControllerReader, removal: PendingRemoval): ControllerInstance {
   const meta = d.metadata ?? {};
   const ns = meta.namespace ?? '';
   const name = meta.name ?? '';
@@ -119,7 +119,7 @@ function livenessOf(spec: ControllerSpec, instances: ControllerInstance[]): Cont
   return result;
 }
 
-function assess(spec: ControllerSpec, deployments: KubeObject[], view: ClusterView, removal: PendingRemoval): ControllerLiveness {
+function assess(spec: ControllerSpec, deployments: KubeObject[], view: ControllerReader, removal: PendingRemoval): ControllerLiveness {
   return livenessOf(
     spec,
     deployments.map((d) => assessDeployment(d, spec, view, removal)),
@@ -132,7 +132,7 @@ function assess(spec: ControllerSpec, deployments: KubeObject[], view: ClusterVi
  * confirmed with a live read of the alive Deployments, stopping at the first one confirmed alive
  * (the others keep their cached assessment).
  */
-export async function controllerLiveness(spec: ControllerSpec, view: ClusterView, removal: PendingRemoval): Promise<ControllerLiveness> {
+export async function controllerLiveness(spec: ControllerSpec, view: ControllerReader, removal: PendingRemoval): Promise<ControllerLiveness> {
   const cached = assess(spec, view.listDeployments(spec.deploymentSelector), view, removal);
   if (!cached.alive) return cached;
 

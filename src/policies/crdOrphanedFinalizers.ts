@@ -14,8 +14,8 @@
 // violation; one whose rights exist but runs nowhere is a risk; a controller running (or held back
 // by inferred-finalizers while its uninstall deletes the CRD) is silence.
 import type { AdmissionRequest } from '../k8s/admissionReview.ts';
-import { isDelete, targetName } from '../k8s/admissionReview.ts';
-import { UndecidedError, type ClusterView, type FinalizedObject } from '../cluster/view.ts';
+import { targetName } from '../k8s/admissionReview.ts';
+import type { ClusterView, FinalizedObject } from '../cluster/view.ts';
 import { removedByControlPlane } from '../finalizers/controlPlaneFinalizers.ts';
 import type { UnknownFinalizer } from '../finalizers/inferController.ts';
 import { confirmedFindings } from './confirmedFindings.ts';
@@ -23,7 +23,9 @@ import { controllerLiveness } from './controllerLiveness.ts';
 import { finalizerControllers, type FinalizerController } from './finalizerControllers.ts';
 import { bringBack, controllerNames, listing, manualWayOut, refOf, rememberedText, what, why } from './inferredText.ts';
 import type { FinalizerGuard } from './settings.ts';
-import type { Finding, Policy, PolicyInput } from './types.ts';
+import type { Finding, PolicyInput } from './types.ts';
+import { definePolicy, type WebhookDeclaration } from './declaration.ts';
+import { rule } from './webhooks.ts';
 
 const NAME = 'crd-orphaned-finalizers';
 
@@ -159,22 +161,26 @@ async function check(t: CrdType, view: ClusterView, input: PolicyInput): Promise
 }
 
 async function evaluate(input: PolicyInput): Promise<Finding[]> {
-  const { request, view } = input;
-  // Already being deleted: a repeat DELETE changes nothing.
-  if (request.oldObject?.metadata?.deletionTimestamp) return [];
-  const t = crdType(request);
-  if (!t) return [];
-  try {
-    return await confirmedFindings(view, (v) => check(t, v, input));
-  } catch (err) {
-    // A read that failed or ran out of time: inference is unsure, never undecided.
-    if (err instanceof UndecidedError) return [];
-    throw err;
-  }
+  const t = crdType(input.request);
+  return t ? confirmedFindings(input, (v) => check(t, v, input)) : [];
 }
 
-export const crdOrphanedFinalizers: Policy = {
-  name: NAME,
-  appliesTo: (req) => isDelete(req, 'apiextensions.k8s.io', 'customresourcedefinitions'),
-  evaluate,
+const CRDS_WEBHOOK: WebhookDeclaration = {
+  name: 'crds',
+  why: [
+    'DELETE of a CustomResourceDefinition: every object of it is deleted and waits for its',
+    "finalizers, so a CRD whose objects' controller is gone hangs, and with it their namespaces.",
+    'Every CRD, Helm-owned or not; helm-owned leaves them to this webhook.',
+  ],
 };
+
+export const crdOrphanedFinalizers = definePolicy({
+  name: NAME,
+  defaultMode: 'warn',
+  summary:
+    'Warns, or denies in enforce, deleting a CRD whose objects carry a finalizer whose controller is gone (guarded, inferred or remembered): the objects, the CRD and their namespaces would stay Terminating.',
+  judges: () => [{ via: CRDS_WEBHOOK, rule: rule('apiextensions.k8s.io', ['customresourcedefinitions'], 'Cluster'), prechecks: ['target-deleting'] }],
+  // A read that failed or ran out of time: inference is unsure, never undecided.
+  whenUndecided: 'silent',
+  evaluate,
+});

@@ -10,7 +10,9 @@ import type { DecodedRelease } from '../helm/releaseRecord.ts';
 import { DEFAULT_STALE_UNINSTALLING_AFTER_MS, activityOf } from './releaseActivity.ts';
 import { decodeOrUndecided, livePayload, manifestOrUndecided } from './releasePayload.ts';
 import { latestByNamespace, latestRecord } from './releaseRecords.ts';
-import type { Finding, Policy, PolicyInput } from './types.ts';
+import type { Finding, PolicyInput } from './types.ts';
+import { definePolicy, type WebhookDeclaration } from './declaration.ts';
+import { helmOwnedWebhook, rule } from './webhooks.ts';
 
 const NAME = 'helm-uninstall-namespace';
 const RELEASE_NAME = 'meta.helm.sh/release-name';
@@ -272,17 +274,46 @@ async function misdirectedDeleteCheck(request: AdmissionRequest, view: ClusterVi
 }
 
 async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyInput): Promise<Finding[]> {
-  if (settings.exemptUsers.includes(request.userInfo.username ?? '')) return [];
-  const ns = request.namespace;
-  if (ns && view.getNamespace(ns)?.deletionTimestamp) return [];
   if (isRecordResource(request) && isReleaseRecord(request.oldObject)) return purgeCheck(request, view);
   const staleAfterMs = settings.staleUninstallingAfterMs ?? DEFAULT_STALE_UNINSTALLING_AFTER_MS;
   if (request.operation !== 'DELETE') return [];
   return misdirectedDeleteCheck(request, view, nowMs, staleAfterMs);
 }
 
-export const helmUninstallNamespace: Policy = {
-  name: NAME,
-  appliesTo: (req) => req.operation === 'DELETE' || (req.operation === 'UPDATE' && isRecordResource(req)),
-  evaluate,
+const RELEASE_RECORDS_WEBHOOK: WebhookDeclaration = {
+  name: 'release-records',
+  why: [
+    'Helm release records (Secret or ConfigMap driver, label owner=helm): the purge on DELETE, and',
+    'the --keep-history UPDATE that marks a record `uninstalled`. Other record UPDATEs (every helm',
+    'upgrade supersedes one) are filtered out here by CEL, so they cost nothing. Releases in',
+    'kube-system (CNI, metrics-server) are reviewed too: only a namespace deletion is ever exempt.',
+  ],
+  objectSelector: { matchLabels: { owner: 'helm' } },
+  skipsNamespaces: 'guard',
+  matchConditions: [
+    {
+      name: 'delete-or-marked-uninstalled',
+      expression: [
+        "request.operation == 'DELETE' ||",
+        "(has(object.metadata.labels) && 'status' in object.metadata.labels && object.metadata.labels['status'] == 'uninstalled')",
+      ],
+    },
+  ],
 };
+
+// The namespace controller and the garbage collector (exemptUsers) delete for everyone; deletions
+// inside a Terminating namespace are its content going.
+const PRECHECKS = ['exempt-user', 'namespace-terminating'] as const;
+
+export const helmUninstallNamespace = definePolicy({
+  name: NAME,
+  defaultMode: 'warn',
+  summary:
+    "Flags a Helm release's records being purged while its resources still exist where its uninstall should have deleted them (helm/helm#12766), and deletions of a release's objects by another release's uninstall.",
+  judges: (guards) => [
+    { via: RELEASE_RECORDS_WEBHOOK, rule: rule('', ['secrets', 'configmaps'], 'Namespaced', { operations: ['DELETE', 'UPDATE'] }), prechecks: PRECHECKS },
+    { via: helmOwnedWebhook(guards), rule: rule('*', ['*'], '*', { versions: ['*'] }), prechecks: PRECHECKS },
+  ],
+  whenUndecided: 'undecided',
+  evaluate,
+});

@@ -14,13 +14,15 @@
 // the namespace being deleted, it warns (risk). A controller it found (or remembers) and that is
 // gone is a violation, denied in enforce; the default mode is warn.
 import { isDelete, targetName } from '../k8s/admissionReview.ts';
-import { UndecidedError, type ClusterView } from '../cluster/view.ts';
+import type { ClusterView } from '../cluster/view.ts';
 import { updatableTypes } from '../finalizers/inferController.ts';
 import { confirmedFindings } from './confirmedFindings.ts';
 import { finalizerControllers, grantsFor, type FinalizerController } from './finalizerControllers.ts';
 import { controllerRemoval, removalOf } from './inferredControllerRemoval.ts';
 import { bringBack, controllerNames, listing, manualWayOut, refOf, rememberedText, typeName, what, why } from './inferredText.ts';
-import type { Finding, Policy, PolicyInput } from './types.ts';
+import type { Finding, PolicyInput } from './types.ts';
+import { definePolicy } from './declaration.ts';
+import { CONTROLLER_RBAC_WEBHOOK, IN_NAMESPACE_PRECHECKS, inferredControllersWebhook, NAMESPACE_DELETE, rule } from './webhooks.ts';
 
 const NAME = 'inferred-finalizers';
 
@@ -115,28 +117,30 @@ async function namespaceStrandsFinalizers(ns: string, view: ClusterView, input: 
 }
 
 async function evaluate(input: PolicyInput): Promise<Finding[]> {
-  const { request, view, settings } = input;
-  try {
-    if (isDelete(request, '', 'namespaces')) {
-      const ns = targetName(request);
-      if (settings.exemptNamespaces.includes(ns)) return [];
-      // Already Terminating: repeat DELETEs, and the namespace controller's final DELETE.
-      if (request.oldObject?.metadata?.deletionTimestamp || view.getNamespace(ns)?.deletionTimestamp) return [];
-      return await confirmedFindings(view, (v) => namespaceStrandsFinalizers(ns, v, input));
-    }
-    const removal = removalOf(request);
-    if (!removal) return [];
-    if (removal.namespace && (settings.exemptNamespaces.includes(removal.namespace) || view.getNamespace(removal.namespace)?.deletionTimestamp)) return [];
-    return await confirmedFindings(view, (v) => controllerRemoval(removal, v, input));
-  } catch (err) {
-    // A read that failed or ran out of time leaves inference unsure: never undecided, never a denial.
-    if (err instanceof UndecidedError) return [];
-    throw err;
-  }
+  const { request } = input;
+  if (isDelete(request, '', 'namespaces')) return confirmedFindings(input, (v) => namespaceStrandsFinalizers(targetName(request), v, input));
+  const removal = removalOf(request);
+  return removal ? confirmedFindings(input, (v) => controllerRemoval(removal, v, input)) : [];
 }
 
-export const inferredFinalizers: Policy = {
+const RBAC = 'rbac.authorization.k8s.io';
+
+export const inferredFinalizers = definePolicy({
   name: NAME,
-  appliesTo: (req) => isDelete(req, '', 'namespaces') || removalOf(req) !== undefined,
+  defaultMode: 'warn',
+  summary:
+    'For finalizers no guard knows, the controller inferred from RBAC, workloads and field managers (or remembered): warns, or denies in enforce, deleting a namespace whose objects it would leave hanging, or removing that controller while objects carry its finalizer.',
+  judges: (guards) => {
+    const via = inferredControllersWebhook(guards);
+    return [
+      NAMESPACE_DELETE,
+      { via, rule: rule('apps', ['deployments', 'statefulsets', 'daemonsets'], 'Namespaced'), prechecks: IN_NAMESPACE_PRECHECKS },
+      { via, rule: rule('', ['serviceaccounts'], 'Namespaced'), prechecks: IN_NAMESPACE_PRECHECKS },
+      { via, rule: rule(RBAC, ['roles', 'rolebindings'], 'Namespaced'), prechecks: IN_NAMESPACE_PRECHECKS },
+      { via: CONTROLLER_RBAC_WEBHOOK, rule: rule(RBAC, ['clusterroles', 'clusterrolebindings'], 'Cluster'), prechecks: [] },
+    ];
+  },
+  // A read that failed or ran out of time leaves inference unsure: never undecided, never a denial.
+  whenUndecided: 'silent',
   evaluate,
-};
+});

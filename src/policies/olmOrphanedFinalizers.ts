@@ -7,7 +7,18 @@ import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.t
 import { controllerLiveness, serviceAccountOf, type ControllerLiveness, type PendingRemoval } from './controllerLiveness.ts';
 import { DEFAULT_STALE_UNINSTALLING_AFTER_MS } from './releaseActivity.ts';
 import type { FinalizerGuard } from './settings.ts';
-import type { Finding, Policy, PolicyInput } from './types.ts';
+import type { Finding, PolicyInput } from './types.ts';
+import { definePolicy } from './declaration.ts';
+import {
+  CONTROLLER_RBAC_WEBHOOK,
+  controllerWebhooks,
+  guardedObjectRules,
+  guardedObjectsWebhook,
+  IN_NAMESPACE_PRECHECKS,
+  inferredControllersWebhook,
+  NAMESPACE_DELETE,
+  rule,
+} from './webhooks.ts';
 import { uninstallInProgress, type UninstallInProgress } from './uninstallInProgress.ts';
 
 const NAME = 'olm-orphaned-finalizers';
@@ -257,10 +268,6 @@ async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyI
     controllerRemoval(guard, view, what, text, staleAfterMs, nowMs);
   if (isDelete(request, '', 'namespaces')) {
     const ns = targetName(request);
-    if (settings.exemptNamespaces.includes(ns)) return [];
-    // Already Terminating: repeat DELETEs, and the namespace controller's final DELETE.
-    if (request.oldObject?.metadata?.deletionTimestamp) return [];
-    if (view.getNamespace(ns)?.deletionTimestamp) return [];
     for (const guard of guards) {
       const stranded = await namespaceStrandsFinalizers(ns, guard, view);
       if (stranded) findings.push(stranded);
@@ -272,8 +279,6 @@ async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyI
   if (isDelete(request, 'apps', 'deployments')) {
     const ns = request.namespace ?? '';
     const name = targetName(request);
-    if (settings.exemptNamespaces.includes(ns)) return [];
-    if (view.getNamespace(ns)?.deletionTimestamp) return [];
     const labels = request.oldObject?.metadata?.labels;
     for (const guard of guards) {
       if (!matchesLabelSelector(parseLabelSelector(guard.controller.deploymentSelector), labels)) continue;
@@ -283,7 +288,6 @@ async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyI
   }
   const guarded = guards.filter((g) => isDelete(request, g.resource.group, g.resource.resource));
   if (guarded.length > 0) {
-    if (request.oldObject?.metadata?.deletionTimestamp) return [];
     for (const guard of guarded) {
       const obj: PartialObjectMetadata = { metadata: request.oldObject?.metadata ?? {} };
       if (!carriesGuardedFinalizer(obj, guard)) continue;
@@ -295,8 +299,6 @@ async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyI
   if (isDelete(request, '', 'serviceaccounts')) {
     const ns = request.namespace ?? '';
     const name = targetName(request);
-    if (settings.exemptNamespaces.includes(ns)) return [];
-    if (view.getNamespace(ns)?.deletionTimestamp) return [];
     for (const guard of guards) {
       const runsAs = view.listDeployments(guard.controller.deploymentSelector).some((d) => d.metadata?.namespace === ns && serviceAccountOf(d) === name);
       if (runsAs) findings.push(...(await removal(guard, { serviceAccount: { namespace: ns, name } }, `Deleting ServiceAccount ${ns}/${name}`)));
@@ -320,14 +322,18 @@ async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyI
   return findings;
 }
 
-export const olmOrphanedFinalizers: Policy = {
+export const olmOrphanedFinalizers = definePolicy({
   name: NAME,
-  appliesTo: (req, settings) =>
-    isDelete(req, '', 'namespaces') ||
-    isDelete(req, 'apps', 'deployments') ||
-    isDelete(req, '', 'serviceaccounts') ||
-    settings.finalizerGuards.some((g) => isDelete(req, g.resource.group, g.resource.resource)) ||
-    isDelete(req, 'rbac.authorization.k8s.io', 'clusterrolebindings') ||
-    isDelete(req, 'rbac.authorization.k8s.io', 'clusterroles'),
+  defaultMode: 'enforce',
+  summary:
+    'Denies deleting a namespace (or object) whose objects carry a guarded finalizer (OLM csv-cleanup) while its controller is gone, or removing that controller while such objects are being deleted; holds back a Helm uninstall that would remove the controller first.',
+  judges: (guards) => [
+    NAMESPACE_DELETE,
+    ...controllerWebhooks(guards).map((via) => ({ via, rule: rule('apps', ['deployments'], 'Namespaced'), prechecks: IN_NAMESPACE_PRECHECKS })),
+    ...guardedObjectRules(guards).map((r) => ({ via: guardedObjectsWebhook(guards), rule: r, prechecks: ['target-deleting'] as const })),
+    { via: inferredControllersWebhook(guards), rule: rule('', ['serviceaccounts'], 'Namespaced'), prechecks: IN_NAMESPACE_PRECHECKS },
+    { via: CONTROLLER_RBAC_WEBHOOK, rule: rule('rbac.authorization.k8s.io', ['clusterroles', 'clusterrolebindings'], 'Cluster'), prechecks: [] },
+  ],
+  whenUndecided: 'undecided',
   evaluate,
-};
+});

@@ -1,20 +1,9 @@
 // What a policy returns. A policy is a pure function of (request, view): it describes what it
 // found; the admission engine alone turns findings into allow/deny/warn according to the mode.
 import type { AdmissionRequest } from '../k8s/admissionReview.ts';
-import type { ClusterView, RememberedController } from '../cluster/view.ts';
+import type { ClusterView, RememberedController, ReviewContext } from '../cluster/view.ts';
 import type { ObjectRef } from '../k8s/types.ts';
 import type { PolicySettings } from './settings.ts';
-
-export type PolicyName =
-  'olm-orphaned-finalizers' | 'helm-uninstall-namespace' | 'inferred-finalizers' | 'crd-orphaned-finalizers' | 'apiservice-backends' | 'webhook-backends';
-export const POLICY_NAMES: readonly PolicyName[] = [
-  'olm-orphaned-finalizers',
-  'helm-uninstall-namespace',
-  'inferred-finalizers',
-  'crd-orphaned-finalizers',
-  'apiservice-backends',
-  'webhook-backends',
-];
 
 /**
  * violation: the deletion itself causes the harm (denied in enforce mode).
@@ -23,7 +12,8 @@ export const POLICY_NAMES: readonly PolicyName[] = [
 export type Severity = 'violation' | 'risk';
 
 export interface Finding {
-  policy: PolicyName;
+  /** The policy's name (the built-in ones: PolicyName, policies/index.ts). */
+  policy: string;
   severity: Severity;
   /** Stable machine-readable id, e.g. `namespace-strands-finalizers`. */
   code: string;
@@ -41,7 +31,10 @@ export interface Finding {
 
 export interface PolicyInput {
   request: AdmissionRequest;
+  /** The view, its live reads already bound to `review`. */
   view: ClusterView;
+  /** The review's terms (deadline, freshness), for a policy that reads the view a second way (confirmedFindings). */
+  review?: ReviewContext;
   settings: PolicySettings;
   /** The time the request is judged at (record ages); the engine passes the clock, tests a fixed time. */
   nowMs?: number;
@@ -52,8 +45,9 @@ export interface PolicyInput {
   learn?: (entry: RememberedController) => void;
 }
 
+/** What the engine and `check` run; built by definePolicy (policies/declaration.ts) from a declaration. */
 export interface Policy {
-  readonly name: PolicyName;
+  readonly name: string;
   /** Cheap filter: whether this request is one the policy looks at at all. */
   appliesTo(request: AdmissionRequest, settings: PolicySettings): boolean;
   /** Findings; throws UndecidedError when the view cannot answer. */

@@ -6,12 +6,14 @@
 //   - the Service is gone now: a violation (certain: every update of those objects is refused);
 //   - the Service is in the namespace being deleted: a risk (it may go before the finalizers do).
 // A read that fails leaves the policy silent, as inference (it needs the same namespace sweep).
-import { isDelete, targetName } from '../k8s/admissionReview.ts';
-import { UndecidedError, type ClusterView, type FinalizedObject } from '../cluster/view.ts';
+import { targetName } from '../k8s/admissionReview.ts';
+import type { FinalizedObject, WebhookReader } from '../cluster/view.ts';
 import { apiVersionOf, formatRef } from '../k8s/types.ts';
 import { failClosedUpdateTypes, failClosedWebhooks, serviceWebhooks, type FailClosedWebhook } from '../k8s/webhooks.ts';
 import { confirmedFindings } from './confirmedFindings.ts';
-import type { Finding, Policy, PolicyInput } from './types.ts';
+import type { Finding, PolicyInput } from './types.ts';
+import { definePolicy } from './declaration.ts';
+import { NAMESPACE_DELETE } from './webhooks.ts';
 
 const NAME = 'webhook-backends';
 const LISTED = 5;
@@ -62,7 +64,7 @@ function finding(ns: string, w: FailClosedWebhook, objects: FinalizedObject[], g
       };
 }
 
-async function check(ns: string, view: ClusterView): Promise<Finding[]> {
+async function check(ns: string, view: WebhookReader): Promise<Finding[]> {
   if (!view.liveFinalizedObjects || !view.liveWebhookConfigurations) return [];
   const configurations = await view.liveWebhookConfigurations();
   const labels = view.getNamespace(ns)?.labels ?? {};
@@ -79,21 +81,18 @@ async function check(ns: string, view: ClusterView): Promise<Finding[]> {
   return webhooks.map((w) => finding(ns, w, held(objects, w), goneNow.has(`${w.service.namespace}/${w.service.name}`)));
 }
 
-async function evaluate({ request, view, settings }: PolicyInput): Promise<Finding[]> {
-  const ns = targetName(request);
-  if (settings.exemptNamespaces.includes(ns)) return [];
-  // Already Terminating: repeat DELETEs, and the namespace controller's final DELETE.
-  if (request.oldObject?.metadata?.deletionTimestamp || view.getNamespace(ns)?.deletionTimestamp) return [];
-  try {
-    return await confirmedFindings(view, (v) => check(ns, v));
-  } catch (err) {
-    if (err instanceof UndecidedError) return [];
-    throw err;
-  }
+async function evaluate(input: PolicyInput): Promise<Finding[]> {
+  const ns = targetName(input.request);
+  return confirmedFindings(input, (v) => check(ns, v));
 }
 
-export const webhookBackends: Policy = {
+export const webhookBackends = definePolicy({
   name: NAME,
-  appliesTo: (req) => isDelete(req, '', 'namespaces'),
+  defaultMode: 'warn',
+  summary:
+    'Warns, or denies in enforce, deleting a namespace whose objects carry finalizers that a fail-closed webhook with its Service gone keeps anyone from removing; a risk when that Service is in the namespace.',
+  judges: () => [NAMESPACE_DELETE],
+  // A read that fails leaves it silent, as inference (it needs the same namespace sweep).
+  whenUndecided: 'silent',
   evaluate,
-};
+});

@@ -1,6 +1,6 @@
 // The finalizer registry (ARCHITECTURE.md §2): the one list of guarded finalizers, built in and
 // configured, that the admission policies, the watch caches, check, diagnose, review and the shipped
-// manifests (renderManifests.ts) all read. Adding a guard is one config entry plus a re-render.
+// manifests (render/manifestFiles.ts) all read. Adding a guard is one config entry plus a re-render.
 import type { FinalizerGuard } from '../finalizers/guard.ts';
 import type { ResourceType } from '../k8s/types.ts';
 import { canonicalLabelSelector } from '../k8s/labelSelector.ts';

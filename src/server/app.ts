@@ -3,7 +3,7 @@
 // can crash the process (express 5 routes rejected promises to the error handler below).
 import { performance } from 'node:perf_hooks';
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import type { AdmissionResult } from '../admission/engine.ts';
+import type { AdmissionResult, ReviewTransport } from '../admission/engine.ts';
 import { AUDIT_API_VERSION } from '../audit/event.ts';
 import { logDecision, type Logger } from '../log.ts';
 import { slug, type CacheState, type Metrics } from '../metrics.ts';
@@ -20,7 +20,7 @@ export interface AuditSink {
 }
 
 export interface AppDeps {
-  admit: (body: unknown) => Promise<AdmissionResult>;
+  admit: (body: unknown, transport?: ReviewTransport) => Promise<AdmissionResult>;
   readiness: () => Readiness;
   metrics: Metrics;
   logger: Logger;
@@ -163,7 +163,12 @@ function addValidateRoutes(app: express.Express, deps: AppDeps): void {
   const validateJson = express.json({ limit: deps.maxBodyBytes, strict: true, type: 'application/json' });
   app.post('/validate', requireJsonBody('an admission.k8s.io/v1 AdmissionReview'), validateJson, async (req: Request, res: Response) => {
     const started = performance.now();
-    const result = await deps.admit(req.body as unknown);
+    // The API server gave up on this call (its timeoutSeconds, or it went away): stop the review's live reads.
+    const gone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    const result = await deps.admit(req.body as unknown, { gone: gone.signal });
     if (!result.ok) {
       metrics.admissionErrors.inc({ status: String(result.httpStatus) });
       logger.info({ status: result.httpStatus, error: result.error }, 'rejected admission request');

@@ -2,17 +2,7 @@
 // the command runs, so `review`, `check` and `--help` do not load the server's dependencies.
 import type { Command } from 'commander';
 import { describeConfigKeys } from '../config.ts';
-
-export interface ServeFlags {
-  config?: string;
-  host?: string;
-  port?: string;
-  tlsCertFile?: string;
-  tlsKeyFile?: string;
-  kubeconfig?: string;
-  logLevel?: string;
-  checkConfig?: boolean;
-}
+import type { ServeFlags } from './services.ts';
 
 function configHelp(): string {
   const rows = describeConfigKeys().map((k) => `  ${k.key.padEnd(40)} ${(k.env ?? '(file only)').padEnd(42)} ${k.default}`);

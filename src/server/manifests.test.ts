@@ -90,7 +90,7 @@ describe('ValidatingWebhookConfiguration', () => {
     expect(hook('crds.teardown-guard.io').rules).toEqual([
       { apiGroups: ['apiextensions.k8s.io'], apiVersions: ['v1'], operations: ['DELETE'], resources: ['customresourcedefinitions'], scope: 'Cluster' },
     ]);
-    // Helm's objects go through (c); the rest of the controllers' objects through (h), never both.
+    // Helm's objects go through helm-owned; the rest of the controllers' objects through controllers-inferred, never both.
     const inferred = hook('controllers-inferred.teardown-guard.io');
     expect(inferred.objectSelector).toEqual({ matchExpressions: [{ key: 'app.kubernetes.io/managed-by', operator: 'NotIn', values: ['Helm'] }] });
     expect(inferred.rules.flatMap((r) => r.resources).sort()).toEqual([

@@ -16,8 +16,19 @@ import { builtinPolicies } from '../policies/index.ts';
 import { findingKind, type Readiness } from './app.ts';
 import { createCallerAuthenticator } from './auth.ts';
 import { createInvalidAuditItemReporter } from './invalidAuditItems.ts';
-import type { ServeFlags } from './command.ts';
 import { startServer, type RunningServer } from './server.ts';
+
+/** The flags of `teardown-guard serve` (server/command.ts); they override the config file and the environment. */
+export interface ServeFlags {
+  config?: string;
+  host?: string;
+  port?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  kubeconfig?: string;
+  logLevel?: string;
+  checkConfig?: boolean;
+}
 
 function flagValues(flags: ServeFlags): Record<string, string | undefined> {
   return {

@@ -1,4 +1,5 @@
-// Renders the benchmark results as the markdown section the README carries (test/bench/RESULTS.md).
+// Renders the benchmark results as markdown: the full tables (test/bench/RESULTS.md) and the goals
+// summary docs/PERFORMANCE.md carries.
 import type { ApiserverResult, Mode } from './apiserverPath.ts';
 import type { PhaseResult } from './populate.ts';
 import type { SustainedResult } from './sustained.ts';
@@ -191,7 +192,7 @@ export function goals(r: BenchReport): Goal[] {
 
 const tick = (met: boolean | undefined): string => (met === undefined ? 'n/a' : met ? 'met' : '**missed**');
 
-/** The README's summary: the machine, the goals table and where the full tables are. */
+/** The summary docs/PERFORMANCE.md carries: the machine, the goals table and where the full tables are. */
 export function renderReadmeSummary(r: BenchReport): string {
   const m = r.machine;
   const lines = [
@@ -203,7 +204,7 @@ export function renderReadmeSummary(r: BenchReport): string {
       goals(r).map((o) => [o.goal, o.target, o.measured, tick(o.met)]),
     ),
     '',
-    'Every table behind these figures (cluster build-up, memory per process start, per-request latency and CPU, GC, the sustained run, the API-server path): [test/bench/RESULTS.md](test/bench/RESULTS.md).',
+    'Every table behind these figures (cluster build-up, memory per process start, per-request latency and CPU, GC, the sustained run, the API-server path): [test/bench/RESULTS.md](../test/bench/RESULTS.md).',
   ];
   return lines.join('\n');
 }

@@ -1,6 +1,6 @@
 // `npm run bench`: the guard's scale and latency benchmarks against a real control plane on
 // loopback (issue 5, parts 1 and 2). Prints a markdown table at the end and, for a full run,
-// writes it to test/bench/RESULTS.md and the goals table into README.md's Performance section.
+// writes it to test/bench/RESULTS.md and the goals table into docs/PERFORMANCE.md.
 //
 //   npm run bench                          # everything, full scale (~45 min on 2 vCPU)
 //   npm run bench -- --quick               # short measurements on a 1/10-scale cluster (~10 min)
@@ -54,7 +54,7 @@ import { postReview, requestTypes, verifyAnswers } from './bodies.ts';
 import { bundleGuardProcess, manifestNodeOptions, startGuardChild, type GuardChild } from './guardChild.ts';
 import { populate, totals } from './populate.ts';
 import { rssAfterImport } from './procStats.ts';
-import { replaceReadmeSummary } from '../support/readmeBlock.ts';
+import { replaceBenchSummary, SUMMARY_DOC } from '../support/readmeBlock.ts';
 import { goals, renderMarkdown, renderReadmeSummary, type BenchReport, type MachineInfo, type MemoryRun } from './report.ts';
 import { benchInference } from './inference.ts';
 import { benchSlowApiServer } from './slowApiServer.ts';
@@ -459,9 +459,9 @@ async function main(): Promise<number> {
     writeFileSync(out, `${markdown}\n`);
     say(`wrote ${relative(process.cwd(), out) || out}`);
     if (args.out === undefined) {
-      const readmePath = join(repoRoot, 'README.md');
-      writeFileSync(readmePath, replaceReadmeSummary(readFileSync(readmePath, 'utf8'), renderReadmeSummary(report)));
-      say('updated the benchmark summary in README.md');
+      const docPath = join(repoRoot, SUMMARY_DOC);
+      writeFileSync(docPath, replaceBenchSummary(readFileSync(docPath, 'utf8'), renderReadmeSummary(report)));
+      say(`updated the benchmark summary in ${SUMMARY_DOC}`);
     }
   }
   const missed = goals(report).filter((g) => g.met === false);

@@ -14,6 +14,7 @@ import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { loadConfig, policyModes } from '../../src/config.ts';
+import { BUILTIN_POLICIES } from '../../src/policies/index.ts';
 import { CHART_FILES_DIR, chartRuleFiles, renderBase } from '../chart/ruleFiles.ts';
 import { binPath, repoRoot, versions } from '../cluster/paths.ts';
 
@@ -267,13 +268,10 @@ describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
     const file = join(mkdtempSync(join(work, 'cfg-')), 'config.yaml');
     writeFileSync(file, (find(chart, 'ConfigMap', CONFIG_NAME)['data'] as Record<string, string>)['config.yaml']!);
     const { config } = loadConfig({ file, checkFiles: false });
+    // The value set, and every other policy at its declared default (values.yaml is generated from the declarations).
     expect(policyModes(config)).toEqual({
-      'olm-orphaned-finalizers': 'enforce',
+      ...Object.fromEntries(BUILTIN_POLICIES.map((p) => [p.name, p.declaration.defaultMode])),
       'helm-uninstall-namespace': 'audit',
-      'inferred-finalizers': 'warn',
-      'crd-orphaned-finalizers': 'warn',
-      'apiservice-backends': 'warn',
-      'webhook-backends': 'warn',
     });
     expect(config.undecided).toBe('deny');
     expect(config.guardNamespace).toBe('guard-ns');

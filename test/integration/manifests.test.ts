@@ -20,18 +20,18 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
 import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { FinalizerRegistry } from '../../src/registry/finalizerRegistry.ts';
-import { renderManifestFiles } from '../../src/registry/renderManifests.ts';
+import { renderManifestFiles } from '../../src/render/manifestFiles.ts';
+import { declaredWebhooks } from '../../src/render/webhookConfiguration.ts';
+import { BUILTIN_POLICIES } from '../../src/policies/index.ts';
+import { BUILTIN_FINALIZER_GUARDS } from '../../src/registry/finalizerRegistry.ts';
 import { missingComponents, repoRoot } from '../cluster/paths.ts';
 import { run, runOk, sleep, waitFor } from '../cluster/proc.ts';
-import { startGuard, WEBHOOK_MANIFEST, type Guard } from '../scenarios/guard.ts';
-
-/** The webhooks manifests/base ships: every install path must carry each one. */
-const BASE_WEBHOOKS = (parseYaml(readFileSync(WEBHOOK_MANIFEST, 'utf8')) as { webhooks: unknown[] }).webhooks.length;
+import { startGuard, type Guard } from '../scenarios/guard.ts';
 
 /** cert-manager's CRDs: pinned module and the files the overlay's kinds need. */
 const CERT_MANAGER_MODULE = 'github.com/cert-manager/cert-manager';
@@ -44,6 +44,8 @@ const PROMETHEUS_OPERATOR_VERSION = 'v0.85.0';
 const PROMETHEUS_OPERATOR_CRDS = ['monitoring.coreos.com_servicemonitors.yaml', 'monitoring.coreos.com_prometheusrules.yaml'];
 
 const GUARD_NS = 'teardown-guard';
+/** The webhooks the policies' declarations give the shipped base (one controller selector: OLM's). */
+const DECLARED_WEBHOOKS = declaredWebhooks(BUILTIN_POLICIES, BUILTIN_FINALIZER_GUARDS).length;
 const VWC = 'teardown-guard';
 
 type Obj = {
@@ -207,7 +209,7 @@ describe('every kustomization validates against the real API server (server-side
     const { objs } = await kustomize(join(manifests, 'overlays', 'self-signed'));
     const ca = readFileSync(join(work, 'certs', 'ca.crt'), 'utf8');
     const vwc = objs.find((o) => o.kind === 'ValidatingWebhookConfiguration');
-    expect(vwc?.webhooks?.length).toBe(BASE_WEBHOOKS);
+    expect(vwc?.webhooks?.length).toBe(DECLARED_WEBHOOKS);
     for (const w of vwc?.webhooks ?? []) expect(Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8')).toBe(ca);
     const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'teardown-guard-tls');
     expect(secret?.['type']).toBe('kubernetes.io/tls');
@@ -340,7 +342,7 @@ describe('the base ValidatingWebhookConfiguration, applied for real', () => {
     const stored = await cp.client.get<{
       webhooks: Array<{ name: string; matchConditions?: Array<{ name: string; expression: string }>; clientConfig: { url?: string } }>;
     }>(`/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${VWC}`);
-    expect(stored?.webhooks.length).toBe(BASE_WEBHOOKS);
+    expect(stored?.webhooks.length).toBe(DECLARED_WEBHOOKS);
     const want = vwc[0]?.webhooks ?? [];
     for (const w of stored?.webhooks ?? []) {
       expect(w.clientConfig.url).toBe('https://127.0.0.1:9/validate');
@@ -363,7 +365,7 @@ describe('the base ValidatingWebhookConfiguration, applied for real', () => {
         },
       },
     ]);
-    const files = renderManifestFiles(registry, (file) => readFileSync(join(manifests, 'base', file), 'utf8'));
+    const files = renderManifestFiles({ registry }, (file) => readFileSync(join(manifests, 'base', file), 'utf8'));
     const vwc = withUrl(parseDocs(files.get('validatingwebhookconfiguration.yaml') ?? ''), 'https://127.0.0.1:9/validate');
     expect(vwc[0]?.webhooks?.map((w) => w.name)).toContain('controllers-2.teardown-guard.io');
     const r = await cp.kubectl(['apply', '--dry-run=server', '--validate=strict', '-f', '-'], { input: render(vwc) });

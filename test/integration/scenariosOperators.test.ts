@@ -491,13 +491,12 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         await operatorWithHelmRelease(4, opNs, appNs);
         await mustRun('rollout status', c.kubectl(['rollout', 'status', 'deployment/helm-controller', '-n', opNs, '--timeout=60s']));
         const dryRunDelete = () => c.kubectl(['delete', 'namespace', appNs, '--dry-run=server']);
-        const inferred = (from: number) => decisionsSince(g, from).filter((d) => d.policy === 'inferred-finalizers');
 
         let from = logOffset(g);
         const alive = await dryRunDelete();
         expect(alive.code, output(alive)).toBe(0);
         expect(alive.stderr).not.toMatch(/Warning:/);
-        expect(inferred(from).map((d) => d.verdict)).toEqual(['allow']);
+        expect((await decisionsOf(g, from, 'inferred-finalizers')).map((d) => d.verdict)).toEqual(['allow']);
 
         await stopHelmController(opNs);
         from = logOffset(g);
@@ -506,7 +505,9 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         expect(warned.stderr).toMatch(/Warning: teardown-guard \[inferred-finalizers\]/);
         expect(warned.stderr).toContain(FLUX_FINALIZER);
         expect(warned.stderr).toContain(`Deployment ${opNs}/helm-controller`);
-        expect(inferred(from)).toEqual([expect.objectContaining({ verdict: 'warn', reason: 'namespace-strands-inferred-finalizers' })]);
+        expect(await decisionsOf(g, from, 'inferred-finalizers')).toEqual([
+          expect.objectContaining({ verdict: 'warn', reason: 'namespace-strands-inferred-finalizers' }),
+        ]);
 
         g = await inferring.get({ 'inferred-finalizers': 'enforce' });
         from = logOffset(g);
@@ -515,7 +516,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         expect(output(denied)).toMatch(DENIED_TEXT);
         expect(output(denied)).toContain(`ServiceAccount ${opNs}/helm-controller may update them`);
         expect(output(denied)).toContain(`kubectl patch helmreleases.helm.toolkit.fluxcd.io podinfo -n ${appNs}`);
-        expect(inferred(from).map((d) => d.verdict)).toEqual(['deny']);
+        expect((await decisionsOf(g, from, 'inferred-finalizers')).map((d) => d.verdict)).toEqual(['deny']);
 
         // `check namespace` says the same before anything is deleted.
         const chk = await guardCli(c, ['check', 'namespace', appNs], 'log:\n  level: warn');
@@ -635,8 +636,18 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
 
         // What it learned is in its ConfigMap, and a restarted guard (new modes) reads it back.
-        const memory = await c.client.get<{ data?: Record<string, string> }>('/api/v1/namespaces/teardown-guard/configmaps/teardown-guard-finalizer-memory');
-        expect(memory?.data?.['memory.json'] ?? '').toContain(`"name":"helm-controller"`);
+        // Written within the store's flush delay (1 s) of the review that learned it.
+        const memoryText = async () =>
+          (await c.client.get<{ data?: Record<string, string> }>('/api/v1/namespaces/teardown-guard/configmaps/teardown-guard-finalizer-memory'))?.data?.[
+            'memory.json'
+          ] ?? '';
+        await waitFor(
+          'the finalizer memory to name helm-controller',
+          10_000,
+          async () => ((await memoryText()).includes('"name":"helm-controller"') ? true : undefined),
+          250,
+        );
+        expect(await memoryText()).toContain(`"name":"helm-controller"`);
         g = await session.get({ ...modes, 'webhook-backends': 'audit' });
         from = logOffset(g);
         const remembered = await dryRunDelete();

@@ -10,19 +10,16 @@ import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
 import { repoRoot } from '../cluster/paths.ts';
+import type { Mode } from '../../src/policies/declaration.ts';
+import type { PolicyName } from '../../src/policies/index.ts';
 import { freePort, GiveUp, registerDir, runOk, startDaemon, tail, waitFor, type Daemon } from '../cluster/proc.ts';
 import { decisionsIn, type DecisionLog } from './guardInPath.ts';
 import { lineOffset, linesSince } from './harness.ts';
 
-export type Mode = 'enforce' | 'warn' | 'audit' | 'off';
+export type { Mode };
 
-export interface GuardModes {
-  'olm-orphaned-finalizers'?: Mode;
-  'helm-uninstall-namespace'?: Mode;
-  'inferred-finalizers'?: Mode;
-  'apiservice-backends'?: Mode;
-  'webhook-backends'?: Mode;
-}
+/** Modes the guard's config file sets; a policy left out runs at its declared default. */
+export type GuardModes = Partial<Record<PolicyName, Mode>>;
 
 export const GUARD_ENTRY = join(repoRoot, 'bin', 'teardown-guard.js');
 export const WEBHOOK_NAME = 'teardown-guard';

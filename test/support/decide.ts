@@ -6,7 +6,7 @@ import { createSnapshotView, type ClusterSnapshot, type LiveState } from './snap
 import { OLM_CSV_CLEANUP_GUARD } from '../../src/olm/finalizerGuards.ts';
 import { builtinPolicies } from '../../src/policies/index.ts';
 import type { FinalizerGuard, PolicySettings } from '../../src/policies/settings.ts';
-import type { PolicyName } from '../../src/policies/types.ts';
+import type { PolicyName } from '../../src/policies/index.ts';
 import type { RememberedController } from '../../src/finalizers/memory.ts';
 
 export const TEST_SETTINGS: PolicySettings = {

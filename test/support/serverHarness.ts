@@ -60,7 +60,7 @@ export function tinyView(state: { synced: boolean; namespaces?: NamespaceState[]
     liveObjects: async (refs) => refs.map(() => ({ state: 'gone' as const })),
     liveReleaseRecord: async () => undefined,
     isNamespaced: () => undefined,
-    withDeadline() {
+    forReview() {
       return this;
     },
   };

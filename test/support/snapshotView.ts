@@ -55,7 +55,7 @@ export interface LiveState {
   /**
    * What kube-apiserver's watch cache answers to the lists of the namespace-DELETE checks
    * (resourceVersion=0) while it lags behind etcd, where that differs from the snapshot. Set, the
-   * view has watchCacheLists(); its reads count in calls.watchCache.
+   * view's forReview({ freshness: 'watch-cache' }) answers from it; its reads count in calls.watchCache.
    */
   watchCache?: Partial<Pick<ClusterSnapshot, 'finalized' | 'grants' | 'apiServices' | 'webhookConfigurations'>>;
 }
@@ -194,17 +194,12 @@ function snapshotView(
     isNamespaced(apiVersion, kind) {
       return snapshot.namespaced[`${apiVersion}/${kind}`];
     },
-    // Snapshot reads answer at once: no deadline can pass during them.
-    withDeadline() {
-      return this;
+    // Snapshot reads answer at once: no deadline can pass during them. With `live.watchCache`, the
+    // watch-cache reads answer from it (and count in calls.watchCache); otherwise both are the same.
+    forReview(review) {
+      if (review.freshness !== 'watch-cache' || !live.watchCache) return this;
+      const { watchCache, ...rest } = live;
+      return snapshotView({ ...snapshot, ...watchCache }, rest, synced, calls, 'watchCache');
     },
-    ...(live.watchCache
-      ? {
-          watchCacheLists: () => {
-            const { watchCache, ...rest } = live;
-            return snapshotView({ ...snapshot, ...watchCache }, rest, synced, calls, 'watchCache');
-          },
-        }
-      : {}),
   };
 }

@@ -1,40 +1,40 @@
-// The README's configuration reference is generated from the config schema; this test keeps the
-// two from drifting apart (it prints the table to paste when they differ).
+// The generated parts of the documentation (src/render/docTables.ts: the README's policy table,
+// docs/CONFIGURATION.md's keys, manifests/README.md's webhooks) must be what they are generated
+// from; docs/PERFORMANCE.md has the block `npm run bench` rewrites; and the README starts with the
+// two commands and stays short.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { describeConfigKeys } from '../../src/config.ts';
-import { README_MARKERS, replaceReadmeSummary } from '../support/readmeBlock.ts';
+import { DOC_TABLES, markedBlock } from '../../src/render/docTables.ts';
+import { replaceBenchSummary, SUMMARY_MARKERS } from '../support/readmeBlock.ts';
 
-const START = '<!-- config-table:start -->';
-const END = '<!-- config-table:end -->';
+const read = (path: string): string => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 
-function configTable(): string {
-  const rows = describeConfigKeys().map(
-    (k) => `| \`${k.key}\` | ${k.env ? `\`${k.env}\`` : ''} | ${k.flag ? `\`${k.flag}\`` : ''} | ${k.default} | ${k.doc} |`,
-  );
-  return ['| key | env | flag | default | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
-}
+describe('documentation', () => {
+  const readme = read('README.md');
 
-describe('README', () => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-
-  it('documents every config key exactly as the schema defines it', () => {
-    const start = readme.indexOf(START);
-    const end = readme.indexOf(END);
-    expect(start, `README.md needs a ${START} ... ${END} section`).toBeGreaterThan(0);
-    const documented = readme.slice(start + START.length, end).trim();
-    expect(documented, `README config table is stale; replace it with:\n${configTable()}`).toBe(configTable());
+  it.each(DOC_TABLES.map((t) => [t.file, t.marker, t] as const))('%s: the %s is what it is generated from (npm run docs:tables)', (file, marker, table) => {
+    expect(markedBlock(read(file), marker, file), `${file}: the ${marker} is stale; run npm run docs:tables, or paste:\n${table.render()}`).toBe(
+      table.render(),
+    );
   });
 
-  it('has the block `npm run bench` rewrites', () => {
-    expect(() => replaceReadmeSummary(readme, 'summary')).not.toThrow();
-    expect(replaceReadmeSummary(readme, 'summary')).toContain(`${README_MARKERS.start}\nsummary\n${README_MARKERS.end}`);
+  it('docs/PERFORMANCE.md has the block `npm run bench` rewrites', () => {
+    const doc = read('docs/PERFORMANCE.md');
+    expect(replaceBenchSummary(doc, 'summary')).toContain(`${SUMMARY_MARKERS.start}\nsummary\n${SUMMARY_MARKERS.end}`);
   });
 
-  it('starts with the two commands: the demo and all tests, and CI runs that test command', () => {
+  it('the README starts with the two commands: the demo and all tests, and CI runs that test command', () => {
     const firstBlock = /```bash\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
     expect(firstBlock).toContain('bash test/demo/run.sh');
     expect(firstBlock).toContain('bash test/run-all.sh');
-    expect(readFileSync(new URL('../../.ci/run', import.meta.url), 'utf8')).toContain('bash test/run-all.sh');
+    expect(read('.ci/run')).toContain('bash test/run-all.sh');
+  });
+
+  it('the README stays short (about 200 lines), and its links lead to files that exist', () => {
+    expect(readme.split('\n').length).toBeLessThanOrEqual(210);
+    for (const [, target] of readme.matchAll(/\]\(([^)#]+)(?:#[^)]*)?\)/g)) {
+      if (/^https?:/.test(target ?? '')) continue;
+      expect(() => read(target ?? ''), `README links to ${target}`).not.toThrow();
+    }
   });
 });

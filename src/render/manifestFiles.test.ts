@@ -1,14 +1,15 @@
-// The committed manifests are what the finalizer registry renders (as the README config table is
+// The committed manifests are what the policies' declarations and the finalizer registry render (as docs/CONFIGURATION.md's key table is
 // what the config schema says), and a configured guard reaches every place it must.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { loadConfiguredFinalizerGuards } from '../config.ts';
+import { loadRenderSettings } from '../config.ts';
 import type { FinalizerGuard } from '../finalizers/guard.ts';
-import { FinalizerRegistry } from './finalizerRegistry.ts';
-import { MissingBlockError, renderManifestFiles, replaceBlocks } from './renderManifests.ts';
+import { FinalizerRegistry } from '../registry/finalizerRegistry.ts';
+import { MissingBlockError, renderManifestFiles, replaceBlocks } from './manifestFiles.ts';
+import { renderChartValues } from './chartValues.ts';
 
 const base = fileURLToPath(new URL('../../manifests/base/', import.meta.url));
 const read = (file: string): string => readFileSync(join(base, file), 'utf8');
@@ -26,16 +27,16 @@ const STARROCKS_LIKE: FinalizerGuard = {
   controller: { displayName: 'widget operator', deploymentSelector: 'app.kubernetes.io/name in (widget-operator,widget-op)', requireClusterRoleBinding: false },
 };
 
-describe('manifests rendered from the finalizer registry', () => {
+describe('manifests rendered from the policies and the finalizer registry', () => {
   it('the committed manifests/base files are what the registry renders (else run npm run render:manifests)', () => {
-    const configured = loadConfiguredFinalizerGuards(join(base, 'config.yaml'));
-    for (const [file, text] of renderManifestFiles(new FinalizerRegistry(configured), read)) {
-      expect(read(file), `manifests/base/${file} differs from the finalizer registry; run: npm run render:manifests`).toBe(text);
+    const { finalizerGuards, modes, guardNamespace } = loadRenderSettings(join(base, 'config.yaml'));
+    for (const [file, text] of renderManifestFiles({ registry: new FinalizerRegistry(finalizerGuards), modes, guardNamespace }, read)) {
+      expect(read(file), `manifests/base/${file} differs from the policies and the finalizer registry; run: npm run render:manifests`).toBe(text);
     }
   });
 
   it('a configured guard gets its controller webhook, its rule and CEL clause, and list+watch RBAC', () => {
-    const files = renderManifestFiles(new FinalizerRegistry([STARROCKS_LIKE]), read);
+    const files = renderManifestFiles({ registry: new FinalizerRegistry([STARROCKS_LIKE]) }, read);
     const hooks = (parse(files.get('validatingwebhookconfiguration.yaml') ?? '') as { webhooks: Webhook[] }).webhooks;
     const byName = (n: string): Webhook | undefined => hooks.find((h) => h.name === n);
 
@@ -60,6 +61,27 @@ describe('manifests rendered from the finalizer registry', () => {
     );
     const rules = roles.find((r) => r.metadata.name === 'teardown-guard')?.rules ?? [];
     expect(rules).toContainEqual({ apiGroups: ['example.com'], resources: ['widgetclusters'], verbs: ['list', 'watch'] });
+  });
+
+  it("a config's guardNamespace is the webhooks' Service namespace and the namespace never sent", () => {
+    const vwc = renderManifestFiles({ registry: new FinalizerRegistry(), guardNamespace: 'guard-ops' }, read).get('validatingwebhookconfiguration.yaml') ?? '';
+    const hooks = (
+      parse(vwc) as {
+        webhooks: Array<{ clientConfig: { service: { namespace: string } }; namespaceSelector?: { matchExpressions: Array<{ values: string[] }> } }>;
+      }
+    ).webhooks;
+    expect(hooks.map((h) => h.clientConfig.service.namespace)).toEqual(hooks.map(() => 'guard-ops'));
+    const skipped = hooks.flatMap((h) => h.namespaceSelector?.matchExpressions.flatMap((e) => e.values) ?? []);
+    expect(skipped).toContain('guard-ops');
+    expect(skipped).not.toContain('teardown-guard');
+  });
+
+  it("the chart's values.yaml and values.schema.json list every policy at its declared default (else run npm run chart:rules)", () => {
+    const chart = fileURLToPath(new URL('../../manifests/chart/teardown-guard/', import.meta.url));
+    const readChart = (file: string): string => readFileSync(join(chart, file), 'utf8');
+    for (const [file, text] of renderChartValues(readChart)) {
+      expect(readChart(file), `manifests/chart/teardown-guard/${file} differs from the policies' declarations; run: npm run chart:rules`).toBe(text);
+    }
   });
 
   it('a file without the block markers is an error naming the file and the block', () => {
