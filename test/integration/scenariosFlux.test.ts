@@ -86,12 +86,8 @@ const withoutHarnessReads = (events: AuditEvent[]) =>
 /** Audit events of denied requests (admission webhooks answer 403 with their reason). */
 const denied = (events: AuditEvent[]) => events.filter((e) => e.responseStatus?.code === 403 && e.stage === 'ResponseComplete');
 
-/** Decision lines the guard logged after offset `from` (a lineOffset). */
-function guardDecisions(g: Guard, from: number): Array<{ verdict?: string; policy?: string; object?: string; operation?: string; user?: string }> {
-  return linesSince(g.logPath, from)
-    .filter((l) => l.includes('"decision"'))
-    .map((l) => JSON.parse(l) as { verdict?: string });
-}
+/** Decision lines the guard logged after offset `from` (a lineOffset), once its log is flushed. */
+const guardDecisions = (g: Guard, from: number) => g.decisionsSince(from);
 
 interface Run {
   hr: HelmReleaseSpec;
@@ -203,7 +199,7 @@ function expectRealInstallAndUninstall(r: Run): void {
 }
 
 /** With the guard in enforce: it reviewed every DELETE of the uninstall and said nothing to anyone. */
-function expectGuardSilent(g: Guard, guardFrom: number, r: Run): void {
+async function expectGuardSilent(g: Guard, guardFrom: number, r: Run): Promise<void> {
   expect(denied(r.events).map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}`)).toEqual([]);
   expect(
     guardAnnotated(r.events).map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace}/${e.objectRef?.name}: ${JSON.stringify(e.annotations)}`),
@@ -212,7 +208,7 @@ function expectGuardSilent(g: Guard, guardFrom: number, r: Run): void {
   expect(r.controllerLog).not.toMatch(GUARD_TEXT);
   expect(r.controllerLog).not.toMatch(DENIED_TEXT);
   // The guard was asked (its webhooks match the Helm-owned objects and the record) and allowed every request.
-  const decisions = guardDecisions(g, guardFrom);
+  const decisions = await guardDecisions(g, guardFrom);
   const reviewed = new Set(decisions.filter((d) => d.operation === 'DELETE' && d.user === CONTROLLER_USER).map((d) => d.object));
   expect([...reviewed].sort(), 'the guard reviewed every DELETE of the uninstall').toEqual([
     `ConfigMap ${TARGET}/${r.release}-config`,
@@ -268,7 +264,7 @@ describe("Flux helm-controller (real): records in spec.storageNamespace or the H
       await withDiagnostics(`with-guard-${hr.name}`, async () => {
         const r = await installAndUninstall(`with-${hr.name}`, hr);
         expectRealInstallAndUninstall(r);
-        expectGuardSilent(g, guardFrom, r);
+        await expectGuardSilent(g, guardFrom, r);
       });
     }
     await inPath.verify();

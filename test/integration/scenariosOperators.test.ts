@@ -31,7 +31,7 @@ import type { OlmSupervisor } from '../cluster/olmSupervisor.ts';
 import { fluxDataDir, missingComponents } from '../cluster/paths.ts';
 import { freePort, run, waitFor, type RunResult } from '../cluster/proc.ts';
 import { GUARD_ENTRY, GuardSession, startGuard, type Guard } from '../scenarios/guard.ts';
-import { markGuardPath } from '../scenarios/guardInPath.ts';
+import { markGuardPath, type GuardDecision } from '../scenarios/guardInPath.ts';
 import {
   chartPath,
   DENIED_TEXT,
@@ -42,7 +42,6 @@ import {
   waitNamespaceGone,
   type NamespaceState,
   lineOffset,
-  linesSince,
 } from '../scenarios/harness.ts';
 
 const FLUX_FINALIZER = 'finalizers.fluxcd.io';
@@ -131,27 +130,15 @@ async function guardCli(cp: ControlPlane, args: string[], configYaml: string): P
   return { ...r, out: `exit ${r.code}\n${r.stdout}${r.stderr}` };
 }
 
-type Decision = { verdict?: string; policy?: string; object?: string; operation?: string; reason?: string };
+type Decision = GuardDecision;
 
-/** Decision lines the guard logged after offset `from` (a logOffset). */
-function decisionsSince(g: Guard, from: number): Decision[] {
-  return linesSince(g.logPath, from)
-    .filter((l) => l.includes('"decision"'))
-    .map((l) => JSON.parse(l) as Decision);
-}
+/** Decision lines the guard logged after offset `from` (a logOffset), once its log is flushed. */
+const decisionsSince = (g: Guard, from: number): Promise<Decision[]> => g.decisionsSince(from);
 const logOffset = (g: Guard) => lineOffset(g.logPath);
 
-/** The policy's decision lines since `from`, once there are any (the line is written as the answer goes out). */
+/** The policy's decision lines since `from`. */
 async function decisionsOf(g: Guard, from: number, policy: string): Promise<Decision[]> {
-  return waitFor(
-    `a ${policy} decision line in the guard's log`,
-    5000,
-    async () => {
-      const found = decisionsSince(g, from).filter((d) => d.policy === policy);
-      return found.length > 0 ? found : undefined;
-    },
-    50,
-  );
+  return (await g.decisionsSince(from)).filter((d) => d.policy === policy);
 }
 const flagged = (ds: Decision[]) => ds.filter((d) => d.verdict !== 'allow');
 
@@ -365,9 +352,9 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         let from = logOffset(g);
         await mustRun('helm uninstall flux', c.helm(version, ['uninstall', 'flux', '-n', opNs, '--wait', '--timeout', '60s']));
         // Removing the controller while its objects exist is warned about, not denied.
-        const onUninstall = flagged(decisionsSince(g, from));
+        const onUninstall = flagged(await decisionsSince(g, from));
         expect(onUninstall.map((d) => d.verdict)).not.toContain('deny');
-        expect(decisionsSince(g, from)).toContainEqual(
+        expect(await decisionsSince(g, from)).toContainEqual(
           expect.objectContaining({ verdict: 'warn', operation: 'DELETE', object: expect.stringContaining('helm-controller') }),
         );
         await programs!.waitStopped(opNs, 'helm-controller', CONTROLLER_TIMEOUT_MS);
@@ -377,7 +364,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         expect(del.code).not.toBe(0);
         expect(output(del)).toMatch(DENIED_TEXT);
         expect(output(del)).toContain(FLUX_FINALIZER);
-        expect(flagged(decisionsSince(g, from)).map((d) => d.verdict)).toEqual(['deny']);
+        expect(flagged(await decisionsSince(g, from)).map((d) => d.verdict)).toEqual(['deny']);
         // Denied, so it never started Terminating: nothing hangs.
         expect((await namespaceState(c, appNs)).phase).toBe('Active');
 
@@ -391,7 +378,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         await mustRun(`delete namespace ${appNs}`, c.kubectl(['delete', 'namespace', appNs, '--wait=false']));
         await waitNamespaceGone(c, appNs, CONTROLLER_TIMEOUT_MS);
         await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
-        expect(flagged(decisionsSince(g, from))).toEqual([]);
+        expect(flagged(await decisionsSince(g, from))).toEqual([]);
         await inPath.verify();
       });
     }, 240_000);
@@ -413,7 +400,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       expect(del.code).toBe(0);
       expect(del.stderr).toMatch(/Warning:/);
       expect(del.stderr).toContain(FLUX_FINALIZER);
-      expect(flagged(decisionsSince(g, from)).map((d) => d.verdict)).toEqual(['warn']);
+      expect(flagged(await decisionsSince(g, from)).map((d) => d.verdict)).toEqual(['warn']);
       await namespaceCondition(c, appNs, 'NamespaceFinalizersRemaining', (x) => (x.message ?? '').includes(FLUX_FINALIZER));
 
       await mustRun(
@@ -444,7 +431,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       expect(del.stderr).not.toMatch(/Warning:/);
       await waitNamespaceGone(c, appNs, CONTROLLER_TIMEOUT_MS);
       // The guard saw the teardown (its reviews are logged) and flagged none of it.
-      const seen = decisionsSince(g, from);
+      const seen = await decisionsSince(g, from);
       expect(seen.some((d) => d.operation === 'DELETE' && (d.object ?? '').includes(appNs))).toBe(true);
       expect(flagged(seen)).toEqual([]);
       await mustRun(`delete namespace ${opNs}`, c.kubectl(['delete', 'namespace', opNs, '--wait=true', '--timeout=60s']));
@@ -468,7 +455,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
       expect(del.stderr).not.toMatch(/Warning:/);
       // helm-controller removes its finalizer during the namespace deletion.
       await waitNamespaceGone(c, appNs, CONTROLLER_TIMEOUT_MS);
-      const seen = decisionsSince(g, from);
+      const seen = await decisionsSince(g, from);
       expect(seen.some((d) => d.operation === 'DELETE' && (d.object ?? '').includes(appNs))).toBe(true);
       expect(flagged(seen)).toEqual([]);
       await mustRun('helm uninstall flux', c.helm(4, ['uninstall', 'flux', '-n', opNs, '--wait', '--timeout', '60s']));
@@ -565,7 +552,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         await programs!.waitRunning(ns, 'metrics-server', CONTROLLER_TIMEOUT_MS);
         await waitApiService(c, 'True');
         await mustRun('create namespace probe-apps', c.kubectl(['create', 'namespace', 'probe-apps']));
-        const policy = (from: number) => decisionsSince(g, from).filter((d) => d.policy === 'apiservice-backends');
+        const policy = async (from: number) => (await decisionsSince(g, from)).filter((d) => d.policy === 'apiservice-backends');
 
         let from = logOffset(g);
         const denied = await c.kubectl(['delete', 'namespace', ns, '--dry-run=server']);
@@ -575,7 +562,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         const other = await c.kubectl(['delete', 'namespace', 'probe-apps', '--dry-run=server']);
         expect(other.code, output(other)).toBe(0);
         expect(other.stderr).not.toMatch(/Warning:/);
-        expect(policy(from).map((d) => d.verdict)).toEqual(['deny', 'allow']);
+        expect((await policy(from)).map((d) => d.verdict)).toEqual(['deny', 'allow']);
 
         await mustRun('scale metrics-server to 0', c.kubectl(['scale', 'deployment', 'metrics-server', '-n', ns, '--replicas=0']));
         await programs!.waitStopped(ns, 'metrics-server', CONTROLLER_TIMEOUT_MS);
@@ -584,7 +571,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         const waiting = await c.kubectl(['delete', 'namespace', 'probe-apps', '--dry-run=server']);
         expect(waiting.code, output(waiting)).toBe(0);
         expect(waiting.stderr).toContain(`namespace probe-apps will stay Terminating while APIService ${APISERVICE} is unavailable (FailedDiscoveryCheck`);
-        expect(policy(from).map((d) => d.verdict)).toEqual(['warn']);
+        expect((await policy(from)).map((d) => d.verdict)).toEqual(['warn']);
 
         // The remedy the denial names: the aggregated API goes first (helm uninstall), then the namespace.
         await mustRun('scale metrics-server to 1', c.kubectl(['scale', 'deployment', 'metrics-server', '-n', ns, '--replicas=1']));
@@ -592,7 +579,7 @@ describe('third-party programs: teardowns that hang, without and with the guard'
         await mustRun('helm uninstall metrics-server', c.helm(4, ['uninstall', 'metrics-server', '-n', ns, '--wait', '--timeout', '60s']));
         from = logOffset(g);
         await mustRun(`delete namespace ${ns}`, c.kubectl(['delete', 'namespace', ns, 'probe-apps', '--wait=true', '--timeout=60s']));
-        expect(flagged(decisionsSince(g, from))).toEqual([]);
+        expect(flagged(await decisionsSince(g, from))).toEqual([]);
         await inPath.verify();
       });
     });

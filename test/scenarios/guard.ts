@@ -3,7 +3,7 @@
 // registered with a ValidatingWebhookConfiguration whose clientConfig.url points at it.
 // Everything that depends on the guard's config keys or webhook rules is in guardConfigYaml()
 // and webhookConfigurationYaml(), so adjusting to the server means editing those two only.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -12,8 +12,8 @@ import type { ControlPlane } from '../cluster/controlPlane.ts';
 import { repoRoot } from '../cluster/paths.ts';
 import type { Mode } from '../../src/policies/declaration.ts';
 import type { PolicyName } from '../../src/policies/index.ts';
-import { freePort, GiveUp, registerDir, runOk, startDaemon, tail, waitFor, type Daemon } from '../cluster/proc.ts';
-import { decisionsIn, type DecisionLog } from './guardInPath.ts';
+import { freePort, GiveUp, registerDir, runOk, sleep, startDaemon, tail, waitFor, type Daemon } from '../cluster/proc.ts';
+import { decisionsIn, type DecisionLog, type GuardDecision } from './guardInPath.ts';
 import { lineOffset, linesSince } from './harness.ts';
 
 export type { Mode };
@@ -108,6 +108,35 @@ export interface ScenarioGuard extends DecisionLog {
   stop(): Promise<void>;
 }
 
+/**
+ * The guard writes its decision lines off the review's path, at most 100 ms after the answer
+ * (src/server/services.ts, LOG_FLUSH_INTERVAL_MS): a line is read only once this long has passed
+ * and the log has stopped growing, or a test that reads it the instant kubectl returns sees nothing.
+ */
+const LOG_SETTLE_MS = 300;
+const LOG_QUIET_MS = 150;
+const LOG_SETTLE_CAP_MS = 3000;
+
+/** Waits until a log another process writes has been flushed and is quiet (bounded). */
+export async function logSettled(path: string): Promise<void> {
+  const size = () => {
+    try {
+      return statSync(path).size;
+    } catch {
+      return 0;
+    }
+  };
+  await sleep(LOG_SETTLE_MS);
+  const until = Date.now() + LOG_SETTLE_CAP_MS;
+  let last = size();
+  while (Date.now() < until) {
+    await sleep(LOG_QUIET_MS);
+    const now = size();
+    if (now === last) return;
+    last = now;
+  }
+}
+
 export interface Guard extends ScenarioGuard {
   port: number;
   /** The name of its ValidatingWebhookConfiguration (one per guard). */
@@ -118,6 +147,8 @@ export interface Guard extends ScenarioGuard {
   logPath: string;
   daemon: Daemon;
   logTail(lines?: number): string;
+  /** Its decision lines after offset `from` (a lineOffset of logPath), once the log has been flushed. */
+  decisionsSince(from: number): Promise<GuardDecision[]>;
 }
 
 export interface StartGuardOptions {
@@ -204,6 +235,7 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
     const from = lineOffset(daemon.logPath);
     const r = await cp.kubectl(['delete', 'clusterrole', 'view', '--dry-run=server']);
     if (r.code !== 0 && !/denied the request/.test(r.stderr)) throw new Error(`the probe DELETE failed: ${r.stderr}`);
+    await logSettled(daemon.logPath);
     return decisionsIn(linesSince(daemon.logPath, from)).some((d) => d.object === 'ClusterRole view');
   };
   const guard: Guard = {
@@ -237,7 +269,14 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
     },
     logTail: (lines = 40) => tail(daemon.logPath, lines),
     // Every start of this guard appends to the same log file.
-    decisions: async () => decisionsIn(linesSince(daemon.logPath)),
+    decisions: async () => {
+      await logSettled(daemon.logPath);
+      return decisionsIn(linesSince(daemon.logPath));
+    },
+    async decisionsSince(from) {
+      await logSettled(daemon.logPath);
+      return decisionsIn(linesSince(daemon.logPath, from));
+    },
     async stop() {
       await daemon.stop(5000);
     },

@@ -35,6 +35,7 @@ export interface GuardDecision {
   object: string;
   operation: string;
   user: string;
+  reason?: string;
 }
 
 /** Where a guard's decision lines are read, wherever it runs (host process or Pods). */
