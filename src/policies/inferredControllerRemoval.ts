@@ -20,8 +20,33 @@ import type { Finding, PolicyInput } from './types.ts';
 import { uninstallInProgress, type ReleaseOwner, type UninstallInProgress } from './uninstallInProgress.ts';
 
 const NAME = 'inferred-finalizers';
-/** Most resource types one removal lists cluster-wide; beyond it inference is unsure and silent. */
-const MAX_TYPES = 8;
+/**
+ * Most resource types one removal lists cluster-wide; beyond it inference is unsure and silent.
+ * Only types of named API groups count (below): a batch scheduler's manager (Kueue's) may update
+ * some 40 types of a dozen groups, most of which are not served where it runs, and a type that is
+ * not served costs no request (LiveReader.finalizedObjectsOfType).
+ */
+const MAX_TYPES = 48;
+/**
+ * Types a controller's grants reach that are never listed for its removal: groups without a dot
+ * are the built-in ones (a CRD's group must contain a dot), and the built-in dotted groups below
+ * hold what controllers update as a matter of course (events, leader-election leases, endpoint
+ * slices, their own webhook configurations and CRDs), in numbers a cluster-wide list per removal
+ * should not pay for. Their objects in a
+ * namespace are still swept when the namespace is deleted.
+ */
+const UNLISTED_GROUPS: ReadonlySet<string> = new Set([
+  'events.k8s.io',
+  'coordination.k8s.io',
+  'discovery.k8s.io',
+  'metrics.k8s.io',
+  // Operators patch their own webhook configurations, APIServices and CRDs (CA bundles, conversion):
+  // finalizers on those are the control plane's.
+  'admissionregistration.k8s.io',
+  'apiregistration.k8s.io',
+  'apiextensions.k8s.io',
+]);
+const listedOnRemoval = (group: string): boolean => group.includes('.') && !UNLISTED_GROUPS.has(group);
 
 const WORKLOAD_KINDS: Record<string, string> = { deployments: 'Deployment', statefulsets: 'StatefulSet', daemonsets: 'DaemonSet' };
 const RBAC = 'rbac.authorization.k8s.io';
@@ -124,8 +149,9 @@ function typesAt(stake: Set<string>, grants: readonly ServiceAccountGrant[], vie
       for (const group of rule.apiGroups ?? []) {
         for (const resource of rule.resources ?? []) {
           // `*` within a named group (Flux grants its controllers their groups so) lists the
-          // group's every type; `*` groups name nothing (ARCHITECTURE.md §1E).
-          if (group === '*' || resource.includes('/')) continue;
+          // group's every type; `*` groups name nothing (ARCHITECTURE.md §1E); built-in groups
+          // are not listed (UNLISTED_GROUPS).
+          if (group === '*' || resource.includes('/') || !listedOnRemoval(group)) continue;
           if (resource === '*' ? group !== '' && updatable({ group, resource: '*' }) : updatable({ group, resource }))
             types.set(`${group}\n${resource}`, { group, resource });
         }

@@ -3,6 +3,7 @@ import { review } from '../../test/support/admissionRequests.ts';
 import { bareCluster, namespace, releaseSecret } from '../../test/support/clusterState.ts';
 import { decide } from '../../test/support/decide.ts';
 import type { ClusterSnapshot } from '../../test/support/snapshotView.ts';
+import type { ServiceAccountGrant } from '../cluster/view.ts';
 import type { KubeObject } from '../k8s/types.ts';
 import type { Mode } from '../admission/modes.ts';
 
@@ -226,7 +227,9 @@ describe('inferred-finalizers: the right controller, not a bystander', () => {
 
 // An operator's controller (Deployment ops/widget-operator, ServiceAccount widget-operator, granted
 // its own group by a ClusterRoleBinding) and Widgets carrying its finalizer.
-function widgetCluster(opts: { widgetsDeleting?: boolean; uninstalling?: boolean; crdInTemplates?: boolean } = {}): ClusterSnapshot {
+function widgetCluster(
+  opts: { widgetsDeleting?: boolean; uninstalling?: boolean; crdInTemplates?: boolean; moreRules?: ServiceAccountGrant['rules'] } = {},
+): ClusterSnapshot {
   const operator: KubeObject = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -257,7 +260,7 @@ function widgetCluster(opts: { widgetsDeleting?: boolean; uninstalling?: boolean
       {
         serviceAccount: { namespace: 'ops', name: 'widget-operator' },
         via: 'ClusterRoleBinding widget-operator -> ClusterRole widget-operator',
-        rules: [{ apiGroups: ['example.com'], resources: ['widgets'], verbs: ['get', 'list', 'watch', 'update', 'patch'] }],
+        rules: [{ apiGroups: ['example.com'], resources: ['widgets'], verbs: ['get', 'list', 'watch', 'update', 'patch'] }, ...(opts.moreRules ?? [])],
         binding: { kind: 'ClusterRoleBinding', name: 'widget-operator' },
         role: { kind: 'ClusterRole', name: 'widget-operator' },
       },
@@ -305,6 +308,22 @@ describe('inferred-finalizers: removing the controller', () => {
     const strands = await decide(review('DELETE', deploymentOf(kept)), kept, modes('enforce'));
     expect(strands.response.allowed).toBe(true);
     expect((strands.response.warnings ?? []).join('\n')).toContain('leaves 2 Widgets');
+  });
+
+  it('a manager that may update dozens of types (a batch scheduler: Kueue) is still held back: built-in groups are not listed', async () => {
+    // The shape of Kueue's manager role: the job kinds of many frameworks, most not served
+    // where it runs, plus pods, events and leases it updates as a matter of course.
+    const frameworks = ['kubeflow.org', 'ray.io', 'jobset.x-k8s.io', 'leaderworkerset.x-k8s.io', 'sparkoperator.k8s.io'];
+    const moreRules: ServiceAccountGrant['rules'] = [
+      { apiGroups: [''], resources: ['pods', 'pods/status', 'configmaps', 'secrets', 'events'], verbs: ['get', 'list', 'update', 'patch'] },
+      { apiGroups: ['batch', 'apps'], resources: ['jobs', 'statefulsets'], verbs: ['get', 'list', 'update', 'patch'] },
+      { apiGroups: ['events.k8s.io', 'coordination.k8s.io'], resources: ['events', 'leases'], verbs: ['create', 'update', 'patch'] },
+      ...frameworks.map((g) => ({ apiGroups: [g], resources: ['jobs', 'trainjobs', 'clusters', 'services'], verbs: ['get', 'list', 'update', 'patch'] })),
+    ];
+    const cluster = widgetCluster({ uninstalling: true, crdInTemplates: true, moreRules });
+    const held = await decide(review('DELETE', deploymentOf(cluster)), cluster, modes('enforce'));
+    expect(held.response.allowed).toBe(false);
+    expect(held.response.status?.message ?? '').toContain('held back');
   });
 
   it('a grant of `*` within the operator’s group (Flux’s) reaches its every type, each object counted once', async () => {
