@@ -179,12 +179,25 @@ describe('components/audit-receiver', () => {
     expect(at<Record<string, string>>(service, 'spec.selector')).toEqual(at<Record<string, string>>(deployment, 'spec.template.metadata.labels'));
   });
 
-  it("is selected by its own Service only, and runs the webhook Deployment's container", () => {
+  it("is selected by its own Service only, and runs the webhook Deployment's container with --audit-only", () => {
     const labels = at<Record<string, string>>(deployment, 'spec.template.metadata.labels');
     const webhookSelector = at<Record<string, string>>(webhookService, 'spec.selector');
     expect(Object.entries(webhookSelector).every(([k, v]) => labels[k] === v)).toBe(false);
     const base = docs('base/deployment.yaml')[0];
-    expect(at<unknown>(deployment, 'spec.template.spec.containers')).toEqual(at<unknown>(base, 'spec.template.spec.containers'));
+    type Container = { args: string[] } & Record<string, unknown>;
+    const [receiver] = at<Container[]>(deployment, 'spec.template.spec.containers');
+    const [webhook] = at<Container[]>(base, 'spec.template.spec.containers');
+    expect({ ...receiver, args: webhook!.args }).toEqual(webhook);
+    expect(receiver!.args).toEqual([...webhook!.args, '--audit-only']);
     expect(at<unknown>(deployment, 'spec.template.spec.volumes')).toEqual(at<unknown>(base, 'spec.template.spec.volumes'));
+  });
+
+  it('runs as its own ServiceAccount, which no binding names, without a token', () => {
+    const [sa] = docs('components/audit-receiver/serviceaccount.yaml');
+    expect(at<string>(deployment, 'spec.template.spec.serviceAccountName')).toBe(at<string>(sa, 'metadata.name'));
+    expect(at<boolean>(deployment, 'spec.template.spec.automountServiceAccountToken')).toBe(false);
+    expect(at<boolean>(sa, 'automountServiceAccountToken')).toBe(false);
+    const subjects = docs('base/rbac.yaml').flatMap((d) => at<Array<{ name: string }> | undefined>(d, 'subjects') ?? []);
+    expect(subjects.map((s) => s.name)).not.toContain(at<string>(sa, 'metadata.name'));
   });
 });
