@@ -196,6 +196,12 @@ describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
     ).toEqual(['namespaces.teardown-guard.io']);
   });
 
+  it('rbac.inference=false matches components/without-inference-rbac: no ClusterRole or binding teardown-guard-inference', () => {
+    const chart = helmTemplate(helm, ['--set', `certs.caBundle=${CA_BUNDLE}`, '--set', 'rbac.inference=false']);
+    expectSameObjects(chart, kustomize(['base'], ['components/without-inference-rbac']));
+    expect(chart.filter((o) => o.metadata.name === 'teardown-guard-inference')).toEqual([]);
+  });
+
   it('matches components/monitoring (ServiceMonitor, PrometheusRule, dashboard ConfigMap) with every monitoring value on', () => {
     const chart = helmTemplate(helm, [
       '--set',
@@ -310,6 +316,7 @@ describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
     [[], 'certs.source=secret needs certs.caBundle'],
     [['--set', 'monitoring.serviceMonitor.interval=often'], "at '/monitoring/serviceMonitor/interval'"],
     [['--set', 'monitoring.grafanaDashboard.enabled=yes'], "at '/monitoring/grafanaDashboard/enabled'"],
+    [['--set', 'rbac.inference=maybe'], "at '/rbac/inference'"],
   ])('refuses bad values with a message naming the value: %j', (args, message) => {
     const r = run(binPath(helm === 3 ? 'helm3' : 'helm4'), ['template', 'tg', CHART, '--kube-version', versions().KUBE_VERSION, ...args]);
     expect(r.code).not.toBe(0);

@@ -89,6 +89,8 @@ const INSTALLS: Install[] = [
     name: 'kustomize: base + components/audit-receiver + components/live-lookups-all-kinds',
     render: () => kustomize(['components/audit-receiver', 'components/live-lookups-all-kinds']),
   },
+  { name: 'kustomize: base + components/without-inference-rbac', render: () => kustomize(['components/without-inference-rbac']) },
+  { name: 'chart: rbac.inference=false', render: () => helmTemplate(['rbac.inference=false']) },
   { name: 'chart: auditReceiver.enabled=true', render: () => helmTemplate(['auditReceiver.enabled=true']) },
 ];
 
