@@ -201,3 +201,27 @@ describe('components/audit-receiver', () => {
     expect(subjects.map((s) => s.name)).not.toContain(at<string>(sa, 'metadata.name'));
   });
 });
+
+describe('components/network-policy', () => {
+  const [policy] = docs('components/network-policy/networkpolicy.yaml');
+
+  it("selects the webhook's and the audit receiver's Pods, and admits only to the port they serve on", () => {
+    const selector = at<Record<string, string>>(policy, 'spec.podSelector.matchLabels');
+    for (const file of ['base/deployment.yaml', 'components/audit-receiver/deployment.yaml']) {
+      const [deployment] = docs(file);
+      const labels = at<Record<string, string>>(deployment, 'spec.template.metadata.labels');
+      expect(
+        Object.entries(selector).every(([k, v]) => labels[k] === v),
+        file,
+      ).toBe(true);
+      const ports = at<Array<{ name: string }>>(deployment, 'spec.template.spec.containers.0.ports').map((p) => p.name);
+      for (const rule of at<Array<{ ports: Array<{ port: string }> }>>(policy, 'spec.ingress'))
+        for (const p of rule.ports) expect(ports, file).toContain(p.port);
+    }
+    expect(at<string[]>(policy, 'spec.policyTypes')).toEqual(['Ingress']);
+  });
+
+  it('ships a placeholder CIDR from a documentation range, which no API server connects from: an unpatched copy admits nothing rather than everything', () => {
+    expect(at<string>(policy, 'spec.ingress.0.from.0.ipBlock.cidr')).toBe('192.0.2.0/24');
+  });
+});
