@@ -12,32 +12,21 @@
 // and review the diff of the JSON file. The last case adds a rule and checks the test sees it.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../cluster/controlPlane.ts';
 import { controlPlaneForFile } from '../cluster/fileCluster.ts';
-import { repoRoot, versions } from '../cluster/paths.ts';
+import { repoRoot } from '../cluster/paths.ts';
 import { sleep } from '../cluster/proc.ts';
+import { applyRbac, chartRbac, GUARD_NS, kustomizeRbac, type RbacObject } from '../support/guardRbac.ts';
 
-const NS = 'teardown-guard';
-const MANIFESTS = join(repoRoot, 'manifests');
-const CHART = join(MANIFESTS, 'chart', 'teardown-guard');
+const NS = GUARD_NS;
 const EXPECTED_FILE = join(repoRoot, 'test', 'fixtures', 'rbac', 'expected-rights.json');
 const UPDATE = process.env['TG_UPDATE_RIGHTS'] === '1';
 /** A namespace where no install path binds anything: what a ServiceAccount may do there, it may do everywhere. */
 const ELSEWHERE = 'default';
 /** Never created: its rights are what every ServiceAccount has, subtracted from the others'. */
 const NOBODY = 'teardown-guard-rights-baseline';
-const RBAC_KINDS = new Set(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
-// Any well-formed base64 value: only RBAC objects are applied.
-const CA_BUNDLE = Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64');
-
-interface Obj {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  rules?: unknown[];
-}
 
 /** resource[/name] or url:PATH -> its verbs, space-separated and sorted. */
 type Rights = Record<string, string>;
@@ -53,45 +42,21 @@ interface ExpectedFile {
 
 interface Install {
   name: string;
-  render: () => Promise<Obj[]>;
+  render: () => Promise<RbacObject[]>;
 }
 
 let cp: ControlPlane;
 let work: string;
 
-const parseObjects = (text: string): Obj[] =>
-  parseAllDocuments(text, { version: '1.1' })
-    .map((d) => d.toJS() as Obj | null)
-    .filter((o): o is Obj => Boolean(o?.kind));
-
-async function kustomize(components: string[]): Promise<Obj[]> {
-  const dir = mkdtempSync(join(work, 'k-'));
-  const rel = (p: string) => relative(dir, join(MANIFESTS, p));
-  writeFileSync(
-    join(dir, 'kustomization.yaml'),
-    stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [rel('base')], components: components.map(rel) }),
-  );
-  const r = await cp.kubectl(['kustomize', dir]);
-  if (r.code !== 0) throw new Error(`kubectl kustomize failed:\n${r.stderr}`);
-  return parseObjects(r.stdout);
-}
-
-async function helmTemplate(values: string[]): Promise<Obj[]> {
-  const args = ['template', 'tg', CHART, '--namespace', NS, '--kube-version', versions().KUBE_VERSION, '--set', `certs.caBundle=${CA_BUNDLE}`];
-  const r = await cp.helm(4, [...args, ...values.flatMap((v) => ['--set', v])]);
-  if (r.code !== 0) throw new Error(`helm template failed:\n${r.stderr}`);
-  return parseObjects(r.stdout);
-}
-
 const INSTALLS: Install[] = [
-  { name: 'kustomize: base + components/audit-receiver', render: () => kustomize(['components/audit-receiver']) },
+  { name: 'kustomize: base + components/audit-receiver', render: () => kustomizeRbac(cp, work, ['components/audit-receiver']) },
   {
     name: 'kustomize: base + components/audit-receiver + components/live-lookups-all-kinds',
-    render: () => kustomize(['components/audit-receiver', 'components/live-lookups-all-kinds']),
+    render: () => kustomizeRbac(cp, work, ['components/audit-receiver', 'components/live-lookups-all-kinds']),
   },
-  { name: 'kustomize: base + components/without-inference-rbac', render: () => kustomize(['components/without-inference-rbac']) },
-  { name: 'chart: rbac.inference=false', render: () => helmTemplate(['rbac.inference=false']) },
-  { name: 'chart: auditReceiver.enabled=true', render: () => helmTemplate(['auditReceiver.enabled=true']) },
+  { name: 'kustomize: base + components/without-inference-rbac', render: () => kustomizeRbac(cp, work, ['components/without-inference-rbac']) },
+  { name: 'chart: rbac.inference=false', render: () => chartRbac(cp, ['rbac.inference=false']) },
+  { name: 'chart: auditReceiver.enabled=true', render: () => chartRbac(cp, ['auditReceiver.enabled=true']) },
 ];
 
 /**
@@ -177,22 +142,10 @@ async function settledRights(accounts: string[]): Promise<InstallRights> {
   throw new Error('the rights kept changing for 3 s after the RBAC objects were applied');
 }
 
-const render = (objects: Obj[]): string => objects.map((o) => stringify(o)).join('---\n');
-const accountsOf = (objects: Obj[]): string[] => objects.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name);
+const accountsOf = (objects: RbacObject[]): string[] => objects.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name);
 
 /** The RBAC objects applied now, removed before the next install path (the Namespace stays until the reset). */
-let applied: Obj[] = [];
-
-async function apply(objects: Obj[]): Promise<void> {
-  if (applied.length) {
-    const r = await cp.kubectl(['delete', '--ignore-not-found', '--wait=false', '-f', '-'], { input: render(applied.filter((o) => o.kind !== 'Namespace')) });
-    if (r.code !== 0) throw new Error(`kubectl delete failed:\n${r.stderr}`);
-  }
-  const withNamespace = objects.some((o) => o.kind === 'Namespace') ? objects : [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } }, ...objects];
-  const r = await cp.kubectl(['apply', '-f', '-'], { input: render(withNamespace) });
-  if (r.code !== 0) throw new Error(`kubectl apply failed:\n${r.stderr}`);
-  applied = objects;
-}
+let applied: RbacObject[] = [];
 
 const expected: ExpectedFile = UPDATE
   ? {
@@ -222,8 +175,8 @@ describe("what the guard's ServiceAccounts may do, asked of the API server", () 
   });
 
   it.each(INSTALLS.map((i) => [i.name, i] as const))('%s', async (_name, install) => {
-    const objects = (await install.render()).filter((o) => RBAC_KINDS.has(o.kind));
-    await apply(objects);
+    const objects = await install.render();
+    applied = await applyRbac(cp, objects, applied);
     const rights = await settledRights(accountsOf(objects));
     if (UPDATE) expected.installs[install.name] = rights;
     expect(rights, `rights differ from ${relative(repoRoot, EXPECTED_FILE)} (re-capture with TG_UPDATE_RIGHTS=1 and review the diff)`).toEqual(
