@@ -22,7 +22,7 @@ export interface CacheState {
 /** Monotonic counters of the cluster view (its counters() method), read at scrape time. */
 export interface ClusterCounters {
   perCache: Record<string, { events: number; relists: number; reconnects: number; failures: number }>;
-  live: { calls: number; failures: number; timeouts: number };
+  live: { calls: number; failures: number; timeouts: number; forbidden: number };
 }
 
 export interface Metrics {
@@ -174,7 +174,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   perCacheCounter('teardown_guard_cache_relists_total', 'Lists after the first one (410 Gone, watch could not resume), per cache.', 'relists');
   perCacheCounter('teardown_guard_cache_watch_reconnects_total', 'Watches re-opened after the first, per cache.', 'reconnects');
   perCacheCounter('teardown_guard_cache_failures_total', 'Failed list/watch attempts (network, 5xx, 403), per cache.', 'failures');
-  const liveCounter = (name: string, help: string, field: 'calls' | 'failures' | 'timeouts'): void => {
+  const liveCounter = (name: string, help: string, field: 'calls' | 'failures' | 'timeouts' | 'forbidden'): void => {
     new Counter({
       name,
       help,
@@ -190,6 +190,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   liveCounter('teardown_guard_live_reads_total', 'Live look-up calls made through the cluster view (rare paths only).', 'calls');
   liveCounter('teardown_guard_live_read_failures_total', 'Live look-up calls that ended undecided (timeouts included).', 'failures');
   liveCounter('teardown_guard_live_read_timeouts_total', 'Live look-up calls that ran out of their time budget.', 'timeouts');
+  liveCounter(
+    'teardown_guard_live_read_forbidden_total',
+    "Live reads the API server refused (401, 403): a call, or one type of a namespace sweep. The guard's RBAC does not grant them (components/without-inference-rbac, rbac.inference=false).",
+    'forbidden',
+  );
 
   for (const policy of POLICY_NAMES) {
     for (const verdict of VERDICTS) admissionRequests.inc({ policy, verdict }, 0);

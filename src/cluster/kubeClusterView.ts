@@ -387,6 +387,11 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     discovery,
     timeoutMs: options.liveTimeoutMs ?? 2000,
     concurrency: options.liveConcurrency ?? 8,
+    onForbidden: (read) =>
+      logger.warn(
+        { read },
+        "the API server refused a read the guard's RBAC does not grant: the policies that need it are silent (or undecided) about it (counted in teardown_guard_live_read_forbidden_total; first occurrence of each read only)",
+      ),
   });
   // Operators and their CRDs come and go while the guard runs (it is installed first): any change
   // to the served types marks discovery stale, and the next sweep waits for the refresh.

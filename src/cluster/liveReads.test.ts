@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Discovery } from './discovery.ts';
 import { KubeApiError, type KubeHttpClient, type KubeRequest } from './kubeHttp.ts';
-import { LiveReader } from './liveReads.ts';
+import { FORBIDDEN_REPORTS, LiveReader } from './liveReads.ts';
 import { UndecidedError } from './view.ts';
 
 interface Seen {
@@ -99,6 +99,36 @@ describe('LiveReader: undecided kinds', () => {
       .catch((e: unknown) => e);
     expect((failed as UndecidedError).kind).toBe('lookup-failed');
     expect(await reader(slowClient(1, seen, status(404)), 1000).deployment('olm', 'x')).toBeUndefined();
+  });
+});
+
+describe('LiveReader: reads the RBAC does not grant', () => {
+  it('counts every refused read and reports each distinct one once, up to FORBIDDEN_REPORTS', async () => {
+    const refuse = () => {
+      throw new KubeApiError(403, 'forbidden');
+    };
+    const client = slowClient(0, [], refuse);
+    const reported: string[] = [];
+    const live = new LiveReader({ client, discovery: new Discovery({ client }), timeoutMs: 1000, concurrency: 2, onForbidden: (what) => reported.push(what) });
+    for (let i = 0; i < 3; i++) await live.deployment('olm', 'x').catch(() => undefined);
+    expect(reported).toEqual(['live read of Deployment olm/x']);
+    expect(live.stats().forbidden).toBe(3);
+    for (let i = 0; i < FORBIDDEN_REPORTS + 10; i++) await live.deployment('olm', `d-${i}`).catch(() => undefined);
+    expect(reported.length).toBe(FORBIDDEN_REPORTS);
+    expect(live.stats().forbidden).toBe(3 + FORBIDDEN_REPORTS + 10);
+    // Other failures are not refusals.
+    const failing = slowClient(0, [], () => {
+      throw new KubeApiError(503, 'unavailable');
+    });
+    const other = new LiveReader({
+      client: failing,
+      discovery: new Discovery({ client: failing }),
+      timeoutMs: 1000,
+      concurrency: 2,
+      onForbidden: (what) => reported.push(what),
+    });
+    await other.deployment('olm', 'x').catch(() => undefined);
+    expect(other.stats().forbidden).toBe(0);
   });
 });
 

@@ -30,13 +30,24 @@ export interface LiveReaderOptions {
   timeoutMs: number;
   /** Requests in flight at once within one call. */
   concurrency: number;
+  /**
+   * Told the first time the API server refuses (401, 403) a read: a type a namespace sweep may not
+   * list, or a live call. What the guard's RBAC leaves out (docs/SECURITY.md, "Threat model"): the
+   * policies that read through it stay silent about it. At most FORBIDDEN_REPORTS distinct reads.
+   */
+  onForbidden?: (what: string) => void;
 }
+
+/** Distinct refused reads reported through onForbidden; later ones are only counted. */
+export const FORBIDDEN_REPORTS = 50;
 
 export interface LiveReadCounters {
   calls: number;
   /** Calls that ended in UndecidedError (timeouts included). */
   failures: number;
   timeouts: number;
+  /** Reads the API server refused (401, 403): a call, or one type of a namespace sweep. */
+  forbidden: number;
 }
 
 /** A Helm label value: what `name=<release>` may contain without breaking the selector. */
@@ -58,7 +69,8 @@ interface ListPage {
 
 export class LiveReader {
   private readonly options: LiveReaderOptions;
-  private readonly counters: LiveReadCounters = { calls: 0, failures: 0, timeouts: 0 };
+  private readonly counters: LiveReadCounters = { calls: 0, failures: 0, timeouts: 0, forbidden: 0 };
+  private readonly reportedForbidden = new Set<string>();
 
   constructor(options: LiveReaderOptions) {
     this.options = options;
@@ -66,6 +78,13 @@ export class LiveReader {
 
   stats(): LiveReadCounters {
     return { ...this.counters };
+  }
+
+  private noteForbidden(what: string): void {
+    this.counters.forbidden++;
+    if (this.reportedForbidden.has(what) || this.reportedForbidden.size >= FORBIDDEN_REPORTS) return;
+    this.reportedForbidden.add(what);
+    this.options.onForbidden?.(what);
   }
 
   /** Every record of `release` in every namespace, from one label-selected list per storage kind. */
@@ -219,8 +238,11 @@ export class LiveReader {
             }
           } catch (err) {
             if (!(err instanceof KubeApiError)) throw err;
-            if (err.statusCode === 403) sweep.unlisted.push(type.group === '' ? type.resource : `${type.resource}.${type.group}`);
-            else if (err.statusCode !== 404 && err.statusCode !== 405) throw err;
+            if (err.statusCode === 403) {
+              const name = type.group === '' ? type.resource : `${type.resource}.${type.group}`;
+              sweep.unlisted.push(name);
+              this.noteForbidden(`list of ${name} (namespace sweep)`);
+            } else if (err.statusCode !== 404 && err.statusCode !== 405) throw err;
           }
         });
         return sweep;
@@ -408,6 +430,7 @@ export class LiveReader {
       if (err instanceof UndecidedError) throw err;
       const detail = err instanceof KubeApiError ? err.message : err instanceof Error ? err.message : String(err);
       const kind = err instanceof KubeApiError && (err.statusCode === 401 || err.statusCode === 403) ? 'forbidden' : 'lookup-failed';
+      if (kind === 'forbidden') this.noteForbidden(what);
       throw new UndecidedError(kind, `${what} failed: ${detail}`, { cause: err });
     } finally {
       clearTimeout(timer);

@@ -20,7 +20,8 @@ export interface AuditSink {
 }
 
 export interface AppDeps {
-  admit: (body: unknown, transport?: ReviewTransport) => Promise<AdmissionResult>;
+  /** Absent on the audit receiver (`serve --audit-only`): /validate answers 404. */
+  admit?: (body: unknown, transport?: ReviewTransport) => Promise<AdmissionResult>;
   readiness: () => Readiness;
   metrics: Metrics;
   logger: Logger;
@@ -159,7 +160,13 @@ function trackRequests(state: ServerState, logger: Logger): RequestHandler {
 }
 
 function addValidateRoutes(app: express.Express, deps: AppDeps): void {
-  const { metrics, logger } = deps;
+  const { metrics, logger, admit } = deps;
+  if (!admit) {
+    app.all('/validate', (_req, res) => {
+      sendError(res, 404, 'this server receives audit events only (serve --audit-only); admission reviews go to the webhook Service');
+    });
+    return;
+  }
   const validateJson = express.json({ limit: deps.maxBodyBytes, strict: true, type: 'application/json' });
   app.post('/validate', requireJsonBody('an admission.k8s.io/v1 AdmissionReview'), validateJson, async (req: Request, res: Response) => {
     const started = performance.now();
@@ -168,7 +175,7 @@ function addValidateRoutes(app: express.Express, deps: AppDeps): void {
     res.on('close', () => {
       if (!res.writableFinished) gone.abort();
     });
-    const result = await deps.admit(req.body as unknown, { gone: gone.signal });
+    const result = await admit(req.body as unknown, { gone: gone.signal });
     if (!result.ok) {
       metrics.admissionErrors.inc({ status: String(result.httpStatus) });
       logger.info({ status: result.httpStatus, error: result.error }, 'rejected admission request');

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config.ts';
 import { createMetrics } from '../metrics.ts';
 import { registerServeCommand } from './command.ts';
-import { startServices } from './services.ts';
+import { startAuditReceiver, startServices } from './services.ts';
 import { collectLogs, generateCerts, httpsRequest, namespaceDeleteReview, tempDir } from '../../test/support/serverHarness.ts';
 
 function program(): { cmd: Command; out: string[]; err: string[] } {
@@ -115,5 +115,62 @@ current-context: x
       expect(Date.now() - t0).toBeLessThan(5000);
     }
     await expect(httpsRequest(port, { path: '/healthz', ca })).rejects.toThrow();
+  });
+});
+
+describe('startAuditReceiver (serve --audit-only: the audit receiver Deployment, which runs without a ServiceAccount token)', () => {
+  it('never connects to the API server its kubeconfig names, is ready at once, refuses /validate and unauthenticated /audit', async () => {
+    const certs = generateCerts(join(dir.path, 'audit'));
+    // An "API server" that only counts connections: the receiver must open none.
+    let connections = 0;
+    const apiServer = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    apiServer.listen(0, '127.0.0.1');
+    await once(apiServer, 'listening');
+    const kubeconfig = join(dir.path, 'audit-kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      `apiVersion: v1
+kind: Config
+clusters: [{ name: c, cluster: { server: "https://127.0.0.1:${(apiServer.address() as AddressInfo).port}", insecure-skip-tls-verify: true } }]
+users: [{ name: u, user: { token: not-a-real-token } }]
+contexts: [{ name: x, context: { cluster: c, user: u } }]
+current-context: x
+`,
+    );
+    const { config } = loadConfig({
+      env: {},
+      flags: { 'listen.host': '127.0.0.1', 'listen.port': '0', 'tls.certFile': certs.cert, 'tls.keyFile': certs.key, kubeconfig },
+    });
+    config.shutdown = { delayMs: 0, drainTimeoutMs: 1000 };
+    const logs = collectLogs('info');
+    const receiver = await startAuditReceiver(config, logs.logger, createMetrics({ defaultMetrics: false }));
+    const ca = readFileSync(certs.ca);
+    const port = receiver.server.port;
+    try {
+      const ready = await httpsRequest(port, { path: '/readyz', ca });
+      expect(ready.status).toBe(200);
+      expect(ready.json()).toEqual({ ready: true, caches: [] });
+      const body = JSON.stringify(namespaceDeleteReview('uid-receiver', 'px-operator'));
+      const validate = await httpsRequest(port, { method: 'POST', path: '/validate', ca, body, headers: { 'content-type': 'application/json' } });
+      expect(validate.status).toBe(404);
+      expect((validate.json() as { error: string }).error).toMatch(/audit events only/);
+      const audit = await httpsRequest(port, {
+        method: 'POST',
+        path: '/audit',
+        ca,
+        body: JSON.stringify({ apiVersion: 'audit.k8s.io/v1', kind: 'EventList', items: [] }),
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(audit.status).toBe(401);
+      expect((await httpsRequest(port, { path: '/metrics', ca })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(connections).toBe(0);
+    } finally {
+      await receiver.stop('test end');
+      await new Promise((r) => apiServer.close(r));
+    }
   });
 });

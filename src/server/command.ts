@@ -27,6 +27,7 @@ export function registerServeCommand(program: Command): void {
     .option('--tls-key-file <file>', 'PEM private key (tls.keyFile)')
     .option('--kubeconfig <file>', 'kubeconfig (default: $KUBECONFIG, ~/.kube/config, then in-cluster)')
     .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent (log.level)')
+    .option('--audit-only', 'receive audit events only (POST /audit): no admission, no cluster view, no API server credentials needed')
     .option('--check-config', 'validate the configuration, print the effective settings as JSON and exit')
     .addHelpText('after', configHelp())
     .action(async (flags: ServeFlags) => {

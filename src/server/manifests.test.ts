@@ -179,12 +179,49 @@ describe('components/audit-receiver', () => {
     expect(at<Record<string, string>>(service, 'spec.selector')).toEqual(at<Record<string, string>>(deployment, 'spec.template.metadata.labels'));
   });
 
-  it("is selected by its own Service only, and runs the webhook Deployment's container", () => {
+  it("is selected by its own Service only, and runs the webhook Deployment's container with --audit-only", () => {
     const labels = at<Record<string, string>>(deployment, 'spec.template.metadata.labels');
     const webhookSelector = at<Record<string, string>>(webhookService, 'spec.selector');
     expect(Object.entries(webhookSelector).every(([k, v]) => labels[k] === v)).toBe(false);
     const base = docs('base/deployment.yaml')[0];
-    expect(at<unknown>(deployment, 'spec.template.spec.containers')).toEqual(at<unknown>(base, 'spec.template.spec.containers'));
+    type Container = { args: string[] } & Record<string, unknown>;
+    const [receiver] = at<Container[]>(deployment, 'spec.template.spec.containers');
+    const [webhook] = at<Container[]>(base, 'spec.template.spec.containers');
+    expect({ ...receiver, args: webhook!.args }).toEqual(webhook);
+    expect(receiver!.args).toEqual([...webhook!.args, '--audit-only']);
     expect(at<unknown>(deployment, 'spec.template.spec.volumes')).toEqual(at<unknown>(base, 'spec.template.spec.volumes'));
+  });
+
+  it('runs as its own ServiceAccount, which no binding names, without a token', () => {
+    const [sa] = docs('components/audit-receiver/serviceaccount.yaml');
+    expect(at<string>(deployment, 'spec.template.spec.serviceAccountName')).toBe(at<string>(sa, 'metadata.name'));
+    expect(at<boolean>(deployment, 'spec.template.spec.automountServiceAccountToken')).toBe(false);
+    expect(at<boolean>(sa, 'automountServiceAccountToken')).toBe(false);
+    const subjects = docs('base/rbac.yaml').flatMap((d) => at<Array<{ name: string }> | undefined>(d, 'subjects') ?? []);
+    expect(subjects.map((s) => s.name)).not.toContain(at<string>(sa, 'metadata.name'));
+  });
+});
+
+describe('components/network-policy', () => {
+  const [policy] = docs('components/network-policy/networkpolicy.yaml');
+
+  it("selects the webhook's and the audit receiver's Pods, and admits only to the port they serve on", () => {
+    const selector = at<Record<string, string>>(policy, 'spec.podSelector.matchLabels');
+    for (const file of ['base/deployment.yaml', 'components/audit-receiver/deployment.yaml']) {
+      const [deployment] = docs(file);
+      const labels = at<Record<string, string>>(deployment, 'spec.template.metadata.labels');
+      expect(
+        Object.entries(selector).every(([k, v]) => labels[k] === v),
+        file,
+      ).toBe(true);
+      const ports = at<Array<{ name: string }>>(deployment, 'spec.template.spec.containers.0.ports').map((p) => p.name);
+      for (const rule of at<Array<{ ports: Array<{ port: string }> }>>(policy, 'spec.ingress'))
+        for (const p of rule.ports) expect(ports, file).toContain(p.port);
+    }
+    expect(at<string[]>(policy, 'spec.policyTypes')).toEqual(['Ingress']);
+  });
+
+  it('ships a placeholder CIDR from a documentation range, which no API server connects from: an unpatched copy admits nothing rather than everything', () => {
+    expect(at<string>(policy, 'spec.ingress.0.from.0.ipBlock.cidr')).toBe('192.0.2.0/24');
   });
 });

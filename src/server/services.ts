@@ -13,7 +13,7 @@ const LOG_BUFFER_BYTES = 8 * 1024;
 const LOG_FLUSH_INTERVAL_MS = 100;
 import { createMetrics, type Metrics } from '../metrics.ts';
 import { builtinPolicies } from '../policies/index.ts';
-import { findingKind, type Readiness } from './app.ts';
+import { findingKind, type AppDeps, type Readiness } from './app.ts';
 import { createCallerAuthenticator } from './auth.ts';
 import { createInvalidAuditItemReporter } from './invalidAuditItems.ts';
 import { startServer, type RunningServer } from './server.ts';
@@ -28,6 +28,8 @@ export interface ServeFlags {
   kubeconfig?: string;
   logLevel?: string;
   checkConfig?: boolean;
+  /** Receive audit events only (the audit receiver Deployment): no cluster view, no API server credentials. */
+  auditOnly?: boolean;
 }
 
 function flagValues(flags: ServeFlags): Record<string, string | undefined> {
@@ -115,6 +117,35 @@ export async function startServices(config: Config, logger: Logger, metrics: Met
     },
   });
 
+  view.start();
+  const served = await serve(config, logger, metrics, { admit, readiness: () => readinessOf(view) }).catch(async (err: unknown) => {
+    await view.stop();
+    throw err;
+  });
+  return { config, logger, metrics, view, server: served.server, stop: served.stopWith(() => view.stop()) };
+}
+
+/** What `serve --audit-only` runs: POST /audit, probes and metrics; nothing reads the API server. */
+export type AuditReceiver = Omit<Services, 'view'>;
+
+/**
+ * Starts the audit receiver alone (`serve --audit-only`): no kubeconfig is loaded and no cluster
+ * view is built, because the audit reviewer judges only the events pushed to it (src/audit/ never
+ * reads the cluster). So its Pod runs without a ServiceAccount token; /validate answers 404 and
+ * /readyz is ready as soon as the server listens.
+ */
+export async function startAuditReceiver(config: Config, logger: Logger, metrics: Metrics = createMetrics()): Promise<AuditReceiver> {
+  const served = await serve(config, logger, metrics, { readiness: () => ({ synced: true, caches: [] }) });
+  return { config, logger, metrics, server: served.server, stop: served.stopWith(() => Promise.resolve()) };
+}
+
+/** The audit ingest and the HTTPS server, shared by both modes; `stopWith(own)` stops the server, then `own`, then the ingest. */
+async function serve(
+  config: Config,
+  logger: Logger,
+  metrics: Metrics,
+  deps: { admit?: AppDeps['admit']; readiness: () => Readiness },
+): Promise<{ server: RunningServer; stopWith(own: () => Promise<void>): (reason: string) => Promise<void> }> {
   const auditLog = logger.child({ component: 'audit' });
   const ingest = createAuditIngest({
     maxQueueEvents: config.audit.maxQueueEvents,
@@ -130,7 +161,6 @@ export async function startServices(config: Config, logger: Logger, metrics: Met
   if (auth.methods.length === 0)
     logger.warn('POST /audit has no caller authentication configured (tls.clientCAFile, audit.jwt): every audit request will be refused');
 
-  view.start();
   let server: RunningServer;
   try {
     server = await startServer({
@@ -143,34 +173,31 @@ export async function startServices(config: Config, logger: Logger, metrics: Met
         ...(config.tls.clientCAFile !== undefined ? { clientCAFile: config.tls.clientCAFile } : {}),
       },
       shutdown: config.shutdown,
-      admit,
-      readiness: () => readinessOf(view),
+      ...(deps.admit ? { admit: deps.admit } : {}),
+      readiness: deps.readiness,
       metrics,
       logger,
       maxBodyBytes: config.maxBodyBytes,
       audit: { sink: ingest, auth, maxBodyBytes: config.audit.maxBodyBytes },
     });
   } catch (err) {
-    await view.stop();
     await ingest.stop();
     throw err;
   }
 
-  let stopping: Promise<void> | undefined;
   return {
-    config,
-    logger,
-    metrics,
-    view,
     server,
-    stop(reason) {
-      stopping ??= (async () => {
-        await server.shutdown(reason);
-        await view.stop();
-        await ingest.stop();
-        logger.info({ reason }, 'teardown-guard stopped');
-      })();
-      return stopping;
+    stopWith(own) {
+      let stopping: Promise<void> | undefined;
+      return (reason) => {
+        stopping ??= (async () => {
+          await server.shutdown(reason);
+          await own();
+          await ingest.stop();
+          logger.info({ reason }, 'teardown-guard stopped');
+        })();
+        return stopping;
+      };
     },
   };
 }
@@ -207,6 +234,7 @@ export async function runServe(flags: ServeFlags): Promise<void> {
         maxBodyBytes: config.maxBodyBytes,
         mtls: config.tls.clientCAFile !== undefined,
         auditJwt: config.audit.jwt !== undefined,
+        auditOnly: flags.auditOnly === true,
       },
     },
     'starting teardown-guard',
@@ -217,7 +245,7 @@ export async function runServe(flags: ServeFlags): Promise<void> {
   };
   process.on('unhandledRejection', onRejection);
 
-  const services = await startServices(config, logger);
+  const services = flags.auditOnly ? await startAuditReceiver(config, logger) : await startServices(config, logger);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     const handler = (sig: NodeJS.Signals): void => {
       process.off('SIGTERM', handler);

@@ -3,6 +3,8 @@
 // "Live audit review" describes) posts EventLists to one guard's POST /audit, which correlates
 // them as they arrive. A correct `helm uninstall` stays silent; the misdirected SDK uninstall of
 // incident B comes out of the guard's own log as an "audit finding", without `teardown-guard review`.
+// The guard runs as the audit receiver Deployment does (`serve --audit-only`, no credentials for the
+// API server: no kubeconfig, no KUBECONFIG, an empty HOME), so the findings need nothing the receiver lacks.
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +57,7 @@ beforeAll(async () => {
   if (missing.length) throw new Error(`pinned binaries missing (${missing.join(', ')}): run \`npm run build:binaries\` first`);
   ({ cp, guard } = await startControlPlaneWithGuardAudit((auditWebhook) => startControlPlane({ olm: 'none', auditWebhook }), {
     extraYaml: `audit:\n  windowMs: ${WINDOW_MS}`,
+    auditOnly: true,
   }));
 });
 

@@ -196,6 +196,39 @@ describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
     ).toEqual(['namespaces.teardown-guard.io']);
   });
 
+  it('rbac.inference=false matches components/without-inference-rbac: no ClusterRole or binding teardown-guard-inference', () => {
+    const chart = helmTemplate(helm, ['--set', `certs.caBundle=${CA_BUNDLE}`, '--set', 'rbac.inference=false']);
+    expectSameObjects(chart, kustomize(['base'], ['components/without-inference-rbac']));
+    expect(chart.filter((o) => o.metadata.name === 'teardown-guard-inference')).toEqual([]);
+  });
+
+  it('networkPolicy.enabled matches components/network-policy (with its placeholder CIDR and namespace), and is off by default', () => {
+    const chart = helmTemplate(helm, [
+      '--set',
+      `certs.caBundle=${CA_BUNDLE}`,
+      '--set',
+      'networkPolicy.enabled=true',
+      '--set',
+      'networkPolicy.apiServerCIDRs={192.0.2.0/24}',
+      '--set',
+      'networkPolicy.metricsNamespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring',
+    ]);
+    expectSameObjects(chart, kustomize(['base'], ['components/network-policy']));
+    expect(helmTemplate(helm, ['--set', `certs.caBundle=${CA_BUNDLE}`]).filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
+    // Without a metrics selector, the API server's rule alone.
+    const apiOnly = helmTemplate(helm, [
+      '--set',
+      `certs.caBundle=${CA_BUNDLE}`,
+      '--set',
+      'networkPolicy.enabled=true',
+      '--set',
+      'networkPolicy.apiServerCIDRs={10.0.0.0/24,10.1.0.0/24}',
+    ]);
+    expect((find(apiOnly, 'NetworkPolicy', 'teardown-guard')['spec'] as { ingress: unknown[] }).ingress).toEqual([
+      { from: [{ ipBlock: { cidr: '10.0.0.0/24' } }, { ipBlock: { cidr: '10.1.0.0/24' } }], ports: [{ port: 'https', protocol: 'TCP' }] },
+    ]);
+  });
+
   it('matches components/monitoring (ServiceMonitor, PrometheusRule, dashboard ConfigMap) with every monitoring value on', () => {
     const chart = helmTemplate(helm, [
       '--set',
@@ -310,6 +343,9 @@ describe.each([3, 4] as const)('the chart rendered by helm %i', (helm) => {
     [[], 'certs.source=secret needs certs.caBundle'],
     [['--set', 'monitoring.serviceMonitor.interval=often'], "at '/monitoring/serviceMonitor/interval'"],
     [['--set', 'monitoring.grafanaDashboard.enabled=yes'], "at '/monitoring/grafanaDashboard/enabled'"],
+    [['--set', 'rbac.inference=maybe'], "at '/rbac/inference'"],
+    [['--set', `certs.caBundle=${CA_BUNDLE}`, '--set', 'networkPolicy.enabled=true'], 'networkPolicy.enabled needs networkPolicy.apiServerCIDRs'],
+    [['--set', 'networkPolicy.apiServerCIDRs={10.0.0.1}'], "at '/networkPolicy/apiServerCIDRs/0'"],
   ])('refuses bad values with a message naming the value: %j', (args, message) => {
     const r = run(binPath(helm === 3 ? 'helm3' : 'helm4'), ['template', 'tg', CHART, '--kube-version', versions().KUBE_VERSION, ...args]);
     expect(r.code).not.toBe(0);

@@ -165,6 +165,16 @@ describe('every kustomization validates against the real API server (server-side
       expectKinds: ['ValidatingWebhookConfiguration'],
     },
     {
+      name: 'components/without-inference-rbac (on overlays/self-signed)',
+      dir: () => composed('without-inference', 'overlays/self-signed', ['components/without-inference-rbac']),
+      expectKinds: ['ClusterRole'],
+    },
+    {
+      name: 'components/network-policy with components/audit-receiver (on overlays/self-signed)',
+      dir: () => composed('network-policy', 'overlays/self-signed', ['components/audit-receiver', 'components/network-policy']),
+      expectKinds: ['NetworkPolicy'],
+    },
+    {
       name: 'components/audit-receiver (on overlays/self-signed): one receiver, Recreate, its own Service',
       dir: () => composed('audit-receiver', 'overlays/self-signed', ['components/audit-receiver']),
       expectKinds: ['Deployment', 'Service'],

@@ -44,7 +44,7 @@ export async function makeGuardCerts(dir: string): Promise<GuardCerts> {
 export interface GuardConfigInput {
   port: number;
   certs: GuardCerts;
-  kubeconfig: string;
+  kubeconfig?: string;
   modes: GuardModes;
   /** CA that client certificates on POST /audit must chain to (the cluster CA signs the apiserver's). */
   auditClientCAFile?: string;
@@ -63,7 +63,7 @@ export function guardConfigYaml(c: GuardConfigInput): string {
     `  certFile: ${JSON.stringify(c.certs.certFile)}`,
     `  keyFile: ${JSON.stringify(c.certs.keyFile)}`,
     ...(c.auditClientCAFile ? [`  clientCAFile: ${JSON.stringify(c.auditClientCAFile)}`] : []),
-    `kubeconfig: ${JSON.stringify(c.kubeconfig)}`,
+    ...(c.kubeconfig !== undefined ? [`kubeconfig: ${JSON.stringify(c.kubeconfig)}`] : []),
     'policies:',
     ...Object.entries(c.modes).map(([name, mode]) => `  ${name}:\n    mode: ${mode}`),
     'log:',
@@ -160,6 +160,12 @@ export interface StartGuardOptions {
   extraYaml?: string;
   log?: (line: string) => void;
   timeoutMs?: number;
+  /**
+   * `serve --audit-only`, as the audit receiver Deployment runs it (no token): no kubeconfig in
+   * its config, KUBECONFIG unset and HOME its own empty directory, so a receiver that tried to
+   * read the API server would find no credentials and never become ready.
+   */
+  auditOnly?: boolean;
 }
 
 function httpsGet(url: string, caPem: string, timeoutMs = 2000): Promise<number> {
@@ -191,7 +197,7 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
       guardConfigYaml({
         port,
         certs,
-        kubeconfig: cp.kubeconfigPath,
+        ...(o.auditOnly ? {} : { kubeconfig: cp.kubeconfigPath }),
         modes,
         auditClientCAFile: cp.ca.cert,
         ...(o.logLevel ? { logLevel: o.logLevel } : {}),
@@ -202,9 +208,11 @@ export async function startGuard(cp: ControlPlane, o: StartGuardOptions = {}): P
     const d = startDaemon({
       name: 'teardown-guard',
       cmd: process.execPath,
-      args: [GUARD_ENTRY, 'serve', '--config', configPath],
+      args: [GUARD_ENTRY, 'serve', '--config', configPath, ...(o.auditOnly ? ['--audit-only'] : [])],
       logDir: dir,
-      env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
+      env: o.auditOnly
+        ? { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'KUBECONFIG')), HOME: dir }
+        : { ...process.env, KUBECONFIG: cp.kubeconfigPath },
     });
     await waitFor(
       'teardown-guard /readyz',

@@ -44,8 +44,14 @@ shutdown:
 {{/* The Pod spec shared by the webhook Deployment and the audit receiver ($ = root, component). */}}
 {{- define "tg.podSpec" -}}
 {{- $ := .root -}}
+{{- if eq .component "webhook" }}
 serviceAccountName: teardown-guard
 automountServiceAccountToken: true
+{{- else }}
+{{- /* serve --audit-only reads nothing from the API server: its own ServiceAccount, no token. */}}
+serviceAccountName: teardown-guard-audit
+automountServiceAccountToken: false
+{{- end }}
 terminationGracePeriodSeconds: {{ $.Values.terminationGracePeriodSeconds }}
 {{- if eq .component "webhook" }}
 affinity:
@@ -78,7 +84,7 @@ containers:
   - name: teardown-guard
     image: {{ include "tg.image" $ }}
     imagePullPolicy: {{ $.Values.image.pullPolicy }}
-    args: ["serve", "--config", "/etc/teardown-guard/config/config.yaml"]
+    args: ["serve", "--config", "/etc/teardown-guard/config/config.yaml"{{ if ne .component "webhook" }}, "--audit-only"{{ end }}]
     env:
       - name: NODE_OPTIONS
         value: "--max-old-space-size=768 --max-semi-space-size=4"
