@@ -13,7 +13,9 @@ import { defineConfig } from 'vitest/config';
  */
 const LANES: Record<string, { files: string[]; setup: string }> = {
   'integration-helm': { files: ['scenariosHelm', 'scenariosOperators', 'scenariosFlux', 'auditLive'], setup: 'test/cluster/sharedClusterSetup.ts' },
-  'integration-node': { files: ['node', 'chartNode', 'scenariosInCluster'], setup: 'test/cluster/node/nodeLaneSetup.ts' },
+  // The corpus brings its own control plane (test/corpus/environment.ts); it rides in the lane
+  // whose other files take the least time, so that the lanes end together.
+  'integration-node': { files: ['node', 'chartNode', 'scenariosInCluster', 'corpus'], setup: 'test/cluster/node/nodeLaneSetup.ts' },
 };
 const paths = (names: string[]) => names.map((n) => `test/integration/${n}.test.ts`);
 

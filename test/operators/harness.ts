@@ -561,7 +561,14 @@ export async function cleanupOperator(cp: ControlPlane, op: InstalledOperator, n
       const left = await crdsOf(cp, spec.crdGroups);
       for (const c of left) if (!c.deleting) await cp.client.request('DELETE', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c.name}`);
       const nsLeft: string[] = [];
-      for (const ns of all) if (await cp.client.get(`/api/v1/namespaces/${ns}`)) nsLeft.push(ns);
+      for (const ns of all) {
+        const n = await cp.client.get<{ metadata: { deletionTimestamp?: string } }>(`/api/v1/namespaces/${ns}`);
+        if (!n) continue;
+        nsLeft.push(ns);
+        // A guard may have refused its deletion while objects carried the finalizer: once they
+        // are released by hand it is deleted again.
+        if (!n.metadata.deletionTimestamp) await cp.client.request('DELETE', `/api/v1/namespaces/${ns}`);
+      }
       return left.length === 0 && nsLeft.length === 0 ? true : undefined;
     },
     500,

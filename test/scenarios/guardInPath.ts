@@ -36,6 +36,7 @@ export interface GuardDecision {
   operation: string;
   user: string;
   reason?: string;
+  latencyMs?: number;
 }
 
 /** Where a guard's decision lines are read, wherever it runs (host process or Pods). */

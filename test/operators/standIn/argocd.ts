@@ -31,7 +31,11 @@ const IN_CLUSTER_NAME = 'in-cluster';
 type Application = KubeObject & {
   operation?: unknown;
   spec?: { project?: string; destination?: { server?: string; name?: string } };
-  status?: { resources?: Array<{ group?: string; version: string; kind: string; namespace?: string; name: string }>; conditions?: unknown[] };
+  status?: {
+    resources?: Array<{ group?: string; version: string; kind: string; namespace?: string; name: string }>;
+    conditions?: unknown[];
+    reconciledAt?: string;
+  };
 };
 
 const isHookFinalizer = (f: string) => HOOKS.some((h) => f === h || f.startsWith(`${h}/`));
@@ -116,7 +120,19 @@ export const argocdController: Behaviour = async (s) => {
   }
 
   s.loop('application', apps, async (app) => {
-    if (app.operation || !deleting(app)) return 'done';
+    if (!deleting(app)) {
+      // Every refresh persists the app's status (controller/appcontroller.go persistAppStatus:
+      // reconciledAt, sync, health, resources); the stand-in writes reconciledAt once, so the
+      // objects carry the controller's field manager on their status as the real ones do.
+      if (!app.status || !('reconciledAt' in app.status)) {
+        await s.client.must('PATCH', `${base}/applications/${app.metadata.name}`, {
+          body: { status: { reconciledAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z') } },
+          contentType: 'application/merge-patch+json',
+        });
+      }
+      return 'done';
+    }
+    if (app.operation) return 'done';
     const finalizers = app.metadata.finalizers ?? [];
     if (!finalizers.some((f) => PROPAGATION.includes(f) || isHookFinalizer(f))) return 'done';
     try {
