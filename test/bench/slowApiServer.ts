@@ -6,6 +6,7 @@
 // own policy latency (its decision line), the verdict, and whether kube-apiserver failed open.
 import { waitFor } from '../cluster/proc.ts';
 import { auditEventsOf, decisionLines, FAILED_OPEN_PREFIX, SLOW, SLOW_NS, startSlowApiSetup } from '../support/slowApiServer.ts';
+import { logSettled } from '../scenarios/guard.ts';
 
 export interface SlowApiSample {
   apiserverMs: number;
@@ -32,6 +33,7 @@ export async function benchSlowApiServer(o: { reps: number; log: (line: string) 
       10_000,
       () => auditEventsOf(setup.cp.auditLogPath, { verb: 'delete', resource: 'configmaps', name: 'web-config', namespace: SLOW_NS })[seen],
     );
+    await logSettled(setup.guard.logPath);
     const decision = decisionLines(setup.guard.logPath)
       .filter((d) => d.policy === 'helm-uninstall-namespace')
       .at(-1);

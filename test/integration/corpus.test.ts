@@ -40,9 +40,9 @@ const manifest = loadManifest();
 const charts = manifest.charts.filter((c) => !ONLY.length || ONLY.includes(c.id));
 const log = (line: string) => process.stderr.write(`[corpus] ${line}\n`);
 
-/** Lines of a log another process appends to, between two lineOffsets. */
+/** Lines of a log another process appends to, between two lineOffsets (byte offsets: the log is UTF-8, and a guard's message may hold an ellipsis). */
 function linesBetween(path: string, from: number, to: number): string[] {
-  return readFileSync(path, 'utf8').slice(from, to).split('\n').filter(Boolean);
+  return readFileSync(path).subarray(from, to).toString('utf8').split('\n').filter(Boolean);
 }
 
 describe('the corpus of real charts: no false alarm, helm 3 and 4, every policy at enforce', () => {

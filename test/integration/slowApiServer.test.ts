@@ -12,6 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlPlaneForFile } from '../cluster/fileCluster.ts';
 import { waitFor } from '../cluster/proc.ts';
+import { logSettled } from '../scenarios/guard.ts';
 import {
   auditEventsOf,
   decisionLines,
@@ -73,6 +74,8 @@ describe('a slow API server', () => {
       /Warning: teardown-guard \[helm-uninstall-namespace\] could not check this request \(the review's live-lookup budget ran out during the live .+\); allowed unchecked/,
     );
 
+    // The decision log is written off the review's path (within 100 ms): read it once flushed.
+    await logSettled(guard.logPath);
     const decision = decisionLines(guard.logPath)
       .filter((d) => d.policy === 'helm-uninstall-namespace')
       .at(-1);
