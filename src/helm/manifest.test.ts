@@ -39,7 +39,7 @@ describe('manifestObjects', () => {
     expect(manifestObjects(itemOnly).map((o) => o.keep)).toEqual([false]);
   });
 
-  it('refuses a YAML alias bomb instead of expanding it', () => {
+  it('never expands a YAML alias bomb: outside the head it is not parsed, in it it is refused', () => {
     const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
     for (let i = 1; i < 12; i++)
       lines.push(
@@ -47,8 +47,31 @@ describe('manifestObjects', () => {
           .fill(`*a${i - 1}`)
           .join(', ')}]`,
       );
-    const bomb = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n  ${lines.join('\n  ')}\n`;
-    expect(() => manifestObjects(bomb)).toThrow(ManifestParseError);
+    const inData = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n  ${lines.join('\n  ')}\n`;
+    expect(manifestObjects(inData)).toEqual([{ apiVersion: 'v1', kind: 'ConfigMap', name: 'bomb', keep: false }]);
+    const inMetadata = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\n  labels:\n    ${lines.join('\n    ')}\n`;
+    expect(() => manifestObjects(inMetadata)).toThrow(ManifestParseError);
+  });
+
+  it('reads only each document head, and parses whole what the cut cannot read alone', () => {
+    const crd = (name: string) =>
+      `---\n# Source: c/templates/crd.yaml\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: ${name}\nspec:\n  versions:\n  - name: v1\n    schema: {openAPIV3Schema: {type: object}}\n`;
+    const cases: Array<[string, string]> = [
+      // An alias in metadata to an anchor in spec: the head alone does not resolve it.
+      ['alias', '---\napiVersion: v1\nkind: ConfigMap\nspec:\n  n: &n aliased\nmetadata:\n  name: *n\n'],
+      // A flow-style root, a quoted top-level key, a marker with a comment, CRLF line ends.
+      ['flow', '--- # flow\n{apiVersion: v1, kind: ConfigMap, metadata: {name: flow}}\n'],
+      ['quoted', '---\n"apiVersion": v1\nkind: ConfigMap\nmetadata:\n  name: quoted\n'],
+      ['crlf', '---\r\napiVersion: v1\r\nkind: ConfigMap\r\nmetadata:\r\n  name: crlf\r\n'],
+    ];
+    for (const [name, text] of cases)
+      expect(
+        manifestObjects(text).map((o) => o.name),
+        name,
+      ).toEqual([name === 'alias' ? 'aliased' : name]);
+    expect(manifestObjects(crd('a.example.com') + crd('b.example.com')).map((o) => o.name)).toEqual(['a.example.com', 'b.example.com']);
+    // A directive or a document end: the stream is parsed whole, as before.
+    expect(manifestObjects('%YAML 1.2\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: d\n...\n').map((o) => o.name)).toEqual(['d']);
   });
 
   it('handles a huge manifest (2000 objects) and refuses one over the document limit', () => {

@@ -1,6 +1,8 @@
 // Turns a release manifest (the rendered YAML Helm stores) into the objects an uninstall deletes.
 import { parseAllDocuments } from 'yaml';
 
+type ParsedDocument = { errors: ReadonlyArray<{ message: string }>; toJS(o: { maxAliasCount: number }): unknown };
+
 export interface ManifestObject {
   apiVersion: string;
   kind: string;
@@ -29,23 +31,107 @@ export class ManifestParseError extends Error {
 }
 
 export function manifestObjects(manifest: string, limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS): ManifestObject[] {
+  const docs = splitDocuments(manifest);
+  if (!docs) return parseWhole(manifest, limits);
+  if (docs.length > limits.maxDocuments) {
+    throw new ManifestParseError(`manifest has ${docs.length} documents, over the ${limits.maxDocuments} limit`);
+  }
+  const out: ManifestObject[] = [];
+  for (const text of docs) {
+    // What an uninstall needs is each document's apiVersion, kind and metadata: parsing only those
+    // spares the rest (a CRD's schema is most of a chart's bytes). Anything the cut cannot read
+    // alone (an alias to an anchor elsewhere, a List, flow or odd syntax at the top) is parsed whole.
+    const head = documentHead(text);
+    const value = (head !== undefined ? parseDocumentText(head, limits, true) : undefined) ?? parseDocumentText(text, limits, false);
+    collect(value, out, undefined);
+  }
+  return out;
+}
+
+/** The whole stream at once: the way for manifests the document split does not handle. */
+function parseWhole(manifest: string, limits: ManifestLimits): ManifestObject[] {
   const docs = parseAllDocuments(manifest, { uniqueKeys: false });
   if (!Array.isArray(docs)) throw new ManifestParseError('manifest is not a YAML stream');
   if (docs.length > limits.maxDocuments) {
     throw new ManifestParseError(`manifest has ${docs.length} documents, over the ${limits.maxDocuments} limit`);
   }
   const out: ManifestObject[] = [];
-  for (const doc of docs) {
-    if (doc.errors.length > 0) throw new ManifestParseError(`manifest YAML error: ${doc.errors[0]?.message ?? 'unknown'}`);
-    let value: unknown;
-    try {
-      value = doc.toJS({ maxAliasCount: limits.maxAliasCount });
-    } catch (err) {
-      throw new ManifestParseError(`manifest YAML error: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    collect(value, out, undefined);
-  }
+  for (const doc of docs) collect(toValue(doc, limits, false), out, undefined);
   return out;
+}
+
+/** One document's text parsed; `quiet`: undefined instead of an error (the caller falls back). */
+function parseDocumentText(text: string, limits: ManifestLimits, quiet: boolean): unknown {
+  const docs = parseAllDocuments(text, { uniqueKeys: false });
+  if (!Array.isArray(docs) || docs.length > 1) {
+    if (quiet) return undefined;
+    throw new ManifestParseError('manifest is not a YAML stream');
+  }
+  return docs.length === 0 ? null : toValue(docs[0]!, limits, quiet);
+}
+
+function toValue(doc: ParsedDocument, limits: ManifestLimits, quiet: boolean): unknown {
+  if (doc.errors.length > 0) {
+    if (quiet) return undefined;
+    throw new ManifestParseError(`manifest YAML error: ${doc.errors[0]?.message ?? 'unknown'}`);
+  }
+  try {
+    return doc.toJS({ maxAliasCount: limits.maxAliasCount });
+  } catch (err) {
+    if (quiet) return undefined;
+    throw new ManifestParseError(`manifest YAML error: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+const DOCUMENT_START = /^---(?:[ \t].*)?$/;
+/** Stream-level syntax the split leaves to the whole-stream parser: directives and document ends. */
+const STREAM_SYNTAX = /^(?:%|\.\.\.(?:[ \t]|$))/m;
+
+/**
+ * The documents of a manifest as Helm writes it (`---` lines between rendered templates), or
+ * undefined when the stream has syntax the split does not handle.
+ */
+function splitDocuments(manifest: string): string[] | undefined {
+  if (STREAM_SYNTAX.test(manifest)) return undefined;
+  const docs: string[] = [];
+  let current: string[] = [];
+  for (const line of manifest.split('\n')) {
+    if (DOCUMENT_START.test(line.replace(/\r$/, ''))) {
+      const rest = line.slice(3).trim();
+      // `--- !tag` or `--- {…}`: content on the marker line, left to the whole-stream parser.
+      if (rest !== '' && !rest.startsWith('#')) return undefined;
+      if (current.some((l) => l.trim() !== '' && !l.trimStart().startsWith('#'))) docs.push(current.join('\n'));
+      current = [];
+      continue;
+    }
+    current.push(line);
+  }
+  if (current.some((l) => l.trim() !== '' && !l.trimStart().startsWith('#'))) docs.push(current.join('\n'));
+  return docs;
+}
+
+const HEAD_KEYS = new Set(['apiVersion', 'kind', 'metadata']);
+const TOP_LEVEL_KEY = /^([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:(?:[ \t]|$)/;
+
+/**
+ * A block-mapping document cut to its top-level apiVersion, kind and metadata entries, or
+ * undefined when it cannot be cut safely: a top-level line that is not a plain `key:` (flow,
+ * quoted or complex keys, a sequence, a scalar document) or a List (its items are the objects).
+ */
+function documentHead(text: string): string | undefined {
+  const kept: string[] = [];
+  let keeping = false;
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith(' ') || line.startsWith('\t') || line.startsWith('#') || line === '\r') {
+      if (keeping) kept.push(line);
+      continue;
+    }
+    const key = TOP_LEVEL_KEY.exec(line)?.[1];
+    if (key === undefined || key === 'items') return undefined;
+    keeping = HEAD_KEYS.has(key);
+    if (keeping) kept.push(line);
+  }
+  return kept.join('\n');
 }
 
 const RESOURCE_POLICY = 'helm.sh/resource-policy';

@@ -23,9 +23,29 @@ export async function livePayload(record: ReleaseRecordMeta, view: ClusterView):
   return whole ? decodeOrUndecided(whole) : undefined;
 }
 
-export function manifestOrUndecided(release: DecodedRelease): ManifestObject[] {
+/**
+ * Manifests parsed lately, by their text. One uninstall sends dozens of DELETEs whose reviews read
+ * the same record (each first from the caches, then confirmed), and a chart with its CRDs in
+ * templates/ is megabytes of YAML: Kueue's 1.7 MB took 0.3-0.5 s to parse on one idle core, on
+ * the event loop every review shares. Parsing is a pure function of the text, so its result is
+ * kept; a few entries bound the memory (about twice the text each).
+ */
+const PARSED_MANIFESTS_KEPT = 4;
+const parsedManifests = new Map<string, readonly ManifestObject[]>();
+
+export function manifestOrUndecided(release: DecodedRelease): readonly ManifestObject[] {
+  const kept = parsedManifests.get(release.manifest);
+  if (kept) {
+    // Most recently used last: the oldest is the first to go.
+    parsedManifests.delete(release.manifest);
+    parsedManifests.set(release.manifest, kept);
+    return kept;
+  }
   try {
-    return manifestObjects(release.manifest);
+    const parsed = Object.freeze(manifestObjects(release.manifest));
+    parsedManifests.set(release.manifest, parsed);
+    while (parsedManifests.size > PARSED_MANIFESTS_KEPT) parsedManifests.delete(parsedManifests.keys().next().value!);
+    return parsed;
   } catch (err) {
     if (err instanceof ManifestParseError)
       throw new UndecidedError('decode', `manifest of release ${release.namespace}/${release.name} could not be parsed: ${err.message}`);
