@@ -68,25 +68,31 @@ describe('teardown-guard serve', () => {
   });
 });
 
-describe('startServices (real policies and cluster view, API server unreachable)', () => {
-  it('serves /healthz, reports unsynced caches on /readyz, answers reviews as undecided, and stops cleanly', async () => {
-    const certs = generateCerts(join(dir.path, 'svc'));
-    const kubeconfig = join(dir.path, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      `apiVersion: v1
+/** A serve config on a free loopback port whose kubeconfig (file `name`) points at `apiPort`, with no real credentials. */
+function serveConfig(certs: { cert: string; key: string }, apiPort: number, name: string) {
+  const kubeconfig = join(dir.path, name);
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1
 kind: Config
-clusters: [{ name: c, cluster: { server: "https://127.0.0.1:${await closedPort()}", insecure-skip-tls-verify: true } }]
+clusters: [{ name: c, cluster: { server: "https://127.0.0.1:${apiPort}", insecure-skip-tls-verify: true } }]
 users: [{ name: u, user: { token: not-a-real-token } }]
 contexts: [{ name: x, context: { cluster: c, user: u } }]
 current-context: x
 `,
-    );
-    const { config } = loadConfig({
-      env: {},
-      flags: { 'listen.host': '127.0.0.1', 'listen.port': '0', 'tls.certFile': certs.cert, 'tls.keyFile': certs.key, kubeconfig },
-    });
-    config.shutdown = { delayMs: 0, drainTimeoutMs: 1000 };
+  );
+  const { config } = loadConfig({
+    env: {},
+    flags: { 'listen.host': '127.0.0.1', 'listen.port': '0', 'tls.certFile': certs.cert, 'tls.keyFile': certs.key, kubeconfig },
+  });
+  config.shutdown = { delayMs: 0, drainTimeoutMs: 1000 };
+  return config;
+}
+
+describe('startServices (real policies and cluster view, API server unreachable)', () => {
+  it('serves /healthz, reports unsynced caches on /readyz, answers reviews as undecided, and stops cleanly', async () => {
+    const certs = generateCerts(join(dir.path, 'svc'));
+    const config = serveConfig(certs, await closedPort(), 'kubeconfig');
     const logs = collectLogs('info');
     const services = await startServices(config, logs.logger, createMetrics({ defaultMetrics: false }));
     const ca = readFileSync(certs.ca);
@@ -129,22 +135,7 @@ describe('startAuditReceiver (serve --audit-only: the audit receiver Deployment,
     });
     apiServer.listen(0, '127.0.0.1');
     await once(apiServer, 'listening');
-    const kubeconfig = join(dir.path, 'audit-kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      `apiVersion: v1
-kind: Config
-clusters: [{ name: c, cluster: { server: "https://127.0.0.1:${(apiServer.address() as AddressInfo).port}", insecure-skip-tls-verify: true } }]
-users: [{ name: u, user: { token: not-a-real-token } }]
-contexts: [{ name: x, context: { cluster: c, user: u } }]
-current-context: x
-`,
-    );
-    const { config } = loadConfig({
-      env: {},
-      flags: { 'listen.host': '127.0.0.1', 'listen.port': '0', 'tls.certFile': certs.cert, 'tls.keyFile': certs.key, kubeconfig },
-    });
-    config.shutdown = { delayMs: 0, drainTimeoutMs: 1000 };
+    const config = serveConfig(certs, (apiServer.address() as AddressInfo).port, 'audit-kubeconfig');
     const logs = collectLogs('info');
     const receiver = await startAuditReceiver(config, logs.logger, createMetrics({ defaultMetrics: false }));
     const ca = readFileSync(certs.ca);
