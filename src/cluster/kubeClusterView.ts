@@ -11,7 +11,10 @@
 //   clusterroles          full (existence, and rules for inferring a finalizer's controller)
 //   customresourcedefinitions  metadata only: a type added or removed refreshes discovery, so a
 //                         namespace sweep lists the types of operators installed after the guard
-//   apiservices           full (small): the same for aggregated APIs
+//   apiservices           full (small): the same for aggregated APIs; also the first pass of
+//                         apiservice-backends (ARCHITECTURE.md §3)
+//   validatingwebhookconfigurations, mutatingwebhookconfigurations  full (small): the first pass
+//                         of webhook-backends (ARCHITECTURE.md §3)
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject, ObjectRef, PartialObjectMetadata, ResourceType } from '../k8s/types.ts';
@@ -42,6 +45,8 @@ import { overlayView, UndecidedError, type ClusterView, type NamespaceState, typ
 export interface KubeClusterViewOptions {
   kubeConfig: KubeConfig;
   finalizerGuards: readonly FinalizerGuard[];
+  /** The HTTP client to the API server (tests script one); default: one made from kubeConfig. */
+  client?: KubeHttpClient;
   /** Overall budget of one live-read call. Default 2000. */
   liveTimeoutMs?: number;
   /** Requests in flight at once within one live-read call. Default 8. */
@@ -135,6 +140,8 @@ interface ViewCaches {
   roles: MetadataInformer<KubeObject>;
   crds: MetadataInformer<PartialObjectMetadata>;
   apiServices: MetadataInformer<KubeObject>;
+  /** Webhook configurations by kind: the first pass of webhook-backends reads them (ARCHITECTURE.md §3). */
+  webhookConfigurations: ReadonlyArray<{ kind: WebhookConfigurationKind; informer: MetadataInformer<KubeObject> }>;
   /** The finalizer memory's ConfigMap (by label), when the view has a memory. */
   memory: MetadataInformer<KubeObject> | undefined;
   /** One per guarded resource type, keyed by group/resource: every version shows the same objects. */
@@ -142,6 +149,9 @@ interface ViewCaches {
   /** One per distinct controller selector, keyed by its canonical spelling. */
   deployments: Map<string, MetadataInformer<KubeObject>>;
 }
+
+type WebhookConfigurationKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
+const WEBHOOK_CONFIGURATION_KINDS: readonly WebhookConfigurationKind[] = ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'];
 
 type SharedInformerOptions = Pick<
   InformerOptions,
@@ -178,6 +188,15 @@ function createViewCaches(common: SharedInformerOptions, finalizerGuards: readon
         full: true,
       }),
     ),
+    webhookConfigurations: WEBHOOK_CONFIGURATION_KINDS.map((kind) => {
+      const resource = `${kind.toLowerCase()}s`;
+      return {
+        kind,
+        informer: register(
+          createInformer({ ...common, name: resource, resource: { group: 'admissionregistration.k8s.io', version: 'v1', resource }, full: true }),
+        ),
+      };
+    }),
     memory: withMemory
       ? register(createInformer({ ...common, name: 'finalizer-memory', resource: core('configmaps'), labelSelector: MEMORY_LABEL, full: true }))
       : undefined,
@@ -347,8 +366,25 @@ function liveReads(live: LiveReader, caches: ViewCaches, review?: ReviewContext)
     // Always consistent (LiveReader.workloads): this read only happens once a sweep has found a finalizer to explain.
     liveWorkloads: (namespace) => live.workloads(namespace, terms),
     liveFinalizedObjectsOfType: (type) => live.finalizedObjectsOfType(type, terms),
-    liveApiServices: () => live.apiServices(terms),
-    liveWebhookConfigurations: () => live.webhookConfigurations(terms),
+    // APIServices and webhook configurations are small, cluster-scoped and rarely change: a review's
+    // first pass (freshness `watch-cache`) reads them from the guard's own watch caches, no request
+    // at all, while they follow the server; the confirming pass lists them live and consistently, so
+    // a finding never stands on a cache's lag (ARCHITECTURE.md §3, policies/confirmedFindings.ts).
+    liveApiServices: () =>
+      firstPassFromCache(terms, [caches.apiServices])
+        ? Promise.resolve(caches.apiServices.list().map((o) => ({ ...o, apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService' })))
+        : live.apiServices(terms),
+    liveWebhookConfigurations: () =>
+      firstPassFromCache(
+        terms,
+        caches.webhookConfigurations.map((c) => c.informer),
+      )
+        ? Promise.resolve(
+            caches.webhookConfigurations.flatMap(({ kind, informer }) =>
+              informer.list().map((o) => ({ ...o, apiVersion: 'admissionregistration.k8s.io/v1', kind })),
+            ),
+          )
+        : live.webhookConfigurations(terms),
     async liveServiceAccountGrants(namespace) {
       requireSynced(caches.bindings, caches.roles);
       const local = await live.namespaceRbac(namespace, terms);
@@ -357,6 +393,16 @@ function liveReads(live: LiveReader, caches: ViewCaches, review?: ReviewContext)
       return serviceAccountGrants([...caches.bindings.list(), ...local.roleBindings], roleOf);
     },
   };
+}
+
+/**
+ * Whether a review's first pass may answer from these caches: only a first pass (a finding is then
+ * read again consistently), and only from caches that have listed and follow the server now (a
+ * cache whose watch is failing may lag by more than kube-apiserver's own watch cache: then the
+ * first pass lists from that one, as before).
+ */
+function firstPassFromCache(review: ReviewContext, informers: ReadonlyArray<MetadataInformer<KubeObject>>): boolean {
+  return review.freshness === 'watch-cache' && informers.every((i) => i.hasSynced() && i.status().failingSinceMs === undefined);
 }
 
 function sumCounters(all: ViewCaches['all'], live: LiveReader, discovery: Discovery): ClusterViewCounters {
@@ -372,7 +418,7 @@ function sumCounters(all: ViewCaches['all'], live: LiveReader, discovery: Discov
 
 export function createKubeClusterView(options: KubeClusterViewOptions): KubeClusterView {
   const logger = options.logger ?? SILENT_LOGGER;
-  const client: KubeHttpClient = createKubeHttpClient(options.kubeConfig);
+  const client: KubeHttpClient = options.client ?? createKubeHttpClient(options.kubeConfig);
   const caches = createViewCaches({ client, logger, ...options.informer }, options.finalizerGuards, options.memory !== undefined);
   const { all } = caches;
   const discovery = new Discovery({

@@ -189,10 +189,13 @@ export interface ClusterView {
    */
   rememberedControllers?(): readonly RememberedController[];
 
-  /** Live: every Validating- and MutatingWebhookConfiguration, whole, each with its kind. */
+  /**
+   * Every Validating- and MutatingWebhookConfiguration, whole, each with its kind: live, or, for a
+   * review's first pass (freshness `watch-cache`), from the view's own watch caches when it has them.
+   */
   liveWebhookConfigurations?(): Promise<KubeObject[]>;
 
-  /** Live: every APIService, whole (spec.service and the Available condition are read). */
+  /** Every APIService, whole (spec.service and the Available condition are read); the first pass as above. */
   liveApiServices?(): Promise<KubeObject[]>;
 
   /** Whether apiVersion/kind is namespaced, from discovery. undefined when unknown to the server. */
@@ -202,7 +205,8 @@ export interface ClusterView {
    * The same view with its live reads done for one review: bounded by the review's deadline as well
    * as their own budget (one budget for all of them, however many there are; timeouts then say
    * so), and with the list reads of the namespace-DELETE checks (the sweep, RBAC, APIServices,
-   * webhook configurations; never workloads) answered as `review.freshness` says. Views without
+   * webhook configurations; never workloads) answered as `review.freshness` says (`watch-cache`:
+   * APIServices and webhook configurations from the view's own caches where it keeps them). Views without
    * live reads of their own, or without the choice, may return themselves. A partial view (tests,
    * `check`'s simulation) composes with overlayView rather than forwarding every member.
    */

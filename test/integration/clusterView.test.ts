@@ -164,7 +164,9 @@ describe('KubeClusterView on a real control plane', () => {
       'gadgets.tg.example.com',
       'helm-configmaps',
       'helm-secrets',
+      'mutatingwebhookconfigurations',
       'namespaces',
+      'validatingwebhookconfigurations',
       'widgets.tg.example.com',
     ]);
     for (const name of ['helm-secrets', 'helm-configmaps', 'widgets.tg.example.com']) {
@@ -304,7 +306,16 @@ describe('KubeClusterView on a real control plane', () => {
     };
     await client.must('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', { body: hook });
     expect((await view.liveWebhookConfigurations!()).map((c) => `${c.kind}/${c.metadata?.name}`)).toContain('ValidatingWebhookConfiguration/tg-probe-hook');
+    // A review's first pass reads them (and APIServices) from the view's own watch caches, as the live list shapes them (ARCHITECTURE.md §3).
+    const firstPass = view.forReview({ freshness: 'watch-cache' });
+    await until('the webhook configuration cache to see tg-probe-hook', async () =>
+      (await firstPass.liveWebhookConfigurations!()).some((c) => c.kind === 'ValidatingWebhookConfiguration' && c.metadata?.name === 'tg-probe-hook'),
+    );
+    expect((await firstPass.liveApiServices!()).find((a) => a.metadata?.name === 'v1.apps')?.kind).toBe('APIService');
     await client.must('DELETE', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/tg-probe-hook');
+    await until('the webhook configuration cache to drop tg-probe-hook', async () =>
+      (await firstPass.liveWebhookConfigurations!()).every((c) => c.metadata?.name !== 'tg-probe-hook'),
+    );
     await client.must('PATCH', '/api/v1/namespaces/tg-a/configmaps/held', {
       body: { metadata: { finalizers: null } },
       contentType: 'application/merge-patch+json',
