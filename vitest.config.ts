@@ -12,7 +12,10 @@ import { defineConfig } from 'vitest/config';
  * that starts a node cluster (one per host at a time).
  */
 const LANES: Record<string, { files: string[]; setup: string }> = {
-  'integration-helm': { files: ['scenariosHelm', 'scenariosOperators', 'scenariosFlux', 'auditLive'], setup: 'test/cluster/sharedClusterSetup.ts' },
+  'integration-helm': {
+    files: ['scenariosHelm', 'scenariosOperators', 'scenariosFlux', 'auditLive', 'operatorOrders'],
+    setup: 'test/cluster/sharedClusterSetup.ts',
+  },
   // The corpus brings its own control plane (test/corpus/environment.ts); it rides in the lane
   // whose other files take the least time, so that the lanes end together.
   'integration-node': { files: ['node', 'chartNode', 'scenariosInCluster', 'corpus'], setup: 'test/cluster/node/nodeLaneSetup.ts' },
