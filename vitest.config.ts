@@ -13,7 +13,7 @@ import { defineConfig } from 'vitest/config';
  */
 const LANES: Record<string, { files: string[]; setup: string }> = {
   'integration-helm': {
-    files: ['scenariosHelm', 'scenariosOperators', 'scenariosFlux', 'auditLive', 'operatorOrders'],
+    files: ['scenariosHelm', 'scenariosOperators', 'scenariosFlux', 'auditLive'],
     setup: 'test/cluster/sharedClusterSetup.ts',
   },
   // The corpus brings its own control plane (test/corpus/environment.ts); it rides in the lane
