@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Command, CommanderError } from 'commander';
@@ -7,9 +6,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseTimeArg, registerReviewCommand, reviewAction } from './command.ts';
 import type { ReviewFlags } from './command.ts';
 import { SDK_UA, auditEvent, helmUninstall, toJsonLines } from '../../test/support/auditEvents.ts';
+import { scratchDir } from '../../test/support/scratchDir.ts';
 
 const T0 = Date.parse('2026-03-01T09:00:00Z');
-const dir = mkdtempSync(join(tmpdir(), 'tg-review-cmd-'));
+const dir = scratchDir('tg-review-cmd');
 const file = (name: string, content: string | Buffer) => {
   const p = join(dir, name);
   writeFileSync(p, content);

@@ -1,8 +1,7 @@
 // The audit logs of real control-plane scenarios (test/fixtures/audit/, captured by capture.ts
 // there): reviewing each must report exactly that scenario's incidents, and nothing for the
 // no-false-positive one, with the fast path and strict parsing alike.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -12,6 +11,7 @@ import { buildReport, renderHuman, renderJson, renderMarkdown } from './report.t
 import { runReview } from './review.ts';
 import type { ReviewResult } from './review.ts';
 import { validate } from '../../test/support/reportSchema.ts';
+import { scratchDir } from '../../test/support/scratchDir.ts';
 
 const dir = fileURLToPath(new URL('../../test/fixtures/audit/', import.meta.url));
 const manifest = JSON.parse(readFileSync(`${dir}fixtures.json`, 'utf8')) as Record<string, { file: string; description: string }>;
@@ -140,7 +140,7 @@ describe('captured scenarios', () => {
   });
 
   it('same answer every way: fast path and --strict, plain and gzip give the same time range, counts and findings', async () => {
-    const tmp = mkdtempSync(join(tmpdir(), 'tg-fixtures-'));
+    const tmp = scratchDir('tg-fixtures');
     for (const [name, entry] of Object.entries(manifest)) {
       const raw = readFileSync(dir + entry.file);
       const plain = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw;

@@ -2,8 +2,7 @@
 // discards the others' findings, and bombs and over-long lines cost bounded work. Bombs are made
 // here on the fly, small (200 MiB inflated), never stored.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -15,9 +14,10 @@ import { readAuditInput } from './reader.ts';
 import type { ReviewReport } from './report.ts';
 import { runReview } from './review.ts';
 import { validate } from '../../test/support/reportSchema.ts';
+import { scratchDir } from '../../test/support/scratchDir.ts';
 
 const fixtures = fileURLToPath(new URL('../../test/fixtures/audit/', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'tg-hostile-'));
+const dir = scratchDir('tg-hostile');
 const file = (name: string, content: string | Buffer) => {
   const p = join(dir, name);
   writeFileSync(p, content);

@@ -1,8 +1,7 @@
 // The two correct teardowns a Metadata-level log cannot tell from incident B, captured from real
 // components (test/fixtures/audit/README.md): they report nothing above low, and the incident-B
 // fixtures, as captured and reduced to Metadata level, still report what they did.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -10,9 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { toMetadataLevel } from '../../test/fixtures/audit/metadataLevel.ts';
 import type { AuditFinding } from './findings.ts';
 import { runReview } from './review.ts';
+import { scratchDir } from '../../test/support/scratchDir.ts';
 
 const dir = fileURLToPath(new URL('../../test/fixtures/audit/', import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), 'tg-likely-correct-'));
+const tmp = scratchDir('tg-likely-correct');
 
 const linesOf = (file: string): string[] => {
   const raw = readFileSync(dir + file);

@@ -2,8 +2,7 @@
 // a reader that goes away ends the review quietly with its own exit status, and permission errors
 // are one line.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -11,11 +10,12 @@ import { buildReport, renderHuman, renderJson, renderMarkdown } from './report.t
 import { runReview } from './review.ts';
 import { escapeControls } from './terminal.ts';
 import { helmUninstall, toJsonLines } from '../../test/support/auditEvents.ts';
+import { scratchDir } from '../../test/support/scratchDir.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const cli = join(repo, 'bin', 'teardown-guard.js');
 const fixtures = join(repo, 'test', 'fixtures', 'audit');
-const dir = mkdtempSync(join(tmpdir(), 'tg-output-'));
+const dir = scratchDir('tg-output');
 const T0 = Date.parse('2026-03-01T09:00:00Z');
 // eslint-disable-next-line no-control-regex
 const RAW_CONTROLS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;

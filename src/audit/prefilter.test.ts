@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { classifyLine } from './prefilter.ts';
 import type { Interest } from './prefilter.ts';
 import { runReview } from './review.ts';
 import { HELM3_UA, KUBECTL_UA, NS_CONTROLLER, NS_CONTROLLER_UA, SDK_UA, auditEvent, helmUninstall, toJsonLines } from '../../test/support/auditEvents.ts';
+import { scratchDir } from '../../test/support/scratchDir.ts';
 
 const T0 = Date.parse('2026-03-01T09:00:00Z');
 const none: Interest = { pendingNamespaces: new Set(), sessionUserAgents: new Set() };
@@ -63,7 +63,7 @@ describe('classifyLine', () => {
 
 /** Fast path and strict parsing must report the same findings. */
 async function bothWays(content: string, windowMs = 60_000) {
-  const dir = mkdtempSync(join(tmpdir(), 'tg-prefilter-'));
+  const dir = scratchDir('tg-prefilter');
   const p = join(dir, 'audit.log');
   writeFileSync(p, content);
   const fast = await runReview({ inputs: [p], windowMs });
@@ -73,7 +73,7 @@ async function bothWays(content: string, windowMs = 60_000) {
 
 describe('fast path equals strict parsing', () => {
   it('on a generated log with planted incidents', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tg-prefilter-'));
+    const dir = scratchDir('tg-prefilter');
     const p = join(dir, 'gen.log');
     const planted = await generateAuditLog({ out: p, sizeMb: 8, seed: 7, helmEvery: 150 });
     const fast = await runReview({ inputs: [p] });

@@ -1,15 +1,15 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildReport, renderHuman, renderJson, renderMarkdown, REPORT_SCHEMA_VERSION } from './report.ts';
 import { runReview } from './review.ts';
 import { HELM3_UA, SDK_UA, auditEvent, helmUninstall, toJsonLines } from '../../test/support/auditEvents.ts';
 import { reportSchema as schema, validate } from '../../test/support/reportSchema.ts';
+import { scratchDir } from '../../test/support/scratchDir.ts';
 
 const T0 = Date.parse('2026-03-01T09:00:00Z');
 async function sampleReview() {
-  const dir = mkdtempSync(join(tmpdir(), 'tg-report-'));
+  const dir = scratchDir('tg-report');
   const file = join(dir, 'audit.log');
   const events = [
     ...helmUninstall({ releaseNamespace: 'helm-test', release: 'web', deleteNamespace: 'default', deleteCode: 404, ua: SDK_UA, start: T0 }),
@@ -93,7 +93,7 @@ describe('human and markdown reports', () => {
   });
 
   it('says so when there is nothing to report', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tg-report-'));
+    const dir = scratchDir('tg-report');
     const file = join(dir, 'clean.log');
     writeFileSync(file, toJsonLines(helmUninstall({ releaseNamespace: 'a', release: 'b', start: T0 })));
     const report = buildReport(await runReview({ inputs: [file] }), { version: '0.1.0', filters: {} });

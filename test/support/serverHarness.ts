@@ -1,13 +1,13 @@
 // Helpers for the server's unit tests (src/server/*.test.ts): development certificates from
 // certs/generate.sh, a tiny in-memory ClusterView, a log collector and an HTTPS client.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterView, NamespaceState } from '../../src/cluster/view.ts';
+import { scratchDir } from './scratchDir.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 
 const GENERATE = fileURLToPath(new URL('../../certs/generate.sh', import.meta.url));
@@ -37,8 +37,9 @@ export function generateCerts(dir: string, opts: { client?: string; forceCa?: bo
   };
 }
 
+/** A scratch directory (gone after the file's tests) the test may also remove earlier. */
 export function tempDir(prefix: string): { path: string; remove(): void } {
-  const path = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  const path = scratchDir(prefix);
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
