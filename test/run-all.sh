@@ -25,7 +25,13 @@ for p in "${projects[@]}"; do
     mkdir -p "$TG_TEST_REPORT_DIR"
     report=(--reporter=default --reporter=json "--outputFile.json=$TG_TEST_REPORT_DIR/$p.json")
   fi
-  (set -o pipefail; npx vitest run --project "$p" "${report[@]}" 2>&1 | tee "$logs/$p.log" | sed -u "s/^/[$p] /") &
+  (
+    set +e
+    npx vitest run --project "$p" "${report[@]}" 2>&1 | tee "$logs/$p.log" | sed -u "s/^/[$p] /"
+    s=${PIPESTATUS[0]}
+    echo "$s" >"$logs/$p.status"
+    exit "$s"
+  ) &
   pids+=("$!")
 done
 status=0
@@ -39,7 +45,10 @@ done
 # vitest ends a failed run with its failures (from the first "Failed Tests", "Failed Suites" or
 # "Unhandled Errors" rule on); a project that died before printing them gets its last lines.
 for p in "${failed[@]}"; do
-  echo "==== [$p] FAILED; its failures, as it printed them ===="
+  s=$(cat "$logs/$p.status" 2>/dev/null || echo '?')
+  how="vitest exited $s"
+  if [ "$s" != '?' ] && [ "$s" -gt 128 ]; then how="$how: killed by signal $((s - 128)), so it printed no summary"; fi
+  echo "==== [$p] FAILED ($how); its failures, as it printed them ===="
   from=$(grep -n -m1 -E 'Failed (Tests|Suites) [0-9]|Unhandled (Errors|Rejection)' "$logs/$p.log" | cut -d: -f1 || true)
   if [ -n "$from" ]; then tail -n "+$from" "$logs/$p.log" | head -n 400; else tail -n 80 "$logs/$p.log"; fi | sed "s/^/[$p] /"
 done

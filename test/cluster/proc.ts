@@ -195,6 +195,22 @@ export function startDaemon(o: StartOptions): Daemon {
   };
 }
 
+/**
+ * A process's start time in clock ticks since boot (/proc/PID/stat, field 22). With the pid it
+ * names one process: a suite spawns tens of thousands, so pids (pid_max is often 32768) come
+ * round again within a run, and a bare pid recorded minutes ago may now be another lane's.
+ */
+export function processStartTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses; field 3 follows the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Lines of `groupsFile`: a process group's leader pid and its start time (processStartTicks). */
 function appendGroup(file: string, pid: number): void {
   let cur = '';
   try {
@@ -202,7 +218,25 @@ function appendGroup(file: string, pid: number): void {
   } catch {
     /* ignore */
   }
-  writeFileSync(file, `${cur}${pid}\n`);
+  writeFileSync(file, `${cur}${pid} ${processStartTicks(pid) ?? '-'}\n`);
+}
+
+/**
+ * The groups of `groupsFile` whose leader is still the process recorded there: a leader that
+ * exited took its group down with it (startDaemon), and its pid may since belong to anyone.
+ */
+export function liveRecordedGroups(groupsFile: string): number[] {
+  let text: string;
+  try {
+    text = readFileSync(groupsFile, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .map((line) => line.trim().split(' '))
+    .filter(([pid, ticks]) => Number(pid) > 1 && ticks !== undefined && ticks !== '-' && processStartTicks(Number(pid)) === ticks)
+    .map(([pid]) => Number(pid));
 }
 
 export function tail(path: string, lines = 40): string {

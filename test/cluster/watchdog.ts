@@ -1,11 +1,11 @@
 // Detached watchdog for a loopback cluster: `node watchdog.ts OWNER_PID DIR GROUPS_FILE [NODE_LOCK_DIR]`.
 // When the owner process disappears (even by SIGKILL, which skips its exit handlers) it kills
-// every process group listed in GROUPS_FILE, gives the host back (the node mode's restore script,
+// every process group listed in GROUPS_FILE whose leader is still the recorded process, gives the host back (the node mode's restore script,
 // while the owner still holds the node lock) and removes DIR. It exits by itself as soon as DIR
 // is gone (the owner stopped the cluster normally) or after cleaning up.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { restoreIfOwner } from './node/lock.ts';
-import { processAlive } from './proc.ts';
+import { liveRecordedGroups, processAlive } from './proc.ts';
 
 const [ownerArg, dir, groupsFile, nodeLockDir] = process.argv.slice(2);
 const owner = Number(ownerArg);
@@ -15,16 +15,7 @@ if (!owner || !dir || !groupsFile) {
 }
 
 function cleanup(): void {
-  let groups: number[] = [];
-  try {
-    groups = readFileSync(groupsFile!, 'utf8')
-      .split('\n')
-      .map(Number)
-      .filter((n) => n > 1);
-  } catch {
-    /* nothing recorded */
-  }
-  for (const g of groups) {
+  for (const g of liveRecordedGroups(groupsFile!)) {
     try {
       process.kill(-g, 'SIGKILL');
     } catch {

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { processAlive } from '../proc.ts';
+import { processAlive, processStartTicks } from '../proc.ts';
 
 export const NODE_LOCK_DIR = '/run/teardown-guard-node';
 
@@ -14,11 +14,15 @@ export interface NodeLock {
   restoreScript: string;
 }
 
-function ownerOf(dir: string): number {
+/** The lock owner's pid (0: none yet), and whether that process is still the one that took it. */
+function ownerOf(dir: string): { pid: number; alive: boolean } {
   try {
-    return Number(readFileSync(join(dir, 'owner'), 'utf8').trim()) || 0;
+    const [pid, ticks] = readFileSync(join(dir, 'owner'), 'utf8').trim().split(' ');
+    const n = Number(pid) || 0;
+    // Pids come round within a run: a dead owner's pid may be another process's by now.
+    return { pid: n, alive: n > 0 && (ticks ? processStartTicks(n) === ticks : processAlive(n)) };
   } catch {
-    return 0;
+    return { pid: 0, alive: false };
   }
 }
 
@@ -31,16 +35,16 @@ export function acquireNodeLock(lockDir = NODE_LOCK_DIR): NodeLock {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       mkdirSync(lockDir, { mode: 0o700 });
-      writeFileSync(join(lockDir, 'owner'), `${process.pid}\n`);
+      writeFileSync(join(lockDir, 'owner'), `${process.pid} ${processStartTicks(process.pid) ?? ''}\n`);
       return { dir: lockDir, restoreScript: join(lockDir, 'restore.sh') };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const owner = ownerOf(lockDir);
       // No owner yet and just made: another process is between mkdir and writing its pid.
-      const justMade = !owner && Date.now() - statSync(lockDir).mtimeMs < 10_000;
+      const justMade = !owner.pid && Date.now() - statSync(lockDir).mtimeMs < 10_000;
       // A live owner may be this very process (a second cluster in the same test file).
-      if (justMade || (owner && processAlive(owner))) {
-        throw new Error(`another node cluster is running (pid ${owner}, lock ${lockDir}); node mode runs one cluster per host`, { cause: e });
+      if (justMade || owner.alive) {
+        throw new Error(`another node cluster is running (pid ${owner.pid}, lock ${lockDir}); node mode runs one cluster per host`, { cause: e });
       }
       runRestoreScript(join(lockDir, 'restore.sh'));
       rmSync(lockDir, { recursive: true, force: true });
@@ -51,7 +55,7 @@ export function acquireNodeLock(lockDir = NODE_LOCK_DIR): NodeLock {
 
 /** Runs the lock's restore script if `pid` still owns the lock (exit handlers, the watchdog). */
 export function restoreIfOwner(lockDir: string, pid: number): void {
-  if (ownerOf(lockDir) !== pid) return;
+  if (ownerOf(lockDir).pid !== pid) return;
   runRestoreScript(join(lockDir, 'restore.sh'));
   rmSync(lockDir, { recursive: true, force: true });
 }
