@@ -16,15 +16,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "[prometheus] installing Debian package prometheus=$PROMETHEUS_DEB_VERSION"
 t0=$(date +%s)
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# policy-rc.d: the package must not start a system-wide Prometheus on :9090.
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1; fi
+# The package's service must not start a system-wide Prometheus on :9090.
 rc=0
-apt-get install -y -qq --no-install-recommends "prometheus=$PROMETHEUS_DEB_VERSION" >/dev/null || rc=$?
-[ "$created_policy" = 1 ] && rm -f "$policy"
+bash "$here/../cluster/apt-install-no-services.sh" "prometheus=$PROMETHEUS_DEB_VERSION" || rc=$?
 if [ "$rc" != 0 ]; then
   echo "[prometheus] apt-get install prometheus=$PROMETHEUS_DEB_VERSION failed ($rc); apt-cache policy prometheus says:" >&2
   apt-cache policy prometheus >&2 || true

@@ -20,15 +20,7 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "[node] installing Debian packages: ${missing[*]}"
 t0=$(date +%s)
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# policy-rc.d: the containerd package must not start a system-wide daemon; the node mode runs
-# its own containerd with per-cluster paths.
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1; fi
 rc=0
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
-[ "$created_policy" = 1 ] && rm -f "$policy"
+bash "$(dirname "${BASH_SOURCE[0]}")/../apt-install-no-services.sh" "${missing[@]}" || rc=$?
 [ "$rc" = 0 ] || { echo "[node] apt-get install failed ($rc)" >&2; exit "$rc"; }
 echo "[node] packages installed in $(( $(date +%s) - t0 ))s"
