@@ -141,6 +141,9 @@ fi
 # the node images (pause, the two bases of the Dockerfile's stages) from the cached Node 24.
 step "kubelet $KUBE_VERSION" "$bin/kubelet-$KUBE_VERSION" kube_scratch_build k8s.io/kubernetes/cmd/kubelet
 step "kube-scheduler $KUBE_VERSION" "$bin/kube-scheduler-$KUBE_VERSION" kube_scratch_build k8s.io/kubernetes/cmd/kube-scheduler
+# The NetworkPolicy enforcer of the node lane's NetworkPolicy test (its own script: the test
+# also runs it when the binary is missing).
+bash "$here/node/build-kube-router.sh" | grep '^\[build\]' || { echo "[build] kube-router: FAILED" >&2; failed+=("kube-router"); }
 if command -v buildah >/dev/null; then
   bash "$here/node/build-images.sh" "$cache" "$(command -v node)" || { echo "[build] node images: FAILED" >&2; failed+=("node images"); }
 else

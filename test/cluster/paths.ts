@@ -27,6 +27,7 @@ export interface Versions {
   NPM_VERSION: string;
   PROMETHEUS_VERSION: string;
   PROMETHEUS_DEB_VERSION: string;
+  KUBE_ROUTER_VERSION: string;
 }
 
 let versionsMemo: Versions | undefined;
@@ -49,6 +50,7 @@ export function versions(): Versions {
     'NPM_VERSION',
     'PROMETHEUS_VERSION',
     'PROMETHEUS_DEB_VERSION',
+    'KUBE_ROUTER_VERSION',
   ]) {
     if (!out[k]) throw new Error(`test/cluster/versions.env: ${k} missing`);
   }

@@ -72,6 +72,12 @@ export interface RestoreInputs {
   lockDir: string;
 }
 
+/**
+ * Scripts the restore script runs before its own steps: what a test changes on the host beyond
+ * the node (a NetworkPolicy enforcer's chains) is undone by every path that gives the host back.
+ */
+export const restoreStepsDir = (lockDir: string) => join(lockDir, 'restore.d');
+
 const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /** The undo script: idempotent, every step tolerant, in the reverse order of the changes. */
@@ -81,6 +87,9 @@ export function restoreScript(r: RestoreInputs): string {
     '#!/usr/bin/env bash',
     '# Written by test/cluster/node/host.ts: undoes what one node cluster changed on this host.',
     'set -u',
+    // What a test added on top of the node (restoreStepsDir): first, so a host program it stops
+    // there cannot react to the Pods going away below.
+    `for f in ${q(restoreStepsDir(r.lockDir))}/*.sh; do [ -f "$f" ] && timeout 30 bash "$f"; done`,
     // Shims outlive containerd; they are recognised by the socket of this node's containerd.
     `sock=${q(r.containerdSocket)}`,
     'for p in /proc/[0-9]*; do',

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the node mode needs (test/cluster/README.md, "Node mode"): the container
-# runtime, the OCI runtime, the CNI plugins, the image tools and iptables. Installed only when
+# runtime, the OCI runtime, the CNI plugins, the image tools, iptables and ipset (kube-router's
+# network policy controller, networkPolicyNode.test.ts). Installed only when
 # one is missing, so a machine that has them pays nothing. Needs root (apt-get).
 set -euo pipefail
 # package:file that proves it is installed
@@ -12,6 +13,7 @@ wanted=(
   skopeo:/usr/bin/skopeo
   umoci:/usr/bin/umoci
   iptables:/usr/sbin/iptables
+  ipset:/usr/sbin/ipset
 )
 missing=()
 for w in "${wanted[@]}"; do

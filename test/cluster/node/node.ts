@@ -8,7 +8,7 @@ import { kubeconfigYaml, type KubeClient } from '../kubeClient.ts';
 import { binPath } from '../paths.ts';
 import { makeLeaf, type CA, type CertPair } from '../pki.ts';
 import { freePort, GiveUp, run, startDaemon, tail, waitFor, type Daemon, type RunResult } from '../proc.ts';
-import { createCgroupRoot, NODE_NET, setupHostNetwork, snapshotHost, writeRestoreScript } from './host.ts';
+import { createCgroupRoot, NODE_NET, restoreStepsDir, setupHostNetwork, snapshotHost, writeRestoreScript } from './host.ts';
 import { runRestoreScript, type NodeLock } from './lock.ts';
 import { pauseImageArchive } from './images.ts';
 
@@ -68,6 +68,12 @@ export interface KubeNode {
   importImage(archivePath: string): Promise<string>;
   logs(): Record<string, string>;
   diagnostics(lines?: number): string;
+  /**
+   * Adds a step to the host restore (host.ts, restoreStepsDir): a bash script run, bounded, before
+   * the node's own steps by stop(), the exit handlers, the watchdog and the next node cluster.
+   * Written before the change it undoes, like the node's own script. Returns the script's path.
+   */
+  addRestoreStep(name: string, script: string): string;
   stop(): Promise<void>;
 }
 
@@ -356,6 +362,14 @@ export async function startNode(o: NodeStartOptions): Promise<KubeNode> {
     importImage,
     logs: () => Object.fromEntries(daemons.map((dm) => [dm.name, dm.logPath])),
     diagnostics,
+    addRestoreStep(name, script) {
+      if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`restore step name must be [a-z0-9-]+: ${name}`);
+      const dir = restoreStepsDir(o.lock.dir);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const path = join(dir, `${name}.sh`);
+      writeFileSync(path, script, { mode: 0o700 });
+      return path;
+    },
     stop,
   };
 }
