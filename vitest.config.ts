@@ -18,7 +18,7 @@ const LANES: Record<string, { files: string[]; setup: string }> = {
   },
   // The corpus brings its own control plane (test/corpus/environment.ts); it rides in the lane
   // whose other files take the least time, so that the lanes end together.
-  'integration-node': { files: ['node', 'chartNode', 'scenariosInCluster', 'corpus'], setup: 'test/cluster/node/nodeLaneSetup.ts' },
+  'integration-node': { files: ['node', 'chartNode', 'scenariosInCluster', 'networkPolicyNode', 'corpus'], setup: 'test/cluster/node/nodeLaneSetup.ts' },
 };
 const paths = (names: string[]) => names.map((n) => `test/integration/${n}.test.ts`);
 
