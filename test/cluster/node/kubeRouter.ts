@@ -7,7 +7,7 @@
 // interface); it talks to the API server on loopback only.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ControlPlane } from '../controlPlane.ts';
 import { cacheDir, clusterDir, versions } from '../paths.ts';
 import { GiveUp, run, startDaemon, tail, waitFor } from '../proc.ts';
@@ -18,7 +18,9 @@ export const kubeRouterBinPath = () => join(cacheDir(), 'bin', `kube-router-${ve
 
 /** Chains and ipsets kube-router's network policy controller creates (pkg/controllers/netpol). */
 const CHAIN_PREFIXES = ['KUBE-ROUTER-', 'KUBE-NWPLCY-', 'KUBE-POD-FW-'];
-const IPSET_PREFIXES = ['KUBE-SRC-', 'KUBE-DST-', 'TMP-'];
+// TMP- sets are its swap sets (pkg/utils/ipset.go), left only by a crash mid-swap: "TMP-" and 16
+// base32 characters, so another program's TMP-something is neither refused nor removed.
+const IPSET_PREFIXES = ['KUBE-SRC-', 'KUBE-DST-', 'TMP-[A-Z2-7]{16}$'];
 
 /** Runs build-kube-router.sh unless the binary is cached; its progress lines go to `log`. */
 export async function ensureKubeRouterBuilt(log: (line: string) => void, timeoutMs = 30 * 60_000): Promise<string> {
@@ -52,6 +54,9 @@ export async function ensureKubeRouterBuilt(log: (line: string) => void, timeout
   return bin;
 }
 
+/** Next to the restore step, in the node lock's dir: it outlives the cluster's dir, as the step may. */
+const PID_FILE = 'kube-router.pid';
+
 const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const anyPrefix = (prefixes: string[]) => `^(${prefixes.join('|')})`;
 
@@ -60,12 +65,12 @@ const anyPrefix = (prefixes: string[]) => `^(${prefixes.join('|')})`;
  * jumps from the built-in chains, then its chains (flushed before deleted: they jump to each
  * other), then its ipsets (only once no rule refers to them).
  */
-function restoreStep(pidFile: string, bin: string): string {
+function restoreStep(bin: string): string {
   return [
     '#!/usr/bin/env bash',
     '# Written by test/cluster/node/kubeRouter.ts: removes what its kube-router changed on this host.',
     'set -u',
-    `pidf=${q(pidFile)}`,
+    `pidf="$(dirname "$0")/${PID_FILE}"`,
     `bin=${q(bin)}`,
     'if [ -f "$pidf" ]; then',
     '  p=$(cat "$pidf")',
@@ -137,8 +142,8 @@ export async function startKubeRouterFirewall(cp: ControlPlane, o: StartKubeRout
   if (before.length) throw new Error(`kube-router's chains or ipsets are already on this host; not starting another:\n${before.join('\n')}`);
   const dir = join(cp.dir, 'kube-router');
   mkdirSync(dir, { recursive: true });
-  const pidFile = join(dir, 'pid');
-  const restorePath = node.addRestoreStep('kube-router', restoreStep(pidFile, bin));
+  const restorePath = node.addRestoreStep('kube-router', restoreStep(bin));
+  const pidFile = join(dirname(restorePath), PID_FILE);
   const groupsFile = join(cp.dir, 'pgids');
   const t0 = Date.now();
   const daemon = startDaemon({
