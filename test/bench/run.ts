@@ -483,7 +483,7 @@ async function main(): Promise<number> {
       clients: settings.stormClients,
       rounds: settings.stormRounds,
       guard: { ...(g.entry ? { entry: g.entry } : {}), nodeOptions: g.nodeOptions, ...(g.env ? { env: g.env } : {}) },
-      goneTimeoutMs: 6 * 60_000,
+      goneTimeoutMs: 12 * 60_000,
       log: log('storm'),
     });
   }

@@ -89,13 +89,6 @@ const CSV_NAME = 'storm-operator.v1.0.0';
 /** The client-side bound on one DELETE; the webhook's own is 5 s. */
 const DELETE_TIMEOUT_MS = 30_000;
 const POLL_MS = 500;
-/**
- * kube-controller-manager's client rate limit, raised from 20/s: its namespace controller takes 20
- * times that (400 requests/s by default) and a namespace costs it about a hundred (a list and a
- * delete-collection per namespaced type), so by default the controller alone would take about 7
- * minutes per 2,000-namespace run. The guard never sees those requests (matchConditions).
- */
-const KCM_ARGS = ['--kube-api-qps=100', '--kube-api-burst=150', '--concurrent-namespace-syncs=50'];
 
 /** The arm order of each round: baseline first in even rounds, guard first in odd ones. */
 export function armOrder(round: number): StormArm[] {
@@ -104,12 +97,19 @@ export function armOrder(round: number): StormArm[] {
 
 function objectsOf(ns: StormNamespace, runId: string): CreateRequest[] {
   const labels: Record<string, string> = { [RUN_LABEL]: runId, ...(ns.wouldHang ? { [HANG_LABEL]: 'true' } : {}) };
-  const out: CreateRequest[] = [{ method: 'POST', path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns.name, labels } } }];
+  const out: CreateRequest[] = [
+    { method: 'POST', path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns.name, labels } } },
+  ];
   for (let i = 0; i < ns.configMaps; i++) {
     out.push({
       method: 'POST',
       path: `/api/v1/namespaces/${ns.name}/configmaps`,
-      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `app-config-${i}` }, data: { 'app.properties': `replicas=2\nlog.level=info\nshard=${i}\n` } },
+      body: {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: `app-config-${i}` },
+        data: { 'app.properties': `replicas=2\nlog.level=info\nshard=${i}\n` },
+      },
     });
   }
   if (ns.wouldHang) {
@@ -121,7 +121,14 @@ function objectsOf(ns: StormNamespace, runId: string): CreateRequest[] {
 }
 
 /** Creates the arm's namespaces and their content: each namespace first, then what goes in it. */
-async function createStorm(cp: ControlPlane, clients: KubeClient[], plan: StormNamespace[], prefix: string, runId: string, log: (l: string) => void): Promise<void> {
+async function createStorm(
+  cp: ControlPlane,
+  clients: KubeClient[],
+  plan: StormNamespace[],
+  prefix: string,
+  runId: string,
+  log: (l: string) => void,
+): Promise<void> {
   const all = plan.map((ns) => objectsOf(ns, runId));
   const run = { concurrency: 16, deadline: Date.now() + 10 * 60_000, log };
   await createMany(clients, 'storm namespaces', all.length, (i) => all[i]?.[0] as CreateRequest, run);
@@ -143,6 +150,16 @@ async function createStorm(cp: ControlPlane, clients: KubeClient[], plan: StormN
   );
 }
 
+/** One DELETE's status (0 when no answer came) and message (a denial's reason, or the client's error). */
+async function deleteNamespace(client: KubeClient, name: string): Promise<{ status: number; message: string }> {
+  try {
+    const r = await client.request<{ message?: string }>('DELETE', `/api/v1/namespaces/${name}`, { timeoutMs: DELETE_TIMEOUT_MS });
+    return { status: r.status, message: typeof r.body === 'object' && r.body !== null ? (r.body.message ?? '') : r.text };
+  } catch (err) {
+    return { status: 0, message: err instanceof Error ? err.message : String(err) };
+  }
+}
+
 /** Each client a loop over its share, all at once; every DELETE's answer and latency. */
 async function storm(clients: KubeClient[], plan: StormNamespace[]): Promise<{ outcomes: DeleteOutcome[]; t0: number; wallMs: number }> {
   const outcomes: DeleteOutcome[] = [];
@@ -151,15 +168,7 @@ async function storm(clients: KubeClient[], plan: StormNamespace[]): Promise<{ o
     clients.map(async (client, c) => {
       for (const ns of shareOf(plan, c, clients.length)) {
         const start = performance.now();
-        let status = 0;
-        let message = '';
-        try {
-          const r = await client.request<{ message?: string }>('DELETE', `/api/v1/namespaces/${ns.name}`, { timeoutMs: DELETE_TIMEOUT_MS });
-          status = r.status;
-          message = typeof r.body === 'object' && r.body !== null ? (r.body.message ?? '') : r.text;
-        } catch (err) {
-          message = err instanceof Error ? err.message : String(err);
-        }
+        const { status, message } = await deleteNamespace(client, ns.name);
         outcomes.push({ name: ns.name, status, ms: performance.now() - start, message: message.slice(0, 300) });
       }
     }),
@@ -319,7 +328,9 @@ async function runArm(ctx: StormContext, arm: StormArm, round: number): Promise<
   try {
     if (guard) await register(cp, guard, ctx.certs.caPem);
     await createStorm(cp, ctx.clients, plan, prefix, runId, say);
-    const before = guard ? { counters: await guardCounters(guard, ctx.certs.caPem), reviews: (await guard.stats()).reviews, log: lineOffset(guard.logPath) } : undefined;
+    const before = guard
+      ? { counters: await guardCounters(guard, ctx.certs.caPem), reviews: (await guard.stats()).reviews, log: lineOffset(guard.logPath) }
+      : undefined;
     const auditFrom = lineOffset(cp.auditLogPath);
     // Also resets the event-loop delay histogram, so the next stats cover the DELETE calls alone.
     const cpuFrom = guard ? await guard.stats() : undefined;
@@ -387,7 +398,7 @@ function describe(r: StormRun): string {
 
 export async function benchStorm(o: StormOptions): Promise<StormResult> {
   const t0 = Date.now();
-  const cp = await startControlPlane({ log: () => {}, timeoutMs: 120_000, controllerManagerArgs: KCM_ARGS });
+  const cp = await startControlPlane({ log: () => {}, timeoutMs: 120_000 });
   const clients = adminClients(cp, o.clients);
   try {
     await applyOlmCrds(cp);
