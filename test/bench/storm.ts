@@ -336,12 +336,15 @@ async function runArm(ctx: StormContext, arm: StormArm, round: number): Promise<
     const cpuFrom = guard ? await guard.stats() : undefined;
     const { outcomes, t0, wallMs } = await storm(ctx.clients, plan);
     const cpuTo = guard ? await guard.stats() : undefined;
+    // Read soon: the namespace controller's hundreds of thousands of requests to come are no concern of
+    // this check. kube-apiserver writes a request's last audit event as its answer completes: a second's grace.
+    await sleep(1000);
+    const failedOpen = failedOpenIn(cp.auditLogPath, auditFrom, new Set(plan.map((n) => n.name)));
     say(`${outcomes.length} DELETEs by ${ctx.clients.length} clients in ${(wallMs / 1000).toFixed(1)} s; waiting for the namespace controller`);
     const gone = await waitDeletableGone(cp, runId, t0, o.goneTimeoutMs);
-    const names = new Set(plan.map((n) => n.name));
     const decisions = guard && before ? await decisionsSince(guard, before.log) : undefined;
     const tally = tallyStorm(plan, outcomes, {
-      failedOpen: failedOpenIn(cp.auditLogPath, auditFrom, names),
+      failedOpen,
       ...(decisions ? { answered: decisions.answered } : {}),
     });
     const run: StormRun = {
