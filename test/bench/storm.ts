@@ -69,6 +69,8 @@ export interface StormRun {
   /** Where a guarded DELETE's time goes: the guard process's CPU per review over the DELETE calls, its event-loop delay then, and each policy's own latency (decision lines). */
   guardCpuMsPerReview?: number;
   guardLoopDelayP99Ms?: number;
+  /** TLS connections kube-apiserver opened to the guard during the DELETE calls. */
+  guardTlsConnections?: number;
   policyLatency?: Record<string, { p50: number; p99: number }>;
 }
 
@@ -367,6 +369,7 @@ async function runArm(ctx: StormContext, arm: StormArm, round: number): Promise<
         const reviews = Math.max(1, cpuTo.reviews - cpuFrom.reviews);
         run.guardCpuMsPerReview = (cpuTo.cpuUser + cpuTo.cpuSystem - cpuFrom.cpuUser - cpuFrom.cpuSystem) / 1000 / reviews;
         run.guardLoopDelayP99Ms = cpuTo.loopDelay.p99;
+        run.guardTlsConnections = cpuTo.guardTlsConnections - cpuFrom.guardTlsConnections;
       }
       if (decisions) run.policyLatency = policyLatencies(decisions.latencyByPolicy);
       await unregister(cp, guard);
@@ -387,7 +390,7 @@ function describe(r: StormRun): string {
   const guard =
     r.arm === 'guard'
       ? `; fail-open ${t.failOpen}, undecided ${r.undecided}, live-read timeouts ${r.liveReadTimeouts}, reviews ${r.reviewsReceived}, live reads ${r.liveReads}` +
-        `; guard CPU ${r.guardCpuMsPerReview?.toFixed(2)} ms/review, event-loop delay p99 ${r.guardLoopDelayP99Ms?.toFixed(1)} ms; policy p50/p99 ms: ${policies}`
+        `; guard CPU ${r.guardCpuMsPerReview?.toFixed(2)} ms/review, ${r.guardTlsConnections} TLS connections accepted, event-loop delay p99 ${r.guardLoopDelayP99Ms?.toFixed(1)} ms; policy p50/p99 ms: ${policies}`
       : '';
   return (
     `wall ${(r.deleteWallMs / 1000).toFixed(1)} s, p50 ${r.latency.p50.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms, deletable gone after ${(r.goneMs / 1000).toFixed(1)} s` +
