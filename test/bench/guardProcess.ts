@@ -48,6 +48,8 @@ export interface GuardStats {
   reviews: number;
   noopRequests: number;
   quietRequests: number;
+  /** TLS connections the guard server accepted (a caller without keep-alive pays a handshake per request). */
+  guardTlsConnections: number;
   bareRequests: number;
   live: { calls: number; failures: number; timeouts: number };
   caches: Record<string, number>;
@@ -230,9 +232,10 @@ async function main(): Promise<void> {
   running.quiet = quiet;
 
   // Requests that reached /validate, counted the same way on every server (symmetric cost).
-  const counts = { guard: 0, noop: 0, quiet: 0, bare: 0 };
+  const counts = { guard: 0, noop: 0, quiet: 0, bare: 0, guardTls: 0 };
   const bare = await startBareNoop(config.listen.host, { certFile: config.tls.certFile, keyFile: config.tls.keyFile }, () => counts.bare++);
   running.bare = bare;
+  services.server.server.on('secureConnection', () => counts.guardTls++);
   services.server.server.on('request', (req: { url?: string }) => {
     if (req.url?.startsWith('/validate')) counts.guard++;
   });
@@ -271,6 +274,7 @@ async function main(): Promise<void> {
           noopRequests: counts.noop,
           quietRequests: counts.quiet,
           bareRequests: counts.bare,
+          guardTlsConnections: counts.guardTls,
           live: counters.live,
           caches: cacheCounts(),
           watchEvents: counters.events,

@@ -5,6 +5,7 @@ import type { PhaseResult } from './populate.ts';
 import type { SustainedResult } from './sustained.ts';
 import type { InferenceResult } from './inference.ts';
 import type { SlowApiResult, SlowApiSample } from './slowApiServer.ts';
+import type { StormResult, StormRun } from './storm.ts';
 import { int, median, medianOf, mib, ms, ratio, secs, summarizeValues, x } from './stats.ts';
 import { FIXED_RATE, type Target, type TypeResult } from './webhook.ts';
 
@@ -53,6 +54,7 @@ export interface BenchReport {
   apiserver?: ApiserverResult;
   slowApi?: SlowApiResult;
   inference?: InferenceResult;
+  storm?: StormResult;
   notes: string[];
 }
 
@@ -68,6 +70,8 @@ const RSS_GOAL_MIB = 250;
 const CEL_GOAL = 1.5;
 /** Issue 15: the guard at or below Kyverno, same API server, same run. */
 const KYVERNO_GOAL = 1;
+/** Issue 5, a bigger storm: its DELETE calls' wall time with the guard at most this times without. */
+const STORM_WALL_GOAL = 1.2;
 
 function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
@@ -168,6 +172,7 @@ export function goals(r: BenchReport): Goal[] {
       });
     }
   }
+  if (r.storm) out.push(...stormGoals(r.storm));
   if (r.sustained) {
     const last = r.sustained.attempts[r.sustained.attempts.length - 1];
     if (last) {
@@ -225,9 +230,11 @@ export function renderMarkdown(r: BenchReport): string {
   parts.push('How to run it (the pinned control-plane binaries must be built once: `npm run build:binaries`):');
   parts.push('');
   parts.push('```sh');
-  parts.push('npm run bench                 # everything at full scale (~45 min on 2 vCPU); rewrites test/bench/RESULTS.md');
+  parts.push('npm run bench                 # everything at full scale (~65 min on 2 vCPU, the storm ~20 of them); rewrites test/bench/RESULTS.md');
   parts.push('npm run bench -- --quick      # 1/10-scale cluster, short measurements (~10 min); prints the tables only');
-  parts.push('npm run bench -- --only webhook   # or memory | load | apiserver (the cluster and the guard always start) | slow-api (its own small cluster)');
+  parts.push(
+    'npm run bench -- --only webhook   # or memory | load | apiserver (the cluster and the guard always start) | slow-api | inference | storm (each on its own cluster)',
+  );
   parts.push('npm run bench -- --help       # every option (scale, repetitions, durations, CPU profile, Node options)');
   parts.push('```');
   parts.push('');
@@ -535,6 +542,7 @@ export function renderMarkdown(r: BenchReport): string {
 
   if (r.slowApi) parts.push(...slowApiSection(r.slowApi));
   if (r.inference) parts.push(...inferenceSection(r.inference));
+  if (r.storm) parts.push(...stormSection(r.storm));
 
   const f = findings(r);
   if (f.length > 0) {
@@ -769,6 +777,107 @@ function inferenceSection(a: InferenceResult): string[] {
         ['ratio warn / off', x(ratio(on.p50, off.p50)), x(ratio(on.p99, off.p99)), ''],
       ],
     ),
+    '',
+  ];
+}
+
+/** Median of one figure over the storm's runs of one arm. */
+function stormMedian(a: StormResult, arm: StormRun['arm'], pick: (run: StormRun) => number): number {
+  return medianOf(
+    a.runs.filter((run) => run.arm === arm),
+    pick,
+  );
+}
+
+/** Guard over baseline, each a median over the rounds: the DELETE calls' wall, p50, p99, and the time until all deletable are gone. */
+export function stormRatios(a: StormResult): { wall: number; p50: number; p99: number; gone: number } {
+  const q = (pick: (run: StormRun) => number): number => ratio(stormMedian(a, 'guard', pick), stormMedian(a, 'baseline', pick));
+  return { wall: q((y) => y.deleteWallMs), p50: q((y) => y.latency.p50), p99: q((y) => y.latency.p99), gone: q((y) => y.goneMs) };
+}
+
+/** The guarded runs' counts summed: what must be zero, and whether the denials were exactly the planted namespaces. */
+export function stormCounts(a: StormResult): { failOpen: number; undecided: number; liveTimeouts: number; errors: number; exactDenials: boolean } {
+  const guarded = a.runs.filter((y) => y.arm === 'guard');
+  const sum = (pick: (run: StormRun) => number): number => guarded.reduce((acc, y) => acc + pick(y), 0);
+  return {
+    failOpen: sum((y) => y.tally.failOpen),
+    undecided: sum((y) => y.undecided ?? Number.NaN),
+    liveTimeouts: sum((y) => y.liveReadTimeouts ?? Number.NaN),
+    errors: sum((y) => y.tally.errors.length),
+    exactDenials: guarded.every((y) => y.tally.deniedPlanted === y.tally.planted && y.tally.wrongDenials.length === 0),
+  };
+}
+
+function stormGoals(a: StormResult): Goal[] {
+  const q = stormRatios(a);
+  const c = stormCounts(a);
+  const size = `${int(a.namespaces)} namespaces deleted by ${a.clients} concurrent clients`;
+  return [
+    {
+      goal: `storm: ${size}, wall of the DELETE calls guard/no guard`,
+      target: `<= ${STORM_WALL_GOAL}`,
+      measured: x(q.wall),
+      met: Number.isFinite(q.wall) ? q.wall <= STORM_WALL_GOAL : undefined,
+    },
+    {
+      goal: `storm: ${size}, fail-open / undecided / live-read timeouts; denials`,
+      target: '0 / 0 / 0; exactly the planted namespaces',
+      measured: `${c.failOpen} / ${c.undecided} / ${c.liveTimeouts}; ${c.exactDenials ? 'exactly the planted' : '**not** exactly the planted'}`,
+      met: c.failOpen === 0 && c.undecided === 0 && c.liveTimeouts === 0 && c.exactDenials,
+    },
+  ];
+}
+
+function stormSection(a: StormResult): string[] {
+  const q = stormRatios(a);
+  const c = stormCounts(a);
+  const row = (y: StormRun): string[] => [
+    y.arm === 'guard' ? 'guard' : 'no guard',
+    String(y.round + 1),
+    secs(y.deleteWallMs),
+    ms(y.latency.p50),
+    ms(y.latency.p99),
+    ms(y.latency.max),
+    `${secs(y.goneMs)}${y.leftBehind ? ` (${y.leftBehind} left)` : ''}`,
+    `${y.tally.denied} (${y.tally.deniedPlanted} planted)`,
+    String(y.hungTerminating),
+    String(y.tally.errors.length),
+    y.arm === 'guard' ? String(y.tally.failOpen) : '',
+    y.arm === 'guard' ? String(y.undecided) : '',
+    y.arm === 'guard' ? String(y.liveReadTimeouts) : '',
+    y.arm === 'guard' ? `${int(y.reviewsReceived ?? NaN)} / ${int(y.liveReads ?? NaN)}` : '',
+  ];
+  return [
+    `### A bigger storm: ${int(a.namespaces)} namespaces deleted by ${a.clients} concurrent clients (${a.rounds} round${a.rounds === 1 ? '' : 's'})`,
+    '',
+    `On a control plane of its own. Each run creates ${int(a.namespaces)} namespaces: most hold one or two ConfigMaps; ${a.planted} (every 20th) hold an OLM CSV carrying \`operators.coreos.com/csv-cleanup\` while no olm-operator exists, so deleting them would leave them Terminating. ` +
+      `${a.clients} clients, each a loop over its share, DELETE them all at once through kube-apiserver. No guard = no guard process and no webhook configuration; guard = the guard process above (defaults) registered with the shipped webhook configuration (failurePolicy Ignore), started before the run's namespaces exist. ` +
+      'Runs alternate (no guard first, then guard first). Wall = first DELETE sent to last answered; gone = first DELETE sent until every namespace but the planted ones has disappeared (the namespace controller included). ' +
+      "Fail-open = an allowed DELETE with kube-apiserver's failed-open audit annotation for a guard webhook, or one the guard logged no decision for; undecided and live-read timeouts are deltas of the guard's /metrics.",
+    '',
+    table(
+      [
+        'arm',
+        'round',
+        'wall s',
+        'p50 ms',
+        'p99 ms',
+        'max ms',
+        'gone s',
+        'denied',
+        'planted left Terminating',
+        'errors',
+        'fail-open',
+        'undecided',
+        'live-read timeouts',
+        'reviews / live reads',
+      ],
+      a.runs.map(row),
+    ),
+    '',
+    `Guard / no guard (medians over rounds): wall ${x(q.wall)}, p50 ${x(q.p50)}, p99 ${x(q.p99)}, all deletable gone ${x(q.gone)}. ` +
+      `With the guard: ${c.failOpen} fail-open, ${c.undecided} undecided, ${c.liveTimeouts} live-read timeouts, ${c.errors} DELETEs neither allowed nor denied by the guard; denials ${c.exactDenials ? 'exactly the planted namespaces' : 'not exactly the planted namespaces'}. ` +
+      `Section time ${secs(a.totalMs)} s.`,
     '',
   ];
 }

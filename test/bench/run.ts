@@ -2,15 +2,17 @@
 // loopback (issue 5, parts 1 and 2). Prints a markdown table at the end and, for a full run,
 // writes it to test/bench/RESULTS.md and the goals table into docs/PERFORMANCE.md.
 //
-//   npm run bench                          # everything, full scale (~45 min on 2 vCPU)
+//   npm run bench                          # everything, full scale (~65 min on 2 vCPU, the storm ~20 of them)
 //   npm run bench -- --quick               # short measurements on a 1/10-scale cluster (~10 min)
-//   npm run bench -- --only webhook        # webhook | memory | apiserver | load | slow-api | inference (cluster + guard always)
+//   npm run bench -- --only webhook        # webhook | memory | apiserver | load | slow-api | inference | storm (cluster + guard always)
 //
 // Options: --scale F (cluster size factor; default 1, quick 0.1), --reps N (repetitions; default 5,
 // quick 3; memory and API-server sections use at least 3),
 // --duration S (seconds per webhook measurement; default 5, quick 2), --load-duration S (default
 // 60, quick 15), --connections N (default 8), --concurrency N (parallel creates; default 24),
 // --per-mode N (namespace DELETEs per mode per repetition; default 250, quick 60),
+// --storm-namespaces N (namespaces per storm; default 2000, quick 200), --storm-clients N (concurrent
+// deleting clients; default 50, quick 16), --storm-rounds N (rounds of baseline + guard; default 1),
 // --types K1,K2 (webhook request types: ns-delete, ns-delete-csv, helm-owned, helm-cross,
 // record-purge; default all), --cpu-prof (write a V8 CPU profile of each guard process and
 // summarize where its CPU went in the output), --ts
@@ -38,6 +40,9 @@
 //              proxy: the answer within the review's budget (own small cluster, run first)
 //   inference  policy inferred-finalizers on a namespace DELETE, off vs warn, over 10,000 namespaces
 //              and 200 CRDs (own cluster, scaled by --scale; the engine in this process)
+//   storm      2,000 namespaces (5 % planted to hang) deleted by 50 concurrent clients through
+//              kube-apiserver, without and with the guard registered: wall, latency, time until gone,
+//              denials, fail-open, undecided, live-read timeouts (own cluster)
 // Nothing here asserts on timing; goals are reported as met or missed.
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release, tmpdir, totalmem } from 'node:os';
@@ -58,10 +63,11 @@ import { replaceBenchSummary, SUMMARY_DOC } from '../support/readmeBlock.ts';
 import { goals, renderMarkdown, renderReadmeSummary, type BenchReport, type MachineInfo, type MemoryRun } from './report.ts';
 import { benchInference } from './inference.ts';
 import { benchSlowApiServer } from './slowApiServer.ts';
+import { benchStorm } from './storm.ts';
 import { benchSustained } from './sustained.ts';
 import { benchWebhook } from './webhook.ts';
 
-const SECTIONS = ['memory', 'webhook', 'load', 'apiserver', 'slow-api', 'inference'] as const;
+const SECTIONS = ['memory', 'webhook', 'load', 'apiserver', 'slow-api', 'inference', 'storm'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values: args } = parseArgs({
@@ -76,6 +82,9 @@ const { values: args } = parseArgs({
     connections: { type: 'string' },
     concurrency: { type: 'string' },
     'per-mode': { type: 'string' },
+    'storm-namespaces': { type: 'string' },
+    'storm-clients': { type: 'string' },
+    'storm-rounds': { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     ts: { type: 'boolean', default: false },
     'guard-env': { type: 'string' },
@@ -124,6 +133,9 @@ const settings = {
   connections: Math.round(num('connections', args.connections, 8, 1)),
   concurrency: Math.round(num('concurrency', args.concurrency, 24, 1)),
   perMode: Math.round(num('per-mode', args['per-mode'], quick ? 60 : 250, 5)),
+  stormNamespaces: Math.round(num('storm-namespaces', args['storm-namespaces'], quick ? 200 : 2000, 20)),
+  stormClients: Math.round(num('storm-clients', args['storm-clients'], quick ? 16 : 50, 1)),
+  stormRounds: Math.round(num('storm-rounds', args['storm-rounds'], 1, 1)),
   deadlineMin: num('deadline-min', args['deadline-min'], quick ? 30 : 90, 1),
 };
 const selected = (s: Section): boolean => only === undefined || only === s;
@@ -178,8 +190,23 @@ function commandLine(): string {
   return rest.length > 0 ? `npm run bench -- ${rest.join(' ')}` : 'npm run bench';
 }
 
-/** Every section but slow-api: one populated cluster, the guard as its own process. Returns the CPU profile dir, if any. */
-async function benchOnPopulatedCluster(report: BenchReport): Promise<string | undefined> {
+interface GuardProcessSetup {
+  /** Bundled entry and serve modules; unset when the guard runs from its TypeScript sources. */
+  entry: string | undefined;
+  servicesModule: string | undefined;
+  env: Record<string, string> | undefined;
+  nodeOptions: string[];
+}
+
+let guardSetup: Promise<GuardProcessSetup> | undefined;
+
+/** How every section runs the guard process (bundled once per run, its notes written once). */
+function guardProcessSetup(report: BenchReport): Promise<GuardProcessSetup> {
+  guardSetup ??= prepareGuardProcess(report);
+  return guardSetup;
+}
+
+async function prepareGuardProcess(report: BenchReport): Promise<GuardProcessSetup> {
   // The guard runs bundled, as in the container image (unless --ts).
   let entry: string | undefined;
   let servicesModule: string | undefined;
@@ -196,7 +223,7 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
     );
   }
 
-  const guardEnv = args['guard-env']
+  const env = args['guard-env']
     ? Object.fromEntries(
         args['guard-env'].split(',').map((kv) => {
           const i = kv.indexOf('=');
@@ -207,15 +234,21 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
     : undefined;
   const nodeOptions = args['guard-node-options'] !== undefined ? args['guard-node-options'].split(/\s+/).filter(Boolean) : manifestNodeOptions();
   report.nodeOptions = nodeOptions;
-  // A second set of guard starts in the memory section, with other Node options to compare.
-  const memVariantOptions = args['mem-variant'] !== undefined ? args['mem-variant'].split(/\s+/).filter(Boolean) : withoutSemiSpace(nodeOptions);
-  const memVariant = memVariantOptions.join(' ') === nodeOptions.join(' ') ? [] : memVariantOptions;
-  if (guardEnv)
+  if (env)
     report.notes.push(
-      `Guard process environment: ${Object.entries(guardEnv)
+      `Guard process environment: ${Object.entries(env)
         .map(([k, v]) => `${k}=${v}`)
         .join(' ')}.`,
     );
+  return { entry, servicesModule, env, nodeOptions };
+}
+
+/** Every section but slow-api, inference and storm: one populated cluster, the guard as its own process. Returns the CPU profile dir, if any. */
+async function benchOnPopulatedCluster(report: BenchReport): Promise<string | undefined> {
+  const { entry, servicesModule, env: guardEnv, nodeOptions } = await guardProcessSetup(report);
+  // A second set of guard starts in the memory section, with other Node options to compare.
+  const memVariantOptions = args['mem-variant'] !== undefined ? args['mem-variant'].split(/\s+/).filter(Boolean) : withoutSemiSpace(nodeOptions);
+  const memVariant = memVariantOptions.join(' ') === nodeOptions.join(' ') ? [] : memVariantOptions;
 
   let cp: ControlPlane | undefined;
   let guard: GuardChild | undefined;
@@ -443,7 +476,18 @@ async function main(): Promise<number> {
       log: log('inference'),
     });
   }
-  const ownCluster: readonly Section[] = ['slow-api', 'inference'];
+  if (selected('storm')) {
+    const g = await guardProcessSetup(report);
+    report.storm = await benchStorm({
+      namespaces: settings.stormNamespaces,
+      clients: settings.stormClients,
+      rounds: settings.stormRounds,
+      guard: { ...(g.entry ? { entry: g.entry } : {}), nodeOptions: g.nodeOptions, ...(g.env ? { env: g.env } : {}) },
+      goneTimeoutMs: 12 * 60_000,
+      log: log('storm'),
+    });
+  }
+  const ownCluster: readonly Section[] = ['slow-api', 'inference', 'storm'];
   const profDir = SECTIONS.some((section) => !ownCluster.includes(section) && selected(section)) ? await benchOnPopulatedCluster(report) : undefined;
 
   const markdown = renderMarkdown(report);
