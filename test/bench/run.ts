@@ -14,8 +14,8 @@
 // --storm-namespaces N (namespaces per storm; default 2000, quick 200), --storm-clients N (concurrent
 // deleting clients; default 50, quick 16), --storm-rounds N (rounds of baseline + guard; default 1),
 // --types K1,K2 (webhook request types: ns-delete, ns-delete-csv, helm-owned, helm-cross,
-// record-purge; default all), --cpu-prof (write a V8 CPU profile of each guard process and
-// summarize where its CPU went in the output), --ts
+// record-purge; default all), --cpu-prof (write a V8 CPU profile of each guard process, the
+// storm's too, and summarize where its CPU went in the output), --ts
 // (run the guard from its TypeScript sources instead of bundling it as the image is built),
 // --guard-env K=V,K2=V2 (extra environment for the guard process: malloc tuning, or its TG_
 // settings, e.g. TG_POLICIES_INFERRED_FINALIZERS_MODE=off; the shell's own TG_ variables never reach it),
@@ -243,6 +243,18 @@ async function prepareGuardProcess(report: BenchReport): Promise<GuardProcessSet
   return { entry, servicesModule, env, nodeOptions };
 }
 
+/** Each guard process's CPU profile in `profDir` (node --cpu-prof), summarized into the report's notes. */
+function noteProfiles(report: BenchReport, profDir: string): void {
+  report.notes.push(`CPU profile of each guard process written (node --cpu-prof) to ${profDir}; open them in Chrome DevTools.`);
+  for (const file of readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'))) {
+    try {
+      report.notes.push(formatProfileSummary(file, summarizeCpuProfile(join(profDir, file))));
+    } catch (err) {
+      report.notes.push(`CPU profile ${file} could not be read: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
 /** Every section but slow-api, inference and storm: one populated cluster, the guard as its own process. Returns the CPU profile dir, if any. */
 async function benchOnPopulatedCluster(report: BenchReport): Promise<string | undefined> {
   const { entry, servicesModule, env: guardEnv, nodeOptions } = await guardProcessSetup(report);
@@ -420,14 +432,7 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
     await cp?.stop().catch(() => undefined);
   }
   if (profDir) {
-    report.notes.push(`CPU profile of each guard process written (node --cpu-prof); open them in Chrome DevTools.`);
-    for (const file of readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'))) {
-      try {
-        report.notes.push(formatProfileSummary(file, summarizeCpuProfile(join(profDir, file))));
-      } catch (err) {
-        report.notes.push(`CPU profile ${file} could not be read: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
+    noteProfiles(report, profDir);
   }
   return profDir;
 }
@@ -478,14 +483,21 @@ async function main(): Promise<number> {
   }
   if (selected('storm')) {
     const g = await guardProcessSetup(report);
+    const stormProfDir = args['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'tg-bench-storm-prof-')) : undefined;
     report.storm = await benchStorm({
       namespaces: settings.stormNamespaces,
       clients: settings.stormClients,
       rounds: settings.stormRounds,
-      guard: { ...(g.entry ? { entry: g.entry } : {}), nodeOptions: g.nodeOptions, ...(g.env ? { env: g.env } : {}) },
+      guard: {
+        ...(g.entry ? { entry: g.entry } : {}),
+        nodeOptions: g.nodeOptions,
+        ...(g.env ? { env: g.env } : {}),
+        ...(stormProfDir ? { cpuProfDir: stormProfDir } : {}),
+      },
       goneTimeoutMs: 12 * 60_000,
       log: log('storm'),
     });
+    if (stormProfDir) noteProfiles(report, stormProfDir);
   }
   const ownCluster: readonly Section[] = ['slow-api', 'inference', 'storm'];
   const profDir = SECTIONS.some((section) => !ownCluster.includes(section) && selected(section)) ? await benchOnPopulatedCluster(report) : undefined;

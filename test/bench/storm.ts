@@ -42,7 +42,7 @@ export interface StormOptions {
   /** Rounds of (baseline, guard), the order flipped every other round. */
   rounds: number;
   /** How the bench runs the guard process: bundled entry, Node options, extra environment. */
-  guard: Pick<GuardChildOptions, 'entry' | 'nodeOptions' | 'env'>;
+  guard: Pick<GuardChildOptions, 'entry' | 'nodeOptions' | 'env' | 'cpuProfDir'>;
   /** Bound on each wait for the namespace controller (ms). */
   goneTimeoutMs: number;
   log: (line: string) => void;
