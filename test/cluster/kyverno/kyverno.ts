@@ -21,7 +21,7 @@
 // process exit (proc.ts), through the cluster's watchdog, and when the cluster's dir disappears
 // or its API server stays unreachable. stop() also removes the webhook configurations it
 // registered: they point at a port nobody serves any more, and some fail closed.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { hostname } from 'node:os';
@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { ControlPlane } from '../controlPlane.ts';
 import { cacheDir } from '../paths.ts';
+import { runBuildScript } from '../buildScript.ts';
 import { applyCrdDir } from '../crds.ts';
 import { freePort, GiveUp, startDaemon, tail, waitFor } from '../proc.ts';
 import { stopWithCluster } from '../stopWithCluster.ts';
@@ -67,30 +68,8 @@ export function kyvernoBuilt(): boolean {
 export async function ensureKyvernoBuilt(log: (line: string) => void, timeoutMs = 60 * 60_000): Promise<string> {
   if (kyvernoBuilt()) return kyvernoBinPath();
   log(`Kyverno ${kyvernoVersion()} is not built yet: running test/cluster/kyverno/build.sh (the first build takes ~20 minutes on 2 cores)`);
-  const child = spawn('bash', [join(here, 'build.sh')], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let errTail = '';
-  const forward = (b: Buffer): void => {
-    for (const line of b.toString('utf8').split('\n')) if (line.startsWith('[build]')) log(line);
-  };
-  child.stdout.on('data', forward);
-  child.stderr.on('data', (b: Buffer) => {
-    forward(b);
-    errTail = (errTail + b.toString('utf8')).slice(-3000);
-  });
-  // Its own process group, so the timeout and this process's exit take go and its compilers down too.
-  const killBuild = (): void => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  };
-  const timer = setTimeout(killBuild, timeoutMs);
-  process.once('exit', killBuild);
-  const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? 1)));
-  clearTimeout(timer);
-  process.off('exit', killBuild);
-  if (code !== 0 || !kyvernoBuilt()) throw new Error(`building Kyverno failed (exit ${code}):\n${errTail}`);
+  await runBuildScript('Kyverno', join(here, 'build.sh'), log, timeoutMs);
+  if (!kyvernoBuilt()) throw new Error('building Kyverno: build.sh exited 0 but left no binary and CRDs in the cache');
   return kyvernoBinPath();
 }
 

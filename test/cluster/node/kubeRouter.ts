@@ -5,9 +5,9 @@
 // removes them, on stop() and on every path the node's own restore runs (exit handlers, watchdog,
 // the next node cluster). Its health and metrics listeners are off (health would bind every
 // interface); it talks to the API server on loopback only.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { runBuildScript } from '../buildScript.ts';
 import type { ControlPlane } from '../controlPlane.ts';
 import { cacheDir, clusterDir, versions } from '../paths.ts';
 import { GiveUp, run, startDaemon, tail, waitFor } from '../proc.ts';
@@ -27,30 +27,8 @@ export async function ensureKubeRouterBuilt(log: (line: string) => void, timeout
   const bin = kubeRouterBinPath();
   if (existsSync(bin)) return bin;
   log(`kube-router ${versions().KUBE_ROUTER_VERSION} is not built yet: running test/cluster/node/build-kube-router.sh (minutes on 2 cores, once)`);
-  const child = spawn('bash', [join(clusterDir, 'node', 'build-kube-router.sh')], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let errTail = '';
-  const forward = (b: Buffer): void => {
-    for (const line of b.toString('utf8').split('\n')) if (line.startsWith('[build]')) log(line);
-  };
-  child.stdout.on('data', forward);
-  child.stderr.on('data', (b: Buffer) => {
-    forward(b);
-    errTail = (errTail + b.toString('utf8')).slice(-3000);
-  });
-  // Its own process group: the timeout and this process's exit take go and its compilers down too.
-  const killBuild = (): void => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  };
-  const timer = setTimeout(killBuild, timeoutMs);
-  process.once('exit', killBuild);
-  const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? 1)));
-  clearTimeout(timer);
-  process.off('exit', killBuild);
-  if (code !== 0 || !existsSync(bin)) throw new Error(`building kube-router failed (exit ${code}):\n${errTail}`);
+  await runBuildScript('kube-router', join(clusterDir, 'node', 'build-kube-router.sh'), log, timeoutMs);
+  if (!existsSync(bin)) throw new Error(`building kube-router: build-kube-router.sh exited 0 but left no ${bin}`);
   return bin;
 }
 
