@@ -447,7 +447,8 @@ export async function proveCrdStuck(
       if (!crd?.metadata.deletionTimestamp || !(crd.metadata.finalizers ?? []).includes('customresourcecleanup.apiextensions.k8s.io')) return undefined;
       const terminating = crd.status?.conditions?.find((x) => x.type === 'Terminating');
       if (terminating?.status !== 'True' || !['InstanceDeletionInProgress', 'InstanceDeletionCheck'].includes(terminating.reason ?? '')) return undefined;
-      const list = await cp.client.get<{ items: Obj[] }>(apiPath({ group: type.group, version: type.version, resource: type.resource }));
+      // Limited, so that a not-ready watch cache sends it to etcd instead of answering 429 (releaseFinalizersByHand).
+      const list = await cp.client.get<{ items: Obj[] }>(`${apiPath({ group: type.group, version: type.version, resource: type.resource })}?limit=500`);
       const items = list?.items ?? [];
       if (!items.length) return undefined;
       if (!items.every((o) => o.metadata.deletionTimestamp && (o.metadata.finalizers ?? []).includes(type.finalizer))) return undefined;
@@ -516,7 +517,10 @@ export async function releaseFinalizersByHand(cp: ControlPlane, spec: OperatorSp
     }
     const version = preferred.get(crd.group);
     if (!version) continue;
-    const list = await cp.client.get<{ items: Obj[] }>(apiPath({ group: crd.group, version, resource: crd.plural }));
+    // With a limit: while a type's watch cache is not ready (new or re-created storage under load),
+    // kube-apiserver answers an unlimited list 429 but sends a limited one to etcd (KEP-4568,
+    // ResilientWatchCacheInitialization). Past 500 objects the next poll takes the rest.
+    const list = await cp.client.get<{ items: Obj[] }>(`${apiPath({ group: crd.group, version, resource: crd.plural })}?limit=500`);
     for (const o of list?.items ?? []) {
       const finalizers = o.metadata.finalizers ?? [];
       if (!finalizers.some((f) => ours.has(f))) continue;
