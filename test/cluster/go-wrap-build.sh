@@ -1,4 +1,4 @@
-# Sourced by build-binaries.sh and kyverno/build.sh: go_wrap_build.
+# Sourced by build-binaries.sh, kyverno/build.sh and node/build-kube-router.sh: go_wrap_build, go_cached_build.
 # shellcheck shell=bash
 
 # `go install module/pkg@version` needs the proxy's version list (to look up deprecations), which
@@ -23,4 +23,25 @@ go_wrap_build() { # module version pkg ldflags out
   cp "$dir/go.sum" "$w/go.sum" && chmod u+w "$w/go.sum"
   (cd "$w" && go build -trimpath -ldflags "$ldflags" -o "$out" "$pkg")
   local rc=$?; rm -rf "$w"; return $rc
+}
+
+# A pinned binary built into the cache once: `[build]` lines say cached, building or FAILED (the
+# callers' logs forward exactly those), and the binary appears under its final name only when
+# whole, so an interrupted build is never taken for a cached one.
+go_cached_build() { # label version module modversion pkg ldflags target
+  local label=$1 version=$2 mod=$3 ver=$4 pkg=$5 ldflags=$6 target=$7
+  if [ -x "$target" ]; then
+    echo "[build] $label $version: cached ($(basename "$target"))"
+    return 0
+  fi
+  echo "[build] $label $version: building (first run only; this takes minutes on 2 cores)..."
+  local t0; t0=$(date +%s)
+  local tmp="$target.tmp.$$"
+  if ! go_wrap_build "$mod" "$ver" "$pkg" "$ldflags" "$tmp"; then
+    rm -f "$tmp"
+    echo "[build] $label $version: FAILED" >&2
+    return 1
+  fi
+  mv "$tmp" "$target"
+  echo "[build] $label $version: done in $(($(date +%s) - t0))s"
 }

@@ -28,20 +28,7 @@ mod_dir() { GOFLAGS= go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)".*/
 # shellcheck source=../go-wrap-build.sh
 . "$here/../go-wrap-build.sh"
 
-if [ -x "$target" ]; then
-  echo "[build] kyverno $KYVERNO_VERSION: cached ($(basename "$target"))"
-else
-  echo "[build] kyverno $KYVERNO_VERSION: building (first run only; this takes ~20 minutes on 2 cores)..."
-  t0=$(date +%s)
-  tmp="$target.tmp.$$"
-  if ! go_wrap_build "$mod" "$ver" "$mod/cmd/kyverno" "-s -w -X $mod/pkg/version.BuildVersion=$ver" "$tmp"; then
-    rm -f "$tmp"
-    echo "[build] kyverno $KYVERNO_VERSION: FAILED" >&2
-    exit 1
-  fi
-  mv "$tmp" "$target"
-  echo "[build] kyverno $KYVERNO_VERSION: done in $(($(date +%s) - t0))s"
-fi
+go_cached_build kyverno "$KYVERNO_VERSION" "$mod" "$ver" "$mod/cmd/kyverno" "-s -w -X $mod/pkg/version.BuildVersion=$ver" "$target"
 
 if [ ! -f "$data/.complete" ]; then
   echo "[build] Kyverno CRDs $KYVERNO_VERSION: extracting from the module"

@@ -20,18 +20,5 @@ target="$bin/kube-router-$KUBE_ROUTER_VERSION"
 # shellcheck source=../go-wrap-build.sh
 . "$here/../go-wrap-build.sh"
 
-if [ -x "$target" ]; then
-  echo "[build] kube-router $KUBE_ROUTER_VERSION: cached ($(basename "$target"))"
-else
-  echo "[build] kube-router $KUBE_ROUTER_VERSION: building (first run only; this takes minutes on 2 cores)..."
-  t0=$(date +%s)
-  tmp="$target.tmp.$$"
-  if ! go_wrap_build "$mod" "$ver" "$mod/cmd/kube-router" "-s -w -X $mod/pkg/version.Version=$ver" "$tmp"; then
-    rm -f "$tmp"
-    echo "[build] kube-router $KUBE_ROUTER_VERSION: FAILED" >&2
-    exit 1
-  fi
-  mv "$tmp" "$target"
-  echo "[build] kube-router $KUBE_ROUTER_VERSION: done in $(($(date +%s) - t0))s"
-fi
+go_cached_build kube-router "$KUBE_ROUTER_VERSION" "$mod" "$ver" "$mod/cmd/kube-router" "-s -w -X $mod/pkg/version.Version=$ver" "$target"
 echo "$target"
