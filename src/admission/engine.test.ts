@@ -198,4 +198,32 @@ describe('one deadline per review', () => {
     expect(deadlines).toHaveLength(1);
     expect(deadlines[0]?.aborted).toBe(true);
   });
+
+  it('lets go of a finished review: its deadline never fires afterwards, and the request going away later is not heard', async () => {
+    const base = createSnapshotView(olmCluster());
+    const deadlines: AbortSignal[] = [];
+    const view: ClusterView = {
+      ...base,
+      forReview(review) {
+        if (review.deadline) deadlines.push(review.deadline);
+        return base;
+      },
+    };
+    const handler = createAdmissionHandler({
+      policies: builtinPolicies(),
+      view,
+      settings: TEST_SETTINGS,
+      undecided: 'allow',
+      reviewBudgetMs: 20,
+      modes: { 'olm-orphaned-finalizers': 'enforce' },
+    });
+    const gone = new AbortController();
+    const result = await handler(review('DELETE', namespace('px-operator')), { gone: gone.signal });
+    expect(result.ok).toBe(true);
+    gone.abort();
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(deadlines).toHaveLength(1);
+    // A timer per review left running (AbortSignal.timeout) would fire here, for every review ever answered.
+    expect(deadlines[0]?.aborted).toBe(false);
+  });
 });

@@ -80,10 +80,28 @@ export interface ReviewTransport {
   gone?: AbortSignal;
 }
 
-/** One review's terms: its budget (reviewBudgetMs) and the API server's request, whichever ends first. */
-function reviewContext(deps: EngineDeps, transport: ReviewTransport): ReviewContext {
-  const ends = [...(deps.reviewBudgetMs !== undefined ? [AbortSignal.timeout(deps.reviewBudgetMs)] : []), ...(transport.gone ? [transport.gone] : [])];
-  return { freshness: 'consistent', ...(ends.length > 0 ? { deadline: AbortSignal.any(ends) } : {}) };
+/** Why a review's deadline fired; one object, as nothing reads it but the live reads' own checks. */
+const REVIEW_ENDED = new Error("the review's budget ran out, or the API server hung up");
+
+/**
+ * One review's terms: its budget (reviewBudgetMs) and the API server's request, whichever ends
+ * first; `end` releases both once the policies have answered. A timer cleared at the end, not
+ * AbortSignal.timeout: that one fires later for every review and builds a DOMException each time,
+ * which a profile at saturation showed among the guard's own costs.
+ */
+function reviewContext(deps: EngineDeps, transport: ReviewTransport): { review: ReviewContext; end: () => void } {
+  const { gone } = transport;
+  if (deps.reviewBudgetMs === undefined && !gone) return { review: { freshness: 'consistent' }, end: () => {} };
+  const deadline = new AbortController();
+  const fire = (): void => deadline.abort(REVIEW_ENDED);
+  const timer = deps.reviewBudgetMs !== undefined ? setTimeout(fire, deps.reviewBudgetMs).unref() : undefined;
+  if (gone?.aborted) fire();
+  else gone?.addEventListener('abort', fire, { once: true });
+  const end = (): void => {
+    clearTimeout(timer);
+    gone?.removeEventListener('abort', fire);
+  };
+  return { review: { freshness: 'consistent', deadline: deadline.signal }, end };
 }
 
 export function createAdmissionHandler(deps: EngineDeps): (body: unknown, transport?: ReviewTransport) => Promise<AdmissionResult> {
@@ -92,9 +110,15 @@ export function createAdmissionHandler(deps: EngineDeps): (body: unknown, transp
     if (!parsed.ok) return { ok: false, httpStatus: 400, error: parsed.error };
     const request = parsed.review.request;
     const applicable = deps.policies.filter((p) => (deps.modes[p.name] ?? 'off') !== 'off' && p.appliesTo(request, deps.settings));
-    const review = applicable.length > 0 ? reviewContext(deps, transport) : { freshness: 'consistent' as const };
+    const terms = applicable.length > 0 ? reviewContext(deps, transport) : { review: { freshness: 'consistent' as const }, end: () => {} };
+    const { review } = terms;
     const view = review.deadline ? deps.view.forReview(review) : deps.view;
-    const evaluated = await Promise.all(applicable.map((p) => evaluatePolicy(p, request, view, review, deps)));
+    let evaluated: Evaluated[];
+    try {
+      evaluated = await Promise.all(applicable.map((p) => evaluatePolicy(p, request, view, review, deps)));
+    } finally {
+      terms.end();
+    }
 
     const breakGlass = breakGlassReason(request, deps.settings.breakGlassAnnotation);
     const denying: Array<{ policy: string; finding: Finding }> = [];

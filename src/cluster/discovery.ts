@@ -124,6 +124,8 @@ export class Discovery {
   private readonly refreshTimeoutMs: number;
   private readonly now: () => number;
   private map: Map<string, DiscoveredResource> | undefined;
+  /** namespacedResources() of the current map, built once per refresh (every namespace DELETE's sweep asks). */
+  private namespaced: DiscoveredResource[] | undefined;
   private inFlight: Promise<boolean> | undefined;
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
   private lastError: string | undefined;
@@ -179,13 +181,16 @@ export class Discovery {
    * Every namespaced resource type, once per group/resource (the first version discovery lists,
    * which is the preferred one): what a sweep of one namespace lists. Empty until loaded.
    */
-  namespacedResources(): DiscoveredResource[] {
+  namespacedResources(): readonly DiscoveredResource[] {
+    if (this.namespaced) return this.namespaced;
     const seen = new Map<string, DiscoveredResource>();
     for (const r of this.map?.values() ?? []) {
       const key = `${r.group}/${r.resource}`;
       if (r.namespaced && !seen.has(key)) seen.set(key, r);
     }
-    return [...seen.values()];
+    const found = [...seen.values()];
+    if (this.map) this.namespaced = found;
+    return found;
   }
 
   /**
@@ -282,6 +287,7 @@ export class Discovery {
         map = await this.fetchLegacy(core, groups, signal);
       }
       this.map = map;
+      this.namespaced = undefined;
       this.refreshes++;
       this.lastError = undefined;
       const missing = this.missingExpected(map);

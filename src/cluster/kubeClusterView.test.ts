@@ -21,6 +21,7 @@ import type { ReviewContext } from './view.ts';
 const APISERVICES = '/apis/apiregistration.k8s.io/v1/apiservices';
 const VALIDATING = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations';
 const MUTATING = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
+const RBAC = '/apis/rbac.authorization.k8s.io/v1';
 
 const metricsApi = (serviceNamespace: string): KubeObject => ({
   metadata: { name: 'v1beta1.metrics.k8s.io', resourceVersion: '1' },
@@ -183,6 +184,49 @@ describe('KubeClusterView: the first pass reads APIServices and webhook configur
     expect([...listsOf(api.requests, VALIDATING), ...listsOf(api.requests, MUTATING)]).toEqual([
       { path: VALIDATING, resourceVersion: undefined },
       { path: MUTATING, resourceVersion: undefined },
+    ]);
+  });
+});
+
+describe("KubeClusterView: the first pass reads a namespace's RoleBindings and Roles from its watch caches", () => {
+  const binding: KubeObject = {
+    metadata: { namespace: 'apps', name: 'operator', labels: { team: 'a' }, annotations: { note: 'kept out of the cache' } },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'widgets-writer' },
+    subjects: [
+      { kind: 'User', name: 'alice' },
+      { kind: 'ServiceAccount', name: 'operator' },
+    ],
+  };
+  const role: KubeObject = {
+    metadata: { namespace: 'apps', name: 'widgets-writer' },
+    rules: [{ apiGroups: ['example.io'], resources: ['widgets'], verbs: ['update'] }],
+  };
+
+  it('grants from the caches with no request, slimmed to ServiceAccount subjects and rules; the consistent pass lists them live', async () => {
+    const api = scriptedApiServer();
+    api.lists.set(`${RBAC}/rolebindings`, [binding]);
+    api.lists.set(`${RBAC}/roles`, [role]);
+    // What the confirming pass lists: one namespace's, live.
+    api.lists.set(`${RBAC}/namespaces/apps/rolebindings`, [binding]);
+    api.lists.set(`${RBAC}/namespaces/apps/roles`, [role]);
+    const v = await started(api);
+    const cached = v.caches().get('rolebindings')?.list('apps') ?? [];
+    expect(cached.map((b) => [b.metadata, (b as { subjects?: unknown }).subjects])).toEqual([
+      [{ namespace: 'apps', name: 'operator', resourceVersion: '1' }, [{ kind: 'ServiceAccount', name: 'operator' }]],
+    ]);
+    api.requests.length = 0;
+
+    const grant = { serviceAccount: { namespace: 'apps', name: 'operator' }, via: 'RoleBinding apps/operator -> Role widgets-writer', rules: role['rules'] };
+    expect(await v.forReview(FIRST_PASS).liveServiceAccountGrants!('apps')).toEqual([expect.objectContaining(grant)]);
+    expect(await v.forReview(FIRST_PASS).liveServiceAccountGrants!('elsewhere')).toEqual([]);
+    expect(api.requests).toEqual([]);
+
+    // The server no longer has the binding (the cache has not seen it go): only the consistent pass knows.
+    api.lists.set(`${RBAC}/namespaces/apps/rolebindings`, []);
+    expect(await v.forReview(REVIEW).liveServiceAccountGrants!('apps')).toEqual([]);
+    expect(api.requests.map((r) => [r.path, r.resourceVersion]).sort()).toEqual([
+      [`${RBAC}/namespaces/apps/rolebindings`, undefined],
+      [`${RBAC}/namespaces/apps/roles`, undefined],
     ]);
   });
 });

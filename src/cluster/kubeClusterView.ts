@@ -9,6 +9,9 @@
 //   deployments[<sel>]    Deployments matching each controller selector, full (status is read)
 //   clusterrolebindings   full (subjects are read), indexed by ServiceAccount subject
 //   clusterroles          full (existence, and rules for inferring a finalizer's controller)
+//   rolebindings, roles   every namespace's, slimmed to roleRef and ServiceAccount subjects, and
+//                         rules: the first pass of a namespace's grants (inferred-finalizers),
+//                         which listed them live on every namespace DELETE (ARCHITECTURE.md §3)
 //   customresourcedefinitions  metadata only: a type added or removed refreshes discovery, so a
 //                         namespace sweep lists the types of operators installed after the guard
 //   apiservices           full (small): the same for aggregated APIs; also the first pass of
@@ -23,7 +26,7 @@ import { backoffDelayMs } from './backoff.ts';
 import { Discovery } from './discovery.ts';
 import { createKubeHttpClient, type KubeHttpClient } from './kubeHttp.ts';
 import { canonicalLabelSelector } from '../k8s/labelSelector.ts';
-import { serviceAccountGrants } from '../k8s/rbac.ts';
+import { serviceAccountGrants, slimBinding, slimRole } from '../k8s/rbac.ts';
 import { LiveReader, type LiveReadCounters } from './liveReads.ts';
 import { SILENT_LOGGER, type ClusterLogger } from './logger.ts';
 import {
@@ -40,7 +43,16 @@ import { FinalizerMemoryStore, MEMORY_LABEL } from './finalizerMemoryStore.ts';
 import type { MemoryLimits } from '../finalizers/memory.ts';
 import { ObjectIndex } from './objectIndex.ts';
 import { HELM_RECORD_SELECTOR, releaseRecordFromMeta, sortReleaseRecords } from './releaseRecords.ts';
-import { overlayView, UndecidedError, type ClusterView, type NamespaceState, type NamespaceSweep, type ReleaseRecordMeta, type ReviewContext } from './view.ts';
+import {
+  overlayView,
+  UndecidedError,
+  type ClusterView,
+  type NamespaceState,
+  type NamespaceSweep,
+  type ReleaseRecordMeta,
+  type ReviewContext,
+  type ServiceAccountGrant,
+} from './view.ts';
 
 export interface KubeClusterViewOptions {
   kubeConfig: KubeConfig;
@@ -138,6 +150,9 @@ interface ViewCaches {
   helmConfigMaps: MetadataInformer<PartialObjectMetadata>;
   bindings: MetadataInformer<KubeObject>;
   roles: MetadataInformer<KubeObject>;
+  /** Every namespace's RoleBindings and Roles, slimmed (k8s/rbac.ts): the first pass of a namespace's grants. */
+  namespaceBindings: MetadataInformer<KubeObject>;
+  namespaceRoles: MetadataInformer<KubeObject>;
   crds: MetadataInformer<PartialObjectMetadata>;
   apiServices: MetadataInformer<KubeObject>;
   /** Webhook configurations by kind: the first pass of webhook-backends reads them (ARCHITECTURE.md §3). */
@@ -173,6 +188,8 @@ function createViewCaches(common: SharedInformerOptions, finalizerGuards: readon
     helmConfigMaps: register(createInformer({ ...common, name: 'helm-configmaps', resource: core('configmaps'), labelSelector: HELM_RECORD_SELECTOR })),
     bindings: register(createInformer({ ...common, name: 'clusterrolebindings', resource: rbac('clusterrolebindings'), full: true })),
     roles: register(createInformer({ ...common, name: 'clusterroles', resource: rbac('clusterroles'), full: true })),
+    namespaceBindings: register(createInformer({ ...common, name: 'rolebindings', resource: rbac('rolebindings'), full: true, slim: slimBinding })),
+    namespaceRoles: register(createInformer({ ...common, name: 'roles', resource: rbac('roles'), full: true, slim: slimRole })),
     crds: register(
       createInformer({
         ...common,
@@ -251,6 +268,21 @@ function indexBindingsBySubject(caches: ViewCaches): ObjectIndex<KubeObject> {
     else bySubject.set(name, change.object);
   });
   return bySubject;
+}
+
+/**
+ * What every ClusterRoleBinding grants, worked out once per change of the cluster's RBAC instead of
+ * on every review: a cluster's system roles carry hundreds of rules, and rebuilding their grants was
+ * most of what a cache-only namespace DELETE allocated.
+ */
+function clusterGrantsOf(caches: ViewCaches): () => ServiceAccountGrant[] {
+  let grants: ServiceAccountGrant[] | undefined;
+  const forget = (): void => {
+    grants = undefined;
+  };
+  caches.bindings.on('change', forget);
+  caches.roles.on('change', forget);
+  return () => (grants ??= serviceAccountGrants(caches.bindings.list(), (_kind, name) => caches.roles.get(undefined, name)));
 }
 
 function requireSynced(...informers: Array<Pick<MetadataInformer<CachedObject>, 'name' | 'hasSynced' | 'status'>>): void {
@@ -343,7 +375,7 @@ type LiveReads = Required<
 >;
 
 /** The rare path: bounded reads from the API server, for one review when given (then a namespace is swept once). */
-function liveReads(live: LiveReader, caches: ViewCaches, review?: ReviewContext): LiveReads {
+function liveReads(live: LiveReader, caches: ViewCaches, clusterGrants: () => ServiceAccountGrant[], review?: ReviewContext): LiveReads {
   const sweeps = new Map<string, Promise<NamespaceSweep>>();
   const terms: ReviewContext = review ?? { freshness: 'consistent' };
   return {
@@ -385,12 +417,17 @@ function liveReads(live: LiveReader, caches: ViewCaches, review?: ReviewContext)
             ),
           )
         : live.webhookConfigurations(terms),
+    // A namespace's RoleBindings and Roles: the first pass reads them from the guard's caches like
+    // the webhook configurations above (a finding's confirming pass lists them consistently).
     async liveServiceAccountGrants(namespace) {
       requireSynced(caches.bindings, caches.roles);
-      const local = await live.namespaceRbac(namespace, terms);
+      const { namespaceBindings, namespaceRoles } = caches;
+      const local = firstPassFromCache(terms, [namespaceBindings, namespaceRoles])
+        ? { roleBindings: namespaceBindings.list(namespace), roles: namespaceRoles.list(namespace) }
+        : await live.namespaceRbac(namespace, terms);
       const roleOf = (kind: 'ClusterRole' | 'Role', name: string): KubeObject | undefined =>
         kind === 'ClusterRole' ? caches.roles.get(undefined, name) : local.roles.find((r) => r.metadata?.name === name);
-      return serviceAccountGrants([...caches.bindings.list(), ...local.roleBindings], roleOf);
+      return [...clusterGrants(), ...serviceAccountGrants(local.roleBindings, roleOf)];
     },
   };
 }
@@ -421,6 +458,7 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
   const client: KubeHttpClient = options.client ?? createKubeHttpClient(options.kubeConfig);
   const caches = createViewCaches({ client, logger, ...options.informer }, options.finalizerGuards, options.memory !== undefined);
   const { all } = caches;
+  const clusterGrants = clusterGrantsOf(caches);
   const discovery = new Discovery({
     client,
     logger,
@@ -510,9 +548,9 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     },
 
     ...cacheReads(caches),
-    ...liveReads(live, caches),
+    ...liveReads(live, caches, clusterGrants),
     // The same caches; the live reads made for one review (its deadline and freshness).
-    forReview: (review) => overlayView(view, liveReads(live, caches, review)),
+    forReview: (review) => overlayView(view, liveReads(live, caches, clusterGrants, review)),
 
     isNamespaced(apiVersion, kind) {
       if (!discovery.isLoaded()) throw new UndecidedError('cache-unsynced', 'API discovery has not loaded yet');

@@ -62,6 +62,9 @@ class DeadlineExceeded extends Error {
   override readonly name = 'DeadlineExceeded';
 }
 
+/** What stops a call's requests still in flight once it has its answer: one object, not a DOMException per call. */
+const CALL_ENDED = new Error('the live read has its answer');
+
 interface ListPage {
   metadata?: { continue?: string };
   items?: unknown[];
@@ -436,7 +439,7 @@ export class LiveReader {
       clearTimeout(timer);
       reviewDeadline?.removeEventListener('abort', onReviewDeadline);
       // Stop whatever is still in flight (other workers after one failed).
-      controller.abort();
+      controller.abort(CALL_ENDED);
     }
   }
 }

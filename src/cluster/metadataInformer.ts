@@ -45,6 +45,12 @@ export interface InformerOptions {
   labelSelector?: string;
   /** Keep whole objects instead of metadata only. */
   full?: boolean;
+  /**
+   * With `full`: the part of each object worth keeping (after managedFields and the large
+   * annotations are dropped), for a cache of many objects of which a few fields are read. It must
+   * keep metadata's name, namespace and resourceVersion. Default: the whole object.
+   */
+  slim?: (object: KubeObject) => KubeObject;
   /** Items per list page. */
   pageSize?: number;
   /** Server-side watch duration; default random in [300, 600) s so many watches do not expire together. */
@@ -151,7 +157,8 @@ export class MetadataInformer<T extends CachedObject = PartialObjectMetadata> ex
     this.path = group === '' ? `/api/${version}/${resource}` : `/apis/${group}/${version}/${resource}`;
     this.name = options.name ?? (options.labelSelector ? `${this.path}?labelSelector=${options.labelSelector}` : this.path);
     this.logger = options.logger ?? SILENT_LOGGER;
-    this.project = (options.full ? trimFullObject : toPartialObjectMetadata) as (raw: unknown) => T;
+    const { slim } = options;
+    this.project = (options.full ? (slim ? (raw: unknown) => slim(trimFullObject(raw)) : trimFullObject) : toPartialObjectMetadata) as (raw: unknown) => T;
   }
 
   /** Starts list+watch in the background. Idempotent. */

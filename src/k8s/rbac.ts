@@ -110,3 +110,28 @@ export function serviceAccountGrants(
   }
   return grants;
 }
+
+/** The identity a cached RBAC object keeps: enough to key it and to diff a relist. */
+function slimMeta(o: KubeObject): KubeObject['metadata'] {
+  const { name, namespace, resourceVersion } = o.metadata ?? {};
+  return {
+    ...(name !== undefined ? { name } : {}),
+    ...(namespace !== undefined ? { namespace } : {}),
+    ...(resourceVersion !== undefined ? { resourceVersion } : {}),
+  };
+}
+
+/**
+ * What serviceAccountGrants reads of a RoleBinding: its roleRef and ServiceAccount subjects. A
+ * cluster holds many bindings of users and groups, which grant no ServiceAccount anything.
+ */
+export function slimBinding(binding: KubeObject): KubeObject {
+  const { roleRef, subjects } = binding as BindingShape;
+  const accounts = Array.isArray(subjects) ? subjects.filter((s) => s?.kind === 'ServiceAccount') : [];
+  return { metadata: slimMeta(binding), ...(roleRef ? { roleRef } : {}), subjects: accounts };
+}
+
+/** What serviceAccountGrants reads of a Role: its rules, normalized as rulesOf reads them. */
+export function slimRole(role: KubeObject): KubeObject {
+  return { metadata: slimMeta(role), rules: rulesOf(role) };
+}

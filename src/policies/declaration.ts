@@ -137,8 +137,23 @@ function precheckHolds(check: Precheck, input: PolicyInput): boolean {
   }
 }
 
+/**
+ * A declaration's webhooks for one registry, built once: they hold the CEL text of the shipped
+ * configuration, and building it twice per policy per review showed in a profile. The registry is
+ * fixed for the life of the settings that carry it.
+ */
+const judgedByRegistry = new WeakMap<PolicyDeclaration, WeakMap<readonly FinalizerGuard[], readonly Judged[]>>();
+
+function judgesOf(declaration: PolicyDeclaration, guards: readonly FinalizerGuard[]): readonly Judged[] {
+  let byRegistry = judgedByRegistry.get(declaration);
+  if (!byRegistry) judgedByRegistry.set(declaration, (byRegistry = new WeakMap()));
+  let judged = byRegistry.get(guards);
+  if (!judged) byRegistry.set(guards, (judged = declaration.judges(guards)));
+  return judged;
+}
+
 function judgedFor(declaration: PolicyDeclaration, request: AdmissionRequest, settings: PolicySettings): Judged | undefined {
-  return declaration.judges(settings.finalizerGuards).find((j) => ruleMatches(j.rule, request));
+  return judgesOf(declaration, settings.finalizerGuards).find((j) => ruleMatches(j.rule, request));
 }
 
 /** A policy from its declaration: appliesTo from its rules, evaluate behind the shared prechecks. */

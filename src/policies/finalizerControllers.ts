@@ -63,11 +63,23 @@ export async function grantsFor(view: ClusterView, namespaces: readonly string[]
   const lists = await Promise.all((wanted.length > 0 ? wanted : ['default']).map((ns) => view.liveServiceAccountGrants!(ns)));
   const seen = new Set<string>();
   return lists.flat().filter((g) => {
-    const key = `${g.serviceAccount.namespace}/${g.serviceAccount.name}\n${g.via}`;
+    const key = grantKey(g);
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
   });
+}
+
+/** Each grant's identity, built once: the cluster's grants come back as the same objects review after review. */
+const grantKeys = new WeakMap<ServiceAccountGrant, string>();
+
+function grantKey(g: ServiceAccountGrant): string {
+  let key = grantKeys.get(g);
+  if (key === undefined) {
+    key = `${g.serviceAccount.namespace}/${g.serviceAccount.name}\n${g.via}`;
+    grantKeys.set(g, key);
+  }
+  return key;
 }
 
 function gone(w: RememberedController['controllers'][number], entry: RememberedController): WorkloadAssessment {

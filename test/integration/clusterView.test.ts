@@ -166,6 +166,8 @@ describe('KubeClusterView on a real control plane', () => {
       'helm-secrets',
       'mutatingwebhookconfigurations',
       'namespaces',
+      'rolebindings',
+      'roles',
       'validatingwebhookconfigurations',
       'widgets.tg.example.com',
     ]);

@@ -4,7 +4,10 @@
 // holds that token only. With the base's rights every watch cache syncs and a namespace DELETE is
 // reviewed with no read refused. Without ClusterRole
 // teardown-guard-inference (components/without-inference-rbac) the same review is still answered,
-// and what the guard could not read is counted and logged (docs/SECURITY.md, "Threat model").
+// and what the guard could not read is counted and logged (docs/SECURITY.md, "Threat model"). The
+// probe namespace holds an operator's RoleBinding to update a custom type, so the review's sweep
+// lists that type there: the read the inference ClusterRole grants (the namespace's RoleBindings
+// and Roles come from the base's watch caches).
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +22,39 @@ import { startServices, type Services } from '../../src/server/services.ts';
 
 const PROBE_NS = 'tg-sa-probe';
 
+/** A custom type, and an operator in the probe namespace allowed to update it (so a sweep lists it). */
+const OPERATOR_OBJECTS = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: { name: widgets.sa-probe.tg.example.com }
+spec:
+  group: sa-probe.tg.example.com
+  scope: Namespaced
+  names: { plural: widgets, singular: widget, kind: Widget }
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } }
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: { name: widget-operator, namespace: ${PROBE_NS} }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: { name: widget-operator, namespace: ${PROBE_NS} }
+rules:
+  - { apiGroups: [sa-probe.tg.example.com], resources: [widgets], verbs: [get, list, watch, update, patch] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: widget-operator, namespace: ${PROBE_NS} }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: widget-operator }
+subjects:
+  - { kind: ServiceAccount, name: widget-operator, namespace: ${PROBE_NS} }
+`;
+
 let cp: ControlPlane;
 let work: string;
 let certs: CertSet;
@@ -32,6 +68,10 @@ beforeAll(async () => {
   await applyRbac(cp, await kustomizeRbac(cp, work, []));
   const ns = await cp.kubectl(['create', 'namespace', PROBE_NS]);
   if (ns.code !== 0) throw new Error(`kubectl create namespace failed:\n${ns.stderr}`);
+  const operator = await cp.kubectl(['apply', '-f', '-'], { input: OPERATOR_OBJECTS });
+  if (operator.code !== 0) throw new Error(`kubectl apply of the probe operator failed:\n${operator.stderr}`);
+  const established = await cp.kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/widgets.sa-probe.tg.example.com']);
+  if (established.code !== 0) throw new Error(`the probe CRD was not established:\n${established.stderr}`);
   const token = await cp.kubectl(['create', 'token', 'teardown-guard', '-n', GUARD_NS, '--duration', '10m']);
   if (token.code !== 0) throw new Error(`kubectl create token failed:\n${token.stderr}`);
   const kubeconfig = join(work, 'serviceaccount.kubeconfig');
@@ -97,7 +137,16 @@ describe('the guard running as ServiceAccount teardown-guard, with the RBAC of m
       'the inference grant to be gone',
       10_000,
       async () => {
-        const can = await cp.kubectl(['auth', 'can-i', 'list', 'rolebindings', '-n', PROBE_NS, '--as', `system:serviceaccount:${GUARD_NS}:teardown-guard`]);
+        const can = await cp.kubectl([
+          'auth',
+          'can-i',
+          'list',
+          'widgets.sa-probe.tg.example.com',
+          '-n',
+          PROBE_NS,
+          '--as',
+          `system:serviceaccount:${GUARD_NS}:teardown-guard`,
+        ]);
         return can.stdout.trim() === 'no' ? true : undefined;
       },
       200,
@@ -106,7 +155,7 @@ describe('the guard running as ServiceAccount teardown-guard, with the RBAC of m
     const answer = await reviewNamespaceDelete('uid-sa-narrow');
     expect(answer.allowed).toBe(true);
     expect(services!.view.counters().live.forbidden).toBeGreaterThan(0);
-    expect(refusedLines().length).toBeGreaterThan(0);
+    expect(refusedLines().map((l) => l['read'])).toContain('list of widgets.sa-probe.tg.example.com (namespace sweep)');
     // The caches (the base ClusterRole) are untouched: still synced.
     expect(services!.view.readiness().current).toBe(true);
   });
