@@ -174,7 +174,8 @@ describe('one deadline per review', () => {
     expect(result.review.response?.allowed).toBe(true);
   });
 
-  it("ends the review's live reads when the API server's request is gone, budget or not", async () => {
+  /** An OLM policy's handler over a view that records each review's deadline. */
+  function recordingDeadlines(reviewBudgetMs?: number) {
     const base = createSnapshotView(olmCluster());
     const deadlines: AbortSignal[] = [];
     const view: ClusterView = {
@@ -189,8 +190,14 @@ describe('one deadline per review', () => {
       view,
       settings: TEST_SETTINGS,
       undecided: 'allow',
+      ...(reviewBudgetMs !== undefined ? { reviewBudgetMs } : {}),
       modes: { 'olm-orphaned-finalizers': 'enforce' },
     });
+    return { handler, deadlines };
+  }
+
+  it("ends the review's live reads when the API server's request is gone, budget or not", async () => {
+    const { handler, deadlines } = recordingDeadlines();
     const gone = new AbortController();
     const answering = handler(review('DELETE', namespace('px-operator')), { gone: gone.signal });
     gone.abort();
@@ -200,23 +207,7 @@ describe('one deadline per review', () => {
   });
 
   it('lets go of a finished review: its deadline never fires afterwards, and the request going away later is not heard', async () => {
-    const base = createSnapshotView(olmCluster());
-    const deadlines: AbortSignal[] = [];
-    const view: ClusterView = {
-      ...base,
-      forReview(review) {
-        if (review.deadline) deadlines.push(review.deadline);
-        return base;
-      },
-    };
-    const handler = createAdmissionHandler({
-      policies: builtinPolicies(),
-      view,
-      settings: TEST_SETTINGS,
-      undecided: 'allow',
-      reviewBudgetMs: 20,
-      modes: { 'olm-orphaned-finalizers': 'enforce' },
-    });
+    const { handler, deadlines } = recordingDeadlines(20);
     const gone = new AbortController();
     const result = await handler(review('DELETE', namespace('px-operator')), { gone: gone.signal });
     expect(result.ok).toBe(true);

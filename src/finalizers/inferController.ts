@@ -190,13 +190,25 @@ function saKey(sa: ServiceAccountRef): string {
   return `${sa.namespace}/${sa.name}`;
 }
 
+const holders = new WeakMap<ServiceAccountGrant, string>();
+
+/**
+ * `namespace/name` of the ServiceAccount a grant is to, built once per grant: the view hands the
+ * cluster's grants over as the same objects review after review.
+ */
+export function grantHolder(g: ServiceAccountGrant): string {
+  let key = holders.get(g);
+  if (key === undefined) holders.set(g, (key = saKey(g.serviceAccount)));
+  return key;
+}
+
 /** ServiceAccounts that can remove `u.finalizer` and belong with it (see the file header). */
 export function candidateControllers(u: UnknownFinalizer, grants: readonly ServiceAccountGrant[]): CandidateController[] {
   const domain = finalizerDomain(u.finalizer);
   if (!domain) return [];
   const bySa = new Map<string, ServiceAccountGrant[]>();
   for (const g of grants) {
-    const k = saKey(g.serviceAccount);
+    const k = grantHolder(g);
     bySa.set(k, [...(bySa.get(k) ?? []), g]);
   }
   const candidates: CandidateController[] = [];
@@ -342,7 +354,7 @@ export function wildcardCandidates(u: UnknownFinalizer, grants: readonly Service
   const related = (sa: string): boolean => managers.some((m) => sa === m || sa.includes(m) || m.includes(sa));
   const bySa = new Map<string, CandidateController>();
   for (const g of grants) {
-    const key = saKey(g.serviceAccount);
+    const key = grantHolder(g);
     if (named.has(key) || !related(g.serviceAccount.name)) continue;
     if (!g.rules.some((r) => grantsUpdate(r, u.group, u.resource))) continue;
     const entry = bySa.get(key) ?? { serviceAccount: g.serviceAccount, via: [] };

@@ -11,7 +11,7 @@
 import type { AdmissionRequest } from '../k8s/admissionReview.ts';
 import { isDelete, targetName } from '../k8s/admissionReview.ts';
 import type { ClusterView, FinalizedObject, ServiceAccountGrant } from '../cluster/view.ts';
-import { updatableTypes, workloadServiceAccount, type RequestEffect } from '../finalizers/inferController.ts';
+import { grantHolder, updatableTypes, workloadServiceAccount, type RequestEffect } from '../finalizers/inferController.ts';
 import type { KubeObject } from '../k8s/types.ts';
 import { finalizerControllers, grantsFor, type FinalizerController } from './finalizerControllers.ts';
 import { controllerNames, listing, refOf, typeName, what } from './inferredText.ts';
@@ -141,7 +141,7 @@ export function removalOf(request: AdmissionRequest): ControllerRemoval | undefi
 
 /** The types whose objects the affected ServiceAccounts' controllers may finalize: updatable by them, or remembered as theirs. */
 function typesAt(stake: Set<string>, grants: readonly ServiceAccountGrant[], view: ClusterView): Array<{ group: string; resource: string }> {
-  const own = grants.filter((g) => stake.has(`${g.serviceAccount.namespace}/${g.serviceAccount.name}`));
+  const own = grants.filter((g) => stake.has(grantHolder(g)));
   const updatable = updatableTypes(own);
   const types = new Map<string, { group: string; resource: string }>();
   for (const g of own) {

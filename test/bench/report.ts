@@ -789,10 +789,22 @@ function stormMedian(a: StormResult, arm: StormRun['arm'], pick: (run: StormRun)
   );
 }
 
-/** Guard over baseline, each a median over the rounds: the DELETE calls' wall, p50, p99, and the time until all deletable are gone. */
-export function stormRatios(a: StormResult): { wall: number; p50: number; p99: number; gone: number } {
-  const q = (pick: (run: StormRun) => number): number => ratio(stormMedian(a, 'guard', pick), stormMedian(a, 'baseline', pick));
+interface StormRatios {
+  wall: number;
+  p50: number;
+  p99: number;
+  gone: number;
+}
+
+/** One arm over another, each a median over the rounds: the DELETE calls' wall, p50, p99, and the time until all deletable are gone. */
+function stormRatio(a: StormResult, arm: StormRun['arm'], over: StormRun['arm']): StormRatios {
+  const q = (pick: (run: StormRun) => number): number => ratio(stormMedian(a, arm, pick), stormMedian(a, over, pick));
   return { wall: q((y) => y.deleteWallMs), p50: q((y) => y.latency.p50), p99: q((y) => y.latency.p99), gone: q((y) => y.goneMs) };
+}
+
+/** Guard over baseline (the goal), and what any webhook costs: no-op over baseline, guard over no-op. */
+export function stormRatios(a: StormResult): StormRatios & { noop: StormRatios; overNoop: StormRatios } {
+  return { ...stormRatio(a, 'guard', 'baseline'), noop: stormRatio(a, 'noop', 'baseline'), overNoop: stormRatio(a, 'guard', 'noop') };
 }
 
 /** The guarded runs' counts summed: what must be zero, and whether the denials were exactly the planted namespaces. */
@@ -820,6 +832,12 @@ function stormGoals(a: StormResult): Goal[] {
       met: Number.isFinite(q.wall) ? q.wall <= STORM_WALL_GOAL : undefined,
     },
     {
+      goal: `storm: ${size}, wall guard/no-op webhook (the shipped configuration at a handler that allows everything: what the guard adds to any webhook)`,
+      target: 'read beside the goal above',
+      measured: `${x(q.overNoop.wall)} (no-op webhook/no guard ${x(q.noop.wall)})`,
+      met: undefined,
+    },
+    {
       goal: `storm: ${size}, fail-open / undecided / live-read timeouts; denials`,
       target: '0 / 0 / 0; exactly the planted namespaces',
       measured: `${c.failOpen} / ${c.undecided} / ${c.liveTimeouts}; ${c.exactDenials ? 'exactly the planted' : '**not** exactly the planted'}`,
@@ -831,8 +849,9 @@ function stormGoals(a: StormResult): Goal[] {
 function stormSection(a: StormResult): string[] {
   const q = stormRatios(a);
   const c = stormCounts(a);
+  const armNames: Record<StormRun['arm'], string> = { baseline: 'no guard', noop: 'no-op webhook', guard: 'guard' };
   const row = (y: StormRun): string[] => [
-    y.arm === 'guard' ? 'guard' : 'no guard',
+    armNames[y.arm],
     String(y.round + 1),
     secs(y.deleteWallMs),
     ms(y.latency.p50),
@@ -846,13 +865,14 @@ function stormSection(a: StormResult): string[] {
     y.arm === 'guard' ? String(y.undecided) : '',
     y.arm === 'guard' ? String(y.liveReadTimeouts) : '',
     y.arm === 'guard' ? `${int(y.reviewsReceived ?? NaN)} / ${int(y.liveReads ?? NaN)}` : '',
+    y.guardCpuMsPerReview === undefined ? '' : y.guardCpuMsPerReview.toFixed(2),
   ];
   return [
     `### A bigger storm: ${int(a.namespaces)} namespaces deleted by ${a.clients} concurrent clients (${a.rounds} round${a.rounds === 1 ? '' : 's'})`,
     '',
     `On a control plane of its own. Each run creates ${int(a.namespaces)} namespaces: most hold one or two ConfigMaps; ${a.planted} (every 20th) hold an OLM CSV carrying \`operators.coreos.com/csv-cleanup\` while no olm-operator exists, so deleting them would leave them Terminating. ` +
-      `${a.clients} clients, each a loop over its share, DELETE them all at once through kube-apiserver. No guard = no guard process and no webhook configuration; guard = the guard process above (defaults) registered with the shipped webhook configuration (failurePolicy Ignore), started before the run's namespaces exist. ` +
-      'Runs alternate (no guard first, then guard first). Wall = first DELETE sent to last answered; gone = first DELETE sent until every namespace but the planted ones has disappeared (the namespace controller included). ' +
+      `${a.clients} clients, each a loop over its share, DELETE them all at once through kube-apiserver. No guard = no guard process and no webhook configuration; guard = the guard process above (defaults) registered with the shipped webhook configuration (failurePolicy Ignore), started before the run's namespaces exist; no-op webhook = the same process and configuration, pointed at its no-op handler (same HTTPS stack, allows everything). ` +
+      'The arm order flips every round (no guard first, then guard first). Wall = first DELETE sent to last answered; gone = first DELETE sent until every namespace but the planted ones has disappeared (the namespace controller included). ' +
       "Fail-open = an allowed DELETE with kube-apiserver's failed-open audit annotation for a guard webhook, or one the guard logged no decision for; undecided and live-read timeouts are deltas of the guard's /metrics.",
     '',
     table(
@@ -871,11 +891,13 @@ function stormSection(a: StormResult): string[] {
         'undecided',
         'live-read timeouts',
         'reviews / live reads',
+        'webhook process CPU ms/request',
       ],
       a.runs.map(row),
     ),
     '',
     `Guard / no guard (medians over rounds): wall ${x(q.wall)}, p50 ${x(q.p50)}, p99 ${x(q.p99)}, all deletable gone ${x(q.gone)}. ` +
+      `No-op webhook / no guard: wall ${x(q.noop.wall)}, p50 ${x(q.noop.p50)}, p99 ${x(q.noop.p99)}; guard / no-op webhook: wall ${x(q.overNoop.wall)}, p50 ${x(q.overNoop.p50)}, p99 ${x(q.overNoop.p99)}. ` +
       `With the guard: ${c.failOpen} fail-open, ${c.undecided} undecided, ${c.liveTimeouts} live-read timeouts, ${c.errors} DELETEs neither allowed nor denied by the guard; denials ${c.exactDenials ? 'exactly the planted namespaces' : 'not exactly the planted namespaces'}. ` +
       `Section time ${secs(a.totalMs)} s.`,
     '',

@@ -12,7 +12,7 @@
 // 60, quick 15), --connections N (default 8), --concurrency N (parallel creates; default 24),
 // --per-mode N (namespace DELETEs per mode per repetition; default 250, quick 60),
 // --storm-namespaces N (namespaces per storm; default 2000, quick 200), --storm-clients N (concurrent
-// deleting clients; default 50, quick 16), --storm-rounds N (rounds of baseline + guard; default 1),
+// deleting clients; default 50, quick 16), --storm-rounds N (rounds of no guard, a no-op webhook and the guard; default 1),
 // --types K1,K2 (webhook request types: ns-delete, ns-delete-csv, helm-owned, helm-cross,
 // record-purge; default all), --cpu-prof (write a V8 CPU profile of each guard process, the
 // storm's too, and summarize where its CPU went in the output), --ts
@@ -41,8 +41,8 @@
 //   inference  policy inferred-finalizers on a namespace DELETE, off vs warn, over 10,000 namespaces
 //              and 200 CRDs (own cluster, scaled by --scale; the engine in this process)
 //   storm      2,000 namespaces (5 % planted to hang) deleted by 50 concurrent clients through
-//              kube-apiserver, without and with the guard registered: wall, latency, time until gone,
-//              denials, fail-open, undecided, live-read timeouts (own cluster)
+//              kube-apiserver, without a webhook, with a no-op one and with the guard registered: wall,
+//              latency, time until gone, denials, fail-open, undecided, live-read timeouts (own cluster)
 // Nothing here asserts on timing; goals are reported as met or missed.
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release, tmpdir, totalmem } from 'node:os';

@@ -8,9 +8,11 @@
 //
 // Arms: baseline = no guard process and no webhook configuration (a cluster without the guard);
 // guard = the bench's guard process (bundled, defaults) started before the arm's namespaces are
-// created, registered with the shipped webhook configuration (failurePolicy Ignore). Arms alternate
-// per round (baseline first, then guard first) so drift hits both alike; every ratio is against
-// the baseline of the same run.
+// created, registered with the shipped webhook configuration (failurePolicy Ignore); noop = the
+// same process and configuration, pointed at its no-op handler (same HTTPS stack, answers allowed):
+// what any webhook in that path costs kube-apiserver and this machine, so the guard's own share is
+// guard over noop. The arm order flips every round so drift hits all alike; every ratio is against
+// arms of the same run.
 //
 // Measured per arm: wall time of the DELETE calls (first sent to last answered), per-DELETE latency,
 // and the time until every deletable namespace is gone (the namespace controller's work included).
@@ -34,7 +36,7 @@ import { adminClients, createMany, CSV_CLEANUP, type CreateRequest } from './pop
 import { summarizeValues, type LatencySummary } from './stats.ts';
 import { metricSum, planStorm, shareOf, tallyStorm, type DeleteOutcome, type StormNamespace, type StormTally } from './stormTally.ts';
 
-export type StormArm = 'baseline' | 'guard';
+export type StormArm = 'baseline' | 'noop' | 'guard';
 
 export interface StormOptions {
   namespaces: number;
@@ -66,7 +68,7 @@ export interface StormRun {
   liveReadTimeouts?: number;
   liveReads?: number;
   reviewsReceived?: number;
-  /** Where a guarded DELETE's time goes: the guard process's CPU per review over the DELETE calls, its event-loop delay then, and each policy's own latency (decision lines). */
+  /** Where a DELETE's webhook time goes: the guard process's CPU per request its registered handler (guard or no-op) received over the DELETE calls, its event-loop delay then, and (guard) each policy's own latency (decision lines). */
   guardCpuMsPerReview?: number;
   guardLoopDelayP99Ms?: number;
   /** TLS connections kube-apiserver opened to the guard during the DELETE calls. */
@@ -94,7 +96,7 @@ const POLL_MS = 500;
 
 /** The arm order of each round: baseline first in even rounds, guard first in odd ones. */
 export function armOrder(round: number): StormArm[] {
-  return round % 2 === 0 ? ['baseline', 'guard'] : ['guard', 'baseline'];
+  return round % 2 === 0 ? ['baseline', 'noop', 'guard'] : ['guard', 'noop', 'baseline'];
 }
 
 function objectsOf(ns: StormNamespace, runId: string): CreateRequest[] {
@@ -243,24 +245,36 @@ async function guardCounters(guard: GuardChild, caPem: string): Promise<GuardCou
 
 const WEBHOOKS_PATH = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations';
 
-/** Whether a dry-run DELETE of the probe namespace reached the guard's /validate. */
-async function probeReachesGuard(cp: ControlPlane, guard: GuardChild): Promise<boolean> {
-  const before = (await guard.stats()).reviews;
-  await cp.client.request('DELETE', `/api/v1/namespaces/${PROBE_NS}?dryRun=All`);
-  return (await guard.stats()).reviews > before;
+/** Which handler of the guard process an arm registers, and how many /validate requests it has received. */
+interface Handler {
+  url: string;
+  requests: () => Promise<number>;
 }
 
-/** The shipped webhook configuration (failurePolicy Ignore, as the manifests), pointed at the guard; waits until in force. */
-async function register(cp: ControlPlane, guard: GuardChild, caPem: string): Promise<void> {
-  const body = parseYaml(webhookConfigurationYaml(`${guard.guardUrl}/validate`, caPem, 'Ignore', WEBHOOK_NAME)) as unknown;
+function handlerOf(guard: GuardChild, arm: StormArm): Handler {
+  return arm === 'noop'
+    ? { url: `${guard.noopUrl}/validate`, requests: async () => (await guard.stats()).noopRequests }
+    : { url: `${guard.guardUrl}/validate`, requests: async () => (await guard.stats()).reviews };
+}
+
+/** Whether a dry-run DELETE of the probe namespace reached the handler. */
+async function probeReaches(cp: ControlPlane, handler: Handler): Promise<boolean> {
+  const before = await handler.requests();
+  await cp.client.request('DELETE', `/api/v1/namespaces/${PROBE_NS}?dryRun=All`);
+  return (await handler.requests()) > before;
+}
+
+/** The shipped webhook configuration (failurePolicy Ignore, as the manifests), pointed at the handler; waits until in force. */
+async function register(cp: ControlPlane, handler: Handler, caPem: string): Promise<void> {
+  const body = parseYaml(webhookConfigurationYaml(handler.url, caPem, 'Ignore', WEBHOOK_NAME)) as unknown;
   const r = await cp.client.request('POST', WEBHOOKS_PATH, { body });
   if (r.status >= 300) throw new Error(`registering the guard's webhooks: ${r.status} ${r.text.slice(0, 300)}`);
-  await waitFor('the guard in the path of a namespace DELETE', 30_000, async () => ((await probeReachesGuard(cp, guard)) ? true : undefined), 250);
+  await waitFor(`${handler.url} in the path of a namespace DELETE`, 30_000, async () => ((await probeReaches(cp, handler)) ? true : undefined), 250);
 }
 
-async function unregister(cp: ControlPlane, guard: GuardChild): Promise<void> {
+async function unregister(cp: ControlPlane, handler: Handler): Promise<void> {
   await cp.client.request('DELETE', `${WEBHOOKS_PATH}/${WEBHOOK_NAME}`);
-  await waitFor('the guard out of the path of a namespace DELETE', 30_000, async () => ((await probeReachesGuard(cp, guard)) ? undefined : true), 250);
+  await waitFor(`${handler.url} out of the path of a namespace DELETE`, 30_000, async () => ((await probeReaches(cp, handler)) ? undefined : true), 250);
 }
 
 /** Namespaces whose storm DELETE kube-apiserver let through after failing to call a guard webhook (its audit log). */
@@ -322,22 +336,27 @@ async function startGuard(ctx: StormContext, dir: string): Promise<GuardChild> {
 async function runArm(ctx: StormContext, arm: StormArm, round: number): Promise<StormRun> {
   const { cp, o } = ctx;
   const runId = `r${round}-${arm}`;
-  const prefix = `tgs-${round}-${arm === 'guard' ? 'g' : 'b'}-`;
+  const prefix = `tgs-${round}-${arm[0]}-`;
   const plan = planStorm(prefix, o.namespaces);
   const say = (line: string): void => o.log(`round ${round + 1} ${arm}: ${line}`);
-  // The guard runs before the arm's objects exist, as in a cluster it guards: they reach it as watch events.
-  const guard = arm === 'guard' ? await startGuard(ctx, join(cp.dir, `storm-guard-${round}`)) : undefined;
+  // The guard runs before the arm's objects exist, as in a cluster it guards: they reach it as watch
+  // events. The no-op arm runs the same process (its caches follow the same events), the no-op handler registered.
+  const child = arm === 'baseline' ? undefined : await startGuard(ctx, join(cp.dir, `storm-${arm}-${round}`));
+  const handler = child ? handlerOf(child, arm) : undefined;
+  const guard = arm === 'guard' ? child : undefined;
   try {
-    if (guard) await register(cp, guard, ctx.certs.caPem);
+    if (handler) await register(cp, handler, ctx.certs.caPem);
     await createStorm(cp, ctx.clients, plan, prefix, runId, say);
     const before = guard
       ? { counters: await guardCounters(guard, ctx.certs.caPem), reviews: (await guard.stats()).reviews, log: lineOffset(guard.logPath) }
       : undefined;
     const auditFrom = lineOffset(cp.auditLogPath);
     // Also resets the event-loop delay histogram, so the next stats cover the DELETE calls alone.
-    const cpuFrom = guard ? await guard.stats() : undefined;
+    const cpuFrom = child ? await child.stats() : undefined;
+    const requestsFrom = handler ? await handler.requests() : 0;
     const { outcomes, t0, wallMs } = await storm(ctx.clients, plan);
-    const cpuTo = guard ? await guard.stats() : undefined;
+    const cpuTo = child ? await child.stats() : undefined;
+    const requestsTo = handler ? await handler.requests() : 0;
     // Read soon: the namespace controller's hundreds of thousands of requests to come are no concern of
     // this check. kube-apiserver writes a request's last audit event as its answer completes: a second's grace.
     await sleep(1000);
@@ -359,26 +378,27 @@ async function runArm(ctx: StormContext, arm: StormArm, round: number): Promise<
       tally,
       hungTerminating: gone.hung,
     };
+    if (cpuFrom && cpuTo) {
+      const requests = Math.max(1, requestsTo - requestsFrom);
+      run.guardCpuMsPerReview = (cpuTo.cpuUser + cpuTo.cpuSystem - cpuFrom.cpuUser - cpuFrom.cpuSystem) / 1000 / requests;
+      run.guardLoopDelayP99Ms = cpuTo.loopDelay.p99;
+      // Counted by the guard's server only: the no-op handler's connections are not.
+      if (guard) run.guardTlsConnections = cpuTo.guardTlsConnections - cpuFrom.guardTlsConnections;
+    }
     if (guard && before) {
       const after = await guardCounters(guard, ctx.certs.caPem);
       run.undecided = after.undecided - before.counters.undecided;
       run.liveReadTimeouts = after.liveTimeouts - before.counters.liveTimeouts;
       run.liveReads = after.liveReads - before.counters.liveReads;
       run.reviewsReceived = (await guard.stats()).reviews - before.reviews;
-      if (cpuFrom && cpuTo) {
-        const reviews = Math.max(1, cpuTo.reviews - cpuFrom.reviews);
-        run.guardCpuMsPerReview = (cpuTo.cpuUser + cpuTo.cpuSystem - cpuFrom.cpuUser - cpuFrom.cpuSystem) / 1000 / reviews;
-        run.guardLoopDelayP99Ms = cpuTo.loopDelay.p99;
-        run.guardTlsConnections = cpuTo.guardTlsConnections - cpuFrom.guardTlsConnections;
-      }
       if (decisions) run.policyLatency = policyLatencies(decisions.latencyByPolicy);
-      await unregister(cp, guard);
     }
+    if (handler) await unregister(cp, handler);
     say(describe(run));
     await cleanUp(cp, plan, runId, o.goneTimeoutMs);
     return run;
   } finally {
-    await guard?.stop().catch(() => undefined);
+    await child?.stop().catch(() => undefined);
   }
 }
 
@@ -387,6 +407,8 @@ function describe(r: StormRun): string {
   const policies = Object.entries(r.policyLatency ?? {})
     .map(([p, l]) => `${p} ${l.p50.toFixed(1)}/${l.p99.toFixed(1)}`)
     .join(', ');
+  const noop =
+    r.arm === 'noop' ? `; process CPU ${r.guardCpuMsPerReview?.toFixed(2)} ms/request, event-loop delay p99 ${r.guardLoopDelayP99Ms?.toFixed(1)} ms` : '';
   const guard =
     r.arm === 'guard'
       ? `; fail-open ${t.failOpen}, undecided ${r.undecided}, live-read timeouts ${r.liveReadTimeouts}, reviews ${r.reviewsReceived}, live reads ${r.liveReads}` +
@@ -395,7 +417,7 @@ function describe(r: StormRun): string {
   return (
     `wall ${(r.deleteWallMs / 1000).toFixed(1)} s, p50 ${r.latency.p50.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms, deletable gone after ${(r.goneMs / 1000).toFixed(1)} s` +
     `${r.leftBehind ? ` (${r.leftBehind} left)` : ''}; allowed ${t.allowed}, denied ${t.denied} (${t.deniedPlanted} of ${t.planted} planted), errors ${t.errors.length}` +
-    `, planted still Terminating ${r.hungTerminating}${guard}` +
+    `, planted still Terminating ${r.hungTerminating}${noop}${guard}` +
     (t.wrongDenials.length ? `; wrongly denied ${t.wrongDenials.slice(0, 3).join(', ')}` : '') +
     (t.missedHangs.length ? `; planted yet allowed ${t.missedHangs.slice(0, 3).join(', ')}` : '') +
     (t.errors.length ? `; first error ${t.errors[0]}` : '')
