@@ -230,7 +230,7 @@ export function renderMarkdown(r: BenchReport): string {
   parts.push('How to run it (the pinned control-plane binaries must be built once: `npm run build:binaries`):');
   parts.push('');
   parts.push('```sh');
-  parts.push('npm run bench                 # everything at full scale (~65 min on 2 vCPU, the storm ~20 of them); rewrites test/bench/RESULTS.md');
+  parts.push('npm run bench                 # everything at full scale (~70 min on 2 vCPU, the storm ~25 of them); rewrites test/bench/RESULTS.md');
   parts.push('npm run bench -- --quick      # 1/10-scale cluster, short measurements (~10 min); prints the tables only');
   parts.push(
     'npm run bench -- --only webhook   # or memory | load | apiserver (the cluster and the guard always start) | slow-api | inference | storm (each on its own cluster)',

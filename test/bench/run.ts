@@ -2,7 +2,7 @@
 // loopback (issue 5, parts 1 and 2). Prints a markdown table at the end and, for a full run,
 // writes it to test/bench/RESULTS.md and the goals table into docs/PERFORMANCE.md.
 //
-//   npm run bench                          # everything, full scale (~65 min on 2 vCPU, the storm ~20 of them)
+//   npm run bench                          # everything, full scale (~70 min on 2 vCPU, the storm ~25 of them)
 //   npm run bench -- --quick               # short measurements on a 1/10-scale cluster (~10 min)
 //   npm run bench -- --only webhook        # webhook | memory | apiserver | load | slow-api | inference | storm (cluster + guard always)
 //
