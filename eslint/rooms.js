@@ -13,15 +13,16 @@ const SRC = join(dirname(fileURLToPath(import.meta.url)), '..', 'src');
  */
 export const ROOMS = [
   { room: 'version.ts', imports: [], io: 'none' },
+  { room: 'memoByObject.ts', imports: [], io: 'none' },
   { room: 'k8s/', imports: [], io: 'none' },
-  { room: 'finalizers/', imports: ['k8s/'], io: 'none' },
+  { room: 'finalizers/', imports: ['k8s/', 'memoByObject.ts'], io: 'none' },
   { room: 'helm/', imports: ['k8s/'], io: 'none' },
   { room: 'olm/', imports: ['finalizers/', 'k8s/'], io: 'none' },
   { room: 'cluster/', imports: ['finalizers/', 'helm/recordName.ts', 'k8s/', 'version.ts'], io: 'yes: the API server, bounded' },
   { room: 'registry/', imports: ['finalizers/', 'olm/', 'k8s/'], io: 'none' },
   {
     room: 'policies/',
-    imports: ['cluster/view.ts', 'helm/', 'olm/', 'finalizers/', 'k8s/'],
+    imports: ['cluster/view.ts', 'helm/', 'olm/', 'finalizers/', 'k8s/', 'memoByObject.ts'],
     io: 'none: every fact comes through the view; what they learn goes to `PolicyInput.learn`',
   },
   { room: 'configSchema.ts', imports: [], io: 'none' },

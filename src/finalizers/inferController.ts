@@ -18,6 +18,7 @@
 import { isClientToolManager } from '../k8s/managedFields.ts';
 import type { FinalizedObject, RbacRule, ServiceAccountGrant } from '../k8s/rbac.ts';
 import type { KubeObject } from '../k8s/types.ts';
+import { memoByObject } from '../memoByObject.ts';
 import { kubernetesProjectDomain, kubernetesProjectFinalizer, removedByControlPlane } from './controlPlaneFinalizers.ts';
 import type { FinalizerGuard } from './guard.ts';
 
@@ -132,13 +133,9 @@ interface GrantTypes {
  * after review (they change only with its RBAC), and rebuilding these keys for every one of them
  * was a measurable share of a namespace DELETE's CPU.
  */
-const grantTypes = new WeakMap<ServiceAccountGrant, GrantTypes>();
-
-function typesOfGrant(g: ServiceAccountGrant): GrantTypes {
-  let types = grantTypes.get(g);
-  if (types) return types;
-  types = {
-    sa: saKey(g.serviceAccount),
+const typesOfGrant = memoByObject((g: ServiceAccountGrant): GrantTypes => {
+  const types: GrantTypes = {
+    sa: grantHolder(g),
     namesOrganization: g.rules.some((r) => (r.apiGroups ?? []).some(organizationGroup)),
     updated: [],
     updatedInOrganization: [],
@@ -153,9 +150,8 @@ function typesOfGrant(g: ServiceAccountGrant): GrantTypes {
       }
     }
   }
-  grantTypes.set(g, types);
   return types;
-}
+});
 
 /**
  * The finalizers of swept objects that inference is for: not removed by the control plane, not
@@ -190,17 +186,11 @@ function saKey(sa: ServiceAccountRef): string {
   return `${sa.namespace}/${sa.name}`;
 }
 
-const holders = new WeakMap<ServiceAccountGrant, string>();
-
 /**
  * `namespace/name` of the ServiceAccount a grant is to, built once per grant: the view hands the
  * cluster's grants over as the same objects review after review.
  */
-export function grantHolder(g: ServiceAccountGrant): string {
-  let key = holders.get(g);
-  if (key === undefined) holders.set(g, (key = saKey(g.serviceAccount)));
-  return key;
-}
+export const grantHolder = memoByObject((g: ServiceAccountGrant): string => saKey(g.serviceAccount));
 
 /** ServiceAccounts that can remove `u.finalizer` and belong with it (see the file header). */
 export function candidateControllers(u: UnknownFinalizer, grants: readonly ServiceAccountGrant[]): CandidateController[] {

@@ -7,6 +7,7 @@
 import { isDelete, targetName, type AdmissionRequest, type Operation } from '../k8s/admissionReview.ts';
 import { UndecidedError } from '../cluster/view.ts';
 import type { FinalizerGuard } from '../finalizers/guard.ts';
+import { memoByObject } from '../memoByObject.ts';
 import type { Finding, Policy, PolicyInput } from './types.ts';
 import type { PolicySettings } from './settings.ts';
 
@@ -142,18 +143,10 @@ function precheckHolds(check: Precheck, input: PolicyInput): boolean {
  * configuration, and building it twice per policy per review showed in a profile. The registry is
  * fixed for the life of the settings that carry it.
  */
-const judgedByRegistry = new WeakMap<PolicyDeclaration, WeakMap<readonly FinalizerGuard[], readonly Judged[]>>();
-
-function judgesOf(declaration: PolicyDeclaration, guards: readonly FinalizerGuard[]): readonly Judged[] {
-  let byRegistry = judgedByRegistry.get(declaration);
-  if (!byRegistry) judgedByRegistry.set(declaration, (byRegistry = new WeakMap()));
-  let judged = byRegistry.get(guards);
-  if (!judged) byRegistry.set(guards, (judged = declaration.judges(guards)));
-  return judged;
-}
+const judgesOf = memoByObject((declaration: PolicyDeclaration) => memoByObject((guards: readonly FinalizerGuard[]) => declaration.judges(guards)));
 
 function judgedFor(declaration: PolicyDeclaration, request: AdmissionRequest, settings: PolicySettings): Judged | undefined {
-  return judgesOf(declaration, settings.finalizerGuards).find((j) => ruleMatches(j.rule, request));
+  return judgesOf(declaration)(settings.finalizerGuards).find((j) => ruleMatches(j.rule, request));
 }
 
 /** A policy from its declaration: appliesTo from its rules, evaluate behind the shared prechecks. */

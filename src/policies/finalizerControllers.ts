@@ -22,6 +22,7 @@ import {
 } from '../finalizers/inferController.ts';
 import type { FinalizerGuard } from '../finalizers/guard.ts';
 import type { KubeObject } from '../k8s/types.ts';
+import { memoByObject } from '../memoByObject.ts';
 
 /** Most namespaces whose workloads or RoleBindings one reading lists; beyond it inference is unsure. */
 export const MAX_READ_NAMESPACES = 8;
@@ -71,16 +72,7 @@ export async function grantsFor(view: ClusterView, namespaces: readonly string[]
 }
 
 /** Each grant's identity, built once: the cluster's grants come back as the same objects review after review. */
-const grantKeys = new WeakMap<ServiceAccountGrant, string>();
-
-function grantKey(g: ServiceAccountGrant): string {
-  let key = grantKeys.get(g);
-  if (key === undefined) {
-    key = `${g.serviceAccount.namespace}/${g.serviceAccount.name}\n${g.via}`;
-    grantKeys.set(g, key);
-  }
-  return key;
-}
+const grantKey = memoByObject((g: ServiceAccountGrant): string => `${g.serviceAccount.namespace}/${g.serviceAccount.name}\n${g.via}`);
 
 function gone(w: RememberedController['controllers'][number], entry: RememberedController): WorkloadAssessment {
   const ref = `${w.kind} ${w.namespace}/${w.name}`;
