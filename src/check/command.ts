@@ -35,7 +35,7 @@ function isNotFound(err: unknown): boolean {
 }
 
 async function kubeConfigOf(flags: ClusterFlags): Promise<KubeConfig> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { KubeConfig } = await import('../cluster/kubeConfig.ts');
   const kc = new KubeConfig();
   try {
     if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);

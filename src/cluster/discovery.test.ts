@@ -97,6 +97,7 @@ function server(served: () => { core: Groups; groups: Groups; aggregated: boolea
       });
     },
     openStream: () => Promise.reject(new Error('not used')),
+    sendJson: () => Promise.reject(new Error('this test makes no writes')),
     close: () => {},
   };
   return { client, paths };
@@ -140,6 +141,7 @@ describe('Discovery', () => {
       getJson: <T>(req: KubeRequest) =>
         new Promise<T>((_, reject) => req.signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true })),
       openStream: () => Promise.reject(new Error('not used')),
+      sendJson: () => Promise.reject(new Error('this test makes no writes')),
       close: () => {},
     };
     const d = new Discovery({ client: hanging, refreshTimeoutMs: 30 });

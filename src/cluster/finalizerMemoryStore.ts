@@ -8,8 +8,8 @@
 // Reads come from the watch cache (a review never waits for the API server); writes are batched:
 // what reviews learn is merged into the stored memory at most once per `flushDelayMs`, with the
 // API server's optimistic concurrency (a replica that lost a race merges again).
-import { ApiException, CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import type { KubeObject } from '../k8s/types.ts';
+import { ACCEPT_JSON, KubeApiError, type KubeHttpClient } from './kubeHttp.ts';
 import {
   decodeMemory,
   encodeMemory,
@@ -27,7 +27,8 @@ export const MEMORY_LABEL = 'teardown-guard.io/finalizer-memory';
 export const MEMORY_DATA_KEY = 'memory.json';
 
 export interface FinalizerMemoryOptions {
-  kubeConfig: KubeConfig;
+  /** The view's client (not client-node's generated CoreV1Api: its models are megabytes of code the server would load for one ConfigMap). */
+  client: KubeHttpClient;
   namespace: string;
   name: string;
   limits: MemoryLimits;
@@ -53,7 +54,6 @@ const RETRY_AFTER_FAILURE_MS = 30_000;
 export class FinalizerMemoryStore {
   private readonly options: FinalizerMemoryOptions;
   private readonly logger: ClusterLogger;
-  private readonly api: CoreV1Api;
   private readonly now: () => number;
   private byKey = new Map<string, RememberedController>();
   private pending: RememberedController[] = [];
@@ -67,14 +67,12 @@ export class FinalizerMemoryStore {
   constructor(options: FinalizerMemoryOptions) {
     this.options = options;
     this.logger = options.logger ?? SILENT_LOGGER;
-    this.api = options.kubeConfig.makeApiClient(CoreV1Api);
     this.now = options.now ?? Date.now;
   }
 
   /** The watch cache saw the ConfigMap change (or go): what reviews read from now on. */
   observe(configMap: KubeObject | undefined): void {
-    const data = (configMap?.['data'] as Record<string, string> | undefined)?.[MEMORY_DATA_KEY];
-    const { entries, dropped, error } = decodeMemory(data);
+    const { entries, dropped, error } = decodeMemory(dataOf(configMap));
     if (error) this.logger.warn({ configMap: `${this.options.namespace}/${this.options.name}`, err: error }, 'finalizer memory unreadable; starting empty');
     else if (dropped > 0) this.logger.warn({ dropped }, 'finalizer memory entries unreadable; dropped');
     this.byKey = new Map(entries.map((e) => [memoryKey(e), e]));
@@ -131,9 +129,9 @@ export class FinalizerMemoryStore {
     try {
       for (let attempt = 0; ; attempt++) {
         const current = await this.read();
-        const stored = decodeMemory(current?.data?.[MEMORY_DATA_KEY]).entries;
+        const stored = decodeMemory(dataOf(current)).entries;
         const merged = pruneMemory(mergeMemory(stored, learned), this.now(), limits, this.options.served);
-        const body: V1ConfigMap = {
+        const body: KubeObject = {
           apiVersion: 'v1',
           kind: 'ConfigMap',
           metadata: {
@@ -145,23 +143,26 @@ export class FinalizerMemoryStore {
           data: { [MEMORY_DATA_KEY]: encodeMemory(merged) },
         };
         try {
-          const written = current
-            ? await this.api.replaceNamespacedConfigMap({ name, namespace, body })
-            : await this.api.createNamespacedConfigMap({ namespace, body });
+          const collection = `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`;
+          const written = await this.options.client.sendJson<KubeObject>(
+            current
+              ? { method: 'PUT', path: `${collection}/${encodeURIComponent(name)}`, accept: ACCEPT_JSON, body }
+              : { method: 'POST', path: collection, accept: ACCEPT_JSON, body },
+          );
           this.writes++;
           this.lastError = undefined;
           // Reviews read the new memory at once, without waiting for the watch event.
-          this.observe(written as KubeObject);
+          this.observe(written);
           return;
         } catch (err) {
           // Another replica wrote in between (409 on update, or on create when it created it first).
-          if (err instanceof ApiException && err.code === 409 && attempt < MAX_CONFLICT_RETRIES) continue;
+          if (err instanceof KubeApiError && err.statusCode === 409 && attempt < MAX_CONFLICT_RETRIES) continue;
           throw err;
         }
       }
     } catch (err) {
       this.failures++;
-      this.lastError = err instanceof ApiException ? `HTTP ${err.code}: ${String(err.body).slice(0, 300)}` : err instanceof Error ? err.message : String(err);
+      this.lastError = err instanceof Error ? err.message : String(err);
       this.logger.warn({ configMap: `${namespace}/${name}`, err: this.lastError }, 'could not write the finalizer memory; will retry');
       this.pending = mergeMemory(learned, this.pending);
       if (!this.stopped && !this.timer) {
@@ -174,12 +175,20 @@ export class FinalizerMemoryStore {
     }
   }
 
-  private async read(): Promise<V1ConfigMap | undefined> {
+  private async read(): Promise<KubeObject | undefined> {
+    const { namespace, name } = this.options;
     try {
-      return await this.api.readNamespacedConfigMap({ name: this.options.name, namespace: this.options.namespace });
+      return await this.options.client.getJson<KubeObject>({
+        path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${encodeURIComponent(name)}`,
+        accept: ACCEPT_JSON,
+      });
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return undefined;
+      if (err instanceof KubeApiError && err.statusCode === 404) return undefined;
       throw err;
     }
   }
+}
+
+function dataOf(configMap: KubeObject | undefined): string | undefined {
+  return (configMap?.['data'] as Record<string, string> | undefined)?.[MEMORY_DATA_KEY];
 }

@@ -76,6 +76,7 @@ function scriptedApiServer() {
       req.signal?.addEventListener('abort', () => stream.destroy(), { once: true });
       return stream as unknown as IncomingMessage;
     },
+    sendJson: () => Promise.reject(new Error('this test makes no writes')),
     close: () => {},
   };
   return { client, lists, services, requests };

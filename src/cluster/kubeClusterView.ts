@@ -2,7 +2,7 @@
 // rare one. Which caches exist follows from the finalizer registry: one metadata cache per guarded
 // resource type and one Deployment cache per controller selector, plus the fixed set below.
 //
-//   namespaces            full (small objects; phase and deletionTimestamp are read)
+//   namespaces            full, slimmed to name, labels, deletionTimestamp and phase (the fields read)
 //   helm-secrets          Secrets labelled owner=helm, metadata only  } indexed by release name
 //   helm-configmaps       ConfigMaps labelled owner=helm, metadata only }
 //   <resource>.<group>    each guarded resource type (e.g. CSVs), metadata only
@@ -21,7 +21,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject, ObjectRef, PartialObjectMetadata, ResourceType } from '../k8s/types.ts';
-import type { FinalizerGuard } from '../finalizers/guard.ts';
+import { carriesGuardedFinalizer, type FinalizerGuard } from '../finalizers/guard.ts';
 import { backoffDelayMs } from './backoff.ts';
 import { Discovery } from './discovery.ts';
 import { createKubeHttpClient, type KubeHttpClient } from './kubeHttp.ts';
@@ -29,27 +29,19 @@ import { canonicalLabelSelector } from '../k8s/labelSelector.ts';
 import { serviceAccountGrants, slimBinding, slimRole } from '../k8s/rbac.ts';
 import { LiveReader, type LiveReadCounters } from './liveReads.ts';
 import { SILENT_LOGGER, type ClusterLogger } from './logger.ts';
-import {
-  createInformer,
-  MetadataInformer,
-  type CachedObject,
-  type InformerChange,
-  type InformerCounters,
-  type InformerOptions,
-  type InformerStatus,
-} from './metadataInformer.ts';
-import { objectKey } from './objectMeta.ts';
+import { createInformer, MetadataInformer, type CachedObject, type InformerCounters, type InformerOptions, type InformerStatus } from './metadataInformer.ts';
 import { FinalizerMemoryStore, MEMORY_LABEL } from './finalizerMemoryStore.ts';
+import { slimNamespace } from './objectMeta.ts';
 import type { MemoryLimits } from '../finalizers/memory.ts';
 import { ObjectIndex } from './objectIndex.ts';
-import { HELM_RECORD_SELECTOR, releaseRecordFromMeta, sortReleaseRecords } from './releaseRecords.ts';
+import { HELM_RECORD_SELECTOR, slimReleaseRecordObject, sortReleaseRecords } from './releaseRecords.ts';
+import { ReleaseRecordIndex } from './releaseRecordIndex.ts';
 import {
   overlayView,
   UndecidedError,
   type ClusterView,
   type NamespaceState,
   type NamespaceSweep,
-  type ReleaseRecordMeta,
   type ReviewContext,
   type ServiceAccountGrant,
 } from './view.ts';
@@ -140,8 +132,6 @@ function guardCacheName(resource: Pick<ResourceType, 'group' | 'resource'>): str
   return resource.group === '' ? resource.resource : `${resource.resource}.${resource.group}`;
 }
 
-const UNINSTALLING_KEY = 'status uninstalling';
-
 /** The caches of one view (see the file header), by role, and all of them by name. */
 interface ViewCaches {
   all: Map<string, MetadataInformer<CachedObject>>;
@@ -165,6 +155,9 @@ interface ViewCaches {
   deployments: Map<string, MetadataInformer<KubeObject>>;
 }
 
+/** Both release-record caches: every record (label owner=helm), slimmed to what is read of it. */
+const HELM_RECORDS = { labelSelector: HELM_RECORD_SELECTOR, slim: slimReleaseRecordObject } as const;
+
 type WebhookConfigurationKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
 const WEBHOOK_CONFIGURATION_KINDS: readonly WebhookConfigurationKind[] = ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'];
 
@@ -183,9 +176,9 @@ function createViewCaches(common: SharedInformerOptions, finalizerGuards: readon
   const rbac = (resource: string) => ({ group: 'rbac.authorization.k8s.io', version: 'v1', resource });
   const caches: ViewCaches = {
     all,
-    namespaces: register(createInformer({ ...common, name: 'namespaces', resource: core('namespaces'), full: true })),
-    helmSecrets: register(createInformer({ ...common, name: 'helm-secrets', resource: core('secrets'), labelSelector: HELM_RECORD_SELECTOR })),
-    helmConfigMaps: register(createInformer({ ...common, name: 'helm-configmaps', resource: core('configmaps'), labelSelector: HELM_RECORD_SELECTOR })),
+    namespaces: register(createInformer({ ...common, name: 'namespaces', resource: core('namespaces'), full: true, slim: slimNamespace })),
+    helmSecrets: register(createInformer({ ...common, ...HELM_RECORDS, name: 'helm-secrets', resource: core('secrets') })),
+    helmConfigMaps: register(createInformer({ ...common, ...HELM_RECORDS, name: 'helm-configmaps', resource: core('configmaps') })),
     bindings: register(createInformer({ ...common, name: 'clusterrolebindings', resource: rbac('clusterrolebindings'), full: true })),
     roles: register(createInformer({ ...common, name: 'clusterroles', resource: rbac('clusterroles'), full: true })),
     namespaceBindings: register(createInformer({ ...common, name: 'rolebindings', resource: rbac('rolebindings'), full: true, slim: slimBinding })),
@@ -224,7 +217,9 @@ function createViewCaches(common: SharedInformerOptions, finalizerGuards: readon
     const name = guardCacheName(guard.resource);
     if (!caches.guarded.has(name)) {
       const { group, version, resource } = guard.resource;
-      caches.guarded.set(name, register(createInformer({ ...common, name, resource: { group, version, resource } })));
+      const guardsOfType = finalizerGuards.filter((g) => guardCacheName(g.resource) === name);
+      const keep = (o: CachedObject): boolean => guardsOfType.some((g) => carriesGuardedFinalizer(o, g));
+      caches.guarded.set(name, register(createInformer({ ...common, name, resource: { group, version, resource }, keep })));
     }
     const labelSelector = canonicalLabelSelector(guard.controller.deploymentSelector);
     if (!caches.deployments.has(labelSelector)) {
@@ -238,25 +233,13 @@ function createViewCaches(common: SharedInformerOptions, finalizerGuards: readon
   return caches;
 }
 
-/**
- * Release records by release name, across both storage drivers; those saying `uninstalling` also
- * under one key that no release name can be (label values cannot contain a space).
- */
-function indexReleaseRecords(caches: ViewCaches): ObjectIndex<ReleaseRecordMeta> {
-  const records = new ObjectIndex<ReleaseRecordMeta>((r) => [r.release, ...(r.status === 'uninstalling' ? [UNINSTALLING_KEY] : [])]);
-  const follow =
-    (storage: 'Secret' | 'ConfigMap') =>
-    (change: InformerChange<PartialObjectMetadata>): void => {
-      const { name, namespace } = change.object.metadata;
-      if (!name) return;
-      const key = `${storage}:${objectKey(namespace, name)}`;
-      const record = change.type === 'deleted' ? undefined : releaseRecordFromMeta(storage, change.object);
-      if (record) records.set(key, record);
-      else records.delete(key);
-    };
-  caches.helmSecrets.on('change', follow('Secret'));
-  caches.helmConfigMaps.on('change', follow('ConfigMap'));
-  return records;
+/** Release records of both storage drivers, indexed as their caches change. */
+function indexReleaseRecords(caches: ViewCaches): ReleaseRecordIndex[] {
+  const secrets = new ReleaseRecordIndex('Secret');
+  const configMaps = new ReleaseRecordIndex('ConfigMap');
+  caches.helmSecrets.on('change', (change) => secrets.follow(change));
+  caches.helmConfigMaps.on('change', (change) => configMaps.follow(change));
+  return [secrets, configMaps];
 }
 
 function indexBindingsBySubject(caches: ViewCaches): ObjectIndex<KubeObject> {
@@ -347,12 +330,12 @@ function cacheReads(caches: ViewCaches): CacheReads {
 
     releaseRecords(release) {
       requireSynced(helmSecrets, helmConfigMaps);
-      return sortReleaseRecords(records.get(release).filter((r) => r.release === release));
+      return sortReleaseRecords(records.flatMap((index) => index.records(release)));
     },
 
     uninstallingRecords() {
       requireSynced(helmSecrets, helmConfigMaps);
-      return sortReleaseRecords(records.get(UNINSTALLING_KEY));
+      return sortReleaseRecords(records.flatMap((index) => index.uninstallingRecords()));
     },
   };
 }
@@ -484,7 +467,7 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
   caches.apiServices.on('change', typesChanged);
   const memory = options.memory
     ? new FinalizerMemoryStore({
-        kubeConfig: options.kubeConfig,
+        client,
         ...options.memory,
         logger,
         // Forget the types whose CRD is gone (their objects went with it); keep all while discovery is unsure.

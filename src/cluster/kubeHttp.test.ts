@@ -114,6 +114,26 @@ describe('KubeHttpClient', () => {
     c.close();
   });
 
+  it('writes: a PUT or POST carries the object as JSON, and a 409 Conflict names the method', async () => {
+    const configMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'memory', namespace: 'guard', resourceVersion: '9' }, data: { k: 'v' } };
+    const { client: c, requests } = client([
+      { status: 200, body: configMap },
+      { status: 409, body: status(409, 'AlreadyExists', 'configmaps "memory" already exists') },
+    ]);
+    const put = { method: 'PUT', path: '/api/v1/namespaces/guard/configmaps/memory', accept: 'application/json', body: configMap } as const;
+    expect(await c.sendJson(put)).toEqual(configMap);
+    expect(requests[0]).toMatch(/^PUT \/api\/v1\/namespaces\/guard\/configmaps\/memory HTTP\/1\.1\r\n/);
+    expect(requests[0]).toMatch(/\r\nContent-Type: application\/json\r\n/);
+    expect(requests[0]).toContain(JSON.stringify(configMap));
+    const err = await c.sendJson({ ...put, method: 'POST', path: '/api/v1/namespaces/guard/configmaps' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      statusCode: 409,
+      reason: 'AlreadyExists',
+      message: 'POST /api/v1/namespaces/guard/configmaps: HTTP 409: configmaps "memory" already exists',
+    });
+    c.close();
+  });
+
   it('a 404 Status is a KubeApiError with the code, reason and message', async () => {
     const { client: c } = client([{ status: 404, body: status(404, 'NotFound', 'deployments.apps "x" not found') }]);
     const err = await c.getJson({ path: '/apis/apps/v1/namespaces/olm/deployments/x', accept: 'application/json' }).catch((e: unknown) => e);

@@ -44,11 +44,19 @@ export interface KubeRequest {
   idleTimeoutMs?: number;
 }
 
+/** A write: the object as JSON, to create (POST to the collection) or replace (PUT to the object). */
+export interface KubeWrite extends KubeRequest {
+  method: 'POST' | 'PUT';
+  body: unknown;
+}
+
 export interface KubeHttpClient {
   /** GET and parse a JSON body; non-2xx rejects with KubeApiError. */
   getJson<T = unknown>(request: KubeRequest): Promise<T>;
   /** GET and hand back the streaming response (status 200 only); non-2xx rejects with KubeApiError. */
   openStream(request: KubeRequest): Promise<http.IncomingMessage>;
+  /** POST or PUT a JSON body and parse the JSON answer; non-2xx rejects with KubeApiError (409 on a conflict). */
+  sendJson<T = unknown>(request: KubeWrite): Promise<T>;
   /** Destroys the connection pools this client created (kept-alive sockets would hold the process). */
   close(): void;
 }
@@ -66,16 +74,17 @@ export function createKubeHttpClient(kubeConfig: KubeConfig, transport?: KubeTra
   // KubeConfig re-reads cert files and refreshes exec/OIDC tokens inside applyToHTTPSOptions, so it
   // is called per request. Its own agent cache is keyed by cluster/user only and is never destroyed,
   // so we keep our own pool keyed by the TLS material actually in use, and destroy it on close().
-  async function requestOptions(request: KubeRequest): Promise<{ url: URL; options: https.RequestOptions; isHttp: boolean }> {
+  async function requestOptions(request: KubeRequest | KubeWrite): Promise<{ url: URL; options: https.RequestOptions; isHttp: boolean }> {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     const url = new URL(cluster.server.replace(/\/+$/, '') + request.path);
     for (const [key, value] of Object.entries(request.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
+    const write = 'method' in request;
     const options: https.RequestOptions = {
-      method: 'GET',
-      headers: { Accept: request.accept, 'User-Agent': `teardown-guard/${VERSION}` },
+      method: write ? request.method : 'GET',
+      headers: { Accept: request.accept, 'User-Agent': `teardown-guard/${VERSION}`, ...(write ? { 'Content-Type': 'application/json' } : {}) },
     };
     await kubeConfig.applyToHTTPSOptions(options);
     const isHttp = url.protocol === 'http:';
@@ -118,8 +127,9 @@ export function createKubeHttpClient(kubeConfig: KubeConfig, transport?: KubeTra
     return agent;
   }
 
-  async function openStream(request: KubeRequest): Promise<http.IncomingMessage> {
+  async function openStream(request: KubeRequest | KubeWrite): Promise<http.IncomingMessage> {
     const { url, options, isHttp } = await requestOptions(request);
+    const what = `${options.method ?? 'GET'} ${url.pathname}`;
     return new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = (isHttp ? http : https).request(url, options, (res) => {
         const status = res.statusCode ?? 0;
@@ -128,21 +138,21 @@ export function createKubeHttpClient(kubeConfig: KubeConfig, transport?: KubeTra
           return;
         }
         readBody(res, MAX_ERROR_BODY_BYTES, true).then(
-          (body) => reject(apiErrorFrom(status, body, url)),
-          () => reject(new KubeApiError(status, `GET ${url.pathname}: HTTP ${status}`)),
+          (body) => reject(apiErrorFrom(status, body, what)),
+          () => reject(new KubeApiError(status, `${what}: HTTP ${status}`)),
         );
       });
       if (request.idleTimeoutMs !== undefined) {
         req.setTimeout(request.idleTimeoutMs, () => {
-          req.destroy(new Error(`GET ${url.pathname}: no data for ${request.idleTimeoutMs} ms`));
+          req.destroy(new Error(`${what}: no data for ${request.idleTimeoutMs} ms`));
         });
       }
       req.on('error', reject);
-      req.end();
+      req.end('method' in request ? JSON.stringify(request.body) : undefined);
     });
   }
 
-  async function getJson<T>(request: KubeRequest): Promise<T> {
+  async function getJson<T>(request: KubeRequest | KubeWrite): Promise<T> {
     const res = await openStream(request);
     const body = await readBody(res, MAX_BODY_BYTES, false);
     return JSON.parse(body.toString('utf8')) as T;
@@ -153,37 +163,55 @@ export function createKubeHttpClient(kubeConfig: KubeConfig, transport?: KubeTra
     agents.clear();
   }
 
-  return { getJson, openStream, close };
+  return { getJson, openStream, sendJson: getJson, close };
 }
 
-/** Reads a response body up to `maxBytes`; beyond it, truncates (error bodies) or fails (data). */
+/**
+ * Reads a response body up to `maxBytes`; beyond it, truncates (error bodies) or fails (data).
+ * Its listeners leave the response once it settles: a kept-alive connection keeps its last
+ * response reachable, and with it every listener's closure, which would hold the whole body (a
+ * list page, up to a megabyte) until the connection's next request.
+ */
 function readBody(res: http.IncomingMessage, maxBytes: number, truncate: boolean): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
-    res.on('data', (chunk: Buffer) => {
+    const settle = (outcome: () => void): void => {
+      res.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
+      // An 'error' after this (a destroyed socket) must still have a listener.
+      res.on('error', () => {});
+      outcome();
+      chunks = [];
+    };
+    const onData = (chunk: Buffer): void => {
       if (size + chunk.length > maxBytes) {
         if (truncate) {
           chunks.push(chunk.subarray(0, maxBytes - size));
           size = maxBytes;
+          const body = Buffer.concat(chunks);
+          settle(() => resolve(body));
           res.destroy();
-          resolve(Buffer.concat(chunks));
         } else {
-          res.destroy(new Error(`response body exceeds ${maxBytes} bytes`));
+          settle(() => reject(new Error(`response body exceeds ${maxBytes} bytes`)));
+          res.destroy();
         }
         return;
       }
       chunks.push(chunk);
       size += chunk.length;
-    });
-    res.on('end', () => resolve(Buffer.concat(chunks)));
-    res.on('error', reject);
-    res.on('aborted', () => reject(new Error('response aborted')));
+    };
+    const onEnd = (): void => {
+      const body = Buffer.concat(chunks);
+      settle(() => resolve(body));
+    };
+    const onError = (err: Error): void => settle(() => reject(err));
+    const onAborted = (): void => settle(() => reject(new Error('response aborted')));
+    res.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted);
   });
 }
 
-function apiErrorFrom(status: number, body: Buffer, url: URL): KubeApiError {
-  let message = `GET ${url.pathname}: HTTP ${status}`;
+function apiErrorFrom(status: number, body: Buffer, what: string): KubeApiError {
+  let message = `${what}: HTTP ${status}`;
   let reason: string | undefined;
   let causes: string[] = [];
   try {

@@ -42,6 +42,7 @@ function slowClient(delayMs: number, seen: Seen[], answer: (path: string) => unk
       });
     },
     openStream: () => Promise.reject(new Error('not used')),
+    sendJson: () => Promise.reject(new Error('this test makes no writes')),
     close: () => {},
   };
 }
@@ -145,6 +146,7 @@ describe('LiveReader: where a list is served from', () => {
         return Promise.resolve(page as T);
       },
       openStream: () => Promise.reject(new Error('not used')),
+      sendJson: () => Promise.reject(new Error('this test makes no writes')),
       close: () => {},
     };
     const live = reader(client, 1000);

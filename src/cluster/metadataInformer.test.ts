@@ -48,6 +48,7 @@ function scriptedClient(lists: ListStep[], watches: WatchStep[]) {
       });
       return stream as unknown as IncomingMessage;
     },
+    sendJson: () => Promise.reject(new Error('this test makes no writes')),
     close: () => {},
   };
   return { client, watchQueries, listCalls: () => listCalls };
@@ -163,6 +164,48 @@ describe('MetadataInformer', () => {
       await until('both objects', () => informer.list().length === 2);
       expect(seen).toEqual(['x', 'y']);
       expect(informer.status().counters.failures).toBe(0);
+    } finally {
+      await informer.stop();
+    }
+  });
+
+  it('holds only the objects `keep` accepts: one that stops qualifying leaves with a deletion, one never held leaves no trace', async () => {
+    const carrying = (name: string, rv: string): PartialObjectMetadata => ({
+      ...meta(name, rv),
+      metadata: { ...meta(name, rv).metadata, finalizers: ['x/y'] },
+    });
+    const { client } = scriptedClient(
+      [{ ...list('10'), items: [carrying('a', '10'), meta('b', '10'), carrying('c', '10')] }],
+      [
+        {
+          lines: [
+            event('MODIFIED', meta('a', '11')), // finalizer removed: leaves the cache
+            event('DELETED', meta('b', '12')), // never held
+            event('MODIFIED', carrying('b2', '13')), // gains the finalizer: enters as added
+            event('ADDED', meta('d', '14')),
+          ],
+          then: 'hold',
+        },
+      ],
+    );
+    const informer = createInformer({
+      client,
+      resource: { group: '', version: 'v1', resource: 'secrets' },
+      keep: (o) => o.metadata?.finalizers?.includes('x/y') ?? false,
+      ...FAST,
+    });
+    const changes: string[] = [];
+    informer.on('change', (c) => changes.push(`${c.type} ${c.object.metadata?.name ?? ''}`));
+    informer.start();
+    try {
+      await until('every event', () => informer.status().counters.events === 4);
+      expect(changes).toEqual(['added a', 'added c', 'deleted a', 'added b2']);
+      expect(
+        informer
+          .list()
+          .map((o) => o.metadata.name)
+          .sort(),
+      ).toEqual(['b2', 'c']);
     } finally {
       await informer.stop();
     }

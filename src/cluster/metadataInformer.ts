@@ -46,11 +46,18 @@ export interface InformerOptions {
   /** Keep whole objects instead of metadata only. */
   full?: boolean;
   /**
-   * With `full`: the part of each object worth keeping (after managedFields and the large
-   * annotations are dropped), for a cache of many objects of which a few fields are read. It must
-   * keep metadata's name, namespace and resourceVersion. Default: the whole object.
+   * The part of each object worth keeping, for a cache of many objects of which a few fields are
+   * read: applied after managedFields and the large annotations are dropped (`full`), or after the
+   * metadata projection. It must keep metadata's name, namespace and resourceVersion. Default:
+   * the whole object, or the whole projection.
    */
   slim?: (object: KubeObject) => KubeObject;
+  /**
+   * Which objects the cache holds at all (after projection); the rest are treated as absent, so
+   * an object that stops qualifying leaves the cache with a `deleted` change. For a type of which
+   * the readers only ever ask for a few (a guarded finalizer's carriers among all CSVs). Default: all.
+   */
+  keep?: (object: CachedObject) => boolean;
   /** Items per list page. */
   pageSize?: number;
   /** Server-side watch duration; default random in [300, 600) s so many watches do not expire together. */
@@ -65,6 +72,12 @@ export interface InformerOptions {
 }
 
 export type CachedObject = PartialObjectMetadata | KubeObject;
+
+/** One namespace's cached objects by name, and the one copy of the namespace's name they share. */
+interface NamespaceObjects<T> {
+  namespace: string;
+  objects: Map<string, T>;
+}
 
 export interface InformerChange<T extends CachedObject> {
   type: 'added' | 'modified' | 'deleted';
@@ -134,8 +147,14 @@ export class MetadataInformer<T extends CachedObject = PartialObjectMetadata> ex
   private readonly options: InformerOptions;
   private readonly logger: ClusterLogger;
   private readonly project: (raw: unknown) => T;
-  private readonly store = new Map<string, T>();
-  private readonly byNamespace = new Map<string, Map<string, T>>();
+  private readonly keep: (object: CachedObject) => boolean;
+  /**
+   * Objects by namespace ('' for cluster-scoped), then by name. No `namespace/name` key string per
+   * object: with tens of thousands of small objects (release records) the key would weigh as much
+   * as a third of the object, and each namespace's name is stored once (`NamespaceObjects`).
+   */
+  private readonly byNamespace = new Map<string, NamespaceObjects<T>>();
+  private count = 0;
   private resourceVersion: string | undefined;
   private synced = false;
   private notServed = false;
@@ -158,7 +177,9 @@ export class MetadataInformer<T extends CachedObject = PartialObjectMetadata> ex
     this.name = options.name ?? (options.labelSelector ? `${this.path}?labelSelector=${options.labelSelector}` : this.path);
     this.logger = options.logger ?? SILENT_LOGGER;
     const { slim } = options;
-    this.project = (options.full ? (slim ? (raw: unknown) => slim(trimFullObject(raw)) : trimFullObject) : toPartialObjectMetadata) as (raw: unknown) => T;
+    const base: (raw: unknown) => CachedObject = options.full ? trimFullObject : toPartialObjectMetadata;
+    this.project = (slim ? (raw: unknown) => slim(base(raw) as KubeObject) : base) as (raw: unknown) => T;
+    this.keep = options.keep ?? (() => true);
   }
 
   /** Starts list+watch in the background. Idempotent. */
@@ -201,25 +222,25 @@ export class MetadataInformer<T extends CachedObject = PartialObjectMetadata> ex
 
   /** Cached objects, in one namespace or all. */
   list(namespace?: string): T[] {
-    if (namespace === undefined) return [...this.store.values()];
+    if (namespace === undefined) return [...this.byNamespace.values()].flatMap((ns) => [...ns.objects.values()]);
     const inNamespace = this.byNamespace.get(namespace);
-    return inNamespace ? [...inNamespace.values()] : [];
+    return inNamespace ? [...inNamespace.objects.values()] : [];
   }
 
   /** One cached object; pass "" (or undefined) as namespace for cluster-scoped objects. */
   get(namespace: string | undefined, name: string): T | undefined {
-    return this.store.get(objectKey(namespace, name));
+    return this.byNamespace.get(namespace ?? '')?.objects.get(name);
   }
 
   size(): number {
-    return this.store.size;
+    return this.count;
   }
 
   status(): InformerStatus {
     return {
       name: this.name,
       synced: this.synced,
-      count: this.store.size,
+      count: this.count,
       notServed: this.notServed,
       resourceVersion: this.resourceVersion,
       lastListKind: this.lastListKind,
@@ -334,7 +355,7 @@ export class MetadataInformer<T extends CachedObject = PartialObjectMetadata> ex
       for (const raw of page.items ?? []) {
         const obj = this.project(raw);
         const name = obj.metadata?.name;
-        if (name) items.set(objectKey(obj.metadata?.namespace, name), obj);
+        if (name && this.keep(obj)) items.set(objectKey(obj.metadata?.namespace, name), obj);
       }
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       continueToken = page.metadata?.continue || undefined;
@@ -355,16 +376,16 @@ export class MetadataInformer<T extends CachedObject = PartialObjectMetadata> ex
 
   /** Swaps in a fresh list, emitting the differences so listeners' indexes stay exact. */
   private replace(items: Map<string, T>, resourceVersion: string | undefined): void {
-    for (const [key, previous] of [...this.store]) {
-      if (!items.has(key)) {
-        this.remove(key, previous);
+    for (const previous of this.list()) {
+      if (!items.has(objectKey(previous.metadata?.namespace, previous.metadata?.name ?? ''))) {
+        this.remove(previous);
         this.notify({ type: 'deleted', object: previous, previous });
       }
     }
-    for (const [key, obj] of items) {
-      const previous = this.store.get(key);
+    for (const obj of items.values()) {
+      const previous = this.get(obj.metadata?.namespace, obj.metadata?.name ?? '');
       if (previous && previous.metadata?.resourceVersion === obj.metadata?.resourceVersion) continue;
-      this.put(key, obj);
+      this.put(obj);
       this.notify(previous ? { type: 'modified', object: obj, previous } : { type: 'added', object: obj });
     }
     this.resourceVersion = resourceVersion;
@@ -461,35 +482,40 @@ export class MetadataInformer<T extends CachedObject = PartialObjectMetadata> ex
     const obj = this.project(object);
     const name = obj.metadata?.name;
     if (!name) throw new Error(`watch ${this.path}: ${type} event without metadata.name`);
-    const key = objectKey(obj.metadata?.namespace, name);
-    const previous = this.store.get(key);
+    const previous = this.get(obj.metadata?.namespace, name);
     this.counters.events++;
-    if (type === 'DELETED') {
-      this.remove(key, previous ?? obj);
-      this.notify({ type: 'deleted', object: obj, previous: previous ?? obj });
+    if (type === 'DELETED' || !this.keep(obj)) {
+      // An object the cache never held (or no longer qualifies for) has nothing to announce.
+      if (previous || this.keep(obj)) {
+        this.remove(previous ?? obj);
+        this.notify({ type: 'deleted', object: type === 'DELETED' ? obj : (previous ?? obj), previous: previous ?? obj });
+      }
     } else {
-      this.put(key, obj);
+      this.put(obj);
       this.notify(previous ? { type: 'modified', object: obj, previous } : { type: 'added', object: obj });
     }
     if (rv) this.resourceVersion = rv;
     return 'ok';
   }
 
-  private put(key: string, obj: T): void {
-    this.store.set(key, obj);
-    const ns = obj.metadata?.namespace ?? '';
+  private put(obj: T): void {
+    const metadata = obj.metadata as ObjectMeta;
+    const ns = metadata.namespace ?? '';
     let inNamespace = this.byNamespace.get(ns);
-    if (!inNamespace) this.byNamespace.set(ns, (inNamespace = new Map()));
-    inNamespace.set(key, obj);
+    if (!inNamespace) this.byNamespace.set(ns, (inNamespace = { namespace: ns, objects: new Map() }));
+    // The cache owns its projected objects: share one string for the namespace's name.
+    if (metadata.namespace !== undefined) metadata.namespace = inNamespace.namespace;
+    const name = metadata.name ?? '';
+    if (!inNamespace.objects.has(name)) this.count++;
+    inNamespace.objects.set(name, obj);
   }
 
-  private remove(key: string, obj: T): void {
-    this.store.delete(key);
+  private remove(obj: T): void {
     const ns = obj.metadata?.namespace ?? '';
     const inNamespace = this.byNamespace.get(ns);
-    if (!inNamespace) return;
-    inNamespace.delete(key);
-    if (inNamespace.size === 0) this.byNamespace.delete(ns);
+    if (!inNamespace?.objects.delete(obj.metadata?.name ?? '')) return;
+    this.count--;
+    if (inNamespace.objects.size === 0) this.byNamespace.delete(ns);
   }
 
   private notify(change: InformerChange<T>): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toPartialObjectMetadata, trimFullObject } from './objectMeta.ts';
+import { slimNamespace, toPartialObjectMetadata, trimFullObject } from './objectMeta.ts';
 
 describe('cached object shapes', () => {
   const secret = {
@@ -20,7 +20,7 @@ describe('cached object shapes', () => {
     },
   };
 
-  it('metadata projection keeps only the fields the policies read: no data, no annotations', () => {
+  it('metadata projection keeps only the fields the policies read: no data, no annotations, no uid', () => {
     const projected = toPartialObjectMetadata(secret);
     expect(projected).toEqual({
       apiVersion: 'meta.k8s.io/v1',
@@ -28,7 +28,6 @@ describe('cached object shapes', () => {
       metadata: {
         name: 'sh.helm.release.v1.web.v1',
         namespace: 'helm-test',
-        uid: 'u1',
         resourceVersion: '42',
         labels: { owner: 'helm', name: 'web' },
         finalizers: ['x/y'],
@@ -44,5 +43,19 @@ describe('cached object shapes', () => {
     expect(full.metadata?.annotations).toEqual({ note: 'kept' });
     expect(full['type']).toBe('helm.sh/release.v1');
     expect(secret.metadata.managedFields).toHaveLength(1); // the input is not mutated
+  });
+
+  it('a Namespace keeps its name, labels, deletionTimestamp and phase', () => {
+    const terminating = {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'apps', uid: 'u2', resourceVersion: '7', labels: { 'kubernetes.io/metadata.name': 'apps' }, deletionTimestamp: '2026-12-07T10:00:00Z' },
+      spec: { finalizers: ['kubernetes'] },
+      status: { phase: 'Terminating', conditions: [{ type: 'NamespaceDeletionContentFailure', status: 'False' }] },
+    };
+    expect(slimNamespace(terminating)).toEqual({
+      metadata: { name: 'apps', resourceVersion: '7', labels: { 'kubernetes.io/metadata.name': 'apps' }, deletionTimestamp: '2026-12-07T10:00:00Z' },
+      status: { phase: 'Terminating' },
+    });
   });
 });

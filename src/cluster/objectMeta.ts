@@ -29,7 +29,8 @@ function str(value: unknown): string | undefined {
 
 /**
  * The metadata subset a metadata cache keeps; unknown and unneeded fields are dropped. No policy
- * reads the annotations of a metadata-cached object (records, CSVs, ClusterRoles), so none are kept.
+ * reads the annotations or the uid of a metadata-cached object (records, CSVs, CRDs), so neither
+ * is kept: a uid alone is ~50 bytes per object, times every object of the type in the cluster.
  */
 export function trimObjectMeta(raw: unknown): ObjectMeta {
   const m = (raw !== null && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
@@ -38,8 +39,6 @@ export function trimObjectMeta(raw: unknown): ObjectMeta {
   if (name !== undefined) meta.name = name;
   const namespace = str(m['namespace']);
   if (namespace !== undefined && namespace !== '') meta.namespace = namespace;
-  const uid = str(m['uid']);
-  if (uid !== undefined) meta.uid = uid;
   const resourceVersion = str(m['resourceVersion']);
   if (resourceVersion !== undefined) meta.resourceVersion = resourceVersion;
   const deletionTimestamp = str(m['deletionTimestamp']);
@@ -72,6 +71,21 @@ export function trimFullObject(raw: unknown): KubeObject {
     obj.metadata = rest;
   }
   return obj;
+}
+
+/**
+ * What the namespaces cache keeps of a Namespace: its name, labels (webhook namespaceSelectors),
+ * deletionTimestamp and phase; a cluster may have tens of thousands.
+ */
+export function slimNamespace(ns: KubeObject): KubeObject {
+  const { name, resourceVersion, labels, deletionTimestamp } = ns.metadata ?? {};
+  const metadata: ObjectMeta = {};
+  if (name !== undefined) metadata.name = name;
+  if (resourceVersion !== undefined) metadata.resourceVersion = resourceVersion;
+  if (labels !== undefined) metadata.labels = labels;
+  if (deletionTimestamp !== undefined) metadata.deletionTimestamp = deletionTimestamp;
+  const phase = (ns['status'] as { phase?: unknown } | undefined)?.phase;
+  return typeof phase === 'string' ? { metadata, status: { phase } } : { metadata };
 }
 
 /** Cache key of an object: `namespace/name`, or `name` for cluster-scoped objects. */

@@ -1,11 +1,37 @@
 // Helm release records as the caches see them: Secrets/ConfigMaps named sh.helm.release.v1.NAME.vN
 // with labels owner=helm, name, status, version. Only metadata is read — never data.release.
-import type { PartialObjectMetadata } from '../k8s/types.ts';
+import type { KubeObject, ObjectMeta, PartialObjectMetadata } from '../k8s/types.ts';
 import { parseReleaseRecordName } from '../helm/recordName.ts';
 import type { ReleaseRecordMeta } from './view.ts';
 
 /** Label selector that matches every Helm release record (Helm's storage drivers set it). */
 export const HELM_RECORD_SELECTOR = 'owner=helm';
+
+/** The labels releaseRecordFromMeta reads; a record may carry others (`helm install --labels`). */
+const RECORD_LABELS = ['owner', 'name', 'status', 'version', 'modifiedAt', 'createdAt'] as const;
+
+/**
+ * What the release-record caches keep of a record: its name, namespace, resourceVersion,
+ * deletionTimestamp and the labels above, for releaseRecordFromMeta to read as it reads the whole. A cluster holds tens of thousands of records (every
+ * release keeps up to ten revisions), so every field kept is paid for that many times.
+ */
+export function slimReleaseRecordObject(obj: KubeObject): KubeObject & PartialObjectMetadata {
+  const { name, namespace, resourceVersion, deletionTimestamp, labels = {} } = obj.metadata ?? {};
+  const kept: Record<string, string> = {};
+  // The `name` label almost always repeats the release name in the object's name, which
+  // releaseRecordFromMeta falls back to: kept only when it says something else.
+  const nameSays = name === undefined ? undefined : parseReleaseRecordName(name)?.release;
+  for (const key of RECORD_LABELS) {
+    const value = labels[key];
+    if (value !== undefined && !(key === 'name' && value === nameSays)) kept[key] = value;
+  }
+  const metadata: ObjectMeta = { labels: kept };
+  if (name !== undefined) metadata.name = name;
+  if (namespace !== undefined) metadata.namespace = namespace;
+  if (resourceVersion !== undefined) metadata.resourceVersion = resourceVersion;
+  if (deletionTimestamp !== undefined) metadata.deletionTimestamp = deletionTimestamp;
+  return { metadata };
+}
 
 /** A label holding a non-negative integer (version, or Unix seconds). */
 function parseVersionLabel(value: string | undefined): number | undefined {

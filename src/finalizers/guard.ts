@@ -1,7 +1,7 @@
 // A guarded finalizer: which objects carry it and which controller removes it. Built-in guards
 // (src/olm/finalizerGuards.ts) and configured ones (finalizerGuards in the config) share this
 // shape, and the policies, the watch caches, check and diagnose all read it.
-import type { ResourceType } from '../k8s/types.ts';
+import type { ObjectMeta, ResourceType } from '../k8s/types.ts';
 
 /**
  * How to tell whether the controller that removes a finalizer is alive.
@@ -27,4 +27,13 @@ export interface FinalizerGuard {
   controller: ControllerSpec;
   /** Extra remedy text for leaked objects once the finalizer is removed by hand. */
   cleanupHint?: (namespace: string, name: string) => string[];
+}
+
+/**
+ * Whether an object carries the guarded finalizer in a way that counts: the policies ask it of
+ * every object, and the guarded type's watch cache holds only the objects some guard counts.
+ */
+export function carriesGuardedFinalizer(obj: { metadata?: ObjectMeta }, guard: FinalizerGuard): boolean {
+  if (guard.ignoreLabel && obj.metadata?.labels?.[guard.ignoreLabel] !== undefined) return false;
+  return obj.metadata?.finalizers?.includes(guard.finalizer) ?? false;
 }

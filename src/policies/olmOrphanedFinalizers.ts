@@ -7,6 +7,7 @@ import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.t
 import { controllerLiveness, serviceAccountOf, type ControllerLiveness, type PendingRemoval } from './controllerLiveness.ts';
 import { DEFAULT_STALE_UNINSTALLING_AFTER_MS } from './releaseActivity.ts';
 import type { FinalizerGuard } from './settings.ts';
+import { carriesGuardedFinalizer } from '../finalizers/guard.ts';
 import type { Finding, PolicyInput } from './types.ts';
 import { definePolicy } from './declaration.ts';
 import {
@@ -22,11 +23,6 @@ import {
 import { uninstallInProgress, type UninstallInProgress } from './uninstallInProgress.ts';
 
 const NAME = 'olm-orphaned-finalizers';
-
-function carriesGuardedFinalizer(obj: PartialObjectMetadata, guard: FinalizerGuard): boolean {
-  if (guard.ignoreLabel && obj.metadata.labels?.[guard.ignoreLabel] !== undefined) return false;
-  return obj.metadata.finalizers?.includes(guard.finalizer) ?? false;
-}
 
 function refOf(obj: PartialObjectMetadata, guard: FinalizerGuard): ObjectRef {
   const ref: ObjectRef = {

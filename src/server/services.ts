@@ -1,7 +1,7 @@
 // The serve wiring: load config, start the cluster view, the audit ingest and the HTTPS server;
 // on SIGTERM/SIGINT drain and stop everything in order. Loaded only when `serve` runs, so the
 // other commands start without express, client-node and the rest.
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '../cluster/kubeConfig.ts';
 import { createAdmissionHandler } from '../admission/engine.ts';
 import { createAuditIngest } from '../audit/ingest.ts';
 import { createKubeClusterView, type KubeClusterView } from '../cluster/kubeClusterView.ts';

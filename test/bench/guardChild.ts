@@ -70,25 +70,33 @@ export interface GuardChild {
   stop(): Promise<void>;
 }
 
-/** NODE_OPTIONS of the guard container in manifests/base/deployment.yaml, split into flags. */
-export function manifestNodeOptions(): string[] {
+/** The guard container's environment in manifests/base/deployment.yaml (empty without the file). */
+function manifestContainerEnv(): Map<string, string> {
   try {
     const text = readFileSync(join(repoRoot, 'manifests', 'base', 'deployment.yaml'), 'utf8');
     for (const doc of parseAllDocuments(text)) {
       const d = doc.toJS() as {
         kind?: string;
-        spec?: { template?: { spec?: { containers?: Array<{ env?: Array<{ name?: string; value?: string }> }> } } };
+        spec?: { template?: { spec?: { containers?: Array<{ name?: string; env?: Array<{ name?: string; value?: string }> }> } } };
       } | null;
       if (d?.kind !== 'Deployment') continue;
-      for (const c of d.spec?.template?.spec?.containers ?? []) {
-        const value = c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
-        if (value !== undefined) return value.split(/\s+/).filter(Boolean);
-      }
+      const container = d.spec?.template?.spec?.containers?.find((c) => c.name === 'teardown-guard');
+      return new Map((container?.env ?? []).flatMap((e) => (e.name && e.value !== undefined ? [[e.name, e.value] as const] : [])));
     }
   } catch {
     /* no manifest: plain Node defaults */
   }
-  return [];
+  return new Map();
+}
+
+/** NODE_OPTIONS of the guard container in manifests/base/deployment.yaml, split into flags. */
+export function manifestNodeOptions(): string[] {
+  return (manifestContainerEnv().get('NODE_OPTIONS') ?? '').split(/\s+/).filter(Boolean);
+}
+
+/** The glibc malloc settings (MALLOC_*) of the guard container in manifests/base/deployment.yaml. */
+export function manifestMallocEnv(): Record<string, string> {
+  return Object.fromEntries([...manifestContainerEnv()].filter(([name]) => name.startsWith('MALLOC_')));
 }
 
 export function guardConfig(o: Pick<GuardChildOptions, 'kubeconfig' | 'certFile' | 'keyFile' | 'logLevel'>): string {

@@ -185,8 +185,10 @@ describe('KubeClusterView on a real control plane', () => {
   it('keeps metadata only: no Secret data, no CR spec, no unlabelled Secrets', () => {
     const secrets = view.caches().get('helm-secrets');
     const cached = secrets?.get('tg-a', 'sh.helm.release.v1.web.v2');
-    expect(cached).toMatchObject({ kind: 'PartialObjectMetadata', metadata: { name: 'sh.helm.release.v1.web.v2', labels: { status: 'deployed' } } });
+    expect(cached).toMatchObject({ metadata: { name: 'sh.helm.release.v1.web.v2', labels: { status: 'deployed' } } });
     expect(cached).not.toHaveProperty('data');
+    // Slimmed to what a record is read for (cluster/releaseRecords.ts): no uid, no managedFields.
+    expect(Object.keys(cached?.metadata ?? {}).sort()).toEqual(['labels', 'name', 'namespace', 'resourceVersion']);
     expect(secrets?.get('tg-a', 'not-helm')).toBeUndefined();
     const everything = JSON.stringify([...view.caches().values()].map((c) => c.list()));
     expect(everything).not.toContain(PAYLOAD_MARKER);
@@ -248,6 +250,28 @@ describe('KubeClusterView on a real control plane', () => {
     const stuck = await until('widget deleting', () => view.listObjectMeta(WIDGETS, 'tg-doomed').find((w) => w.metadata.deletionTimestamp));
     expect(stuck.metadata.finalizers).toEqual([FINALIZER]);
     expect(await view.liveObjectsState([{ apiVersion: 'tg.example.com/v1', kind: 'Widget', namespace: 'tg-doomed', name: 'stuck' }])).toEqual(['deleting']);
+  });
+
+  it('holds only the guarded objects that carry the finalizer, and follows one gaining and losing it', async () => {
+    const path = '/apis/tg.example.com/v1/namespaces/tg-b/widgets';
+    const widgets = view.caches().get('widgets.tg.example.com');
+    await client.must('POST', path, { body: { apiVersion: 'tg.example.com/v1', kind: 'Widget', metadata: { name: 'plain' } } });
+    await client.must('POST', path, { body: { apiVersion: 'tg.example.com/v1', kind: 'Widget', metadata: { name: 'marker' } } });
+    // The marker carries the finalizer from the start: once it is cached, the watch has passed `plain`.
+    await client.must('PATCH', `${path}/marker`, { body: { metadata: { finalizers: [FINALIZER] } }, contentType: 'application/merge-patch+json' });
+    await until('marker cached', () => widgets?.get('tg-b', 'marker') !== undefined);
+    expect(widgets?.get('tg-b', 'plain')).toBeUndefined();
+
+    await client.must('PATCH', `${path}/plain`, { body: { metadata: { finalizers: [FINALIZER] } }, contentType: 'application/merge-patch+json' });
+    await until('plain cached once it carries the finalizer', () => widgets?.get('tg-b', 'plain') !== undefined);
+    await client.must('PATCH', `${path}/plain`, { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' });
+    await until('plain gone from the cache once it no longer carries it', () => widgets?.get('tg-b', 'plain') === undefined);
+    expect(view.listObjectMeta(WIDGETS, 'tg-b').map((w) => w.metadata.name)).toEqual(['marker']);
+
+    await client.must('PATCH', `${path}/marker`, { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' });
+    await client.must('DELETE', `${path}/marker`);
+    await client.must('DELETE', `${path}/plain`);
+    await until('tg-b empty again', () => view.listObjectMeta(WIDGETS, 'tg-b').length === 0);
   });
 
   it('answers live reads: release records, Deployments, object states', async () => {

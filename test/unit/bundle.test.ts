@@ -3,7 +3,7 @@
 // repository's node_modules), loads every emitted module, and checks that the bundled CLI answers
 // like the source one on a captured audit log.
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,36 @@ describe('the image bundle (build.ts)', () => {
     const script = `for (const f of ${JSON.stringify(modules)}) await import(${JSON.stringify(join(root, 'dist'))} + '/' + f);`;
     const { stderr } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: root, timeout: 60_000 });
     expect(stderr).toBe('');
+  }, 60_000);
+
+  it("leaves client-node's generated API out: only its kubeconfig code is loaded", () => {
+    // Its API classes and models are ~15 MB of source; loaded, they cost the server ~30 MiB of RSS
+    // for nothing it calls (docs/PERFORMANCE.md). A dynamic import of the whole package, or one
+    // generated client, brings them all back.
+    const modules = readdirSync(join(root, 'dist')).filter((f) => f.endsWith('.js'));
+    const code = modules.map((f) => readFileSync(join(root, 'dist', f), 'utf8'));
+    expect(code.some((c) => c.includes('KubeConfig'))).toBe(true);
+    expect(code.filter((c) => /\bCoreV1Api\b|\bV1PodSpec\b/.test(c))).toEqual([]);
+    expect(code.reduce((bytes, c) => bytes + c.length, 0)).toBeLessThan(6 * 2 ** 20);
+    // Node keeps a large module's source as an external string, in UTF-16 as soon as one character
+    // is not ASCII: twice the memory for the whole module (build.ts moves license comments out).
+    expect(modules.filter((_, i) => /[\u0080-\uffff]/.test(code[i] ?? ''))).toEqual([]);
+  });
+
+  it("still builds client-node's fetch dispatcher, with undici loaded on that first use", async () => {
+    // build.ts hands client-node a stand-in for undici that loads the real one when first called.
+    const kubeConfigModule = readdirSync(join(root, 'dist')).find((f) => /^kubeConfig-.*\.js$/.test(f));
+    expect(kubeConfigModule).toBeDefined();
+    const script = [
+      `const { KubeConfig } = await import(${JSON.stringify(join(root, 'dist', kubeConfigModule ?? ''))});`,
+      'const kc = new KubeConfig();',
+      "kc.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }], users: [{ name: 'u', token: 't' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });",
+      "const dispatcher = kc.createDispatcher(kc.getCurrentCluster(), { ca: 'x' });",
+      'process.stdout.write(`${typeof dispatcher.dispatch} ${dispatcher.constructor.name}`);',
+      'await dispatcher.close();',
+    ].join('\n');
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: root, timeout: 60_000 });
+    expect(stdout).toMatch(/^function Agent\d*$/);
   }, 60_000);
 
   it('answers like the source CLI', async () => {

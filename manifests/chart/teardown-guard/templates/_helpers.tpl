@@ -88,6 +88,13 @@ containers:
     env:
       - name: NODE_OPTIONS
         value: "--max-old-space-size=768 --max-semi-space-size=4"
+      # glibc malloc: see manifests/base/deployment.yaml.
+      - name: MALLOC_ARENA_MAX
+        value: "2"
+      - name: MALLOC_MMAP_THRESHOLD_
+        value: "131072"
+      - name: MALLOC_TRIM_THRESHOLD_
+        value: "131072"
     ports:
       - name: https
         containerPort: 8443
