@@ -12,8 +12,9 @@ const RECORD_LABELS = ['owner', 'name', 'status', 'version', 'modifiedAt', 'crea
 
 /**
  * What the release-record caches keep of a record: its name, namespace, resourceVersion,
- * deletionTimestamp and the labels above, for releaseRecordFromMeta to read as it reads the whole. A cluster holds tens of thousands of records (every
- * release keeps up to ten revisions), so every field kept is paid for that many times.
+ * deletionTimestamp and the labels above, for releaseRecordFromMeta to read as it reads the
+ * whole. A cluster holds tens of thousands of records (`helm upgrade` keeps ten revisions by
+ * default), so every field kept is paid for that many times.
  */
 export function slimReleaseRecordObject(obj: KubeObject): KubeObject & PartialObjectMetadata {
   const { name, namespace, resourceVersion, deletionTimestamp, labels = {} } = obj.metadata ?? {};
