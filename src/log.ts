@@ -6,8 +6,10 @@
 // scrub is bounded (depth and breadth) so a pathological object cannot stall the process.
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import type { Decision } from './admission/engine.ts';
+import { bufferedOutput, type BufferedDestination } from './bufferedLogOutput.ts';
 
 export type { Logger } from 'pino';
+export type { BufferedDestination } from './bufferedLogOutput.ts';
 
 export const CENSOR = '[REDACTED]';
 
@@ -120,41 +122,12 @@ export interface LoggerSetup {
 }
 
 /**
- * The serving process's destination: log lines are buffered and written asynchronously, off the
- * review's path (one synchronous write per decision line was about half the CPU of a cache-only
- * review at saturation: docs/PERFORMANCE.md). The buffer is written when it holds `bufferBytes`,
- * at least every `flushIntervalMs`, and synchronously on a clean stop, on an uncaught error and at
- * process exit, so only a SIGKILL (or the OOM killer) can lose lines: those written in the last
- * flushIntervalMs, never more than bufferBytes.
+ * The serving process's destination: stdout, buffered and written off the review's path
+ * (bufferedLogOutput.ts; one synchronous write per decision line was about half the CPU of a
+ * cache-only review at saturation: docs/PERFORMANCE.md).
  */
-export interface BufferedDestination {
-  stream: DestinationStream;
-  /** Writes what is buffered now, synchronously (exit paths). Never throws. */
-  flushSync(): void;
-  /** Flushes and stops the interval. */
-  stop(): void;
-}
-
-/** `bufferBytes` below 16 KiB (sonic-boom writes at most that much at once). */
 export function bufferedStdout(o: { flushIntervalMs: number; bufferBytes: number; fd?: number }): BufferedDestination {
-  const stream = pino.destination({ dest: o.fd ?? 1, sync: false, minLength: o.bufferBytes });
-  const flushSync = (): void => {
-    try {
-      stream.flushSync();
-    } catch {
-      // Not open yet, or already closed: nothing buffered can be written any more.
-    }
-  };
-  const timer = setInterval(() => stream.flush(), o.flushIntervalMs);
-  timer.unref();
-  return {
-    stream,
-    flushSync,
-    stop() {
-      clearInterval(timer);
-      flushSync();
-    },
-  };
+  return bufferedOutput({ fd: o.fd ?? 1, bufferBytes: o.bufferBytes, flushIntervalMs: o.flushIntervalMs });
 }
 
 /**

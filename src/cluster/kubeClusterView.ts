@@ -254,18 +254,41 @@ function indexBindingsBySubject(caches: ViewCaches): ObjectIndex<KubeObject> {
 }
 
 /**
- * What every ClusterRoleBinding grants, worked out once per change of the cluster's RBAC instead of
- * on every review: a cluster's system roles carry hundreds of rules, and rebuilding their grants was
- * most of what a cache-only namespace DELETE allocated.
+ * A value computed from caches once per change of any of them instead of on every review: hot
+ * paths read small, rarely changing caches whole (the cluster's RBAC, APIServices, webhook
+ * configurations), and rebuilding what they derive from them on each review was most of what a
+ * cache-only namespace DELETE allocated.
  */
-function clusterGrantsOf(caches: ViewCaches): () => ServiceAccountGrant[] {
-  let grants: ServiceAccountGrant[] | undefined;
+function derivedFromCaches<V>(informers: ReadonlyArray<Pick<MetadataInformer<CachedObject>, 'on'>>, compute: () => V): () => V {
+  let value: { v: V } | undefined;
   const forget = (): void => {
-    grants = undefined;
+    value = undefined;
   };
-  caches.bindings.on('change', forget);
-  caches.roles.on('change', forget);
-  return () => (grants ??= serviceAccountGrants(caches.bindings.list(), (_kind, name) => caches.roles.get(undefined, name)));
+  for (const informer of informers) informer.on('change', forget);
+  return () => (value ??= { v: compute() }).v;
+}
+
+/** What hot paths read whole from the small caches, each derived once per change. */
+interface CacheDerived {
+  /** What every ClusterRoleBinding grants (a cluster's system roles carry hundreds of rules). */
+  clusterGrants: () => ServiceAccountGrant[];
+  apiServices: () => KubeObject[];
+  webhookConfigurations: () => KubeObject[];
+}
+
+function cacheDerived(caches: ViewCaches): CacheDerived {
+  const webhookInformers = caches.webhookConfigurations.map((c) => c.informer);
+  return {
+    clusterGrants: derivedFromCaches([caches.bindings, caches.roles], () =>
+      serviceAccountGrants(caches.bindings.list(), (_kind, name) => caches.roles.get(undefined, name)),
+    ),
+    apiServices: derivedFromCaches([caches.apiServices], () =>
+      caches.apiServices.list().map((o) => ({ ...o, apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService' })),
+    ),
+    webhookConfigurations: derivedFromCaches(webhookInformers, () =>
+      caches.webhookConfigurations.flatMap(({ kind, informer }) => informer.list().map((o) => ({ ...o, apiVersion: 'admissionregistration.k8s.io/v1', kind }))),
+    ),
+  };
 }
 
 function requireSynced(...informers: Array<Pick<MetadataInformer<CachedObject>, 'name' | 'hasSynced' | 'status'>>): void {
@@ -358,7 +381,7 @@ type LiveReads = Required<
 >;
 
 /** The rare path: bounded reads from the API server, for one review when given (then a namespace is swept once). */
-function liveReads(live: LiveReader, caches: ViewCaches, clusterGrants: () => ServiceAccountGrant[], review?: ReviewContext): LiveReads {
+function liveReads(live: LiveReader, caches: ViewCaches, cached: CacheDerived, review?: ReviewContext): LiveReads {
   const sweeps = new Map<string, Promise<NamespaceSweep>>();
   const terms: ReviewContext = review ?? { freshness: 'consistent' };
   return {
@@ -385,20 +408,13 @@ function liveReads(live: LiveReader, caches: ViewCaches, clusterGrants: () => Se
     // first pass (freshness `watch-cache`) reads them from the guard's own watch caches, no request
     // at all, while they follow the server; the confirming pass lists them live and consistently, so
     // a finding never stands on a cache's lag (ARCHITECTURE.md §3, policies/confirmedFindings.ts).
-    liveApiServices: () =>
-      firstPassFromCache(terms, [caches.apiServices])
-        ? Promise.resolve(caches.apiServices.list().map((o) => ({ ...o, apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService' })))
-        : live.apiServices(terms),
+    liveApiServices: () => (firstPassFromCache(terms, [caches.apiServices]) ? Promise.resolve(cached.apiServices()) : live.apiServices(terms)),
     liveWebhookConfigurations: () =>
       firstPassFromCache(
         terms,
         caches.webhookConfigurations.map((c) => c.informer),
       )
-        ? Promise.resolve(
-            caches.webhookConfigurations.flatMap(({ kind, informer }) =>
-              informer.list().map((o) => ({ ...o, apiVersion: 'admissionregistration.k8s.io/v1', kind })),
-            ),
-          )
+        ? Promise.resolve(cached.webhookConfigurations())
         : live.webhookConfigurations(terms),
     // A namespace's RoleBindings and Roles: the first pass reads them from the guard's caches like
     // the webhook configurations above (a finding's confirming pass lists them consistently).
@@ -410,7 +426,10 @@ function liveReads(live: LiveReader, caches: ViewCaches, clusterGrants: () => Se
         : await live.namespaceRbac(namespace, terms);
       const roleOf = (kind: 'ClusterRole' | 'Role', name: string): KubeObject | undefined =>
         kind === 'ClusterRole' ? caches.roles.get(undefined, name) : local.roles.find((r) => r.metadata?.name === name);
-      return [...clusterGrants(), ...serviceAccountGrants(local.roleBindings, roleOf)];
+      const own = serviceAccountGrants(local.roleBindings, roleOf);
+      // Most namespaces grant nothing of their own: then the cluster's grants, the same array review
+      // after review, so what policies derive from it is derived once (memoByObject).
+      return own.length === 0 ? cached.clusterGrants() : [...cached.clusterGrants(), ...own];
     },
   };
 }
@@ -441,7 +460,7 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
   const client: KubeHttpClient = options.client ?? createKubeHttpClient(options.kubeConfig);
   const caches = createViewCaches({ client, logger, ...options.informer }, options.finalizerGuards, options.memory !== undefined);
   const { all } = caches;
-  const clusterGrants = clusterGrantsOf(caches);
+  const cached = cacheDerived(caches);
   const discovery = new Discovery({
     client,
     logger,
@@ -531,9 +550,9 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     },
 
     ...cacheReads(caches),
-    ...liveReads(live, caches, clusterGrants),
+    ...liveReads(live, caches, cached),
     // The same caches; the live reads made for one review (its deadline and freshness).
-    forReview: (review) => overlayView(view, liveReads(live, caches, clusterGrants, review)),
+    forReview: (review) => overlayView(view, liveReads(live, caches, cached, review)),
 
     isNamespaced(apiVersion, kind) {
       if (!discovery.isLoaded()) throw new UndecidedError('cache-unsynced', 'API discovery has not loaded yet');

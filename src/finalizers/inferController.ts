@@ -102,7 +102,10 @@ function organizationGroup(group: string): boolean {
  * groups (kube-controller-manager's controllers, most admin tools) adds only the types of such a
  * group it may update, and the many core types they update are not listed at all.
  */
-export function updatableTypes(grants: readonly ServiceAccountGrant[]): (type: { group: string; resource: string }) => boolean {
+export const updatableTypes = memoByObject(updatableTypesOf);
+
+/** updatableTypes, worked out anew (once per grants array: a namespace DELETE usually hands over the cluster's own). */
+function updatableTypesOf(grants: readonly ServiceAccountGrant[]): (type: { group: string; resource: string }) => boolean {
   const bySa = new Map<string, GrantTypes[]>();
   for (const g of grants) {
     const types = typesOfGrant(g);

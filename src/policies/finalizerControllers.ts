@@ -62,14 +62,21 @@ export async function grantsFor(view: ClusterView, namespaces: readonly string[]
   const wanted = [...new Set(namespaces)].slice(0, MAX_READ_NAMESPACES);
   // A cluster-scoped object is updated only through ClusterRoleBindings: read them with any namespace's list.
   const lists = await Promise.all((wanted.length > 0 ? wanted : ['default']).map((ns) => view.liveServiceAccountGrants!(ns)));
+  return lists.length === 1 ? distinctGrantsOf(lists[0] as readonly ServiceAccountGrant[]) : distinctGrants(lists.flat());
+}
+
+function distinctGrants(grants: readonly ServiceAccountGrant[]): ServiceAccountGrant[] {
   const seen = new Set<string>();
-  return lists.flat().filter((g) => {
+  return grants.filter((g) => {
     const key = grantKey(g);
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
   });
 }
+
+/** One namespace's grants are often the cluster's alone, the same array review after review: the same answer. */
+const distinctGrantsOf = memoByObject(distinctGrants);
 
 /** Each grant's identity, built once: the cluster's grants come back as the same objects review after review. */
 const grantKey = memoByObject((g: ServiceAccountGrant): string => `${g.serviceAccount.namespace}/${g.serviceAccount.name}\n${g.via}`);

@@ -6,7 +6,7 @@ import { createAdmissionHandler } from '../admission/engine.ts';
 import { createAuditIngest } from '../audit/ingest.ts';
 import { createKubeClusterView, type KubeClusterView } from '../cluster/kubeClusterView.ts';
 import { finalizerGuardsOf, loadConfig, policyModes, policySettings, type Config } from '../config.ts';
-import { bufferedStdout, createLogger, flushOnExit, type Logger } from '../log.ts';
+import { bufferedStdout, createLogger, flushOnExit, type BufferedDestination, type Logger } from '../log.ts';
 
 /** Log lines buffered before a write, and the longest they wait (what a SIGKILL can lose). */
 const LOG_BUFFER_BYTES = 8 * 1024;
@@ -101,7 +101,18 @@ export async function startServices(config: Config, logger: Logger, metrics: Met
   metrics.setCacheSource(() => readinessOf(view).caches);
   metrics.setClusterCountersSource(() => view.counters());
 
-  const admit = createAdmissionHandler({
+  const admit = admissionHandler(config, view, logger);
+  view.start();
+  const served = await serve(config, logger, metrics, { admit, readiness: () => readinessOf(view) }).catch(async (err: unknown) => {
+    await view.stop();
+    throw err;
+  });
+  return { config, logger, metrics, view, server: served.server, stop: served.stopWith(() => view.stop()) };
+}
+
+/** The serving admission handler: every built-in policy over `view`, under the configured modes and review budget. */
+export function admissionHandler(config: Config, view: KubeClusterView, logger: Logger): ReturnType<typeof createAdmissionHandler> {
+  return createAdmissionHandler({
     policies: builtinPolicies(),
     view,
     settings: policySettings(config),
@@ -116,13 +127,6 @@ export async function startServices(config: Config, logger: Logger, metrics: Met
       );
     },
   });
-
-  view.start();
-  const served = await serve(config, logger, metrics, { admit, readiness: () => readinessOf(view) }).catch(async (err: unknown) => {
-    await view.stop();
-    throw err;
-  });
-  return { config, logger, metrics, view, server: served.server, stop: served.stopWith(() => view.stop()) };
 }
 
 /** What `serve --audit-only` runs: POST /audit, probes and metrics; nothing reads the API server. */
@@ -202,6 +206,17 @@ async function serve(
   };
 }
 
+/**
+ * The serving process's logger: stdout, buffered off the review's path. Every way the process ends
+ * writes what is buffered: a clean stop (the caller's `destination.stop()`), an uncaught error, and
+ * exit itself; only SIGKILL loses the lines of the last flush interval. `unflush` undoes the exit hooks.
+ */
+export function serveLogger(level: string): { logger: Logger; destination: BufferedDestination; unflush: () => void } {
+  const destination = bufferedStdout({ flushIntervalMs: LOG_FLUSH_INTERVAL_MS, bufferBytes: LOG_BUFFER_BYTES });
+  const logger = createLogger({ level, destination: destination.stream });
+  return { logger, destination, unflush: flushOnExit(logger, destination) };
+}
+
 export async function runServe(flags: ServeFlags): Promise<void> {
   const { config, warnings } = loadConfig({
     ...(flags.config !== undefined ? { file: flags.config } : {}),
@@ -213,11 +228,7 @@ export async function runServe(flags: ServeFlags): Promise<void> {
     console.log(JSON.stringify(config, null, 2));
     return;
   }
-  const destination = bufferedStdout({ flushIntervalMs: LOG_FLUSH_INTERVAL_MS, bufferBytes: LOG_BUFFER_BYTES });
-  const logger = createLogger({ level: config.log.level, destination: destination.stream });
-  // Every way the process ends writes what is buffered: a clean stop (below), an uncaught error,
-  // and exit itself. Only SIGKILL loses the lines of the last flush interval.
-  const unflush = flushOnExit(logger, destination);
+  const { logger, destination, unflush } = serveLogger(config.log.level);
   for (const w of warnings) logger.warn(w);
   logger.info(
     {

@@ -18,12 +18,11 @@ import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
-import { createAdmissionHandler, type AdmissionResult } from '../../src/admission/engine.ts';
-import { loadConfig, policyModes, policySettings } from '../../src/config.ts';
+import type { AdmissionResult } from '../../src/admission/engine.ts';
+import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
-import { builtinPolicies } from '../../src/policies/index.ts';
-import { startServices, type Services } from '../../src/server/services.ts';
+import { admissionHandler, serveLogger, startServices, type Services } from '../../src/server/services.ts';
 import { startServer, type RunningServer } from '../../src/server/server.ts';
 import { loadTlsMaterial, secureContextOptions } from '../../src/server/tls.ts';
 import { residentByMapping } from './procStats.ts';
@@ -162,7 +161,8 @@ async function main(): Promise<void> {
   // The parent passes only the TG_ settings the run asked for (guardChild.ts), as a Deployment's env would.
   const { config } = loadConfig({ file: configFile, env: process.env });
   trace('config loaded');
-  const logger = createLogger({ level: config.log.level });
+  // The serve command's own logger (buffered stdout), so decision lines cost what they cost in a Pod.
+  const { logger } = serveLogger(config.log.level);
   const metrics = createMetrics();
   // A full GC first, so "before caches" and "after sync + GC" compare live data with live data.
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -217,13 +217,8 @@ async function main(): Promise<void> {
     port: 0,
     tls: { certFile: config.tls.certFile, keyFile: config.tls.keyFile, pollIntervalMs: config.tls.pollIntervalMs },
     shutdown: config.shutdown,
-    admit: createAdmissionHandler({
-      policies: builtinPolicies(),
-      view: services.view,
-      settings: policySettings(config),
-      modes: policyModes(config),
-      undecided: config.undecided,
-    }),
+    // The serving handler itself (review budget, memory), only its logger differs.
+    admit: admissionHandler(config, services.view, quietLogger),
     readiness: () => ({ synced: true, caches: [] }),
     metrics: createMetrics({ defaultMetrics: false }),
     logger: quietLogger,
