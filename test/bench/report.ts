@@ -509,6 +509,17 @@ export function renderMarkdown(r: BenchReport): string {
       `Guard RSS: start ${mib(su.rssStart)} MiB, end ${mib(su.rssEnd)} MiB, highest sample ${mib(su.rssMax)} MiB (sampled every 5 s: ${su.rssSamples.map((v) => mib(v)).join(', ')}). ` +
         `V8 heap used: ${mib(su.heapStart)} -> ${mib(su.heapEnd)} MiB. Live reads during the run: ${int(su.liveReads)} (${su.liveFailures} failed) for ${int(su.reviews)} reviews.`,
     );
+    if (su.mapsEnd) {
+      const maps = (m: Record<string, number>) =>
+        Object.entries(m)
+          .map(([k, v]) => `${k} ${mib(v)}`)
+          .join(', ');
+      parts.push('');
+      parts.push(
+        `At the end, resident by mapping (MiB): ${maps(su.mapsEnd)}; V8 heap committed ${mib(su.heapCommittedEnd)} MiB. ` +
+          `After a full GC: RSS ${mib(su.rssAfterGc)} MiB, heap committed ${mib(su.heapCommittedAfterGc)} MiB, ${maps(su.mapsAfterGc)}.`,
+      );
+    }
     parts.push('');
   }
 

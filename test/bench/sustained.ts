@@ -25,6 +25,12 @@ export interface SustainedResult {
   rssSamples: number[];
   heapStart: number;
   heapEnd: number;
+  /** At the end: V8 heap committed, and resident bytes by kind of mapping (brk, anonymous, files), before and after a full GC. */
+  heapCommittedEnd: number;
+  mapsEnd: Record<string, number>;
+  rssAfterGc: number;
+  heapCommittedAfterGc: number;
+  mapsAfterGc: Record<string, number>;
   liveReads: number;
   liveFailures: number;
   reviews: number;
@@ -91,6 +97,12 @@ export async function benchSustained(guard: GuardChild, types: RequestType[], o:
   const rssEnd = guard.procRss().rss;
   rssSamples.push(rssEnd);
   const endStats = await guard.stats();
+  const mapsEnd = guard.residentByMapping();
+  // What of the load's memory is garbage not yet collected, and what stays after a full GC.
+  await guard.gc();
+  const afterGc = await guard.stats();
+  const rssAfterGc = guard.procRss().rss;
+  const mapsAfterGc = guard.residentByMapping();
   return {
     capacity,
     mix: description,
@@ -103,6 +115,11 @@ export async function benchSustained(guard: GuardChild, types: RequestType[], o:
     rssSamples,
     heapStart: startStats.mem.heapUsed,
     heapEnd: endStats.mem.heapUsed,
+    heapCommittedEnd: endStats.mem.heapTotal,
+    mapsEnd,
+    rssAfterGc,
+    heapCommittedAfterGc: afterGc.mem.heapTotal,
+    mapsAfterGc,
     liveReads: endStats.live.calls - startStats.live.calls,
     liveFailures: endStats.live.failures - startStats.live.failures,
     reviews: endStats.reviews - startStats.reviews,
