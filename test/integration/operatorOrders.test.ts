@@ -79,6 +79,9 @@ async function inSlot<T>(body: () => Promise<T>): Promise<T> {
 const LIVE_LOOKUP_TIMEOUT_MS = 4000;
 const DRY_RUN_ATTEMPTS = 3;
 
+/** An allow that came when the review's live-lookup budget ran out: inference is silent then, by design. */
+const ranOutOfBudget = (d: GuardDecision): boolean => d.verdict === 'allow' && (d.latencyMs ?? 0) >= 0.95 * LIVE_LOOKUP_TIMEOUT_MS;
+
 /** A subset of the operators (comma-separated names), for working on one. */
 const ONLY = (process.env.TG_OPERATORS ?? '').split(',').filter(Boolean);
 
@@ -163,7 +166,7 @@ describe('real operators in the orders real clusters go through, the guard insta
     );
     // Inference that runs past its live-lookup budget is silent by design (an allow): on two busy
     // cores that says what the machine is, not what the guard sees.
-    const outOfBudget = [...both.w, ...both.e].some((d) => d.verdict === 'allow' && (d.latencyMs ?? 0) >= 0.95 * LIVE_LOOKUP_TIMEOUT_MS);
+    const outOfBudget = [...both.w, ...both.e].some(ranOutOfBudget);
     return { w: both.w.map((d) => d.verdict), e: both.e.map((d) => d.verdict), outOfBudget };
   }
 
@@ -274,10 +277,27 @@ describe('real operators in the orders real clusters go through, the guard insta
       const from = offsets();
       if (plan.uninstall === 'held-back') {
         const first = await op.uninstall();
+        const held = await said(from, controller, 'inferred-finalizers');
+        // As in verdicts(): a review of the controller's DELETE past its live-lookup budget allows
+        // by design, and the uninstall cannot be asked again. What must hold then is that nothing
+        // hangs: the CRDs whose objects that controller finalized are refused.
+        if (held.e.some(ranOutOfBudget)) {
+          process.stderr.write(
+            `[operator-orders] ${controller}: the review of its DELETE ran out of its live-lookup budget; the held-back order is not checked this run\n`,
+          );
+          expect(output(first)).toMatch(/teardown-guard \[crd-orphaned-finalizers\] DENIED/);
+          lap('removed', t0);
+          t0 = Date.now();
+          await cleanupOperator(c, op, plan.samplesIn ? [] : [nsA, nsB, nsC]);
+          lap('cleanup', t0);
+          return;
+        }
         expect(first.code, output(first)).not.toBe(0);
         expect(output(first)).toContain('held back');
-        const held = await said(from, controller, 'inferred-finalizers');
-        expect(held.e.map((d) => d.verdict)).toContain('deny');
+        expect(
+          held.e.map((d) => d.verdict),
+          JSON.stringify(held.e),
+        ).toContain('deny');
         const crdsGone = Date.now();
         await waitFor(
           `${name}'s CRDs and their objects gone while its controller finalizes them`,

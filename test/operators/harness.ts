@@ -550,7 +550,12 @@ export async function releaseFinalizersByHand(cp: ControlPlane, spec: OperatorSp
  */
 export async function cleanupOperator(cp: ControlPlane, op: InstalledOperator, namespaces: string[], timeoutMs = 180_000): Promise<void> {
   const spec = op.spec;
-  await mustRun(`${spec.name}: uninstall`, op.uninstall());
+  // A guard in enforce refuses what an uninstall would strand (a run that failed midway leaves
+  // that): the finalizers are released as an admin would, and the uninstall runs again.
+  if ((await op.uninstall()).code !== 0) {
+    await releaseFinalizersByHand(cp, spec);
+    await mustRun(`${spec.name}: uninstall`, op.uninstall());
+  }
   const all = [...new Set([...namespaces, op.namespace])];
   for (const ns of all) await cp.client.request('DELETE', `/api/v1/namespaces/${ns}`);
   await waitFor(
