@@ -7,6 +7,8 @@
 //   or their namespace, is in its manifest; Helm deletes workloads and RBAC before CRDs and
 //   Namespaces) would hang: the controller's removal is held back, so the same uninstall deletes
 //   them while the controller finalizes them, and run again it removes the controller: violation;
+//   every binding or role of that uninstall that grants the held-back controller anything is held
+//   back with it (below);
 // - objects that merely exist are left with nobody to remove their finalizer: risk.
 import type { AdmissionRequest } from '../k8s/admissionReview.ts';
 import { isDelete, targetName } from '../k8s/admissionReview.ts';
@@ -169,7 +171,25 @@ function removedHere(fc: FinalizerController): boolean {
   return fc.before.verdict === 'alive' && fc.inference.verdict !== 'alive' && fc.inference.verdict !== 'removed-by-request';
 }
 
-function heldBack(removal: ControllerRemoval, fc: FinalizerController, uninstall: UninstallInProgress, doomed: FinalizedObject[]): Finding {
+/**
+ * A controller the request leaves running but takes rights from, when the same uninstall deletes
+ * it too (so holds it back): the rights it runs with, not only those to update its objects. A
+ * controller-runtime manager that can no longer renew its leader-election Lease exits ("leader
+ * election lost", 10 s by default), and restarted without that Role it never leads again: the
+ * objects it was held back to finalize would hang all the same (Kueue's chart binds its Lease
+ * rights through a RoleBinding of their own, deleted before the CRDs).
+ */
+function keptRunningWithFewerRights(fc: FinalizerController, stake: Set<string>, release: ReleaseOwner): boolean {
+  if (fc.before.verdict !== 'alive' || fc.inference.verdict !== 'alive') return false;
+  return fc.inference.controllers.some(
+    (c) => stake.has(`${c.namespace}/${c.serviceAccount ?? ''}`) && c.helmRelease?.name === release.name && c.helmRelease.namespace === release.namespace,
+  );
+}
+
+const RUNS_WITH_RIGHTS =
+  'It takes rights the controller runs with (its leader-election Lease, events, its Secrets): a controller that cannot renew its Lease stops, and restarted without them it never leads again.';
+
+function heldBack(removal: ControllerRemoval, fc: FinalizerController, uninstall: UninstallInProgress, doomed: FinalizedObject[], why?: string): Finding {
   const { u } = fc;
   const controllers = fc.before.verdict === 'alive' ? controllerNames(fc.before.controllers) : 'its controller';
   const rel = `${uninstall.release.namespace}/${uninstall.release.name}`;
@@ -183,6 +203,7 @@ function heldBack(removal: ControllerRemoval, fc: FinalizerController, uninstall
       listing(u, doomed),
       'Helm deletes workloads and RBAC before CustomResourceDefinitions and Namespaces, so these objects would wait for a controller that is already gone, and stay Terminating forever (with their CRD and namespaces).',
       `${removal.text} is held back; the same uninstall goes on to delete them while the controller still runs, and it removes the finalizer.`,
+      ...(why ? [why] : []),
       'The uninstall therefore ends with an error this time. Run it again once they are gone: it then removes the controller too.',
     ].join('\n'),
     remedy: [`Wait until they are gone: kubectl get ${typeName(u)} -A`, `Then run the uninstall again: ${uninstall.command}`],
@@ -251,22 +272,31 @@ export async function controllerRemoval(removal: ControllerRemoval, view: Cluste
     ...(input.learn ? { learn: input.learn } : {}),
   });
   const removed = controllers.filter(removedHere);
-  if (removed.length === 0) return [];
+  const owner = removal.owner;
+  const withFewerRights = owner && removal.withoutGrant ? controllers.filter((fc) => keptRunningWithFewerRights(fc, stake, owner)) : [];
+  if (removed.length === 0 && withFewerRights.length === 0) return [];
   const staleAfterMs = input.settings.staleUninstallingAfterMs ?? DEFAULT_STALE_UNINSTALLING_AFTER_MS;
-  const uninstall = removal.owner ? await uninstallInProgress([removal.owner], view, nowMs, staleAfterMs) : undefined;
+  const uninstall = owner ? await uninstallInProgress([owner], view, nowMs, staleAfterMs) : undefined;
   const terminating = (ns: string): boolean => ns !== '' && view.getNamespace(ns)?.deletionTimestamp !== undefined;
   const findings: Finding[] = [];
+  const doomedBy = (o: FinalizedObject): boolean =>
+    uninstall?.active === true && uninstall.deletes({ group: o.group, kind: o.kind, resource: o.resource, namespace: o.namespace, name: o.name });
+  const isDeleting = (o: FinalizedObject): boolean => o.deletionTimestamp !== undefined || terminating(o.namespace);
   for (const fc of removed) {
     const objectsOf = fc.u.objects;
-    const deleting = objectsOf.filter((o) => o.deletionTimestamp !== undefined || terminating(o.namespace));
-    const doomedBy = (o: FinalizedObject): boolean =>
-      uninstall?.active === true && uninstall.deletes({ group: o.group, kind: o.kind, resource: o.resource, namespace: o.namespace, name: o.name });
+    const deleting = objectsOf.filter(isDeleting);
     const rest = objectsOf.filter((o) => !deleting.includes(o));
     const doomed = rest.filter(doomedBy);
     const existing = rest.filter((o) => !doomedBy(o));
     if (deleting.length > 0) findings.push(whileFinalizing(removal, fc, deleting));
     if (uninstall?.active && doomed.length > 0) findings.push(heldBack(removal, fc, uninstall, doomed));
     if (existing.length > 0) findings.push(leavesFinalizers(removal, fc, existing, uninstall?.staleNote));
+  }
+  if (uninstall?.active) {
+    for (const fc of withFewerRights) {
+      const doomed = fc.u.objects.filter((o) => !isDeleting(o) && doomedBy(o));
+      if (doomed.length > 0) findings.push(heldBack(removal, fc, uninstall, doomed, RUNS_WITH_RIGHTS));
+    }
   }
   return findings;
 }

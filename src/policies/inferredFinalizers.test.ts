@@ -228,7 +228,13 @@ describe('inferred-finalizers: the right controller, not a bystander', () => {
 // An operator's controller (Deployment ops/widget-operator, ServiceAccount widget-operator, granted
 // its own group by a ClusterRoleBinding) and Widgets carrying its finalizer.
 function widgetCluster(
-  opts: { widgetsDeleting?: boolean; uninstalling?: boolean; crdInTemplates?: boolean; moreRules?: ServiceAccountGrant['rules'] } = {},
+  opts: {
+    widgetsDeleting?: boolean;
+    uninstalling?: boolean;
+    crdInTemplates?: boolean;
+    moreRules?: ServiceAccountGrant['rules'];
+    moreGrants?: ServiceAccountGrant[];
+  } = {},
 ): ClusterSnapshot {
   const operator: KubeObject = {
     apiVersion: 'apps/v1',
@@ -264,6 +270,7 @@ function widgetCluster(
         binding: { kind: 'ClusterRoleBinding', name: 'widget-operator' },
         role: { kind: 'ClusterRole', name: 'widget-operator' },
       },
+      ...(opts.moreGrants ?? []),
     ],
     releaseRecords: records,
   });
@@ -308,6 +315,54 @@ describe('inferred-finalizers: removing the controller', () => {
     const strands = await decide(review('DELETE', deploymentOf(kept)), kept, modes('enforce'));
     expect(strands.response.allowed).toBe(true);
     expect((strands.response.warnings ?? []).join('\n')).toContain('leaves 2 Widgets');
+  });
+
+  it('holds back with it the RoleBinding and Role of its leader-election Lease (Kueue’s chart), and only inside that uninstall', async () => {
+    // A controller-runtime manager that cannot renew its Lease exits within 10 s, and restarted
+    // without the Role it never leads again: held back without it, the controller finalizes nothing.
+    const owned = { 'meta.helm.sh/release-name': 'widgets', 'meta.helm.sh/release-namespace': 'ops' };
+    const lease: ServiceAccountGrant = {
+      serviceAccount: { namespace: 'ops', name: 'widget-operator' },
+      via: 'RoleBinding ops/widget-leader-election -> Role widget-leader-election',
+      rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }],
+      binding: { kind: 'RoleBinding', namespace: 'ops', name: 'widget-leader-election' },
+      role: { kind: 'Role', name: 'widget-leader-election' },
+    };
+    const binding = (annotations?: Record<string, string>): KubeObject => ({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { namespace: 'ops', name: 'widget-leader-election', ...(annotations ? { annotations } : {}) },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'widget-leader-election' },
+      subjects: [{ kind: 'ServiceAccount', namespace: 'ops', name: 'widget-operator' }],
+    });
+    const role: KubeObject = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { namespace: 'ops', name: 'widget-leader-election', annotations: owned },
+    };
+    const uninstalling = widgetCluster({ uninstalling: true, crdInTemplates: true, moreGrants: [lease] });
+    for (const obj of [binding(owned), role]) {
+      const { response } = await decide(review('DELETE', obj), uninstalling, modes('enforce'));
+      expect(response.allowed, obj.kind).toBe(false);
+      expect(response.status?.message ?? '', obj.kind).toContain('held back');
+      expect(response.status?.message ?? '', obj.kind).toContain('helm uninstall widgets -n ops');
+    }
+    const warned = await decide(review('DELETE', binding(owned)), uninstalling, modes('warn'));
+    expect(warned.response.allowed).toBe(true);
+    expect((warned.response.warnings ?? []).join('\n')).toContain('held back');
+    // No uninstall, CRDs in crds/ (nothing it finalizes is deleted), or a binding no release owns: the
+    // controller keeps its update rights and nothing of it is being deleted, so nothing is said.
+    const quiet: Array<[string, ClusterSnapshot, KubeObject]> = [
+      ['no uninstall', widgetCluster({ moreGrants: [lease] }), binding(owned)],
+      ['CRD in crds/', widgetCluster({ uninstalling: true, crdInTemplates: false, moreGrants: [lease] }), binding(owned)],
+      ['not the release’s', uninstalling, binding()],
+      ['another release’s', uninstalling, binding({ 'meta.helm.sh/release-name': 'rbac-extras', 'meta.helm.sh/release-namespace': 'ops' })],
+    ];
+    for (const [what, cluster, obj] of quiet) {
+      const { response } = await decide(review('DELETE', obj), cluster, modes('enforce'));
+      expect(response.allowed, what).toBe(true);
+      expect(response.warnings ?? [], what).toEqual([]);
+    }
   });
 
   it('a manager that may update dozens of types (a batch scheduler: Kueue) is still held back: built-in groups are not listed', async () => {

@@ -182,6 +182,38 @@ describe('real operators in the orders real clusters go through, the guard insta
     }
   }
 
+  /**
+   * Each binding that grants the ServiceAccount anything, with the role it grants through, as
+   * `Kind ns/name -> Kind name` when that role exists too. Not those in kube-system: the webhooks
+   * never see that namespace (Kueue's RoleBinding there to extension-apiserver-authentication-reader
+   * goes; its visibility server, not its finalizing, reads through it).
+   */
+  async function grantsOf(serviceAccount: { namespace: string; name: string }): Promise<string[]> {
+    interface Binding {
+      kind?: string;
+      metadata: { namespace?: string; name: string };
+      roleRef: { kind: string; name: string };
+      subjects?: Array<{ kind?: string; namespace?: string; name?: string }>;
+    }
+    const rbac = '/apis/rbac.authorization.k8s.io/v1';
+    const list = async (kind: string, path: string) =>
+      ((await cluster().client.get<{ items: Binding[] }>(`${rbac}/${path}`))?.items ?? []).map((b) => ({ ...b, kind }));
+    const bindings = [...(await list('RoleBinding', 'rolebindings')), ...(await list('ClusterRoleBinding', 'clusterrolebindings'))].filter(
+      (b) =>
+        (b.subjects ?? []).some(
+          (x) => x.kind === 'ServiceAccount' && x.name === serviceAccount.name && (x.namespace ?? b.metadata.namespace) === serviceAccount.namespace,
+        ) && b.metadata.namespace !== 'kube-system',
+    );
+    const found: string[] = [];
+    for (const b of bindings) {
+      const ns = b.metadata.namespace;
+      const role = b.roleRef.kind === 'Role' ? `${rbac}/namespaces/${ns}/roles/${b.roleRef.name}` : `${rbac}/clusterroles/${b.roleRef.name}`;
+      const roleText = (await cluster().client.get(role)) ? ` -> ${b.roleRef.kind} ${b.roleRef.name}` : '';
+      found.push(`${b.kind} ${ns ? `${ns}/` : ''}${b.metadata.name}${roleText}`);
+    }
+    return found.sort();
+  }
+
   const crdsOf = (objs: FinalizedObject[]) => [...new Set(objs.filter((o) => o.scope === 'Cluster').map((o) => `${o.resource}.${o.group}`))];
   const namespacedIn = (objs: FinalizedObject[], ns: string) => objs.filter((o) => o.namespace === ns);
 
@@ -276,6 +308,8 @@ describe('real operators in the orders real clusters go through, the guard insta
       const cObjs = await samples(op, plan, nsC, '-c');
       const from = offsets();
       if (plan.uninstall === 'held-back') {
+        const runsAs = { namespace: op.controller.namespace, name: op.controller.serviceAccount };
+        const rightsBefore = await grantsOf(runsAs);
         const first = await op.uninstall();
         const held = await said(from, controller, 'inferred-finalizers');
         // As in verdicts(): a review of the controller's DELETE past its live-lookup budget allows
@@ -298,6 +332,10 @@ describe('real operators in the orders real clusters go through, the guard insta
           held.e.map((d) => d.verdict),
           JSON.stringify(held.e),
         ).toContain('deny');
+        // Held back with every right it runs with: Kueue's leader-election Role and RoleBinding are
+        // its own, and without them its manager exits once its Lease is not renewed (10 s) and never
+        // leads again, so nothing would be finalized however long the wait below.
+        expect(await grantsOf(runsAs)).toEqual(rightsBefore);
         const crdsGone = Date.now();
         await waitFor(
           `${name}'s CRDs and their objects gone while its controller finalizes them`,
