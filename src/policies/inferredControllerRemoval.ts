@@ -211,17 +211,21 @@ function heldBack(removal: ControllerRemoval, fc: FinalizerController, uninstall
   };
 }
 
-function whileFinalizing(removal: ControllerRemoval, fc: FinalizerController, deleting: FinalizedObject[]): Finding {
+function whileFinalizing(removal: ControllerRemoval, fc: FinalizerController, deleting: FinalizedObject[], why?: string): Finding {
   const { u } = fc;
   const controllers = fc.before.verdict === 'alive' ? controllerNames(fc.before.controllers) : 'its controller';
+  const removes = why ? `takes rights from ${controllers}` : `removes ${controllers}`;
   return {
     policy: NAME,
     severity: 'violation',
     code: 'controller-removed-while-finalizing',
-    summary: `${removal.text} removes ${controllers} while ${what(u, deleting)} wait for it to remove ${u.finalizer}`,
+    summary: `${removal.text} ${removes} while ${what(u, deleting)} wait for it to remove ${u.finalizer}`,
     detail: [
-      `${removal.text} would leave no running controller for finalizer ${u.finalizer}, but these objects are being deleted (or their namespace is Terminating) and wait for it:`,
+      why
+        ? `${removal.text} takes rights from ${controllers}, the running controller of finalizer ${u.finalizer}, while these objects are being deleted (or their namespace is Terminating) and wait for it:`
+        : `${removal.text} would leave no running controller for finalizer ${u.finalizer}, but these objects are being deleted (or their namespace is Terminating) and wait for it:`,
       listing(u, deleting),
+      ...(why ? [why] : []),
       'They would hang in Terminating (and with them their namespaces and CRD).',
     ].join('\n'),
     remedy: [`Wait until those objects are gone, then remove the controller: kubectl get ${typeName(u)} -A`],
@@ -292,9 +296,13 @@ export async function controllerRemoval(removal: ControllerRemoval, view: Cluste
     if (uninstall?.active && doomed.length > 0) findings.push(heldBack(removal, fc, uninstall, doomed));
     if (existing.length > 0) findings.push(leavesFinalizers(removal, fc, existing, uninstall?.staleNote));
   }
+  // Inside its own uninstall only: run again before its objects are gone (they are Terminating
+  // then), the uninstall would take those rights while the controller still finalizes them.
   if (uninstall?.active) {
     for (const fc of withFewerRights) {
+      const deleting = fc.u.objects.filter(isDeleting);
       const doomed = fc.u.objects.filter((o) => !isDeleting(o) && doomedBy(o));
+      if (deleting.length > 0) findings.push(whileFinalizing(removal, fc, deleting, RUNS_WITH_RIGHTS));
       if (doomed.length > 0) findings.push(heldBack(removal, fc, uninstall, doomed, RUNS_WITH_RIGHTS));
     }
   }

@@ -350,6 +350,13 @@ describe('inferred-finalizers: removing the controller', () => {
     const warned = await decide(review('DELETE', binding(owned)), uninstalling, modes('warn'));
     expect(warned.response.allowed).toBe(true);
     expect((warned.response.warnings ?? []).join('\n')).toContain('held back');
+    // The uninstall run again before its objects are gone: they are Terminating, and the controller
+    // still finalizes them, so its Lease rights stay until they are gone.
+    const rerun = widgetCluster({ uninstalling: true, crdInTemplates: true, widgetsDeleting: true, moreGrants: [lease] });
+    const early = await decide(review('DELETE', binding(owned)), rerun, modes('enforce'));
+    expect(early.response.allowed).toBe(false);
+    expect(early.response.status?.message ?? '').toContain('takes rights from');
+    expect(early.response.status?.message ?? '').toContain('team-a/w1');
     // No uninstall, CRDs in crds/ (nothing it finalizes is deleted), or a binding no release owns: the
     // controller keeps its update rights and nothing of it is being deleted, so nothing is said.
     const quiet: Array<[string, ClusterSnapshot, KubeObject]> = [
