@@ -187,7 +187,7 @@ function keptRunningWithFewerRights(fc: FinalizerController, stake: Set<string>,
 }
 
 const RUNS_WITH_RIGHTS =
-  'It takes rights the controller runs with (its leader-election Lease, events, its Secrets): a controller that cannot renew its Lease stops, and restarted without them it never leads again.';
+  'This deletion takes rights the controller runs with (its leader-election Lease, events, its Secrets): a controller that cannot renew its Lease stops, and restarted without them it never leads again.';
 
 function heldBack(removal: ControllerRemoval, fc: FinalizerController, uninstall: UninstallInProgress, doomed: FinalizedObject[], why?: string): Finding {
   const { u } = fc;
