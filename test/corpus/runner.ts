@@ -419,22 +419,34 @@ async function cleanup(ctx: CorpusContext, run: PlannedRun, rec: RunRecord): Pro
     .filter((c) => !c.place.endsWith('crds/'))
     .map((c) => c.name);
   const waited = [...new Set([...templated, ...deletedCrds])];
-  await waitCrdsGone(ctx, waited, 60_000, rec.problems, 'cleanup');
+  await waitGone(ctx, CRD_PATH, waited, 60_000, rec.problems, 'cleanup');
+  // Namespaces the chart creates besides its own (Cilium's cilium-secrets): Helm's DELETE only
+  // starts their teardown, and the chart's next run could not install one still Terminating
+  // under this release's ownership annotations.
+  const namespaces = run.inventory.namespaces.filter((n) => n !== run.namespace);
+  await waitGone(ctx, NAMESPACE_PATH, namespaces, 60_000, rec.problems, 'cleanup');
   rec.steps.push({
     step: 'cleanup',
-    cmd: `delete ${rec.cleaned.length} kept objects; wait for ${waited.length} CRDs to go`,
+    cmd: `delete ${rec.cleaned.length} kept objects; wait for ${waited.length} CRDs and ${namespaces.length} other namespaces to go`,
     code: 0,
     ms: Date.now() - t0,
     output: '',
   });
 }
 
-async function waitCrdsGone(ctx: CorpusContext, names: readonly string[], timeoutMs: number, problems: string[], when: string): Promise<void> {
+interface KindPath {
+  kind: string;
+  path: (name: string) => string;
+}
+const CRD_PATH: KindPath = { kind: 'CRD', path: (name) => `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}` };
+const NAMESPACE_PATH: KindPath = { kind: 'namespace', path: (name) => `/api/v1/namespaces/${name}` };
+
+async function waitGone(ctx: CorpusContext, kind: KindPath, names: readonly string[], timeoutMs: number, problems: string[], when: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const name of names) {
-    while (await ctx.cp.client.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`)) {
+    while (await ctx.cp.client.get(kind.path(name))) {
       if (Date.now() > deadline) {
-        problems.push(`${when}: CRD ${name} still there after ${timeoutMs / 1000}s`);
+        problems.push(`${when}: ${kind.kind} ${name} still there after ${timeoutMs / 1000}s`);
         break;
       }
       await sleep(250);
@@ -463,7 +475,7 @@ export async function cleanupCorpus(ctx: CorpusContext, runs: readonly PlannedRu
     if (res.status < 300) deleted.push(name);
     else if (res.status !== 404) problems.push(`DELETE CRD ${name}: ${res.status} ${res.text.slice(0, 200)}`);
   }
-  await waitCrdsGone(ctx, names, 120_000, problems, 'corpus cleanup');
+  await waitGone(ctx, CRD_PATH, names, 120_000, problems, 'corpus cleanup');
   return { deleted, problems };
 }
 
