@@ -137,11 +137,11 @@ export function createAdmissionHandler(deps: EngineDeps): (body: unknown, transp
         if (deps.undecided === 'deny' && breakGlass) final = 'break-glass';
       } else if (v.denying.length > 0 && breakGlass) {
         final = 'break-glass';
-        warnings.push(...v.denying.map((f) => `teardown-guard [${v.policy}] overridden by break-glass: ${f.summary}`));
+        warnings.push(...v.denying.map((f) => `teardown-guard [${v.policy}] overridden by break-glass: ${f.summaryIfAllowed ?? f.summary}`));
       } else {
         denying.push(...v.denying.map((finding) => ({ policy: v.policy, finding })));
       }
-      warnings.push(...v.warning.map((f) => `teardown-guard [${v.policy}] ${f.summary}`));
+      warnings.push(...v.warning.map((f) => `teardown-guard [${v.policy}] ${f.summaryIfAllowed ?? f.summary}`));
       if (v.verdict !== 'allow') auditAnnotations[v.policy] = auditAnnotationValue({ ...v, verdict: final });
       const codes = [...v.denying, ...v.warning, ...v.recorded].map((f) => f.code);
       const reason = v.undecidedReason ?? (codes.length > 0 ? codes.join(',') : undefined);

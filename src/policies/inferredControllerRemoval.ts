@@ -198,6 +198,7 @@ function heldBack(removal: ControllerRemoval, fc: FinalizerController, uninstall
     severity: 'violation',
     code: 'uninstall-removes-controller-first',
     summary: `held back: ${what(u, doomed)} must be finalized while ${controllers} runs; run the uninstall again once they are gone`,
+    summaryIfAllowed: `not held back: ${what(u, doomed)} may hang in Terminating, as this uninstall removes ${controllers} first`,
     detail: [
       `Release ${rel} is being uninstalled. It deletes ${controllers}, the controller that removes finalizer ${u.finalizer}, and also the CRDs or namespaces of these objects:`,
       listing(u, doomed),

@@ -349,7 +349,7 @@ describe('inferred-finalizers: removing the controller', () => {
     }
     const warned = await decide(review('DELETE', binding(owned)), uninstalling, modes('warn'));
     expect(warned.response.allowed).toBe(true);
-    expect((warned.response.warnings ?? []).join('\n')).toContain('held back');
+    expect((warned.response.warnings ?? []).join('\n')).toContain('] not held back: 2 Widgets may hang in Terminating, as this uninstall removes');
     // The uninstall run again before its objects are gone: they are Terminating, and the controller
     // still finalizes them, so its Lease rights stay until they are gone.
     const rerun = widgetCluster({ uninstalling: true, crdInTemplates: true, widgetsDeleting: true, moreGrants: [lease] });

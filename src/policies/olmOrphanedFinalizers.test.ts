@@ -200,6 +200,12 @@ describe('olm-orphaned-finalizers: deleting the controller itself', () => {
       expect(warnings, what).toContain('--dry-run=server');
       expect(response.status?.message, what).toContain('helm uninstall pixie -n olm');
     }
+    // In warn mode the removal goes ahead, and its warning must not say it was held back.
+    const warned = await decide(requests[0]!, cluster, { modes: { 'olm-orphaned-finalizers': 'warn' } });
+    expect(warned.response.allowed).toBe(true);
+    expect(warned.response.warnings?.join('\n')).toContain(
+      '[olm-orphaned-finalizers] not held back: px-operator may hang in Terminating, as this uninstall removes',
+    );
     // The namespace itself goes while OLM runs.
     expect((await decide(deleteNs('px-operator'), cluster)).response.allowed).toBe(true);
   });

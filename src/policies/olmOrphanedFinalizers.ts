@@ -155,6 +155,7 @@ function heldBackForUninstall(removed: string, guard: FinalizerGuard, uninstall:
     severity: 'violation',
     code: 'uninstall-removes-controller-first',
     summary: `held back: ${nsText} must finish while ${guard.controller.displayName} runs; run the uninstall again once ${nsText} is gone`,
+    summaryIfAllowed: `not held back: ${nsText} may hang in Terminating, as this uninstall removes ${guard.controller.displayName} first`,
     detail: [
       `Release ${rel} is being uninstalled. It deletes ${guard.controller.displayName} and also namespace(s) ${nsText}, which hold objects whose finalizer only that controller removes:`,
       listing(doomed, guard),

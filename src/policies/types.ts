@@ -19,6 +19,11 @@ export interface Finding {
   code: string;
   /** One line, short enough for a kubectl warning (<= ~200 chars). */
   summary: string;
+  /**
+   * The summary's line for when the request goes ahead all the same (`warn` mode, break-glass),
+   * where the summary says what denying it does ("held back: ..."): what letting it through leaves.
+   */
+  summaryIfAllowed?: string;
   /** Full explanation: each object, finalizer or release, why, and what to do. */
   detail: string;
   /**
