@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Decision } from './admission/engine.ts';
 import { CENSOR, createLogger, logDecision, scrub } from './log.ts';
 
@@ -118,5 +118,28 @@ describe('logger', () => {
     expect(c.lines()).toHaveLength(1);
     const line = c.lines()[0] as Record<string, unknown>;
     for (const [key, value] of Object.entries(line)) expect([key, typeof value]).not.toEqual([key, 'object']);
+  });
+});
+
+describe('line time', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  it('is the ISO time of the millisecond the line is written in, formatted once per millisecond', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { logger, lines } = collector();
+    vi.setSystemTime(new Date('2026-12-07T10:00:00.001Z'));
+    logger.info('a');
+    logger.info('b');
+    vi.setSystemTime(new Date('2026-12-07T10:00:00.002Z'));
+    logger.info('c');
+    vi.setSystemTime(new Date('2026-12-08T00:00:00.000Z'));
+    logger.info('d');
+    expect(lines().map((l) => l['time'])).toEqual([
+      '2026-12-07T10:00:00.001Z',
+      '2026-12-07T10:00:00.001Z',
+      '2026-12-07T10:00:00.002Z',
+      '2026-12-08T00:00:00.000Z',
+    ]);
   });
 });

@@ -29,4 +29,20 @@ describe('the counters the shipped alerts read', () => {
     expect(sample(text, 'teardown_guard_admission_requests_total', 'policy="apiservice-backends",verdict="deny"')).toBe('1');
     expect(sample(text, 'teardown_guard_admission_requests_total', 'policy="apiservice-backends",verdict="allow"')).toBe('0');
   });
+
+  it('every decision is counted once, whether scrapes come between reviews or not', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    const allow = { policy: 'inferred-finalizers', verdict: 'allow', latencyMs: 1 } as never;
+    const count = async (): Promise<string | undefined> =>
+      sample(await m.registry.metrics(), 'teardown_guard_admission_requests_total', 'policy="inferred-finalizers",verdict="allow"');
+    m.recordReview([allow], 0.001);
+    m.recordReview([allow], 0.001);
+    expect(await count()).toBe('2');
+    expect(await count()).toBe('2');
+    m.recordReview([allow], 0.001);
+    m.recordReview([], 0.001);
+    expect(await count()).toBe('3');
+    expect(sample(await m.registry.metrics(), 'teardown_guard_admission_requests_total', 'policy="none",verdict="allow"')).toBe('1');
+    expect(sample(await m.registry.metrics(), 'teardown_guard_admission_duration_seconds_count', 'policy="inferred-finalizers",verdict="allow"')).toBe('3');
+  });
 });

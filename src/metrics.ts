@@ -67,11 +67,30 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
 
+  // Decisions are counted in plain numbers on the review path and handed to the counter when it is
+  // read (collect, before every scrape): one prom-client inc per decision (label checks, a hash of
+  // the labels) was a measurable share of a review's CPU at saturation, for a number only a scrape reads.
+  const decisionCounts = new Map<string, Map<string, { labels: { policy: string; verdict: string }; count: number }>>();
+  const countDecision = (policy: string, verdict: string): void => {
+    let byVerdict = decisionCounts.get(policy);
+    if (!byVerdict) decisionCounts.set(policy, (byVerdict = new Map()));
+    const entry = byVerdict.get(verdict);
+    if (entry) entry.count++;
+    else byVerdict.set(verdict, { labels: { policy, verdict }, count: 1 });
+  };
   const admissionRequests = new Counter({
     name: 'teardown_guard_admission_requests_total',
     help: 'Admission decisions by policy and verdict (policy "none" when no policy applied to the request).',
     labelNames: ['policy', 'verdict'] as const,
     registers,
+    collect() {
+      for (const byVerdict of decisionCounts.values())
+        for (const entry of byVerdict.values()) {
+          if (entry.count === 0) continue;
+          this.inc(entry.labels, entry.count);
+          entry.count = 0;
+        }
+    },
   });
   const admissionDuration = new Histogram({
     name: 'teardown_guard_admission_duration_seconds',
@@ -229,14 +248,13 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     tlsNotAfter,
     recordReview(decisions, totalSeconds) {
       if (decisions.length === 0) {
-        admissionRequests.inc({ policy: 'none', verdict: 'allow' });
+        countDecision('none', 'allow');
         admissionDuration.observe({ policy: 'none', verdict: 'allow' }, totalSeconds);
         return;
       }
       for (const d of decisions) {
-        const labels = { policy: d.policy, verdict: d.verdict };
-        admissionRequests.inc(labels);
-        admissionDuration.observe(labels, d.latencyMs / 1000);
+        countDecision(d.policy, d.verdict);
+        admissionDuration.observe({ policy: d.policy, verdict: d.verdict }, d.latencyMs / 1000);
         if (d.verdict === 'undecided') undecided.inc({ policy: d.policy, reason: d.undecidedKind ?? 'internal' });
         if (d.verdict === 'break-glass') breakGlass.inc({ policy: d.policy });
       }

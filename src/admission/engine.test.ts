@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { review } from '../../test/support/admissionRequests.ts';
 import { APP_MANIFEST, helmCluster, namespace, olmCluster, releaseSecret } from '../../test/support/clusterState.ts';
 import { TEST_SETTINGS, decide } from '../../test/support/decide.ts';
@@ -7,6 +7,7 @@ import { UndecidedError, type ClusterView } from '../cluster/view.ts';
 import { builtinPolicies } from '../policies/index.ts';
 import { createAdmissionHandler } from './engine.ts';
 import type { KubeObject } from '../k8s/types.ts';
+import type { Policy } from '../policies/types.ts';
 
 function strandedCluster() {
   const cluster = olmCluster();
@@ -204,6 +205,70 @@ describe('one deadline per review', () => {
     await answering;
     expect(deadlines).toHaveLength(1);
     expect(deadlines[0]?.aborted).toBe(true);
+  });
+
+  /** One policy that applies to everything and reads its review's deadline when `read` says, as a live read would. */
+  function deadlineReader(read: (deadline: () => AbortSignal | undefined) => Promise<void>): Policy {
+    return {
+      name: 'reader',
+      appliesTo: () => true,
+      async evaluate({ review: terms }) {
+        await read(() => terms?.deadline);
+        return [];
+      },
+    };
+  }
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('makes no deadline for a review that reads nothing live, and one with what is left of the budget for a review that does', async () => {
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    const budgetTimers = (): number[] => timers.mock.calls.map((c) => Number(c[1])).filter((ms) => ms > 0 && ms <= 1000);
+    const run = (policy: Policy, transport = {}) =>
+      createAdmissionHandler({
+        policies: [policy],
+        view: createSnapshotView(olmCluster()),
+        settings: TEST_SETTINGS,
+        undecided: 'allow',
+        reviewBudgetMs: 1000,
+        modes: { reader: 'enforce' },
+      })(review('DELETE', namespace('px-operator')), transport);
+
+    let kept: (() => AbortSignal | undefined) | undefined;
+    await run(
+      deadlineReader(async (deadline) => {
+        kept = deadline;
+      }),
+    );
+    expect(budgetTimers()).toEqual([]);
+    // Asked for only after its review has answered: already over, and no timer starts.
+    expect(kept?.()?.aborted).toBe(true);
+    expect(budgetTimers()).toEqual([]);
+
+    let signal: AbortSignal | undefined;
+    await run(
+      deadlineReader(async (deadline) => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        signal = deadline();
+      }),
+    );
+    const [leftMs] = budgetTimers().filter((ms) => ms !== 300);
+    expect(leftMs).toBeGreaterThan(0);
+    expect(leftMs).toBeLessThanOrEqual(700 + 1);
+    expect(signal?.aborted).toBe(false);
+
+    // The API server hung up before the first live read: that read's deadline has already fired.
+    const gone = new AbortController();
+    gone.abort();
+    let late: AbortSignal | undefined;
+    await run(
+      deadlineReader(async (deadline) => {
+        late = deadline();
+      }),
+      { gone: gone.signal },
+    );
+    expect(late?.aborted).toBe(true);
   });
 
   it('lets go of a finished review: its deadline never fires afterwards, and the request going away later is not heard', async () => {

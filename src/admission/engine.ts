@@ -80,28 +80,51 @@ export interface ReviewTransport {
   gone?: AbortSignal;
 }
 
+/** A review without a budget and without an HTTP request to follow (tests, callers without one). */
+const OUTSIDE_TERMS: ReviewContext = { freshness: 'consistent' };
+
 /** Why a review's deadline fired; one object, as nothing reads it but the live reads' own checks. */
 const REVIEW_ENDED = new Error("the review's budget ran out, or the API server hung up");
 
 /**
  * One review's terms: its budget (reviewBudgetMs) and the API server's request, whichever ends
- * first; `end` releases both once the policies have answered. A timer cleared at the end, not
- * AbortSignal.timeout: that one fires later for every review and builds a DOMException each time,
- * which a profile at saturation showed among the guard's own costs.
+ * first; `end` releases both once the policies have answered. The deadline is made when a live
+ * read first asks for it, with what is left of the budget: most reviews answer from the caches
+ * alone and need no timer at all (the timer, the AbortController and the listener on the request
+ * were among the guard's own costs in a profile at saturation). A timer cleared at the end, not
+ * AbortSignal.timeout: that one fires later for every review and builds a DOMException each time.
  */
-function reviewContext(deps: EngineDeps, transport: ReviewTransport): { review: ReviewContext; end: () => void } {
+function reviewContext(deps: EngineDeps, transport: ReviewTransport): { review: ReviewContext | undefined; end: () => void } {
   const { gone } = transport;
-  if (deps.reviewBudgetMs === undefined && !gone) return { review: { freshness: 'consistent' }, end: () => {} };
-  const deadline = new AbortController();
-  const fire = (): void => deadline.abort(REVIEW_ENDED);
-  const timer = deps.reviewBudgetMs !== undefined ? setTimeout(fire, deps.reviewBudgetMs).unref() : undefined;
-  if (gone?.aborted) fire();
-  else gone?.addEventListener('abort', fire, { once: true });
+  const budgetMs = deps.reviewBudgetMs;
+  if (budgetMs === undefined && !gone) return { review: undefined, end: () => {} };
+  const startedMs = performance.now();
+  let deadline: AbortController | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let ended = false;
+  const fire = (): void => deadline?.abort(REVIEW_ENDED);
+  const review: ReviewContext = {
+    freshness: 'consistent',
+    get deadline(): AbortSignal {
+      if (!deadline) {
+        deadline = new AbortController();
+        const leftMs = budgetMs === undefined ? Number.POSITIVE_INFINITY : budgetMs - (performance.now() - startedMs);
+        if (ended || leftMs <= 0 || gone?.aborted) fire();
+        else {
+          if (leftMs !== Number.POSITIVE_INFINITY) timer = setTimeout(fire, leftMs).unref();
+          gone?.addEventListener('abort', fire, { once: true });
+        }
+      }
+      return deadline.signal;
+    },
+  };
   const end = (): void => {
+    ended = true;
+    if (!deadline) return;
     clearTimeout(timer);
     gone?.removeEventListener('abort', fire);
   };
-  return { review: { freshness: 'consistent', deadline: deadline.signal }, end };
+  return { review, end };
 }
 
 export function createAdmissionHandler(deps: EngineDeps): (body: unknown, transport?: ReviewTransport) => Promise<AdmissionResult> {
@@ -110,9 +133,9 @@ export function createAdmissionHandler(deps: EngineDeps): (body: unknown, transp
     if (!parsed.ok) return { ok: false, httpStatus: 400, error: parsed.error };
     const request = parsed.review.request;
     const applicable = deps.policies.filter((p) => (deps.modes[p.name] ?? 'off') !== 'off' && p.appliesTo(request, deps.settings));
-    const terms = applicable.length > 0 ? reviewContext(deps, transport) : { review: { freshness: 'consistent' as const }, end: () => {} };
-    const { review } = terms;
-    const view = review.deadline ? deps.view.forReview(review) : deps.view;
+    const terms = applicable.length > 0 ? reviewContext(deps, transport) : { review: undefined, end: () => {} };
+    const review = terms.review ?? OUTSIDE_TERMS;
+    const view = terms.review ? deps.view.forReview(terms.review) : deps.view;
     let evaluated: Evaluated[];
     try {
       evaluated = await Promise.all(applicable.map((p) => evaluatePolicy(p, request, view, review, deps)));

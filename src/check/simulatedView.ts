@@ -26,7 +26,7 @@ export function simulateUninstall(base: ClusterView, release: { namespace: strin
       if (!ns || !removed.has(key('Namespace', undefined, name))) return ns;
       return { ...ns, deletionTimestamp: ns.deletionTimestamp ?? new Date(0).toISOString(), phase: 'Terminating' };
     },
-    listDeployments: (selector) => base.listDeployments(selector).filter((d) => !isRemoved('Deployment', d)),
+    listDeployments: (selector, namespace) => base.listDeployments(selector, namespace).filter((d) => !isRemoved('Deployment', d)),
     clusterRoleBindingsFor: (ns, sa) => base.clusterRoleBindingsFor(ns, sa).filter((b) => !isRemoved('ClusterRoleBinding', b)),
     clusterRoleExists: (name) => !removed.has(key('ClusterRole', undefined, name)) && base.clusterRoleExists(name),
     releaseRecords: (name) => markUninstalling(base.releaseRecords(name)),

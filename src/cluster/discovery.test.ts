@@ -228,6 +228,51 @@ describe('Discovery follows the types of a running cluster (operators installed 
     discovery.stop();
   });
 
+  it('a sweep for types none of which is served makes no call while discovery is current, and lists the type once its CRD appears', async () => {
+    let crdInstalled = false;
+    const { client } = server(() => ({ core: CORE, groups: crdInstalled ? { ...APPS, ...WIDGETS } : APPS, aggregated: true }));
+    const listed: string[] = [];
+    const lists: KubeHttpClient = {
+      ...client,
+      getJson<T>(req: KubeRequest): Promise<T> {
+        if (req.path.includes('/namespaces/ns/')) {
+          listed.push(req.path);
+          return Promise.resolve({
+            kind: 'PartialObjectMetadataList',
+            metadata: {},
+            items: [{ metadata: { name: 'w', namespace: 'ns', finalizers: ['example.com/f'] } }],
+          } as T);
+        }
+        return client.getJson<T>(req);
+      },
+    };
+    const discovery = new Discovery({ client: lists, minRefreshIntervalMs: 3_600_000, staleDebounceMs: 60_000 });
+    const live = new LiveReader({ client: lists, discovery, timeoutMs: 10_000, concurrency: 2 });
+    await discovery.refresh();
+    const asked: string[] = [];
+    const widgetsOnly = {
+      key: 'widgets',
+      wanted: (t: { group: string; resource: string }) => {
+        asked.push(t.resource);
+        return t.group === 'example.com';
+      },
+    };
+    expect(await live.finalizedObjects('ns', widgetsOnly)).toEqual({ objects: [], unlisted: [] });
+    expect(await live.finalizedObjects('ns', widgetsOnly)).toEqual({ objects: [], unlisted: [] });
+    expect(listed).toEqual([]);
+    expect(live.stats().calls).toBe(0);
+    // The same SweepTypes object over the same types: its predicate ran once per type, not per sweep.
+    expect(asked.sort()).toEqual(['deployments', 'secrets']);
+
+    crdInstalled = true;
+    discovery.markStale();
+    const sweep = await live.finalizedObjects('ns', widgetsOnly);
+    expect(listed).toEqual(['/apis/example.com/v1/namespaces/ns/widgets']);
+    expect(sweep.objects.map((o) => `${o.resource}/${o.name}`)).toEqual(['widgets/w']);
+    expect(live.stats().calls).toBe(1);
+    discovery.stop();
+  });
+
   it('a CRD that discovery does not list yet keeps it stale and is looked for again, a bounded number of times', async () => {
     let published = false;
     const { client, paths } = server(() => ({ core: CORE, groups: published ? { ...APPS, ...WIDGETS } : APPS, aggregated: true }));

@@ -227,6 +227,11 @@ export class Discovery {
     this.scheduleRefresh(this.staleDebounceMs);
   }
 
+  /** Whether fresh() would resolve true at once: loaded, not stale, no refresh in flight. */
+  isFresh(): boolean {
+    return !this.stale && !this.inFlight && this.isLoaded();
+  }
+
   /** Whether the map may miss types the server serves now (markStale since the last refresh). */
   isStale(): boolean {
     return this.stale;
@@ -239,7 +244,7 @@ export class Discovery {
   async fresh(signal?: AbortSignal): Promise<boolean> {
     // A refresh already in flight may have started before the change: look again after it (bounded).
     for (let attempt = 0; attempt < 3; attempt++) {
-      if (!this.stale && !this.inFlight && this.isLoaded()) return true;
+      if (this.isFresh()) return true;
       if (!(await untilAborted(this.refresh(), signal))) return false;
     }
     return !this.stale;

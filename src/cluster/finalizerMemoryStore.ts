@@ -57,6 +57,7 @@ export class FinalizerMemoryStore {
   private readonly now: () => number;
   private byKey = new Map<string, RememberedController>();
   private pending: RememberedController[] = [];
+  private merged?: { byKey: Map<string, RememberedController>; pending: RememberedController[]; entries: readonly RememberedController[] };
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private stopped = false;
@@ -83,9 +84,16 @@ export class FinalizerMemoryStore {
     return configMap.metadata?.namespace === this.options.namespace && configMap.metadata?.name === this.options.name;
   }
 
-  /** What is remembered, what is learned but not yet written included. */
-  entries(): RememberedController[] {
-    return mergeMemory([...this.byKey.values()], this.pending);
+  /**
+   * What is remembered, what is learned but not yet written included. Every namespace DELETE asks
+   * (up to three times): the merge is kept until what it merged is replaced.
+   */
+  entries(): readonly RememberedController[] {
+    const merged = this.merged;
+    if (merged && merged.byKey === this.byKey && merged.pending === this.pending) return merged.entries;
+    const entries = mergeMemory([...this.byKey.values()], this.pending);
+    this.merged = { byKey: this.byKey, pending: this.pending, entries };
+    return entries;
   }
 
   /** Queues what a review learned; written within flushDelayMs unless it changes nothing. */

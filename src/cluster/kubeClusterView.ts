@@ -32,10 +32,11 @@ import { SILENT_LOGGER, type ClusterLogger } from './logger.ts';
 import { createInformer, MetadataInformer, type CachedObject, type InformerCounters, type InformerOptions, type InformerStatus } from './metadataInformer.ts';
 import { FinalizerMemoryStore, MEMORY_LABEL } from './finalizerMemoryStore.ts';
 import { slimNamespace } from './objectMeta.ts';
-import type { MemoryLimits } from '../finalizers/memory.ts';
+import type { MemoryLimits, RememberedController } from '../finalizers/memory.ts';
 import { ObjectIndex } from './objectIndex.ts';
 import { HELM_RECORD_SELECTOR, slimReleaseRecordObject, sortReleaseRecords } from './releaseRecords.ts';
 import { ReleaseRecordIndex } from './releaseRecordIndex.ts';
+import { namespaceState } from './namespaceState.ts';
 import {
   overlayView,
   UndecidedError,
@@ -159,6 +160,8 @@ interface ViewCaches {
 const HELM_RECORDS = { labelSelector: HELM_RECORD_SELECTOR, slim: slimReleaseRecordObject } as const;
 
 type WebhookConfigurationKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
+/** rememberedControllers() without a memory: one array, so what policies derive from it is derived once. */
+const NOTHING_REMEMBERED: readonly RememberedController[] = [];
 const WEBHOOK_CONFIGURATION_KINDS: readonly WebhookConfigurationKind[] = ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'];
 
 type SharedInformerOptions = Pick<
@@ -314,12 +317,7 @@ function cacheReads(caches: ViewCaches): CacheReads {
     getNamespace(name): NamespaceState | undefined {
       requireSynced(namespaces);
       const ns = namespaces.get(undefined, name);
-      if (!ns) return undefined;
-      const state: NamespaceState = { name, labels: { ...ns.metadata?.labels } };
-      if (ns.metadata?.deletionTimestamp) state.deletionTimestamp = ns.metadata.deletionTimestamp;
-      const phase = (ns['status'] as { phase?: unknown } | undefined)?.phase;
-      if (typeof phase === 'string') state.phase = phase;
-      return state;
+      return ns ? namespaceState(ns) : undefined;
     },
 
     listObjectMeta(type, namespace) {
@@ -329,7 +327,7 @@ function cacheReads(caches: ViewCaches): CacheReads {
       return informer.list(namespace);
     },
 
-    listDeployments(labelSelector) {
+    listDeployments(labelSelector, namespace) {
       let informer: MetadataInformer<KubeObject> | undefined;
       try {
         informer = caches.deployments.get(canonicalLabelSelector(labelSelector));
@@ -338,7 +336,7 @@ function cacheReads(caches: ViewCaches): CacheReads {
       }
       if (!informer) throw new UndecidedError('internal', `Deployments matching "${labelSelector}" are not watched (no finalizer guard uses that selector)`);
       requireSynced(informer);
-      return informer.list();
+      return informer.list(namespace);
     },
 
     clusterRoleBindingsFor(serviceAccountNamespace, serviceAccountName) {
@@ -391,7 +389,7 @@ function liveReads(live: LiveReader, caches: ViewCaches, cached: CacheDerived, r
     liveObjects: (refs: ObjectRef[]) => live.objects(refs, terms),
     liveReleaseRecord: (record) => live.releaseRecord(record, terms),
     liveFinalizedObjects: (namespace, types) => {
-      if (!review?.deadline) return live.finalizedObjects(namespace, types, terms);
+      if (!review) return live.finalizedObjects(namespace, types, terms);
       // One sweep per namespace and filter per review: a policy may read it more than once.
       const key = `${namespace}\n${types?.key ?? '*'}`;
       let sweep = sweeps.get(key);
@@ -577,7 +575,7 @@ export function createKubeClusterView(options: KubeClusterViewOptions): KubeClus
     counters: () => sumCounters(all, live, discovery),
     caches: () => all,
     memory: () => memory,
-    rememberedControllers: () => memory?.entries() ?? [],
+    rememberedControllers: () => memory?.entries() ?? NOTHING_REMEMBERED,
   };
   return view;
 }

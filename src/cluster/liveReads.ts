@@ -70,10 +70,15 @@ interface ListPage {
   items?: unknown[];
 }
 
+/** A sweep of every type (no SweepTypes given). */
+const EVERY_TYPE: SweepTypes = { key: '*', wanted: () => true };
+
 export class LiveReader {
   private readonly options: LiveReaderOptions;
   private readonly counters: LiveReadCounters = { calls: 0, failures: 0, timeouts: 0, forbidden: 0 };
   private readonly reportedForbidden = new Set<string>();
+  /** The types each SweepTypes object selects, per discovery map (see typesToSweep). */
+  private readonly sweptTypes = new WeakMap<readonly DiscoveredResource[], WeakMap<SweepTypes, readonly DiscoveredResource[]>>();
 
   constructor(options: LiveReaderOptions) {
     this.options = options;
@@ -222,15 +227,22 @@ export class LiveReader {
    * (403) is reported, not fatal; a type that cannot be listed (404, 405) holds nothing to find.
    */
   finalizedObjects(namespace: string, types?: SweepTypes, review: ReviewContext = CONSISTENT): Promise<NamespaceSweep> {
+    // Known at once to list nothing (no type the caller wants is served, and discovery is current):
+    // no call, no deadline. The usual namespace DELETE where no controller may update a type.
+    const { discovery } = this.options;
+    if (types && discovery.isFresh()) {
+      const discovered = discovery.namespacedResources();
+      if (discovered.length > 0 && this.typesToSweep(discovered, types).length === 0) return Promise.resolve({ objects: [], unlisted: [] });
+    }
     return this.bounded(
       `sweep of namespace ${namespace} for finalizers`,
       async (signal) => {
         // A CRD created since the last refresh must be swept too: wait (within the budget) for the
         // refresh its creation started. If that fails, the last map is swept; what it misses is silence.
         await this.options.discovery.fresh(signal);
-        const discovered = this.options.discovery.namespacedResources().filter((r) => r.resource !== 'events');
+        const discovered = this.options.discovery.namespacedResources();
         if (discovered.length === 0) throw new UndecidedError('lookup-failed', 'API discovery has not loaded yet');
-        const wanted = types ? discovered.filter((r) => types.wanted(r)) : discovered;
+        const wanted = this.typesToSweep(discovered, types ?? EVERY_TYPE);
         const sweep: NamespaceSweep = { objects: [], unlisted: [] };
         await forEachLimited(wanted.length, this.options.concurrency, signal, async (i) => {
           const type = wanted[i] as DiscoveredResource;
@@ -252,6 +264,26 @@ export class LiveReader {
       },
       review.deadline,
     );
+  }
+
+  /**
+   * The types of `discovered` a sweep for `types` lists (never Events: they carry no finalizer).
+   * Worked out once per discovery map and SweepTypes object: a policy that hands over the same
+   * object review after review (its inputs unchanged) does not filter the cluster's types again,
+   * which was a tenth of a namespace DELETE's CPU in a profile.
+   */
+  private typesToSweep(discovered: readonly DiscoveredResource[], types: SweepTypes): readonly DiscoveredResource[] {
+    let byTypes = this.sweptTypes.get(discovered);
+    if (!byTypes) {
+      byTypes = new WeakMap();
+      this.sweptTypes.set(discovered, byTypes);
+    }
+    let wanted = byTypes.get(types);
+    if (!wanted) {
+      wanted = discovered.filter((r) => r.resource !== 'events' && types.wanted(r));
+      byTypes.set(types, wanted);
+    }
+    return wanted;
   }
 
   /**

@@ -9,10 +9,17 @@ import type { InformerChange } from './metadataInformer.ts';
 import { releaseRecordFromMeta } from './releaseRecords.ts';
 import type { ReleaseRecordMeta } from './view.ts';
 
+const MAX_RECENT_READS = 64;
+
 export class ReleaseRecordIndex {
   private readonly storage: ReleaseRecordMeta['storage'];
   private readonly byRelease = new Map<string, Set<PartialObjectMetadata>>();
   private readonly uninstalling = new Set<PartialObjectMetadata>();
+  /**
+   * The records last read of a few releases, until one of theirs changes: an uninstall's every
+   * DELETE asks for its release's records (a handful of the cluster's tens of thousands).
+   */
+  private readonly recentReads = new Map<string, readonly ReleaseRecordMeta[]>();
 
   constructor(storage: ReleaseRecordMeta['storage']) {
     this.storage = storage;
@@ -25,8 +32,14 @@ export class ReleaseRecordIndex {
   }
 
   /** The records of `release`, in every namespace. */
-  records(release: string): ReleaseRecordMeta[] {
-    return this.read(this.byRelease.get(release));
+  records(release: string): readonly ReleaseRecordMeta[] {
+    let read = this.recentReads.get(release);
+    if (!read) {
+      read = Object.freeze(this.read(this.byRelease.get(release)));
+      if (this.recentReads.size >= MAX_RECENT_READS) this.recentReads.clear();
+      this.recentReads.set(release, read);
+    }
+    return read;
   }
 
   /** The records whose status label says `uninstalling` (usually none). */
@@ -49,6 +62,7 @@ export class ReleaseRecordIndex {
     let bucket = this.byRelease.get(record.release);
     if (!bucket) this.byRelease.set(record.release, (bucket = new Set()));
     bucket.add(obj);
+    this.recentReads.delete(record.release);
     if (record.status === 'uninstalling') this.uninstalling.add(obj);
   }
 
@@ -58,6 +72,7 @@ export class ReleaseRecordIndex {
     const bucket = record && this.byRelease.get(record.release);
     if (!bucket) return;
     bucket.delete(obj);
+    this.recentReads.delete(record.release);
     if (bucket.size === 0) this.byRelease.delete(record.release);
   }
 }

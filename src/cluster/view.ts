@@ -74,12 +74,13 @@ export interface LiveObject {
   helmOwner?: HelmOwnerRef;
 }
 
+/** Read-only: the cluster view may hand the same object to every review. */
 export interface NamespaceState {
-  name: string;
+  readonly name: string;
   /** Set when the namespace is being deleted (Terminating). */
-  deletionTimestamp?: string;
-  phase?: string;
-  labels: Record<string, string>;
+  readonly deletionTimestamp?: string;
+  readonly phase?: string;
+  readonly labels: Readonly<Record<string, string>>;
 }
 
 /**
@@ -96,7 +97,8 @@ export type ListFreshness = 'consistent' | 'watch-cache';
  * One review's terms for the live reads it makes, passed explicitly (ClusterView.forReview,
  * PolicyInput.review). `deadline` fires when the review's budget (liveLookup.timeoutMs) is spent or
  * when the API server's request is gone; `freshness` is where lists come from (a first pass reads
- * kube-apiserver's watch cache, policies/confirmedFindings.ts).
+ * kube-apiserver's watch cache, policies/confirmedFindings.ts). The engine's `deadline` is a getter
+ * that makes the signal on first read: read it when a live read starts, never to copy the terms.
  */
 export interface ReviewContext {
   deadline?: AbortSignal;
@@ -124,8 +126,8 @@ export interface ClusterView {
    */
   listObjectMeta(type: ResourceType, namespace?: string): PartialObjectMetadata[];
 
-  /** Controller Deployments matching a label selector (full objects: status is needed). */
-  listDeployments(labelSelector: string): KubeObject[];
+  /** Controller Deployments matching a label selector (full objects: status is needed), optionally of one namespace. */
+  listDeployments(labelSelector: string, namespace?: string): KubeObject[];
 
   /** ClusterRoleBindings whose subjects include the ServiceAccount namespace/name. */
   clusterRoleBindingsFor(serviceAccountNamespace: string, serviceAccountName: string): KubeObject[];

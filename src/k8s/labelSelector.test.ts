@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalLabelSelector, LabelSelectorError, matchesLabelSelector, parseLabelSelector } from './labelSelector.ts';
+import { canonicalLabelSelector, LabelSelectorError, matchesLabelSelector, parsedLabelSelector, parseLabelSelector } from './labelSelector.ts';
 
 describe('label selectors', () => {
   const labels = { app: 'olm-operator', tier: 'control', 'app.kubernetes.io/name': 'olm' };
@@ -15,6 +15,14 @@ describe('label selectors', () => {
     ['', true],
   ])('%s -> %s', (selector, expected) => {
     expect(matchesLabelSelector(parseLabelSelector(selector), labels)).toBe(expected);
+  });
+
+  it('parsedLabelSelector parses a selector once and answers as parseLabelSelector; a bad one throws every time', () => {
+    const first = parsedLabelSelector('app=olm-operator,tier in (control)');
+    expect(first).toEqual(parseLabelSelector('app=olm-operator,tier in (control)'));
+    expect(parsedLabelSelector('app=olm-operator,tier in (control)')).toBe(first);
+    expect(() => parsedLabelSelector('tier in control')).toThrow(LabelSelectorError);
+    expect(() => parsedLabelSelector('tier in control')).toThrow(LabelSelectorError);
   });
 
   it('names the part it cannot parse', () => {

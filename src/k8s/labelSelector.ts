@@ -53,6 +53,25 @@ export function parseLabelSelector(selector: string): Requirement[] {
   });
 }
 
+/**
+ * `compute` kept per selector string, for the few selectors the registry and the config name,
+ * asked for on every review that reads a controller's Deployments. Bounded all the same: a
+ * selector from elsewhere cannot grow it. A selector that throws is not kept.
+ */
+function perSelector<T>(compute: (selector: string) => T): (selector: string) => T {
+  const kept = new Map<string, T>();
+  return (selector) => {
+    if (kept.has(selector)) return kept.get(selector) as T;
+    const value = compute(selector);
+    if (kept.size >= 256) kept.clear();
+    kept.set(selector, value);
+    return value;
+  };
+}
+
+/** parseLabelSelector, once per selector string. Callers must not change what it returns. */
+export const parsedLabelSelector: (selector: string) => readonly Requirement[] = perSelector(parseLabelSelector);
+
 /** Whether `labels` satisfy every requirement (`notin` also matches a missing key, as in Kubernetes). */
 export function matchesLabelSelector(requirements: readonly Requirement[], labels: Record<string, string> | undefined): boolean {
   const l = labels ?? {};
@@ -71,9 +90,9 @@ export function matchesLabelSelector(requirements: readonly Requirement[], label
   });
 }
 
-/** One spelling per selector: requirements sorted, `==` as `=`, set values sorted. */
-export function canonicalLabelSelector(selector: string): string {
-  return parseLabelSelector(selector)
+/** One spelling per selector: requirements sorted, `==` as `=`, set values sorted; once per selector string. */
+export const canonicalLabelSelector = perSelector((selector: string): string =>
+  parsedLabelSelector(selector)
     .map((r) => {
       switch (r.op) {
         case 'exists':
@@ -87,8 +106,8 @@ export function canonicalLabelSelector(selector: string): string {
       }
     })
     .sort()
-    .join(',');
-}
+    .join(','),
+);
 
 /** A metav1.LabelSelector (matchLabels, matchExpressions), as webhooks' namespaceSelector carries it. */
 export interface StructuredLabelSelector {

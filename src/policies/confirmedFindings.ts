@@ -16,7 +16,13 @@ export async function confirmedFindings(
   check: (view: ClusterView) => Promise<Finding[]>,
 ): Promise<Finding[]> {
   // A view whose reads have no such cost answers the watch-cache pass with itself: one pass then.
-  const fast = view.forReview({ ...review, freshness: 'watch-cache' });
+  // The deadline read through, not copied: copying it would make it (ReviewContext) before any read needs it.
+  const fast = view.forReview({
+    freshness: 'watch-cache',
+    get deadline() {
+      return review.deadline;
+    },
+  });
   if (fast !== view && (await check(fast)).length === 0) return [];
   return check(view);
 }

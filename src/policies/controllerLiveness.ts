@@ -7,7 +7,7 @@
 // will remove is judged where it is removed (the controller's own DELETE), not here.
 import type { ControllerReader } from '../cluster/view.ts';
 import type { KubeObject } from '../k8s/types.ts';
-import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';
+import { matchesLabelSelector, parsedLabelSelector } from '../k8s/labelSelector.ts';
 import type { ControllerSpec } from './settings.ts';
 
 /** What the request under review removes, so liveness is judged as of after it. */
@@ -136,7 +136,7 @@ export async function controllerLiveness(spec: ControllerSpec, view: ControllerR
   const cached = assess(spec, view.listDeployments(spec.deploymentSelector), view, removal);
   if (!cached.alive) return cached;
 
-  const selector = parseLabelSelector(spec.deploymentSelector);
+  const selector = parsedLabelSelector(spec.deploymentSelector);
   const live: KubeObject[] = [];
   for (const inst of cached.instances.filter((i) => i.deadReasons.length === 0)) {
     const d = await view.liveDeployment(inst.namespace, inst.name);

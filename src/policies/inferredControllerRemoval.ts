@@ -15,6 +15,7 @@ import { isDelete, targetName } from '../k8s/admissionReview.ts';
 import type { ClusterView, FinalizedObject, ServiceAccountGrant } from '../cluster/view.ts';
 import { grantHolder, updatableTypes, workloadServiceAccount, type RequestEffect } from '../finalizers/inferController.ts';
 import type { KubeObject } from '../k8s/types.ts';
+import { memoByObject } from '../memoByObject.ts';
 import { finalizerControllers, grantsFor, type FinalizerController } from './finalizerControllers.ts';
 import { controllerNames, listing, refOf, typeName, what } from './inferredText.ts';
 import { DEFAULT_STALE_UNINSTALLING_AFTER_MS } from './releaseActivity.ts';
@@ -141,9 +142,30 @@ export function removalOf(request: AdmissionRequest): ControllerRemoval | undefi
   return undefined;
 }
 
+/** The grants of each ServiceAccount, once per grants array (the cluster's, review after review). */
+const grantsByHolder = memoByObject((grants: readonly ServiceAccountGrant[]): Map<string, readonly ServiceAccountGrant[]> => {
+  const byHolder = new Map<string, ServiceAccountGrant[]>();
+  for (const g of grants) {
+    const all = byHolder.get(grantHolder(g));
+    if (all) all.push(g);
+    else byHolder.set(grantHolder(g), [g]);
+  }
+  return byHolder;
+});
+const NO_GRANTS: readonly ServiceAccountGrant[] = [];
+
+/**
+ * The grants of the ServiceAccounts at stake. One ServiceAccount (every workload deletion) gets
+ * the same array review after review, so updatableTypes works its types out once.
+ */
+function grantsOf(stake: Set<string>, grants: readonly ServiceAccountGrant[]): readonly ServiceAccountGrant[] {
+  if (stake.size === 1) return grantsByHolder(grants).get(stake.values().next().value as string) ?? NO_GRANTS;
+  return grants.filter((g) => stake.has(grantHolder(g)));
+}
+
 /** The types whose objects the affected ServiceAccounts' controllers may finalize: updatable by them, or remembered as theirs. */
 function typesAt(stake: Set<string>, grants: readonly ServiceAccountGrant[], view: ClusterView): Array<{ group: string; resource: string }> {
-  const own = grants.filter((g) => stake.has(grantHolder(g)));
+  const own = grantsOf(stake, grants);
   const updatable = updatableTypes(own);
   const types = new Map<string, { group: string; resource: string }>();
   for (const g of own) {

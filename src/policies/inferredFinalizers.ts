@@ -14,8 +14,10 @@
 // the namespace being deleted, it warns (risk). A controller it found (or remembers) and that is
 // gone is a violation, denied in enforce; the default mode is warn.
 import { isDelete, targetName } from '../k8s/admissionReview.ts';
-import type { ClusterView } from '../cluster/view.ts';
+import type { ClusterView, SweepTypes } from '../cluster/view.ts';
 import { updatableTypes } from '../finalizers/inferController.ts';
+import type { RememberedController } from '../finalizers/memory.ts';
+import { memoByObject } from '../memoByObject.ts';
 import { confirmedFindings } from './confirmedFindings.ts';
 import { finalizerControllers, grantsFor, type FinalizerController } from './finalizerControllers.ts';
 import { controllerRemoval, removalOf } from './inferredControllerRemoval.ts';
@@ -88,11 +90,23 @@ function namespaceFinding(ns: string, fc: FinalizerController): Finding | undefi
   };
 }
 
+type TypePredicate = (type: { group: string; resource: string }) => boolean;
+
 /** Types the memory knows a controller for: swept even once no ServiceAccount may update them. */
-function rememberedTypes(view: ClusterView): (type: { group: string; resource: string }) => boolean {
-  const keys = new Set((view.rememberedControllers?.() ?? []).map((e) => `${e.group}\n${e.resource}`));
+const rememberedTypes = memoByObject((entries: readonly RememberedController[]): TypePredicate => {
+  const keys = new Set(entries.map((e) => `${e.group}\n${e.resource}`));
   return ({ group, resource }) => keys.has(`${group}\n${resource}`);
-}
+});
+const NOTHING_REMEMBERED: readonly RememberedController[] = [];
+
+/**
+ * What the sweep lists, one object per (grants, memory) pair: while neither changes, every
+ * namespace DELETE hands the sweep the same object, and the sweep filters the cluster's types for
+ * it once (LiveReader.finalizedObjects), not once per review.
+ */
+const sweepTypes = memoByObject((updatable: TypePredicate) =>
+  memoByObject((remembered: TypePredicate): SweepTypes => ({ key: 'updatable-or-remembered', wanted: (type) => updatable(type) || remembered(type) })),
+);
 
 async function namespaceStrandsFinalizers(ns: string, view: ClusterView, input: PolicyInput): Promise<Finding[]> {
   if (!view.liveFinalizedObjects) return [];
@@ -100,12 +114,8 @@ async function namespaceStrandsFinalizers(ns: string, view: ClusterView, input: 
   if (!grants) return [];
   // A finalizer on a type no ServiceAccount may update, and that no memory names, has no
   // controller to tell: such types are not listed at all (most of a cluster's types).
-  const updatable = updatableTypes(grants);
-  const remembered = rememberedTypes(view);
-  const sweep = await view.liveFinalizedObjects(ns, {
-    key: 'updatable-or-remembered',
-    wanted: (type) => updatable(type) || remembered(type),
-  });
+  const types = sweepTypes(updatableTypes(grants))(rememberedTypes(view.rememberedControllers?.() ?? NOTHING_REMEMBERED));
+  const sweep = await view.liveFinalizedObjects(ns, types);
   const controllers = await finalizerControllers(view, sweep.objects, input.settings.finalizerGuards, {
     grantNamespaces: [ns],
     grants,

@@ -3,7 +3,7 @@
 import { isDelete, targetName } from '../k8s/admissionReview.ts';
 import type { ClusterView } from '../cluster/view.ts';
 import { apiVersionOf, formatRef, type ObjectRef, type PartialObjectMetadata } from '../k8s/types.ts';
-import { matchesLabelSelector, parseLabelSelector } from '../k8s/labelSelector.ts';
+import { matchesLabelSelector, parsedLabelSelector } from '../k8s/labelSelector.ts';
 import { controllerLiveness, serviceAccountOf, type ControllerLiveness, type PendingRemoval } from './controllerLiveness.ts';
 import { DEFAULT_STALE_UNINSTALLING_AFTER_MS } from './releaseActivity.ts';
 import type { FinalizerGuard } from './settings.ts';
@@ -268,7 +268,7 @@ async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyI
     for (const guard of guards) {
       const stranded = await namespaceStrandsFinalizers(ns, guard, view);
       if (stranded) findings.push(stranded);
-      const hostsController = view.listDeployments(guard.controller.deploymentSelector).some((d) => d.metadata?.namespace === ns);
+      const hostsController = view.listDeployments(guard.controller.deploymentSelector, ns).length > 0;
       if (hostsController) findings.push(...(await removal(guard, { namespace: ns }, `Deleting namespace ${ns}`)));
     }
     return findings;
@@ -278,7 +278,7 @@ async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyI
     const name = targetName(request);
     const labels = request.oldObject?.metadata?.labels;
     for (const guard of guards) {
-      if (!matchesLabelSelector(parseLabelSelector(guard.controller.deploymentSelector), labels)) continue;
+      if (!matchesLabelSelector(parsedLabelSelector(guard.controller.deploymentSelector), labels)) continue;
       findings.push(...(await removal(guard, { deployment: { namespace: ns, name } }, `Deleting Deployment ${ns}/${name}`)));
     }
     return findings;
@@ -297,7 +297,7 @@ async function evaluate({ request, view, settings, nowMs = Date.now() }: PolicyI
     const ns = request.namespace ?? '';
     const name = targetName(request);
     for (const guard of guards) {
-      const runsAs = view.listDeployments(guard.controller.deploymentSelector).some((d) => d.metadata?.namespace === ns && serviceAccountOf(d) === name);
+      const runsAs = view.listDeployments(guard.controller.deploymentSelector, ns).some((d) => serviceAccountOf(d) === name);
       if (runsAs) findings.push(...(await removal(guard, { serviceAccount: { namespace: ns, name } }, `Deleting ServiceAccount ${ns}/${name}`)));
     }
     return findings;

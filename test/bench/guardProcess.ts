@@ -18,6 +18,7 @@ import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
+import { ALLOC_PROF_ENV, startAllocationSampling } from './allocationProfile.ts';
 import type { AdmissionResult } from '../../src/admission/engine.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
@@ -175,12 +176,17 @@ async function main(): Promise<void> {
   trace('logger and metrics created (baseline)');
 
   const running: { services?: Services; noop?: RunningServer; quiet?: RunningServer; bare?: Server } = {};
+  // run.ts --alloc-prof: what each request allocates, garbage included.
+  const allocProfDir = process.env[ALLOC_PROF_ENV];
+  const allocSampling = allocProfDir ? await startAllocationSampling() : undefined;
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
     const hard = setTimeout(() => process.exit(code), 10_000);
     hard.unref();
+    if (allocSampling && allocProfDir)
+      await allocSampling.writeTo(allocProfDir).catch((err: unknown) => console.error(`guardProcess: allocation profile: ${String(err)}`));
     await running.noop?.shutdown('bench done').catch(() => undefined);
     await running.quiet?.shutdown('bench done').catch(() => undefined);
     running.bare?.closeAllConnections();

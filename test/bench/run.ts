@@ -15,7 +15,8 @@
 // deleting clients; default 50, quick 16), --storm-rounds N (rounds of no guard, a no-op webhook and the guard; default 1),
 // --types K1,K2 (webhook request types: ns-delete, ns-delete-csv, helm-owned, helm-cross,
 // record-purge; default all), --cpu-prof (write a V8 CPU profile of each guard process, the
-// storm's too, and summarize where its CPU went in the output), --ts
+// storm's too, and summarize where its CPU went in the output), --alloc-prof (sample what the
+// guard process allocates, garbage included, and summarize it: what drives its scavenges), --ts
 // (run the guard from its TypeScript sources instead of bundling it as the image is built),
 // --guard-env K=V,K2=V2 (extra environment for the guard process, over the manifest's MALLOC_ settings: malloc tuning, or its TG_
 // settings, e.g. TG_POLICIES_INFERRED_FINALIZERS_MODE=off; the shell's own TG_ variables never reach it),
@@ -54,6 +55,7 @@ import { ensureKyvernoBuilt, startKyverno, type Kyverno } from '../cluster/kyver
 import { missingComponents, repoRoot, versions } from '../cluster/paths.ts';
 import { makeGuardCerts } from '../scenarios/guard.ts';
 import { benchApiserverPath } from './apiserverPath.ts';
+import { ALLOC_PROF_ENV, summarizeAllocations } from './allocationProfile.ts';
 import { formatProfileSummary, summarizeCpuProfile } from './cpuProfile.ts';
 import { postReview, requestTypes, verifyAnswers } from './bodies.ts';
 import { bundleGuardProcess, manifestMallocEnv, manifestNodeOptions, startGuardChild, type GuardChild } from './guardChild.ts';
@@ -86,6 +88,7 @@ const { values: args } = parseArgs({
     'storm-clients': { type: 'string' },
     'storm-rounds': { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    'alloc-prof': { type: 'boolean', default: false },
     ts: { type: 'boolean', default: false },
     'guard-env': { type: 'string' },
     'guard-node-options': { type: 'string' },
@@ -259,6 +262,22 @@ function noteProfiles(report: BenchReport, profDir: string): void {
   }
 }
 
+/** Each guard process's allocation profile in `dir` (--alloc-prof), summarized into the report's notes. */
+function noteAllocations(report: BenchReport, dir: string): void {
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.heapprofile'))) {
+    try {
+      const s = summarizeAllocations((JSON.parse(readFileSync(join(dir, file), 'utf8')) as { head: Parameters<typeof summarizeAllocations>[0] }).head, 15);
+      const list = (xs: Array<{ name: string; bytes: number }>): string => xs.map((x) => `${x.name} ${(x.bytes / 2 ** 20).toFixed(0)}`).join(', ');
+      report.notes.push(
+        `Allocations of ${join(dir, file)} (garbage included; open it in Chrome DevTools): ${(s.totalBytes / 2 ** 20).toFixed(0)} MiB sampled. ` +
+          `Self MiB by function: ${list(s.self)}. With callees: ${list(s.inclusive)}.`,
+      );
+    } catch (err) {
+      report.notes.push(`Allocation profile ${file} could not be read: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
 /** Every section but slow-api, inference and storm: one populated cluster, the guard as its own process. Returns the CPU profile dir, if any. */
 async function benchOnPopulatedCluster(report: BenchReport): Promise<string | undefined> {
   const { entry, servicesModule, env: guardEnv, nodeOptions } = await guardProcessSetup(report);
@@ -271,6 +290,7 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
   let kyverno: Kyverno | undefined;
   let olmOnly: GuardChild | undefined;
   const profDir = args['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'tg-bench-prof-')) : undefined;
+  const allocDir = args['alloc-prof'] ? mkdtempSync(join(tmpdir(), 'tg-bench-alloc-')) : undefined;
   try {
     cp = await startControlPlane({ log: log('cluster'), keepDir: args.keep, timeoutMs: 120_000 });
     const pop = await populate(cp, { scale: settings.scale, concurrency: settings.concurrency, deadlineMs: 40 * 60_000, log: log('populate') });
@@ -288,7 +308,7 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
       maxLifetimeS: settings.deadlineMin * 60,
       syncTimeoutMs: 15 * 60_000,
       ...(profDir ? { cpuProfDir: profDir } : {}),
-      ...(guardEnv ? { env: guardEnv } : {}),
+      ...(guardEnv || allocDir ? { env: { ...guardEnv, ...(allocDir ? { [ALLOC_PROF_ENV]: allocDir } : {}) } } : {}),
       nodeOptions,
     };
 
@@ -453,6 +473,7 @@ async function benchOnPopulatedCluster(report: BenchReport): Promise<string | un
   if (profDir) {
     noteProfiles(report, profDir);
   }
+  if (allocDir) noteAllocations(report, allocDir);
   return profDir;
 }
 

@@ -223,6 +223,8 @@ describe('KubeClusterView on a real control plane', () => {
 
     expect(view.listDeployments('app=olm-operator').map((d) => `${d.metadata?.namespace}/${d.metadata?.name}`)).toEqual(['tg-a/olm-operator']);
     expect(view.listDeployments('app==olm-operator')).toHaveLength(1); // same cache, other spelling
+    expect(view.listDeployments('app=olm-operator', 'tg-a')).toHaveLength(1);
+    expect(view.listDeployments('app=olm-operator', 'tg-b')).toEqual([]);
     expect(() => view.listDeployments('app=other')).toThrow(UndecidedError);
 
     expect(view.clusterRoleBindingsFor('tg-a', 'olm-operator-sa').map((b) => b.metadata?.name)).toEqual(['tg-olm-binding']);

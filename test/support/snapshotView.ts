@@ -14,6 +14,7 @@ import {
 import { formatRef, type KubeObject, type ObjectRef, type PartialObjectMetadata, type ResourceType } from '../../src/k8s/types.ts';
 import { matchesLabelSelector, parseLabelSelector } from '../../src/k8s/labelSelector.ts';
 import { releaseRecordFromMeta } from '../../src/cluster/releaseRecords.ts';
+import { namespaceState } from '../../src/cluster/namespaceState.ts';
 
 export interface ClusterSnapshot {
   namespaces: KubeObject[];
@@ -97,12 +98,7 @@ function snapshotView(
     getNamespace(name): NamespaceState | undefined {
       requireSynced();
       const ns = snapshot.namespaces.find((n) => n.metadata?.name === name);
-      if (!ns) return undefined;
-      const state: NamespaceState = { name, labels: ns.metadata?.labels ?? {} };
-      if (ns.metadata?.deletionTimestamp) state.deletionTimestamp = ns.metadata.deletionTimestamp;
-      const phase = (ns['status'] as { phase?: string } | undefined)?.phase;
-      if (phase) state.phase = phase;
-      return state;
+      return ns ? namespaceState(ns) : undefined;
     },
     listObjectMeta(type, namespace) {
       requireSynced();
@@ -110,10 +106,12 @@ function snapshotView(
       if (!all) throw new UndecidedError('internal', `resource ${resourceKey(type)} is not watched`);
       return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
     },
-    listDeployments(labelSelector) {
+    listDeployments(labelSelector, namespace) {
       requireSynced();
       const sel = parseLabelSelector(labelSelector);
-      return snapshot.deployments.filter((d) => matchesLabelSelector(sel, d.metadata?.labels));
+      return snapshot.deployments.filter(
+        (d) => matchesLabelSelector(sel, d.metadata?.labels) && (namespace === undefined || d.metadata?.namespace === namespace),
+      );
     },
     clusterRoleBindingsFor(saNamespace, saName) {
       requireSynced();
