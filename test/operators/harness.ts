@@ -489,6 +489,19 @@ async function crdsOf(cp: ControlPlane, groups: string[]): Promise<Array<{ name:
     .filter((c) => groups.includes(c.group));
 }
 
+async function storageVersionOf(cp: ControlPlane, crdName: string): Promise<string | undefined> {
+  const crd = await cp.client.get<{ spec?: { versions?: Array<{ name: string; storage?: boolean }> } }>(
+    `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crdName}`,
+  );
+  return crd?.spec?.versions?.find((v) => v.storage)?.name;
+}
+
+/** What keeps a CRD or a namespace from going: the conditions its controller reports, for a timeout's message. */
+function blockingConditions(obj: { status?: { conditions?: Array<{ type: string; status: string; message?: string }> } } | undefined): string {
+  const blocking = (obj?.status?.conditions ?? []).filter((c) => c.status === 'True' && c.message).map((c) => `${c.type}: ${c.message}`);
+  return blocking.length > 0 ? ` (${blocking.join('; ')})` : '';
+}
+
 /**
  * The manual remedy: the operator's fail-closed webhooks on its own kinds deleted (they refuse the
  * update while it is stopped), then its finalizers removed from every object of its CRD groups
@@ -515,7 +528,9 @@ export async function releaseFinalizersByHand(cp: ControlPlane, spec: OperatorSp
     if (!preferred.has(crd.group)) {
       preferred.set(crd.group, (await cp.client.get<{ preferredVersion?: { version: string } }>(`/apis/${crd.group}`))?.preferredVersion?.version);
     }
-    const version = preferred.get(crd.group);
+    // A group discovery no longer serves (its CRDs Terminating while their objects still wait for
+    // finalizers): the CRD's own storage version still lists them.
+    const version = preferred.get(crd.group) ?? (await storageVersionOf(cp, crd.name));
     if (!version) continue;
     // With a limit: while a type's watch cache is not ready (new or re-created storage under load),
     // kube-apiserver answers an unlimited list 429 but sends a limited one to etcd (KEP-4568,
@@ -571,14 +586,20 @@ export async function cleanupOperator(cp: ControlPlane, op: InstalledOperator, n
       for (const c of left) if (!c.deleting) await cp.client.request('DELETE', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c.name}`);
       const nsLeft: string[] = [];
       for (const ns of all) {
-        const n = await cp.client.get<{ metadata: { deletionTimestamp?: string } }>(`/api/v1/namespaces/${ns}`);
+        type Conditions = { status?: { conditions?: Array<{ type: string; status: string; message?: string }> } };
+        const n = await cp.client.get<{ metadata: { deletionTimestamp?: string } } & Conditions>(`/api/v1/namespaces/${ns}`);
         if (!n) continue;
-        nsLeft.push(ns);
+        nsLeft.push(`${ns}${blockingConditions(n)}`);
         // A guard may have refused its deletion while objects carried the finalizer: once they
         // are released by hand it is deleted again.
         if (!n.metadata.deletionTimestamp) await cp.client.request('DELETE', `/api/v1/namespaces/${ns}`);
       }
-      return left.length === 0 && nsLeft.length === 0 ? true : undefined;
+      if (left.length === 0 && nsLeft.length === 0) return true;
+      // Thrown, not returned: a timeout then says what was still there and why (waitFor keeps the last error).
+      const crdsLeft = await Promise.all(
+        left.map(async (c) => `${c.name}${blockingConditions(await cp.client.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c.name}`))}`),
+      );
+      throw new Error(`left: ${[...crdsLeft.map((c) => `CRD ${c}`), ...nsLeft.map((n) => `namespace ${n}`)].join(', ')}`);
     },
     500,
   );
