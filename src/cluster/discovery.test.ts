@@ -195,21 +195,25 @@ describe('LiveReader and discovery: a kind that is not served, then is', () => {
   });
 });
 
+/** `client`, with every list in namespace `ns` answered by `items` and recorded in `listed`. */
+function namespaceLists(client: KubeHttpClient, items: unknown[]): { lists: KubeHttpClient; listed: string[] } {
+  const listed: string[] = [];
+  const lists: KubeHttpClient = {
+    ...client,
+    getJson<T>(req: KubeRequest): Promise<T> {
+      if (!req.path.includes('/namespaces/ns/')) return client.getJson<T>(req);
+      listed.push(req.path);
+      return Promise.resolve({ kind: 'PartialObjectMetadataList', metadata: {}, items } as T);
+    },
+  };
+  return { lists, listed };
+}
+
 describe('Discovery follows the types of a running cluster (operators installed after the guard)', () => {
   it('after markStale the next sweep waits for the refresh and lists the new type, throttle or not', async () => {
     let crdInstalled = false;
     const { client, paths } = server(() => ({ core: CORE, groups: crdInstalled ? { ...APPS, ...WIDGETS } : APPS, aggregated: true }));
-    const listed: string[] = [];
-    const lists: KubeHttpClient = {
-      ...client,
-      getJson<T>(req: KubeRequest): Promise<T> {
-        if (req.path.includes('/namespaces/ns/')) {
-          listed.push(req.path);
-          return Promise.resolve({ kind: 'PartialObjectMetadataList', metadata: {}, items: [] } as T);
-        }
-        return client.getJson<T>(req);
-      },
-    };
+    const { lists, listed } = namespaceLists(client, []);
     // A throttle no test outlives: only markStale can make it refresh.
     const discovery = new Discovery({ client: lists, minRefreshIntervalMs: 3_600_000, staleDebounceMs: 60_000 });
     const live = new LiveReader({ client: lists, discovery, timeoutMs: 10_000, concurrency: 2 });
@@ -231,21 +235,7 @@ describe('Discovery follows the types of a running cluster (operators installed 
   it('a sweep for types none of which is served makes no call while discovery is current, and lists the type once its CRD appears', async () => {
     let crdInstalled = false;
     const { client } = server(() => ({ core: CORE, groups: crdInstalled ? { ...APPS, ...WIDGETS } : APPS, aggregated: true }));
-    const listed: string[] = [];
-    const lists: KubeHttpClient = {
-      ...client,
-      getJson<T>(req: KubeRequest): Promise<T> {
-        if (req.path.includes('/namespaces/ns/')) {
-          listed.push(req.path);
-          return Promise.resolve({
-            kind: 'PartialObjectMetadataList',
-            metadata: {},
-            items: [{ metadata: { name: 'w', namespace: 'ns', finalizers: ['example.com/f'] } }],
-          } as T);
-        }
-        return client.getJson<T>(req);
-      },
-    };
+    const { lists, listed } = namespaceLists(client, [{ metadata: { name: 'w', namespace: 'ns', finalizers: ['example.com/f'] } }]);
     const discovery = new Discovery({ client: lists, minRefreshIntervalMs: 3_600_000, staleDebounceMs: 60_000 });
     const live = new LiveReader({ client: lists, discovery, timeoutMs: 10_000, concurrency: 2 });
     await discovery.refresh();
