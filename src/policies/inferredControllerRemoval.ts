@@ -142,25 +142,25 @@ export function removalOf(request: AdmissionRequest): ControllerRemoval | undefi
   return undefined;
 }
 
-/** The grants of each ServiceAccount, once per grants array (the cluster's, review after review). */
-const grantsByHolder = memoByObject((grants: readonly ServiceAccountGrant[]): Map<string, readonly ServiceAccountGrant[]> => {
-  const byHolder = new Map<string, ServiceAccountGrant[]>();
-  for (const g of grants) {
-    const all = byHolder.get(grantHolder(g));
-    if (all) all.push(g);
-    else byHolder.set(grantHolder(g), [g]);
-  }
-  return byHolder;
-});
-const NO_GRANTS: readonly ServiceAccountGrant[] = [];
-
 /**
- * The grants of the ServiceAccounts at stake. One ServiceAccount (every workload deletion) gets
- * the same array review after review, so updatableTypes works its types out once.
+ * A ServiceAccount's grants, filtered out of a grants array once per array and ServiceAccount asked
+ * for: a namespace without RoleBindings of its own hands over the cluster's array review after
+ * review, so a workload deletion there gets the same array back and updatableTypes works its types
+ * out once; an array made for one review costs one filter, as before.
  */
+const grantsByHolder = memoByObject((_grants: readonly ServiceAccountGrant[]) => new Map<string, readonly ServiceAccountGrant[]>());
+
+/** The grants of the ServiceAccounts at stake. */
 function grantsOf(stake: Set<string>, grants: readonly ServiceAccountGrant[]): readonly ServiceAccountGrant[] {
-  if (stake.size === 1) return grantsByHolder(grants).get(stake.values().next().value as string) ?? NO_GRANTS;
-  return grants.filter((g) => stake.has(grantHolder(g)));
+  if (stake.size !== 1) return grants.filter((g) => stake.has(grantHolder(g)));
+  const sa = stake.values().next().value as string;
+  const byHolder = grantsByHolder(grants);
+  let own = byHolder.get(sa);
+  if (!own) {
+    own = grants.filter((g) => grantHolder(g) === sa);
+    byHolder.set(sa, own);
+  }
+  return own;
 }
 
 /** The types whose objects the affected ServiceAccounts' controllers may finalize: updatable by them, or remembered as theirs. */

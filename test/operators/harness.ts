@@ -496,8 +496,10 @@ async function storageVersionOf(cp: ControlPlane, crdName: string): Promise<stri
   return crd?.spec?.versions?.find((v) => v.storage)?.name;
 }
 
+type WithConditions = { status?: { conditions?: Array<{ type: string; status: string; message?: string }> } };
+
 /** What keeps a CRD or a namespace from going: the conditions its controller reports, for a timeout's message. */
-function blockingConditions(obj: { status?: { conditions?: Array<{ type: string; status: string; message?: string }> } } | undefined): string {
+function blockingConditions(obj: WithConditions | undefined): string {
   const blocking = (obj?.status?.conditions ?? []).filter((c) => c.status === 'True' && c.message).map((c) => `${c.type}: ${c.message}`);
   return blocking.length > 0 ? ` (${blocking.join('; ')})` : '';
 }
@@ -586,8 +588,7 @@ export async function cleanupOperator(cp: ControlPlane, op: InstalledOperator, n
       for (const c of left) if (!c.deleting) await cp.client.request('DELETE', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c.name}`);
       const nsLeft: string[] = [];
       for (const ns of all) {
-        type Conditions = { status?: { conditions?: Array<{ type: string; status: string; message?: string }> } };
-        const n = await cp.client.get<{ metadata: { deletionTimestamp?: string } } & Conditions>(`/api/v1/namespaces/${ns}`);
+        const n = await cp.client.get<{ metadata: { deletionTimestamp?: string } } & WithConditions>(`/api/v1/namespaces/${ns}`);
         if (!n) continue;
         nsLeft.push(`${ns}${blockingConditions(n)}`);
         // A guard may have refused its deletion while objects carried the finalizer: once they
